@@ -1,0 +1,221 @@
+"""Typed configuration at the edge.
+
+Accepts a dict, a TOML/YAML file or keyword arguments; validates into pydantic models with
+``extra="forbid"`` (a misspelled key is an error that names it); environment variables
+``LIGHTMEM_<SECTION>__<KEY>`` override (e.g. ``LIGHTMEM_LLM__PROVIDER=none``). The resolved
+config is saved beside the store so a saved store describes itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from lightmem.errors import ConfigError
+
+ENV_PREFIX = "LIGHTMEM_"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class BackendSection(_Section):
+    """A backend choice: a provider name from the registry plus its own options."""
+
+    provider: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class LLMSection(BackendSection):
+    # "auto": an OpenAI-compatible endpoint if one is configured, else the local model if
+    # installed, else no-LLM mode. The choice is reported by Memory.llm_mode.
+    provider: str = "auto"
+
+
+class EmbedderSection(BackendSection):
+    provider: str = "minilm"
+
+
+class StoreSection(BackendSection):
+    provider: str = "sqlite"
+
+
+class CompressorSection(BackendSection):
+    provider: str = "none"
+
+
+class SegmenterSection(BackendSection):
+    provider: str = "similarity"
+
+
+class BufferSection(_Section):
+    sensory_tokens: int = Field(512, ge=1, description="sensory buffer size before segmenting")
+    shortterm_tokens: int = Field(
+        512, ge=0, description="short-term threshold th; 0 extracts every segment at once"
+    )
+    max_batch_tokens: int = Field(
+        8000, ge=64, description="upper bound on turn tokens sent in one extraction call"
+    )
+
+
+class ExtractionSection(_Section):
+    max_retries: int = Field(2, ge=0, le=10)
+    max_attempts_per_batch: int = Field(
+        5, ge=1, description="failed batches are retried by each flush until this many attempts"
+    )
+
+
+class ConsolidationSection(_Section):
+    threshold: float = Field(0.8, ge=-1.0, le=1.0)
+    top_k: int = Field(5, ge=1, le=100)
+    workers: int = Field(4, ge=1, le=64)
+    duplicate_threshold: float = Field(0.97, ge=-1.0, le=1.0)
+
+
+class RetrievalSection(_Section):
+    mode: Literal["dense", "bm25", "hybrid"] = "hybrid"
+    rrf_k: int = Field(60, ge=1)
+    limit: int = Field(10, ge=1, le=1000)
+
+
+class MemoryConfig(_Section):
+    """The whole configuration of a store."""
+
+    store: StoreSection = Field(default_factory=StoreSection)
+    embedder: EmbedderSection = Field(default_factory=EmbedderSection)
+    llm: LLMSection = Field(default_factory=LLMSection)
+    compressor: CompressorSection = Field(default_factory=CompressorSection)
+    segmenter: SegmenterSection = Field(default_factory=SegmenterSection)
+    buffer: BufferSection = Field(default_factory=BufferSection)
+    extraction: ExtractionSection = Field(default_factory=ExtractionSection)
+    consolidation: ConsolidationSection = Field(default_factory=ConsolidationSection)
+    retrieval: RetrievalSection = Field(default_factory=RetrievalSection)
+
+    @field_validator("llm", mode="before")
+    @classmethod
+    def _llm_shorthand(cls, v: Any) -> Any:
+        return {"provider": v} if isinstance(v, str) else v
+
+    @field_validator("embedder", "store", "compressor", "segmenter", mode="before")
+    @classmethod
+    def _backend_shorthand(cls, v: Any) -> Any:
+        return {"provider": v} if isinstance(v, str) else v
+
+    @classmethod
+    def load(
+        cls,
+        source: MemoryConfig | dict[str, Any] | str | Path | None = None,
+        *,
+        env: dict[str, str] | None = None,
+        **overrides: Any,
+    ) -> MemoryConfig:
+        """Build a config from a dict, a TOML/YAML/JSON file, env vars and keyword overrides."""
+        if isinstance(source, MemoryConfig):
+            data: dict[str, Any] = source.model_dump()
+        elif source is None:
+            data = {}
+        elif isinstance(source, dict):
+            data = json.loads(json.dumps(source))  # deep copy, JSON-able values only
+        else:
+            data = read_config_file(Path(source))
+        _deep_merge(data, env_overrides(os.environ if env is None else env))
+        _deep_merge(data, overrides)
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise ConfigError(format_validation_error(exc)) from None
+
+    def dump(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {str(path)!r} is not UTF-8 text: {exc}") from None
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".toml":
+            data: Any = tomllib.loads(text)
+        elif suffix in (".yaml", ".yml"):
+            data = yaml.safe_load(text) or {}
+        elif suffix == ".json":
+            data = json.loads(text)
+        else:
+            raise ConfigError(
+                f"config file {str(path)!r}: unknown format {suffix!r}; use .toml, .yaml or .json"
+            )
+    except (tomllib.TOMLDecodeError, yaml.YAMLError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"config file {str(path)!r} cannot be parsed: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {str(path)!r} must hold a mapping at the top level")
+    return data
+
+
+def env_overrides(environ: dict[str, str] | os._Environ[str]) -> dict[str, Any]:
+    """``LIGHTMEM_LLM__PROVIDER=none`` -> ``{"llm": {"provider": "none"}}``.
+
+    Values are parsed as JSON where they parse (numbers, booleans), else kept as strings.
+    Only variables with a ``__`` separator are config; ``LIGHTMEM_HOME`` is not.
+    """
+    out: dict[str, Any] = {}
+    for key, raw in environ.items():
+        if not key.startswith(ENV_PREFIX) or "__" not in key:
+            continue
+        path = [p.lower() for p in key[len(ENV_PREFIX) :].split("__")]
+        try:
+            value: Any = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        node = out
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+    return out
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> None:
+    for key, value in extra.items():
+        if isinstance(value, str) and key in ("llm", "embedder", "store", "compressor", "segmenter"):
+            value = {"provider": value}
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _deep_merge(base[key], value)
+        elif isinstance(value, dict) and isinstance(base.get(key), str):
+            base[key] = {"provider": base[key], **value}
+        else:
+            base[key] = value
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            lines.append(f"unknown config key {loc!r}: check its spelling")
+        else:
+            lines.append(f"config key {loc!r}: {err['msg']}")
+    return "invalid configuration: " + "; ".join(lines)
+
+
+def parse_options(model: type[BaseModel], options: dict[str, Any], where: str) -> Any:
+    """Validate a backend's ``options`` dict into its own pydantic model."""
+    try:
+        return model.model_validate(options)
+    except ValidationError as exc:
+        msg = format_validation_error(exc).replace("config key '", f"config key '{where}.options.")
+        raise ConfigError(msg) from None
+
+
+def lightmem_home(environ: dict[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    return Path(env.get("LIGHTMEM_HOME") or Path.home() / ".lightmem")

@@ -1,0 +1,62 @@
+"""The LLM interface. Every backend returns text plus token usage; structured output goes
+through :mod:`lightmem.llm.structured`, never through backend-specific parsing."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    text: str
+    tokens_in: int
+    tokens_out: int
+    seconds: float
+    model: str = ""
+
+
+class LLMOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LLM(ABC):
+    """A chat-completion backend.
+
+    ``complete`` takes an optional JSON schema; a backend that can constrain its output to
+    the schema (JSON-schema response format, a grammar) does so, others ignore it and the
+    structured-output path validates and retries.
+    """
+
+    Options: ClassVar[type[BaseModel]] = LLMOptions
+    #: False only for the ``none`` backend: the pipeline then runs in no-LLM mode.
+    available: ClassVar[bool] = True
+
+    def __init__(self, options: BaseModel | None = None) -> None:
+        self.options = options if options is not None else self.Options()
+
+    @property
+    def model_name(self) -> str:
+        return str(getattr(self.options, "model", type(self).__name__))
+
+    @abstractmethod
+    def complete(
+        self,
+        messages: list[ChatMessage],
+        *,
+        schema: dict[str, Any] | None = None,
+        max_tokens: int | None = None,
+    ) -> Completion:
+        """Return the model's reply. Raise :class:`ProviderError` on transport failure."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources (HTTP clients, models)."""

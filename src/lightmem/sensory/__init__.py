@@ -1,0 +1,1 @@
+"""Sensory memory: pre-compression of each turn and topic segmentation of the stream."""

