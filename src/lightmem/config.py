@@ -85,6 +85,12 @@ class RetrievalSection(_Section):
     limit: int = Field(10, ge=1, le=1000)
 
 
+class WorkerSection(_Section):
+    background: bool = Field(
+        False, description="run segmentation and extraction in a background thread after add()"
+    )
+
+
 class MemoryConfig(_Section):
     """The whole configuration of a store."""
 
@@ -97,6 +103,7 @@ class MemoryConfig(_Section):
     extraction: ExtractionSection = Field(default_factory=ExtractionSection)
     consolidation: ConsolidationSection = Field(default_factory=ConsolidationSection)
     retrieval: RetrievalSection = Field(default_factory=RetrievalSection)
+    worker: WorkerSection = Field(default_factory=WorkerSection)
 
     @field_validator("llm", mode="before")
     @classmethod

@@ -68,3 +68,8 @@ class NotFoundError(LightMemError, KeyError):
 
 class StorageError(LightMemError):
     """The store cannot be opened, read or written (locked, read-only, disk full, corrupt)."""
+
+
+class ConflictError(StorageError):
+    """Another worker changed the same state first (a batch already completed, turns already
+    segmented). The caller re-reads and carries on; nothing is lost."""

@@ -160,6 +160,10 @@ class Usage:
     failed_batches: int = 0
     pending_batches: int = 0
     buffered_turns: int = 0
+    #: seconds spent in non-LLM stages (compression, embedding, segmentation) by this process
+    timings: dict[str, float] = field(default_factory=dict)
+    #: source ids returned by the LLM that named no turn of the batch (repaired, counted)
+    invalid_sources: int = 0
 
     @property
     def total(self) -> StageUsage:

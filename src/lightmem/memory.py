@@ -1,0 +1,320 @@
+"""The ``Memory`` facade: a thin layer that validates input and delegates to the stages."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from lightmem.backends import build, build_llm
+from lightmem.config import MemoryConfig, lightmem_home
+from lightmem.embedders.base import Embedder
+from lightmem.errors import ConfigError, InputError
+from lightmem.llm.base import LLM, Completion
+from lightmem.longterm.consolidation import Consolidator
+from lightmem.messages import AddDefaults, make_scope, to_turns
+from lightmem.retrieval.search import Searcher
+from lightmem.sensory.compressors.base import Compressor
+from lightmem.sensory.segmenters.base import Segmenter
+from lightmem.sensory.stage import SensoryStage
+from lightmem.shortterm.extraction import Extractor, LLMExtractor, TurnExtractor
+from lightmem.shortterm.stage import ShortTermStage
+from lightmem.stores.base import Store
+from lightmem.timeutil import parse_timestamp
+from lightmem.types import (
+    AddResult,
+    ConsolidationResult,
+    Entry,
+    HistoryRecord,
+    Hit,
+    LLMCall,
+    Scope,
+    SearchMode,
+    Turn,
+    Usage,
+)
+from lightmem.worker import BackgroundWorker
+
+log = logging.getLogger(__name__)
+
+CONFIG_FILE = "config.json"
+SQLITE_FILE = "lightmem.sqlite3"
+_SECRET_KEYS = frozenset({"api_key", "password", "dsn", "url"})
+
+
+@dataclass(slots=True)
+class FlushResult:
+    entries_created: int = 0
+    batches_done: int = 0
+    failed_batches: list[str] = field(default_factory=list)
+
+
+class Memory:
+    """Long-term memory for LLM applications.
+
+    ``Memory()`` opens the store under ``LIGHTMEM_HOME`` (default ``~/.lightmem``);
+    ``Memory(path)`` opens or creates a store directory at ``path``. The resolved config is
+    saved there (secrets excluded), so reopening a store needs no config.
+    """
+
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        *,
+        config: MemoryConfig | dict[str, Any] | str | Path | None = None,
+        **overrides: Any,
+    ) -> None:
+        self.path = Path(path) if path is not None else lightmem_home()
+        saved = self.path / CONFIG_FILE
+        if config is None and saved.is_file():
+            config = saved
+        self.config = MemoryConfig.load(config, **overrides)
+        cfg = self.config
+        store_section = cfg.store
+        if store_section.provider == "sqlite" and "path" not in store_section.options:
+            # The file lives in the store directory; the saved config does not pin its path.
+            store_section = store_section.model_copy(
+                update={"options": {**store_section.options, "path": str(self.path / SQLITE_FILE)}}
+            )
+        self.path.mkdir(parents=True, exist_ok=True)
+
+        self.embedder: Embedder = build("embedder", cfg.embedder, Embedder)
+        self.llm: LLM = build_llm(cfg.llm)
+        self.compressor: Compressor = build("compressor", cfg.compressor, Compressor)
+        self.segmenter: Segmenter = build("segmenter", cfg.segmenter, Segmenter)
+        self.store: Store = build("store", store_section, Store)
+        self.store.open(self.embedder.dim)
+        self._check_embedder()
+        self._save_config()
+
+        self.timings: dict[str, float] = {}
+        self._lock = threading.RLock()
+        extractor: Extractor = (
+            LLMExtractor(self.llm, max_retries=cfg.extraction.max_retries,
+                         on_call=self._recorder("extraction"))
+            if self.llm.available
+            else TurnExtractor()
+        )
+        self.sensory = SensoryStage(self.store, self.compressor, self.embedder, self.segmenter,
+                                    buffer_tokens=cfg.buffer.sensory_tokens, timings=self.timings)
+        self.shortterm = ShortTermStage(
+            self.store, extractor, self.embedder,
+            threshold=cfg.buffer.shortterm_tokens,
+            max_batch_tokens=cfg.buffer.max_batch_tokens,
+            max_attempts=cfg.extraction.max_attempts_per_batch,
+            timings=self.timings,
+        )
+        self.searcher = Searcher(self.store, self.embedder, rrf_k=cfg.retrieval.rrf_k)
+        self._worker = BackgroundWorker(self._process_quietly) if cfg.worker.background else None
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any] | str | Path, path: str | Path | None = None
+                    ) -> Memory:
+        return cls(path, config=config)
+
+    # -- what mode are we in ----------------------------------------------------------------
+    @property
+    def llm_mode(self) -> str:
+        """``openai``, ``local``, ``scripted`` ... or ``none`` (no-LLM mode)."""
+        if not self.llm.available:
+            return "none"
+        return type(self.llm).__module__.rsplit(".", 1)[-1]
+
+    def describe_llm(self) -> str:
+        if not self.llm.available:
+            return ("no-LLM mode: no LLM endpoint or local model is configured; memories are "
+                    "the compressed turns, linked to their topic segments")
+        return f"LLM: {self.llm_mode} ({self.llm.model_name})"
+
+    # -- writing ----------------------------------------------------------------------------
+    def add(
+        self,
+        messages: Any,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        session_id: str | None = None,
+        timestamp: Any = None,
+    ) -> AddResult:
+        """Store one or many turns durably, then run the pipeline (inline or in background).
+
+        The turns are committed before any processing: if processing fails, they stay
+        buffered and the next ``add``/``flush`` picks them up.
+        """
+        if run_id is not None and session_id is not None and run_id != session_id:
+            raise InputError("run_id and session_id are the same thing; pass only one")
+        scope = make_scope(user_id, agent_id, run_id or session_id)
+        ts = (parse_timestamp(timestamp) if timestamp is not None
+              else datetime.now(UTC).replace(tzinfo=None, microsecond=0))
+        turns = to_turns(messages, scope, AddDefaults(session_id=scope.run_id, timestamp=ts))
+        saved = self.store.add_turns(turns)
+        result = AddResult(turn_ids=[t.id for t in saved])
+        if self._worker is not None:
+            self._worker.notify(scope.owner)
+        else:
+            flushed = self._process(scope.owner, force=False)
+            result.entries_created = flushed.entries_created
+            result.failed_batches = flushed.failed_batches
+        return result
+
+    def flush(self, *, user_id: str | None = None, agent_id: str | None = None) -> FlushResult:
+        """Segment and extract everything buffered (and retry failed batches) now."""
+        if self._worker is not None:
+            self._worker.wait_idle()
+        owners = ([make_scope(user_id, agent_id, None)] if user_id or agent_id
+                  else self.store.scopes())
+        total = FlushResult()
+        for owner in owners:
+            r = self._process(owner, force=True)
+            total.entries_created += r.entries_created
+            total.batches_done += r.batches_done
+            total.failed_batches += r.failed_batches
+        return total
+
+    def _process(self, owner: Scope, *, force: bool) -> FlushResult:
+        with self._lock:
+            self.sensory.process(owner, force=force)
+            self.shortterm.plan(owner, force=force)
+            r = self.shortterm.run_batches(owner, retry_failed=force)
+        return FlushResult(r.entries_created, r.batches_done, r.failed_batches)
+
+    def _process_quietly(self, owner: Scope) -> None:
+        self._process(owner, force=False)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for background processing to finish (True at once without a worker)."""
+        return True if self._worker is None else self._worker.wait_idle(timeout)
+
+    # -- reading ----------------------------------------------------------------------------
+    def search(
+        self,
+        query: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        limit: int | None = None,
+        mode: SearchMode | None = None,
+        time_range: tuple[Any, Any] | None = None,
+    ) -> list[Hit]:
+        scope = make_scope(user_id, agent_id, run_id)
+        rng = None
+        if time_range is not None:
+            start, end = time_range
+            rng = (None if start is None else parse_timestamp(start, field="time_range start"),
+                   None if end is None else parse_timestamp(end, field="time_range end"))
+        return self.searcher.search(
+            query, scope,
+            limit=limit or self.config.retrieval.limit,
+            mode=mode or self.config.retrieval.mode,
+            time_range=rng,
+        )
+
+    def get(self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None
+            ) -> Entry:
+        scope = make_scope(user_id, agent_id, None) if user_id or agent_id else None
+        return self.store.get_entry(memory_id, scope)
+
+    def get_all(self, *, user_id: str | None = None, agent_id: str | None = None,
+                run_id: str | None = None, limit: int | None = None,
+                include_deleted: bool = False) -> list[Entry]:
+        return self.store.list_entries(make_scope(user_id, agent_id, run_id), limit=limit,
+                                       include_deleted=include_deleted)
+
+    def turns(self, *, user_id: str | None = None, agent_id: str | None = None,
+              session_id: str | None = None) -> list[Turn]:
+        return self.store.list_turns(make_scope(user_id, agent_id, None), session_id=session_id)
+
+    def history(self, memory_id: str) -> list[HistoryRecord]:
+        self.store.get_entry(memory_id)  # NotFoundError for unknown ids
+        return self.store.history(memory_id)
+
+    # -- changing -----------------------------------------------------------------------------
+    def update(self, memory_id: str, text: str, *, reason: str | None = None) -> Entry:
+        if not isinstance(text, str) or not text.strip():
+            raise InputError("the new text of a memory must be a non-empty string")
+        vector = self.embedder.embed([text.strip()])[0]
+        return self.store.update_entry(memory_id, text.strip(), vector,
+                                       reason=reason, actor="user")
+
+    def delete(self, memory_id: str, *, reason: str | None = None) -> None:
+        self.store.delete_entry(memory_id, reason=reason, actor="user")
+
+    def delete_all(self, *, user_id: str | None = None, agent_id: str | None = None,
+                   run_id: str | None = None) -> int:
+        return self.store.delete_all(make_scope(user_id, agent_id, run_id))
+
+    def consolidate(self, *, user_id: str | None = None, agent_id: str | None = None
+                    ) -> ConsolidationResult:
+        """Sleep-time update: resolve newer entries against similar older ones."""
+        scope = make_scope(user_id, agent_id, None) if user_id or agent_id else None
+        c = self.config.consolidation
+        consolidator = Consolidator(
+            self.store, self.embedder, self.llm,
+            threshold=c.threshold, top_k=c.top_k, workers=c.workers,
+            duplicate_threshold=c.duplicate_threshold,
+            max_retries=self.config.extraction.max_retries,
+            on_call=self._recorder("consolidation"),
+        )
+        return consolidator.run(scope)
+
+    # -- accounting ---------------------------------------------------------------------------
+    def usage(self) -> Usage:
+        u = self.store.usage()
+        u.timings = dict(self.timings)
+        u.invalid_sources = int(self.store.get_meta("counter:invalid_sources") or 0)
+        return u
+
+    def _recorder(self, stage: str) -> Any:
+        def record(c: Completion, ok: bool) -> None:
+            self.store.record_llm_call(LLMCall(stage, c.tokens_in, c.tokens_out, c.seconds, ok))
+        return record
+
+    # -- export / import ----------------------------------------------------------------------
+    def export(self, *, user_id: str | None = None, agent_id: str | None = None
+               ) -> Iterator[dict[str, Any]]:
+        scope = make_scope(user_id, agent_id, None) if user_id or agent_id else None
+        return self.store.export_records(scope)
+
+    def import_records(self, records: Iterable[dict[str, Any]]) -> int:
+        return self.store.import_records(records)
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def close(self) -> None:
+        if self._worker is not None:
+            self._worker.stop()
+        self.store.close()
+        self.llm.close()
+        self.embedder.close()
+
+    def __enter__(self) -> Memory:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _check_embedder(self) -> None:
+        stored = self.store.get_meta("embedder")
+        if stored is None:
+            self.store.set_meta("embedder", self.embedder.model_id)
+        elif stored != self.embedder.model_id:
+            raise ConfigError(
+                f"this store was built with the embedder {stored!r}, but the config selects "
+                f"{self.embedder.model_id!r}; configure the same embedder, or export the store "
+                f"and import it into a new one"
+            )
+
+    def _save_config(self) -> None:
+        data = self.config.dump()
+        for section in data.values():
+            if isinstance(section, dict) and isinstance(section.get("options"), dict):
+                for key in list(section["options"]):
+                    if key in _SECRET_KEYS:
+                        del section["options"][key]
+        (self.path / CONFIG_FILE).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")

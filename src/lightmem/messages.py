@@ -1,0 +1,109 @@
+"""Validation of incoming messages. Bad input gets an error that names the message, the
+field and the fix; nothing is written unless every message of the call is valid."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from lightmem.errors import InputError
+from lightmem.timeutil import parse_timestamp
+from lightmem.types import Scope, Turn
+
+ROLES = frozenset({"user", "assistant", "system", "tool"})
+_KEYS = frozenset(
+    {"role", "content", "name", "speaker", "timestamp", "time", "session_id", "id", "ref"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AddDefaults:
+    session_id: str | None = None
+    timestamp: datetime | None = None
+
+
+def to_turns(messages: object, scope: Scope, defaults: AddDefaults) -> list[Turn]:
+    """Turn a message, a string or a list of messages into validated, unsaved turns."""
+    if isinstance(messages, str):
+        items: Sequence[object] = [{"role": "user", "content": messages}]
+    elif isinstance(messages, Mapping):
+        items = [messages]
+    elif isinstance(messages, Sequence):
+        items = messages
+    else:
+        raise InputError(
+            f"messages must be a string, a message dict or a list of them, "
+            f"not {type(messages).__name__}"
+        )
+    if not items:
+        raise InputError("messages is empty: pass at least one {'role', 'content'} message")
+    return [_one(i, m, scope, defaults) for i, m in enumerate(items)]
+
+
+def _one(index: int, message: object, scope: Scope, defaults: AddDefaults) -> Turn:
+    where = f"message {index}"
+    if not isinstance(message, Mapping):
+        raise InputError(f"{where}: expected a dict with 'role' and 'content', got "
+                         f"{type(message).__name__}")
+    unknown = sorted(str(k) for k in message if k not in _KEYS)
+    if unknown:
+        raise InputError(
+            f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; allowed keys are "
+            f"{', '.join(sorted(_KEYS))}"
+        )
+    role = message.get("role")
+    if role is None:
+        raise InputError(f"{where}: missing 'role' (one of {', '.join(sorted(ROLES))})")
+    if not isinstance(role, str) or role not in ROLES:
+        raise InputError(f"{where}: unknown role {role!r}; use one of {', '.join(sorted(ROLES))}")
+    content = message.get("content")
+    if content is None:
+        raise InputError(f"{where}: missing 'content'")
+    if not isinstance(content, str):
+        raise InputError(f"{where}: 'content' must be a string, got {type(content).__name__}")
+    if not content.strip():
+        raise InputError(f"{where}: 'content' is empty")
+    speaker = _opt_str(message, "speaker", where) or _opt_str(message, "name", where)
+    raw_time: Any = message.get("timestamp", message.get("time"))
+    timestamp = (
+        parse_timestamp(raw_time, field=f"{where}: timestamp")
+        if raw_time is not None
+        else defaults.timestamp
+    )
+    session = _opt_str(message, "session_id", where) or defaults.session_id or scope.run_id
+    ref = _opt_str(message, "ref", where) or _opt_str(message, "id", where)
+    return Turn(
+        id=uuid.uuid4().hex,
+        scope=Scope(scope.user_id, scope.agent_id, session),
+        seq=0,
+        role=role,
+        content=content,
+        speaker=speaker,
+        session_id=session,
+        timestamp=timestamp,
+        ref=ref,
+    )
+
+
+def _opt_str(message: Mapping[str, object], key: str, where: str) -> str | None:
+    value = message.get(key)
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str):
+        raise InputError(f"{where}: {key!r} must be a string, got {type(value).__name__}")
+    return value or None
+
+
+def make_scope(user_id: str | None, agent_id: str | None, run_id: str | None) -> Scope:
+    """Validate a scope: at least one of user_id / agent_id, all non-empty strings."""
+    for name, value in (("user_id", user_id), ("agent_id", agent_id), ("run_id", run_id)):
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise InputError(f"{name} must be a non-empty string, got {value!r}")
+    if user_id is None and agent_id is None:
+        raise InputError("a scope is required: pass user_id=... and/or agent_id=...")
+    return Scope(user_id, agent_id, run_id)

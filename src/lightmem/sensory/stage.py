@@ -1,0 +1,101 @@
+"""The sensory stage: compress and embed new turns, then cut the buffer into topic segments.
+
+Everything it reads and writes is store state, so a killed process resumes here.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import numpy as np
+
+from lightmem.embedders.base import Embedder
+from lightmem.sensory.compressors.base import Compressor
+from lightmem.sensory.segmenters.base import Segmenter
+from lightmem.stores.base import Store
+from lightmem.tokens import count_tokens
+from lightmem.types import Scope, Turn, TurnStage
+
+
+def turn_embedding_text(turn: Turn, view: str) -> str:
+    """Turns are embedded as 'Speaker: text', the same string a no-LLM entry holds, so the
+    vector is computed once and reused."""
+    return f"{turn.label}: {' '.join(view.split())}"
+
+
+def split_at(turns: list[Turn], cuts: list[int]) -> list[list[Turn]]:
+    bounds = [0, *sorted(c for c in set(cuts) if 0 < c < len(turns)), len(turns)]
+    return [turns[a:b] for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+
+
+def session_cuts(turns: list[Turn]) -> list[int]:
+    """A new session always starts a new segment."""
+    return [i for i in range(1, len(turns)) if turns[i].session_id != turns[i - 1].session_id]
+
+
+class SensoryStage:
+    def __init__(
+        self,
+        store: Store,
+        compressor: Compressor,
+        embedder: Embedder,
+        segmenter: Segmenter,
+        *,
+        buffer_tokens: int,
+        timings: dict[str, float],
+    ) -> None:
+        self.store = store
+        self.compressor = compressor
+        self.embedder = embedder
+        self.segmenter = segmenter
+        self.buffer_tokens = buffer_tokens
+        self.timings = timings
+
+    def prepare(self, turns: list[Turn]) -> None:
+        """Compute the compressed view, token count and embedding of turns that lack them."""
+        missing = [t for t in turns if t.compressed is None]
+        if not missing:
+            return
+        t0 = time.perf_counter()
+        views = self.compressor.compress([t.content for t in missing])
+        t1 = time.perf_counter()
+        vectors = self.embedder.embed(
+            [turn_embedding_text(t, v) for t, v in zip(missing, views, strict=True)]
+        )
+        t2 = time.perf_counter()
+        rows = [(t.id, v, count_tokens(v)) for t, v in zip(missing, views, strict=True)]
+        self.store.set_turn_views(rows, vectors)
+        for t, (_, v, n) in zip(missing, rows, strict=True):
+            t.compressed, t.tokens = v, n
+        self._add("compression", t1 - t0)
+        self._add("embedding", t2 - t1)
+
+    def process(self, owner: Scope, *, force: bool) -> int:
+        """Segment the owner's sensory buffer when it is full (or ``force``); returns the
+        number of segments moved to short-term memory."""
+        turns = self.store.list_turns(owner, stage=TurnStage.SENSORY)
+        if not turns:
+            return 0
+        self.prepare(turns)
+        total = sum(t.tokens for t in turns)
+        if total < self.buffer_tokens and not force:
+            return 0
+        t0 = time.perf_counter()
+        stored = self.store.turn_vectors([t.id for t in turns])
+        matrix = np.stack([stored[t.id] for t in turns]).astype(np.float32)
+        cuts = self.segmenter.boundaries(turns, matrix) + session_cuts(turns)
+        segments = split_at(turns, cuts)
+        if not force and segments:
+            residual = segments[-1]
+            if sum(t.tokens for t in residual) < self.buffer_tokens:
+                segments = segments[:-1]  # the residual carries over to the next buffer
+        if segments:
+            self.store.assign_segments(
+                [(uuid.uuid4().hex, [t.id for t in seg]) for seg in segments]
+            )
+        self._add("segmentation", time.perf_counter() - t0)
+        return len(segments)
+
+    def _add(self, stage: str, seconds: float) -> None:
+        self.timings[stage] = self.timings.get(stage, 0.0) + seconds

@@ -1,0 +1,153 @@
+"""Turning a batch of turns into memory entries: with ONE LLM call, or without an LLM.
+
+The prompt is deliberately short (the system prompt is most of the cost of every call in
+the field's systems): numbered turns grouped under a date/session header, and a compact
+JSON schema. Sources come back as those numbers and are mapped to turn ids here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lightmem.llm.base import LLM, ChatMessage, Completion
+from lightmem.llm.structured import ask_structured
+from lightmem.types import Entry, Turn
+
+SYSTEM_PROMPT = (
+    "Extract long-term memories from the conversation. Each memory is ONE standalone fact "
+    "in the third person that keeps names, numbers, places and dates; never 'I', 'you', "
+    "'he' or 'she' without the name. Turn relative dates ('yesterday', 'next month') into "
+    "absolute ones using the header date. Skip greetings and small talk. 'sources' lists the "
+    "[n] numbers of the messages the fact comes from. Nothing worth keeping: "
+    '{"memories": []}.'
+)
+
+
+class ExtractedMemory(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    text: str = Field(min_length=1)
+    sources: list[int] = Field(default_factory=list)
+    keywords: list[str] = Field(default_factory=list)
+
+
+class ExtractionOutput(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    memories: list[ExtractedMemory]
+
+
+@dataclass(slots=True)
+class ExtractionReport:
+    """What an extraction produced, plus the source ids it had to repair (visible in stats)."""
+
+    entries: list[Entry]
+    invalid_sources: int = 0
+    raw: str = ""
+    calls: list[Completion] = field(default_factory=list)
+
+
+def render_batch(turns: list[Turn]) -> str:
+    """The batch as numbered lines under date/session headers (1-based numbers)."""
+    lines: list[str] = []
+    header: tuple[str | None, str | None] | None = None
+    for n, turn in enumerate(turns, start=1):
+        stamp = _header_time(turn.timestamp)
+        key = (stamp, turn.session_id)
+        if key != header:
+            parts = [p for p in (stamp, f"session {turn.session_id}" if turn.session_id else None) if p]
+            lines.append("## " + (" · ".join(parts) if parts else "undated"))
+            header = key
+        lines.append(f"[{n}] {turn.label}: {' '.join(turn.view.split())}")
+    return "\n".join(lines)
+
+
+def _header_time(ts: datetime | None) -> str | None:
+    return None if ts is None else ts.strftime("%Y-%m-%d (%a) %H:%M")
+
+
+def entry_from_turns(text: str, turns: list[Turn], keywords: list[str], origin: str) -> Entry:
+    """An entry linked to its source turns; time, speakers, run and topic come from them."""
+    first = turns[0]
+    stamps = [t.timestamp for t in turns if t.timestamp is not None]
+    speakers = list(dict.fromkeys(t.label for t in turns))
+    return Entry(
+        id=uuid.uuid4().hex,
+        scope=first.scope,
+        text=text.strip(),
+        sources=[t.id for t in turns],
+        timestamp=max(stamps) if stamps else None,
+        speakers=speakers,
+        topic_id=first.segment_id,
+        keywords=[k.strip() for k in keywords if k.strip()],
+        origin=origin,  # type: ignore[arg-type]
+    )
+
+
+class Extractor:
+    """Interface: a batch of turns in, entries out."""
+
+    uses_llm = False
+
+    def extract(self, turns: list[Turn]) -> ExtractionReport:
+        raise NotImplementedError
+
+
+class TurnExtractor(Extractor):
+    """No-LLM mode: one entry per turn, its text the (compressed) turn with the speaker.
+
+    Single turns beat whole segments at a fixed token budget (``shared/data/README.md``),
+    so the retrieved unit is the compressed turn, linked to its topic segment.
+    """
+
+    def extract(self, turns: list[Turn]) -> ExtractionReport:
+        return ExtractionReport(
+            entries=[entry_from_turns(turn_unit_text(t), [t], [], "turn") for t in turns]
+        )
+
+
+def turn_unit_text(turn: Turn) -> str:
+    return f"{turn.label}: {' '.join(turn.view.split())}"
+
+
+class LLMExtractor(Extractor):
+    uses_llm = True
+
+    def __init__(
+        self,
+        llm: LLM,
+        *,
+        max_retries: int,
+        on_call: Callable[[Completion, bool], None] | None = None,
+    ) -> None:
+        self.llm = llm
+        self.max_retries = max_retries
+        self.on_call = on_call
+
+    def extract(self, turns: list[Turn]) -> ExtractionReport:
+        messages = [
+            ChatMessage(role="system", content=SYSTEM_PROMPT),
+            ChatMessage(role="user", content=render_batch(turns)),
+        ]
+        result = ask_structured(
+            self.llm,
+            messages,
+            ExtractionOutput,
+            max_retries=self.max_retries,
+            on_call=self.on_call,
+        )
+        entries: list[Entry] = []
+        invalid = 0
+        for mem in result.value.memories:
+            picked = [turns[i - 1] for i in dict.fromkeys(mem.sources) if 1 <= i <= len(turns)]
+            invalid += len(set(mem.sources)) - len(picked)
+            if not picked:
+                # No valid source: keep the fact, linked to the whole batch (never drop it).
+                picked = list(turns)
+            entries.append(entry_from_turns(mem.text, picked, mem.keywords, "llm"))
+        return ExtractionReport(
+            entries=entries, invalid_sources=invalid, raw=result.raw, calls=result.calls
+        )

@@ -1,0 +1,64 @@
+"""Timestamps: everything inside LightMem is a naive UTC ``datetime``."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from lightmem.errors import InputError
+
+_FORMATS = (
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%d",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d %H:%M",
+    "%Y/%m/%d",
+    "%I:%M %p on %d %B, %Y",  # LoCoMo: "1:56 pm on 8 May, 2023"
+    "%I:%M %p on %d %b, %Y",
+)
+_WEEKDAY = re.compile(r"\s*\((Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*\)\s*", re.IGNORECASE)
+
+
+def to_utc_naive(value: datetime) -> datetime:
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def parse_timestamp(value: object, *, field: str = "timestamp") -> datetime:
+    """Parse a datetime, an ISO 8601 string, a UNIX epoch number or a dataset date string.
+
+    Raises :class:`InputError` naming the field and the accepted forms.
+    """
+    if isinstance(value, datetime):
+        return to_utc_naive(value)
+    if isinstance(value, bool):
+        raise InputError(f"{field}: expected a date/time, got a boolean")
+    if isinstance(value, int | float):
+        try:
+            return datetime.fromtimestamp(float(value), tz=UTC).replace(tzinfo=None)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise InputError(f"{field}: {value!r} is not a valid UNIX timestamp") from exc
+    if isinstance(value, str):
+        text = value.strip()
+        if text:
+            try:
+                iso = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
+                return to_utc_naive(datetime.fromisoformat(iso))
+            except ValueError:
+                pass
+            cleaned = _WEEKDAY.sub(" ", text).strip()
+            for fmt in _FORMATS:
+                try:
+                    return datetime.strptime(cleaned, fmt)
+                except ValueError:
+                    continue
+    raise InputError(
+        f"{field}: cannot parse {value!r} as a date/time; use ISO 8601 such as "
+        f"'2023-05-08T13:56:00' (a 'Z' or offset is converted to UTC) or a UNIX epoch number"
+    )
+
+
+def format_timestamp(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat(timespec="seconds")

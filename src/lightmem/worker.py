@@ -1,0 +1,59 @@
+"""A background thread that runs the pipeline for owners whose buffers changed, so that
+``add()`` returns as soon as turns are durable."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from lightmem.types import Scope
+
+log = logging.getLogger(__name__)
+
+
+class BackgroundWorker:
+    def __init__(self, process: Callable[[Scope], None]) -> None:
+        self._process = process
+        self._dirty: dict[Scope, None] = {}
+        self._cond = threading.Condition()
+        self._busy = False
+        self._stop = False
+        self.errors: list[str] = []  # type names of failures, visible to callers/stats
+        self._thread = threading.Thread(target=self._loop, name="lightmem-worker", daemon=True)
+        self._thread.start()
+
+    def notify(self, owner: Scope) -> None:
+        with self._cond:
+            self._dirty[owner] = None
+            self._cond.notify_all()
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Block until no owner is pending and nothing runs; False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._dirty and not self._busy, timeout)
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._dirty or self._stop)
+                if self._stop and not self._dirty:
+                    return
+                owner = next(iter(self._dirty))
+                del self._dirty[owner]
+                self._busy = True
+            try:
+                self._process(owner)
+            except Exception as exc:  # noqa: BLE001 - recorded; the turns stay buffered
+                self.errors.append(type(exc).__name__)
+                log.warning("background processing failed: %s", type(exc).__name__)
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()

@@ -1,0 +1,48 @@
+"""Suite-wide fixtures: the data directory points at tmp_path, no endpoint variables leak
+in from the environment, and nothing touches the network."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.openai_server import FakeOpenAIServer
+
+_ENDPOINT_VARS = (
+    "OPENAI_BASE_URL",
+    "OPENAI_API_KEY",
+    "LIGHTMEM_LLM_MODEL",
+    "LIGHTMEM_EMBEDDER_MODEL",
+)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LIGHTMEM_HOME", str(tmp_path / "lightmem-home"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    for var in _ENDPOINT_VARS:
+        monkeypatch.delenv(var, raising=False)
+    import os
+
+    for var in list(os.environ):
+        if var.startswith("LIGHTMEM_") and "__" in var:
+            monkeypatch.delenv(var, raising=False)
+
+
+def shared_data_dir() -> Path | None:
+    """``shared/data`` beside the checkout (as in CI), or None."""
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        candidate = parent / "shared" / "data"
+        if (candidate / "locomo-dev.json").is_file():
+            return candidate
+    return None
+
+
+@pytest.fixture
+def openai_server() -> Iterator[FakeOpenAIServer]:
+    """A started :class:`~tests.fakes.openai_server.FakeOpenAIServer` on 127.0.0.1."""
+    with FakeOpenAIServer() as server:
+        yield server
