@@ -1,0 +1,1 @@
+"""Benchmark harness: dataset-driven retrieval and QA evaluation, and its metrics."""

