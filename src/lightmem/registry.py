@@ -58,7 +58,7 @@ class Registry:
             )
         if not (isinstance(cls, type) and issubclass(cls, base)):
             raise ConfigError(f"{kind} provider {name!r} resolves to {cls!r}, not a {base.__name__}")
-        return cls  # type: ignore[no-any-return]
+        return cls
 
 
 def _check_kind(kind: str) -> None:

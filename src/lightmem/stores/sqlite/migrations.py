@@ -1,0 +1,175 @@
+"""Numbered schema migrations, registered with ``@migration(n)``.
+
+Each migration runs in its own write transaction together with the bump of
+``PRAGMA user_version``, so a crash leaves the schema at the previous version and the next
+open resumes. An old store opens with a newer LightMem; a store written by a newer LightMem
+(a version this code does not know) is refused rather than misread.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+from lightmem.errors import StorageError
+from lightmem.stores.sqlite.db import Database
+
+Migration = Callable[[sqlite3.Connection], None]
+
+#: version -> migration; filled once at import by the decorator below, never changed after.
+MIGRATIONS: dict[int, Migration] = {}
+
+
+def migration(version: int) -> Callable[[Migration], Migration]:
+    def register(fn: Migration) -> Migration:
+        if version in MIGRATIONS:
+            raise ValueError(f"migration {version} is defined twice")
+        MIGRATIONS[version] = fn
+        return fn
+
+    return register
+
+
+def latest_version() -> int:
+    return max(MIGRATIONS)
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(db: Database) -> int:
+    """Bring the schema up to :func:`latest_version`; returns the version reached."""
+    current = db.read("read the schema version", schema_version)
+    latest = latest_version()
+    if current > latest:
+        raise StorageError(
+            f"SQLite store {db.path!r} has schema version {current}, but this LightMem knows "
+            f"versions up to {latest}; upgrade LightMem to open it"
+        )
+    for version in sorted(v for v in MIGRATIONS if v > current):
+        db.write(f"schema migration {version}", _step(version))
+    return max(current, latest)
+
+
+def _step(version: int) -> Callable[[sqlite3.Connection], None]:
+    def run(conn: sqlite3.Connection) -> None:
+        if schema_version(conn) >= version:
+            return  # another process applied it while we waited for the write lock
+        MIGRATIONS[version](conn)
+        conn.execute(f"PRAGMA user_version = {int(version)}")
+
+    return run
+
+
+def _execute_all(conn: sqlite3.Connection, statements: list[str]) -> None:
+    # Not executescript(): it would COMMIT the migration's transaction half-way.
+    for sql in statements:
+        conn.execute(sql)
+
+
+@migration(1)
+def initial_schema(conn: sqlite3.Connection) -> None:
+    _execute_all(
+        conn,
+        [
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+            "INSERT INTO meta (key, value) VALUES ('generation', '0')",
+            # seq is the rowid: increasing across the whole store, never reused.
+            """CREATE TABLE turns (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                id TEXT NOT NULL UNIQUE,
+                user_id TEXT, agent_id TEXT, run_id TEXT, session_id TEXT,
+                role TEXT NOT NULL, speaker TEXT, content TEXT NOT NULL, compressed TEXT,
+                tokens INTEGER NOT NULL DEFAULT 0,
+                timestamp TEXT, ref TEXT,
+                stage TEXT NOT NULL
+                    CHECK (stage IN ('sensory', 'short_term', 'batched', 'extracted')),
+                segment_id TEXT, batch_id TEXT,
+                created_at TEXT NOT NULL,
+                vector BLOB)""",
+            "CREATE INDEX turns_owner ON turns (user_id, agent_id, seq)",
+            "CREATE INDEX turns_stage ON turns (stage, user_id, agent_id)",
+            """CREATE TABLE batches (
+                pk INTEGER PRIMARY KEY AUTOINCREMENT,
+                id TEXT NOT NULL UNIQUE,
+                user_id TEXT, agent_id TEXT, run_id TEXT,
+                turn_ids TEXT NOT NULL,
+                status TEXT NOT NULL CHECK (status IN ('pending', 'failed', 'done')),
+                attempts INTEGER NOT NULL DEFAULT 0,
+                last_error TEXT, raw_reply TEXT,
+                created_at TEXT NOT NULL)""",
+            "CREATE INDEX batches_owner ON batches (user_id, agent_id, status)",
+            "CREATE INDEX batches_status ON batches (status)",
+            # pk is an explicit rowid (VACUUM keeps it): creation order and the FTS rowid.
+            """CREATE TABLE entries (
+                pk INTEGER PRIMARY KEY AUTOINCREMENT,
+                id TEXT NOT NULL UNIQUE,
+                user_id TEXT, agent_id TEXT, run_id TEXT,
+                text TEXT NOT NULL,
+                timestamp TEXT,
+                speakers TEXT NOT NULL DEFAULT '[]',
+                topic_id TEXT,
+                keywords TEXT NOT NULL DEFAULT '[]',
+                sources TEXT NOT NULL DEFAULT '[]',
+                origin TEXT NOT NULL,
+                status TEXT NOT NULL CHECK (status IN ('active', 'deleted')),
+                version INTEGER NOT NULL DEFAULT 1,
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                consolidated INTEGER NOT NULL DEFAULT 0,
+                vector BLOB)""",
+            "CREATE INDEX entries_owner ON entries (user_id, agent_id, status, run_id)",
+            """CREATE INDEX entries_queue ON entries (pk)
+                WHERE consolidated = 0 AND status = 'active'""",
+            # Full-text index of the active entries (rowid = entries.pk), kept by triggers.
+            """CREATE VIRTUAL TABLE entries_fts USING fts5 (
+                text, keywords, tokenize = 'unicode61 remove_diacritics 2')""",
+            """CREATE TRIGGER entries_fts_insert AFTER INSERT ON entries
+                WHEN new.status = 'active' BEGIN
+                INSERT INTO entries_fts (rowid, text, keywords)
+                    VALUES (new.pk, new.text, new.keywords);
+            END""",
+            """CREATE TRIGGER entries_fts_update AFTER UPDATE OF text, keywords, status
+                ON entries BEGIN
+                DELETE FROM entries_fts WHERE rowid = old.pk;
+                INSERT INTO entries_fts (rowid, text, keywords)
+                    SELECT new.pk, new.text, new.keywords WHERE new.status = 'active';
+            END""",
+            """CREATE TRIGGER entries_fts_delete AFTER DELETE ON entries BEGIN
+                DELETE FROM entries_fts WHERE rowid = old.pk;
+            END""",
+            # Every write that can change a search result bumps the generation, which
+            # invalidates the dense-search caches of every connection, in any process.
+            """CREATE TRIGGER entries_gen_insert AFTER INSERT ON entries BEGIN
+                UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation';
+            END""",
+            """CREATE TRIGGER entries_gen_update
+                AFTER UPDATE OF user_id, agent_id, run_id, timestamp, status, vector
+                ON entries BEGIN
+                UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation';
+            END""",
+            """CREATE TRIGGER entries_gen_delete AFTER DELETE ON entries BEGIN
+                UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation';
+            END""",
+            """CREATE TABLE history (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                entry_id TEXT NOT NULL REFERENCES entries (id) ON DELETE CASCADE,
+                event TEXT NOT NULL CHECK (event IN ('ADD', 'UPDATE', 'DELETE', 'MERGE')),
+                old_text TEXT, new_text TEXT, reason TEXT,
+                actor TEXT NOT NULL,
+                created_at TEXT NOT NULL)""",
+            "CREATE INDEX history_entry ON history (entry_id, id)",
+            """CREATE TABLE consolidation_pairs (
+                target_id TEXT NOT NULL REFERENCES entries (id) ON DELETE CASCADE,
+                source_id TEXT NOT NULL REFERENCES entries (id) ON DELETE CASCADE,
+                PRIMARY KEY (target_id, source_id)) WITHOUT ROWID""",
+            "CREATE INDEX consolidation_pairs_source ON consolidation_pairs (source_id)",
+            """CREATE TABLE llm_calls (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                stage TEXT NOT NULL,
+                tokens_in INTEGER NOT NULL, tokens_out INTEGER NOT NULL,
+                seconds REAL NOT NULL, ok INTEGER NOT NULL,
+                created_at TEXT NOT NULL)""",
+        ],
+    )

@@ -1,0 +1,57 @@
+"""The backends the store contract runs against.
+
+Each backend is a factory ``(tmp_path, name) -> Store`` returning an *unopened* store; the
+same ``name`` under the same ``tmp_path`` must reach the same data (so a test can close and
+reopen), a different ``name`` an empty store. A PostgreSQL backend slots in as one more
+entry of ``BACKENDS`` (a schema or database per name) and is skipped where no server is set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from lightmem.stores.base import Store
+from lightmem.stores.sqlite import SQLiteStore
+
+DIM = 8
+
+StoreFactory = Callable[[Path, str], Store]
+
+
+def _sqlite(tmp_path: Path, name: str) -> Store:
+    return SQLiteStore(SQLiteStore.Options(path=str(tmp_path / f"{name}.db")))
+
+
+BACKENDS: dict[str, StoreFactory] = {"sqlite": _sqlite}
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def backend(request: pytest.FixtureRequest) -> StoreFactory:
+    factory: StoreFactory = BACKENDS[request.param]
+    return factory
+
+
+@pytest.fixture
+def make_store(backend: StoreFactory, tmp_path: Path) -> Iterator[Callable[..., Store]]:
+    """``make_store(name="main", dim=DIM)``: a new opened store object for ``name``; closed
+    at teardown."""
+    opened: list[Store] = []
+
+    def make(name: str = "main", dim: int = DIM) -> Store:
+        store = backend(tmp_path, name)
+        store.open(dim)
+        opened.append(store)
+        return store
+
+    yield make
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def store(make_store: Callable[..., Store]) -> Store:
+    """A fresh, opened store of vector dimension ``DIM``."""
+    return make_store()
