@@ -1,0 +1,94 @@
+"""The ``lightmem`` command: global options, the command table, and ``main``.
+
+``main`` is the one place where LightMem errors become messages: a red line on stderr and
+exit code 2 for bad input, bad config or an unknown id, 1 for everything else. A traceback
+is shown only with ``--verbose``.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from lightmem.cli import commands, entries
+from lightmem.cli.demo import demo
+from lightmem.cli.ingest import ingest
+from lightmem.cli.state import State, state
+from lightmem.errors import ConfigError, InputError, LightMemError, NotFoundError
+
+#: Errors the caller can fix (their input, their config, an id): exit code 2, like usage errors.
+CALLER_ERRORS = (InputError, ConfigError, NotFoundError)
+
+app = typer.Typer(
+    name="lightmem",
+    help="LightMem: long-term memory for LLM applications and agents.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # locals hold user data and keys
+    add_completion=False,
+)
+
+
+@app.callback()
+def _options(
+    ctx: typer.Context,
+    store: Annotated[
+        Path | None,
+        typer.Option("--store", help="Store directory (default: $LIGHTMEM_HOME or ~/.lightmem)."),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="Config file (TOML, YAML or JSON) for the store."),
+    ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log progress; tracebacks on errors.")
+    ] = False,
+) -> None:
+    st = state(ctx)
+    st.store, st.config, st.verbose = store, config, verbose
+    if verbose:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+
+for _name, _command in (
+    ("add", commands.add),
+    ("ingest", ingest),
+    ("flush", commands.flush),
+    ("search", commands.search),
+    ("list", entries.list_),
+    ("get", entries.get),
+    ("update", entries.update),
+    ("delete", entries.delete),
+    ("history", entries.history),
+    ("consolidate", commands.consolidate),
+    ("stats", commands.stats),
+    ("export", commands.export),
+    ("import", commands.import_),
+    ("demo", demo),
+):
+    app.command(_name)(_command)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI on ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
+    st = State()
+    try:
+        typer.main.get_command(app).main(
+            args=list(argv) if argv is not None else None, prog_name="lightmem", obj=st
+        )
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except LightMemError as exc:
+        if st.verbose:
+            traceback.print_exception(exc)
+        message = str(exc).replace("\n", " ") or type(exc).__name__
+        Console(stderr=True, soft_wrap=True, highlight=False).print(
+            f"error: {message}", style="red", markup=False
+        )
+        return 2 if isinstance(exc, CALLER_ERRORS) else 1
+    return 0

@@ -1,0 +1,254 @@
+"""Writing, searching and accounting: ``add``, ``flush``, ``search``, ``consolidate``,
+``stats``, ``export`` and ``import``. Errors are raised, never printed: ``main`` translates
+them in one place."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import asdict
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from lightmem.cli import render
+from lightmem.cli.inputs import STDIN, parse_jsonl, parse_messages, read_source
+from lightmem.cli.state import (
+    AgentOpt,
+    JsonOpt,
+    UserOpt,
+    emit_json,
+    need_scope,
+    note,
+    out,
+    state,
+    warn,
+)
+from lightmem.errors import InputError
+from lightmem.memory import Memory
+from lightmem.types import Usage
+
+
+class Mode(StrEnum):
+    dense = "dense"
+    bm25 = "bm25"
+    hybrid = "hybrid"
+
+
+def add(
+    ctx: typer.Context,
+    source: Annotated[
+        str, typer.Argument(metavar="[FILE|-]", help="Messages file, or - for stdin.")
+    ] = STDIN,
+    user: UserOpt = None,
+    agent: AgentOpt = None,
+    session: Annotated[str | None, typer.Option("--session", "-s", help="Session id.")] = None,
+    timestamp: Annotated[
+        str | None,
+        typer.Option("--timestamp", "-t", help="Time of messages that carry none (ISO 8601)."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add messages: a JSON list, one JSON object, or JSON Lines, from a file or stdin."""
+    need_scope(user, agent)
+    if source == STDIN and sys.stdin.isatty():
+        note("reading messages from stdin (end with Ctrl-D)")
+    text, name = read_source(source)
+    messages = parse_messages(text, name)
+    with state(ctx).open() as mem:
+        result = mem.add(
+            messages, user_id=user, agent_id=agent, session_id=session, timestamp=timestamp
+        )
+    if as_json:
+        emit_json(asdict(result))
+        return
+    for turn_id in result.turn_ids:
+        out().print(turn_id)
+    _warn_failed(result.failed_batches)
+
+
+def flush(
+    ctx: typer.Context, user: UserOpt = None, agent: AgentOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Segment and extract every buffered turn now (of one user/agent, or of all)."""
+    with state(ctx).open() as mem:
+        result = mem.flush(user_id=user, agent_id=agent)
+    if as_json:
+        emit_json(asdict(result))
+        return
+    out().print(f"{result.entries_created} entries created from {result.batches_done} batches")
+    _warn_failed(result.failed_batches)
+
+
+def search(
+    ctx: typer.Context,
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    user: UserOpt = None,
+    agent: AgentOpt = None,
+    session: Annotated[
+        str | None, typer.Option("--session", "-s", help="Only this session (run id).")
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option("-k", "--limit", min=1, help="How many memories.")
+    ] = None,
+    mode: Annotated[Mode | None, typer.Option("--mode", help="Default: from config.")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="Memories at or after.")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="Memories at or before.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Search the memories of one user/agent: a table of rank, score, text, time, sources."""
+    need_scope(user, agent)
+    time_range = (since, until) if since is not None or until is not None else None
+    with state(ctx).open() as mem:
+        hits = mem.search(
+            query,
+            user_id=user,
+            agent_id=agent,
+            run_id=session,
+            limit=limit,
+            mode=mode.value if mode is not None else None,
+            time_range=time_range,
+        )
+    if as_json:
+        emit_json([render.hit_json(h) for h in hits])
+    elif hits:
+        out().print(render.hits_table(hits))
+    else:
+        note("no memories found")
+
+
+def consolidate(
+    ctx: typer.Context, user: UserOpt = None, agent: AgentOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Resolve newer memories against similar older ones (update, delete, merge)."""
+    with state(ctx).open() as mem:
+        result = mem.consolidate(user_id=user, agent_id=agent)
+    if as_json:
+        emit_json(asdict(result))
+        return
+    out().print(
+        f"examined {result.examined}, updated {result.updated}, deleted {result.deleted}, "
+        f"merged {result.merged}, ignored {result.ignored}, failed {len(result.failed)}"
+    )
+    if result.failed:
+        warn(f"{len(result.failed)} decisions failed; the next consolidate retries them")
+
+
+def stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Entry counts per scope, buffered turns, batches and LLM usage by stage."""
+    with state(ctx).open() as mem:
+        usage = mem.usage()
+        data = stats_json(mem, usage)
+    if as_json:
+        emit_json(data)
+        return
+    console = out()
+    console.print(f"store: {data['store']}", markup=False)
+    console.print(f"LLM mode: {data['llm_mode']}", markup=False)
+    table = Table(title="Entries by scope")
+    for name in ("user_id", "agent_id", "active", "deleted"):
+        table.add_column(name, justify="right" if name in ("active", "deleted") else "left")
+    for row in data["scopes"]:
+        table.add_row(
+            Text(row["user_id"] or "-"),
+            Text(row["agent_id"] or "-"),
+            str(row["active"]),
+            str(row["deleted"]),
+        )
+    console.print(table)
+    for key in ("buffered_turns", "pending_batches", "failed_batches", "invalid_sources"):
+        console.print(f"{key.replace('_', ' ')}: {data[key]}")
+    console.print(render.usage_table(usage))
+    if usage.timings:
+        console.print(render.timings_table(usage.timings))
+
+
+def stats_json(mem: Memory, usage: Usage) -> dict[str, Any]:
+    scopes = []
+    for scope in mem.store.scopes():
+        active = mem.store.count_entries(scope)
+        total = mem.store.count_entries(scope, include_deleted=True)
+        scopes.append(
+            {
+                "user_id": scope.user_id,
+                "agent_id": scope.agent_id,
+                "active": active,
+                "deleted": total - active,
+            }
+        )
+    return {
+        "store": str(mem.path),
+        "llm_mode": mem.llm_mode,
+        "scopes": scopes,
+        "entries": sum(s["active"] for s in scopes),
+        "buffered_turns": usage.buffered_turns,
+        "pending_batches": usage.pending_batches,
+        "failed_batches": usage.failed_batches,
+        "invalid_sources": usage.invalid_sources,
+        "llm": render.usage_json(usage),
+        "timings": dict(usage.timings),
+    }
+
+
+def export(
+    ctx: typer.Context,
+    user: UserOpt = None,
+    agent: AgentOpt = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")
+    ] = None,
+) -> None:
+    """Write the store (or one user/agent) as JSON Lines records, vectors included."""
+    with state(ctx).open() as mem:
+        records = mem.export(user_id=user, agent_id=agent)
+        if output is None or str(output) == STDIN:
+            n = _write_jsonl(records, sys.stdout)
+        else:
+            tmp = output.with_name(output.name + ".tmp")
+            try:
+                with tmp.open("w", encoding="utf-8") as fh:
+                    n = _write_jsonl(records, fh)
+                os.replace(tmp, output)
+            except OSError as exc:
+                raise InputError(f"{output}: cannot be written ({exc.strerror})") from None
+            finally:
+                tmp.unlink(missing_ok=True)
+    note(f"exported {n} records" + (f" to {output}" if output is not None else ""))
+
+
+def import_(
+    ctx: typer.Context,
+    source: Annotated[str, typer.Argument(metavar="FILE|-", help="JSON Lines from export.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Import records written by `lightmem export` (all or nothing; ids must be new)."""
+    text, name = read_source(source)
+    records = parse_jsonl(text, name, what="record")
+    with state(ctx).open() as mem:
+        n = mem.import_records(records)
+    if as_json:
+        emit_json({"imported": n})
+    else:
+        out().print(f"imported {n} records")
+
+
+def _write_jsonl(records: Any, fh: Any) -> int:
+    n = 0
+    for record in records:
+        fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        n += 1
+    fh.flush()
+    return n
+
+
+def _warn_failed(failed: list[str]) -> None:
+    if failed:
+        warn(
+            f"{len(failed)} extraction batches failed; their turns stay buffered and the next "
+            "flush retries them (see `lightmem stats`)"
+        )

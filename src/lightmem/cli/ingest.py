@@ -1,0 +1,199 @@
+"""``ingest``: load a benchmark file and add each conversation to its own user.
+
+Each LoCoMo sample / LongMemEval instance / JSONL user becomes ``user_id = sample_id``; its
+turns are added session by session, each message carrying the dataset's own id as ``ref``,
+so search results point back at ``dia_id``s. The demo uses the same functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from lightmem.cli.state import JsonOpt, QuietOpt, emit_json, err, out, state, warn
+from lightmem.datasets import Conversation, Dataset, DatasetTurn, load_dataset
+from lightmem.errors import InputError
+from lightmem.memory import Memory
+
+
+class Format(StrEnum):
+    locomo = "locomo"
+    longmemeval = "longmemeval"
+    jsonl = "jsonl"
+
+
+@dataclass(slots=True)
+class SampleCounts:
+    sample_id: str
+    sessions: int
+    turns: int  # turns added
+    skipped_turns: int  # empty turns (counted as the dataset quirk ``empty_turn``), not added
+    entries: int = 0
+
+
+def progress_bar(quiet: bool) -> Progress:
+    """A progress display on stderr; silent when stderr is not a terminal or with --quiet."""
+    console = err()
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=quiet or not console.is_terminal,
+    )
+
+
+def check_fresh(mem: Memory, conversations: list[Conversation]) -> None:
+    """Refuse, before writing anything, to add a conversation twice to the same user."""
+    taken = [c.sample_id for c in conversations if mem.turns(user_id=c.sample_id)]
+    if taken:
+        raise InputError(
+            f"the store at {mem.path} already holds turns of user(s) {', '.join(taken)}; "
+            "ingest into a new --store (adding them again would duplicate every turn)"
+        )
+
+
+def add_conversation(
+    mem: Memory, conv: Conversation, progress: Progress, task: TaskID
+) -> SampleCounts:
+    """Add one conversation's turns to user ``conv.sample_id``, one ``add`` per session."""
+    sessions: dict[str, list[DatasetTurn]] = {}
+    for turn in conv.turns:
+        sessions.setdefault(turn.session_id, []).append(turn)
+    counts = SampleCounts(conv.sample_id, len(sessions), 0, 0)
+    for session_id, turns in sessions.items():
+        messages = [_message(t) for t in turns if t.content.strip()]
+        counts.skipped_turns += len(turns) - len(messages)
+        if messages:
+            first = next((t.timestamp for t in turns if t.timestamp is not None), None)
+            mem.add(messages, user_id=conv.sample_id, session_id=session_id, timestamp=first)
+            counts.turns += len(messages)
+        progress.advance(task, len(turns))
+    return counts
+
+
+def flush_conversations(mem: Memory, counts: list[SampleCounts], progress: Progress) -> list[str]:
+    """Flush each ingested user and count its entries; returns the failed batch ids."""
+    failed: list[str] = []
+    task = progress.add_task("extracting", total=len(counts))
+    for c in counts:
+        failed += mem.flush(user_id=c.sample_id).failed_batches
+        progress.advance(task)
+    return failed
+
+
+def ingest(
+    ctx: typer.Context,
+    source: Annotated[Path, typer.Argument(metavar="FILE", help="The dataset file.")],
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="The file's layout.")],
+    samples: Annotated[
+        list[str] | None,
+        typer.Option("--sample", help="Only this sample / question id (repeatable)."),
+    ] = None,
+    no_flush: Annotated[
+        bool, typer.Option("--no-flush", help="Leave the last turns buffered.")
+    ] = False,
+    quiet: QuietOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add a LoCoMo, LongMemEval or JSONL file, each conversation to its own user."""
+    dataset = load_dataset(fmt.value, source, ids=samples or None)
+    failed: list[str] = []
+    with state(ctx).open() as mem:
+        check_fresh(mem, dataset.conversations)
+        with progress_bar(quiet) as progress:
+            counts = [
+                add_conversation(
+                    mem, conv, progress, progress.add_task(conv.sample_id, total=len(conv.turns))
+                )
+                for conv in dataset.conversations
+            ]
+            if not no_flush:
+                failed = flush_conversations(mem, counts, progress)
+        for c in counts:
+            c.entries = len(mem.get_all(user_id=c.sample_id))
+        llm_mode, llm = mem.llm_mode, mem.describe_llm()
+    if as_json:
+        emit_json(ingest_json(dataset, counts, llm_mode, flushed=not no_flush, failed=failed))
+        return
+    console = out()
+    console.print(llm, markup=False)
+    console.print(counts_table(counts))
+    console.print(quirks_line(dataset), markup=False)
+    if failed:
+        warn(f"{len(failed)} extraction batches failed; `lightmem flush` retries them")
+
+
+def ingest_json(
+    dataset: Dataset,
+    counts: list[SampleCounts],
+    llm_mode: str,
+    *,
+    flushed: bool,
+    failed: list[str],
+) -> dict[str, Any]:
+    return {
+        "dataset": {"name": dataset.name, "path": dataset.path, "sha256": dataset.sha256},
+        "llm_mode": llm_mode,
+        "flushed": flushed,
+        "samples": [
+            {
+                "sample_id": c.sample_id,
+                "user_id": c.sample_id,
+                "sessions": c.sessions,
+                "turns": c.turns,
+                "skipped_turns": c.skipped_turns,
+                "entries": c.entries,
+            }
+            for c in counts
+        ],
+        "failed_batches": failed,
+        "quirks": dict(dataset.quirks),
+    }
+
+
+def counts_table(counts: list[SampleCounts]) -> Table:
+    table = Table()
+    table.add_column("sample (user_id)")
+    for name in ("sessions", "turns", "skipped", "entries"):
+        table.add_column(name, justify="right")
+    for c in counts:
+        table.add_row(
+            Text(c.sample_id),
+            str(c.sessions),
+            str(c.turns),
+            str(c.skipped_turns),
+            str(c.entries),
+        )
+    return table
+
+
+def quirks_line(dataset: Dataset) -> str:
+    if not dataset.quirks:
+        return f"{dataset.name} quirks: none"
+    listed = ", ".join(f"{name} {n}" for name, n in sorted(dataset.quirks.items()))
+    return f"{dataset.name} quirks: {listed}"
+
+
+def _message(turn: DatasetTurn) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": turn.role, "content": turn.content, "ref": turn.ref}
+    if turn.speaker:
+        message["speaker"] = turn.speaker
+    if turn.timestamp is not None:
+        message["timestamp"] = turn.timestamp
+    return message

@@ -1,0 +1,225 @@
+"""The CLI's stable JSON shapes (documented in ``docs/cli-json.md``) and its rich tables.
+
+Times are ISO 8601 strings in naive UTC (``"2023-05-08T13:56:00"``) or ``null``. User text
+goes into tables as :class:`rich.text.Text`, so brackets in it are never read as markup.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+from lightmem.timeutil import format_timestamp
+from lightmem.types import Entry, HistoryRecord, Hit, Scope, StageUsage, Turn, Usage
+
+
+def scope_json(scope: Scope) -> dict[str, str | None]:
+    return {"user_id": scope.user_id, "agent_id": scope.agent_id, "run_id": scope.run_id}
+
+
+def turn_json(turn: Turn) -> dict[str, Any]:
+    return {
+        "id": turn.id,
+        "ref": turn.ref,
+        "speaker": turn.speaker,
+        "role": turn.role,
+        "content": turn.content,
+        "timestamp": format_timestamp(turn.timestamp),
+        "session_id": turn.session_id,
+    }
+
+
+def entry_json(entry: Entry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "text": entry.text,
+        "status": entry.status.value,
+        "version": entry.version,
+        "timestamp": format_timestamp(entry.timestamp),
+        **scope_json(entry.scope),
+        "sources": list(entry.sources),
+        "speakers": list(entry.speakers),
+        "keywords": list(entry.keywords),
+        "topic_id": entry.topic_id,
+        "origin": entry.origin,
+        "created_at": format_timestamp(entry.created_at),
+        "updated_at": format_timestamp(entry.updated_at),
+    }
+
+
+def hit_json(hit: Hit) -> dict[str, Any]:
+    return {
+        "id": hit.entry.id,
+        "text": hit.entry.text,
+        "score": hit.score,
+        "timestamp": format_timestamp(hit.entry.timestamp),
+        **scope_json(hit.entry.scope),
+        "sources": [turn_json(t) for t in hit.sources],
+    }
+
+
+def history_json(record: HistoryRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "entry_id": record.entry_id,
+        "event": record.event.value,
+        "old_text": record.old_text,
+        "new_text": record.new_text,
+        "reason": record.reason,
+        "actor": record.actor,
+        "created_at": format_timestamp(record.created_at),
+    }
+
+
+def stage_json(stage: StageUsage) -> dict[str, Any]:
+    return asdict(stage)
+
+
+def usage_json(usage: Usage) -> dict[str, Any]:
+    return {
+        "stages": {name: stage_json(s) for name, s in sorted(usage.stages.items())},
+        "total": stage_json(usage.total),
+    }
+
+
+def source_label(turn: Turn) -> str:
+    """How a source turn is named to people: the dataset's own ref if set, else its id."""
+    return turn.ref or turn.id
+
+
+# -- tables -----------------------------------------------------------------------------------
+def hits_table(hits: list[Hit]) -> Table:
+    """Rank, score, memory text, time and source refs."""
+    table = Table()
+    table.add_column("#", justify="right")
+    table.add_column("score", justify="right")
+    table.add_column("memory", ratio=3)
+    table.add_column("time")
+    table.add_column("sources", ratio=1, overflow="fold")
+    for rank, hit in enumerate(hits, start=1):
+        table.add_row(
+            str(rank),
+            f"{hit.score:.4f}",
+            Text(hit.entry.text),
+            format_timestamp(hit.entry.timestamp) or "-",
+            Text(", ".join(source_label(t) for t in hit.sources) or "-"),
+        )
+    return table
+
+
+def hits_list(hits: list[Hit], gold: set[str]) -> Text:
+    """Each hit with its source turns (ref, speaker, text); a gold ref gets a green ✓."""
+    text = Text()
+    for rank, hit in enumerate(hits, start=1):
+        text.append(f"  {rank}. ", style="bold")
+        text.append(f"[{hit.score:.4f}] ", style="dim")
+        text.append(_clip(hit.entry.text, 300))
+        when = format_timestamp(hit.entry.timestamp)
+        text.append(f"  ({when})\n" if when else "\n", style="dim")
+        for turn in hit.sources:
+            is_gold = turn.ref is not None and turn.ref in gold
+            text.append("       ↳ ")
+            text.append(source_label(turn), style="bold green" if is_gold else "bold")
+            text.append(" ✓" if is_gold else "", style="bold green")
+            text.append(f" {turn.label}: {_clip(turn.content, 160)}\n")
+    text.rstrip()
+    return text
+
+
+def entries_table(entries: list[Entry], *, show_status: bool = False) -> Table:
+    table = Table()
+    table.add_column("id", overflow="fold")
+    table.add_column("time")
+    table.add_column("memory", ratio=1)
+    if show_status:
+        table.add_column("status")
+    for entry in entries:
+        row: list[str | Text] = [
+            entry.id,
+            format_timestamp(entry.timestamp) or "-",
+            Text(entry.text),
+        ]
+        if show_status:
+            row.append(entry.status.value)
+        table.add_row(*row)
+    return table
+
+
+def entry_table(entry: Entry, sources: list[Turn]) -> Table:
+    """One entry, field by field, with its source turns."""
+    table = Table(show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value", ratio=1)
+    data = entry_json(entry)
+    data.pop("sources")
+    for key, value in data.items():
+        if isinstance(value, list):
+            value = ", ".join(value)
+        table.add_row(key, Text("-" if value in (None, "") else str(value)))
+    for turn in sources:
+        table.add_row(
+            "source", Text(f"{source_label(turn)} {turn.label}: {_clip(turn.content, 200)}")
+        )
+    return table
+
+
+def history_table(records: list[HistoryRecord]) -> Table:
+    table = Table()
+    table.add_column("when")
+    table.add_column("event")
+    table.add_column("by")
+    table.add_column("text", ratio=1)
+    table.add_column("reason")
+    for r in records:
+        if r.old_text is not None and r.new_text is not None and r.old_text != r.new_text:
+            text = Text(r.old_text, style="strike")
+            text.append(" → ")
+            text.append(r.new_text)
+        else:
+            text = Text(r.new_text or r.old_text or "")
+        table.add_row(
+            format_timestamp(r.created_at) or "-",
+            r.event.value,
+            r.actor,
+            text,
+            Text(r.reason or ""),
+        )
+    return table
+
+
+def usage_table(usage: Usage, title: str = "LLM usage by stage") -> Table | Text:
+    if not usage.stages:
+        return Text("LLM calls: none")
+    table = Table(title=title)
+    for name in ("stage", "calls", "failed", "tokens in", "tokens out", "seconds"):
+        table.add_column(name, justify="left" if name == "stage" else "right")
+    rows = sorted(usage.stages.items())
+    if len(rows) != 1:
+        rows.append(("total", usage.total))
+    for name, s in rows:
+        table.add_row(
+            name,
+            str(s.calls),
+            str(s.failed_calls),
+            str(s.tokens_in),
+            str(s.tokens_out),
+            f"{s.seconds:.2f}",
+        )
+    return table
+
+
+def timings_table(timings: dict[str, float], title: str = "Timings (seconds)") -> Table:
+    table = Table(title=title)
+    table.add_column("stage")
+    table.add_column("seconds", justify="right")
+    for name, seconds in timings.items():
+        table.add_row(name, f"{seconds:.2f}")
+    return table
+
+
+def _clip(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,77 @@
+"""What every command shares: the global options, opening the store, and the two consoles.
+
+Results go to stdout; progress, notes and errors go to stderr, so ``--json`` output can be
+piped. Nothing here logs user data.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from lightmem.errors import InputError
+from lightmem.memory import Memory
+
+
+@dataclass(slots=True)
+class State:
+    """The global options, set by the app callback and read by every command."""
+
+    store: Path | None = None  # None: LIGHTMEM_HOME (the demo uses a fresh temporary store)
+    config: Path | None = None
+    verbose: bool = False
+
+    def open(self, path: Path | None = None) -> Memory:
+        """The store at ``path`` (default: ``--store``, else ``LIGHTMEM_HOME``)."""
+        return Memory(path if path is not None else self.store, config=self.config)
+
+
+def state(ctx: typer.Context) -> State:
+    return ctx.ensure_object(State)
+
+
+def out() -> Console:
+    """The stdout console (looked up per call, so redirected streams are honoured)."""
+    return Console(highlight=False)
+
+
+def err() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+def need_scope(user: str | None, agent: str | None) -> None:
+    """The CLI's wording of the library's rule: a scope needs a user and/or an agent."""
+    if user is None and agent is None:
+        raise InputError("give --user USER and/or --agent AGENT")
+
+
+def emit_json(data: Any) -> None:
+    """Write ``data`` as indented JSON to stdout (never through rich, which would restyle it)."""
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+    sys.stdout.flush()
+
+
+def note(message: str) -> None:
+    """A dim informational line on stderr (no rich markup is read from ``message``)."""
+    err().print(message, style="dim", markup=False)
+
+
+def warn(message: str) -> None:
+    err().print(message, style="yellow", markup=False)
+
+
+# -- options shared by several commands ------------------------------------------------------
+UserOpt = Annotated[
+    str | None, typer.Option("--user", "-u", help="User id (at least one of --user/--agent).")
+]
+AgentOpt = Annotated[str | None, typer.Option("--agent", "-a", help="Agent id.")]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print JSON (the shapes are in docs/cli-json.md).")
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]

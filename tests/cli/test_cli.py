@@ -1,0 +1,347 @@
+"""The ``lightmem`` command line, run in-process through ``main`` (the one place errors are
+translated), with the hashing embedder and no LLM so every test is fast and offline."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from lightmem.cli import main
+
+CONFIG = """\
+[embedder]
+provider = "hash"
+
+[llm]
+provider = "none"
+"""
+
+LOCOMO = [
+    {
+        "sample_id": "s1",
+        "conversation": {
+            "speaker_a": "Ana",
+            "speaker_b": "Ben",
+            "session_1_date_time": "1:56 pm on 8 May, 2023",
+            "session_1": [
+                {"speaker": "Ana", "dia_id": "D1:1", "text": "I adopted a puppy named Rex."},
+                {"speaker": "Ben", "dia_id": "D1:2", "text": "What breed is Rex?"},
+                {"speaker": "Ana", "dia_id": "D1:3", "text": "Rex is a beagle, very loud."},
+            ],
+            "session_2_date_time": "10:00 am on 20 May, 2023",
+            "session_2": [
+                {"speaker": "Ben", "dia_id": "D2:1", "text": "I started learning the cello."},
+                {"speaker": "Ana", "dia_id": "D2:2", "text": "Cello lessons sound lovely."},
+            ],
+        },
+        "qa": [
+            {"question": "What breed is Rex?", "answer": "beagle", "evidence": ["D1:3"],
+             "category": 4},
+            {"question": "What instrument does Ben learn?", "answer": "cello",
+             "evidence": ["D2:1"], "category": 4},
+        ],
+    }
+]  # fmt: skip
+
+
+@dataclass
+class Outcome:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(CONFIG, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def cli(tmp_path: Path, config: Path) -> Any:
+    """``cli(*args, input=..., store=...)`` runs ``lightmem --store S --config C *args``."""
+
+    def run(*args: str, input: str | bytes | None = None, store: Path | None = None) -> Outcome:
+        argv = ["--store", str(store or tmp_path / "store"), "--config", str(config), *args]
+        with CliRunner().isolation(input=input) as (out, err, _):
+            code = main(argv)
+            return Outcome(code, out.getvalue().decode(), err.getvalue().decode())
+
+    return run
+
+
+def add_two(cli: Any) -> list[str]:
+    messages = [
+        {"role": "user", "content": "I love hiking in the Alps", "ref": "m1"},
+        {"role": "assistant", "content": "The Alps are great for hiking", "ref": "m2"},
+    ]
+    r = cli("add", "--user", "u1", "--json", input=json.dumps(messages))
+    assert r.code == 0, r.stderr
+    assert cli("flush", "--user", "u1").code == 0
+    listed = cli("list", "--user", "u1", "--json").json()
+    return [e["id"] for e in listed]
+
+
+def test_add_from_stdin_prints_turn_ids(cli: Any) -> None:
+    r = cli("add", "-", "--user", "u1", input='[{"role": "user", "content": "Hello there"},'
+            '{"role": "assistant", "content": "Hi!"}]')  # fmt: skip
+    assert r.code == 0, r.stderr
+    ids = r.stdout.split()
+    assert len(ids) == 2 and all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
+    assert cli("flush").code == 0
+    entries = cli("list", "--user", "u1", "--json").json()
+    assert {e["text"] for e in entries} == {"user: Hello there", "assistant: Hi!"}
+
+
+def test_add_jsonl_file_with_session_and_timestamp(cli: Any, tmp_path: Path) -> None:
+    path = tmp_path / "messages.jsonl"
+    path.write_text(
+        '{"role": "user", "content": "My sister lives in Lisbon", "speaker": "Kim"}\n\n'
+        '{"role": "user", "content": "She teaches maths", "ref": "x2"}\n',
+        encoding="utf-8",
+    )
+    r = cli("add", str(path), "-u", "u1", "-s", "trip", "-t", "2023-05-08T13:56:00", "--json")
+    assert r.code == 0, r.stderr
+    assert len(r.json()["turn_ids"]) == 2
+    cli("flush")
+    hits = cli("search", "Lisbon sister", "--user", "u1", "--json").json()
+    source = hits[0]["sources"][0]
+    assert source["content"] == "My sister lives in Lisbon"
+    assert source["speaker"] == "Kim"
+    assert source["session_id"] == "trip"
+    assert source["timestamp"] == "2023-05-08T13:56:00"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b'[{"role": "user", "content": "a"', "is not valid JSON (line 1"),
+        (b'{"role": "user", "content": "a"}\n{"role": "user" "content": "b"}\n', "line 2"),
+        (b"caf\xe9 au lait", "is not UTF-8 text (byte 0xe9 at offset 3)"),
+        (b"", "is empty"),
+        (b'"just a string"', "got a JSON string"),
+    ],
+)
+def test_bad_input_exits_2_and_writes_nothing(
+    cli: Any, tmp_path: Path, data: bytes, message: str
+) -> None:
+    add_two(cli)
+    before = cli("export").stdout
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(data)
+    for r in (cli("add", str(bad), "--user", "u1"), cli("add", "--user", "u1", input=data)):
+        assert r.code == 2
+        assert message in r.stderr
+        assert r.stderr.startswith("error: ") and r.stderr.count("\n") == 1
+        assert "Traceback" not in r.stderr
+    assert cli("export").stdout == before
+
+
+def test_invalid_message_names_it_and_writes_nothing(cli: Any) -> None:
+    r = cli("add", "--user", "u1", input='[{"role": "user", "content": "ok"}, {"role": "bot"}]')
+    assert r.code == 2 and "message 1" in r.stderr
+    assert cli("stats", "--json").json()["scopes"] == []
+
+
+def test_scope_is_required(cli: Any) -> None:
+    r = cli("search", "anything")
+    assert r.code == 2 and "--user" in r.stderr
+
+
+def test_ingest_locomo_then_search_shows_dia_ids(cli: Any, tmp_path: Path) -> None:
+    data = tmp_path / "locomo.json"
+    data.write_text(json.dumps(LOCOMO), encoding="utf-8")
+    r = cli("ingest", str(data), "--format", "locomo", "--json")
+    assert r.code == 0, r.stderr
+    report = r.json()
+    assert report["llm_mode"] == "none" and report["flushed"] is True
+    [sample] = report["samples"]
+    assert sample == {"sample_id": "s1", "user_id": "s1", "sessions": 2, "turns": 5,
+                      "skipped_turns": 0, "entries": 5}  # fmt: skip
+
+    hits = cli("search", "beagle puppy Rex", "--user", "s1", "-k", "3", "--json").json()
+    refs = [s["ref"] for h in hits for s in h["sources"]]
+    assert "D1:3" in refs and set(refs) <= {"D1:1", "D1:2", "D1:3", "D2:1", "D2:2"}
+    top = hits[0]["sources"][0]
+    assert top["speaker"] in {"Ana", "Ben"} and top["session_id"] == "session_1"
+    assert top["timestamp"] == "2023-05-08T13:56:00"
+
+    human = cli("search", "cello", "--user", "s1")
+    assert human.code == 0 and "D2:" in human.stdout
+
+    again = cli("ingest", str(data), "--format", "locomo")
+    assert again.code == 2 and "already holds turns" in again.stderr
+
+
+def test_ingest_human_output_and_unknown_sample(cli: Any, tmp_path: Path) -> None:
+    data = tmp_path / "locomo.json"
+    data.write_text(json.dumps(LOCOMO), encoding="utf-8")
+    missing = cli("ingest", str(data), "--format", "locomo", "--sample", "nope")
+    assert missing.code == 2 and "nope" in missing.stderr
+    r = cli("ingest", str(data), "-f", "locomo", "--sample", "s1", "--no-flush")
+    assert r.code == 0, r.stderr
+    assert "no-LLM mode" in r.stdout and "s1" in r.stdout and "quirks" in r.stdout
+
+
+def test_entry_round_trip(cli: Any) -> None:
+    first, _ = add_two(cli)
+    got = cli("get", first, "--json").json()
+    assert got["id"] == first and got["status"] == "active" and got["version"] == 1
+    assert "I love hiking" in cli("get", first).stdout
+
+    updated = cli("update", first, "Loves hiking in the Dolomites", "--reason", "fix", "--json")
+    assert updated.code == 0, updated.stderr
+    assert updated.json()["text"] == "Loves hiking in the Dolomites"
+    assert updated.json()["version"] == 2
+
+    assert cli("delete", first).code == 0
+    events = [h["event"] for h in cli("history", first, "--json").json()]
+    assert events == ["ADD", "UPDATE", "DELETE"]
+    assert "Dolomites" in cli("history", first).stdout
+
+    active = cli("list", "--user", "u1", "--json").json()
+    assert first not in {e["id"] for e in active}
+    everything = cli("list", "--user", "u1", "--all", "--json").json()
+    assert {e["id"]: e["status"] for e in everything}[first] == "deleted"
+    assert cli("get", first, "--json").json()["status"] == "deleted"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["get", "no-such-id"], ["history", "no-such-id"], ["delete", "no-such-id"],
+     ["update", "no-such-id", "new text"]],
+)  # fmt: skip
+def test_unknown_id_exits_2(cli: Any, argv: list[str]) -> None:
+    r = cli(*argv)
+    assert r.code == 2 and "no-such-id" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_verbose_shows_the_traceback(cli: Any) -> None:
+    r = cli("--verbose", "get", "no-such-id")
+    assert r.code == 2 and "Traceback" in r.stderr and "error: " in r.stderr
+
+
+def test_export_import_round_trip(cli: Any, tmp_path: Path) -> None:
+    first, _ = add_two(cli)
+    cli("update", first, "Hikes in the Alps every summer")
+    out = tmp_path / "export.jsonl"
+    r = cli("export", "-o", str(out))
+    assert r.code == 0 and "exported" in r.stderr
+    assert {json.loads(line)["kind"] for line in out.read_text().splitlines()} >= {
+        "turn", "entry", "history"
+    }  # fmt: skip
+
+    fresh = tmp_path / "fresh"
+    imported = cli("import", str(out), "--json", store=fresh)
+    assert imported.code == 0, imported.stderr
+    assert imported.json()["imported"] == len(out.read_text().splitlines())
+    for args in (["list", "--user", "u1", "--all", "--json"], ["history", first, "--json"]):
+        assert cli(*args, store=fresh).json() == cli(*args).json()
+
+
+def test_import_bad_line_exits_2(cli: Any, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"kind": "turn"}\n[1, 2]\n', encoding="utf-8")
+    r = cli("import", str(bad))
+    assert r.code == 2 and "line 2" in r.stderr
+
+
+def test_misspelled_config_key_exits_2_naming_it(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text('[embedder]\nprovider = "hash"\n\n[retreival]\nlimit = 3\n')
+    with CliRunner().isolation() as (_, err, _):
+        code = main(["--store", str(tmp_path / "s"), "--config", str(config), "stats"])
+        message = err.getvalue().decode()
+    assert code == 2
+    assert "retreival" in message
+    assert not (tmp_path / "s").exists()
+
+
+def test_stats_json_shape(cli: Any) -> None:
+    add_two(cli)
+    cli("add", "--user", "u2", "--agent", "bot", input='{"role": "user", "content": "hi"}')
+    stats = cli("stats", "--json").json()
+    assert set(stats) == {
+        "store", "llm_mode", "scopes", "entries", "buffered_turns", "pending_batches",
+        "failed_batches", "invalid_sources", "llm", "timings",
+    }  # fmt: skip
+    assert stats["llm_mode"] == "none"
+    scopes = {(s["user_id"], s["agent_id"]): s for s in stats["scopes"]}
+    assert scopes[("u1", None)] == {"user_id": "u1", "agent_id": None, "active": 2, "deleted": 0}
+    assert stats["entries"] == 2 + scopes[("u2", "bot")]["active"]
+    assert stats["buffered_turns"] + scopes[("u2", "bot")]["active"] >= 1
+    assert set(stats["llm"]) == {"stages", "total"}
+    assert set(stats["llm"]["total"]) == {
+        "calls", "failed_calls", "tokens_in", "tokens_out", "seconds"
+    }  # fmt: skip
+    human = cli("stats")
+    assert human.code == 0 and "u1" in human.stdout
+
+
+def test_consolidate_and_flush_json(cli: Any) -> None:
+    add_two(cli)
+    flushed = cli("flush", "--json").json()
+    assert set(flushed) == {"entries_created", "batches_done", "failed_batches"}
+    result = cli("consolidate", "--user", "u1", "--json").json()
+    assert set(result) == {"examined", "updated", "deleted", "merged", "ignored", "failed"}
+    assert cli("consolidate").code == 0
+
+
+def test_demo_runs_end_to_end(cli: Any, tmp_path: Path) -> None:
+    store = tmp_path / "demo-store"
+    r = cli("demo", "--questions", "2", store=store)
+    assert r.code == 0, r.stderr
+    assert "no-LLM mode" in r.stdout
+    assert "Q1" in r.stdout and "Q2" in r.stdout and "Q3" not in r.stdout
+    assert "gold evidence" in r.stdout and "LLM calls" in r.stdout
+    assert re.search(r"↳ D\d+:\d+", r.stdout)  # source turns by their dia_id
+    assert cli("list", "--user", "demo", "--json", store=store).json()
+
+    again = cli("demo", store=store)
+    assert again.code == 2 and "already holds turns" in again.stderr
+
+
+def test_demo_with_data_file(cli: Any, tmp_path: Path) -> None:
+    data = tmp_path / "locomo.json"
+    data.write_text(json.dumps(LOCOMO), encoding="utf-8")
+    r = cli("demo", "--data", str(data), "--format", "locomo", "--quiet", store=tmp_path / "d")
+    assert r.code == 0, r.stderr
+    assert "What breed is Rex?" in r.stdout and "D1:3 ✓" in r.stdout
+
+
+def test_console_script_exit_code(tmp_path: Path, config: Path) -> None:
+    script = Path(sys.executable).parent / "lightmem"
+    if not script.exists():
+        pytest.skip("the lightmem console script is not installed in this environment")
+    env = {**os.environ, "NO_COLOR": "1"}
+    argv = [str(script), "--store", str(tmp_path / "s"), "--config", str(config)]
+    r = subprocess.run([*argv, "get", "nope"], capture_output=True, text=True, env=env)
+    assert r.returncode == 2 and r.stderr.startswith("error: ") and "Traceback" not in r.stderr
+    ok = subprocess.run([*argv, "--help"], capture_output=True, text=True, env=env)
+    assert ok.returncode == 0 and "demo" in ok.stdout
+
+
+def test_search_mode_and_time_range(cli: Any, tmp_path: Path) -> None:
+    data = tmp_path / "locomo.json"
+    data.write_text(json.dumps(LOCOMO), encoding="utf-8")
+    assert cli("ingest", str(data), "--format", "locomo", "--quiet").code == 0
+    bm25 = cli("search", "cello", "--user", "s1", "--mode", "bm25", "--json").json()
+    assert {s["ref"] for h in bm25 for s in h["sources"]} == {"D2:1", "D2:2"}  # term matches only
+    late = cli("search", "Rex cello", "-u", "s1", "--since", "2023-05-15", "--json").json()
+    assert late and {h["timestamp"][:10] for h in late} == {"2023-05-20"}
+    bad = cli("search", "cello", "-u", "s1", "--until", "next tuesday")
+    assert bad.code == 2 and "next tuesday" in bad.stderr
+    assert cli("search", "cello", "-u", "s1", "--mode", "fuzzy").code == 2
