@@ -31,8 +31,11 @@ def choose_llm_provider(section: BackendSection, environ: Mapping[str, str] | No
         return section.provider
     env = os.environ if environ is None else environ
     opts = section.options
-    if opts.get("base_url") or opts.get("api_key") or env.get("OPENAI_BASE_URL") or env.get(
-        "OPENAI_API_KEY"
+    if (
+        opts.get("base_url")
+        or opts.get("api_key")
+        or env.get("OPENAI_BASE_URL")
+        or env.get("OPENAI_API_KEY")
     ):
         return "openai"
     from lightmem.llm.local import LocalLLM

@@ -193,7 +193,13 @@ def env_overrides(environ: dict[str, str] | os._Environ[str]) -> dict[str, Any]:
 
 def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> None:
     for key, value in extra.items():
-        if isinstance(value, str) and key in ("llm", "embedder", "store", "compressor", "segmenter"):
+        if isinstance(value, str) and key in (
+            "llm",
+            "embedder",
+            "store",
+            "compressor",
+            "segmenter",
+        ):
             value = {"provider": value}
         if isinstance(value, dict) and isinstance(base.get(key), dict):
             _deep_merge(base[key], value)

@@ -95,15 +95,26 @@ class Memory:
         self.timings: dict[str, float] = {}
         self._lock = threading.RLock()
         extractor: Extractor = (
-            LLMExtractor(self.llm, max_retries=cfg.extraction.max_retries,
-                         on_call=self._recorder("extraction"))
+            LLMExtractor(
+                self.llm,
+                max_retries=cfg.extraction.max_retries,
+                on_call=self._recorder("extraction"),
+            )
             if self.llm.available
             else TurnExtractor()
         )
-        self.sensory = SensoryStage(self.store, self.compressor, self.embedder, self.segmenter,
-                                    buffer_tokens=cfg.buffer.sensory_tokens, timings=self.timings)
+        self.sensory = SensoryStage(
+            self.store,
+            self.compressor,
+            self.embedder,
+            self.segmenter,
+            buffer_tokens=cfg.buffer.sensory_tokens,
+            timings=self.timings,
+        )
         self.shortterm = ShortTermStage(
-            self.store, extractor, self.embedder,
+            self.store,
+            extractor,
+            self.embedder,
             threshold=cfg.buffer.shortterm_tokens,
             max_batch_tokens=cfg.buffer.max_batch_tokens,
             max_attempts=cfg.extraction.max_attempts_per_batch,
@@ -113,8 +124,9 @@ class Memory:
         self._worker = BackgroundWorker(self._process_quietly) if cfg.worker.background else None
 
     @classmethod
-    def from_config(cls, config: dict[str, Any] | str | Path, path: str | Path | None = None
-                    ) -> Memory:
+    def from_config(
+        cls, config: dict[str, Any] | str | Path, path: str | Path | None = None
+    ) -> Memory:
         return cls(path, config=config)
 
     # -- what mode are we in ----------------------------------------------------------------
@@ -127,8 +139,10 @@ class Memory:
 
     def describe_llm(self) -> str:
         if not self.llm.available:
-            return ("no-LLM mode: no LLM endpoint or local model is configured; memories are "
-                    "the compressed turns, linked to their topic segments")
+            return (
+                "no-LLM mode: no LLM endpoint or local model is configured; memories are "
+                "the compressed turns, linked to their topic segments"
+            )
         return f"LLM: {self.llm_mode} ({self.llm.model_name})"
 
     # -- writing ----------------------------------------------------------------------------
@@ -150,8 +164,11 @@ class Memory:
         if run_id is not None and session_id is not None and run_id != session_id:
             raise InputError("run_id and session_id are the same thing; pass only one")
         scope = make_scope(user_id, agent_id, run_id or session_id)
-        ts = (parse_timestamp(timestamp) if timestamp is not None
-              else datetime.now(UTC).replace(tzinfo=None, microsecond=0))
+        ts = (
+            parse_timestamp(timestamp)
+            if timestamp is not None
+            else datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+        )
         turns = to_turns(messages, scope, AddDefaults(session_id=scope.run_id, timestamp=ts))
         saved = self.store.add_turns(turns)
         result = AddResult(turn_ids=[t.id for t in saved])
@@ -167,8 +184,9 @@ class Memory:
         """Segment and extract everything buffered (and retry failed batches) now."""
         if self._worker is not None:
             self._worker.wait_idle()
-        owners = ([make_scope(user_id, agent_id, None)] if user_id or agent_id
-                  else self.store.scopes())
+        owners = (
+            [make_scope(user_id, agent_id, None)] if user_id or agent_id else self.store.scopes()
+        )
         total = FlushResult()
         for owner in owners:
             r = self._process(owner, force=True)
@@ -207,28 +225,44 @@ class Memory:
         rng = None
         if time_range is not None:
             start, end = time_range
-            rng = (None if start is None else parse_timestamp(start, field="time_range start"),
-                   None if end is None else parse_timestamp(end, field="time_range end"))
+            rng = (
+                None if start is None else parse_timestamp(start, field="time_range start"),
+                None if end is None else parse_timestamp(end, field="time_range end"),
+            )
         return self.searcher.search(
-            query, scope,
+            query,
+            scope,
             limit=limit or self.config.retrieval.limit,
             mode=mode or self.config.retrieval.mode,
             time_range=rng,
         )
 
-    def get(self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None
-            ) -> Entry:
+    def get(
+        self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None
+    ) -> Entry:
         scope = make_scope(user_id, agent_id, None) if user_id or agent_id else None
         return self.store.get_entry(memory_id, scope)
 
-    def get_all(self, *, user_id: str | None = None, agent_id: str | None = None,
-                run_id: str | None = None, limit: int | None = None,
-                include_deleted: bool = False) -> list[Entry]:
-        return self.store.list_entries(make_scope(user_id, agent_id, run_id), limit=limit,
-                                       include_deleted=include_deleted)
+    def get_all(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        limit: int | None = None,
+        include_deleted: bool = False,
+    ) -> list[Entry]:
+        return self.store.list_entries(
+            make_scope(user_id, agent_id, run_id), limit=limit, include_deleted=include_deleted
+        )
 
-    def turns(self, *, user_id: str | None = None, agent_id: str | None = None,
-              session_id: str | None = None) -> list[Turn]:
+    def turns(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+    ) -> list[Turn]:
         return self.store.list_turns(make_scope(user_id, agent_id, None), session_id=session_id)
 
     def history(self, memory_id: str) -> list[HistoryRecord]:
@@ -240,24 +274,29 @@ class Memory:
         if not isinstance(text, str) or not text.strip():
             raise InputError("the new text of a memory must be a non-empty string")
         vector = self.embedder.embed([text.strip()])[0]
-        return self.store.update_entry(memory_id, text.strip(), vector,
-                                       reason=reason, actor="user")
+        return self.store.update_entry(memory_id, text.strip(), vector, reason=reason, actor="user")
 
     def delete(self, memory_id: str, *, reason: str | None = None) -> None:
         self.store.delete_entry(memory_id, reason=reason, actor="user")
 
-    def delete_all(self, *, user_id: str | None = None, agent_id: str | None = None,
-                   run_id: str | None = None) -> int:
+    def delete_all(
+        self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+    ) -> int:
         return self.store.delete_all(make_scope(user_id, agent_id, run_id))
 
-    def consolidate(self, *, user_id: str | None = None, agent_id: str | None = None
-                    ) -> ConsolidationResult:
+    def consolidate(
+        self, *, user_id: str | None = None, agent_id: str | None = None
+    ) -> ConsolidationResult:
         """Sleep-time update: resolve newer entries against similar older ones."""
         scope = make_scope(user_id, agent_id, None) if user_id or agent_id else None
         c = self.config.consolidation
         consolidator = Consolidator(
-            self.store, self.embedder, self.llm,
-            threshold=c.threshold, top_k=c.top_k, workers=c.workers,
+            self.store,
+            self.embedder,
+            self.llm,
+            threshold=c.threshold,
+            top_k=c.top_k,
+            workers=c.workers,
             duplicate_threshold=c.duplicate_threshold,
             max_retries=self.config.extraction.max_retries,
             on_call=self._recorder("consolidation"),
@@ -274,11 +313,13 @@ class Memory:
     def _recorder(self, stage: str) -> Any:
         def record(c: Completion, ok: bool) -> None:
             self.store.record_llm_call(LLMCall(stage, c.tokens_in, c.tokens_out, c.seconds, ok))
+
         return record
 
     # -- export / import ----------------------------------------------------------------------
-    def export(self, *, user_id: str | None = None, agent_id: str | None = None
-               ) -> Iterator[dict[str, Any]]:
+    def export(
+        self, *, user_id: str | None = None, agent_id: str | None = None
+    ) -> Iterator[dict[str, Any]]:
         scope = make_scope(user_id, agent_id, None) if user_id or agent_id else None
         return self.store.export_records(scope)
 

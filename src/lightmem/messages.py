@@ -46,8 +46,9 @@ def to_turns(messages: object, scope: Scope, defaults: AddDefaults) -> list[Turn
 def _one(index: int, message: object, scope: Scope, defaults: AddDefaults) -> Turn:
     where = f"message {index}"
     if not isinstance(message, Mapping):
-        raise InputError(f"{where}: expected a dict with 'role' and 'content', got "
-                         f"{type(message).__name__}")
+        raise InputError(
+            f"{where}: expected a dict with 'role' and 'content', got {type(message).__name__}"
+        )
     unknown = sorted(str(k) for k in message if k not in _KEYS)
     if unknown:
         raise InputError(

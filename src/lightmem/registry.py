@@ -57,7 +57,9 @@ class Registry:
                 f"(or give a dotted path such as 'mypkg.module.Class')"
             )
         if not (isinstance(cls, type) and issubclass(cls, base)):
-            raise ConfigError(f"{kind} provider {name!r} resolves to {cls!r}, not a {base.__name__}")
+            raise ConfigError(
+                f"{kind} provider {name!r} resolves to {cls!r}, not a {base.__name__}"
+            )
         return cls
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,10 @@ def make_memory(tmp_path: Path) -> Iterator[MakeMemory]:
     opened: list[Memory] = []
 
     def make(path: Path | None = None, **config: Any) -> Memory:
-        base: dict[str, Any] = {"embedder": {"provider": "hash", "options": {"dim": 64}},
-                                "llm": "none"}
+        base: dict[str, Any] = {
+            "embedder": {"provider": "hash", "options": {"dim": 64}},
+            "llm": "none",
+        }
         for key, value in config.items():
             base[key] = value
         mem = Memory(path or tmp_path / "store", config=base)
@@ -27,10 +30,8 @@ def make_memory(tmp_path: Path) -> Iterator[MakeMemory]:
 
     yield make
     for mem in opened:
-        try:
+        with contextlib.suppress(Exception):  # already closed by the test
             mem.close()
-        except Exception:  # noqa: BLE001 - already closed by the test
-            pass
 
 
 def conversation(n_sessions: int = 2, turns_per_session: int = 4) -> list[list[dict[str, str]]]:

@@ -36,16 +36,21 @@ class EchoLLM(LLM):
         prompt = messages[-1].content
         if prompt.startswith("OLD"):
             first = prompt.splitlines()[0]
-            reply: dict[str, Any] = {"action": "update", "reason": "echo",
-                                     "text": first.split(": ", 1)[1] + " (confirmed)"}
+            reply: dict[str, Any] = {
+                "action": "update",
+                "reason": "echo",
+                "text": first.split(": ", 1)[1] + " (confirmed)",
+            }
         else:
             mems = []
             for line in prompt.splitlines():
                 m = _LINE.match(line)
                 if m:
-                    mems.append({"text": f"{m.group(2)} said: {m.group(3)}",
-                                 "sources": [int(m.group(1))]})
+                    mems.append(
+                        {"text": f"{m.group(2)} said: {m.group(3)}", "sources": [int(m.group(1))]}
+                    )
             reply = {"memories": mems}
         text = json.dumps(reply)
-        return Completion(text=text, tokens_in=len(prompt) // 4, tokens_out=len(text) // 4,
-                          seconds=delay)
+        return Completion(
+            text=text, tokens_in=len(prompt) // 4, tokens_out=len(text) // 4, seconds=delay
+        )

@@ -9,6 +9,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -44,16 +45,30 @@ for i in range(start, start + 10_000):
 
 
 def run_and_kill(store: Path, seconds: float) -> list[int]:
+    """Start a writer, wait for its first acknowledgement (start-up is slow on a loaded
+    machine), let it run ``seconds`` more, then SIGKILL it. Returns the acknowledged turns."""
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     proc = subprocess.Popen(
         [sys.executable, "-c", WORKER, str(store), json.dumps(CONFIG)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
+    assert proc.stdout is not None
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 120
+    while not lines and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
     time.sleep(seconds)
     proc.send_signal(signal.SIGKILL)
-    out, err = proc.communicate()
+    proc.wait()
+    reader.join(timeout=10)
+    err = proc.stderr.read() if proc.stderr else ""
     assert proc.returncode == -signal.SIGKILL, err[-2000:]
-    return [int(line) for line in out.split()]
+    return [int(line) for line in lines]
 
 
 def test_sigkill_loses_no_acknowledged_turn(tmp_path: Path) -> None:
@@ -62,8 +77,7 @@ def test_sigkill_loses_no_acknowledged_turn(tmp_path: Path) -> None:
     acked: list[int] = []
     kills = 0
     for _ in range(int(os.environ.get("LIGHTMEM_CRASH_ROUNDS", "8"))):
-        # the first round pays the interpreter start-up; later ones kill at random moments
-        got = run_and_kill(store, (2.5 if kills == 0 else 1.0) + rng.random() * 1.5)
+        got = run_and_kill(store, rng.random() * 1.5)
         kills += 1
         acked += got
     assert acked, "the worker never acknowledged a turn"

@@ -16,18 +16,26 @@ def scripted(mem: Any) -> ScriptedLLM:
 
 
 def test_one_extraction_call_per_batch(make_memory: MakeMemory) -> None:
-    mem = make_memory(llm="scripted", buffer={"sensory_tokens": 100_000,
-                                              "shortterm_tokens": 100_000})
+    mem = make_memory(
+        llm="scripted", buffer={"sensory_tokens": 100_000, "shortterm_tokens": 100_000}
+    )
     sessions = conversation(n_sessions=2, turns_per_session=4)
     for i, s in enumerate(sessions):
         mem.add(s, user_id="alice", session_id=f"s{i}", timestamp=f"2024-03-0{i + 1}T09:00:00")
     llm = scripted(mem)
-    llm.enqueue({"memories": [
-        {"text": "Maya's cat Pixel only eats salmon flavoured kibble.", "sources": [1],
-         "keywords": ["Pixel", "cat"]},
-        {"text": "Maya started a job as a nurse at Riverside hospital.", "sources": [3, 4]},
-        {"text": "Jonas has a dog called Bruno.", "sources": [2, 99]},
-    ]})
+    llm.enqueue(
+        {
+            "memories": [
+                {
+                    "text": "Maya's cat Pixel only eats salmon flavoured kibble.",
+                    "sources": [1],
+                    "keywords": ["Pixel", "cat"],
+                },
+                {"text": "Maya started a job as a nurse at Riverside hospital.", "sources": [3, 4]},
+                {"text": "Jonas has a dog called Bruno.", "sources": [2, 99]},
+            ]
+        }
+    )
     result = mem.flush(user_id="alice")
     assert result.entries_created == 3 and result.batches_done == 1
     assert len(llm.calls) == 1  # both sessions, ONE call
@@ -63,8 +71,11 @@ def test_threshold_batches_by_tokens(make_memory: MakeMemory) -> None:
 
 
 def test_failed_extraction_is_kept_and_retried(make_memory: MakeMemory) -> None:
-    mem = make_memory(llm="scripted", extraction={"max_retries": 1},
-                      buffer={"sensory_tokens": 100_000, "shortterm_tokens": 100_000})
+    mem = make_memory(
+        llm="scripted",
+        extraction={"max_retries": 1},
+        buffer={"sensory_tokens": 100_000, "shortterm_tokens": 100_000},
+    )
     mem.add(conversation(1, 2)[0], user_id="alice", session_id="s1")
     llm = scripted(mem)
     llm.enqueue("this is not json", '{"memories": [{"text": 5}')
@@ -97,20 +108,44 @@ def test_provider_error_keeps_batch(make_memory: MakeMemory) -> None:
 
 
 def test_consolidation_updates_deletes_and_records_history(make_memory: MakeMemory) -> None:
-    mem = make_memory(llm="scripted", buffer={"sensory_tokens": 1, "shortterm_tokens": 0},
-                      consolidation={"threshold": 0.3, "workers": 2})
+    mem = make_memory(
+        llm="scripted",
+        buffer={"sensory_tokens": 1, "shortterm_tokens": 0},
+        consolidation={"threshold": 0.3, "workers": 2},
+    )
     llm = scripted(mem)
-    llm.enqueue({"memories": [{"text": "Maya's cat Pixel eats salmon kibble.", "sources": [1]},
-                              {"text": "Maya plans a trip to Lisbon in October.",
-                               "sources": [1]}]})
-    mem.add({"role": "user", "name": "Maya", "content": "Pixel eats salmon; Lisbon trip soon"},
-            user_id="alice", session_id="s1", timestamp="2024-01-01T10:00:00")
+    llm.enqueue(
+        {
+            "memories": [
+                {"text": "Maya's cat Pixel eats salmon kibble.", "sources": [1]},
+                {"text": "Maya plans a trip to Lisbon in October.", "sources": [1]},
+            ]
+        }
+    )
+    mem.add(
+        {"role": "user", "name": "Maya", "content": "Pixel eats salmon; Lisbon trip soon"},
+        user_id="alice",
+        session_id="s1",
+        timestamp="2024-01-01T10:00:00",
+    )
     mem.flush()
-    llm.enqueue({"memories": [
-        {"text": "Maya's cat Pixel now eats chicken kibble instead of salmon.", "sources": [1]},
-        {"text": "Maya cancelled the trip to Lisbon in October.", "sources": [1]}]})
-    mem.add({"role": "user", "name": "Maya", "content": "Pixel switched to chicken; trip off"},
-            user_id="alice", session_id="s2", timestamp="2024-02-01T10:00:00")
+    llm.enqueue(
+        {
+            "memories": [
+                {
+                    "text": "Maya's cat Pixel now eats chicken kibble instead of salmon.",
+                    "sources": [1],
+                },
+                {"text": "Maya cancelled the trip to Lisbon in October.", "sources": [1]},
+            ]
+        }
+    )
+    mem.add(
+        {"role": "user", "name": "Maya", "content": "Pixel switched to chicken; trip off"},
+        user_id="alice",
+        session_id="s2",
+        timestamp="2024-02-01T10:00:00",
+    )
     mem.flush()
     old = {e.text: e for e in mem.get_all(user_id="alice")}
     cat_old = old["Maya's cat Pixel eats salmon kibble."]
@@ -120,8 +155,11 @@ def test_consolidation_updates_deletes_and_records_history(make_memory: MakeMemo
     def decide(messages: Any, schema: Any) -> dict[str, Any]:
         text = messages[-1].content
         if text.startswith("OLD (2024-01-01): Maya's cat"):
-            return {"action": "update", "reason": "diet changed",
-                    "text": "Maya's cat Pixel eats chicken kibble (salmon until Feb 2024)."}
+            return {
+                "action": "update",
+                "reason": "diet changed",
+                "text": "Maya's cat Pixel eats chicken kibble (salmon until Feb 2024).",
+            }
         if text.startswith("OLD (2024-01-01): Maya plans"):
             return {"action": "delete", "reason": "trip cancelled"}
         return {"action": "ignore", "reason": "unrelated"}
@@ -148,13 +186,16 @@ def test_consolidation_updates_deletes_and_records_history(make_memory: MakeMemo
 
 
 def test_failed_consolidation_stays_queued(make_memory: MakeMemory) -> None:
-    mem = make_memory(llm="scripted", buffer={"sensory_tokens": 1, "shortterm_tokens": 0},
-                      consolidation={"threshold": 0.3}, extraction={"max_retries": 0})
+    mem = make_memory(
+        llm="scripted",
+        buffer={"sensory_tokens": 1, "shortterm_tokens": 0},
+        consolidation={"threshold": 0.3},
+        extraction={"max_retries": 0},
+    )
     llm = scripted(mem)
     llm.enqueue({"memories": [{"text": "Maya's cat Pixel eats salmon.", "sources": [1]}]})
     mem.add("Pixel eats salmon", user_id="alice", timestamp="2024-01-01T00:00:00")
-    llm.enqueue({"memories": [{"text": "Maya's cat Pixel eats salmon and tuna.",
-                               "sources": [1]}]})
+    llm.enqueue({"memories": [{"text": "Maya's cat Pixel eats salmon and tuna.", "sources": [1]}]})
     mem.add("Pixel eats tuna too", user_id="alice", timestamp="2024-01-02T00:00:00")
     mem.flush()
     llm.enqueue("garbage")

@@ -71,8 +71,9 @@ def test_scopes_never_mix(make_memory: MakeMemory) -> None:
     for mode in ("dense", "bm25", "hybrid"):
         for h in mem.search("cat Pixel eats", user_id="bob", mode=mode):  # type: ignore[arg-type]
             assert h.entry.scope.user_id == "bob"
-        assert all(h.entry.scope.user_id == "alice"
-                   for h in mem.search("tuna", user_id="alice", mode=mode))  # type: ignore[arg-type]
+        assert all(
+            h.entry.scope.user_id == "alice" for h in mem.search("tuna", user_id="alice", mode=mode)
+        )  # type: ignore[arg-type]
     bob_id = mem.get_all(user_id="bob")[0].id
     with pytest.raises(NotFoundError):
         mem.get(bob_id, user_id="alice")
@@ -82,8 +83,9 @@ def test_time_range_and_session_filters(make_memory: MakeMemory) -> None:
     mem = make_memory()
     ingest(mem)
     mem.flush()
-    late = mem.search("trip pottery cat job", user_id="alice", limit=20,
-                      time_range=(datetime(2024, 3, 2), None))
+    late = mem.search(
+        "trip pottery cat job", user_id="alice", limit=20, time_range=(datetime(2024, 3, 2), None)
+    )
     assert late and all(h.entry.timestamp == datetime(2024, 3, 2, 10) for h in late)
     s0 = mem.search("trip pottery cat job", user_id="alice", run_id="s0", limit=20)
     assert s0 and all(h.entry.scope.run_id == "s0" for h in s0)
@@ -123,8 +125,9 @@ def test_store_survives_restart(make_memory: MakeMemory, tmp_path: Path) -> None
     assert again.search("tea", user_id="alice", mode="bm25")[0].text.endswith("about tea")
 
 
-def test_buffered_turns_are_picked_up_after_restart(make_memory: MakeMemory,
-                                                    tmp_path: Path) -> None:
+def test_buffered_turns_are_picked_up_after_restart(
+    make_memory: MakeMemory, tmp_path: Path
+) -> None:
     path = tmp_path / "resume"
     mem = make_memory(path, buffer={"sensory_tokens": 100_000})
     ingest(mem)
@@ -147,12 +150,21 @@ def test_delete_all_only_touches_its_scope(make_memory: MakeMemory) -> None:
 
 def test_no_llm_consolidation_merges_only_near_duplicates(make_memory: MakeMemory) -> None:
     mem = make_memory()
-    mem.add({"role": "user", "name": "Maya", "content": "My cat Pixel eats salmon."},
-            user_id="alice", timestamp="2024-01-01T00:00:00")
-    mem.add({"role": "user", "name": "Maya", "content": "I like hiking in the Alps."},
-            user_id="alice", timestamp="2024-01-02T00:00:00")
-    mem.add({"role": "user", "name": "Maya", "content": "My cat Pixel eats salmon."},
-            user_id="alice", timestamp="2024-01-03T00:00:00")
+    mem.add(
+        {"role": "user", "name": "Maya", "content": "My cat Pixel eats salmon."},
+        user_id="alice",
+        timestamp="2024-01-01T00:00:00",
+    )
+    mem.add(
+        {"role": "user", "name": "Maya", "content": "I like hiking in the Alps."},
+        user_id="alice",
+        timestamp="2024-01-02T00:00:00",
+    )
+    mem.add(
+        {"role": "user", "name": "Maya", "content": "My cat Pixel eats salmon."},
+        user_id="alice",
+        timestamp="2024-01-03T00:00:00",
+    )
     mem.flush()
     result = mem.consolidate(user_id="alice")
     assert result.merged == 1 and result.updated == result.deleted == 0

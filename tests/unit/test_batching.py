@@ -7,9 +7,7 @@ def seg(name: str, *tokens: int) -> SegmentSize:
 
 def test_segments_accumulate_until_threshold() -> None:
     segs = [seg("a", 100, 100), seg("b", 200), seg("c", 50)]
-    assert plan_batches(segs, threshold=400, max_tokens=10_000, force=False) == [
-        ["a0", "a1", "b0"]
-    ]
+    assert plan_batches(segs, threshold=400, max_tokens=10_000, force=False) == [["a0", "a1", "b0"]]
 
 
 def test_leftover_below_threshold_waits_unless_forced() -> None:

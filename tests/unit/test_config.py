@@ -15,14 +15,14 @@ def test_defaults() -> None:
 
 
 def test_misspelled_key_is_named() -> None:
-    with pytest.raises(ConfigError, match="unknown config key 'buffer.sensory_tokenz'"):
+    with pytest.raises(ConfigError, match=r"unknown config key 'buffer\.sensory_tokenz'"):
         MemoryConfig.load({"buffer": {"sensory_tokenz": 3}}, env={})
     with pytest.raises(ConfigError, match="'retreival'"):
         MemoryConfig.load({"retreival": {}}, env={})
 
 
 def test_wrong_value_is_named() -> None:
-    with pytest.raises(ConfigError, match="buffer.shortterm_tokens"):
+    with pytest.raises(ConfigError, match=r"buffer\.shortterm_tokens"):
         MemoryConfig.load({"buffer": {"shortterm_tokens": -1}}, env={})
 
 

@@ -32,8 +32,9 @@ def test_fixed_threshold_and_min_turns() -> None:
     assert pick_boundaries(sims, threshold=0.5, z=0, min_turns=2) == [2, 4]
     assert pick_boundaries(sims, threshold=0.5, z=0, min_turns=3) == [4]
     # of two adjacent low similarities only the local minimum is a candidate
-    assert pick_boundaries(np.array([0.9, 0.9, 0.3, 0.2, 0.9]), threshold=0.5, z=0,
-                           min_turns=2) == [4]
+    assert pick_boundaries(
+        np.array([0.9, 0.9, 0.3, 0.2, 0.9]), threshold=0.5, z=0, min_turns=2
+    ) == [4]
 
 
 def test_no_boundary_in_uniform_stream() -> None:

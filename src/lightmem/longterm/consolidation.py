@@ -35,7 +35,7 @@ UPDATE_PROMPT = (
     "subject, decide what happens to the OLD one: 'update' when the newer ones add to or "
     "change it (give the merged text, standalone, keeping every still-true detail and "
     "dates), 'delete' when they make it false or fully repeat it, 'ignore' when it stays "
-    "as it is. Answer JSON {\"action\", \"text\", \"reason\"}."
+    'as it is. Answer JSON {"action", "text", "reason"}.'
 )
 
 
@@ -128,8 +128,9 @@ class Consolidator:
         return sorted(by_target.values(), key=lambda t: _order_key(t.entry))
 
     def _decide(self, target: Target) -> str:
-        pending = [s for s in target.sources
-                   if s.id not in self.store.pairs_done(target.entry.id, [s.id])]
+        pending = [
+            s for s in target.sources if s.id not in self.store.pairs_done(target.entry.id, [s.id])
+        ]
         if not pending:
             return "done"
         ids = [s.id for s in pending]
@@ -138,8 +139,9 @@ class Consolidator:
                 # No-LLM mode: near-duplicates only; the newest copy keeps all sources.
                 newest = max(pending, key=_order_key)
                 ordered = [newest.id] + [i for i in ids if i != newest.id]
-                ok = self.store.apply_decision(target.entry.id, ordered, "merge",
-                                               reason="near-duplicate")
+                ok = self.store.apply_decision(
+                    target.entry.id, ordered, "merge", reason="near-duplicate"
+                )
                 return "merge" if ok else "done"
             decision = self._ask(target.entry, pending)
             vector = None
@@ -150,7 +152,11 @@ class Consolidator:
                     raise ExtractionError("update decision without text", attempts=1)
                 vector = self.embedder.embed([text])[0]
             ok = self.store.apply_decision(
-                target.entry.id, ids, decision.action, new_text=text, vector=vector,
+                target.entry.id,
+                ids,
+                decision.action,
+                new_text=text,
+                vector=vector,
                 reason=decision.reason or None,
             )
             return decision.action if ok else "done"
@@ -166,8 +172,9 @@ class Consolidator:
             ChatMessage(role="system", content=UPDATE_PROMPT),
             ChatMessage(role="user", content="\n".join(lines)),
         ]
-        result = ask_structured(self.llm, messages, UpdateDecision,
-                                max_retries=self.max_retries, on_call=self.on_call)
+        result = ask_structured(
+            self.llm, messages, UpdateDecision, max_retries=self.max_retries, on_call=self.on_call
+        )
         return result.value
 
 

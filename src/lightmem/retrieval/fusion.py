@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 
-def rrf(rankings: Sequence[Sequence[str]], k: int = 60, weights: Sequence[float] | None = None
-        ) -> list[tuple[str, float]]:
+def rrf(
+    rankings: Sequence[Sequence[str]], k: int = 60, weights: Sequence[float] | None = None
+) -> list[tuple[str, float]]:
     """Reciprocal-rank fusion: ``score(d) = sum_i w_i / (k + rank_i(d))`` with 1-based ranks.
 
     Ties are broken by the best single rank, then by first appearance, so the result is
@@ -28,8 +29,9 @@ def rrf(rankings: Sequence[Sequence[str]], k: int = 60, weights: Sequence[float]
     return sorted(scores.items(), key=lambda kv: (-kv[1], best[kv[0]], order[kv[0]]))
 
 
-def convex(scored: Sequence[Sequence[tuple[str, float]]], weights: Sequence[float]
-           ) -> list[tuple[str, float]]:
+def convex(
+    scored: Sequence[Sequence[tuple[str, float]]], weights: Sequence[float]
+) -> list[tuple[str, float]]:
     """Convex combination of min-max normalised scores (a missing doc scores 0 in that list)."""
     if len(scored) != len(weights):
         raise ValueError("one weight per score list")

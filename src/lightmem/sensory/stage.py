@@ -5,6 +5,7 @@ Everything it reads and writes is store state, so a killed process resumes here.
 
 from __future__ import annotations
 
+import itertools
 import time
 import uuid
 
@@ -26,7 +27,7 @@ def turn_embedding_text(turn: Turn, view: str) -> str:
 
 def split_at(turns: list[Turn], cuts: list[int]) -> list[list[Turn]]:
     bounds = [0, *sorted(c for c in set(cuts) if 0 < c < len(turns)), len(turns)]
-    return [turns[a:b] for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+    return [turns[a:b] for a, b in itertools.pairwise(bounds) if b > a]
 
 
 def session_cuts(turns: list[Turn]) -> list[int]:

@@ -58,7 +58,9 @@ def render_batch(turns: list[Turn]) -> str:
         stamp = _header_time(turn.timestamp)
         key = (stamp, turn.session_id)
         if key != header:
-            parts = [p for p in (stamp, f"session {turn.session_id}" if turn.session_id else None) if p]
+            parts = [
+                p for p in (stamp, f"session {turn.session_id}" if turn.session_id else None) if p
+            ]
             lines.append("## " + (" · ".join(parts) if parts else "undated"))
             header = key
         lines.append(f"[{n}] {turn.label}: {' '.join(turn.view.split())}")

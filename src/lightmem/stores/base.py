@@ -168,8 +168,9 @@ class Store(ABC):
         """Purge a scope: turns, entries, vectors, history, batches. Returns entries removed."""
 
     @abstractmethod
-    def count_entries(self, scope: Scope | None = None, *, include_deleted: bool = False) -> int:
-        ...
+    def count_entries(
+        self, scope: Scope | None = None, *, include_deleted: bool = False
+    ) -> int: ...
 
     # -- search -----------------------------------------------------------------------------
     @abstractmethod
@@ -191,7 +192,9 @@ class Store(ABC):
 
     # -- sleep-time consolidation -------------------------------------------------------------
     @abstractmethod
-    def consolidation_queue(self, scope: Scope | None = None, limit: int | None = None) -> list[str]:
+    def consolidation_queue(
+        self, scope: Scope | None = None, limit: int | None = None
+    ) -> list[str]:
         """Ids of active entries not yet consolidated, oldest first."""
 
     @abstractmethod
