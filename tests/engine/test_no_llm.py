@@ -173,3 +173,33 @@ def test_no_llm_consolidation_merges_only_near_duplicates(make_memory: MakeMemor
     survivor = next(e for e in active if "salmon" in e.text)
     assert len(survivor.sources) == 2  # the merged copy's turn is kept as evidence
     assert mem.consolidate(user_id="alice").merged == 0  # idempotent
+
+
+def test_bad_input_is_refused_whole_and_nothing_accepted_is_lost(make_memory: MakeMemory) -> None:
+    mem = make_memory(buffer={"sensory_tokens": 100_000})
+    mem.add("I keep bees on my balcony", user_id="alice")
+    bad_batches = [
+        [{"role": "user", "content": "fine"}, {"role": "user"}],
+        [{"role": "user", "content": "fine"}, {"role": "wizard", "content": "x"}],
+        [{"role": "user", "content": "fine", "timestamp": "the day after"}],
+    ]
+    for bad in bad_batches:
+        with pytest.raises(InputError):
+            mem.add(bad, user_id="alice")
+    with pytest.raises(InputError, match="timestamp"):
+        mem.add("x", user_id="alice", timestamp="soonish")
+    with pytest.raises(InputError, match="scope is required"):
+        mem.add("x")
+    (turn,) = mem.turns(user_id="alice")
+    assert turn.content == "I keep bees on my balcony"
+    mem.flush()
+    assert [e.text for e in mem.get_all(user_id="alice")] == ["user: I keep bees on my balcony"]
+
+
+def test_misspelled_config_key_is_named(tmp_path: Path) -> None:
+    from lightmem import ConfigError, Memory
+
+    with pytest.raises(ConfigError, match="consolidation.treshold"):
+        Memory(tmp_path / "s", config={"consolidation": {"treshold": 0.5}})
+    with pytest.raises(ConfigError, match="unknown embedder provider 'minilmm'"):
+        Memory(tmp_path / "s", config={"embedder": "minilmm"})
