@@ -199,7 +199,7 @@ def test_bad_input_is_refused_whole_and_nothing_accepted_is_lost(make_memory: Ma
 def test_misspelled_config_key_is_named(tmp_path: Path) -> None:
     from lightmem import ConfigError, Memory
 
-    with pytest.raises(ConfigError, match="consolidation.treshold"):
+    with pytest.raises(ConfigError, match=r"consolidation\.treshold"):
         Memory(tmp_path / "s", config={"consolidation": {"treshold": 0.5}})
     with pytest.raises(ConfigError, match="unknown embedder provider 'minilmm'"):
         Memory(tmp_path / "s", config={"embedder": "minilmm"})
