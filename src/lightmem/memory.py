@@ -11,8 +11,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from lightmem.backends import build, build_llm
-from lightmem.config import MemoryConfig, lightmem_home
+from lightmem.config import MemoryConfig, format_validation_error, lightmem_home
 from lightmem.embedders.base import Embedder
 from lightmem.errors import ConfigError, InputError
 from lightmem.llm.base import LLM, Completion
@@ -175,13 +177,22 @@ class Memory:
         if self._worker is not None:
             self._worker.notify(scope.owner)
         else:
-            flushed = self._process(scope.owner, force=False)
+            flushed = self._process(scope.owner, segment=False, extract=False)
             result.entries_created = flushed.entries_created
             result.failed_batches = flushed.failed_batches
         return result
 
-    def flush(self, *, user_id: str | None = None, agent_id: str | None = None) -> FlushResult:
-        """Segment and extract everything buffered (and retry failed batches) now."""
+    def flush(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        segment: bool = True,
+        extract: bool = True,
+    ) -> FlushResult:
+        """Force what is buffered through the pipeline now: ``segment`` cuts the whole sensory
+        buffer into topic segments, ``extract`` extracts every short-term segment (and
+        retries failed batches). Without a scope, every owner in the store is flushed."""
         if self._worker is not None:
             self._worker.wait_idle()
         owners = (
@@ -189,21 +200,21 @@ class Memory:
         )
         total = FlushResult()
         for owner in owners:
-            r = self._process(owner, force=True)
+            r = self._process(owner, segment=segment, extract=extract)
             total.entries_created += r.entries_created
             total.batches_done += r.batches_done
             total.failed_batches += r.failed_batches
         return total
 
-    def _process(self, owner: Scope, *, force: bool) -> FlushResult:
+    def _process(self, owner: Scope, *, segment: bool, extract: bool) -> FlushResult:
         with self._lock:
-            self.sensory.process(owner, force=force)
-            self.shortterm.plan(owner, force=force)
-            r = self.shortterm.run_batches(owner, retry_failed=force)
+            self.sensory.process(owner, force=segment)
+            self.shortterm.plan(owner, force=extract)
+            r = self.shortterm.run_batches(owner, retry_failed=extract)
         return FlushResult(r.entries_created, r.batches_done, r.failed_batches)
 
     def _process_quietly(self, owner: Scope) -> None:
-        self._process(owner, force=False)
+        self._process(owner, segment=False, extract=False)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for background processing to finish (True at once without a worker)."""
@@ -285,11 +296,29 @@ class Memory:
         return self.store.delete_all(make_scope(user_id, agent_id, run_id))
 
     def consolidate(
-        self, *, user_id: str | None = None, agent_id: str | None = None
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        threshold: float | None = None,
+        top_k: int | None = None,
+        workers: int | None = None,
     ) -> ConsolidationResult:
-        """Sleep-time update: resolve newer entries against similar older ones."""
+        """Sleep-time update: resolve newer entries against similar older ones. The keyword
+        arguments override the ``consolidation`` config for this run only."""
         scope = make_scope(user_id, agent_id, None) if user_id or agent_id else None
-        c = self.config.consolidation
+        c = self.config.consolidation.model_copy()
+        try:
+            if threshold is not None:
+                c.threshold = threshold
+            if top_k is not None:
+                c.top_k = top_k
+            if workers is not None:
+                c.workers = workers
+        except ValidationError as exc:
+            raise InputError(
+                format_validation_error(exc).replace("config key", "argument")
+            ) from None
         consolidator = Consolidator(
             self.store,
             self.embedder,
