@@ -276,18 +276,42 @@ class Memory:
     ) -> list[Turn]:
         return self.store.list_turns(make_scope(user_id, agent_id, None), session_id=session_id)
 
-    def history(self, memory_id: str) -> list[HistoryRecord]:
-        self.store.get_entry(memory_id)  # NotFoundError for unknown ids
+    def history(
+        self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None
+    ) -> list[HistoryRecord]:
+        self.get(memory_id, user_id=user_id, agent_id=agent_id)  # NotFoundError if not there
         return self.store.history(memory_id)
 
     # -- changing -----------------------------------------------------------------------------
-    def update(self, memory_id: str, text: str, *, reason: str | None = None) -> Entry:
+    def update(
+        self,
+        memory_id: str,
+        text: str,
+        *,
+        reason: str | None = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+    ) -> Entry:
+        """Replace a memory's text (re-embedded; the old text stays in its history). With a
+        scope, an id outside it is :class:`NotFoundError`."""
         if not isinstance(text, str) or not text.strip():
             raise InputError("the new text of a memory must be a non-empty string")
+        if user_id or agent_id:
+            self.get(memory_id, user_id=user_id, agent_id=agent_id)
         vector = self.embedder.embed([text.strip()])[0]
         return self.store.update_entry(memory_id, text.strip(), vector, reason=reason, actor="user")
 
-    def delete(self, memory_id: str, *, reason: str | None = None) -> None:
+    def delete(
+        self,
+        memory_id: str,
+        *,
+        reason: str | None = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+    ) -> None:
+        """Soft-delete a memory (a tombstone with history; never returned by search)."""
+        if user_id or agent_id:
+            self.get(memory_id, user_id=user_id, agent_id=agent_id)
         self.store.delete_entry(memory_id, reason=reason, actor="user")
 
     def delete_all(
@@ -382,6 +406,7 @@ class Memory:
 
     def _save_config(self) -> None:
         data = self.config.dump()
+        data.pop("worker", None)  # how this process runs, not what the store is
         for section in data.values():
             if isinstance(section, dict) and isinstance(section.get("options"), dict):
                 for key in list(section["options"]):

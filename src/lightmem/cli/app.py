@@ -74,6 +74,22 @@ for _name, _command in (
     app.command(_name)(_command)
 
 
+def _mount_extras() -> None:
+    """Commands that live beside their subsystem: the benchmark harness and the servers."""
+    from lightmem.bench.cli import bench_app
+    from lightmem.bench.segmentation_cli import segmentation
+    from lightmem.server.cli import keys_app, mcp, serve
+
+    bench_app.command("segmentation")(segmentation)
+    app.add_typer(bench_app, name="bench")
+    app.add_typer(keys_app, name="keys")
+    app.command("serve")(serve)
+    app.command("mcp")(mcp)
+
+
+_mount_extras()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI on ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
     st = State()

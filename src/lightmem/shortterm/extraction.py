@@ -30,14 +30,15 @@ SYSTEM_PROMPT = (
 
 class ExtractedMemory(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    text: str = Field(min_length=1)
+    text: str = Field(min_length=1, max_length=600)
     sources: list[int] = Field(default_factory=list)
     keywords: list[str] = Field(default_factory=list)
 
 
 class ExtractionOutput(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    memories: list[ExtractedMemory]
+    # Bounds keep a grammar-constrained small model from looping until max_tokens.
+    memories: list[ExtractedMemory] = Field(max_length=200)
 
 
 @dataclass(slots=True)
@@ -111,6 +112,12 @@ class TurnExtractor(Extractor):
         )
 
 
+def output_budget(turns: list[Turn]) -> int:
+    """Reply tokens allowed for a batch: facts restate at most what was said, plus JSON."""
+    said = sum(t.tokens or len(t.view.split()) for t in turns)
+    return min(4096, 256 + 2 * said)
+
+
 def turn_unit_text(turn: Turn) -> str:
     return f"{turn.label}: {' '.join(turn.view.split())}"
 
@@ -139,6 +146,7 @@ class LLMExtractor(Extractor):
             messages,
             ExtractionOutput,
             max_retries=self.max_retries,
+            max_tokens=output_budget(turns),
             on_call=self.on_call,
         )
         entries: list[Entry] = []

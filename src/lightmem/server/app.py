@@ -1,0 +1,351 @@
+"""The REST API: FastAPI routes under ``/v1`` over one :class:`~lightmem.Memory`.
+
+Every route takes its scope from the caller's API key (:mod:`lightmem.server.auth`); errors
+become JSON in one place (:mod:`lightmem.server.errors`). ``add`` answers 202 once the turns
+are durable (the Memory's background worker extracts); ``consolidate`` answers 202 and runs
+after the response.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from functools import partial
+from typing import Annotated, Any
+
+from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, Query, Request, Response, Security
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from lightmem import __version__
+from lightmem.errors import ConfigError, InputError
+from lightmem.memory import Memory
+from lightmem.server.auth import Principal, authenticate, check_import, owned_entry
+from lightmem.server.errors import install_error_handlers
+from lightmem.server.jobs import Jobs
+from lightmem.server.keys import KeyStore
+from lightmem.server.middleware import DEFAULT_MAX_BODY_BYTES, AccessLog, BodyLimit, LoopbackGuard
+from lightmem.server.schemas import (
+    AddIn,
+    AddOut,
+    ConsolidationOut,
+    DeletedOut,
+    DeleteQuery,
+    ErrorDetail,
+    ErrorOut,
+    FlushOut,
+    HealthOut,
+    HistoryListOut,
+    HistoryOut,
+    HitOut,
+    ImportOut,
+    JobOut,
+    ListQuery,
+    MemoriesOut,
+    MemoryOut,
+    RunScopeIn,
+    ScopeIn,
+    ScopeOut,
+    SearchIn,
+    SearchOut,
+    StatsOut,
+    UpdateIn,
+    UsageOut,
+)
+from lightmem.types import Scope
+
+NDJSON = "application/x-ndjson"
+_bearer = HTTPBearer(
+    auto_error=False, scheme_name="ApiKey", description="A key from `lightmem keys create`."
+)
+
+
+def create_app(
+    memory: Memory, keys: KeyStore | None, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+) -> FastAPI:
+    """The app over ``memory``. ``keys=None`` serves without authentication, to loopback
+    clients only (the caller binds to loopback; ``lightmem serve`` checks it)."""
+    if not memory.config.worker.background:
+        raise ConfigError(
+            "the server needs a Memory opened with worker.background = true, so that adding "
+            "returns once turns are durable and extraction runs in the background"
+        )
+    app = FastAPI(
+        title="LightMem",
+        version=__version__,
+        summary="Long-term memory for LLM applications and agents.",
+        openapi_url="/openapi.json",
+        redoc_url=None,
+    )
+    app.state.memory = memory
+    app.state.keys = keys
+    app.state.jobs = Jobs()
+    app.include_router(router)
+    install_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    if keys is None:
+        app.add_middleware(LoopbackGuard)
+    app.add_middleware(AccessLog)
+    return app
+
+
+# -- dependencies -------------------------------------------------------------------------------
+def _caller(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+) -> Principal:
+    return authenticate(request.app.state.keys, credentials.credentials if credentials else None)
+
+
+def _memory(request: Request) -> Memory:
+    memory: Memory = request.app.state.memory
+    return memory
+
+
+def _jobs(request: Request) -> Jobs:
+    jobs: Jobs = request.app.state.jobs
+    return jobs
+
+
+Caller = Annotated[Principal, Depends(_caller)]
+Mem = Annotated[Memory, Depends(_memory)]
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut, "description": description}
+    for status, description in (
+        (401, "unauthorized: no key, or an unknown or revoked key"),
+        (403, "forbidden: the key may not touch that user/agent"),
+        (413, "too_large: the body is over the server's limit"),
+        (422, "invalid_input: the request is malformed"),
+        (500, "config or internal"),
+        (502, "provider: an LLM or embedding backend failed"),
+        (503, "storage: the store is unavailable"),
+    )
+}
+router = APIRouter(prefix="/v1", responses=_ERRORS)
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorOut, "description": "not_found: no such id in the key's scopes"}
+}
+
+
+# -- routes ---------------------------------------------------------------------------------------
+@router.get("/health", tags=["service"])
+def health() -> HealthOut:
+    """Liveness; needs no key."""
+    return HealthOut(version=__version__)
+
+
+@router.post("/memories", status_code=202, tags=["memories"])
+def add(body: AddIn, caller: Caller, memory: Mem) -> AddOut:
+    """Store messages durably; extraction runs in the background."""
+    scope = caller.scope(body.user_id, body.agent_id, body.run_id)
+    messages: Any = (
+        body.messages
+        if isinstance(body.messages, str)
+        else [m.model_dump(exclude_none=True) for m in _as_list(body.messages)]
+    )
+    result = memory.add(
+        messages,
+        user_id=scope.user_id,
+        agent_id=scope.agent_id,
+        run_id=scope.run_id,
+        timestamp=body.timestamp,
+    )
+    return AddOut(turn_ids=result.turn_ids)
+
+
+@router.post("/search", tags=["memories"])
+def search(body: SearchIn, caller: Caller, memory: Mem) -> SearchOut:
+    scope = caller.scope(body.user_id, body.agent_id, body.run_id)
+    hits = memory.search(
+        body.query,
+        user_id=scope.user_id,
+        agent_id=scope.agent_id,
+        run_id=scope.run_id,
+        limit=body.limit,
+        mode=body.mode,
+        time_range=(body.start, body.end) if body.start or body.end else None,
+    )
+    return SearchOut(results=[HitOut.of(h) for h in hits])
+
+
+@router.get("/memories", tags=["memories"])
+def list_memories(q: Annotated[ListQuery, Query()], caller: Caller, memory: Mem) -> MemoriesOut:
+    scope = caller.scope(q.user_id, q.agent_id, q.run_id)
+    entries = memory.get_all(
+        user_id=scope.user_id,
+        agent_id=scope.agent_id,
+        run_id=scope.run_id,
+        limit=q.limit,
+        include_deleted=q.include_deleted,
+    )
+    return MemoriesOut(memories=[MemoryOut.of(e) for e in entries])
+
+
+@router.delete("/memories", tags=["memories"])
+def delete_all(q: Annotated[RunScopeIn, Query()], caller: Caller, memory: Mem) -> DeletedOut:
+    """Purge a user/agent (or one run of it): turns, memories, history."""
+    scope = caller.scope(q.user_id, q.agent_id, q.run_id)
+    n = memory.delete_all(user_id=scope.user_id, agent_id=scope.agent_id, run_id=scope.run_id)
+    return DeletedOut(deleted=n)
+
+
+@router.get("/memories/{memory_id}", tags=["memories"], responses=_NOT_FOUND)
+def get(memory_id: str, caller: Caller, memory: Mem) -> MemoryOut:
+    return MemoryOut.of(owned_entry(memory, caller, memory_id))
+
+
+@router.patch("/memories/{memory_id}", tags=["memories"], responses=_NOT_FOUND)
+def update(memory_id: str, body: UpdateIn, caller: Caller, memory: Mem) -> MemoryOut:
+    owned_entry(memory, caller, memory_id)
+    return MemoryOut.of(memory.update(memory_id, body.text, reason=body.reason))
+
+
+@router.delete(
+    "/memories/{memory_id}",
+    status_code=204,
+    response_class=Response,
+    tags=["memories"],
+    responses=_NOT_FOUND,
+)
+def delete(memory_id: str, q: Annotated[DeleteQuery, Query()], caller: Caller, memory: Mem) -> None:
+    """Soft delete: the memory is kept as a tombstone with its history."""
+    owned_entry(memory, caller, memory_id)
+    memory.delete(memory_id, reason=q.reason)
+
+
+@router.get("/memories/{memory_id}/history", tags=["memories"], responses=_NOT_FOUND)
+def history(memory_id: str, caller: Caller, memory: Mem) -> HistoryListOut:
+    owned_entry(memory, caller, memory_id)
+    return HistoryListOut(history=[HistoryOut.of(r) for r in memory.history(memory_id)])
+
+
+@router.post("/flush", tags=["pipeline"])
+def flush(caller: Caller, memory: Mem, body: ScopeIn | None = None) -> FlushOut:
+    """Segment and extract everything buffered for the user/agent now (admin, naming
+    nobody: the whole store)."""
+    body = body or ScopeIn()
+    scope = caller.optional_scope(body.user_id, body.agent_id)
+    r = memory.flush(**_owner(scope))
+    return FlushOut(
+        entries_created=r.entries_created,
+        batches_done=r.batches_done,
+        failed_batches=r.failed_batches,
+    )
+
+
+@router.post("/consolidate", status_code=202, tags=["pipeline"])
+def consolidate(
+    caller: Caller,
+    memory: Mem,
+    jobs: Annotated[Jobs, Depends(_jobs)],
+    background: BackgroundTasks,
+    body: ScopeIn | None = None,
+) -> JobOut:
+    """Schedule sleep-time consolidation; poll ``GET /v1/consolidate/{job_id}``."""
+    body = body or ScopeIn()
+    scope = caller.optional_scope(body.user_id, body.agent_id)
+    job = jobs.submit(scope)
+    background.add_task(jobs.run, job, partial(memory.consolidate, **_owner(scope)))
+    return JobOut(id=job.id, status=job.status)
+
+
+@router.get("/consolidate/{job_id}", tags=["pipeline"], responses=_NOT_FOUND)
+def consolidation_job(job_id: str, caller: Caller, jobs: Annotated[Jobs, Depends(_jobs)]) -> JobOut:
+    job = jobs.get(job_id, caller)
+    return JobOut(
+        id=job.id,
+        status=job.status,
+        result=ConsolidationOut.of(job.result) if job.result is not None else None,
+        error=(
+            ErrorDetail(code=job.error_code, message=job.error or "") if job.error_code else None
+        ),
+    )
+
+
+@router.get("/stats", tags=["service"])
+def stats(q: Annotated[ScopeIn, Query()], caller: Caller, memory: Mem) -> StatsOut:
+    """Memory counts of a user/agent; an admin key also gets the store-wide LLM usage."""
+    scope = caller.optional_scope(q.user_id, q.agent_id)
+    active = memory.store.count_entries(scope)
+    total = memory.store.count_entries(scope, include_deleted=True)
+    return StatsOut(
+        scope=None if scope is None else ScopeOut(user_id=scope.user_id, agent_id=scope.agent_id),
+        memories=active,
+        deleted_memories=total - active,
+        usage=UsageOut.of(memory.usage()) if caller.admin else None,
+    )
+
+
+@router.get(
+    "/export",
+    tags=["transfer"],
+    response_class=StreamingResponse,
+    responses={200: {"content": {NDJSON: {}}, "description": "One JSON record per line."}},
+)
+def export(q: Annotated[ScopeIn, Query()], caller: Caller, memory: Mem) -> StreamingResponse:
+    """Every record of a user/agent as JSON Lines (an admin naming nobody: the store)."""
+    scope = caller.optional_scope(q.user_id, q.agent_id)
+    records = list(memory.export(**_owner(scope)))
+    return StreamingResponse(_lines(records), media_type=NDJSON)
+
+
+@router.post(
+    "/import",
+    tags=["transfer"],
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                NDJSON: {
+                    "schema": {
+                        "type": "string",
+                        "description": "Records of `GET /v1/export`, one per line.",
+                    }
+                }
+            },
+        }
+    },
+)
+async def import_(request: Request, caller: Caller, memory: Mem) -> ImportOut:
+    """Import an export; every record must lie in the key's scopes (admin: anything)."""
+    records = _parse_jsonl(await request.body())
+    check_import(caller, records)
+    n = await run_in_threadpool(memory.import_records, records)
+    return ImportOut(imported=n)
+
+
+# -- helpers --------------------------------------------------------------------------------------
+def _owner(scope: Scope | None) -> dict[str, str | None]:
+    """The facade's keyword ids; ``None`` (an admin naming nobody) leaves them out: all."""
+    return {} if scope is None else {"user_id": scope.user_id, "agent_id": scope.agent_id}
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _lines(records: list[dict[str, Any]]) -> Iterator[str]:
+    for rec in records:
+        yield json.dumps(rec, ensure_ascii=False) + "\n"
+
+
+def _parse_jsonl(body: bytes) -> list[dict[str, Any]]:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError("the import body must be UTF-8 JSON Lines") from None
+    records = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"import line {n} is not JSON: {exc.msg}") from None
+        if not isinstance(rec, dict):
+            raise InputError(f"import line {n} must be a JSON object")
+        records.append(rec)
+    if not records:
+        raise InputError("the import body holds no records")
+    return records

@@ -1,0 +1,265 @@
+"""``lightmem keys create|list|revoke``, ``lightmem serve`` and ``lightmem mcp``.
+
+``keys_app`` is a typer app and ``serve``/``mcp`` are plain command functions: the main CLI
+mounts them. They use its global ``--store``/``--config`` options and its one error handler.
+Only the key commands work without the server extra; the others import it when they run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import ipaddress
+import logging
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from lightmem.cli.state import AgentOpt, JsonOpt, UserOpt, emit_json, note, out, state, warn
+from lightmem.config import lightmem_home
+from lightmem.errors import ConfigError, InputError, MissingDependencyError
+from lightmem.memory import Memory
+from lightmem.server.keys import ApiKey, KeyStore
+
+keys_app = typer.Typer(
+    name="keys",
+    help="Manage the API keys of the REST and MCP servers (stored hashed in keys.json).",
+    no_args_is_help=True,
+)
+
+HostOpt = Annotated[str, typer.Option("--host", help="Address to bind.")]
+AllowOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-unauthenticated-loopback",
+        help="Without API keys, serve local clients (loopback only) without authentication.",
+    ),
+]
+
+
+class Transport(StrEnum):
+    stdio = "stdio"
+    http = "http"
+
+
+# -- keys ----------------------------------------------------------------------------
+def _keystore(ctx: typer.Context) -> KeyStore:
+    return KeyStore.for_store(_store_dir(ctx))
+
+
+def _store_dir(ctx: typer.Context) -> Path:
+    return state(ctx).store or lightmem_home()
+
+
+def _describe(key: ApiKey) -> str:
+    if key.admin:
+        return "admin (every user and agent)"
+    parts = []
+    for g in key.grants:
+        user = f"user {g.user_id}" if g.user_id is not None else "no user"
+        agent = (
+            f"agent {g.agent_id}"
+            if g.agent_id is not None
+            else ("any agent" if g.user_id is not None else "no agent")
+        )
+        parts.append(f"{user}, {agent}")
+    return "; ".join(parts)
+
+
+@keys_app.command("create")
+def keys_create(
+    ctx: typer.Context,
+    user: Annotated[
+        list[str] | None, typer.Option("--user", "-u", help="User the key may touch (repeatable).")
+    ] = None,
+    agent: Annotated[
+        list[str] | None,
+        typer.Option("--agent", "-a", help="Agent the key may touch (repeatable)."),
+    ] = None,
+    name: Annotated[str | None, typer.Option("--name", "-n", help="Name, for revoking.")] = None,
+    admin: Annotated[bool, typer.Option("--admin", help="May touch every user and agent.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create an API key and print it. It is shown once: only its hash is kept."""
+    secret, key = _keystore(ctx).create(
+        users=user or [], agents=agent or [], name=name, admin=admin
+    )
+    if as_json:
+        emit_json({"name": key.name, "key": secret, "scopes": _describe(key)})
+        return
+    out().print(secret, markup=False, highlight=False)
+    note(f"created key {key.name!r} for {_describe(key)}; it is shown only now: store it safely")
+
+
+@keys_app.command("list")
+def keys_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """List the keys: names, scopes and creation times (never the keys themselves)."""
+    keys = _keystore(ctx).list_keys()
+    if as_json:
+        emit_json(
+            [
+                {
+                    "name": k.name,
+                    "admin": k.admin,
+                    "created_at": k.created_at,
+                    "grants": [{"user_id": g.user_id, "agent_id": g.agent_id} for g in k.grants],
+                }
+                for k in keys
+            ]
+        )
+        return
+    if not keys:
+        note("no API keys; create one with: lightmem keys create --user USER")
+        return
+    table = Table("name", "may touch", "created")
+    for k in keys:
+        table.add_row(k.name, _describe(k), k.created_at)
+    out().print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    ctx: typer.Context, name: Annotated[str, typer.Argument(help="The key's name.")]
+) -> None:
+    """Revoke a key. Running servers refuse it from their next request."""
+    _keystore(ctx).revoke(name)
+    note(f"revoked key {name!r}")
+
+
+# -- serving ----------------------------------------------------------------------------
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(host: str, *, keys_configured: bool, allow_unauthenticated_loopback: bool) -> None:
+    """Refuse to serve without authentication anywhere but loopback, and without keys at all
+    unless asked to. Raises :class:`ConfigError` with the fix."""
+    if keys_configured:
+        return
+    if not is_loopback(host):
+        raise ConfigError(
+            f"refusing to serve on {host!r} without API keys: without keys the server binds "
+            f"to loopback only (127.0.0.1 or ::1). Create a key with "
+            f"`lightmem keys create --user USER`, or bind to --host 127.0.0.1"
+        )
+    if not allow_unauthenticated_loopback:
+        raise ConfigError(
+            "no API keys are configured for this store: create one with "
+            "`lightmem keys create --user USER`, or pass --allow-unauthenticated-loopback to "
+            "serve local clients without authentication"
+        )
+
+
+def serve(
+    ctx: typer.Context,
+    host: HostOpt = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
+    allow_unauthenticated_loopback: AllowOpt = False,
+    max_body_bytes: Annotated[
+        int, typer.Option("--max-body-bytes", min=1, help="Request body limit (413 above).")
+    ] = 1024 * 1024,
+) -> None:
+    """Serve the REST API (OpenAPI schema at /openapi.json, routes under /v1)."""
+    keys = _keystore(ctx)
+    configured = keys.configured()
+    check_bind(
+        host,
+        keys_configured=configured,
+        allow_unauthenticated_loopback=allow_unauthenticated_loopback,
+    )
+    uvicorn = _require("uvicorn")
+    create_app = _require("lightmem.server.app").create_app
+    _log_to_stderr()
+    with _open_memory(ctx) as memory:
+        app = create_app(memory, keys if configured else None, max_body_bytes=max_body_bytes)
+        _announce(f"REST API on http://{_hostport(host, port)}/v1", memory, keys, configured)
+        uvicorn.run(app, host=host, port=port, access_log=False, log_level="info")
+
+
+def mcp(
+    ctx: typer.Context,
+    user: UserOpt = None,
+    agent: AgentOpt = None,
+    transport: Annotated[
+        Transport, typer.Option("--transport", help="stdio (one local client) or http.")
+    ] = Transport.stdio,
+    host: HostOpt = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port for --transport http.")] = 8001,
+    allow_unauthenticated_loopback: AllowOpt = False,
+) -> None:
+    """Serve memory tools over MCP: on stdio for --user/--agent, on HTTP per API key."""
+    mcp_mod = _require("lightmem.server.mcp")
+    principal_cls = _require("lightmem.server.auth").Principal
+    logging.getLogger("mcp").setLevel(logging.WARNING)  # its INFO lines quote tool errors
+    if transport is Transport.stdio:
+        if user is None and agent is None:
+            raise InputError("give --user USER and/or --agent AGENT: the memories to serve")
+        principal = principal_cls.for_scope("stdio", user, agent)
+        with _open_memory(ctx) as memory:
+            mcp_mod.create_mcp_server(memory, principal).run("stdio")
+        return
+    keys = _keystore(ctx)
+    configured = keys.configured()
+    check_bind(
+        host,
+        keys_configured=configured,
+        allow_unauthenticated_loopback=allow_unauthenticated_loopback,
+    )
+    if configured and (user is not None or agent is not None):
+        raise InputError("with API keys, each request's key names its user: drop --user/--agent")
+    if not configured and user is None and agent is None:
+        raise InputError("without API keys, give --user USER and/or --agent AGENT to serve")
+    principal = None if configured else principal_cls.for_scope("local", user, agent)
+    uvicorn = _require("uvicorn")
+    _log_to_stderr()
+    with _open_memory(ctx) as memory:
+        app = mcp_mod.http_app(
+            memory, keys=keys if configured else None, principal=principal, host=host
+        )
+        _announce(f"MCP on http://{_hostport(host, port)}/mcp", memory, keys, configured)
+        uvicorn.run(app, host=host, port=port, access_log=False, log_level="info")
+
+
+# -- helpers ----------------------------------------------------------------------------
+def _open_memory(ctx: typer.Context) -> Memory:
+    """The store, with the background worker on: requests return once turns are durable."""
+    st = state(ctx)
+    return Memory(st.store, config=st.config, worker={"background": True})
+
+
+def _require(module: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        missing = (exc.name or module).split(".")[0]
+        if missing == "lightmem":
+            raise
+        raise MissingDependencyError(missing, extra="server") from None
+
+
+def _hostport(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _announce(where: str, memory: Memory, keys: KeyStore, configured: bool) -> None:
+    note(f"{where} for the store {str(memory.path)!r} ({memory.describe_llm()})")
+    if configured:
+        note(f"authentication: API keys from {str(keys.path)!r} ({len(keys.list_keys())} key(s))")
+    else:
+        warn("no API keys: serving WITHOUT authentication, to loopback clients only")
+
+
+def _log_to_stderr() -> None:
+    logger = logging.getLogger("lightmem.server")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)

@@ -1,0 +1,161 @@
+"""Errors of the server layer, and the one table that turns every error into a status and a
+stable code. The REST handlers below and the MCP tools (``mcp.py``) both read it.
+
+Every error response has the shape ``{"error": {"code": ..., "message": ...}}``. Faults on
+the server side (config, storage, provider, internal) answer a fixed message, so paths,
+endpoints and model output stay out of responses; only the exception's type is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from lightmem.errors import (
+    ConfigError,
+    ExtractionError,
+    InputError,
+    LightMemError,
+    NotFoundError,
+    ProviderError,
+    StorageError,
+)
+
+log = logging.getLogger("lightmem.server")
+
+ErrorCode = Literal[
+    "not_found",
+    "invalid_input",
+    "config",
+    "forbidden",
+    "unauthorized",
+    "too_large",
+    "provider",
+    "storage",
+    "internal",
+]
+
+
+class ServerError(LightMemError):
+    """An error of the HTTP/MCP layer itself."""
+
+
+class UnauthorizedError(ServerError):
+    """No API key, an unknown key, or a revoked one."""
+
+
+class ForbiddenError(ServerError):
+    """The key is valid but may not touch the user/agent the request names."""
+
+
+class TooLargeError(ServerError):
+    """The request body is larger than the server's limit."""
+
+
+#: First match wins. ``message=None``: the exception's own text goes to the caller.
+_TABLE: tuple[tuple[type[BaseException], int, ErrorCode, str | None], ...] = (
+    (UnauthorizedError, 401, "unauthorized", None),
+    (ForbiddenError, 403, "forbidden", None),
+    (TooLargeError, 413, "too_large", None),
+    (NotFoundError, 404, "not_found", None),
+    (InputError, 422, "invalid_input", None),
+    (ConfigError, 500, "config", "the server's configuration is invalid; see its log"),
+    (ExtractionError, 502, "provider", "the LLM did not return a usable answer; try again"),
+    (ProviderError, 502, "provider", "an LLM or embedding backend failed; try again"),
+    (StorageError, 503, "storage", "the memory store is unavailable; try again"),
+)
+_HTTP_CODES: dict[int, ErrorCode] = {
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    413: "too_large",
+}
+
+
+def classify(exc: BaseException) -> tuple[int, ErrorCode, str]:
+    """``(http_status, code, message)`` for any exception."""
+    for cls, status, code, fixed in _TABLE:
+        if isinstance(exc, cls):
+            return status, code, fixed or str(exc) or code
+    return 500, "internal", "internal server error"
+
+
+def error_body(code: ErrorCode, message: str) -> dict[str, dict[str, str]]:
+    return {"error": {"code": code, "message": message}}
+
+
+def error_response(status: int, code: ErrorCode, message: str) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(error_body(code, message), status_code=status, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers; call before adding other middleware (this one is innermost)."""
+    app.add_exception_handler(LightMemError, _on_error)
+    app.add_exception_handler(RequestValidationError, _on_validation)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _on_http)  # type: ignore[arg-type]
+    app.add_middleware(_Unexpected)
+
+
+class _Unexpected:
+    """Any other exception: the same JSON shape, and only its type in the log. (Starlette's
+    own handler would re-raise it, and the server would log its message and traceback.)"""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:  # noqa: BLE001 - answered (500) and logged by type
+            route = getattr(scope.get("route"), "path", "<unmatched>")
+            log.error("%s %s failed: %s", scope["method"], route, type(exc).__name__)
+            if not started:
+                status, code, message = classify(exc)
+                await error_response(status, code, message)(scope, receive, send)
+
+
+async def _on_error(request: Request, exc: Exception) -> JSONResponse:
+    status, code, message = classify(exc)
+    if status >= 500:
+        log.error("%s %s failed: %s", request.method, _template(request), type(exc).__name__)
+    return error_response(status, code, message)
+
+
+async def _on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    # Locations and reasons only: the rejected values are the caller's data.
+    problems = []
+    for err in exc.errors()[:10]:
+        loc = ".".join(str(p) for p in err.get("loc", ())) or "request"
+        problems.append(f"{loc}: {err.get('msg', 'invalid')}")
+    message = "; ".join(problems) or "invalid request"
+    return error_response(422, "invalid_input", message)
+
+
+async def _on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    code = _HTTP_CODES.get(exc.status_code)
+    if code is None:
+        code = "internal" if exc.status_code >= 500 else "invalid_input"
+    message = exc.detail if isinstance(exc.detail, str) else code
+    return error_response(exc.status_code, code, message)
+
+
+def _template(request: Request) -> str:
+    route = request.scope.get("route")
+    return str(getattr(route, "path", "<unmatched>"))

@@ -1,0 +1,213 @@
+"""The MCP server (official MCP Python SDK): memory tools for assistants such as Claude
+Desktop or Cursor, over stdio or streamable HTTP.
+
+A connection works in one user's (or agent's) memories: on stdio the one named on the command
+line (``lightmem mcp --user U``), on HTTP the one its API key is bound to. The tools take no
+user id, so a model cannot wander into another tenant's memories. Errors become tool errors
+``"<code>: <message>"`` with the codes of the REST API, in :func:`_translated` only.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from typing import Any, Literal, ParamSpec, TypeVar
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError
+from pydantic import BaseModel, Field
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from lightmem import __version__
+from lightmem.errors import LightMemError
+from lightmem.memory import Memory
+from lightmem.server.auth import Principal, authenticate, bearer_token, owned_entry
+from lightmem.server.errors import UnauthorizedError, classify, error_response, log
+from lightmem.server.keys import KeyStore
+from lightmem.server.middleware import LoopbackGuard
+from lightmem.server.schemas import ConsolidationOut
+from lightmem.types import Entry
+from lightmem.types import Scope as MemoryScope
+
+#: Where :class:`KeyAuth` leaves the caller's principal in the ASGI scope of an HTTP request.
+PRINCIPAL_KEY = "lightmem.principal"
+TOOLS = ("add_memory", "search_memory", "list_memories", "delete_memory", "consolidate")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class MemoryItem(BaseModel):
+    id: str
+    text: str
+    timestamp: str | None = None
+    score: float | None = None
+
+    @classmethod
+    def of(cls, e: Entry, score: float | None = None) -> MemoryItem:
+        ts = e.timestamp.isoformat() if e.timestamp is not None else None
+        return cls(id=e.id, text=e.text, timestamp=ts, score=score)
+
+
+class Memories(BaseModel):
+    memories: list[MemoryItem]
+
+
+class Added(BaseModel):
+    turn_ids: list[str]
+    memories_created: int = Field(description="Memories extracted by this call (process_now).")
+
+
+class Deleted(BaseModel):
+    deleted: str
+
+
+def _translated(error: type[Exception]) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """The one place where LightMem errors become MCP errors, coded like the REST API."""
+
+    def wrap(fn: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(fn)
+        def run(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return fn(*args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - every failure answers with its code
+                status, code, message = classify(exc)
+                if status >= 500:
+                    log.error("MCP %s failed: %s", fn.__name__, type(exc).__name__)
+                raise error(f"{code}: {message}") from None
+
+        return run
+
+    return wrap
+
+
+def create_mcp_server(memory: Memory, principal: Principal | None = None) -> MCPServer:
+    """Tools over ``memory``. ``principal`` fixes the caller (stdio); without it each HTTP
+    request's principal is the one :class:`KeyAuth` authenticated."""
+
+    server: MCPServer = MCPServer(
+        "lightmem",
+        version=__version__,
+        instructions=(
+            "Long-term memory of the user. Search it before answering questions that may "
+            "depend on earlier conversations; add facts worth remembering."
+        ),
+    )
+
+    def caller(ctx: Context) -> Principal:
+        if principal is not None:
+            return principal
+        request = ctx.request_context.request
+        found = getattr(request, "scope", {}).get(PRINCIPAL_KEY) if request is not None else None
+        if not isinstance(found, Principal):
+            raise UnauthorizedError("this connection carries no API key")
+        return found
+
+    def scope_of(ctx: Context, user_id: str | None = None) -> MemoryScope:
+        return caller(ctx).scope(user_id=user_id)
+
+    @server.tool()
+    @_translated(ToolError)
+    def add_memory(
+        content: str,
+        ctx: Context,
+        role: Literal["user", "assistant"] = "user",
+        run_id: str | None = None,
+        process_now: bool = True,
+    ) -> Added:
+        """Remember something: a message of the conversation or a note about the user.
+
+        With process_now (default) it is extracted at once and searchable when this returns;
+        otherwise it is buffered and extracted with later messages in the background.
+        """
+        s = scope_of(ctx)
+        added = memory.add(
+            [{"role": role, "content": content}],
+            user_id=s.user_id,
+            agent_id=s.agent_id,
+            run_id=run_id,
+        )
+        created = 0
+        if process_now:
+            created = memory.flush(user_id=s.user_id, agent_id=s.agent_id).entries_created
+        return Added(turn_ids=added.turn_ids, memories_created=created)
+
+    @server.tool()
+    @_translated(ToolError)
+    def search_memory(query: str, ctx: Context, limit: int = 5) -> Memories:
+        """Find the memories most relevant to a query, best first."""
+        s = scope_of(ctx)
+        hits = memory.search(
+            query, user_id=s.user_id, agent_id=s.agent_id, limit=max(1, min(limit, 50))
+        )
+        return Memories(memories=[MemoryItem.of(h.entry, h.score) for h in hits])
+
+    @server.tool()
+    @_translated(ToolError)
+    def list_memories(ctx: Context, limit: int = 50) -> Memories:
+        """List stored memories, oldest first."""
+        s = scope_of(ctx)
+        entries = memory.get_all(
+            user_id=s.user_id, agent_id=s.agent_id, limit=max(1, min(limit, 1000))
+        )
+        return Memories(memories=[MemoryItem.of(e) for e in entries])
+
+    @server.tool()
+    @_translated(ToolError)
+    def delete_memory(memory_id: str, ctx: Context) -> Deleted:
+        """Forget one memory by its id (from search_memory or list_memories)."""
+        owned_entry(memory, caller(ctx), memory_id)
+        memory.delete(memory_id, reason="deleted through MCP")
+        return Deleted(deleted=memory_id)
+
+    @server.tool()
+    @_translated(ToolError)
+    def consolidate(ctx: Context) -> ConsolidationOut:
+        """Tidy memory: merge duplicates, resolve outdated or contradicting memories."""
+        s = scope_of(ctx)
+        return ConsolidationOut.of(memory.consolidate(user_id=s.user_id, agent_id=s.agent_id))
+
+    @server.resource(
+        "memory://{user_id}",
+        mime_type="application/json",
+        description="All active memories of a user, as JSON.",
+    )
+    @_translated(ResourceError)
+    def user_memories(user_id: str, ctx: Context) -> str:
+        s = scope_of(ctx, user_id)
+        entries = memory.get_all(user_id=s.user_id, agent_id=s.agent_id)
+        return json.dumps([MemoryItem.of(e).model_dump() for e in entries], ensure_ascii=False)
+
+    return server
+
+
+class KeyAuth:
+    """ASGI middleware of the HTTP transport: every request needs a valid API key; its
+    principal is left in the request scope for the tools."""
+
+    def __init__(self, app: ASGIApp, keys: KeyStore) -> None:
+        self.app = app
+        self.keys = keys
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            header = dict(scope.get("headers") or []).get(b"authorization", b"")
+            try:
+                principal = authenticate(self.keys, bearer_token(header.decode("latin-1")))
+            except LightMemError as exc:  # unauthorized, or an unreadable keys file
+                status, code, message = classify(exc)
+                await error_response(status, code, message)(scope, receive, send)
+                return
+            scope[PRINCIPAL_KEY] = principal
+        await self.app(scope, receive, send)
+
+
+def http_app(
+    memory: Memory, *, keys: KeyStore | None, principal: Principal | None, host: str
+) -> ASGIApp:
+    """The streamable-HTTP app at ``/mcp``: keyed (one principal per request) or, keyless on
+    loopback, fixed to ``principal``. The SDK guards loopback hosts against DNS rebinding."""
+    server = create_mcp_server(memory, None if keys is not None else principal)
+    app: Any = server.streamable_http_app(host=host)
+    return KeyAuth(app, keys) if keys is not None else LoopbackGuard(app)

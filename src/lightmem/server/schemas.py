@@ -1,0 +1,299 @@
+"""Request and response models of the REST API. Requests forbid unknown fields, so a
+misspelled field is a 422 that names it rather than a silently ignored filter."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lightmem.types import (
+    ConsolidationResult,
+    Entry,
+    HistoryRecord,
+    Hit,
+    StageUsage,
+    Turn,
+    Usage,
+)
+
+Id = Annotated[str, Field(min_length=1, max_length=256)]
+Text = Annotated[str, Field(min_length=1, max_length=100_000)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- requests ---------------------------------------------------------------------------------
+class MessageIn(_In):
+    role: Literal["user", "assistant", "system", "tool"]
+    content: Text
+    name: str | None = Field(None, description="Speaker name (same as speaker).")
+    speaker: str | None = None
+    timestamp: str | None = Field(None, description="ISO 8601; default: the call's timestamp.")
+    session_id: str | None = None
+    ref: str | None = Field(None, description="Your own id of the message.")
+
+
+class AddIn(_In):
+    messages: Text | MessageIn | list[MessageIn] = Field(
+        description="A string (one user message), a message, or a list of messages."
+    )
+    user_id: Id | None = None
+    agent_id: Id | None = None
+    run_id: Id | None = Field(None, description="The session the messages belong to.")
+    timestamp: str | None = Field(None, description="ISO 8601 time of messages that carry none.")
+
+
+class ScopeIn(_In):
+    """Which user/agent; omitted ids are completed from the API key."""
+
+    user_id: Id | None = None
+    agent_id: Id | None = None
+
+
+class RunScopeIn(ScopeIn):
+    run_id: Id | None = None
+
+
+class SearchIn(RunScopeIn):
+    query: Text
+    limit: int | None = Field(None, ge=1, le=1000)
+    mode: Literal["dense", "bm25", "hybrid"] | None = None
+    start: str | None = Field(None, description="Only memories at or after this ISO 8601 time.")
+    end: str | None = Field(None, description="Only memories at or before this ISO 8601 time.")
+
+
+class ListQuery(RunScopeIn):
+    limit: int | None = Field(None, ge=1, le=10_000)
+    include_deleted: bool = False
+
+
+class UpdateIn(_In):
+    text: Text
+    reason: str | None = Field(None, max_length=1000)
+
+
+class DeleteQuery(_In):
+    reason: str | None = Field(None, max_length=1000)
+
+
+# -- responses --------------------------------------------------------------------------------
+class MemoryOut(BaseModel):
+    id: str
+    user_id: str | None
+    agent_id: str | None
+    run_id: str | None
+    text: str
+    status: Literal["active", "deleted"]
+    version: int
+    origin: str
+    sources: list[str] = Field(description="Ids of the turns the memory was extracted from.")
+    speakers: list[str]
+    keywords: list[str]
+    topic_id: str | None
+    timestamp: datetime | None
+    created_at: datetime | None
+    updated_at: datetime | None
+
+    @classmethod
+    def of(cls, e: Entry) -> MemoryOut:
+        return cls(
+            id=e.id,
+            user_id=e.scope.user_id,
+            agent_id=e.scope.agent_id,
+            run_id=e.scope.run_id,
+            text=e.text,
+            status=e.status.value,
+            version=e.version,
+            origin=e.origin,
+            sources=e.sources,
+            speakers=e.speakers,
+            keywords=e.keywords,
+            topic_id=e.topic_id,
+            timestamp=e.timestamp,
+            created_at=e.created_at,
+            updated_at=e.updated_at,
+        )
+
+
+class TurnOut(BaseModel):
+    id: str
+    role: str
+    content: str
+    speaker: str | None
+    session_id: str | None
+    timestamp: datetime | None
+
+    @classmethod
+    def of(cls, t: Turn) -> TurnOut:
+        return cls(
+            id=t.id,
+            role=t.role,
+            content=t.content,
+            speaker=t.speaker,
+            session_id=t.session_id,
+            timestamp=t.timestamp,
+        )
+
+
+class HitOut(BaseModel):
+    score: float
+    memory: MemoryOut
+    sources: list[TurnOut] = Field(description="The source turns, as evidence.")
+
+    @classmethod
+    def of(cls, h: Hit) -> HitOut:
+        return cls(
+            score=h.score, memory=MemoryOut.of(h.entry), sources=[TurnOut.of(t) for t in h.sources]
+        )
+
+
+class SearchOut(BaseModel):
+    results: list[HitOut]
+
+
+class MemoriesOut(BaseModel):
+    memories: list[MemoryOut]
+
+
+class AddOut(BaseModel):
+    status: Literal["accepted"] = "accepted"
+    turn_ids: list[str] = Field(description="The durable turns; extraction runs in background.")
+
+
+class FlushOut(BaseModel):
+    entries_created: int
+    batches_done: int
+    failed_batches: list[str]
+
+
+class DeletedOut(BaseModel):
+    deleted: int
+
+
+class HistoryOut(BaseModel):
+    id: int
+    entry_id: str
+    event: Literal["ADD", "UPDATE", "DELETE", "MERGE"]
+    old_text: str | None
+    new_text: str | None
+    reason: str | None
+    actor: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, r: HistoryRecord) -> HistoryOut:
+        return cls(
+            id=r.id,
+            entry_id=r.entry_id,
+            event=r.event.value,
+            old_text=r.old_text,
+            new_text=r.new_text,
+            reason=r.reason,
+            actor=r.actor,
+            created_at=r.created_at,
+        )
+
+
+class HistoryListOut(BaseModel):
+    history: list[HistoryOut]
+
+
+class ConsolidationOut(BaseModel):
+    examined: int
+    updated: int
+    deleted: int
+    merged: int
+    ignored: int
+    failed: list[str]
+
+    @classmethod
+    def of(cls, r: ConsolidationResult) -> ConsolidationOut:
+        return cls(
+            examined=r.examined,
+            updated=r.updated,
+            deleted=r.deleted,
+            merged=r.merged,
+            ignored=r.ignored,
+            failed=r.failed,
+        )
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class JobOut(BaseModel):
+    id: str
+    status: Literal["queued", "running", "done", "failed"]
+    result: ConsolidationOut | None = None
+    error: ErrorDetail | None = None
+
+
+class StageUsageOut(BaseModel):
+    calls: int
+    failed_calls: int
+    tokens_in: int
+    tokens_out: int
+    seconds: float
+
+    @classmethod
+    def of(cls, s: StageUsage) -> StageUsageOut:
+        return cls(
+            calls=s.calls,
+            failed_calls=s.failed_calls,
+            tokens_in=s.tokens_in,
+            tokens_out=s.tokens_out,
+            seconds=s.seconds,
+        )
+
+
+class UsageOut(BaseModel):
+    stages: dict[str, StageUsageOut]
+    total: StageUsageOut
+    failed_batches: int
+    pending_batches: int
+    buffered_turns: int
+    invalid_sources: int
+
+    @classmethod
+    def of(cls, u: Usage) -> UsageOut:
+        return cls(
+            stages={k: StageUsageOut.of(v) for k, v in u.stages.items()},
+            total=StageUsageOut.of(u.total),
+            failed_batches=u.failed_batches,
+            pending_batches=u.pending_batches,
+            buffered_turns=u.buffered_turns,
+            invalid_sources=u.invalid_sources,
+        )
+
+
+class ScopeOut(BaseModel):
+    user_id: str | None
+    agent_id: str | None
+
+
+class StatsOut(BaseModel):
+    scope: ScopeOut | None = Field(description="The user/agent counted; null: the whole store.")
+    memories: int = Field(description="Active memories.")
+    deleted_memories: int
+    usage: UsageOut | None = Field(
+        None, description="Store-wide LLM usage and pipeline counters (admin keys only)."
+    )
+
+
+class ImportOut(BaseModel):
+    imported: int
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"] = "ok"
+    version: str
+
+
+class ErrorOut(BaseModel):
+    error: ErrorDetail
