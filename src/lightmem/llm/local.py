@@ -27,8 +27,11 @@ class LocalOptions(LLMOptions):
     model_path: str | None = Field(None, description="a GGUF file; default: SmolLM2-135M")
     n_ctx: int = Field(8192, ge=128)
     n_threads: int | None = Field(None, ge=1)
-    max_tokens: int = Field(1024, ge=1)
+    max_tokens: int = Field(1024, ge=1, description="cap on reply tokens for any call")
     temperature: float = Field(0.0, ge=0, le=2)
+    repeat_penalty: float = Field(
+        1.15, ge=1.0, le=2.0, description="small models loop on lists without it"
+    )
     seed: int = 0
 
 
@@ -124,7 +127,8 @@ class LocalLLM(LLM):
         kwargs: dict[str, Any] = {
             "messages": [{"role": m.role, "content": m.content} for m in messages],
             "temperature": self._opts.temperature,
-            "max_tokens": max_tokens or self._opts.max_tokens,
+            "max_tokens": min(max_tokens or self._opts.max_tokens, self._opts.max_tokens),
+            "repeat_penalty": self._opts.repeat_penalty,
             "seed": self._opts.seed,
         }
         if schema is not None:

@@ -11,8 +11,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from lightmem.llm.base import LLM, ChatMessage, Completion
 from lightmem.llm.structured import ask_structured
@@ -31,14 +32,28 @@ SYSTEM_PROMPT = (
 class ExtractedMemory(BaseModel):
     model_config = ConfigDict(extra="ignore")
     text: str = Field(min_length=1, max_length=600)
-    sources: list[int] = Field(default_factory=list)
+    sources: list[int]
     keywords: list[str] = Field(default_factory=list)
 
 
 class ExtractionOutput(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    # Bounds keep a grammar-constrained small model from looping until max_tokens.
     memories: list[ExtractedMemory] = Field(max_length=200)
+
+
+@lru_cache(maxsize=64)
+def output_model(max_items: int) -> type[ExtractionOutput]:
+    """The output schema for a batch: at most ``max_items`` memories. The bound is part of
+    the JSON schema, so a grammar-constrained small model cannot loop until max_tokens."""
+    return create_model(
+        f"ExtractionOutput{max_items}",
+        __base__=ExtractionOutput,
+        memories=(list[ExtractedMemory], Field(max_length=max_items)),
+    )
+
+
+def max_memories(turns: list[Turn]) -> int:
+    return min(200, max(4, 2 * len(turns)))
 
 
 @dataclass(slots=True)
@@ -144,14 +159,19 @@ class LLMExtractor(Extractor):
         result = ask_structured(
             self.llm,
             messages,
-            ExtractionOutput,
+            output_model(max_memories(turns)),
             max_retries=self.max_retries,
             max_tokens=output_budget(turns),
             on_call=self.on_call,
         )
         entries: list[Entry] = []
         invalid = 0
+        seen: set[str] = set()
         for mem in result.value.memories:
+            key = " ".join(mem.text.lower().split())
+            if key in seen:  # a repeated fact (small models loop) is one memory
+                continue
+            seen.add(key)
             picked = [turns[i - 1] for i in dict.fromkeys(mem.sources) if 1 <= i <= len(turns)]
             invalid += len(set(mem.sources)) - len(picked)
             if not picked:
