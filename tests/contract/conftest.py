@@ -2,8 +2,10 @@
 
 Each backend is a factory ``(tmp_path, name) -> Store`` returning an *unopened* store; the
 same ``name`` under the same ``tmp_path`` must reach the same data (so a test can close and
-reopen), a different ``name`` an empty store. A PostgreSQL backend slots in as one more
-entry of ``BACKENDS`` (a schema or database per name) and is skipped where no server is set.
+reopen), a different ``name`` an empty store. ``BACKENDS`` maps a backend's name to a
+function that gives its factory for a test: PostgreSQL's starts a real server once per
+session (``tests/pg.py``; a schema per name) and skips, naming what to install, where that
+cannot be done.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from tests.pg import PgServer, pg_server  # noqa: F401 - pg_server is a fixture used here
 
 from lightmem.stores.base import Store
 from lightmem.stores.sqlite import SQLiteStore
@@ -25,13 +28,24 @@ def _sqlite(tmp_path: Path, name: str) -> Store:
     return SQLiteStore(SQLiteStore.Options(path=str(tmp_path / f"{name}.db")))
 
 
-BACKENDS: dict[str, StoreFactory] = {"sqlite": _sqlite}
+def _sqlite_backend(request: pytest.FixtureRequest) -> StoreFactory:
+    return _sqlite
+
+
+def _postgres_backend(request: pytest.FixtureRequest) -> StoreFactory:
+    server: PgServer = request.getfixturevalue("pg_server")  # skips when it cannot run
+    return server.store
+
+
+BACKENDS: dict[str, Callable[[pytest.FixtureRequest], StoreFactory]] = {
+    "sqlite": _sqlite_backend,
+    "postgres": _postgres_backend,
+}
 
 
 @pytest.fixture(params=sorted(BACKENDS))
 def backend(request: pytest.FixtureRequest) -> StoreFactory:
-    factory: StoreFactory = BACKENDS[request.param]
-    return factory
+    return BACKENDS[request.param](request)
 
 
 @pytest.fixture

@@ -75,7 +75,6 @@ class ShortTermStage:
 
     def _run_one(self, batch: Batch, result: StageResult) -> None:
         turns = self.store.get_turns(batch.turn_ids)
-        t0 = time.perf_counter()
         try:
             report = self.extractor.extract(turns)
         except ExtractionError as exc:
@@ -88,8 +87,6 @@ class ShortTermStage:
             result.failed_batches.append(batch.id)
             log.warning("extraction of batch %s failed: LLM provider error", batch.id)
             return
-        finally:
-            self._add("extraction", time.perf_counter() - t0)
         t1 = time.perf_counter()
         vectors = self._vectors(report.entries, turns)
         self._add("embedding", time.perf_counter() - t1)
