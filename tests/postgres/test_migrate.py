@@ -1,0 +1,132 @@
+"""Moving a store between backends: SQLite -> PostgreSQL -> SQLite gives the same records,
+vectors bit for bit; the ``migrate`` command does the same from the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from lightmem.errors import InputError, StorageError
+from lightmem.stores.migrate import migrate
+from lightmem.stores.migrate_cli import migrate as migrate_command
+from lightmem.stores.migrate_cli import parse_spec
+from lightmem.stores.sqlite import SQLiteStore
+from lightmem.stores.sqlite.transfer import KINDS
+from tests.contract.test_store_contract import ALICE, BOB, DIM, entry, ids, populate, turn, vec
+from tests.pg import PgServer
+
+
+def sqlite_store(path: Path) -> SQLiteStore:
+    store = SQLiteStore(SQLiteStore.Options(path=str(path)))
+    store.open(DIM)
+    return store
+
+
+def test_sqlite_to_postgres_and_back_is_lossless(pg_server: PgServer, tmp_path: Path) -> None:
+    source = sqlite_store(tmp_path / "source.db")
+    populate(source)  # every kind: stages, statuses, updates, deletes, merges, pairs, calls
+    source.set_meta("embedder", "hash-8")
+    source.set_meta("counter:invalid_sources", "3")
+    middle = pg_server.store(tmp_path, "middle")
+    middle.open(DIM)
+    back = sqlite_store(tmp_path / "back.db")
+    try:
+        counts = migrate(source, middle)
+        assert counts == {
+            **{k: sum(r["kind"] == k for r in source.export_records()) for k in KINDS},
+            "meta": 2,
+        }
+        migrate(middle, back)
+        original = list(source.export_records())
+        assert list(middle.export_records()) == original
+        assert list(back.export_records()) == original
+        assert back.get_meta("embedder") == "hash-8"
+        assert back.get_meta("counter:invalid_sources") == "3"
+        for scope in (ALICE, BOB):  # the same entries are found on either backend
+            assert ids(middle.search_dense(scope, vec(1, 0.3), 10)) == ids(
+                source.search_dense(scope, vec(1, 0.3), 10)
+            )
+            query = "Alice espresso hiking dogs"
+            assert ids(middle.search_bm25(scope, query, 10)) == ids(
+                source.search_bm25(scope, query, 10)
+            )
+        assert middle.consolidation_queue() == source.consolidation_queue()
+        assert middle.usage() == source.usage()
+        later = middle.add_turns([turn("later")])
+        assert later[0].seq > max(r["seq"] for r in original if r["kind"] == "turn")
+    finally:
+        for store in (source, middle, back):
+            store.close()
+
+
+def test_migrate_refuses_a_destination_that_is_not_empty(
+    pg_server: PgServer, tmp_path: Path
+) -> None:
+    source = sqlite_store(tmp_path / "source.db")
+    populate(source)
+    target = pg_server.store(tmp_path, "busy")
+    target.open(DIM)
+    try:
+        target.add_entries([entry("x", "already here")], vec(1)[None, :], actor="user")
+        with pytest.raises(StorageError, match="not empty"):
+            migrate(source, target)
+        assert [e.id for e in target.list_entries(ALICE)] == ["x"]
+    finally:
+        source.close()
+        target.close()
+
+
+def cli() -> typer.Typer:
+    app = typer.Typer()
+    app.command("migrate")(migrate_command)
+    app.command("noop")(lambda: None)  # more than one command: "migrate" is a subcommand
+    return app
+
+
+def test_the_migrate_command_moves_a_store_there_and_back(
+    pg_server: PgServer, tmp_path: Path
+) -> None:
+    source = sqlite_store(tmp_path / "store" / "lightmem.sqlite3")
+    populate(source)
+    original = list(source.export_records())
+    source.close()
+    schema = pg_server.schema(tmp_path, "cli")
+    runner = CliRunner()
+    there = runner.invoke(
+        cli(),
+        ["migrate", "--from", f"sqlite:{tmp_path / 'store'}", "--to", f"postgres:{pg_server.url}",
+         "--schema", schema, "--json"],
+    )  # fmt: skip
+    assert there.exit_code == 0, there.output
+    report = json.loads(there.stdout)
+    assert report["records"]["entry"] == sum(r["kind"] == "entry" for r in original)
+    assert pg_server.url not in there.output  # the DSN holds the password
+    back = runner.invoke(
+        cli(),
+        ["migrate", "--from", f"postgres:{pg_server.url}", "--schema", schema,
+         "--to", f"sqlite:{tmp_path / 'back.db'}"],
+    )  # fmt: skip
+    assert back.exit_code == 0, back.output
+    assert "migrated" in back.stdout
+    copy = sqlite_store(tmp_path / "back.db")
+    try:
+        assert list(copy.export_records()) == original
+    finally:
+        copy.close()
+
+
+def test_the_migrate_command_refuses_bad_specs_and_missing_stores(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="store spec"):
+        parse_spec("mysql://x", "lightmem")
+    with pytest.raises(InputError, match="needs a path"):
+        parse_spec("sqlite:", "lightmem")
+    result = CliRunner().invoke(
+        cli(), ["migrate", "--from", f"sqlite:{tmp_path / 'none.db'}", "--to", "sqlite:x.db"]
+    )
+    assert isinstance(result.exception, InputError)
+    assert "no store" in str(result.exception)
+    assert not (tmp_path / "none.db").exists()  # looking did not create it
