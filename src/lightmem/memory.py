@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from pydantic import ValidationError
 from lightmem.backends import build, build_llm
 from lightmem.config import MemoryConfig, format_validation_error, lightmem_home
 from lightmem.embedders.base import Embedder
-from lightmem.errors import ConfigError, InputError
+from lightmem.errors import ConfigError, InputError, LightMemError, StorageError
 from lightmem.llm.base import LLM, Completion
 from lightmem.longterm.consolidation import Consolidator
 from lightmem.messages import AddDefaults, make_scope, to_turns
@@ -91,8 +92,12 @@ class Memory:
         self.segmenter: Segmenter = build("segmenter", cfg.segmenter, Segmenter)
         self.store: Store = build("store", store_section, Store)
         self.store.open(self.embedder.dim)
-        self._check_embedder()
-        self._save_config()
+        try:
+            self._check_embedder()
+            self._save_config()
+        except BaseException:
+            self.store.close()
+            raise
 
         self.timings: dict[str, float] = {}
         self._lock = threading.RLock()
@@ -177,7 +182,14 @@ class Memory:
         if self._worker is not None:
             self._worker.notify(scope.owner)
         else:
-            flushed = self._process(scope.owner, segment=False, extract=False)
+            try:
+                flushed = self._process(scope.owner, segment=False, extract=False)
+            except LightMemError as exc:
+                # The turns are committed: raising now would invite a retry that stores them
+                # twice. They stay buffered; the next add/flush picks them up.
+                log.warning("processing after add deferred: %s", type(exc).__name__)
+                result.deferred = f"{type(exc).__name__}: {exc}"
+                return result
             result.entries_created = flushed.entries_created
             result.failed_batches = flushed.failed_batches
         return result
@@ -412,4 +424,16 @@ class Memory:
                 for key in list(section["options"]):
                     if key in _SECRET_KEYS:
                         del section["options"][key]
-        (self.path / CONFIG_FILE).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        text = json.dumps(data, indent=2) + "\n"
+        target = self.path / CONFIG_FILE
+        try:
+            if target.is_file() and target.read_text(encoding="utf-8") == text:
+                return
+            # Atomic: a process opening the store meanwhile never reads a half-written file.
+            tmp = target.with_name(f".{CONFIG_FILE}.{os.getpid()}.{threading.get_ident()}")
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, target)
+        except OSError as exc:
+            raise StorageError(
+                f"cannot write the store's config file {str(target)!r}: {exc.strerror or exc}"
+            ) from exc

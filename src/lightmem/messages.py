@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from lightmem.errors import InputError
+from lightmem.text import has_lone_surrogate
 from lightmem.timeutil import parse_timestamp
 from lightmem.types import Scope, Turn
 
@@ -69,6 +70,11 @@ def _one(index: int, message: object, scope: Scope, defaults: AddDefaults) -> Tu
         raise InputError(f"{where}: 'content' is empty")
     if "\x00" in content:
         raise InputError(f"{where}: 'content' contains a NUL character (\\x00); remove it")
+    if has_lone_surrogate(content):
+        raise InputError(
+            f"{where}: 'content' is not valid Unicode (a lone surrogate such as \\udfff); "
+            f"decode the text properly before adding it"
+        )
     speaker = _opt_str(message, "speaker", where) or _opt_str(message, "name", where)
     raw_time: Any = message.get("timestamp", message.get("time"))
     timestamp = (
@@ -99,6 +105,8 @@ def _opt_str(message: Mapping[str, object], key: str, where: str) -> str | None:
         return str(value)
     if not isinstance(value, str):
         raise InputError(f"{where}: {key!r} must be a string, got {type(value).__name__}")
+    if "\x00" in value or has_lone_surrogate(value):
+        raise InputError(f"{where}: {key!r} contains a NUL character or invalid Unicode")
     return value or None
 
 

@@ -198,6 +198,9 @@ class AddResult:
     turn_ids: list[str]
     entries_created: int = 0
     failed_batches: list[str] = field(default_factory=list)
+    #: set when the turns were stored but processing them failed (they stay buffered and
+    #: the next add/flush retries); the error, for the caller to see
+    deferred: str | None = None
 
 
 @dataclass(slots=True)

@@ -179,13 +179,16 @@ def salvage_json(text: str, *, expect: Literal["object", "array", "any"] = "any"
     if not text:
         raise ValueError("the reply is empty (no JSON found)")
     try:
-        whole = json.loads(text)
-    except ValueError:
-        pass
-    else:
-        if _is_kind(whole, expect):
-            return whole
-    return _scan(text, _OPENERS[expect])
+        try:
+            whole = json.loads(text)
+        except ValueError:
+            pass
+        else:
+            if _is_kind(whole, expect):
+                return whole
+        return _scan(text, _OPENERS[expect])
+    except RecursionError:
+        raise ValueError("the reply's JSON is nested too deeply to parse") from None
 
 
 def strip_reasoning(text: str) -> str:

@@ -19,14 +19,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from lightmem.embedders.base import Embedder
 from lightmem.errors import ExtractionError, ProviderError
 from lightmem.llm.base import LLM, ChatMessage, Completion
 from lightmem.llm.structured import ask_structured
 from lightmem.stores.base import Store
-from lightmem.types import ConsolidationResult, Entry, EntryStatus, Scope
+from lightmem.text import clean_text
+from lightmem.types import ConsolidationResult, Entry, EntryStatus, LLMCall, Scope
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,17 @@ class UpdateDecision(BaseModel):
     action: Literal["update", "delete", "ignore"]
     text: str | None = None
     reason: str = Field("", max_length=2000)
+
+    @field_validator("text", "reason")
+    @classmethod
+    def _clean(cls, v: str | None) -> str | None:
+        return None if v is None else clean_text(v).strip()
+
+    @model_validator(mode="after")
+    def _update_needs_text(self) -> UpdateDecision:
+        if self.action == "update" and not self.text:
+            raise ValueError("an 'update' decision needs the merged 'text'")
+        return self
 
 
 @dataclass(slots=True)
@@ -147,10 +159,8 @@ class Consolidator:
             vector = None
             text = None
             if decision.action == "update":
-                text = (decision.text or "").strip()
-                if not text:
-                    raise ExtractionError("update decision without text", attempts=1)
-                vector = self.embedder.embed([text])[0]
+                text = decision.text  # validated non-empty
+                vector = self.embedder.embed([text or ""])[0]
             ok = self.store.apply_decision(
                 target.entry.id,
                 ids,
@@ -162,6 +172,7 @@ class Consolidator:
             return decision.action if ok else "done"
         except (ExtractionError, ProviderError) as exc:
             log.warning("consolidation of entry %s failed: %s", target.entry.id, type(exc).__name__)
+            record_transport_failure(self.store, "consolidation", exc)
             return "failed"
 
     def _ask(self, old: Entry, newer: list[Entry]) -> UpdateDecision:
@@ -176,6 +187,14 @@ class Consolidator:
             self.llm, messages, UpdateDecision, max_retries=self.max_retries, on_call=self.on_call
         )
         return result.value
+
+
+def record_transport_failure(store: Store, stage: str, exc: Exception) -> None:
+    """A call that never returned a completion (endpoint down, 429/5xx after retries) is
+    recorded as a failed call, so it shows in ``usage()`` like a rejected reply does."""
+    if isinstance(exc, ProviderError) or isinstance(exc.__cause__, ProviderError):
+        # the completions that did come back were recorded by on_call already
+        store.record_llm_call(LLMCall(stage, 0, 0, 0.0, False))
 
 
 def _date(e: Entry) -> str:

@@ -6,17 +6,21 @@ Everything it reads and writes is store state, so a killed process resumes here.
 from __future__ import annotations
 
 import itertools
+import logging
 import time
 import uuid
 
 import numpy as np
 
 from lightmem.embedders.base import Embedder
+from lightmem.errors import ConflictError
 from lightmem.sensory.compressors.base import Compressor
 from lightmem.sensory.segmenters.base import Segmenter
 from lightmem.stores.base import Store
 from lightmem.tokens import count_tokens
 from lightmem.types import Scope, Turn, TurnStage
+
+log = logging.getLogger(__name__)
 
 
 def turn_embedding_text(turn: Turn, view: str) -> str:
@@ -92,9 +96,15 @@ class SensoryStage:
             if sum(t.tokens for t in residual) < self.buffer_tokens:
                 segments = segments[:-1]  # the residual carries over to the next buffer
         if segments:
-            self.store.assign_segments(
-                [(uuid.uuid4().hex, [t.id for t in seg]) for seg in segments]
-            )
+            try:
+                self.store.assign_segments(
+                    [(uuid.uuid4().hex, [t.id for t in seg]) for seg in segments]
+                )
+            except ConflictError:
+                # another process segmented (some of) these turns first: nothing is lost,
+                # the next pass sees the buffer as it is now
+                log.info("the sensory buffer was segmented by another worker")
+                return 0
         self._add("segmentation", time.perf_counter() - t0)
         return len(segments)
 

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from lightmem.llm.base import LLM, ChatMessage, Completion
 from lightmem.llm.structured import ask_structured
+from lightmem.text import clean_text
 from lightmem.types import Entry, Turn
 
 SYSTEM_PROMPT = (
@@ -34,6 +35,19 @@ class ExtractedMemory(BaseModel):
     text: str = Field(min_length=1, max_length=600)
     sources: list[int]
     keywords: list[str] = Field(default_factory=list)
+
+    @field_validator("text")
+    @classmethod
+    def _clean_text(cls, v: str) -> str:
+        v = clean_text(v).strip()
+        if not v:
+            raise ValueError("a memory's text must not be blank")
+        return v
+
+    @field_validator("keywords")
+    @classmethod
+    def _clean_keywords(cls, v: list[str]) -> list[str]:
+        return [k for k in (clean_text(x).strip() for x in v) if k]
 
 
 class ExtractionOutput(BaseModel):

@@ -13,6 +13,7 @@ import numpy as np
 
 from lightmem.embedders.base import Embedder
 from lightmem.errors import ConflictError, ExtractionError, ProviderError
+from lightmem.longterm.consolidation import record_transport_failure
 from lightmem.shortterm.batching import SegmentSize, plan_batches
 from lightmem.shortterm.extraction import Extractor
 from lightmem.stores.base import Store
@@ -59,9 +60,16 @@ class ShortTermStage:
             for sid, ts in segments.items()
         ]
         planned = plan_batches(sizes, self.threshold, self.max_batch_tokens, force)
+        created = 0
         for turn_ids in planned:
-            self.store.create_batch(Batch(id=uuid.uuid4().hex, scope=owner, turn_ids=turn_ids))
-        return len(planned)
+            try:
+                self.store.create_batch(Batch(id=uuid.uuid4().hex, scope=owner, turn_ids=turn_ids))
+            except ConflictError:
+                # another process batched these turns first; its batch will be extracted
+                log.info("turns of a planned batch were batched by another worker")
+                continue
+            created += 1
+        return created
 
     def run_batches(self, owner: Scope, *, retry_failed: bool) -> StageResult:
         result = StageResult()
@@ -77,15 +85,15 @@ class ShortTermStage:
         turns = self.store.get_turns(batch.turn_ids)
         try:
             report = self.extractor.extract(turns)
-        except ExtractionError as exc:
-            self.store.fail_batch(batch.id, str(exc), exc.raw)
+        except (ExtractionError, ProviderError) as exc:
+            record_transport_failure(self.store, "extraction", exc)
+            raw = exc.raw if isinstance(exc, ExtractionError) else None
+            try:
+                self.store.fail_batch(batch.id, str(exc), raw)
+            except ConflictError:
+                return  # another worker completed this batch meanwhile
             result.failed_batches.append(batch.id)
-            log.warning("extraction of batch %s failed after %d attempt(s)", batch.id, exc.attempts)
-            return
-        except ProviderError as exc:
-            self.store.fail_batch(batch.id, str(exc), None)
-            result.failed_batches.append(batch.id)
-            log.warning("extraction of batch %s failed: LLM provider error", batch.id)
+            log.warning("extraction of batch %s failed: %s", batch.id, type(exc).__name__)
             return
         t1 = time.perf_counter()
         vectors = self._vectors(report.entries, turns)

@@ -114,7 +114,8 @@ class Store(ABC):
 
     @abstractmethod
     def fail_batch(self, batch_id: str, error: str, raw_reply: str | None) -> None:
-        """Mark a batch failed, keep the error and raw reply, count the attempt."""
+        """Mark a batch failed, keep the error and raw reply, count the attempt. A ``None``
+        raw reply (the endpoint never answered) keeps the reply of an earlier attempt."""
 
     # -- entries ----------------------------------------------------------------------------
     @abstractmethod

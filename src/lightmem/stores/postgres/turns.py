@@ -249,7 +249,8 @@ def finish_batch(cur: Cursor, batch: Batch) -> None:
 def fail_batch(cur: Cursor, batch_id: str, error: str, raw_reply: str | None) -> None:
     open_batch(cur, batch_id, "fail_batch")
     cur.execute(
-        """UPDATE batches SET status = 'failed', last_error = %s, raw_reply = %s,
+        """UPDATE batches SET status = 'failed', last_error = %s,
+            raw_reply = COALESCE(%s, raw_reply),
             attempts = attempts + 1 WHERE id = %s""",
         (error, raw_reply, batch_id),
     )

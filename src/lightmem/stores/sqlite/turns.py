@@ -231,7 +231,7 @@ def finish_batch(conn: sqlite3.Connection, batch: Batch) -> None:
 def fail_batch(conn: sqlite3.Connection, batch_id: str, error: str, raw_reply: str | None) -> None:
     open_batch(conn, batch_id, "fail_batch")
     conn.execute(
-        """UPDATE batches SET status = 'failed', last_error = ?, raw_reply = ?,
+        """UPDATE batches SET status = 'failed', last_error = ?, raw_reply = COALESCE(?, raw_reply),
             attempts = attempts + 1 WHERE id = ?""",
         (error, raw_reply, batch_id),
     )
