@@ -226,7 +226,7 @@ def flush(caller: Caller, memory: Mem, body: ScopeIn | None = None) -> FlushOut:
     nobody: the whole store)."""
     body = body or ScopeIn()
     scope = caller.optional_scope(body.user_id, body.agent_id)
-    r = memory.flush(**_owner(scope))
+    r = memory.flush(user_id=_uid(scope), agent_id=_aid(scope))
     return FlushOut(
         entries_created=r.entries_created,
         batches_done=r.batches_done,
@@ -246,7 +246,9 @@ def consolidate(
     body = body or ScopeIn()
     scope = caller.optional_scope(body.user_id, body.agent_id)
     job = jobs.submit(scope)
-    background.add_task(jobs.run, job, partial(memory.consolidate, **_owner(scope)))
+    background.add_task(
+        jobs.run, job, partial(memory.consolidate, user_id=_uid(scope), agent_id=_aid(scope))
+    )
     return JobOut(id=job.id, status=job.status)
 
 
@@ -286,7 +288,7 @@ def stats(q: Annotated[ScopeIn, Query()], caller: Caller, memory: Mem) -> StatsO
 def export(q: Annotated[ScopeIn, Query()], caller: Caller, memory: Mem) -> StreamingResponse:
     """Every record of a user/agent as JSON Lines (an admin naming nobody: the store)."""
     scope = caller.optional_scope(q.user_id, q.agent_id)
-    records = list(memory.export(**_owner(scope)))
+    records = list(memory.export(user_id=_uid(scope), agent_id=_aid(scope)))
     return StreamingResponse(_lines(records), media_type=NDJSON)
 
 
@@ -316,9 +318,13 @@ async def import_(request: Request, caller: Caller, memory: Mem) -> ImportOut:
 
 
 # -- helpers --------------------------------------------------------------------------------------
-def _owner(scope: Scope | None) -> dict[str, str | None]:
-    """The facade's keyword ids; ``None`` (an admin naming nobody) leaves them out: all."""
-    return {} if scope is None else {"user_id": scope.user_id, "agent_id": scope.agent_id}
+def _uid(scope: Scope | None) -> str | None:
+    """The facade's user id; ``None`` scope (an admin naming nobody) means the whole store."""
+    return None if scope is None else scope.user_id
+
+
+def _aid(scope: Scope | None) -> str | None:
+    return None if scope is None else scope.agent_id
 
 
 def _as_list(value: Any) -> list[Any]:
