@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $@
 
 $(DEV_STAMP): $(STAMP)
-	$(BIN)/pip install -q -e '.[dev,server,bench,postgres]'
+	$(BIN)/pip install -q -e '.[dev,server,bench,postgres,ann]'
 	touch $@
 
 $(LOCAL_STAMP): $(STAMP)

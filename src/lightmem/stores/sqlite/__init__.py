@@ -1,4 +1,5 @@
-"""The embedded default store: one SQLite file (WAL), FTS5 for BM25, exact dense search."""
+"""The embedded default store: one SQLite file (WAL); BM25 and exact dense search over
+per-owner indexes in memory, an HNSW sidecar (usearch) for owners too large for exact search."""
 
 from lightmem.stores.sqlite.store import SQLiteStore, SQLiteStoreOptions
 

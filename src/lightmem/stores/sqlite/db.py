@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from lightmem.errors import StorageError
+from lightmem.stores.sqlite.lexical import encode_terms
 
 T = TypeVar("T")
 
@@ -28,10 +29,11 @@ LOCK_BACKOFF_S = 0.05
 
 
 class Database:
-    def __init__(self, path: str, busy_timeout_ms: int) -> None:
+    def __init__(self, path: str, busy_timeout_ms: int, synchronous: str = "FULL") -> None:
         self.path = path
         self.busy_timeout_ms = busy_timeout_ms
-        self._lock = threading.RLock()
+        self.synchronous = "NORMAL" if synchronous.upper() == "NORMAL" else "FULL"
+        self.lock = threading.RLock()  # also guards state kept beside the connection
         self._conn: sqlite3.Connection | None = None
 
     @property
@@ -39,7 +41,7 @@ class Database:
         return self._conn is not None
 
     def connect(self) -> None:
-        with self._lock:
+        with self.lock:
             if self._conn is not None:
                 return
             if self.path != ":memory:":
@@ -54,27 +56,31 @@ class Database:
                     self.path,
                     timeout=self.busy_timeout_ms / 1000,
                     isolation_level=None,  # we issue BEGIN/COMMIT ourselves
-                    check_same_thread=False,  # shared by threads, serialised by self._lock
+                    check_same_thread=False,  # shared by threads, serialised by self.lock
                 )
             except sqlite3.Error as exc:
                 raise self.error("open", exc) from exc
             conn.row_factory = sqlite3.Row
             try:
+                # The entries triggers store every entry's BM25 terms through this function.
+                conn.create_function("lightmem_terms", 2, encode_terms, deterministic=True)
                 conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
                 conn.execute("PRAGMA foreign_keys = ON")
                 conn.execute("PRAGMA journal_mode = WAL")
-                # FULL, not NORMAL: in WAL mode NORMAL survives a killed process but may lose
-                # the last commits on power loss. The contract promises turns are durable when
-                # add_turns returns, and losing a user's words is the worst bug we can have;
-                # the cost is one fsync of the WAL per transaction.
-                conn.execute("PRAGMA synchronous = FULL")
+                # FULL by default, not NORMAL: in WAL mode NORMAL survives a killed process
+                # but may lose the last commits on power loss. The contract promises turns are
+                # durable when add_turns returns, and losing a user's words is the worst bug we
+                # can have; the cost is one fsync of the WAL per transaction, most of the
+                # latency of an add() (``lightmem bench perf`` measures both settings).
+                # NORMAL is an explicit option for whoever accepts that risk.
+                conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             except sqlite3.Error as exc:
                 conn.close()
                 raise self.error("open", exc) from exc
             self._conn = conn
 
     def close(self) -> None:
-        with self._lock:
+        with self.lock:
             if self._conn is None:
                 return
             conn, self._conn = self._conn, None
@@ -92,7 +98,7 @@ class Database:
         return self._run(what, fn, "BEGIN IMMEDIATE")
 
     def _run(self, what: str, fn: Callable[[sqlite3.Connection], T], begin: str) -> T:
-        with self._lock:
+        with self.lock:
             conn = self._conn
             if conn is None:
                 raise StorageError(f"SQLite store {self.path!r}: {what}: the store is not open")

@@ -1,5 +1,6 @@
-"""Long-term entries and their history. The FTS index and the search generation follow the
-entries table through triggers (see ``migrations.py``), so no write path can forget them.
+"""Long-term entries and their history. The search index (terms, owner revisions, change
+feed) follows the entries table through triggers (see ``migrations.py``), so no write path
+can forget it.
 
 Functions take a connection inside a transaction opened by the caller (see ``db.py``).
 """
@@ -37,19 +38,25 @@ def insert_entries(
     """New active entries, each with a history ADD, queued for consolidation."""
     check_new_ids(conn, "entries", "entry", [e.id for e in entries])
     stamp = to_iso(now)
-    for e, blob in zip(entries, blobs, strict=True):
-        conn.execute(
-            """INSERT INTO entries (id, user_id, agent_id, run_id, text, timestamp, speakers,
-                topic_id, keywords, sources, origin, status, version, created_at, updated_at,
-                consolidated, vector)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', 1, ?, ?, 0, ?)""",
+    conn.executemany(
+        """INSERT INTO entries (id, user_id, agent_id, run_id, text, timestamp, speakers,
+            topic_id, keywords, sources, origin, status, version, created_at, updated_at,
+            consolidated, vector)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', 1, ?, ?, 0, ?)""",
+        [
             (
                 e.id, e.scope.user_id, e.scope.agent_id, e.scope.run_id, e.text,
                 to_iso(e.timestamp), dump_list(e.speakers), e.topic_id, dump_list(e.keywords),
                 dump_list(e.sources), e.origin, stamp, stamp, blob,
-            ),
-        )  # fmt: skip
-        add_history(conn, e.id, HistoryEvent.ADD, None, e.text, None, actor, now)
+            )
+            for e, blob in zip(entries, blobs, strict=True)
+        ],
+    )  # fmt: skip
+    conn.executemany(
+        """INSERT INTO history (entry_id, event, old_text, new_text, reason, actor, created_at)
+           VALUES (?, ?, NULL, ?, NULL, ?, ?)""",
+        [(e.id, HistoryEvent.ADD.value, e.text, actor, stamp) for e in entries],
+    )
 
 
 def add_history(
@@ -93,8 +100,15 @@ def get_entry(conn: sqlite3.Connection, entry_id: str, scope: Scope | None) -> E
     return row_to_entry(row)
 
 
+#: Every column of ``entries`` but the vector, which entries as returned do not carry.
+ENTRY_FIELDS = (
+    "id, user_id, agent_id, run_id, text, timestamp, speakers, topic_id, keywords, sources, "
+    "origin, status, version, created_at, updated_at"
+)
+
+
 def get_entries(conn: sqlite3.Connection, ids: list[str]) -> list[Entry]:
-    rows = rows_by_id(conn, "entries", ids)
+    rows = rows_by_id(conn, "entries", ids, ENTRY_FIELDS)
     return [row_to_entry(rows[i]) for i in ids if i in rows]
 
 

@@ -173,3 +173,71 @@ def initial_schema(conn: sqlite3.Connection) -> None:
                 created_at TEXT NOT NULL)""",
         ],
     )
+
+
+#: The owner key the triggers write; ``search.owner_key`` computes the same in Python.
+_OWNER = "quote({row}.user_id) || ' ' || quote({row}.agent_id)"
+_GENERATION = "(SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'generation')"
+_BUMP = "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation';"
+
+
+@migration(2)
+def per_owner_search_index(conn: sqlite3.Connection) -> None:
+    """Replace FTS5 by stored term hashes and per-owner revisions.
+
+    ``search_index`` holds, per entry ``pk`` ever written, its owner, the store revision of
+    its last search-relevant change (a purged entry keeps a row without terms: the change
+    feed of the ANN sidecars) and the hashed terms of its text and keywords
+    (``lightmem_terms``, registered on every connection by ``db.py``). ``owner_revs`` holds
+    each owner's latest revision, which the search caches compare against. The store-wide
+    ``generation`` still moves on every such write; the revisions are its values.
+    """
+    new_owner, old_owner = _OWNER.format(row="new"), _OWNER.format(row="old")
+    _execute_all(
+        conn,
+        [
+            "DROP TRIGGER entries_fts_insert",
+            "DROP TRIGGER entries_fts_update",
+            "DROP TRIGGER entries_fts_delete",
+            "DROP TRIGGER entries_gen_insert",
+            "DROP TRIGGER entries_gen_update",
+            "DROP TRIGGER entries_gen_delete",
+            "DROP TABLE entries_fts",
+            """CREATE TABLE search_index (
+                pk INTEGER PRIMARY KEY,
+                owner TEXT NOT NULL,
+                rev INTEGER NOT NULL,
+                terms BLOB)""",
+            "CREATE INDEX search_index_feed ON search_index (owner, rev)",
+            "CREATE TABLE owner_revs (owner TEXT PRIMARY KEY, rev INTEGER NOT NULL)",
+            f"""INSERT INTO search_index (pk, owner, rev, terms)
+                SELECT pk, {_OWNER.format(row="entries")}, {_GENERATION},
+                       lightmem_terms(text, keywords)
+                FROM entries ORDER BY pk""",
+            """INSERT INTO owner_revs (owner, rev)
+                SELECT owner, MAX(rev) FROM search_index GROUP BY owner""",
+            f"""CREATE TRIGGER entries_search_insert AFTER INSERT ON entries BEGIN
+                {_BUMP}
+                INSERT OR REPLACE INTO search_index (pk, owner, rev, terms) VALUES (
+                    new.pk, {new_owner}, {_GENERATION}, lightmem_terms(new.text, new.keywords));
+                INSERT OR REPLACE INTO owner_revs (owner, rev) VALUES ({new_owner}, {_GENERATION});
+            END""",
+            f"""CREATE TRIGGER entries_search_update
+                AFTER UPDATE OF user_id, agent_id, run_id, text, keywords, timestamp, status, vector
+                ON entries BEGIN
+                {_BUMP}
+                UPDATE search_index SET owner = {new_owner}, rev = {_GENERATION}
+                    WHERE pk = new.pk;
+                UPDATE search_index SET terms = lightmem_terms(new.text, new.keywords)
+                    WHERE pk = new.pk
+                      AND (new.text IS NOT old.text OR new.keywords IS NOT old.keywords);
+                INSERT OR REPLACE INTO owner_revs (owner, rev) VALUES ({old_owner}, {_GENERATION});
+                INSERT OR REPLACE INTO owner_revs (owner, rev) VALUES ({new_owner}, {_GENERATION});
+            END""",
+            f"""CREATE TRIGGER entries_search_delete AFTER DELETE ON entries BEGIN
+                {_BUMP}
+                UPDATE search_index SET rev = {_GENERATION}, terms = NULL WHERE pk = old.pk;
+                INSERT OR REPLACE INTO owner_revs (owner, rev) VALUES ({old_owner}, {_GENERATION});
+            END""",
+        ],
+    )

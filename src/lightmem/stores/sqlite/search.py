@@ -1,72 +1,77 @@
-"""Dense search (exact cosine over a cached per-owner matrix) and BM25 search (FTS5).
+"""Dense and BM25 search over per-owner indexes held in memory.
 
-The dense cache holds one matrix per owner (user, agent) and is dropped whenever the
-``generation`` counter in ``meta`` moves; the entries triggers bump it on every write that
-can change a result, in this process or any other. Checking it costs one indexed read per
-search, and a warm search is a matrix-vector product plus ``argpartition``.
+An owner's :class:`OwnerIndex` holds its active entries (ids, runs, times, in creation
+order), their vectors as one matrix for exact cosine search, and, built on the first BM25
+query, an inverted index of their terms (``lexical.py``). An owner with more active entries
+than the ANN threshold keeps no matrix: its dense search goes through an HNSW sidecar
+(``ann.py``).
+
+Every write that can change a result moves the owner's revision in ``owner_revs`` (triggers,
+see ``migrations.py``, in this process or any other), so a search checks one indexed row and
+reloads only that owner; ``cache.py`` keeps the indexes of the most recently searched owners
+within a memory budget.
 """
 
 from __future__ import annotations
 
-import re
 import sqlite3
-from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from lightmem.errors import StorageError
 from lightmem.stores.base import TimeRange
+from lightmem.stores.sqlite import lexical
 from lightmem.stores.sqlite.codec import scope_where, to_iso
 from lightmem.types import Scope
 
-#: Owners whose matrices are kept; the least recently searched are dropped first.
-MAX_CACHED_OWNERS = 64
-#: Terms of a BM25 query beyond this many are ignored.
-MAX_QUERY_TERMS = 64
+#: Rough per-entry bytes of the Python objects an index keeps (id string, run reference).
+_OBJECT_BYTES = 96
 
-_TERM = re.compile(r"[^\W_]+")  # letters and digits: what the unicode61 tokenizer keeps
+
+def owner_key(scope: Scope) -> str:
+    """The owner as the triggers write it: ``quote(user_id) || ' ' || quote(agent_id)``."""
+    return f"{_quote(scope.user_id)} {_quote(scope.agent_id)}"
+
+
+def _quote(value: str | None) -> str:
+    return "NULL" if value is None else "'" + value.replace("'", "''") + "'"
+
+
+def owner_rev(conn: sqlite3.Connection, key: str) -> int:
+    row = conn.execute("SELECT rev FROM owner_revs WHERE owner = ?", (key,)).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def active_count(conn: sqlite3.Connection, owner: Scope) -> int:
+    where, params = scope_where(owner.owner)
+    sql = f"SELECT COUNT(*) FROM entries WHERE {where} AND status = 'active'"
+    return int(conn.execute(sql, params).fetchone()[0])
 
 
 @dataclass(frozen=True, slots=True)
-class OwnerMatrix:
-    """The active entries of one owner that have a vector, in creation order."""
+class Slots:
+    """An owner's active entries in creation order (``pks`` ascending)."""
 
+    pks: npt.NDArray[np.int64]
     ids: list[str]
-    matrix: npt.NDArray[np.float32]  # (n, dim), unit-norm rows
-    times: npt.NDArray[np.datetime64]  # NaT where the entry has no timestamp
     runs: npt.NDArray[np.object_]
+    times: npt.NDArray[np.datetime64]  # NaT where the entry has no timestamp
 
-    def search(
-        self,
-        vector: npt.NDArray[np.float32],
-        k: int,
-        run_id: str | None,
-        time_range: TimeRange | None,
-    ) -> list[tuple[str, float]]:
-        if k <= 0 or not self.ids:
-            return []
-        # einsum, not ``matrix @ vector``: BLAS's threaded matrix-vector kernel is faster on
-        # idle cores (~0.3 ms for 10k x 384) but was measured at ~12 ms whenever the cores are
-        # busy (a local LLM, the consolidation pool); numpy's own single-threaded loop stays
-        # at ~1-2 ms either way.
-        scores = np.einsum("ij,j->i", self.matrix, vector)
-        keep = self._mask(run_id, time_range)
-        index = np.flatnonzero(keep) if keep is not None else np.arange(scores.shape[0])
-        if index.size == 0:
-            return []
-        picked = scores[index]
-        if k < picked.size:
-            part = np.sort(np.argpartition(-picked, k - 1)[:k])
-        else:
-            part = np.arange(picked.size)
-        best = part[np.argsort(-picked[part], kind="stable")]
-        return [(self.ids[int(index[i])], float(picked[i])) for i in best]
+    @property
+    def size(self) -> int:
+        return len(self.ids)
 
-    def _mask(
+    @property
+    def nbytes(self) -> int:
+        return self.pks.nbytes + self.times.nbytes + self.runs.nbytes + _OBJECT_BYTES * self.size
+
+    def mask(
         self, run_id: str | None, time_range: TimeRange | None
     ) -> npt.NDArray[np.bool_] | None:
+        """The entries in the run and time range (``None``: all of them)."""
         keep: npt.NDArray[np.bool_] | None = None
         if run_id is not None:
             keep = np.asarray(self.runs == run_id, dtype=bool)
@@ -80,77 +85,135 @@ class OwnerMatrix:
             keep = in_range if keep is None else keep & in_range
         return keep
 
-
-class DenseCache:
-    """Per-owner matrices, valid for one value of the store's generation counter. Used only
-    inside the store's lock, so it needs none of its own."""
-
-    def __init__(self, dim: int) -> None:
-        self.dim = dim
-        self._generation: str | None = None
-        self._owners: OrderedDict[tuple[str | None, str | None], OwnerMatrix] = OrderedDict()
-
-    def get(self, conn: sqlite3.Connection, owner: Scope) -> OwnerMatrix:
-        generation = str(
-            conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0]
-        )
-        if generation != self._generation:
-            self._owners.clear()
-            self._generation = generation
-        key = (owner.user_id, owner.agent_id)
-        found = self._owners.get(key)
-        if found is None:
-            found = self._owners[key] = self._load(conn, owner)
-            while len(self._owners) > MAX_CACHED_OWNERS:
-                self._owners.popitem(last=False)
-        else:
-            self._owners.move_to_end(key)
-        return found
-
-    def _load(self, conn: sqlite3.Connection, owner: Scope) -> OwnerMatrix:
-        where, params = scope_where(owner.owner)
-        rows = conn.execute(
-            f"""SELECT id, run_id, timestamp, vector FROM entries
-                WHERE {where} AND status = 'active' AND vector IS NOT NULL ORDER BY pk""",
-            params,
-        ).fetchall()
-        blob = b"".join(r[3] for r in rows)
-        if len(blob) != 4 * self.dim * len(rows):
-            raise StorageError(
-                f"stored entry vectors of {owner} do not all have the store's dimension {self.dim}"
-            )
-        matrix = np.frombuffer(blob, dtype=np.float32).reshape(len(rows), self.dim)
-        times = np.array([r[2] or "NaT" for r in rows], dtype="datetime64[us]")
-        runs = np.array([r[1] for r in rows], dtype=object)
-        return OwnerMatrix([r[0] for r in rows], matrix, times, runs)
+    def find(self, pks: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """The slot of each pk, -1 where it is not an active entry of this owner."""
+        if self.size == 0:
+            return np.full(pks.shape, -1, dtype=np.int64)
+        at = np.minimum(np.searchsorted(self.pks, pks), self.size - 1)
+        return np.where(self.pks[at] == pks, at, -1).astype(np.int64)
 
 
-def fts_query(text: str) -> str | None:
-    """A safe FTS5 query: an OR of quoted terms (letters and digits only), or None."""
-    terms = list(dict.fromkeys(t.lower() for t in _TERM.findall(text)))[:MAX_QUERY_TERMS]
-    return " OR ".join(f'"{t}"' for t in terms) or None
-
-
-def search_bm25(
-    conn: sqlite3.Connection, scope: Scope, query: str, k: int, time_range: TimeRange | None
-) -> list[tuple[str, float]]:
-    match = fts_query(query)
-    if match is None or k <= 0:
+def top(
+    scores: npt.NDArray[np.floating[Any]],
+    candidates: npt.NDArray[np.int64],
+    pks: npt.NDArray[np.int64],
+    k: int,
+) -> list[tuple[int, float]]:
+    """The best ``k`` of ``candidates`` (slots) by score, ties to the older entry."""
+    if k <= 0 or candidates.size == 0:
         return []
-    where, params = scope_where(scope, "e")
-    start, end = time_range if time_range is not None else (None, None)
-    if start is not None:
-        where += " AND e.timestamp >= ?"
-        params.append(to_iso(start))
-    if end is not None:
-        where += " AND e.timestamp <= ?"
-        params.append(to_iso(end))
+    picked = scores[candidates]
+    if k < picked.size:
+        kth = np.partition(picked, picked.size - k)[picked.size - k]
+        keep = np.flatnonzero(picked >= kth)
+        candidates, picked = candidates[keep], picked[keep]
+    order = np.lexsort((pks[candidates], -picked))[:k]
+    return [(int(candidates[i]), float(picked[i])) for i in order]
+
+
+@dataclass(slots=True)
+class OwnerIndex:
+    """What search keeps of one owner at one revision. ``matrix`` is ``None`` for an owner
+    searched through the ANN sidecar; ``postings`` is built on the first BM25 query."""
+
+    key: str
+    rev: int
+    slots: Slots
+    matrix: npt.NDArray[np.float32] | None
+    has_vector: npt.NDArray[np.bool_]
+    postings: lexical.Postings | None = None
+    ann: Any = None  # ann.AnnIndex, attached by the store for a large owner
+    extra_bytes: int = field(default=0)
+
+    @property
+    def nbytes(self) -> int:
+        total = self.slots.nbytes + self.has_vector.nbytes + self.extra_bytes
+        if self.matrix is not None:
+            total += self.matrix.nbytes
+        if self.postings is not None:
+            total += self.postings.nbytes
+        if self.ann is not None:
+            total += int(self.ann.nbytes)
+        return total
+
+    def dense(
+        self,
+        query: npt.NDArray[np.float32],
+        k: int,
+        run_id: str | None,
+        time_range: TimeRange | None,
+    ) -> list[tuple[str, float]]:
+        """Exact cosine over the matrix (unit-norm rows and query)."""
+        if self.matrix is None:
+            raise StorageError("this owner is searched through its ANN index")
+        if k <= 0 or self.slots.size == 0:
+            return []
+        # einsum, not ``matrix @ vector``: BLAS's threaded matrix-vector kernel is faster on
+        # idle cores but was measured at ~12 ms for 10k x 384 whenever the cores are busy;
+        # numpy's own single-threaded loop stays at ~1-2 ms either way.
+        scores = np.einsum("ij,j->i", self.matrix, query)
+        keep = self.slots.mask(run_id, time_range)
+        keep = self.has_vector if keep is None else keep & self.has_vector
+        best = top(scores, np.flatnonzero(keep), self.slots.pks, k)
+        return [(self.slots.ids[i], s) for i, s in best]
+
+    def bm25(
+        self, query: str, k: int, run_id: str | None, time_range: TimeRange | None
+    ) -> list[tuple[str, float]]:
+        terms = lexical.query_ids(query)
+        if k <= 0 or terms.size == 0 or self.slots.size == 0 or self.postings is None:
+            return []
+        # The statistics are the scope's (owner or run); the time range only filters.
+        stats = self.slots.mask(run_id, None)
+        scores = lexical.bm25(self.postings, terms, stats)
+        keep = scores > 0
+        if time_range is not None:
+            in_time = self.slots.mask(None, time_range)
+            if in_time is not None:
+                keep &= in_time
+        best = top(scores, np.flatnonzero(keep), self.slots.pks, k)
+        return [(self.slots.ids[i], s) for i, s in best]
+
+
+def load_owner(
+    conn: sqlite3.Connection, owner: Scope, key: str, rev: int, dim: int, with_vectors: bool
+) -> OwnerIndex:
+    """The owner's active entries (and their vectors, unless an ANN index serves them)."""
+    where, params = scope_where(owner.owner)
+    vector = "vector" if with_vectors else "vector IS NOT NULL"
     rows = conn.execute(
-        f"""SELECT e.id, bm25(entries_fts) AS rank FROM entries_fts
-            JOIN entries AS e ON e.pk = entries_fts.rowid
-            WHERE entries_fts MATCH ? AND e.status = 'active' AND {where}
-            ORDER BY rank, e.pk LIMIT ?""",
-        [match, *params, k],
+        f"""SELECT pk, id, run_id, timestamp, {vector} FROM entries
+            WHERE {where} AND status = 'active' ORDER BY pk""",
+        params,
     ).fetchall()
-    # bm25() is lower-is-better (negative); the contract wants higher-is-better.
-    return [(r[0], -float(r[1])) for r in rows]
+    slots = Slots(
+        np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
+        [r[1] for r in rows],
+        np.array([r[2] for r in rows], dtype=object),
+        np.array([r[3] or "NaT" for r in rows], dtype="datetime64[us]"),
+    )
+    has_vector = np.fromiter((bool(r[4]) for r in rows), dtype=bool, count=len(rows))
+    matrix = None
+    if with_vectors:
+        blobs = [r[4] for r in rows if r[4] is not None]
+        blob = b"".join(blobs)
+        if len(blob) != 4 * dim * len(blobs):
+            raise StorageError(
+                f"stored entry vectors of {owner} do not all have the store's dimension {dim}"
+            )
+        matrix = np.zeros((len(rows), dim), dtype=np.float32)
+        matrix[has_vector] = np.frombuffer(blob, dtype=np.float32).reshape(len(blobs), dim)
+    return OwnerIndex(key, rev, slots, matrix, has_vector)
+
+
+def load_postings(conn: sqlite3.Connection, index: OwnerIndex, owner: Scope) -> None:
+    """Build the owner's BM25 index from the stored terms (same transaction as the slots)."""
+    where, params = scope_where(owner.owner, "e")
+    rows = conn.execute(
+        f"""SELECT e.pk, s.terms FROM entries AS e LEFT JOIN search_index AS s ON s.pk = e.pk
+            WHERE {where} AND e.status = 'active' ORDER BY e.pk""",
+        params,
+    ).fetchall()
+    if len(rows) != index.slots.size:
+        raise StorageError(f"the entries of {owner} changed while their index was built")
+    index.postings = lexical.build_postings([r[1] for r in rows])

@@ -1,15 +1,16 @@
 """The SQLite store: one file (WAL), every public method one transaction.
 
 The SQL lives in small modules by subject (``turns``, ``entries``, ``consolidation``,
-``search``, ``transfer``); this class validates arguments, picks the transaction kind and
-hands the connection to them.
+``search``, ``transfer``); search keeps per-owner indexes in memory (``cache``, ``search``,
+``lexical``) and an ANN sidecar for large owners (``ann``). This class validates arguments,
+picks the transaction kind and hands the connection to them.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -17,6 +18,8 @@ from lightmem.embedders.base import Vectors
 from lightmem.errors import ConfigError, InputError, StorageError
 from lightmem.stores.base import Decision, Store, StoreOptions, TimeRange
 from lightmem.stores.sqlite import consolidation, entries, search, transfer, turns
+from lightmem.stores.sqlite.ann import AnnSettings, sidecar_folder, usearch_available
+from lightmem.stores.sqlite.cache import SearchCache
 from lightmem.stores.sqlite.codec import as_matrix, as_vector, to_blob, to_iso, utcnow
 from lightmem.stores.sqlite.db import Database
 from lightmem.stores.sqlite.migrations import migrate
@@ -39,6 +42,28 @@ RESERVED_META = frozenset({"dim", "generation"})
 class SQLiteStoreOptions(StoreOptions):
     path: str = Field(description="the database file; ':memory:' for a throwaway store")
     busy_timeout_ms: int = Field(30000, ge=0, description="how long to wait for another writer")
+    synchronous: Literal["FULL", "NORMAL"] = Field(
+        "FULL",
+        description="FULL: every commit is on disk when it returns (an fsync each); NORMAL: "
+        "survives a crash of the process but may lose the last commits on power loss",
+    )
+    cache_mb: int = Field(
+        2048,
+        ge=0,
+        description="memory for the per-owner search indexes (vectors, BM25 postings, ANN "
+        "graphs); the least recently searched owners are dropped first",
+    )
+    ann_threshold: int | None = Field(
+        50_000,
+        ge=1,
+        description="owners with more active entries are searched through an HNSW index "
+        "kept beside the file (needs usearch; without it, or with None, search is exact)",
+    )
+    ann_connectivity: int = Field(16, ge=4, le=128, description="HNSW edges per node")
+    ann_expansion_add: int = Field(128, ge=8, description="HNSW candidate list while adding")
+    ann_expansion_search: int = Field(
+        256, ge=8, description="HNSW candidate list while searching (at least the k asked)"
+    )
 
 
 class SQLiteStore(Store):
@@ -49,13 +74,13 @@ class SQLiteStore(Store):
             raise ConfigError("the sqlite store needs options: set 'store.options.path'")
         super().__init__(options)
         self.opts = options
-        self._db = Database(options.path, options.busy_timeout_ms)
-        self._cache: search.DenseCache | None = None
+        self._db = Database(options.path, options.busy_timeout_ms, options.synchronous)
+        self._cache: SearchCache | None = None
 
     # -- lifecycle and metadata -----------------------------------------------------------
     @property
     def dim(self) -> int:
-        return self._dense().dim
+        return self._search().dim
 
     def open(self, dim: int) -> None:
         if dim < 1:
@@ -75,11 +100,27 @@ class SQLiteStore(Store):
         except BaseException:
             self._db.close()
             raise
-        self._cache = search.DenseCache(dim)
+        o = self.opts
+        ann = None
+        if o.ann_threshold is not None and usearch_available():
+            ann = AnnSettings(
+                sidecar_folder(o.path), o.ann_connectivity, o.ann_expansion_add,
+                o.ann_expansion_search,
+            )  # fmt: skip
+        self._cache = SearchCache(dim, o.cache_mb * 2**20, ann, o.ann_threshold)
 
     def close(self) -> None:
-        self._cache = None
+        cache, self._cache = self._cache, None
+        if cache is not None:
+            with self._db.lock:
+                cache.clear()  # writes the ANN sidecars' pending changes
         self._db.close()
+
+    def cache_stats(self) -> dict[str, Any]:
+        """What the search cache holds: owners, bytes, hits, loads, evictions."""
+        cache = self._search()
+        with self._db.lock:
+            return cache.stats()
 
     def get_meta(self, key: str) -> str | None:
         return self._db.read("get_meta", lambda c: _meta(c, key))
@@ -226,18 +267,40 @@ class SQLiteStore(Store):
     def search_dense(
         self, scope: Scope, vector: Vectors, k: int, time_range: TimeRange | None = None
     ) -> list[tuple[str, float]]:
-        cache = self._dense()
+        cache = self._search()
         query = as_vector(vector, cache.dim, "search_dense")
-        # Only the cache lookup runs under the lock; the scoring runs on an immutable matrix.
-        matrix = self._db.read("search_dense", lambda c: cache.get(c, scope.owner))
-        return matrix.search(query, k, scope.run_id, time_range)
+        if k <= 0:
+            return []
+
+        def run(c: sqlite3.Connection) -> tuple[search.OwnerIndex, list[tuple[int, float]]]:
+            index = cache.get(c, scope.owner)
+            if index.ann is None:
+                return index, []
+            keep = index.slots.mask(scope.run_id, time_range)
+            keep = index.has_vector if keep is None else keep & index.has_vector
+            return index, index.ann.search(c, index.slots, query, k, keep)
+
+        index, found = self._db.read("search_dense", run)
+        if index.ann is not None:
+            return [(index.slots.ids[i], s) for i, s in found]
+        # The exact scoring runs outside the lock, on arrays no one changes.
+        return index.dense(query, k, scope.run_id, time_range)
 
     def search_bm25(
         self, scope: Scope, query: str, k: int, time_range: TimeRange | None = None
     ) -> list[tuple[str, float]]:
-        return self._db.read(
-            "search_bm25", lambda c: search.search_bm25(c, scope, query, k, time_range)
-        )
+        cache = self._search()
+        if k <= 0:
+            return []
+
+        def run(c: sqlite3.Connection) -> search.OwnerIndex:
+            index = cache.get(c, scope.owner)
+            if index.postings is None:
+                search.load_postings(c, index, scope.owner)
+                cache.trim()
+            return index
+
+        return self._db.read("search_bm25", run).bm25(query, k, scope.run_id, time_range)
 
     def entry_vectors(self, ids: list[str]) -> dict[str, Any]:
         return self._db.read("entry_vectors", lambda c: entries.entry_vectors(c, ids))
@@ -308,7 +371,7 @@ class SQLiteStore(Store):
         return self._db.write("import_records", lambda c: transfer.import_records(c, items, dim))
 
     # -- helpers ------------------------------------------------------------------------------
-    def _dense(self) -> search.DenseCache:
+    def _search(self) -> SearchCache:
         if self._cache is None:
             raise StorageError(f"SQLite store {self.opts.path!r} is not open; call open(dim)")
         return self._cache

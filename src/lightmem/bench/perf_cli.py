@@ -1,0 +1,117 @@
+"""``lightmem bench perf``: the SQLite store at 10k, 100k and 1M entries.
+
+Mount :func:`perf` as a command (``bench_app.command("perf")(perf)``). Errors are raised,
+never printed: the CLI's ``main`` translates them. Tables go to stdout, progress to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from lightmem.bench.perf import parse_sizes, run_perf_bench
+from lightmem.bench.perf_report import tables, write_report
+
+
+def perf(
+    sizes: Annotated[
+        str, typer.Option("--sizes", help="Store sizes, comma-separated (k and m suffixes).")
+    ] = "10k,100k,1m",
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the full result here.")
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Write report.md (and perf.json) here.")
+    ] = None,
+    queries: Annotated[
+        int, typer.Option("--queries", min=1, help="Questions per timed round.")
+    ] = 200,
+    rounds: Annotated[int, typer.Option("--rounds", min=1, help="Timed rounds per mode.")] = 3,
+    embedder: Annotated[
+        str, typer.Option("--embedder", help="minilm, or hash (no model, for a quick check).")
+    ] = "minilm",
+    embed_threads: Annotated[
+        int, typer.Option("--embed-threads", min=0, help="MiniLM threads; 0: onnxruntime's.")
+    ] = 1,
+    unique_texts: Annotated[
+        int, typer.Option("--unique-texts", min=100, help="Distinct texts embedded (cached).")
+    ] = 40_000,
+    ann_max_entries: Annotated[
+        int | None,
+        typer.Option("--ann-max-entries", min=1, help="Cap the one-owner ANN store's size."),
+    ] = None,
+    adds: Annotated[
+        int, typer.Option("--adds", min=1, help="Single-turn add() calls timed per LLM mode.")
+    ] = 300,
+    store_option: Annotated[
+        list[str] | None,
+        typer.Option("--store-option", help="A SQLite store option KEY=JSON (repeatable)."),
+    ] = None,
+    cache: Annotated[
+        Path | None,
+        typer.Option("--cache", help="Vectors and stores (default: $LIGHTMEM_HOME/bench-cache)."),
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Folder with the LoCoMo/LongMemEval files.")
+    ] = None,
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="Build the stores again even if cached.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
+) -> None:
+    """Search latency (dense, BM25, hybrid) with a 1% user filter, ANN recall, add()
+    latency, ingest and consolidation throughput, size on disk and memory."""
+    err = Console(stderr=True, highlight=False)
+    options = {}
+    for item in store_option or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(
+                f"expected KEY=VALUE, got {item!r}", param_hint="--store-option"
+            )
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    result = run_perf_bench(
+        parse_sizes(sizes),
+        queries=queries,
+        rounds=rounds,
+        embedder=embedder,
+        embed_threads=embed_threads or None,
+        unique_texts=unique_texts,
+        store_options=options,
+        ann_max_entries=ann_max_entries,
+        adds=adds,
+        data_dir=data,
+        cache_dir=cache,
+        rebuild=rebuild,
+        progress=None if quiet else lambda msg: err.print(msg, markup=False, style="dim"),
+    )
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, width=200)
+    for title, head, rows in tables(result):
+        table = Table(title=title, title_justify="left")
+        for i, h in enumerate(head):
+            table.add_column(h, justify="left" if i < 2 else "right")
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    if report is not None:
+        write_report(result, report)
+
+
+perf_app = typer.Typer(help="SQLite store performance benchmark.", add_completion=False)
+perf_app.callback(invoke_without_command=True)(perf)
+
+if __name__ == "__main__":  # python -m lightmem.bench.perf_cli, before the CLI mounts it
+    perf_app()

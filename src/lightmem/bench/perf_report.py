@@ -1,0 +1,113 @@
+"""Tables of a ``bench perf`` result: the same rows on the terminal and in ``report.md``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+Table = tuple[str, list[str], list[list[str]]]  # title, header, rows
+
+
+def _ms(value: Any) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _n(value: Any, digits: int = 0) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def _ok(flag: Any) -> str:
+    return "" if flag is None else (" ok" if flag else " MISS")
+
+
+def tables(result: dict[str, Any]) -> list[Table]:
+    search_head = [
+        "entries", "mode", "p50 ms", "p95 ms", "target", "retrieval p50", "retrieval p95",
+        "embed p50", "embed p95", "cold first p95",
+    ]  # fmt: skip
+    search_rows: list[list[str]] = []
+    other_rows: list[list[str]] = []
+    ann_rows: list[list[str]] = []
+    for size, row in result["sizes"].items():
+        targets = row.get("targets", {})
+        cold = row["search"].get("cold_first_search", {})
+        for mode in ("dense", "bm25", "hybrid"):
+            m = row["search"][mode]
+            emb = m.get("embedding") or {}
+            search_rows.append([
+                _n(int(size)), mode, _ms(m["total"]["p50_ms"]), _ms(m["total"]["p95_ms"]),
+                f"<= {targets.get('search_p95_ms', '-')}{_ok(targets.get(f'{mode}_ok'))}",
+                _ms(m["retrieval"]["p50_ms"]), _ms(m["retrieval"]["p95_ms"]),
+                _ms(emb.get("p50_ms")), _ms(emb.get("p95_ms")), _ms(cold.get("p95_ms")),
+            ])  # fmt: skip
+        ann = row.get("ann")
+        if ann is not None:
+            ann_rows.append([
+                _n(int(size)), _n(ann["entries"]), f"{ann['recall_at_10']:.4f}"
+                f"{_ok(targets.get('ann_recall_ok'))}", f"{ann['min_recall_at_10']:.2f}",
+                _ms(ann["search"]["p50_ms"]), _ms(ann["search"]["p95_ms"]),
+                _n(ann["first_search_s"], 1), _n(ann["disk"]["sidecar_bytes"] / 2**20, 1),
+            ])  # fmt: skip
+        add_none = row.get("add_none_llm") or {}
+        add_llm = row.get("add_scripted_llm") or {}
+        add_normal = row.get("add_scripted_llm_sync_normal") or {}
+        other_rows.append([
+            _n(int(size)), _ms(add_none.get("p95_ms")),
+            f"{_ms(add_llm.get('p95_ms'))}{_ok(targets.get('add_p95_ok'))}",
+            _ms(add_normal.get("p95_ms")),
+            _n((row.get("ingest") or {}).get("turns_per_s"), 1),
+            _n((row.get("consolidation") or {}).get("entries_per_s"), 1),
+            _n(row["build"].get("entries_per_s")),
+            _n(row["disk"]["bytes_per_1k_entries"]), _n(row.get("peak_rss_mb")),
+            _n(row.get("open_seconds"), 2),
+        ])  # fmt: skip
+    out: list[Table] = [
+        ("search latency through Memory.search (1% user filter), ms", search_head, search_rows)
+    ]
+    if ann_rows:
+        head = ["store", "one-owner scope", "recall@10", "min", "p50 ms", "p95 ms",
+                "first search s", "sidecar MiB"]  # fmt: skip
+        out.append(("ANN dense search vs exact top 10 (one large owner)", head, ann_rows))
+    head = ["entries", "add p95 ms (no LLM)", "add p95 ms (scripted)",
+            "add p95 ms (scripted, sync NORMAL)", "ingest turns/s",
+            "consolidation entries/s", "bulk load entries/s", "bytes / 1k entries",
+            "peak RSS MiB", "open s"]  # fmt: skip
+    out.append(("writes, throughput, size", head, other_rows))
+    return out
+
+
+def markdown(result: dict[str, Any]) -> str:
+    lines = ["# LightMem SQLite performance", ""]
+    s = result["settings"]
+    m = result["machine"]
+    c = result["corpus"]
+    lines += [
+        f"- machine: {m['platform']}, {m['cpus']} CPUs, Python {m['python']}, SQLite "
+        f"{m['sqlite']}, load average {m.get('load_average_start')} -> "
+        f"{m.get('load_average_end')}",
+        f"- queries: {s['queries']} benchmark questions by random users, {s['rounds']} "
+        f"timed rounds after a warm-up round; {s['users']} users (a user is 1% of a store "
+        f"when users = 100)",
+        f"- embedder: {json.dumps(s['embedder'])}; store options: {json.dumps(s['store_options'])}",
+        f"- data: {c['note']}",
+        "",
+    ]
+    for title, head, rows in tables(result):
+        lines += [f"## {title}", "", "| " + " | ".join(head) + " |"]
+        lines.append("|" + "|".join("---" for _ in head) + "|")
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_report(result: dict[str, Any], folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "report.md"
+    path.write_text(markdown(result), encoding="utf-8")
+    (folder / "perf.json").write_text(
+        json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    return path

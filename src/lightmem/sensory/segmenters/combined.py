@@ -1,0 +1,120 @@
+"""Hybrid topic segmentation: attention (coarse candidates) and similarity (fine cuts).
+
+Both signals work on the same unit, the buffered turns, and are combined by an explicit
+``rule``:
+
+- ``"intersection"`` (default, the LightMem paper's): keep the similarity boundaries that
+  lie within ``tolerance`` turns of an attention boundary; when none does, keep the
+  similarity boundaries (the paper's rule too: a small buffer often has no attention peak,
+  and cutting nowhere would leave the pipeline to cut at the buffer's end);
+  ``empty_intersection="none"`` cuts nowhere instead;
+- ``"union"``: every similarity boundary, plus the attention boundaries farther than
+  ``tolerance`` from all of them;
+- ``"attention"`` / ``"similarity"``: one signal alone.
+
+When no attention model is installed the segmenter falls back to similarity alone: it logs a
+warning once and says so in :attr:`CombinedSegmenter.fallback` (``None`` while both signals
+are in use) and :attr:`CombinedSegmenter.effective_rule`. Only a *missing* model is a reason
+to fall back; a model path that was configured but does not load raises.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lightmem.embedders.base import Vectors
+from lightmem.errors import MissingDependencyError
+from lightmem.sensory.segmenters.attention import AttentionOptions, AttentionSegmenter
+from lightmem.sensory.segmenters.base import Segmenter
+from lightmem.sensory.segmenters.similarity import SimilarityOptions, SimilaritySegmenter
+from lightmem.types import Turn
+
+log = logging.getLogger(__name__)
+
+Rule = Literal["intersection", "union", "attention", "similarity"]
+
+
+class CombinedOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rule: Rule = "intersection"
+    tolerance: int = Field(1, ge=0, description="turns between matching boundaries")
+    empty_intersection: Literal["similarity", "none"] = Field(
+        "similarity", description="what an empty intersection yields"
+    )
+    attention: AttentionOptions = Field(default_factory=AttentionOptions)
+    similarity: SimilarityOptions = Field(default_factory=SimilarityOptions)
+
+
+def combine(
+    attention: Sequence[int],
+    similarity: Sequence[int],
+    *,
+    rule: Rule,
+    tolerance: int,
+    empty_intersection: Literal["similarity", "none"] = "similarity",
+) -> list[int]:
+    """Combine two sorted boundary lists by ``rule`` (see the module docstring)."""
+
+    def near(i: int, others: Sequence[int]) -> bool:
+        return any(abs(i - o) <= tolerance for o in others)
+
+    if rule == "attention":
+        return sorted(set(attention))
+    if rule == "similarity":
+        return sorted(set(similarity))
+    if rule == "intersection":
+        both = sorted({s for s in similarity if near(s, attention)})
+        if not both and empty_intersection == "similarity":
+            return sorted(set(similarity))
+        return both
+    if rule == "union":
+        return sorted(set(similarity) | {a for a in attention if not near(a, similarity)})
+    raise ValueError(f"unknown combination rule {rule!r}")
+
+
+class CombinedSegmenter(Segmenter):
+    Options = CombinedOptions
+
+    def __init__(self, options: CombinedOptions | None = None) -> None:
+        self.opts = options if options is not None else CombinedOptions()
+        super().__init__(self.opts)
+        self.attention = AttentionSegmenter(self.opts.attention)
+        self.similarity = SimilaritySegmenter(self.opts.similarity)
+        #: why the attention signal is not used (None while it is)
+        self.fallback: str | None = None
+
+    @property
+    def effective_rule(self) -> Rule:
+        """The rule actually applied: ``"similarity"`` after a fallback."""
+        return "similarity" if self.fallback is not None else self.opts.rule
+
+    def boundaries(self, turns: list[Turn], embeddings: Vectors) -> list[int]:
+        rule = self.opts.rule
+        fine = self.similarity.boundaries(turns, embeddings) if rule != "attention" else []
+        if rule == "similarity" or not self._attention_available():
+            return fine
+        coarse = self.attention.boundaries(turns, embeddings)
+        return combine(
+            coarse,
+            fine,
+            rule=rule,
+            tolerance=self.opts.tolerance,
+            empty_intersection=self.opts.empty_intersection,
+        )
+
+    def _attention_available(self) -> bool:
+        if self.fallback is not None:
+            return False
+        try:
+            self.attention.load()
+        except MissingDependencyError as exc:
+            if self.opts.rule == "attention":
+                raise
+            self.fallback = f"no attention model, segmenting by similarity only: {exc}"
+            log.warning("combined segmenter: %s", self.fallback)
+            return False
+        return True
