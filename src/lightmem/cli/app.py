@@ -77,11 +77,13 @@ for _name, _command in (
 def _mount_extras() -> None:
     """Commands that live beside their subsystem: the benchmark harness and the servers."""
     from lightmem.bench.cli import bench_app
+    from lightmem.bench.perf_cli import perf
     from lightmem.bench.segmentation_cli import segmentation
     from lightmem.server.cli import keys_app, mcp, serve
     from lightmem.stores.migrate_cli import migrate
 
     bench_app.command("segmentation")(segmentation)
+    bench_app.command("perf")(perf)
     app.add_typer(bench_app, name="bench")
     app.add_typer(keys_app, name="keys")
     app.command("serve")(serve)
