@@ -15,6 +15,7 @@ import pytest
 
 from lightmem.stores.sqlite import SQLiteStore
 from lightmem.stores.sqlite import migrations as mig
+from lightmem.stores.sqlite.ann import usearch_available
 from lightmem.stores.sqlite.lexical import bm25, build_postings, encode_terms, query_ids, tokens
 from lightmem.types import Entry, Scope
 
@@ -153,6 +154,9 @@ def test_a_tiny_cache_budget_evicts_but_stays_correct(tmp_path: Path) -> None:
 # -- the ANN sidecar ----------------------------------------------------------------------------
 
 N = 3000
+# Not importorskip: importing usearch before onnxruntime crashes a later onnxruntime import
+# (see ann._index_class), so the check must not import it.
+needs_usearch = pytest.mark.skipif(not usearch_available(), reason="usearch is not installed")
 
 
 @pytest.fixture
@@ -182,10 +186,10 @@ def recall(store: SQLiteStore, vectors: np.ndarray, ids: list[str], queries: np.
     return hits / (10 * len(queries))
 
 
+@needs_usearch
 def test_a_large_owner_is_searched_through_the_sidecar_with_high_recall(
     big: tuple[Path, np.ndarray, list[str]],
 ) -> None:
-    pytest.importorskip("usearch")
     path, vectors, ids = big
     store = open_store(path, ann_threshold=1000)
     try:
@@ -202,8 +206,8 @@ def test_a_large_owner_is_searched_through_the_sidecar_with_high_recall(
     assert len(sidecar_files(path)) == 1
 
 
+@needs_usearch
 def test_a_deleted_sidecar_is_rebuilt(big: tuple[Path, np.ndarray, list[str]]) -> None:
-    pytest.importorskip("usearch")
     path, vectors, ids = big
     queries = unit_rows(20, seed=10)
     store = open_store(path, ann_threshold=1000)
@@ -232,8 +236,8 @@ def test_a_deleted_sidecar_is_rebuilt(big: tuple[Path, np.ndarray, list[str]]) -
         store.close()
 
 
+@needs_usearch
 def test_deleted_entries_are_never_returned(big: tuple[Path, np.ndarray, list[str]]) -> None:
-    pytest.importorskip("usearch")
     path, vectors, _ = big
     query = vectors[42]
     store = open_store(path, ann_threshold=1000)
@@ -263,10 +267,10 @@ def test_deleted_entries_are_never_returned(big: tuple[Path, np.ndarray, list[st
         store.close()
 
 
+@needs_usearch
 def test_filters_on_a_large_owner_match_exact_search(
     big: tuple[Path, np.ndarray, list[str]],
 ) -> None:
-    pytest.importorskip("usearch")
     path, vectors, ids = big
     store = open_store(path, ann_threshold=1000)
     try:

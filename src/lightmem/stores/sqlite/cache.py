@@ -53,7 +53,7 @@ class SearchCache:
             and self.ann_threshold is not None
             and active_count(conn, owner) > self.ann_threshold
         )
-        index = load_owner(conn, owner, key, rev, self.dim, with_vectors=not large)
+        index = load_owner(conn, owner, key, rev, self.dim, large=large)
         if large:
             assert self.ann is not None
             index.ann = graph if graph is not None else AnnIndex(self.ann, key, self.dim)

@@ -114,7 +114,7 @@ def top(
 @dataclass(slots=True)
 class OwnerIndex:
     """What search keeps of one owner at one revision. ``matrix`` is ``None`` for an owner
-    searched through the ANN sidecar; ``postings`` is built on the first BM25 query."""
+    searched through the ANN sidecar, whose ``postings`` wait for the first BM25 query."""
 
     key: str
     rev: int
@@ -176,14 +176,19 @@ class OwnerIndex:
 
 
 def load_owner(
-    conn: sqlite3.Connection, owner: Scope, key: str, rev: int, dim: int, with_vectors: bool
+    conn: sqlite3.Connection, owner: Scope, key: str, rev: int, dim: int, *, large: bool
 ) -> OwnerIndex:
-    """The owner's active entries (and their vectors, unless an ANN index serves them)."""
-    where, params = scope_where(owner.owner)
-    vector = "vector" if with_vectors else "vector IS NOT NULL"
+    """The owner's active entries with their vectors and BM25 index, read in one pass; for a
+    ``large`` owner (searched through its ANN index) neither: its BM25 index is built on
+    the first BM25 query (:func:`load_postings`)."""
+    where, params = scope_where(owner.owner, "e")
+    if large:
+        columns, join = "e.vector IS NOT NULL, NULL", ""
+    else:
+        columns, join = "e.vector, s.terms", "LEFT JOIN search_index AS s ON s.pk = e.pk"
     rows = conn.execute(
-        f"""SELECT pk, id, run_id, timestamp, {vector} FROM entries
-            WHERE {where} AND status = 'active' ORDER BY pk""",
+        f"""SELECT e.pk, e.id, e.run_id, e.timestamp, {columns} FROM entries AS e {join}
+            WHERE {where} AND e.status = 'active' ORDER BY e.pk""",
         params,
     ).fetchall()
     slots = Slots(
@@ -193,21 +198,22 @@ def load_owner(
         np.array([r[3] or "NaT" for r in rows], dtype="datetime64[us]"),
     )
     has_vector = np.fromiter((bool(r[4]) for r in rows), dtype=bool, count=len(rows))
-    matrix = None
-    if with_vectors:
-        blobs = [r[4] for r in rows if r[4] is not None]
-        blob = b"".join(blobs)
-        if len(blob) != 4 * dim * len(blobs):
-            raise StorageError(
-                f"stored entry vectors of {owner} do not all have the store's dimension {dim}"
-            )
-        matrix = np.zeros((len(rows), dim), dtype=np.float32)
-        matrix[has_vector] = np.frombuffer(blob, dtype=np.float32).reshape(len(blobs), dim)
-    return OwnerIndex(key, rev, slots, matrix, has_vector)
+    if large:
+        return OwnerIndex(key, rev, slots, None, has_vector)
+    blobs = [r[4] for r in rows if r[4] is not None]
+    blob = b"".join(blobs)
+    if len(blob) != 4 * dim * len(blobs):
+        raise StorageError(
+            f"stored entry vectors of {owner} do not all have the store's dimension {dim}"
+        )
+    matrix = np.zeros((len(rows), dim), dtype=np.float32)
+    matrix[has_vector] = np.frombuffer(blob, dtype=np.float32).reshape(len(blobs), dim)
+    postings = lexical.build_postings([r[5] for r in rows])
+    return OwnerIndex(key, rev, slots, matrix, has_vector, postings)
 
 
 def load_postings(conn: sqlite3.Connection, index: OwnerIndex, owner: Scope) -> None:
-    """Build the owner's BM25 index from the stored terms (same transaction as the slots)."""
+    """Build a large owner's BM25 index from the stored terms (same revision as the slots)."""
     where, params = scope_where(owner.owner, "e")
     rows = conn.execute(
         f"""SELECT e.pk, s.terms FROM entries AS e LEFT JOIN search_index AS s ON s.pk = e.pk

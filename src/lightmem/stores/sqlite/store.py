@@ -62,7 +62,7 @@ class SQLiteStoreOptions(StoreOptions):
     ann_connectivity: int = Field(16, ge=4, le=128, description="HNSW edges per node")
     ann_expansion_add: int = Field(128, ge=8, description="HNSW candidate list while adding")
     ann_expansion_search: int = Field(
-        256, ge=8, description="HNSW candidate list while searching (at least the k asked)"
+        512, ge=8, description="HNSW candidate list while searching (at least the k asked)"
     )
 
 
