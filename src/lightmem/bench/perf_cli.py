@@ -112,6 +112,3 @@ def perf(
 
 perf_app = typer.Typer(help="SQLite store performance benchmark.", add_completion=False)
 perf_app.callback(invoke_without_command=True)(perf)
-
-if __name__ == "__main__":  # python -m lightmem.bench.perf_cli, before the CLI mounts it
-    perf_app()
