@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict
 
 from lightmem.embedders.base import Vectors
+from lightmem.errors import StorageError
 from lightmem.types import (
     Batch,
     Entry,
@@ -35,6 +36,16 @@ from lightmem.types import (
 
 TimeRange = tuple[datetime | None, datetime | None]
 Decision = Literal["update", "delete", "ignore", "merge"]
+
+
+def check_batch_entries(batch: Batch, entries: list[Entry]) -> None:
+    """Entries completing a batch must belong to the batch's owner (every backend checks)."""
+    foreign = [e.id for e in entries if e.scope.owner != batch.scope.owner]
+    if foreign:
+        raise StorageError(
+            f"complete_batch {batch.id!r}: entries of another scope than the batch: "
+            f"{', '.join(foreign[:10])}"
+        )
 
 
 class StoreOptions(BaseModel):

@@ -18,7 +18,7 @@ from pydantic import Field
 
 from lightmem.embedders.base import Vectors
 from lightmem.errors import ConfigError, InputError, StorageError
-from lightmem.stores.base import Decision, Store, StoreOptions, TimeRange
+from lightmem.stores.base import Decision, Store, StoreOptions, TimeRange, check_batch_entries
 from lightmem.stores.postgres import consolidation, entries, search, transfer, turns
 from lightmem.stores.postgres.codec import vector_literal
 from lightmem.stores.postgres.db import Database
@@ -170,12 +170,7 @@ class PostgresStore(Store):
 
         def run(c: Cursor) -> None:
             batch = turns.open_batch(c, batch_id, "complete_batch")
-            foreign = [e.id for e in entries_ if e.scope.owner != batch.scope.owner]
-            if foreign:
-                raise StorageError(
-                    f"complete_batch {batch_id!r}: entries of another scope than the batch: "
-                    f"{', '.join(foreign[:10])}"
-                )
+            check_batch_entries(batch, entries_)
             entries.insert_entries(c, entries_, lits, actor="extraction", now=now)
             turns.finish_batch(c, batch)
 
