@@ -288,12 +288,13 @@ def test_claims_hand_out_the_queue_once_and_end_with_consolidation(make: Any) ->
         store.claim_consolidation("", 1)
 
 
-def _worker(url: str, schema: str, worker_id: str, go: Any, out: Any) -> None:
+def _worker(url: str, schema: str, worker_id: str, ready: Any, go: Any, out: Any) -> None:
     """A consolidation worker in its own process: claim small batches until none are left,
     mark some consolidated (the rest stay claimed, as after a failed decision), report
     everything it claimed."""
     store = PostgresStore(PostgresStore.Options(url=url, schema=schema, pool_size=2))
     store.open(DIM)
+    ready.put(worker_id)  # the store is open: start together, not whoever spawned first
     go.wait()
     claimed: list[str] = []
     while batch := store.claim_consolidation(worker_id, 3):
@@ -311,15 +312,16 @@ def test_worker_processes_never_claim_the_same_entry(
     for start in range(0, len(ids), 60):
         add_entries(store, ids[start : start + 60])
     ctx = mp.get_context("spawn")
-    go, out = ctx.Event(), ctx.Queue()
+    ready, go, out = ctx.Queue(), ctx.Event(), ctx.Queue()
     schema = pg_server.schema(tmp_path, "queue")
     procs = [
-        ctx.Process(target=_worker, args=(pg_server.url, schema, f"w{n}", go, out))
+        ctx.Process(target=_worker, args=(pg_server.url, schema, f"w{n}", ready, go, out))
         for n in range(3)
     ]
     for p in procs:
         p.start()
-    time.sleep(0.5)
+    for _ in procs:  # a fixed sleep let one worker drain the queue on a loaded machine
+        ready.get(timeout=120)
     go.set()
     results = dict(out.get(timeout=120) for _ in procs)
     for p in procs:
