@@ -61,7 +61,8 @@ LLMOpt = Annotated[
     typer.Option(
         "--llm",
         help="Override the config's LLM provider (none, scripted, local, "
-        "openai). 'scripted' is an endless instant fake.",
+        "openai, annotated). 'scripted' is an endless instant fake; 'annotated' answers "
+        "extraction with LoCoMo's own observation facts (an oracle proxy for a strong LLM).",
     ),
 ]
 EmbedderOpt = Annotated[
@@ -116,11 +117,21 @@ def _spec(
         raise typer.BadParameter(
             f"unknown system {unknown[0]!r}; use: {', '.join(SYSTEMS)}", param_hint="--system"
         )
+    memory_config = load_config(config, llm, embedder)
+    if memory_config.llm.provider == "annotated":
+        if dataset.value != "locomo":
+            raise typer.BadParameter(
+                "the annotated provider answers from LoCoMo's observation annotations; "
+                "use it with --dataset locomo",
+                param_hint="--llm",
+            )
+        if "data" not in memory_config.llm.options:
+            memory_config.llm.options = {**memory_config.llm.options, "data": str(data.resolve())}
     return BenchSpec(
         dataset=dataset.value,
         data=data,
         systems=names,
-        config=load_config(config, llm, embedder),
+        config=memory_config,
         cache_dir=cache or lightmem_home() / "bench-cache",
         samples=samples or None,
         chunk_tokens=chunk_tokens,

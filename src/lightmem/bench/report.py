@@ -245,7 +245,7 @@ def write_report(result: dict[str, Any], folder: Path) -> list[Path]:
         f"- dataset quirks (counted, not fixed): {quirks}",
         f"- systems: {', '.join(result['systems'])}; embedder "
         f"`{result['config']['embedder']['provider']}`, "
-        f"LLM `{result['config']['llm']['provider']}`",
+        f"LLM `{result.get('llm') or result['config']['llm']['provider']}`",
         f"- versions: {', '.join(f'{k} {v}' for k, v in result['versions'].items())}",
         f"- created {result['created']}",
         "",

@@ -308,9 +308,19 @@ def header(spec: BenchSpec, selection: Selection, command: Command) -> dict[str,
             "top_k": spec.top_k,
         },
         "config": public_config(spec.config),
+        "llm": llm_label(spec.config),
         "versions": versions(),
         "systems": {},
     }
+
+
+def llm_label(config: MemoryConfig) -> str:
+    """How reports name the LLM path measured."""
+    if config.llm.provider == "annotated":
+        from lightmem.bench.annotated import LABEL
+
+        return LABEL
+    return config.llm.provider
 
 
 def versions() -> dict[str, str]:
