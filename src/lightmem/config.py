@@ -81,8 +81,26 @@ class ConsolidationSection(_Section):
 
 class RetrievalSection(_Section):
     mode: Literal["dense", "bm25", "hybrid"] = "hybrid"
-    rrf_k: int = Field(60, ge=1)
+    rrf_k: int = Field(10, ge=1, description="reciprocal-rank fusion constant k")
     limit: int = Field(10, ge=1, le=1000)
+    turns: bool = Field(
+        True, description="rank the raw turns in one pool with the memories (facts)"
+    )
+    memory_weight: float = Field(
+        2.0, ge=0.0, le=100.0, description="fusion weight of each memory list vs a turn list"
+    )
+    context_window: int = Field(
+        2, ge=0, le=20, description="turns each side keyed into a turn's context key"
+    )
+    neighbour_weight: float = Field(
+        0.3, ge=0.0, le=10.0, description="weight of a neighbour's vector in a context key"
+    )
+    source_weight: float = Field(
+        0.6, ge=0.0, le=10.0, description="weight of a memory's source turns in its dense key"
+    )
+    context_tokens: int = Field(
+        1000, ge=50, le=200_000, description="default token budget of Memory.context()"
+    )
 
 
 class WorkerSection(_Section):

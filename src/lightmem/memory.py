@@ -21,13 +21,14 @@ from lightmem.errors import ConfigError, InputError, LightMemError, StorageError
 from lightmem.llm.base import LLM, Completion
 from lightmem.longterm.consolidation import Consolidator
 from lightmem.messages import AddDefaults, make_scope, to_turns
-from lightmem.retrieval.search import Searcher
+from lightmem.retrieval.context import Context, build_context
+from lightmem.retrieval.search import Searcher, SearchSettings
 from lightmem.sensory.compressors.base import Compressor
 from lightmem.sensory.segmenters.base import Segmenter
 from lightmem.sensory.stage import SensoryStage
 from lightmem.shortterm.extraction import Extractor, LLMExtractor, TurnExtractor
 from lightmem.shortterm.stage import ShortTermStage
-from lightmem.stores.base import Store
+from lightmem.stores.base import Store, TimeRange
 from lightmem.timeutil import parse_timestamp
 from lightmem.types import (
     AddResult,
@@ -127,7 +128,19 @@ class Memory:
             max_attempts=cfg.extraction.max_attempts_per_batch,
             timings=self.timings,
         )
-        self.searcher = Searcher(self.store, self.embedder, rrf_k=cfg.retrieval.rrf_k)
+        r = cfg.retrieval
+        self.searcher = Searcher(
+            self.store,
+            self.embedder,
+            SearchSettings(
+                rrf_k=r.rrf_k,
+                turns=r.turns,
+                memory_weight=r.memory_weight,
+                context_window=r.context_window,
+                neighbour_weight=r.neighbour_weight,
+                source_weight=r.source_weight,
+            ),
+        )
         self._worker = BackgroundWorker(self._process_quietly) if cfg.worker.background else None
 
     @classmethod
@@ -140,17 +153,19 @@ class Memory:
     @property
     def llm_mode(self) -> str:
         """``openai``, ``local``, ``scripted`` ... or ``none`` (no-LLM mode)."""
-        if not self.llm.available:
-            return "none"
-        return type(self.llm).__module__.rsplit(".", 1)[-1]
+        return "none" if not self.llm.available else self.llm.mode
 
     def describe_llm(self) -> str:
+        """One line for every surface that names the mode (demo, stats, serve, ingest)."""
         if not self.llm.available:
             return (
-                "no-LLM mode: no LLM endpoint or local model is configured; memories are "
-                "the compressed turns, linked to their topic segments"
+                "no-LLM mode: no LLM endpoint is configured; memories are the turns, linked "
+                "to their topic segments. For LLM extraction set OPENAI_BASE_URL (any "
+                "OpenAI-compatible endpoint) and/or OPENAI_API_KEY"
             )
-        return f"LLM: {self.llm_mode} ({self.llm.model_name})"
+        line = f"LLM: {self.llm_mode} ({self.llm.model_name})"
+        caveat = self.llm.caveat
+        return f"{line}: {caveat}" if caveat else line
 
     # -- writing ----------------------------------------------------------------------------
     def add(
@@ -243,21 +258,52 @@ class Memory:
         limit: int | None = None,
         mode: SearchMode | None = None,
         time_range: tuple[Any, Any] | None = None,
+        include_turns: bool | None = None,
     ) -> list[Hit]:
+        """The best memories and raw turns for ``query``, in ONE ranked pool (a hit's
+        ``kind`` says which); ``include_turns=False`` returns memories only."""
         scope = make_scope(user_id, agent_id, run_id)
-        rng = None
-        if time_range is not None:
-            start, end = time_range
-            rng = (
-                None if start is None else parse_timestamp(start, field="time_range start"),
-                None if end is None else parse_timestamp(end, field="time_range end"),
-            )
         return self.searcher.search(
             query,
             scope,
-            limit=limit or self.config.retrieval.limit,
+            limit=self.config.retrieval.limit if limit is None else limit,
             mode=mode or self.config.retrieval.mode,
-            time_range=rng,
+            time_range=_time_range(time_range),
+            include_turns=include_turns,
+        )
+
+    def context(
+        self,
+        query: str,
+        *,
+        budget_tokens: int | None = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        mode: SearchMode | None = None,
+        time_range: tuple[Any, Any] | None = None,
+    ) -> Context:
+        """A prompt-ready block for ``query`` within ``budget_tokens`` (cl100k tokens):
+        the memories in time order with dates (a newer one marked when it supersedes an
+        older one), then the evidence turns quoted; with the items chosen."""
+        budget = self.config.retrieval.context_tokens if budget_tokens is None else budget_tokens
+        if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
+            raise InputError(f"budget_tokens must be an integer >= 1, got {budget!r}")
+        scope = make_scope(user_id, agent_id, run_id)
+        # Enough candidates to fill the budget with short facts (~20 tokens each).
+        limit = min(1000, max(20, budget // 10))
+        hits = self.searcher.search(
+            query,
+            scope,
+            limit=limit,
+            mode=mode or self.config.retrieval.mode,
+            time_range=_time_range(time_range),
+        )
+        return build_context(
+            hits,
+            budget,
+            lambda ids: self.store.entry_vectors(ids),
+            self.config.consolidation.threshold,
         )
 
     def get(
@@ -311,7 +357,11 @@ class Memory:
         if user_id or agent_id:
             self.get(memory_id, user_id=user_id, agent_id=agent_id)
         vector = self.embedder.embed([text.strip()])[0]
-        return self.store.update_entry(memory_id, text.strip(), vector, reason=reason, actor="user")
+        updated = self.store.update_entry(
+            memory_id, text.strip(), vector, reason=reason, actor="user"
+        )
+        self.searcher.turn_search.clear()
+        return updated
 
     def delete(
         self,
@@ -366,7 +416,10 @@ class Memory:
             max_retries=self.config.extraction.max_retries,
             on_call=self._recorder("consolidation"),
         )
-        return consolidator.run(scope)
+        try:
+            return consolidator.run(scope)
+        finally:
+            self.searcher.turn_search.clear()
 
     # -- accounting ---------------------------------------------------------------------------
     def usage(self) -> Usage:
@@ -437,3 +490,18 @@ class Memory:
             raise StorageError(
                 f"cannot write the store's config file {str(target)!r}: {exc.strerror or exc}"
             ) from exc
+
+
+def _time_range(value: tuple[Any, Any] | None) -> TimeRange | None:
+    if value is None:
+        return None
+    try:
+        start, end = value
+    except (TypeError, ValueError):
+        raise InputError(
+            "time_range must be a (start, end) pair; use None for an open end"
+        ) from None
+    return (
+        None if start is None else parse_timestamp(start, field="time_range start"),
+        None if end is None else parse_timestamp(end, field="time_range end"),
+    )

@@ -98,19 +98,50 @@ class Entry:
 
 @dataclass(slots=True)
 class Hit:
-    """A search result: the entry, its score and its source turns as evidence."""
+    """A search result: a memory (``entry``) or a raw turn (``turn``), its score and its
+    source turns as evidence (a turn hit is its own source).
 
-    entry: Entry
+    ``score`` is the fused rank score (reciprocal-rank fusion: comparable within one result
+    list only); ``relevance`` is the same order on a 0-1 scale, 1 for the best hit.
+    """
+
+    entry: Entry | None
     score: float
     sources: list[Turn] = field(default_factory=list)
+    turn: Turn | None = None
+    relevance: float = 1.0
+
+    def __post_init__(self) -> None:
+        if (self.entry is None) == (self.turn is None):
+            raise ValueError("a hit is either a memory entry or a turn")
+
+    @property
+    def kind(self) -> Literal["memory", "turn"]:
+        return "memory" if self.entry is not None else "turn"
 
     @property
     def id(self) -> str:
-        return self.entry.id
+        return self.entry.id if self.entry is not None else self._turn.id
 
     @property
     def text(self) -> str:
-        return self.entry.text
+        if self.entry is not None:
+            return self.entry.text
+        t = self._turn
+        return f"{t.label}: {' '.join(t.content.split())}"
+
+    @property
+    def timestamp(self) -> datetime | None:
+        return self.entry.timestamp if self.entry is not None else self._turn.timestamp
+
+    @property
+    def scope(self) -> Scope:
+        return self.entry.scope if self.entry is not None else self._turn.scope
+
+    @property
+    def _turn(self) -> Turn:
+        assert self.turn is not None
+        return self.turn
 
 
 class HistoryEvent(StrEnum):

@@ -63,6 +63,8 @@ def test_tools_add_search_list_delete_consolidate(memory: Memory) -> None:
         out["buffered"] = r.structured_content
         r = await c.call_tool("search_memory", {"query": "allergies peanuts", "limit": 3})
         out["search"] = r.structured_content["memories"]
+        r = await c.call_tool("memory_context", {"query": "allergies", "budget_tokens": 80})
+        out["context"] = r.structured_content
         out["list"] = (await c.call_tool("list_memories", {})).structured_content["memories"]
         r = await c.call_tool("consolidate", {})
         out["consolidate"] = r.structured_content
@@ -76,6 +78,7 @@ def test_tools_add_search_list_delete_consolidate(memory: Memory) -> None:
     assert out["buffered"]["memories_created"] == 0
     assert "peanuts" in out["search"][0]["text"] and out["search"][0]["score"] > 0
     assert [m["text"] for m in out["list"]] == ["user: I am allergic to peanuts"]
+    assert "peanuts" in out["context"]["text"] and 0 < out["context"]["tokens"] <= 80
     assert out["consolidate"]["failed"] == []
     assert out["delete"] is False and out["after"] == []
     assert memory.get_all(user_id="alice", include_deleted=True)[0].status == "deleted"

@@ -247,6 +247,20 @@ def test_search_options(client: TestClient, memory: Memory, tenants: Tenants) ->
     assert r.status_code == 422
 
 
+def test_context_route(client: TestClient, memory: Memory, tenants: Tenants) -> None:
+    seed(memory, "alice", ["I adopted a cat named Miso", "My car is a red Fiat"])
+    a = tenants.auth(tenants.alice)
+    r = client.post("/v1/context", json={"query": "cat Miso", "budget_tokens": 60}, headers=a)
+    body = r.json()
+    assert r.status_code == 200 and 0 < body["tokens"] <= 60 and "Miso" in body["text"]
+    assert body["items"][0]["kind"] == "memory" and body["budget_tokens"] == 60
+    r = client.post("/v1/context", json={"query": "cat", "budget_tokens": 0}, headers=a)
+    assert r.status_code == 422 and set(r.json()["error"]) == {"code", "message"}
+    r = client.post("/v1/search", json={"query": "cat Miso"}, headers=a)
+    hit = r.json()["results"][0]
+    assert hit["kind"] == "memory" and hit["relevance"] == 1.0 and hit["turn"] is None
+
+
 def test_consolidate_runs_after_the_response(
     client: TestClient, memory: Memory, tenants: Tenants
 ) -> None:

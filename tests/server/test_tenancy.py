@@ -88,6 +88,7 @@ def test_every_scope_trick_is_refused_or_stays_in_alices_memories(
             for method, path, body in (
                 ("post", "/v1/memories", {"messages": "note", **extra}),
                 ("post", "/v1/search", {"query": "bank PIN zebra", **extra}),
+                ("post", "/v1/context", {"query": "bank PIN zebra", **extra}),
                 ("post", "/v1/flush", extra),
                 ("post", "/v1/consolidate", extra),
             ):
@@ -123,6 +124,8 @@ def test_alices_own_views_hold_nothing_of_bob(
         ("POST", "/v1/search", {"json": {"query": "bank PIN zebra rug dog Rex diary"}}),
         ("POST", "/v1/search", {"json": {"query": "*"}}),
         ("POST", "/v1/search", {"json": {"query": "' OR 1=1 --", "mode": "bm25"}}),
+        ("POST", "/v1/context", {"json": {"query": "bank PIN zebra rug dog Rex diary"}}),
+        ("POST", "/v1/context", {"json": {"query": "*", "budget_tokens": 5000}}),
         ("GET", "/v1/memories", {"params": {"include_deleted": "true"}}),
         ("GET", "/v1/export", {}),
         ("GET", "/v1/stats", {}),

@@ -1,6 +1,6 @@
 import pytest
 
-from lightmem.retrieval.fusion import convex, rrf
+from lightmem.retrieval.fusion import rrf
 
 
 def test_rrf_rewards_agreement() -> None:
@@ -27,9 +27,3 @@ def test_rrf_weights_and_validation() -> None:
         rrf([["a"]], k=0)
     with pytest.raises(ValueError):
         rrf([["a"]], weights=[1.0, 1.0])
-
-
-def test_convex_normalises_each_list() -> None:
-    out = dict(convex([[("a", 10.0), ("b", 0.0)], [("b", 0.9), ("a", 0.1)]], [0.5, 0.5]))
-    assert out["a"] == pytest.approx(0.5)
-    assert out["b"] == pytest.approx(0.5)

@@ -60,6 +60,7 @@ for _name, _command in (
     ("ingest", ingest),
     ("flush", commands.flush),
     ("search", commands.search),
+    ("context", commands.context),
     ("list", entries.list_),
     ("get", entries.get),
     ("update", entries.update),

@@ -122,6 +122,46 @@ def search(
         note("no memories found")
 
 
+def context(
+    ctx: typer.Context,
+    query: Annotated[str, typer.Argument(help="The question or message about to be answered.")],
+    user: UserOpt = None,
+    agent: AgentOpt = None,
+    session: Annotated[
+        str | None, typer.Option("--session", "-s", help="Only this session (run id).")
+    ] = None,
+    budget: Annotated[
+        int | None,
+        typer.Option("--budget", min=1, help="Token budget (cl100k). Default: from config."),
+    ] = None,
+    mode: Annotated[Mode | None, typer.Option("--mode", help="Default: from config.")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="Items at or after.")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="Items at or before.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The prompt-ready block an app puts before its reply: memories in time order, then
+    the evidence turns, packed into a token budget."""
+    need_scope(user, agent)
+    time_range = (since, until) if since is not None or until is not None else None
+    with state(ctx).open() as mem:
+        block = mem.context(
+            query,
+            budget_tokens=budget,
+            user_id=user,
+            agent_id=agent,
+            run_id=session,
+            mode=mode.value if mode is not None else None,
+            time_range=time_range,
+        )
+    if as_json:
+        emit_json(render.context_json(block))
+    elif block.items:
+        out().print(Text(block.text))
+        note(f"{block.tokens} of {block.budget_tokens} tokens, {len(block.items)} items")
+    else:
+        note("nothing remembered for this query")
+
+
 def consolidate(
     ctx: typer.Context, user: UserOpt = None, agent: AgentOpt = None, as_json: JsonOpt = False
 ) -> None:
@@ -149,7 +189,7 @@ def stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         return
     console = out()
     console.print(f"store: {data['store']}", markup=False)
-    console.print(f"LLM mode: {data['llm_mode']}", markup=False)
+    console.print(f"LLM mode: {data['llm_mode']} ({data['llm_description']})", markup=False)
     table = Table(title="Entries by scope")
     for name in ("user_id", "agent_id", "active", "deleted"):
         table.add_column(name, justify="right" if name in ("active", "deleted") else "left")
@@ -184,6 +224,7 @@ def stats_json(mem: Memory, usage: Usage) -> dict[str, Any]:
     return {
         "store": str(mem.path),
         "llm_mode": mem.llm_mode,
+        "llm_description": mem.describe_llm(),
         "scopes": scopes,
         "entries": sum(s["active"] for s in scopes),
         "buffered_turns": usage.buffered_turns,

@@ -72,6 +72,7 @@ def demo(
     console.print(f"store: {path}{fresh}", markup=False)
     with st.open(path) as mem:
         console.print(mem.describe_llm(), style="bold", markup=False)
+        mode = mem.llm_mode
 
         with _stage(console, steps, 1, "load", "the conversation and its questions"):
             dataset = _load(data, fmt, sample)
@@ -120,7 +121,7 @@ def demo(
         )
 
         picked = sorted(conv.questions, key=lambda q: not q.evidence)[:questions]
-        with _stage(console, steps, 5, "search", f"top {TOP_K} memories per question"):
+        with _stage(console, steps, 5, "search", f"top {TOP_K} hits per question"):
             found = sum(
                 _ask(console, mem, conv, q, i, dataset.name) for i, q in enumerate(picked, start=1)
             )
@@ -139,12 +140,24 @@ def demo(
         console.print(render.timings_table(steps, "Demo steps (s)"))
 
     query = shlex.quote(picked[0].question if picked else "QUERY")
+    store, user = shlex.quote(str(path)), shlex.quote(conv.sample_id)
     console.print(
-        f"The store is kept at {path}; explore it with:\n  lightmem --store "
-        f"{shlex.quote(str(path))} search {query} --user {shlex.quote(conv.sample_id)}",
+        f"The store is kept at {path}; explore it with:\n"
+        f"  lightmem --store {store} search {query} --user {user}\n"
+        f"  lightmem --store {store} context {query} --user {user} --budget 500",
         markup=False,
         soft_wrap=True,
     )
+    if mode == "none":
+        console.print(
+            "This ran in no-LLM mode. For LLM extraction (facts, not turns), point LightMem "
+            "at any OpenAI-compatible endpoint:\n"
+            "  OPENAI_BASE_URL=http://localhost:11434/v1 LIGHTMEM_LLM_MODEL=qwen2.5:7b "
+            "lightmem demo   # e.g. Ollama\n"
+            "  OPENAI_API_KEY=sk-... lightmem demo                   # OpenAI",
+            markup=False,
+            soft_wrap=True,
+        )
 
 
 def _load(data: Path | None, fmt: Format, sample: str | None) -> Dataset:

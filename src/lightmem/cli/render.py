@@ -12,6 +12,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
+from lightmem.retrieval.context import Context
 from lightmem.timeutil import format_timestamp
 from lightmem.types import Entry, HistoryRecord, Hit, Scope, StageUsage, Turn, Usage
 
@@ -52,12 +53,24 @@ def entry_json(entry: Entry) -> dict[str, Any]:
 
 def hit_json(hit: Hit) -> dict[str, Any]:
     return {
-        "id": hit.entry.id,
-        "text": hit.entry.text,
+        "kind": hit.kind,
+        "id": hit.id,
+        "text": hit.text,
         "score": hit.score,
-        "timestamp": format_timestamp(hit.entry.timestamp),
-        **scope_json(hit.entry.scope),
+        "relevance": hit.relevance,
+        "timestamp": format_timestamp(hit.timestamp),
+        **scope_json(hit.scope),
         "sources": [turn_json(t) for t in hit.sources],
+    }
+
+
+def context_json(block: Context) -> dict[str, Any]:
+    return {
+        "text": block.text,
+        "tokens": block.tokens,
+        "budget_tokens": block.budget_tokens,
+        "items": [hit_json(h) for h in block.items],
+        "supersedes": {str(k): v for k, v in sorted(block.supersedes.items())},
     }
 
 
@@ -103,8 +116,8 @@ def hits_table(hits: list[Hit]) -> Table:
         table.add_row(
             str(rank),
             f"{hit.score:.4f}",
-            Text(hit.entry.text),
-            format_timestamp(hit.entry.timestamp) or "-",
+            Text(hit.text if hit.kind == "memory" else f"(turn) {hit.text}"),
+            format_timestamp(hit.timestamp) or "-",
             Text(", ".join(source_label(t) for t in hit.sources) or "-"),
         )
     return table
@@ -116,8 +129,9 @@ def hits_list(hits: list[Hit], gold: set[str]) -> Text:
     for rank, hit in enumerate(hits, start=1):
         text.append(f"  {rank}. ", style="bold")
         text.append(f"[{hit.score:.4f}] ", style="dim")
-        text.append(_clip(hit.entry.text, 300))
-        when = format_timestamp(hit.entry.timestamp)
+        text.append("(turn) " if hit.kind == "turn" else "", style="dim")
+        text.append(_clip(hit.text, 300))
+        when = format_timestamp(hit.timestamp)
         text.append(f"  ({when})\n" if when else "\n", style="dim")
         for turn in hit.sources:
             is_gold = turn.ref is not None and turn.ref in gold

@@ -161,7 +161,9 @@ class LightMemory:
                 "retrieve(filters=...) takes Qdrant payload filters, which LightMem does not "
                 "have; use retrieve_hits(query, time_range=(start, end)) to filter by time"
             )
-        return self.memory.search(query, user_id=self.user_id, limit=limit, time_range=time_range)
+        return self.memory.search(
+            query, user_id=self.user_id, limit=limit, time_range=time_range, include_turns=False
+        )
 
     # -- offline update -----------------------------------------------------------------------
     def construct_update_queue_all_entries(
@@ -255,7 +257,7 @@ def _one(message: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def format_hit(hit: Hit) -> str:
-    ts: datetime | None = hit.entry.timestamp
+    ts: datetime | None = hit.timestamp
     stamp = ts.isoformat(timespec="milliseconds") if ts is not None else ""
     weekday = ts.strftime("%a") if ts is not None else ""
-    return f"{stamp} {weekday} {hit.entry.text}"
+    return f"{stamp} {weekday} {hit.text}"

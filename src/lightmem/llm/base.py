@@ -40,6 +40,8 @@ class LLM(ABC):
     Options: ClassVar[type[BaseModel]] = LLMOptions
     #: False only for the ``none`` backend: the pipeline then runs in no-LLM mode.
     available: ClassVar[bool] = True
+    #: The mode name every surface reports (``openai``, ``local``, ...); plugins set theirs.
+    mode: ClassVar[str] = "plugin"
 
     def __init__(self, options: BaseModel | None = None) -> None:
         self.options = options if options is not None else self.Options()
@@ -47,6 +49,11 @@ class LLM(ABC):
     @property
     def model_name(self) -> str:
         return str(getattr(self.options, "model", type(self).__name__))
+
+    @property
+    def caveat(self) -> str | None:
+        """A warning every surface shows with the mode (a toy model says so), or None."""
+        return None
 
     @abstractmethod
     def complete(

@@ -51,6 +51,7 @@ def default_model_path() -> Path | None:
 
 
 class LocalLLM(LLM):
+    mode: ClassVar[str] = "local"
     Options: ClassVar[type[BaseModel]] = LocalOptions
 
     def __init__(self, options: BaseModel | None = None) -> None:
@@ -58,6 +59,16 @@ class LocalLLM(LLM):
         self._opts: LocalOptions = self.options  # type: ignore[assignment]
         self._lock = threading.Lock()
         self._llama: Any = None
+
+    @property
+    def caveat(self) -> str | None:
+        if getattr(self.options, "model_path", None):
+            return None
+        return (
+            "a TOY model (SmolLM2-135M): it invents and drops facts; fine for trying the "
+            "pipeline offline, not for real memories. Use an OpenAI-compatible endpoint "
+            "(OPENAI_BASE_URL / OPENAI_API_KEY) or leave llm.provider = 'auto' for no-LLM mode"
+        )
 
     @staticmethod
     def available_locally(model_path: str | None = None) -> bool:

@@ -10,6 +10,7 @@ from lightmem.llm.base import LLM, ChatMessage, Completion
 
 
 class NoLLM(LLM):
+    mode: ClassVar[str] = "none"
     available: ClassVar[bool] = False
 
     @property

@@ -63,6 +63,7 @@ class OpenAIOptions(LLMOptions):
 
 
 class OpenAILLM(LLM):
+    mode: ClassVar[str] = "openai"
     Options: ClassVar[type[BaseModel]] = OpenAIOptions
 
     def __init__(self, options: BaseModel | None = None) -> None:

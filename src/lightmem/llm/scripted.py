@@ -47,6 +47,7 @@ class ScriptedCall:
 
 
 class ScriptedLLM(LLM):
+    mode: ClassVar[str] = "scripted"
     Options: ClassVar[type[BaseModel]] = ScriptedOptions
 
     def __init__(self, options: BaseModel | None = None) -> None:

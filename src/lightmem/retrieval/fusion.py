@@ -27,22 +27,3 @@ def rrf(
             best[doc] = min(best.get(doc, rank), rank)
             order.setdefault(doc, len(order))
     return sorted(scores.items(), key=lambda kv: (-kv[1], best[kv[0]], order[kv[0]]))
-
-
-def convex(
-    scored: Sequence[Sequence[tuple[str, float]]], weights: Sequence[float]
-) -> list[tuple[str, float]]:
-    """Convex combination of min-max normalised scores (a missing doc scores 0 in that list)."""
-    if len(scored) != len(weights):
-        raise ValueError("one weight per score list")
-    total: dict[str, float] = {}
-    for items, w in zip(scored, weights, strict=True):
-        if not items:
-            continue
-        values = [s for _, s in items]
-        lo, hi = min(values), max(values)
-        span = hi - lo
-        for doc, s in items:
-            norm = 1.0 if span == 0 else (s - lo) / span
-            total[doc] = total.get(doc, 0.0) + w * norm
-    return sorted(total.items(), key=lambda kv: -kv[1])

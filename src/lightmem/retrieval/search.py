@@ -1,22 +1,56 @@
-"""Search over long-term entries: dense, BM25 or hybrid (RRF), scoped, time-filtered, with
-the source turns attached to every hit as evidence."""
+"""Search: ONE ranked pool of memories and raw turns, scoped and time-filtered, with the
+source turns attached to every hit as evidence.
+
+Lists fused by weighted reciprocal-rank fusion (``retrieval.rrf_k``):
+
+* memories (extracted facts, manual notes) by the store's dense and BM25 search, each list
+  weighted ``retrieval.memory_weight``: a fact packs its evidence in few tokens;
+* raw turns (:mod:`lightmem.retrieval.turns`) by dense and BM25 over their own text and over
+  their context keys: facts cover most of what is asked, the turns the rest.
+
+The pool is deduplicated in rank order: a turn already cited by a chosen memory adds nothing
+new and is skipped, and so is a memory whose source turns were all quoted already. In
+no-LLM mode a memory IS its turn: the turn's keys rank it, and the hit is the memory.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from lightmem.embedders.base import Embedder
 from lightmem.errors import InputError
 from lightmem.retrieval.fusion import rrf
+from lightmem.retrieval.turns import TurnSearch, is_turn_text
 from lightmem.stores.base import Store, TimeRange
-from lightmem.types import Hit, Scope, SearchMode
+from lightmem.types import Entry, EntryStatus, Hit, Scope, SearchMode, Turn
 
 MODES: tuple[SearchMode, ...] = ("dense", "bm25", "hybrid")
 
 
+@dataclass(frozen=True, slots=True)
+class SearchSettings:
+    rrf_k: int = 10
+    turns: bool = True
+    memory_weight: float = 2.0
+    context_window: int = 2
+    neighbour_weight: float = 0.3
+    source_weight: float = 0.6
+
+
 class Searcher:
-    def __init__(self, store: Store, embedder: Embedder, *, rrf_k: int) -> None:
+    def __init__(
+        self, store: Store, embedder: Embedder, settings: SearchSettings | None = None
+    ) -> None:
         self.store = store
         self.embedder = embedder
-        self.rrf_k = rrf_k
+        self.settings = settings or SearchSettings()
+        self.turn_search = TurnSearch(
+            store,
+            dim=embedder.dim,
+            window=self.settings.context_window,
+            neighbour_weight=self.settings.neighbour_weight,
+            source_weight=self.settings.source_weight,
+        )
 
     def search(
         self,
@@ -27,44 +61,112 @@ class Searcher:
         mode: SearchMode,
         time_range: TimeRange | None = None,
         with_sources: bool = True,
+        include_turns: bool | None = None,
     ) -> list[Hit]:
-        if not isinstance(query, str) or not query.strip():
-            raise InputError("query must be a non-empty string")
-        if mode not in MODES:
-            raise InputError(f"unknown search mode {mode!r}; use one of {', '.join(MODES)}")
-        if limit < 1:
-            raise InputError(f"limit must be >= 1, got {limit}")
-        ranked = self.rank(query, scope, limit=limit, mode=mode, time_range=time_range)
-        entries = {e.id: e for e in self.store.get_entries([i for i, _ in ranked])}
-        hits = [Hit(entries[i], s) for i, s in ranked if i in entries]
-        if with_sources:
-            turn_ids = list(dict.fromkeys(t for h in hits for t in h.entry.sources))
-            turns = {t.id: t for t in self.store.get_turns(turn_ids)}
-            for h in hits:
-                h.sources = [turns[t] for t in h.entry.sources if t in turns]
+        """The ``limit`` best hits. ``include_turns=False`` ranks memories only (default:
+        the ``retrieval.turns`` setting)."""
+        check_query(query, mode, limit)
+        turns_on = self.settings.turns if include_turns is None else include_turns
+        depth = max(limit * 3, 50)
+        vector = self.embedder.embed([query])[0] if mode in ("dense", "hybrid") else None
+        lists: list[list[str]] = []
+        memory_ids: list[str] = []
+        if vector is not None:
+            if turns_on:
+                # Memories keyed by their text and their source turns.
+                dense = self.turn_search.memory_dense(scope, vector, depth, time_range)
+            else:
+                dense = [i for i, _ in self.store.search_dense(scope, vector, depth, time_range)]
+            lists.append(["e:" + i for i in dense])
+            memory_ids += dense
+        if mode in ("bm25", "hybrid"):
+            if turns_on:
+                # Stemmed BM25 over the memories (the store's own is unstemmed).
+                sparse = self.turn_search.memory_bm25(scope, query, depth, time_range)
+            else:
+                sparse = [i for i, _ in self.store.search_bm25(scope, query, depth, time_range)]
+            lists.append(["e:" + i for i in sparse])
+            memory_ids += sparse
+        weights = [self.settings.memory_weight] * len(lists)
+        entries = {e.id: e for e in self.store.get_entries(list(dict.fromkeys(memory_ids)))}
+        turn_entry: dict[str, str] = {}
+        if turns_on:
+            keys = self.turn_search.keys(scope.owner)
+            turn_entry = keys.turn_entry
+            # A memory that is its turn's text (no-LLM mode) is ranked by the turn's keys.
+            lists = [[u for u in ranked if not _turn_text(entries.get(u[2:]))] for ranked in lists]
+            query_text = query if mode in ("bm25", "hybrid") else None
+            for ranked in self.turn_search.rankings(scope, vector, query_text, depth, time_range):
+                lists.append(["t:" + i for i in ranked])
+                weights.append(1.0)
+        fused = rrf(lists, k=self.settings.rrf_k, weights=weights)
+        return self._resolve(fused, entries, turn_entry, limit, with_sources)
+
+    def _resolve(
+        self,
+        fused: list[tuple[str, float]],
+        entries: dict[str, Entry],
+        turn_entry: dict[str, str],
+        limit: int,
+        with_sources: bool,
+    ) -> list[Hit]:
+        """Hits in fused order, deduplicated by the turns already chosen."""
+        wanted_turns = [u[2:] for u, _ in fused if u.startswith("t:")]
+        extra = [turn_entry[t] for t in wanted_turns if t in turn_entry]
+        missing = [i for i in dict.fromkeys(extra) if i not in entries]
+        entries.update({e.id: e for e in self.store.get_entries(missing)})
+        chosen: list[tuple[Entry | str, float]] = []
+        covered: set[str] = set()  # turns cited by a chosen memory or shown themselves
+        shown: set[str] = set()  # turns chosen as raw turns
+        seen_entries: set[str] = set()
+        for unit, score in fused:
+            if len(chosen) >= limit:
+                break
+            kind, key = unit[:1], unit[2:]
+            if kind == "e" or key in turn_entry:
+                entry = entries.get(key if kind == "e" else turn_entry[key])
+                if entry is None or entry.status != EntryStatus.ACTIVE or entry.id in seen_entries:
+                    continue
+                if kind == "t" and key in covered:
+                    continue
+                if entry.sources and set(entry.sources) <= shown:
+                    continue  # a restatement of turns already quoted
+                seen_entries.add(entry.id)
+                covered.update(entry.sources)
+                chosen.append((entry, score))
+            elif key not in covered:
+                covered.add(key)
+                shown.add(key)
+                chosen.append((key, score))
+        needed = [t for item, _ in chosen for t in _turn_ids(item, with_sources)]
+        turns = {t.id: t for t in self.store.get_turns(list(dict.fromkeys(needed)))}
+        top = chosen[0][1] if chosen else 1.0
+        hits: list[Hit] = []
+        for item, score in chosen:
+            relevance = round(score / top, 4) if top > 0 else 0.0
+            if isinstance(item, Entry):
+                sources = [turns[t] for t in item.sources if t in turns] if with_sources else []
+                hits.append(Hit(item, score, sources, relevance=relevance))
+            elif item in turns:
+                turn: Turn = turns[item]
+                hits.append(Hit(None, score, [turn], turn=turn, relevance=relevance))
         return hits
 
-    def rank(
-        self,
-        query: str,
-        scope: Scope,
-        *,
-        limit: int,
-        mode: SearchMode,
-        time_range: TimeRange | None = None,
-    ) -> list[tuple[str, float]]:
-        """Ranked ``(entry_id, score)``; hybrid fuses deeper lists than it returns."""
-        depth = limit if mode != "hybrid" else max(limit * 3, 50)
-        dense: list[tuple[str, float]] = []
-        sparse: list[tuple[str, float]] = []
-        if mode in ("dense", "hybrid"):
-            vector = self.embedder.embed([query])[0]
-            dense = self.store.search_dense(scope, vector, depth, time_range)
-        if mode in ("bm25", "hybrid"):
-            sparse = self.store.search_bm25(scope, query, depth, time_range)
-        if mode == "dense":
-            return dense[:limit]
-        if mode == "bm25":
-            return sparse[:limit]
-        fused = rrf([[i for i, _ in dense], [i for i, _ in sparse]], k=self.rrf_k)
-        return fused[:limit]
+
+def check_query(query: object, mode: object, limit: object) -> None:
+    if not isinstance(query, str) or not query.strip():
+        raise InputError("query must be a non-empty string")
+    if mode not in MODES:
+        raise InputError(f"unknown search mode {mode!r}; use one of {', '.join(MODES)}")
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+        raise InputError(f"limit must be an integer >= 1, got {limit!r}")
+
+
+def _turn_text(entry: Entry | None) -> bool:
+    return entry is not None and is_turn_text(entry)
+
+
+def _turn_ids(item: Entry | str, with_sources: bool) -> list[str]:
+    if isinstance(item, Entry):
+        return list(item.sources) if with_sources else []
+    return [item]

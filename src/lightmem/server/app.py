@@ -30,6 +30,8 @@ from lightmem.server.schemas import (
     AddIn,
     AddOut,
     ConsolidationOut,
+    ContextIn,
+    ContextOut,
     DeletedOut,
     DeleteQuery,
     ErrorDetail,
@@ -167,6 +169,22 @@ def search(body: SearchIn, caller: Caller, memory: Mem) -> SearchOut:
         time_range=(body.start, body.end) if body.start or body.end else None,
     )
     return SearchOut(results=[HitOut.of(h) for h in hits])
+
+
+@router.post("/context", tags=["memories"])
+def context(body: ContextIn, caller: Caller, memory: Mem) -> ContextOut:
+    """The prompt-ready block for a query, packed into a token budget."""
+    scope = caller.scope(body.user_id, body.agent_id, body.run_id)
+    block = memory.context(
+        body.query,
+        budget_tokens=body.budget_tokens,
+        user_id=scope.user_id,
+        agent_id=scope.agent_id,
+        run_id=scope.run_id,
+        mode=body.mode,
+        time_range=(body.start, body.end) if body.start or body.end else None,
+    )
+    return ContextOut.of(block)
 
 
 @router.get("/memories", tags=["memories"])

@@ -27,12 +27,19 @@ from lightmem.server.errors import UnauthorizedError, classify, error_response, 
 from lightmem.server.keys import KeyStore
 from lightmem.server.middleware import LoopbackGuard
 from lightmem.server.schemas import ConsolidationOut
-from lightmem.types import Entry
+from lightmem.types import Entry, Hit
 from lightmem.types import Scope as MemoryScope
 
 #: Where :class:`KeyAuth` leaves the caller's principal in the ASGI scope of an HTTP request.
 PRINCIPAL_KEY = "lightmem.principal"
-TOOLS = ("add_memory", "search_memory", "list_memories", "delete_memory", "consolidate")
+TOOLS = (
+    "add_memory",
+    "search_memory",
+    "memory_context",
+    "list_memories",
+    "delete_memory",
+    "consolidate",
+)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -44,14 +51,28 @@ class MemoryItem(BaseModel):
     timestamp: str | None = None
     score: float | None = None
 
+    kind: str = "memory"
+
     @classmethod
     def of(cls, e: Entry, score: float | None = None) -> MemoryItem:
         ts = e.timestamp.isoformat() if e.timestamp is not None else None
         return cls(id=e.id, text=e.text, timestamp=ts, score=score)
 
+    @classmethod
+    def of_hit(cls, h: Hit) -> MemoryItem:
+        ts = h.timestamp.isoformat() if h.timestamp is not None else None
+        return cls(id=h.id, text=h.text, timestamp=ts, score=h.score, kind=h.kind)
+
 
 class Memories(BaseModel):
     memories: list[MemoryItem]
+
+
+class PromptContext(BaseModel):
+    text: str = Field(description="The prompt-ready block: memories by date, then turns.")
+    tokens: int
+    budget_tokens: int
+    items: list[MemoryItem]
 
 
 class Added(BaseModel):
@@ -141,7 +162,26 @@ def create_mcp_server(memory: Memory, principal: Principal | None = None) -> MCP
         hits = memory.search(
             query, user_id=s.user_id, agent_id=s.agent_id, limit=max(1, min(limit, 50))
         )
-        return Memories(memories=[MemoryItem.of(h.entry, h.score) for h in hits])
+        return Memories(memories=[MemoryItem.of_hit(h) for h in hits])
+
+    @server.tool()
+    @_translated(ToolError)
+    def memory_context(query: str, ctx: Context, budget_tokens: int = 1000) -> PromptContext:
+        """What to put in the prompt before answering: the relevant memories in time order
+        and the conversation turns that back them, packed into a token budget."""
+        s = scope_of(ctx)
+        block = memory.context(
+            query,
+            user_id=s.user_id,
+            agent_id=s.agent_id,
+            budget_tokens=max(1, min(budget_tokens, 20_000)),
+        )
+        return PromptContext(
+            text=block.text,
+            tokens=block.tokens,
+            budget_tokens=block.budget_tokens,
+            items=[MemoryItem.of_hit(h) for h in block.items],
+        )
 
     @server.tool()
     @_translated(ToolError)

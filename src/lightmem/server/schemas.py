@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lightmem.retrieval.context import Context
 from lightmem.types import (
     ConsolidationResult,
     Entry,
@@ -64,6 +65,16 @@ class SearchIn(RunScopeIn):
     mode: Literal["dense", "bm25", "hybrid"] | None = None
     start: str | None = Field(None, description="Only memories at or after this ISO 8601 time.")
     end: str | None = Field(None, description="Only memories at or before this ISO 8601 time.")
+
+
+class ContextIn(RunScopeIn):
+    query: Text
+    budget_tokens: int | None = Field(
+        None, ge=1, le=200_000, description="Token budget (cl100k); default from config."
+    )
+    mode: Literal["dense", "bm25", "hybrid"] | None = None
+    start: str | None = Field(None, description="Only items at or after this ISO 8601 time.")
+    end: str | None = Field(None, description="Only items at or before this ISO 8601 time.")
 
 
 class ListQuery(RunScopeIn):
@@ -140,19 +151,49 @@ class TurnOut(BaseModel):
 
 
 class HitOut(BaseModel):
-    score: float
-    memory: MemoryOut
+    kind: Literal["memory", "turn"] = Field(
+        description="A stored memory, or a raw conversation turn ranked in the same pool."
+    )
+    score: float = Field(description="Fused rank score (comparable within one response).")
+    relevance: float = Field(description="The same order on a 0-1 scale (1 = the best hit).")
+    memory: MemoryOut | None = Field(description="The memory (kind 'memory'), else null.")
+    turn: TurnOut | None = Field(None, description="The turn (kind 'turn'), else null.")
     sources: list[TurnOut] = Field(description="The source turns, as evidence.")
 
     @classmethod
     def of(cls, h: Hit) -> HitOut:
         return cls(
-            score=h.score, memory=MemoryOut.of(h.entry), sources=[TurnOut.of(t) for t in h.sources]
+            kind=h.kind,
+            score=h.score,
+            relevance=h.relevance,
+            memory=MemoryOut.of(h.entry) if h.entry is not None else None,
+            turn=TurnOut.of(h.turn) if h.turn is not None else None,
+            sources=[TurnOut.of(t) for t in h.sources],
         )
 
 
 class SearchOut(BaseModel):
     results: list[HitOut]
+
+
+class ContextOut(BaseModel):
+    text: str = Field(description="The prompt-ready block.")
+    tokens: int = Field(description="cl100k tokens of `text`.")
+    budget_tokens: int
+    items: list[HitOut] = Field(description="What the block holds, in rank order.")
+    supersedes: dict[str, int] = Field(
+        description="Item index -> index of the older memory it supersedes."
+    )
+
+    @classmethod
+    def of(cls, c: Context) -> ContextOut:
+        return cls(
+            text=c.text,
+            tokens=c.tokens,
+            budget_tokens=c.budget_tokens,
+            items=[HitOut.of(h) for h in c.items],
+            supersedes={str(k): v for k, v in sorted(c.supersedes.items())},
+        )
 
 
 class MemoriesOut(BaseModel):

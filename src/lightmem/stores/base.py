@@ -15,7 +15,7 @@ Rules every implementation keeps:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Hashable, Iterable, Iterator
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
@@ -201,6 +201,19 @@ class Store(ABC):
     @abstractmethod
     def entry_vectors(self, ids: list[str]) -> dict[str, Any]:
         """Stored entry vectors by id."""
+
+    def search_revision(self, owner: Scope) -> Hashable:
+        """A value that changes whenever the owner's turns or entries change in a way that
+        can change what the retrieval layer's own indexes (turns, context keys) hold: new
+        turns, new entries, deletions. A backend may override it with something cheaper."""
+        turns = self.list_turns(owner)
+        return (
+            self.get_meta("generation"),
+            len(turns),
+            turns[-1].seq if turns else 0,
+            self.count_entries(owner, include_deleted=True),
+            self.count_entries(owner),
+        )
 
     # -- sleep-time consolidation -------------------------------------------------------------
     @abstractmethod

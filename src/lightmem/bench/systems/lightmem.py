@@ -36,7 +36,7 @@ class MemoryUnits(BuiltMemory):
 
     def search(self, query: str, limit: int) -> list[Unit]:
         hits = self.memory.search(query, user_id=self.user_id, limit=limit)
-        return [Unit(h.text, [t.ref for t in h.sources if t.ref], h.entry.timestamp) for h in hits]
+        return [Unit(h.text, [t.ref for t in h.sources if t.ref], h.timestamp) for h in hits]
 
     def close(self) -> None:
         self.memory.close()

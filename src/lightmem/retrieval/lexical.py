@@ -1,0 +1,93 @@
+"""BM25 for the retrieval layer's own indexes (turns and their context keys): terms are
+folded words with English stop words removed and a light suffix stemmer, so "camping",
+"camped" and "camps" meet. Pure functions and a small in-memory index, unit-tested alone.
+
+The stores keep their own unstemmed BM25 over entries (built at write time, scalable to
+millions of rows); this index serves what is rebuilt from a scope's turns on demand.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Sequence
+
+K1 = 1.2
+B = 0.75
+
+_WORD = re.compile(r"[^\W_]+")
+_STOP = """
+a an the and or but if of to in on at by for with from as is are was were be been being
+am do does did done have has had having i you he she it we they me him her us them my
+your his its our their mine yours this that these those what which who whom whose when
+where why how there here not no so than too very can could will would shall should may
+might must just also then about into over after before again any all some such only own
+same s t d ll m re ve don now up out off more most other each few both get got
+"""
+#: Function words that carry no topic (a short list: content words must stay).
+STOP_WORDS = frozenset(_STOP.split())
+_SUFFIXES = ("ingly", "edly", "ings", "ing", "ied", "ies", "ed", "es", "s", "ly")
+
+
+def fold(text: str) -> str:
+    """Lower case without diacritics."""
+    if text.isascii():
+        return text.lower()
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+
+
+def stem(word: str) -> str:
+    """A light English stemmer: strips one inflectional suffix from words long enough to
+    keep a stem of three or more letters (``camping`` -> ``camp``, ``parties`` -> ``party``)."""
+    if not word.isalpha():
+        return word
+    for suffix in _SUFFIXES:
+        if len(word) > len(suffix) + 2 and word.endswith(suffix):
+            if word.endswith("ss") and suffix == "s":
+                return word
+            base = word[: -len(suffix)]
+            return base + "y" if suffix in ("ies", "ied") else base
+    return word
+
+
+def terms(text: str) -> list[str]:
+    """The BM25 terms of a text: folded words, stop words out, stemmed."""
+    return [stem(w) for w in _WORD.findall(fold(text)) if w not in STOP_WORDS]
+
+
+class BM25Index:
+    """Okapi BM25 (k1 = 1.2, b = 0.75) over documents given as term lists."""
+
+    def __init__(self, docs: Sequence[Sequence[str]]) -> None:
+        self.size = len(docs)
+        self.lengths = [len(d) for d in docs]
+        self.avg = (sum(self.lengths) / self.size) if self.size else 1.0
+        self.postings: dict[str, list[tuple[int, int]]] = {}
+        for i, doc in enumerate(docs):
+            for term, tf in Counter(doc).items():
+                self.postings.setdefault(term, []).append((i, tf))
+        n = self.size
+        self.idf = {
+            t: math.log(1.0 + (n - len(p) + 0.5) / (len(p) + 0.5)) for t, p in self.postings.items()
+        }
+
+    def scores(self, query: Sequence[str]) -> dict[int, float]:
+        """Document index -> score, for documents sharing at least one query term."""
+        out: dict[int, float] = {}
+        avg = self.avg or 1.0
+        for term in set(query):
+            idf = self.idf.get(term)
+            if idf is None:
+                continue
+            for doc, tf in self.postings[term]:
+                norm = K1 * (1.0 - B + B * self.lengths[doc] / avg)
+                out[doc] = out.get(doc, 0.0) + idf * tf * (K1 + 1.0) / (tf + norm)
+        return out
+
+    @property
+    def nbytes(self) -> int:
+        """A rough size, for cache budgets."""
+        return 64 * sum(len(p) for p in self.postings.values()) + 16 * self.size

@@ -1,0 +1,297 @@
+"""Raw turns as retrieval units: each turn is keyed twice, by its own text and by its
+context (the neighbouring turns of its session), but the unit returned is the turn alone.
+
+A turn's context key is its vector plus ``neighbour_weight`` times each neighbour's within
+``window`` turns of the same session (re-normalised), and the words of those turns for
+BM25: a question about "the camping trip" then also finds the turn "we loved it!" that
+answers it. No extra embedding: the vectors are the ones the sensory stage stored.
+
+A turn is hidden once every memory drawn from it was deleted (in no-LLM mode a memory IS
+its turn): deleting a memory never leaves its words findable through the turn.
+
+The index of an owner is built from the store on demand and kept while the store's
+:meth:`~lightmem.stores.base.Store.search_revision` of that owner is unchanged.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from lightmem.retrieval.lexical import BM25Index, terms
+from lightmem.stores.base import Store, TimeRange
+from lightmem.types import Entry, EntryStatus, Scope, Turn
+
+T = TypeVar("T")
+
+#: Owners whose turn index is kept in memory at once (least recently searched dropped).
+MAX_OWNERS = 64
+
+
+@dataclass(slots=True)
+class TurnKeys:
+    """One owner's searchable turns and their keys."""
+
+    revision: Hashable
+    turns: list[Turn]
+    plain: npt.NDArray[np.float32]  # (n, dim) unit vectors, zero rows for missing vectors
+    context: npt.NDArray[np.float32]
+    has_vector: npt.NDArray[np.bool_]
+    plain_bm25: BM25Index
+    context_bm25: BM25Index
+    #: turn id -> the active no-LLM memory that is this turn (its hits return the memory)
+    turn_entry: dict[str, str]
+    #: the active memories that are not a turn's own text, and their stemmed BM25
+    memories: list[Entry]
+    memory_bm25: BM25Index
+    #: each memory's vector plus ``source_weight`` times the mean of its source turns'
+    memory_keys: npt.NDArray[np.float32]
+
+
+def unit_text(turn: Turn) -> str:
+    """A turn as a unit: ``"{speaker}: {text}"``."""
+    return f"{turn.label}: {' '.join(turn.content.split())}"
+
+
+def neighbours(sessions: list[str | None], i: int, window: int) -> list[int]:
+    """Indexes of the turns within ``window`` of turn ``i`` in the same session (``i`` excluded)."""
+    lo, hi = max(0, i - window), min(len(sessions), i + window + 1)
+    return [j for j in range(lo, hi) if j != i and sessions[j] == sessions[i]]
+
+
+def context_vectors(
+    plain: npt.NDArray[np.float32], sessions: list[str | None], window: int, weight: float
+) -> npt.NDArray[np.float32]:
+    """Each row plus ``weight`` times its same-session neighbours' rows, re-normalised."""
+    out = plain.copy()
+    for i in range(len(sessions)):
+        for j in neighbours(sessions, i, window):
+            out[i] += weight * plain[j]
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return (out / norms).astype(np.float32)
+
+
+class TurnSearch:
+    """Per-owner turn indexes over one store, rebuilt when the owner's revision moves."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        dim: int,
+        window: int,
+        neighbour_weight: float,
+        source_weight: float,
+    ) -> None:
+        self.store = store
+        self.dim = dim
+        self.window = window
+        self.neighbour_weight = neighbour_weight
+        self.source_weight = source_weight
+        self._lock = threading.Lock()
+        self._owners: OrderedDict[Scope, TurnKeys] = OrderedDict()
+
+    def keys(self, owner: Scope) -> TurnKeys:
+        revision = self.store.search_revision(owner)
+        with self._lock:
+            found = self._owners.get(owner)
+            if found is not None and found.revision == revision:
+                self._owners.move_to_end(owner)
+                return found
+        built = self._build(owner, revision)
+        with self._lock:
+            self._owners[owner] = built
+            self._owners.move_to_end(owner)
+            while len(self._owners) > MAX_OWNERS:
+                self._owners.popitem(last=False)
+        return built
+
+    def _build(self, owner: Scope, revision: Hashable) -> TurnKeys:
+        turns = [t for t in self.store.list_turns(owner) if t.content.strip()]
+        hidden, turn_entry, memories = self._memories(owner)
+        turns = [t for t in turns if t.id not in hidden]
+        stored = self.store.turn_vectors([t.id for t in turns])
+        plain = np.zeros((len(turns), self.dim), dtype=np.float32)
+        has = np.zeros(len(turns), dtype=bool)
+        for i, t in enumerate(turns):
+            v = stored.get(t.id)
+            if v is not None:
+                plain[i] = v
+                has[i] = True
+        sessions = [t.session_id for t in turns]
+        context = context_vectors(plain, sessions, self.window, self.neighbour_weight)
+        words = [terms(unit_text(t)) for t in turns]
+        context_words = [
+            words[i] + [w for j in neighbours(sessions, i, self.window) for w in words[j]]
+            for i in range(len(turns))
+        ]
+        return TurnKeys(
+            revision,
+            turns,
+            plain,
+            context,
+            has,
+            BM25Index(words),
+            BM25Index(context_words),
+            turn_entry,
+            memories,
+            BM25Index([terms(memory_text(e)) for e in memories]),
+            self._memory_keys(memories, stored),
+        )
+
+    def _memory_keys(
+        self, memories: list[Entry], turn_vectors: dict[str, npt.NDArray[np.float32]]
+    ) -> npt.NDArray[np.float32]:
+        """A memory keyed by its text and its evidence: a fact then also meets questions
+        worded like the turns it came from."""
+        keys = np.zeros((len(memories), self.dim), dtype=np.float32)
+        stored = self.store.entry_vectors([e.id for e in memories])
+        for i, e in enumerate(memories):
+            v = stored.get(e.id)
+            if v is None:
+                continue
+            src = [turn_vectors[t] for t in e.sources if t in turn_vectors]
+            key = np.asarray(v, dtype=np.float32)
+            if src and self.source_weight > 0:
+                key = key + self.source_weight * np.mean(src, axis=0)
+            norm = float(np.linalg.norm(key))
+            keys[i] = key / norm if norm > 0 else key
+        return keys
+
+    def _memories(self, owner: Scope) -> tuple[set[str], dict[str, str], list[Entry]]:
+        """The turns every one of whose memories is deleted, the active no-LLM memory of
+        each turn that has one, and the other active memories."""
+        live: set[str] = set()
+        cited: set[str] = set()
+        turn_entry: dict[str, str] = {}
+        memories: list[Entry] = []
+        for entry in self.store.list_entries(owner, include_deleted=True):
+            cited.update(entry.sources)
+            if entry.status != EntryStatus.ACTIVE:
+                continue
+            live.update(entry.sources)
+            if entry.origin == "turn":
+                for t in entry.sources:
+                    turn_entry.setdefault(t, entry.id)
+            if not is_turn_text(entry):
+                memories.append(entry)
+        return cited - live, turn_entry, memories
+
+    def memory_bm25(
+        self, scope: Scope, query: str, depth: int, time_range: TimeRange | None
+    ) -> list[str]:
+        """Memory ids by stemmed BM25 over their text and keywords, best first."""
+        keys = self.keys(scope.owner)
+        scored = [
+            (i, s)
+            for i, s in keys.memory_bm25.scores(terms(query)).items()
+            if _in_scope(
+                keys.memories[i].scope.run_id, keys.memories[i].timestamp, scope, time_range
+            )
+        ]
+        scored.sort(key=lambda kv: (-kv[1], kv[0]))
+        return [keys.memories[i].id for i, _ in scored[:depth]]
+
+    def memory_dense(
+        self,
+        scope: Scope,
+        vector: npt.NDArray[np.float32],
+        depth: int,
+        time_range: TimeRange | None,
+    ) -> list[str]:
+        """Memory ids by cosine to their evidence-keyed vectors, best first."""
+        keys = self.keys(scope.owner)
+        usable = np.array(
+            [
+                _in_scope(e.scope.run_id, e.timestamp, scope, time_range)
+                and bool(keys.memory_keys[i].any())
+                for i, e in enumerate(keys.memories)
+            ],
+            dtype=bool,
+        )
+        if not usable.any():
+            return []
+        scores = keys.memory_keys @ vector.astype(np.float32)
+        return [e.id for e in _top(keys.memories, scores, usable, depth)]
+
+    def rankings(
+        self,
+        scope: Scope,
+        vector: npt.NDArray[np.float32] | None,
+        query: str | None,
+        depth: int,
+        time_range: TimeRange | None,
+    ) -> list[list[str]]:
+        """Ranked turn ids, one list per key: dense plain, dense context (when ``vector``),
+        BM25 plain, BM25 context (when ``query``)."""
+        keys = self.keys(scope.owner)
+        allowed = np.array(
+            [_in_scope(t.session_id, t.timestamp, scope, time_range) for t in keys.turns],
+            dtype=bool,
+        )
+        if not allowed.any():
+            return []
+        out: list[list[str]] = []
+        if vector is not None:
+            usable = allowed & keys.has_vector
+            for matrix in (keys.plain, keys.context):
+                scores = matrix @ vector.astype(np.float32)
+                out.append([t.id for t in _top(keys.turns, scores, usable, depth)])
+        if query is not None:
+            q = terms(query)
+            for index in (keys.plain_bm25, keys.context_bm25):
+                scored = [(i, s) for i, s in index.scores(q).items() if allowed[i]]
+                scored.sort(key=lambda kv: (-kv[1], kv[0]))
+                out.append([keys.turns[i].id for i, _ in scored[:depth]])
+        return out
+
+    def clear(self) -> None:
+        """Forget every index (the next search rebuilds): after a write of this process
+        that the store's revision may not show, such as a memory's new text."""
+        with self._lock:
+            self._owners.clear()
+
+
+def memory_text(entry: Entry) -> str:
+    return " ".join([entry.text, *entry.keywords])
+
+
+def is_turn_text(entry: Entry) -> bool:
+    """A no-LLM memory still holding its turn's text (an edited one is ranked by its own)."""
+    return entry.origin == "turn" and entry.version == 1
+
+
+def _in_scope(
+    run_id: str | None, ts: datetime | None, scope: Scope, time_range: TimeRange | None
+) -> bool:
+    if scope.run_id is not None and run_id != scope.run_id:
+        return False
+    if time_range is not None:
+        start, end = time_range
+        if ts is None:
+            return False
+        if start is not None and ts < start:
+            return False
+        if end is not None and ts > end:
+            return False
+    return True
+
+
+def _top(
+    items: list[T], scores: npt.NDArray[np.float32], usable: npt.NDArray[np.bool_], depth: int
+) -> list[T]:
+    masked = np.where(usable, scores, -np.inf)
+    n = min(depth, int(usable.sum()))
+    if n <= 0:
+        return []
+    idx = np.argpartition(-masked, n - 1)[:n] if n < len(masked) else np.arange(len(masked))
+    idx = idx[np.lexsort((idx, -masked[idx]))]
+    return [items[int(i)] for i in idx if usable[int(i)]][:n]
