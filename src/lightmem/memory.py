@@ -85,7 +85,7 @@ class Memory:
             store_section = store_section.model_copy(
                 update={"options": {**store_section.options, "path": str(self.path / SQLITE_FILE)}}
             )
-        self.path.mkdir(parents=True, exist_ok=True)
+        make_store_dir(self.path)
 
         self.embedder: Embedder = build("embedder", cfg.embedder, Embedder)
         self.llm: LLM = build_llm(cfg.llm)
@@ -490,6 +490,23 @@ class Memory:
             raise StorageError(
                 f"cannot write the store's config file {str(target)!r}: {exc.strerror or exc}"
             ) from exc
+
+
+def make_store_dir(path: Path) -> None:
+    """Create the store directory (or accept an existing one), as a StorageError that says
+    what to change when the path is a file or cannot be written."""
+    if path.exists() and not path.is_dir():
+        raise StorageError(
+            f"the store path {str(path)!r} is a file, not a directory; give a directory "
+            f"(it is created if missing)"
+        )
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(
+            f"cannot create the store directory {str(path)!r}: {exc.strerror or exc}; give a "
+            f"path on a writable file system, or fix its permissions"
+        ) from None
 
 
 def _time_range(value: tuple[Any, Any] | None) -> TimeRange | None:

@@ -110,11 +110,25 @@ def _opt_str(message: Mapping[str, object], key: str, where: str) -> str | None:
     return value or None
 
 
+def check_ids(user_id: object, agent_id: object, run_id: object) -> None:
+    """Each id given is a non-empty string without control characters (NUL, newline, ...)
+    or lone surrogates: an id that cannot be written, logged or typed is refused."""
+    for name, value in (("user_id", user_id), ("agent_id", agent_id), ("run_id", run_id)):
+        if value is None:
+            continue
+        if not isinstance(value, str) or not value.strip():
+            raise InputError(f"{name} must be a non-empty string, got {value!r}")
+        if any(ord(c) < 32 or c == "\x7f" for c in value):
+            raise InputError(
+                f"{name} must not contain control characters (NUL, newline, ...): {value!r}"
+            )
+        if has_lone_surrogate(value):
+            raise InputError(f"{name} must be valid Unicode text (it holds a lone surrogate)")
+
+
 def make_scope(user_id: str | None, agent_id: str | None, run_id: str | None) -> Scope:
     """Validate a scope: at least one of user_id / agent_id, all non-empty strings."""
-    for name, value in (("user_id", user_id), ("agent_id", agent_id), ("run_id", run_id)):
-        if value is not None and (not isinstance(value, str) or not value.strip()):
-            raise InputError(f"{name} must be a non-empty string, got {value!r}")
+    check_ids(user_id, agent_id, run_id)
     if user_id is None and agent_id is None:
         raise InputError("a scope is required: pass user_id=... and/or agent_id=...")
     return Scope(user_id, agent_id, run_id)

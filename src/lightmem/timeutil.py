@@ -20,9 +20,15 @@ _FORMATS = (
 _WEEKDAY = re.compile(r"\s*\((Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*\)\s*", re.IGNORECASE)
 
 
-def to_utc_naive(value: datetime) -> datetime:
+def to_utc_naive(value: datetime, *, field: str = "timestamp") -> datetime:
     if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
+        try:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        except OverflowError:
+            raise InputError(
+                f"{field}: {value.isoformat()} is outside the range of dates once converted "
+                f"to UTC (years 1-9999); give a date inside it"
+            ) from None
     return value
 
 
@@ -32,7 +38,7 @@ def parse_timestamp(value: object, *, field: str = "timestamp") -> datetime:
     Raises :class:`InputError` naming the field and the accepted forms.
     """
     if isinstance(value, datetime):
-        return to_utc_naive(value)
+        return to_utc_naive(value, field=field)
     if isinstance(value, bool):
         raise InputError(f"{field}: expected a date/time, got a boolean")
     if isinstance(value, int | float):
@@ -45,9 +51,11 @@ def parse_timestamp(value: object, *, field: str = "timestamp") -> datetime:
         if text:
             try:
                 iso = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
-                return to_utc_naive(datetime.fromisoformat(iso))
+                parsed = datetime.fromisoformat(iso)
             except ValueError:
                 pass
+            else:
+                return to_utc_naive(parsed, field=field)
             cleaned = _WEEKDAY.sub(" ", text).strip()
             for fmt in _FORMATS:
                 try:

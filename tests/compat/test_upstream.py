@@ -435,3 +435,37 @@ def test_every_upstream_key_is_documented() -> None:
     text = DOC.read_text(encoding="utf-8")
     missing = sorted(k for k in TOP_LEVEL_KEYS if f"`{k}`" not in text)
     assert not missing, f"docs/compat.md does not document {missing}"
+
+
+# -- what a first-time user of the upstream quick start hit ------------------------------------
+def test_a_missing_model_folder_names_the_upstream_key(tmp_path: Path) -> None:
+    overrides = {k: v for k, v in FAST.items() if k != "compressor"}
+    with (
+        pytest.warns(UpstreamCompatWarning),
+        pytest.raises(ConfigError, match=r"pre_compressor\.configs\.llmlingua_config\.model_name"),
+    ):
+        LightMemory.from_config(readme_config(tmp_path), overrides=overrides)
+
+
+def test_force_extract_alone_extracts_and_a_rerun_does_not_duplicate(tmp_path: Path) -> None:
+    config = readme_config(tmp_path)
+    config["pre_compress"] = False
+    config["topic_segment"] = False
+    with pytest.warns(UpstreamCompatWarning):
+        lm = LightMemory.from_config(config, overrides=FAST)
+    with lm:
+        llm = scripted(lm)
+        llm.enqueue({"memories": [{"text": "The user has a dog named Rex.", "sources": [1]}]})
+        first = lm.add_memory(
+            session("2025/01/10 (Fri) 09:00", "My dog is called Rex.", "Nice!"),
+            force_extract=True,
+        )
+        assert first["entries_created"] == 1 and len(first["turn_ids"]) == 2
+        assert "Rex" in lm.retrieve("What is my dog called?")
+        again = lm.add_memory(
+            session("2025/01/10 (Fri) 09:00", "My dog is called Rex.", "Nice!"),
+            force_extract=True,
+        )
+        assert again["turn_ids"] == [] and again["entries_created"] == 0
+        assert len(lm.memory.turns(user_id=lm.user_id)) == 2
+        assert llm.pending == 0

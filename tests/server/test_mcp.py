@@ -84,6 +84,29 @@ def test_tools_add_search_list_delete_consolidate(memory: Memory) -> None:
     assert memory.get_all(user_id="alice", include_deleted=True)[0].status == "deleted"
 
 
+def test_tool_arguments_are_bounded_like_rest(memory: Memory) -> None:
+    async def work(c: Client) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, args in (
+            ("search_memory", {"query": "x", "limit": 0}),
+            ("search_memory", {"query": "x", "limit": 51}),
+            ("add_memory", {"content": "x" * 100_001}),
+            ("add_memory", {"content": "note", "colour": "red"}),
+            ("memory_context", {"query": "x", "budget_tokens": 0}),
+            ("list_memories", {"limit": 0}),
+        ):
+            r = await c.call_tool(name, args)
+            out[f"{name} {sorted(args)} {args.get('limit', '')}"] = r.is_error
+        r = await c.call_tool("add_memory", {"content": "x" * 100_000, "process_now": False})
+        out["at the cap"] = r.is_error
+        return out
+
+    out = run_with(memory, "alice", work)
+    assert out.pop("at the cap") is False
+    assert all(out.values()), out
+    assert len(memory.turns(user_id="alice")) == 1  # only the one at the cap was stored
+
+
 def test_a_connection_sees_only_its_user(memory: Memory) -> None:
     [bob_id] = seed(memory, "bob", ["bob's locker code is 7731"])
     seed(memory, "alice", ["alice likes jazz"])
@@ -96,9 +119,10 @@ def test_a_connection_sees_only_its_user(memory: Memory) -> None:
         out["list"] = json.dumps(r.structured_content)
         r = await c.call_tool("delete_memory", {"memory_id": bob_id})
         out["delete"] = (r.is_error, getattr(r.content[0], "text", ""))
-        # the SDK drops unknown arguments: a smuggled user_id changes nothing
+        # an argument a tool does not take is refused: a smuggled user_id is an error
         r = await c.call_tool("search_memory", {"query": "locker jazz", "user_id": "bob"})
         out["extra_arg"] = json.dumps(r.structured_content)
+        out["extra_arg_error"] = (r.is_error, getattr(r.content[0], "text", ""))
         out["own"] = getattr((await c.read_resource("memory://alice")).contents[0], "text", "")
         try:
             await c.read_resource("memory://bob")
@@ -113,7 +137,8 @@ def test_a_connection_sees_only_its_user(memory: Memory) -> None:
     assert out["delete"][0] is True and out["delete"][1].endswith(
         f"not_found: no memory with id {bob_id!r}"
     )
-    assert "jazz" in out["extra_arg"]
+    assert out["extra_arg"] == "null" and out["extra_arg_error"][0] is True
+    assert "user_id" in out["extra_arg_error"][1] and "7731" not in out["extra_arg_error"][1]
     assert "forbidden" in out["other"]
     assert memory.get(bob_id).status == "active"
 

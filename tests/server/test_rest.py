@@ -137,7 +137,7 @@ def test_unknown_query_parameter_is_422(client: TestClient, tenants: Tenants) ->
 def test_unknown_route_and_method_use_the_error_shape(client: TestClient) -> None:
     assert error_of(client.get("/v1/nothing"))["code"] == "not_found"
     r = client.put("/v1/search")
-    assert r.status_code == 405 and error_of(r)["code"] == "invalid_input"
+    assert r.status_code == 405 and error_of(r)["code"] == "method_not_allowed"
 
 
 def test_store_failure_is_503_with_a_fixed_message(

@@ -7,6 +7,7 @@ so search results point back at ``dia_id``s. The demo uses the same functions.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -45,17 +46,38 @@ class SampleCounts:
     entries: int = 0
 
 
+class LoggedProgress(Progress):
+    """Progress for a stderr that is not a terminal (a log file, CI): a plain line per task
+    at most every ``every_s`` seconds and when it completes, instead of a live bar."""
+
+    def __init__(self, *columns: Any, every_s: float = 5.0, **kwargs: Any) -> None:
+        super().__init__(*columns, **kwargs)
+        self.every_s = every_s
+        self._said: dict[TaskID, float] = {}
+
+    def advance(self, task_id: TaskID, advance: float = 1) -> None:
+        super().advance(task_id, advance)
+        task = self._tasks[task_id]
+        now = time.monotonic()
+        done = task.total is not None and task.completed >= task.total
+        if done or now - self._said.get(task_id, task.start_time or now) >= self.every_s:
+            self._said[task_id] = now
+            total = f"/{task.total:g}" if task.total is not None else ""
+            self.console.print(
+                f"{task.description}: {task.completed:g}{total} ({task.elapsed or 0:.0f}s)",
+                markup=False,
+                highlight=False,
+            )
+
+
 def progress_bar(quiet: bool) -> Progress:
-    """A progress display on stderr; silent when stderr is not a terminal or with --quiet."""
+    """A progress display on stderr: a live bar on a terminal, a line every few seconds
+    otherwise (so a redirected run is not silent for minutes); nothing with --quiet."""
     console = err()
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        disable=quiet or not console.is_terminal,
-    )
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    if quiet or console.is_terminal:
+        return Progress(*columns, TimeElapsedColumn(), console=console, disable=quiet)
+    return LoggedProgress(*columns, console=console, disable=True)
 
 
 def check_fresh(mem: Memory, conversations: list[Conversation]) -> None:

@@ -56,6 +56,8 @@ def parse_messages(text: str, name: str) -> list[dict[str, Any]] | dict[str, Any
         return parse_jsonl(text, name, what="message")
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise InputError(f"{name}: is nested too deeply to hold messages") from None
     except json.JSONDecodeError as exc:
         lines = [line for line in text.splitlines() if line.strip()]
         if len(lines) > 1 and all(line.lstrip().startswith("{") for line in lines):
@@ -79,6 +81,10 @@ def parse_jsonl(text: str, name: str, *, what: str) -> list[dict[str, Any]]:
             continue
         try:
             item = json.loads(line)
+        except RecursionError:
+            raise InputError(
+                f"{name}, line {lineno}: is nested too deeply to be a {what} object"
+            ) from None
         except json.JSONDecodeError as exc:
             raise InputError(
                 f"{name}, line {lineno}: is not valid JSON ({exc.msg}, column {exc.colno}); "

@@ -19,10 +19,10 @@ from typing import Any, Final, TypedDict
 
 from lightmem.compat.config_map import UpdateMode, map_config
 from lightmem.config import MemoryConfig
-from lightmem.errors import InputError, LightMemError
+from lightmem.errors import ConfigError, InputError, LightMemError
 from lightmem.memory import Memory
-from lightmem.messages import make_scope
-from lightmem.types import ConsolidationResult, Hit
+from lightmem.messages import AddDefaults, make_scope, to_turns
+from lightmem.types import AddResult, ConsolidationResult, Hit, Turn
 
 DEFAULT_USER_ID: Final = "default"
 #: Our sections that name a backend: an override replaces them whole, options included.
@@ -87,6 +87,7 @@ class LightMemory:
                 UpstreamCompatWarning,
                 stacklevel=2,
             )
+        check_model_folders(merged)
         store_path = path if path is not None else mapped.store_path
         memory = Memory(store_path, config=MemoryConfig.load(merged))
         return cls(memory, user_id=user_id, update=mapped.update)
@@ -110,13 +111,19 @@ class LightMemory:
                 "LightMem uses its own extraction prompt"
             )
         calls_before = self._extraction_calls()
-        added = self.memory.add(
-            to_engine_messages(messages), user_id=self.user_id, session_id=session_id
+        fresh = self._not_stored(to_engine_messages(messages), session_id)
+        added = (
+            self.memory.add(fresh, user_id=self.user_id, session_id=session_id)
+            if fresh
+            else AddResult(turn_ids=[])
         )
         created = added.entries_created
         failed = list(added.failed_batches)
         if force_segment or force_extract:
-            more_created, more_failed = self._process(segment=force_segment, extract=force_extract)
+            # Upstream's force_extract extracts everything buffered, segmenting it first.
+            more_created, more_failed = self._process(
+                segment=force_segment or force_extract, extract=force_extract
+            )
             created += more_created
             failed += [b for b in more_failed if b not in failed]
         consolidation_failed: list[str] = []
@@ -131,6 +138,27 @@ class LightMemory:
             failed_batches=failed,
             consolidation_failed=consolidation_failed,
         )
+
+    def _not_stored(self, messages: Any, session_id: str | None) -> Any:
+        """The messages not already stored with the same time, speaker, role and text:
+        rerunning a script (after a failed first run, say) does not store its turns twice.
+        Messages without a time of their own are always new."""
+        scope = make_scope(self.user_id, None, session_id)
+        dated = [
+            t
+            for t in to_turns(messages, scope, AddDefaults(session_id=session_id))
+            if t.timestamp is not None
+        ]
+        if not dated:
+            return messages
+        stored = {_fingerprint(t) for t in self.memory.turns(user_id=self.user_id)}
+        items = [messages] if isinstance(messages, Mapping | str) else list(messages)
+        keep: list[Any] = []
+        for item in items:
+            turn = to_turns([item], scope, AddDefaults(session_id=session_id))[0]
+            if turn.timestamp is None or _fingerprint(turn) not in stored:
+                keep.append(item)
+        return keep
 
     def _process(self, *, segment: bool, extract: bool) -> tuple[int, list[str]]:
         flushed = self.memory.flush(user_id=self.user_id, segment=segment, extract=extract)
@@ -224,6 +252,32 @@ def merge_overrides(mapped: dict[str, Any], overrides: Mapping[str, Any]) -> dic
 #: Upstream message keys and ours; ``session_time``/``weekday`` are upstream's derived fields.
 _RENAMES: Final = {"time_stamp": "timestamp", "speaker_name": "speaker"}
 _DERIVED: Final = frozenset({"session_time", "weekday"})
+
+
+#: Our config keys that hold a model folder, and the upstream key that set them.
+_MODEL_KEYS: Final = {
+    "compressor": "pre_compressor.configs.llmlingua_config.model_name",
+    "segmenter": "topic_segmenter (precomp_topic_shared: the pre_compressor's model_name)",
+}
+
+
+def check_model_folders(config: Mapping[str, Any]) -> None:
+    """A model folder that is not there is named by the upstream key that set it (the
+    LightMem backend would name its own key, which an upstream user never wrote)."""
+    for section, upstream_key in _MODEL_KEYS.items():
+        value = config.get(section)
+        options = value.get("options") if isinstance(value, Mapping) else None
+        model = options.get("model_path") if isinstance(options, Mapping) else None
+        if model is not None and not Path(str(model)).is_dir():
+            raise ConfigError(
+                f"upstream config key {upstream_key!r}: {str(model)!r} is not a folder here; "
+                "give the folder of a downloaded LLMLingua-2 model, or set pre_compress / "
+                "topic_segment to false"
+            )
+
+
+def _fingerprint(turn: Turn) -> tuple[Any, ...]:
+    return (turn.session_id, turn.timestamp, turn.role, turn.speaker, turn.content)
 
 
 def to_engine_messages(messages: Any) -> Any:

@@ -11,12 +11,15 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from functools import partial
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, Query, Request, Response, Security
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import StreamingResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.staticfiles import StaticFiles
 
 from lightmem import __version__
 from lightmem.errors import ConfigError, InputError
@@ -25,7 +28,13 @@ from lightmem.server.auth import Principal, authenticate, check_import, owned_en
 from lightmem.server.errors import install_error_handlers
 from lightmem.server.jobs import Jobs
 from lightmem.server.keys import KeyStore
-from lightmem.server.middleware import DEFAULT_MAX_BODY_BYTES, AccessLog, BodyLimit, LoopbackGuard
+from lightmem.server.middleware import (
+    DEFAULT_BODY_TIMEOUT_S,
+    DEFAULT_MAX_BODY_BYTES,
+    AccessLog,
+    BodyLimit,
+    LoopbackGuard,
+)
 from lightmem.server.schemas import (
     AddIn,
     AddOut,
@@ -63,8 +72,33 @@ _bearer = HTTPBearer(
 )
 
 
+def mount_docs(app: FastAPI) -> None:
+    """Swagger UI at ``/docs`` from the ``swagger-ui-bundle`` package's files (installed
+    with ``lightmem[server]``), so the page works without network access."""
+    try:
+        from swagger_ui_bundle import swagger_ui_path
+    except ImportError:
+        return
+    assets = Path(str(swagger_ui_path))
+    app.mount("/docs/assets", StaticFiles(directory=assets), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="LightMem API",
+            swagger_js_url="/docs/assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs/assets/swagger-ui.css",
+            swagger_favicon_url="/docs/assets/favicon-32x32.png",
+        )
+
+
 def create_app(
-    memory: Memory, keys: KeyStore | None, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    memory: Memory,
+    keys: KeyStore | None,
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
 ) -> FastAPI:
     """The app over ``memory``. ``keys=None`` serves without authentication, to loopback
     clients only (the caller binds to loopback; ``lightmem serve`` checks it)."""
@@ -78,14 +112,16 @@ def create_app(
         version=__version__,
         summary="Long-term memory for LLM applications and agents.",
         openapi_url="/openapi.json",
+        docs_url=None,  # served below from local assets: no CDN, works offline
         redoc_url=None,
     )
+    mount_docs(app)
     app.state.memory = memory
     app.state.keys = keys
     app.state.jobs = Jobs()
     app.include_router(router)
     install_error_handlers(app)
-    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes, timeout_s=body_timeout_s)
     if keys is None:
         app.add_middleware(LoopbackGuard)
     app.add_middleware(AccessLog)
@@ -367,6 +403,8 @@ def _parse_jsonl(body: bytes) -> list[dict[str, Any]]:
             rec = json.loads(line)
         except json.JSONDecodeError as exc:
             raise InputError(f"import line {n} is not JSON: {exc.msg}") from None
+        except RecursionError:
+            raise InputError(f"import line {n} is nested too deeply to be a record") from None
         if not isinstance(rec, dict):
             raise InputError(f"import line {n} must be a JSON object")
         records.append(rec)

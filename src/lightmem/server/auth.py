@@ -14,7 +14,7 @@ from typing import Any
 
 from lightmem.errors import InputError, NotFoundError
 from lightmem.memory import Memory
-from lightmem.messages import make_scope
+from lightmem.messages import check_ids, make_scope
 from lightmem.server.errors import ForbiddenError, UnauthorizedError
 from lightmem.server.keys import ApiKey, Grant, KeyStore
 from lightmem.types import Entry, Scope
@@ -51,9 +51,7 @@ class Principal:
         """
         if self.admin:
             return make_scope(user_id, agent_id, run_id)
-        for name, value in (("user_id", user_id), ("agent_id", agent_id), ("run_id", run_id)):
-            if value is not None and (not isinstance(value, str) or not value.strip()):
-                raise InputError(f"{name} must be a non-empty string")
+        check_ids(user_id, agent_id, run_id)
         fits: dict[Scope, None] = {}
         for g in self.grants:
             owner = Scope(

@@ -165,6 +165,12 @@ def serve(
     max_body_bytes: Annotated[
         int, typer.Option("--max-body-bytes", min=1, help="Request body limit (413 above).")
     ] = 1024 * 1024,
+    body_timeout: Annotated[
+        float,
+        typer.Option(
+            "--body-timeout", min=0.1, help="Seconds to wait for each body chunk (408 after)."
+        ),
+    ] = 10.0,
 ) -> None:
     """Serve the REST API (OpenAPI schema at /openapi.json, routes under /v1)."""
     keys = _keystore(ctx)
@@ -178,9 +184,21 @@ def serve(
     create_app = _require("lightmem.server.app").create_app
     _log_to_stderr()
     with _open_memory(ctx) as memory:
-        app = create_app(memory, keys if configured else None, max_body_bytes=max_body_bytes)
+        app = create_app(
+            memory,
+            keys if configured else None,
+            max_body_bytes=max_body_bytes,
+            body_timeout_s=body_timeout,
+        )
         _announce(f"REST API on http://{_hostport(host, port)}/v1", memory, keys, configured)
-        uvicorn.run(app, host=host, port=port, access_log=False, log_level="info")
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            access_log=False,
+            log_level="info",
+            timeout_keep_alive=5,
+        )
 
 
 def mcp(

@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lightmem.errors import (
     ConfigError,
+    ConflictError,
     ExtractionError,
     InputError,
     LightMemError,
@@ -36,6 +37,9 @@ ErrorCode = Literal[
     "forbidden",
     "unauthorized",
     "too_large",
+    "conflict",
+    "method_not_allowed",
+    "timeout",
     "provider",
     "storage",
     "internal",
@@ -65,6 +69,7 @@ _TABLE: tuple[tuple[type[BaseException], int, ErrorCode, str | None], ...] = (
     (TooLargeError, 413, "too_large", None),
     (NotFoundError, 404, "not_found", None),
     (InputError, 422, "invalid_input", None),
+    (ConflictError, 409, "conflict", None),
     (ConfigError, 500, "config", "the server's configuration is invalid; see its log"),
     (ExtractionError, 502, "provider", "the LLM did not return a usable answer; try again"),
     (ProviderError, 502, "provider", "an LLM or embedding backend failed; try again"),
@@ -74,6 +79,9 @@ _HTTP_CODES: dict[int, ErrorCode] = {
     401: "unauthorized",
     403: "forbidden",
     404: "not_found",
+    405: "method_not_allowed",
+    408: "timeout",
+    409: "conflict",
     413: "too_large",
 }
 
@@ -149,6 +157,10 @@ async def _on_validation(request: Request, exc: RequestValidationError) -> JSONR
 
 
 async def _on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if exc.status_code == 400:
+        # A body that is not JSON (FastAPI's 400): the documented answer is 422.
+        detail = exc.detail if isinstance(exc.detail, str) else "malformed request body"
+        return error_response(422, "invalid_input", f"malformed request body: {detail}")
     code = _HTTP_CODES.get(exc.status_code)
     if code is None:
         code = "internal" if exc.status_code >= 500 else "invalid_input"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
-from typing import Any, Literal, ParamSpec, TypeVar
+from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
@@ -26,7 +26,7 @@ from lightmem.server.auth import Principal, authenticate, bearer_token, owned_en
 from lightmem.server.errors import UnauthorizedError, classify, error_response, log
 from lightmem.server.keys import KeyStore
 from lightmem.server.middleware import LoopbackGuard
-from lightmem.server.schemas import ConsolidationOut
+from lightmem.server.schemas import MAX_TEXT, ConsolidationOut
 from lightmem.types import Entry, Hit
 from lightmem.types import Scope as MemoryScope
 
@@ -131,7 +131,7 @@ def create_mcp_server(memory: Memory, principal: Principal | None = None) -> MCP
     @server.tool()
     @_translated(ToolError)
     def add_memory(
-        content: str,
+        content: Annotated[str, Field(min_length=1, max_length=MAX_TEXT)],
         ctx: Context,
         role: Literal["user", "assistant"] = "user",
         run_id: str | None = None,
@@ -156,17 +156,23 @@ def create_mcp_server(memory: Memory, principal: Principal | None = None) -> MCP
 
     @server.tool()
     @_translated(ToolError)
-    def search_memory(query: str, ctx: Context, limit: int = 5) -> Memories:
-        """Find the memories most relevant to a query, best first."""
+    def search_memory(
+        query: Annotated[str, Field(min_length=1, max_length=MAX_TEXT)],
+        ctx: Context,
+        limit: Annotated[int, Field(ge=1, le=50)] = 5,
+    ) -> Memories:
+        """Find the memories (and conversation turns) most relevant to a query, best first."""
         s = scope_of(ctx)
-        hits = memory.search(
-            query, user_id=s.user_id, agent_id=s.agent_id, limit=max(1, min(limit, 50))
-        )
+        hits = memory.search(query, user_id=s.user_id, agent_id=s.agent_id, limit=limit)
         return Memories(memories=[MemoryItem.of_hit(h) for h in hits])
 
     @server.tool()
     @_translated(ToolError)
-    def memory_context(query: str, ctx: Context, budget_tokens: int = 1000) -> PromptContext:
+    def memory_context(
+        query: Annotated[str, Field(min_length=1, max_length=MAX_TEXT)],
+        ctx: Context,
+        budget_tokens: Annotated[int, Field(ge=1, le=20_000)] = 1000,
+    ) -> PromptContext:
         """What to put in the prompt before answering: the relevant memories in time order
         and the conversation turns that back them, packed into a token budget."""
         s = scope_of(ctx)
@@ -174,7 +180,7 @@ def create_mcp_server(memory: Memory, principal: Principal | None = None) -> MCP
             query,
             user_id=s.user_id,
             agent_id=s.agent_id,
-            budget_tokens=max(1, min(budget_tokens, 20_000)),
+            budget_tokens=budget_tokens,
         )
         return PromptContext(
             text=block.text,
@@ -185,12 +191,10 @@ def create_mcp_server(memory: Memory, principal: Principal | None = None) -> MCP
 
     @server.tool()
     @_translated(ToolError)
-    def list_memories(ctx: Context, limit: int = 50) -> Memories:
+    def list_memories(ctx: Context, limit: Annotated[int, Field(ge=1, le=1000)] = 50) -> Memories:
         """List stored memories, oldest first."""
         s = scope_of(ctx)
-        entries = memory.get_all(
-            user_id=s.user_id, agent_id=s.agent_id, limit=max(1, min(limit, 1000))
-        )
+        entries = memory.get_all(user_id=s.user_id, agent_id=s.agent_id, limit=limit)
         return Memories(memories=[MemoryItem.of(e) for e in entries])
 
     @server.tool()
@@ -219,7 +223,18 @@ def create_mcp_server(memory: Memory, principal: Principal | None = None) -> MCP
         entries = memory.get_all(user_id=s.user_id, agent_id=s.agent_id)
         return json.dumps([MemoryItem.of(e).model_dump() for e in entries], ensure_ascii=False)
 
+    forbid_unknown_arguments(server)
     return server
+
+
+def forbid_unknown_arguments(server: MCPServer) -> None:
+    """An argument a tool does not take is an error, not silently dropped (a client that
+    sends ``user_id`` learns that it is refused, rather than believing it applied)."""
+    for tool in server._tool_manager.list_tools():
+        model = tool.fn_metadata.arg_model
+        model.model_config["extra"] = "forbid"
+        model.model_rebuild(force=True)
+        tool.parameters = model.model_json_schema(by_alias=True)
 
 
 class KeyAuth:

@@ -4,6 +4,7 @@ or a body)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -15,15 +16,24 @@ from lightmem.server.errors import error_response
 access_log = logging.getLogger("lightmem.server.access")
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+DEFAULT_BODY_TIMEOUT_S = 10.0
 
 
 class BodyLimit:
     """Answer 413 to a request whose body is larger than ``max_bytes``: at once when its
-    ``Content-Length`` says so, else as soon as the streamed body passes the limit."""
+    ``Content-Length`` says so, else as soon as the streamed body passes the limit; and 408
+    to one whose next body chunk does not arrive within ``timeout_s`` (a client that stops
+    sending mid-body is not held open)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
 
     def _message(self) -> str:
         return f"the request body is larger than the limit of {self.max_bytes} bytes"
@@ -41,7 +51,12 @@ class BodyLimit:
 
         async def limited() -> Message:
             nonlocal seen
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.timeout_s)
+            except TimeoutError:
+                raise HTTPException(
+                    408, f"the request body did not arrive within {self.timeout_s:g} s"
+                ) from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:

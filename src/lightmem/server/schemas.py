@@ -20,7 +20,9 @@ from lightmem.types import (
 )
 
 Id = Annotated[str, Field(min_length=1, max_length=256)]
-Text = Annotated[str, Field(min_length=1, max_length=100_000)]
+#: The most characters one message, query or memory text may have (REST and MCP alike).
+MAX_TEXT = 100_000
+Text = Annotated[str, Field(min_length=1, max_length=MAX_TEXT)]
 
 
 class _In(BaseModel):
