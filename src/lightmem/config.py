@@ -98,6 +98,11 @@ class RetrievalSection(_Section):
     source_weight: float = Field(
         0.6, ge=0.0, le=10.0, description="weight of a memory's source turns in its dense key"
     )
+    pool_max_items: int = Field(
+        50_000,
+        ge=0,
+        description="owners with more turns+memories are searched by the store's indexes only",
+    )
     context_tokens: int = Field(
         1000, ge=50, le=200_000, description="default token budget of Memory.context()"
     )

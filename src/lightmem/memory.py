@@ -139,6 +139,7 @@ class Memory:
                 context_window=r.context_window,
                 neighbour_weight=r.neighbour_weight,
                 source_weight=r.source_weight,
+                pool_max_items=r.pool_max_items,
             ),
         )
         self._worker = BackgroundWorker(self._process_quietly) if cfg.worker.background else None

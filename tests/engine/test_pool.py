@@ -102,3 +102,13 @@ def test_context_fits_the_budget_and_quotes_turns(make_memory: MakeMemory) -> No
             assert "budget_tokens" in str(exc)
         else:
             raise AssertionError(f"budget_tokens={bad!r} was accepted")
+
+
+def test_a_large_owner_is_searched_by_the_store_alone(make_memory: MakeMemory) -> None:
+    mem = make_memory(llm="scripted", buffer=BIG, retrieval={"pool_max_items": 3})
+    mem.add(conversation(1, 4)[0], user_id="alice", session_id="s0")
+    assert isinstance(mem.llm, ScriptedLLM)
+    mem.llm.enqueue({"memories": [{"text": "Maya's cat Pixel eats salmon.", "sources": [1]}]})
+    mem.flush(user_id="alice")
+    hits = mem.search("nurse job at Riverside hospital", user_id="alice", limit=5)
+    assert [h.kind for h in hits] == ["memory"]  # 4 turns + 1 memory > 3: no turn pool

@@ -35,6 +35,7 @@ class SearchSettings:
     context_window: int = 2
     neighbour_weight: float = 0.3
     source_weight: float = 0.6
+    pool_max_items: int = 50_000
 
 
 class Searcher:
@@ -67,6 +68,7 @@ class Searcher:
         the ``retrieval.turns`` setting)."""
         check_query(query, mode, limit)
         turns_on = self.settings.turns if include_turns is None else include_turns
+        turns_on = turns_on and self.turn_search.fits(scope.owner, self.settings.pool_max_items)
         depth = max(limit * 3, 50)
         vector = self.embedder.embed([query])[0] if mode in ("dense", "hybrid") else None
         lists: list[list[str]] = []

@@ -31,8 +31,8 @@ from lightmem.types import Entry, EntryStatus, Scope, Turn
 
 T = TypeVar("T")
 
-#: Owners whose turn index is kept in memory at once (least recently searched dropped).
-MAX_OWNERS = 64
+#: Bytes of owner indexes kept in memory at once (least recently searched dropped first).
+CACHE_BYTES = 512 * 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -53,6 +53,12 @@ class TurnKeys:
     memory_bm25: BM25Index
     #: each memory's vector plus ``source_weight`` times the mean of its source turns'
     memory_keys: npt.NDArray[np.float32]
+
+    @property
+    def nbytes(self) -> int:
+        arrays = self.plain.nbytes + self.context.nbytes + self.memory_keys.nbytes
+        lexical = self.plain_bm25.nbytes + self.context_bm25.nbytes + self.memory_bm25.nbytes
+        return arrays + lexical + 512 * (len(self.turns) + len(self.memories))
 
 
 def unit_text(turn: Turn) -> str:
@@ -99,6 +105,12 @@ class TurnSearch:
         self._lock = threading.Lock()
         self._owners: OrderedDict[Scope, TurnKeys] = OrderedDict()
 
+    def fits(self, owner: Scope, max_items: int) -> bool:
+        """Whether the owner is small enough for these in-memory indexes (a larger one is
+        searched by the store's own scalable indexes only)."""
+        entries = self.store.count_entries(owner, include_deleted=True)
+        return entries <= max_items and entries + self.store.count_turns(owner) <= max_items
+
     def keys(self, owner: Scope) -> TurnKeys:
         revision = self.store.search_revision(owner)
         with self._lock:
@@ -110,8 +122,10 @@ class TurnSearch:
         with self._lock:
             self._owners[owner] = built
             self._owners.move_to_end(owner)
-            while len(self._owners) > MAX_OWNERS:
-                self._owners.popitem(last=False)
+            total = sum(k.nbytes for k in self._owners.values())
+            while total > CACHE_BYTES and len(self._owners) > 1:
+                _, dropped = self._owners.popitem(last=False)
+                total -= dropped.nbytes
         return built
 
     def _build(self, owner: Scope, revision: Hashable) -> TurnKeys:

@@ -202,6 +202,10 @@ class Store(ABC):
     def entry_vectors(self, ids: list[str]) -> dict[str, Any]:
         """Stored entry vectors by id."""
 
+    def count_turns(self, scope: Scope) -> int:
+        """How many turns the owner has (a backend may override it with a COUNT)."""
+        return len(self.list_turns(scope))
+
     def search_revision(self, owner: Scope) -> Hashable:
         """A value that changes whenever the owner's turns or entries change in a way that
         can change what the retrieval layer's own indexes (turns, context keys) hold: new
