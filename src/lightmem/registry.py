@@ -106,8 +106,8 @@ def build(
         provider = registry.auto(kind, base, options, env)
         if provider == AUTO_FALLBACK.get(kind):
             options = {}
-    cls = registry.resolve(kind, provider, base)
-    backend: T = cls(parse_options(getattr(cls, "Options"), options, kind))  # noqa: B009
+    cls: Any = registry.resolve(kind, provider, base)
+    backend: T = cls(parse_options(cls.Options, options, kind))
     return backend
 
 
