@@ -72,7 +72,8 @@ class Dialect(ABC):
     def insert_returning(
         self, c: Conn, sql: str, rows: list[Sequence[Any]], column: str
     ) -> list[Any]:
-        """Run the INSERT ``sql`` once per row; the value of ``column`` each row got."""
+        """Run the INSERT ``sql`` once per row; the value of ``column`` (the table's
+        generated key) each row got."""
 
     # -- the consolidation queue ------------------------------------------------------------
     @abstractmethod

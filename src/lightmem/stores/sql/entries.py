@@ -142,14 +142,14 @@ def update_entry(
     now: datetime,
 ) -> Entry:
     row = active_row(c, d, entry_id, "update")
-    updated = c.execute(
+    c.execute(
         f"""UPDATE entries SET text = ?, vector = {d.vector_param},
             sources = COALESCE({d.json_param}, sources), version = version + 1, updated_at = ?
-            WHERE id = ? RETURNING {ENTRY_FIELDS}""",
+            WHERE id = ?""",
         (text, vector, None if sources is None else dump_list(sources), d.dump_time(now), entry_id),
-    ).fetchone()
+    )
     add_history(c, d, entry_id, HistoryEvent.UPDATE, row["text"], text, reason, actor, now)
-    return row_to_entry(updated)
+    return row_to_entry(entry_row(c, d, entry_id))
 
 
 def tombstone(

@@ -42,7 +42,9 @@ class SQLiteDialect(Dialect):
     def insert_returning(
         self, c: Conn, sql: str, rows: list[Sequence[Any]], column: str
     ) -> list[Any]:
-        return [c.execute(f"{sql} RETURNING {column}", row).fetchone()[0] for row in rows]
+        # ``column`` is the table's INTEGER PRIMARY KEY, the rowid: no RETURNING (SQLite
+        # 3.35) needed.
+        return [c.execute(sql, row).lastrowid for row in rows]
 
     def queued(self, alias: str) -> str:
         return f"{alias}.consolidated = 0"
