@@ -34,8 +34,8 @@ class BackendSection(_Section):
 
 
 class LLMSection(BackendSection):
-    # "auto": an OpenAI-compatible endpoint if one is configured, else the local model if
-    # installed, else no-LLM mode. The choice is reported by Memory.llm_mode.
+    # "auto": an OpenAI-compatible endpoint if one is configured, else no-LLM mode; the
+    # local model only when named ("local"). The choice is reported by Memory.llm_mode.
     provider: str = "auto"
 
 

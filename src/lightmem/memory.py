@@ -14,13 +14,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from lightmem.backends import build, build_llm
 from lightmem.config import MemoryConfig, format_validation_error, lightmem_home
 from lightmem.embedders.base import Embedder
 from lightmem.errors import ConfigError, InputError, LightMemError, StorageError
 from lightmem.llm.base import LLM, Completion
 from lightmem.longterm.consolidation import Consolidator
 from lightmem.messages import AddDefaults, make_scope, to_turns
+from lightmem.registry import build, build_llm
 from lightmem.retrieval.context import Context, build_context
 from lightmem.retrieval.search import Searcher, SearchSettings
 from lightmem.sensory.compressors.base import Compressor

@@ -4,18 +4,31 @@ Built-in backends register through the same ``lightmem.backends`` entry-point gr
 third-party plugins (see ``pyproject.toml``); the entry name is ``"<kind>.<provider>"``.
 A dotted path (``"mypkg.stores.MyStore"``) is accepted as an escape hatch and type-checked.
 Tests may :func:`register` a class directly; that is the same table the entry points fill.
+
+:func:`build` turns a config section into a backend. ``provider = "auto"`` is resolved here
+too, by asking the registered backends of the kind: a class that declares an
+``auto_priority`` offers itself, and the one of highest priority whose ``auto_available``
+says yes is chosen, built-in or plugin alike; when none does, the kind's fallback
+(:data:`AUTO_FALLBACK`) is built with its defaults.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
+from collections.abc import Mapping
 from importlib.metadata import entry_points
 from typing import Any, Final, TypeVar
 
+from lightmem.config import BackendSection, parse_options
 from lightmem.errors import ConfigError
+from lightmem.llm.base import LLM
 
 KINDS: Final = ("llm", "embedder", "store", "compressor", "segmenter")
 GROUP: Final = "lightmem.backends"
+AUTO: Final = "auto"
+#: What ``auto`` builds when no backend of the kind offers itself: no-LLM mode.
+AUTO_FALLBACK: Final = {"llm": "none"}
 
 T = TypeVar("T")
 
@@ -61,6 +74,45 @@ class Registry:
                 f"{kind} provider {name!r} resolves to {cls!r}, not a {base.__name__}"
             )
         return cls
+
+    def auto(
+        self, kind: str, base: type[T], options: Mapping[str, Any], environ: Mapping[str, str]
+    ) -> str:
+        """The provider ``auto`` stands for: of the classes of ``kind`` that declare an
+        ``auto_priority``, the highest whose ``auto_available(options, environ)`` is true
+        (ties by name); else the kind's fallback."""
+        offers: list[tuple[int, str, Any]] = []
+        for name in self.names(kind):
+            cls: Any = self.resolve(kind, name, base)
+            priority = getattr(cls, "auto_priority", None)
+            if priority is not None:
+                offers.append((-int(priority), name, cls))
+        for _, name, cls in sorted(offers, key=lambda o: o[:2]):
+            if cls.auto_available(options, environ):
+                return name
+        if kind in AUTO_FALLBACK:
+            return AUTO_FALLBACK[kind]
+        raise ConfigError(f"no {kind} provider is available for 'auto'; name one")
+
+
+def build(
+    kind: str, section: BackendSection, base: type[T], environ: Mapping[str, str] | None = None
+) -> T:
+    """The backend ``section`` names, built with its validated options. With ``auto`` the
+    options are those of the backend it picks; the fallback is built with its defaults."""
+    provider, options = section.provider, section.options
+    if provider == AUTO:
+        env = os.environ if environ is None else environ
+        provider = registry.auto(kind, base, options, env)
+        if provider == AUTO_FALLBACK.get(kind):
+            options = {}
+    cls: Any = registry.resolve(kind, provider, base)
+    backend: T = cls(parse_options(cls.Options, options, kind))
+    return backend
+
+
+def build_llm(section: BackendSection, environ: Mapping[str, str] | None = None) -> LLM:
+    return build("llm", section, LLM, environ)
 
 
 def _check_kind(kind: str) -> None:

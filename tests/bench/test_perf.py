@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from lightmem.bench.perf import parse_sizes, run_perf_bench
-from lightmem.bench.perf_cli import perf_app
-from lightmem.bench.perf_data import make_texts
-from lightmem.bench.perf_report import markdown
-from lightmem.bench.perf_stats import recall_at, summary
+from lightmem.bench.perf.cli import perf_app
+from lightmem.bench.perf.data import make_texts
+from lightmem.bench.perf.report import markdown
+from lightmem.bench.perf.run import parse_sizes, run_perf_bench
+from lightmem.bench.perf.stats import recall_at, summary
 from lightmem.errors import InputError
 from tests.bench.conftest import locomo_sample, longmemeval_instance
 

@@ -825,3 +825,26 @@ def test_delete_all_with_run_id_purges_only_that_run(store: Store) -> None:
     assert [e.id for e in store.list_entries(ALICE, include_deleted=True)] == ["e2"]
     assert [t.id for t in store.list_turns(ALICE)] == ["t2"]
     assert ids(store.search_bm25(ALICE, "fact", 10)) == ["e2"]
+
+
+def test_search_revision_moves_with_every_change_of_the_owner(store: Store) -> None:
+    seen = [store.search_revision(ALICE)]
+
+    def moved() -> None:
+        now = store.search_revision(ALICE)
+        assert now not in seen, "the revision did not move"
+        seen.append(now)
+
+    store.add_turns([turn("t1"), turn("t2")])
+    moved()
+    assert store.count_turns(ALICE) == 2 and store.count_turns(BOB) == 0
+    add(store, (entry("e1", "Alice likes tea", sources=["t1"]), vec(1)))
+    moved()
+    store.update_entry("e1", "Alice likes coffee", vec(0, 1), reason=None, actor="user")
+    moved()
+    store.delete_entry("e1", reason=None, actor="user")
+    moved()
+    before = store.search_revision(ALICE)
+    store.add_turns([turn("b1", BOB)])
+    add(store, (entry("eb", "Bob likes jazz", BOB), vec(1)))
+    assert store.search_revision(ALICE) == before  # another owner's writes do not count

@@ -10,12 +10,12 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from lightmem.cli.migrate import migrate as migrate_command
+from lightmem.cli.migrate import parse_spec
 from lightmem.errors import InputError, StorageError
 from lightmem.stores.migrate import migrate
-from lightmem.stores.migrate_cli import migrate as migrate_command
-from lightmem.stores.migrate_cli import parse_spec
+from lightmem.stores.sql.transfer import KINDS
 from lightmem.stores.sqlite import SQLiteStore
-from lightmem.stores.sqlite.transfer import KINDS
 from tests.contract.test_store_contract import ALICE, BOB, DIM, entry, ids, populate, turn, vec
 from tests.pg import PgServer
 

@@ -24,7 +24,8 @@ from lightmem.stores.base import Store
 from lightmem.stores.postgres import PostgresStore
 from lightmem.stores.postgres import migrations as mig
 from lightmem.stores.postgres import search as pg_search
-from lightmem.stores.postgres.codec import vector_literal
+from lightmem.stores.postgres.db import format_style
+from lightmem.stores.postgres.dialect import vector_literal
 from lightmem.types import Entry, Scope
 from tests.pg import PgServer
 
@@ -424,5 +425,6 @@ def _explain(server: PgServer, tmp_path: Path, where: str, params: list[Any]) ->
 
     with psycopg.connect(server.url, autocommit=True) as conn:
         conn.execute(f'SET search_path TO "{server.schema(tmp_path, "recall")}", public')
-        rows = conn.execute("EXPLAIN " + pg_search.approximate_sql(where), params).fetchall()
+        explain = format_style("EXPLAIN " + pg_search.approximate_sql(where))
+        rows = conn.execute(explain, params).fetchall()
     return "\n".join(r[0] for r in rows)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from lightmem.errors import ProviderError
-from lightmem.sensory.bert import load_bert, read_safetensors, write_safetensors
-from tests.sensory.tiny_bert import make_classifier
+from lightmem.models.bert import load_bert, read_safetensors
+from tests.sensory.tiny_bert import make_classifier, write_safetensors
 
 
 def test_safetensors_round_trip_and_bf16(tmp_path: Path) -> None:

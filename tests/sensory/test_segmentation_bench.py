@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lightmem.bench.segmentation import (
+from lightmem.bench.segmentation.run import (
     boundary_prf,
     build_stream,
     run_segmentation_bench,

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
-
-from lightmem.sensory.bert import write_safetensors
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
 _VOCAB_WORDS = (
@@ -17,6 +16,27 @@ _VOCAB_WORDS = (
     "today tomorrow really very so just like love hate , . ! ?"
 )
 WORDS = _VOCAB_WORDS.split()
+
+
+def write_safetensors(path: str | Path, tensors: dict[str, np.ndarray]) -> None:
+    """Write float32/int64 tensors as a ``.safetensors`` file (used to make test models)."""
+    names = {np.dtype(np.float32): "F32", np.dtype(np.int64): "I64"}
+    header: dict[str, Any] = {}
+    blobs: list[bytes] = []
+    offset = 0
+    for name, arr in tensors.items():
+        a = np.ascontiguousarray(arr)
+        blob = a.astype(a.dtype.newbyteorder("<")).tobytes()
+        header[name] = {
+            "dtype": names[a.dtype],
+            "shape": list(a.shape),
+            "data_offsets": [offset, offset + len(blob)],
+        }
+        blobs.append(blob)
+        offset += len(blob)
+    head = json.dumps(header).encode()
+    head += b" " * (-len(head) % 8)
+    Path(path).write_bytes(np.uint64(len(head)).tobytes() + head + b"".join(blobs))
 
 
 def make_tokenizer(folder: Path) -> int:

@@ -78,10 +78,10 @@ for _name, _command in (
 def _mount_extras() -> None:
     """Commands that live beside their subsystem: the benchmark harness and the servers."""
     from lightmem.bench.cli import bench_app
-    from lightmem.bench.perf_cli import perf
-    from lightmem.bench.segmentation_cli import segmentation
+    from lightmem.bench.perf.cli import perf
+    from lightmem.bench.segmentation.cli import segmentation
+    from lightmem.cli.migrate import migrate
     from lightmem.server.cli import keys_app, mcp, serve
-    from lightmem.stores.migrate_cli import migrate
 
     bench_app.command("segmentation")(segmentation)
     bench_app.command("perf")(perf)

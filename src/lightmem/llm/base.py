@@ -4,6 +4,7 @@ through :mod:`lightmem.llm.structured`, never through backend-specific parsing."
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -42,6 +43,14 @@ class LLM(ABC):
     available: ClassVar[bool] = True
     #: The mode name every surface reports (``openai``, ``local``, ...); plugins set theirs.
     mode: ClassVar[str] = "plugin"
+    #: Set to offer this backend to ``provider = "auto"`` (highest priority wins, see
+    #: :meth:`lightmem.registry.Registry.auto`); None: used only when named.
+    auto_priority: ClassVar[int | None] = None
+
+    @classmethod
+    def auto_available(cls, options: Mapping[str, Any], environ: Mapping[str, str]) -> bool:
+        """Whether ``auto`` may pick this backend with these options and environment."""
+        return True
 
     def __init__(self, options: BaseModel | None = None) -> None:
         self.options = options if options is not None else self.Options()

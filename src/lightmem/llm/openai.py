@@ -20,6 +20,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
 import httpx
@@ -65,6 +66,17 @@ class OpenAIOptions(LLMOptions):
 class OpenAILLM(LLM):
     mode: ClassVar[str] = "openai"
     Options: ClassVar[type[BaseModel]] = OpenAIOptions
+    auto_priority: ClassVar[int | None] = 100
+
+    @classmethod
+    def auto_available(cls, options: Mapping[str, Any], environ: Mapping[str, str]) -> bool:
+        """An endpoint is configured: in the options or ``OPENAI_BASE_URL`` / ``_API_KEY``."""
+        return bool(
+            options.get("base_url")
+            or options.get("api_key")
+            or environ.get("OPENAI_BASE_URL")
+            or environ.get("OPENAI_API_KEY")
+        )
 
     def __init__(self, options: BaseModel | None = None) -> None:
         super().__init__(options)

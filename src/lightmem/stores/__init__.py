@@ -1,4 +1,5 @@
-"""Storage backends: SQLite (embedded default); PostgreSQL implements the same contract."""
+"""Storage backends: the contract (``base``), implemented once over SQL (``sql``) for SQLite
+(the embedded default) and PostgreSQL (``sqlite``, ``postgres``)."""
 
 from lightmem.stores.base import Store
 

@@ -1,5 +1,7 @@
 """The store contract. Every backend (SQLite, PostgreSQL, plugins) implements it and runs
-the same contract tests (``tests/contract``).
+the same contract tests (``tests/contract``). A SQL backend subclasses
+:class:`lightmem.stores.sql.SQLStore`, which implements it over a dialect, and writes only
+its connections, migrations and search.
 
 Rules every implementation keeps:
 - Each method is atomic: it commits fully or not at all (one transaction).

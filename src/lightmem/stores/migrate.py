@@ -15,7 +15,7 @@ from typing import Any
 
 from lightmem.errors import StorageError
 from lightmem.stores.base import Store
-from lightmem.stores.sqlite.transfer import KINDS
+from lightmem.stores.sql.transfer import KINDS
 
 #: Meta values the library itself keeps (the embedder that built the vectors, counters);
 #: export records do not hold meta, so they are copied one by one.

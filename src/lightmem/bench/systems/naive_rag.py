@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 
-from lightmem.backends import build as build_backend
 from lightmem.bench.systems.base import (
     BuildReport,
     BuiltMemory,
@@ -29,6 +28,7 @@ from lightmem.bench.systems.base import (
 )
 from lightmem.datasets import Conversation, DatasetTurn
 from lightmem.embedders.base import Embedder, Vectors
+from lightmem.registry import build as build_backend
 from lightmem.timeutil import parse_timestamp
 from lightmem.tokens import count_tokens
 

@@ -3,7 +3,7 @@
 ``model_path`` is a model directory as Hugging Face ships it (``config.json``,
 ``model.safetensors``, ``tokenizer.json``), e.g. ``microsoft/llmlingua-2-bert-base-
 multilingual-cased-meetingbank`` or the XLM-RoBERTa-large variant. It runs on the numpy
-forward pass of :mod:`lightmem.sensory.bert`, not onnxruntime: the published checkpoints are
+forward pass of :mod:`lightmem.models.bert`, not onnxruntime: the published checkpoints are
 safetensors, so a user points at the downloaded folder with no export step (an ONNX export
 needs torch), the same code serves the attention segmenter, and the test builds a tiny random
 classifier with numpy alone. Numpy BLAS is slower than onnxruntime per token, which is
@@ -25,7 +25,7 @@ import numpy as np
 from pydantic import Field
 
 from lightmem.errors import ProviderError
-from lightmem.sensory.bert import LoadedBert, load_bert
+from lightmem.models.bert import LoadedBert, load_bert
 from lightmem.sensory.compressors.base import Compressor, CompressorOptions
 from lightmem.sensory.compressors.words import Words, select_words
 

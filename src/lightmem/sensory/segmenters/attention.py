@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lightmem.embedders.base import Vectors
 from lightmem.errors import MissingDependencyError
-from lightmem.sensory.bert import LoadedBert, load_bert
+from lightmem.models.bert import LoadedBert, load_bert
 from lightmem.sensory.segmenters.base import Segmenter
 from lightmem.types import Turn
 

@@ -9,13 +9,15 @@ READ COMMITTED and lock the rows they check (``SELECT ... FOR UPDATE``, in id or
 two workers cannot both move the same turn or complete the same batch; reads run at
 REPEATABLE READ, READ ONLY: one consistent snapshot even when they read several tables.
 A serialization failure or deadlock is retried a bounded number of times, then becomes a
-:class:`StorageError` like every other database error.
+:class:`StorageError` like every other database error. The function run in a transaction gets
+a :class:`Cursor`, which takes the ``?`` placeholders the store's SQL is written with.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from lightmem.errors import MissingDependencyError, StorageError
@@ -30,6 +32,37 @@ T = TypeVar("T")
 ATTEMPTS = 4
 BACKOFF_S = 0.05
 RETRY_STATES = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_detected
+
+
+@lru_cache(maxsize=1024)
+def format_style(sql: str) -> str:
+    """``?`` placeholders as psycopg's ``%s`` (a literal ``%`` doubled)."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+class Cursor:
+    """A psycopg cursor (rows as dicts) that takes ``?`` placeholders."""
+
+    __slots__ = ("_cur",)
+
+    def __init__(self, cur: psycopg.Cursor[Any]) -> None:
+        self._cur = cur
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> psycopg.Cursor[Any]:
+        if params is None:
+            return self._cur.execute(sql)
+        return self._cur.execute(format_style(sql), params)
+
+    def executemany(
+        self, sql: str, rows: Sequence[Sequence[Any]], *, returning: bool = False
+    ) -> None:
+        self._cur.executemany(format_style(sql), rows, returning=returning)
+
+    def fetchone(self) -> Any:
+        return self._cur.fetchone()
+
+    def nextset(self) -> bool | None:
+        return self._cur.nextset()
 
 
 def require_driver() -> None:
@@ -66,10 +99,6 @@ class Database:
         self.connect_timeout_s = connect_timeout_s
         self.label = f"PostgreSQL store (schema {schema!r})"
         self._pool: ConnectionPool[Any] | None = None
-
-    @property
-    def is_open(self) -> bool:
-        return self._pool is not None
 
     # -- lifecycle ---------------------------------------------------------------------------
     def setup(self, fn: Callable[[psycopg.Connection[Any]], T]) -> T:
@@ -136,15 +165,15 @@ class Database:
             pool.close()
 
     # -- transactions ----------------------------------------------------------------------
-    def read(self, what: str, fn: Callable[[psycopg.Cursor[Any]], T]) -> T:
+    def read(self, what: str, fn: Callable[[Cursor], T]) -> T:
         """Run ``fn`` in one read-only REPEATABLE READ transaction (a consistent snapshot)."""
         return self._run(what, fn, read_only=True)
 
-    def write(self, what: str, fn: Callable[[psycopg.Cursor[Any]], T]) -> T:
+    def write(self, what: str, fn: Callable[[Cursor], T]) -> T:
         """Run ``fn`` in one READ COMMITTED transaction; everything or nothing commits."""
         return self._run(what, fn, read_only=False)
 
-    def _run(self, what: str, fn: Callable[[psycopg.Cursor[Any]], T], read_only: bool) -> T:
+    def _run(self, what: str, fn: Callable[[Cursor], T], read_only: bool) -> T:
         import psycopg
         from psycopg.rows import dict_row
         from psycopg_pool import PoolTimeout
@@ -158,7 +187,7 @@ class Database:
                     cur = conn.cursor(row_factory=dict_row)
                     if read_only:
                         cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                    return fn(cur)
+                    return fn(Cursor(cur))
             except PoolTimeout as exc:
                 raise StorageError(
                     f"{self.label}: {what} failed: no connection free within "

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lightmem.errors import StorageError
+from lightmem.stores.sql.migrations import execute_all, registrar
 
 if TYPE_CHECKING:
     import psycopg
@@ -31,22 +32,13 @@ if TYPE_CHECKING:
 Cursor = Any  # psycopg.Cursor[Any]; the driver is imported lazily
 Migration = Callable[[Cursor], None]
 
-#: version -> migration; filled once at import by the decorator below, never changed after.
+#: version -> migration; filled once at import by ``@migration(n)``, never changed after.
 MIGRATIONS: dict[int, Migration] = {}
+migration = registrar(MIGRATIONS)
 #: pgvector's HNSW index takes ``vector`` columns of at most this many dimensions; a store of
 #: a larger dimension searches exactly (correct, slower on large scopes).
 HNSW_MAX_DIM = 2000
 MIN_PGVECTOR = (0, 5, 0)
-
-
-def migration(version: int) -> Callable[[Migration], Migration]:
-    def register(fn: Migration) -> Migration:
-        if version in MIGRATIONS:
-            raise ValueError(f"migration {version} is defined twice")
-        MIGRATIONS[version] = fn
-        return fn
-
-    return register
 
 
 def latest_version() -> int:
@@ -195,11 +187,6 @@ def _fix_dim(conn: psycopg.Connection[Any], schema: str, dim: int) -> int:
     return dim
 
 
-def _execute_all(cur: Cursor, statements: list[str]) -> None:
-    for statement in statements:
-        cur.execute(statement)
-
-
 # The full-text vector of an entry: its text and its keywords, tokenized by the default
 # parser and the 'simple' configuration (lower-cased words, no stemming, no stop words:
 # like the SQLite store's unicode61 tokenizer, so a query finds the same entries).
@@ -208,7 +195,7 @@ _TSV = "to_tsvector('simple'::regconfig, text) || to_tsvector('simple'::regconfi
 
 @migration(1)
 def initial_schema(cur: Cursor) -> None:
-    _execute_all(
+    execute_all(
         cur,
         [
             "CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL)",
@@ -294,7 +281,7 @@ def initial_schema(cur: Cursor) -> None:
 def consolidation_claims(cur: Cursor) -> None:
     """Claims on queued entries, so workers on many machines never consolidate the same
     entry twice; a claim expires, so a dead worker's entries come back."""
-    _execute_all(
+    execute_all(
         cur,
         [
             "ALTER TABLE consolidation_queue ADD COLUMN worker_id text",

@@ -25,10 +25,9 @@ from __future__ import annotations
 from typing import Any
 
 from lightmem.stores.base import TimeRange
-from lightmem.stores.postgres.codec import scope_where, time_where
+from lightmem.stores.sql.codec import naive_utc, scope_where
+from lightmem.stores.sql.dialect import Conn
 from lightmem.types import Scope
-
-Cursor = Any  # psycopg.Cursor[dict[str, Any]]
 
 #: Terms of a BM25 query beyond this many are ignored (as in the SQLite store).
 MAX_QUERY_TERMS = 64
@@ -44,7 +43,7 @@ MAX_EF_SEARCH = 1000
 
 
 def search_dense(
-    cur: Cursor,
+    cur: Conn,
     scope: Scope,
     query: str,
     k: int,
@@ -62,7 +61,7 @@ def search_dense(
     cap = max(exact_max_rows, k) + 1
     rows = int(
         cur.execute(
-            f"SELECT count(*) AS n FROM (SELECT 1 FROM entries WHERE {where} LIMIT %s) AS s",
+            f"SELECT count(*) AS n FROM (SELECT 1 FROM entries WHERE {where} LIMIT ?) AS s",
             [*params, cap],
         ).fetchone()["n"]
     )
@@ -75,6 +74,20 @@ def search_dense(
     return _exact(cur, where, params, query, k)
 
 
+def time_where(time_range: TimeRange | None, column: str) -> tuple[str, list[Any]]:
+    """``AND``-clauses for an inclusive time range; an undated row is in no range."""
+    start, end = time_range if time_range is not None else (None, None)
+    sql = ""
+    params: list[Any] = []
+    if start is not None:
+        sql += f" AND {column} >= ?"
+        params.append(naive_utc(start))
+    if end is not None:
+        sql += f" AND {column} <= ?"
+        params.append(naive_utc(end))
+    return sql, params
+
+
 def dense_filter(scope: Scope, time_range: TimeRange | None) -> tuple[str, list[Any]]:
     """The rows a dense search ranks: active entries of the scope with a vector, in range."""
     where, params = scope_where(scope)
@@ -82,23 +95,21 @@ def dense_filter(scope: Scope, time_range: TimeRange | None) -> tuple[str, list[
     return f"{where} AND status = 'active' AND vector IS NOT NULL{tw}", params + tp
 
 
-def _exact(
-    cur: Cursor, where: str, params: list[Any], query: str, k: int
-) -> list[tuple[str, float]]:
+def _exact(cur: Conn, where: str, params: list[Any], query: str, k: int) -> list[tuple[str, float]]:
     # Ordering by the score (not by ``vector <=> q``) keeps the HNSW index out of the plan.
     rows = cur.execute(
-        f"""SELECT id, 1 - (vector <=> %s::vector) AS score FROM entries WHERE {where}
-            ORDER BY score DESC, pk LIMIT %s""",
+        f"""SELECT id, 1 - (vector <=> ?::vector) AS score FROM entries WHERE {where}
+            ORDER BY score DESC, pk LIMIT ?""",
         [query, *params, k],
     ).fetchall()
     return [(r["id"], float(r["score"])) for r in rows]
 
 
 def _approximate(
-    cur: Cursor, where: str, params: list[Any], query: str, k: int, iterative_scan: bool
+    cur: Conn, where: str, params: list[Any], query: str, k: int, iterative_scan: bool
 ) -> list[tuple[str, float]]:
     ef_search = min(MAX_EF_SEARCH, max(MIN_EF_SEARCH, EF_PER_K * k))
-    cur.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef_search),))
+    cur.execute("SELECT set_config('hnsw.ef_search', ?, true)", (str(ef_search),))
     if iterative_scan:
         cur.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
     rows = cur.execute(approximate_sql(where), [query, *params, query, k]).fetchall()
@@ -109,13 +120,13 @@ def approximate_sql(where: str) -> str:
     """The HNSW query; parameters: the vector, ``where``'s, the vector again, k."""
     # relaxed_order may emit rows slightly out of order: take k in the CTE, then re-sort.
     return f"""WITH nearest AS MATERIALIZED (
-                   SELECT id, pk, vector <=> %s::vector AS distance FROM entries WHERE {where}
-                   ORDER BY vector <=> %s::vector LIMIT %s)
+                   SELECT id, pk, vector <=> ?::vector AS distance FROM entries WHERE {where}
+                   ORDER BY vector <=> ?::vector LIMIT ?)
                SELECT id, 1 - distance AS score FROM nearest ORDER BY distance, pk"""
 
 
 def search_bm25(
-    cur: Cursor, scope: Scope, query: str, k: int, time_range: TimeRange | None
+    cur: Conn, scope: Scope, query: str, k: int, time_range: TimeRange | None
 ) -> list[tuple[str, float]]:
     if k <= 0 or not query.strip():
         return []
@@ -123,7 +134,7 @@ def search_bm25(
     tw, tp = time_where(time_range, "m.timestamp")
     rows = cur.execute(
         f"""WITH terms AS (
-                SELECT lexeme FROM unnest(to_tsvector('simple'::regconfig, %s))
+                SELECT lexeme FROM unnest(to_tsvector('simple'::regconfig, ?))
                 ORDER BY positions[1] LIMIT {MAX_QUERY_TERMS}),
             q AS (
                 SELECT tsquery_or_agg(plainto_tsquery('simple'::regconfig, lexeme)) AS query,
@@ -146,7 +157,7 @@ def search_bm25(
             FROM matched m JOIN df d USING (lexeme) CROSS JOIN corpus c
             WHERE TRUE{tw}
             GROUP BY m.pk, m.id
-            ORDER BY score DESC, m.pk LIMIT %s""",
+            ORDER BY score DESC, m.pk LIMIT ?""",
         [query, *params, *params, *tp, k],
     ).fetchall()
     return [(r["id"], float(r["score"])) for r in rows if r["score"] is not None]

@@ -31,7 +31,8 @@ import numpy as np
 import numpy.typing as npt
 
 from lightmem.errors import MissingDependencyError
-from lightmem.stores.sqlite.codec import placeholders, scope_where
+from lightmem.stores.sql.codec import scope_where
+from lightmem.stores.sqlite.dialect import placeholders
 from lightmem.stores.sqlite.search import Slots, top
 from lightmem.types import Scope
 

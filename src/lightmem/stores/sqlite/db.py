@@ -36,10 +36,6 @@ class Database:
         self.lock = threading.RLock()  # also guards state kept beside the connection
         self._conn: sqlite3.Connection | None = None
 
-    @property
-    def is_open(self) -> bool:
-        return self._conn is not None
-
     def connect(self) -> None:
         with self.lock:
             if self._conn is not None:

@@ -12,22 +12,14 @@ import sqlite3
 from collections.abc import Callable
 
 from lightmem.errors import StorageError
+from lightmem.stores.sql.migrations import execute_all, registrar
 from lightmem.stores.sqlite.db import Database
 
 Migration = Callable[[sqlite3.Connection], None]
 
-#: version -> migration; filled once at import by the decorator below, never changed after.
+#: version -> migration; filled once at import by ``@migration(n)``, never changed after.
 MIGRATIONS: dict[int, Migration] = {}
-
-
-def migration(version: int) -> Callable[[Migration], Migration]:
-    def register(fn: Migration) -> Migration:
-        if version in MIGRATIONS:
-            raise ValueError(f"migration {version} is defined twice")
-        MIGRATIONS[version] = fn
-        return fn
-
-    return register
+migration = registrar(MIGRATIONS)
 
 
 def latest_version() -> int:
@@ -62,15 +54,9 @@ def _step(version: int) -> Callable[[sqlite3.Connection], None]:
     return run
 
 
-def _execute_all(conn: sqlite3.Connection, statements: list[str]) -> None:
-    # Not executescript(): it would COMMIT the migration's transaction half-way.
-    for sql in statements:
-        conn.execute(sql)
-
-
 @migration(1)
 def initial_schema(conn: sqlite3.Connection) -> None:
-    _execute_all(
+    execute_all(
         conn,
         [
             "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -193,7 +179,7 @@ def per_owner_search_index(conn: sqlite3.Connection) -> None:
     ``generation`` still moves on every such write; the revisions are its values.
     """
     new_owner, old_owner = _OWNER.format(row="new"), _OWNER.format(row="old")
-    _execute_all(
+    execute_all(
         conn,
         [
             "DROP TRIGGER entries_fts_insert",

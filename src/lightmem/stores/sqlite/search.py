@@ -23,8 +23,8 @@ import numpy.typing as npt
 
 from lightmem.errors import StorageError
 from lightmem.stores.base import TimeRange
+from lightmem.stores.sql.codec import scope_where, to_iso
 from lightmem.stores.sqlite import lexical
-from lightmem.stores.sqlite.codec import scope_where, to_iso
 from lightmem.types import Scope
 
 #: Rough per-entry bytes of the Python objects an index keeps (id string, run reference).

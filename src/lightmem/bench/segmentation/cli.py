@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from lightmem.bench.segmentation import run_segmentation_bench
+from lightmem.bench.segmentation.run import run_segmentation_bench
 from lightmem.errors import InputError
 
 DEFAULT_FILES = ("locomo-dev.json", "longmemeval-single.json")

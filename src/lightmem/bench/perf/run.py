@@ -1,7 +1,7 @@
 """``lightmem bench perf``: search latency, ANN recall, ``add()`` latency, ingest and
 consolidation throughput, store size and memory of the SQLite store at several sizes.
 
-At each size a store of synthetic entries (``perf_data``: real sentences, vectors embedded
+At each size a store of synthetic entries (``data``: real sentences, vectors embedded
 once and cached, small gaussian noise per entry) is built through ``Store.add_entries``
 (or reused from an earlier run), spread over ``users`` owners so that a user filter selects
 ``1/users`` of it. Then, in this order:
@@ -31,29 +31,29 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from lightmem.backends import build
 from lightmem.bench.fake import install as install_fake_llm
-from lightmem.bench.perf_data import (
+from lightmem.bench.perf.data import (
     Corpus,
     find_data_dir,
     load_corpus,
     owner,
     synthetic_entries,
 )
-from lightmem.bench.perf_measure import (
+from lightmem.bench.perf.measure import (
     Query,
     add_latency,
     ann_recall,
     ingest_and_consolidate,
     search_latency,
 )
-from lightmem.bench.perf_stats import current_rss_mb, load_average, peak_rss_mb
-from lightmem.bench.perf_stores import StoreSpec, corpus_key, ensure_store, store_bytes
+from lightmem.bench.perf.stats import current_rss_mb, load_average, peak_rss_mb
+from lightmem.bench.perf.stores import StoreSpec, corpus_key, ensure_store, store_bytes
 from lightmem.config import MemoryConfig, lightmem_home
 from lightmem.datasets import load_locomo
 from lightmem.embedders.base import Embedder
 from lightmem.errors import InputError
 from lightmem.memory import Memory
+from lightmem.registry import build
 from lightmem.stores.sqlite import SQLiteStore
 
 Progress = Callable[[str], None]

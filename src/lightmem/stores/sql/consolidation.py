@@ -3,62 +3,42 @@ atomically with their pairs, so a re-run never applies a decision twice."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime
+from typing import Any
 
 from lightmem.errors import InputError, NotFoundError, StorageError
 from lightmem.stores.base import Decision
-from lightmem.stores.sqlite.codec import (
-    dump_list,
-    load_list,
-    placeholders,
-    scope_where,
-    to_iso,
-)
-from lightmem.stores.sqlite.entries import add_history, entry_row, tombstone
-from lightmem.stores.sqlite.turns import chunks, rows_by_id
+from lightmem.stores.sql.codec import ENTRY_FIELDS, Row, dump_list, load_list, scope_where
+from lightmem.stores.sql.dialect import Conn, Dialect
+from lightmem.stores.sql.entries import add_history, tombstone
+from lightmem.stores.sql.turns import rows_by_id
 from lightmem.types import EntryStatus, HistoryEvent, Scope
 
 ACTOR = "consolidation"
 DECISIONS = ("update", "delete", "ignore", "merge")
 
 
-def consolidation_queue(
-    conn: sqlite3.Connection, scope: Scope | None, limit: int | None
-) -> list[str]:
-    where = "consolidated = 0 AND status = 'active'"
-    params: list[object] = []
+def consolidation_queue(c: Conn, d: Dialect, scope: Scope | None, limit: int | None) -> list[str]:
+    where = f"{d.queued('e')} AND e.status = 'active'"
+    params: list[Any] = []
     if scope is not None:
-        sw, params = scope_where(scope)
+        sw, params = scope_where(scope, "e")
         where += f" AND {sw}"
-    sql = f"SELECT id FROM entries WHERE {where} ORDER BY pk LIMIT ?"
-    params.append(-1 if limit is None else max(0, limit))
-    return [r["id"] for r in conn.execute(sql, params)]
+    sql = f"SELECT e.id FROM entries e WHERE {where} ORDER BY e.pk LIMIT ?"
+    params.append(d.no_limit if limit is None else max(0, limit))
+    return [r["id"] for r in c.execute(sql, params).fetchall()]
 
 
-def pairs_done(conn: sqlite3.Connection, target_id: str, source_ids: list[str]) -> set[str]:
+def pairs_done(c: Conn, d: Dialect, target_id: str, source_ids: list[str]) -> set[str]:
     done: set[str] = set()
-    for part in chunks(list(dict.fromkeys(source_ids))):
-        sql = (
-            "SELECT source_id FROM consolidation_pairs "
-            f"WHERE target_id = ? AND source_id IN ({placeholders(len(part))})"
-        )
-        done.update(r["source_id"] for r in conn.execute(sql, [target_id, *part]))
+    for where, params in d.any_of("source_id", list(dict.fromkeys(source_ids))):
+        sql = f"SELECT source_id FROM consolidation_pairs WHERE target_id = ? AND {where}"
+        done.update(r["source_id"] for r in c.execute(sql, [target_id, *params]).fetchall())
     return done
 
 
-def mark_consolidated(conn: sqlite3.Connection, entry_ids: list[str]) -> None:
-    for part in chunks(list(dict.fromkeys(entry_ids))):
-        sql = f"UPDATE entries SET consolidated = 1 WHERE id IN ({placeholders(len(part))})"
-        conn.execute(sql, part)
-
-
 def check_decision(
-    target_id: str,
-    source_ids: list[str],
-    decision: Decision,
-    new_text: str | None,
-    blob: bytes | None,
+    target_id: str, source_ids: list[str], decision: Decision, new_text: str | None, vector: Any
 ) -> None:
     """Refuse malformed decisions before anything is read or written."""
     if decision not in DECISIONS:
@@ -67,29 +47,32 @@ def check_decision(
         raise InputError("apply_decision: at least one source entry is required")
     if target_id in source_ids:
         raise InputError(f"apply_decision: entry {target_id!r} is both target and source")
-    if decision == "update" and (not new_text or blob is None):
+    if decision == "update" and (not new_text or vector is None):
         raise InputError("apply_decision: 'update' needs new_text and a vector")
 
 
 def apply_decision(
-    conn: sqlite3.Connection,
+    c: Conn,
+    d: Dialect,
     target_id: str,
     source_ids: list[str],
     decision: Decision,
     *,
     new_text: str | None,
-    blob: bytes | None,
+    vector: Any,
     reason: str | None,
     now: datetime,
 ) -> bool:
     sources = list(dict.fromkeys(source_ids))
-    check_decision(target_id, sources, decision, new_text, blob)
-    if pairs_done(conn, target_id, sources):
+    check_decision(target_id, sources, decision, new_text, vector)
+    # Lock the target and its sources before reading the pairs: a concurrent decision on
+    # the same entries waits here, then sees this one's pairs.
+    rows = rows_by_id(c, d, "entries", [target_id, *sources], ENTRY_FIELDS, lock=True)
+    if pairs_done(c, d, target_id, sources):
         return False
-    target = entry_row(conn, target_id)
+    target = rows.get(target_id)
     if target is None:
         raise NotFoundError(f"apply_decision: no memory entry with id {target_id!r}")
-    rows = rows_by_id(conn, "entries", sources)
     missing = [s for s in sources if s not in rows]
     if missing:
         raise NotFoundError(f"apply_decision: no memory entry with id(s) {', '.join(missing)}")
@@ -100,38 +83,32 @@ def apply_decision(
             f"apply_decision: source(s) {', '.join(foreign)} belong to another scope than "
             f"target {target_id!r}"
         )
-    conn.executemany(
+    c.executemany(
         "INSERT INTO consolidation_pairs (target_id, source_id) VALUES (?, ?)",
         [(target_id, s) for s in sources],
     )
     if target["status"] != EntryStatus.ACTIVE.value:
         return True  # decided against an entry that is gone: only the pairs are recorded
     if decision == "update":
-        assert new_text is not None
-        conn.execute(
-            """UPDATE entries SET text = ?, vector = ?, version = version + 1, updated_at = ?
-               WHERE id = ?""",
-            (new_text, blob, to_iso(now), target_id),
+        c.execute(
+            f"""UPDATE entries SET text = ?, vector = {d.vector_param}, version = version + 1,
+                updated_at = ? WHERE id = ?""",
+            (new_text, vector, d.dump_time(now), target_id),
         )
         add_history(
-            conn, target_id, HistoryEvent.UPDATE, target["text"], new_text, reason, ACTOR, now
+            c, d, target_id, HistoryEvent.UPDATE, target["text"], new_text, reason, ACTOR, now
         )
     elif decision == "delete":
         tombstone(
-            conn, target, HistoryEvent.DELETE, new_text=None, reason=reason, actor=ACTOR, now=now
+            c, d, target, HistoryEvent.DELETE, new_text=None, reason=reason, actor=ACTOR, now=now
         )
     elif decision == "merge":
-        _merge(conn, target, [rows[s] for s in sources], reason=reason, now=now)
+        _merge(c, d, target, [rows[s] for s in sources], reason=reason, now=now)
     return True
 
 
 def _merge(
-    conn: sqlite3.Connection,
-    target: sqlite3.Row,
-    sources: list[sqlite3.Row],
-    *,
-    reason: str | None,
-    now: datetime,
+    c: Conn, d: Dialect, target: Row, sources: list[Row], *, reason: str | None, now: datetime
 ) -> None:
     """Tombstone the target and hand its source turns to the first *active* source entry
     (an earlier decision may have retired the first one). With no active source left the
@@ -140,12 +117,13 @@ def _merge(
     if receiver is None:
         return
     merged = list(dict.fromkeys(load_list(receiver["sources"]) + load_list(target["sources"])))
-    conn.execute(
-        "UPDATE entries SET sources = ?, updated_at = ? WHERE id = ?",
-        (dump_list(merged), to_iso(now), receiver["id"]),
+    c.execute(
+        f"UPDATE entries SET sources = {d.json_param}, updated_at = ? WHERE id = ?",
+        (dump_list(merged), d.dump_time(now), receiver["id"]),
     )
     tombstone(
-        conn,
+        c,
+        d,
         target,
         HistoryEvent.MERGE,
         new_text=receiver["text"],

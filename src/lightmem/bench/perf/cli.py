@@ -14,8 +14,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from lightmem.bench.perf import parse_sizes, run_perf_bench
-from lightmem.bench.perf_report import tables, write_report
+from lightmem.bench.perf.report import tables, write_report
+from lightmem.bench.perf.run import parse_sizes, run_perf_bench
 
 
 def perf(

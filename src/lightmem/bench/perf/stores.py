@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from lightmem.bench.perf_data import Corpus, synthetic_entries
-from lightmem.bench.perf_stats import disk_bytes
+from lightmem.bench.perf.data import Corpus, synthetic_entries
+from lightmem.bench.perf.stats import disk_bytes
 from lightmem.memory import SQLITE_FILE, Memory
 
 MARKER = "bench.json"

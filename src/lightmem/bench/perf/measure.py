@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from lightmem.bench.fake import install as install_fake_llm
-from lightmem.bench.perf_stats import recall_at, rounds_summary, summary
+from lightmem.bench.perf.stats import recall_at, rounds_summary, summary
 from lightmem.bench.systems.base import message, sessions
 from lightmem.datasets import Conversation
 from lightmem.embedders.base import Embedder, Vectors

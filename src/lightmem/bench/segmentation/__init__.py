@@ -1,0 +1,1 @@
+"""``lightmem bench segmentation``: boundary precision, recall and F1 of the topic segmenters."""

@@ -1,0 +1,1 @@
+"""Model code shared by several backends: a numpy BERT-family encoder (``bert``)."""

@@ -1,0 +1,278 @@
+"""The store contract over SQL, written once.
+
+:class:`SQLStore` implements every method of :class:`~lightmem.stores.base.Store` but the
+ones a SQL backend truly does its own way. A backend subclass gives:
+
+* ``dialect``: its :class:`~lightmem.stores.sql.dialect.Dialect`;
+* ``self._db``: :class:`~lightmem.stores.sql.dialect.Transactions` over its connections,
+  each call one transaction (read: one snapshot; write: all or nothing);
+* ``open`` (migrations, the vector dimension), ``close`` and ``dim``;
+* ``search_dense`` and ``search_bm25``.
+
+This class validates arguments, encodes vectors and times through the dialect, and hands
+each transaction to the modules by subject (``turns``, ``entries``, ``consolidation``,
+``transfer``, ``stats``).
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Hashable, Iterable, Iterator
+from typing import Any, ClassVar
+
+from lightmem.embedders.base import Vectors
+from lightmem.errors import InputError
+from lightmem.stores.base import Decision, Store, check_batch_entries
+from lightmem.stores.sql import consolidation, entries, stats, transfer, turns
+from lightmem.stores.sql.codec import as_matrix, as_vector, utcnow
+from lightmem.stores.sql.dialect import Conn, Dialect, Transactions
+from lightmem.types import Batch, Entry, HistoryRecord, LLMCall, Scope, Turn, TurnStage, Usage
+
+#: Meta keys the store owns; ``set_meta`` refuses them.
+RESERVED_META = frozenset({"dim", "generation"})
+
+
+class SQLStore(Store):
+    dialect: ClassVar[Dialect]
+    _db: Transactions
+
+    @property
+    @abstractmethod
+    def dim(self) -> int:
+        """The vector dimension of the open store."""
+
+    # -- metadata ---------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        return self._db.read("get_meta", lambda c: read_meta(c, key))
+
+    def set_meta(self, key: str, value: str) -> None:
+        if key in RESERVED_META:
+            raise InputError(f"the meta key {key!r} is managed by the store")
+        self._db.write(
+            "set_meta",
+            lambda c: c.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, str(value)),
+            ),
+        )
+
+    # -- turns -------------------------------------------------------------------------------
+    def add_turns(self, turns_: list[Turn]) -> list[Turn]:
+        now, d = utcnow(), self.dialect
+        return self._db.write("add_turns", lambda c: turns.add_turns(c, d, turns_, now))
+
+    def get_turns(self, ids: list[str]) -> list[Turn]:
+        return self._db.read("get_turns", lambda c: turns.get_turns(c, self.dialect, ids))
+
+    def list_turns(
+        self,
+        scope: Scope,
+        *,
+        session_id: str | None = None,
+        stage: TurnStage | None = None,
+        limit: int | None = None,
+    ) -> list[Turn]:
+        return self._db.read(
+            "list_turns", lambda c: turns.list_turns(c, scope, session_id, stage, limit)
+        )
+
+    def set_turn_views(self, views: list[tuple[str, str, int]], vectors: Vectors | None) -> None:
+        values = None if vectors is None else self._vectors(vectors, len(views), "set_turn_views")
+        d = self.dialect
+        self._db.write("set_turn_views", lambda c: turns.set_turn_views(c, d, views, values))
+
+    def turn_vectors(self, ids: list[str]) -> dict[str, Any]:
+        return self._db.read("turn_vectors", lambda c: turns.turn_vectors(c, self.dialect, ids))
+
+    # -- sensory and short-term state transitions ------------------------------------------
+    def assign_segments(self, segments: list[tuple[str, list[str]]]) -> None:
+        d = self.dialect
+        self._db.write("assign_segments", lambda c: turns.assign_segments(c, d, segments))
+
+    def create_batch(self, batch: Batch) -> None:
+        now, d = utcnow(), self.dialect
+        self._db.write("create_batch", lambda c: turns.create_batch(c, d, batch, now))
+
+    def list_batches(
+        self, scope: Scope | None = None, statuses: Iterable[str] = ("pending", "failed")
+    ) -> list[Batch]:
+        wanted, d = list(statuses), self.dialect
+        return self._db.read("list_batches", lambda c: turns.list_batches(c, d, scope, wanted))
+
+    def complete_batch(self, batch_id: str, entries_: list[Entry], vectors: Vectors) -> None:
+        values = self._vectors(vectors, len(entries_), "complete_batch")
+        now, d = utcnow(), self.dialect
+
+        def run(c: Conn) -> None:
+            batch = turns.open_batch(c, d, batch_id, "complete_batch")
+            check_batch_entries(batch, entries_)
+            entries.insert_entries(c, d, entries_, values, actor="extraction", now=now)
+            turns.finish_batch(c, d, batch)
+
+        self._db.write("complete_batch", run)
+
+    def fail_batch(self, batch_id: str, error: str, raw_reply: str | None) -> None:
+        d = self.dialect
+        self._db.write("fail_batch", lambda c: turns.fail_batch(c, d, batch_id, error, raw_reply))
+
+    # -- entries ----------------------------------------------------------------------------
+    def add_entries(self, entries_: list[Entry], vectors: Vectors, *, actor: str) -> None:
+        values = self._vectors(vectors, len(entries_), "add_entries")
+        now, d = utcnow(), self.dialect
+        self._db.write(
+            "add_entries",
+            lambda c: entries.insert_entries(c, d, entries_, values, actor=actor, now=now),
+        )
+
+    def get_entry(self, entry_id: str, scope: Scope | None = None) -> Entry:
+        d = self.dialect
+        return self._db.read("get_entry", lambda c: entries.get_entry(c, d, entry_id, scope))
+
+    def get_entries(self, ids: list[str]) -> list[Entry]:
+        return self._db.read("get_entries", lambda c: entries.get_entries(c, self.dialect, ids))
+
+    def list_entries(
+        self,
+        scope: Scope,
+        *,
+        include_deleted: bool = False,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[Entry]:
+        d = self.dialect
+        return self._db.read(
+            "list_entries",
+            lambda c: entries.list_entries(c, d, scope, include_deleted, limit, offset),
+        )
+
+    def update_entry(
+        self,
+        entry_id: str,
+        text: str,
+        vector: Vectors,
+        *,
+        reason: str | None,
+        actor: str,
+        sources: list[str] | None = None,
+    ) -> Entry:
+        value = self.dialect.dump_vector(as_vector(vector, self.dim, "update_entry"))
+        now, d = utcnow(), self.dialect
+        return self._db.write(
+            "update_entry",
+            lambda c: entries.update_entry(
+                c, d, entry_id, text, value, reason=reason, actor=actor, sources=sources, now=now
+            ),
+        )
+
+    def delete_entry(self, entry_id: str, *, reason: str | None, actor: str) -> None:
+        now, d = utcnow(), self.dialect
+        self._db.write(
+            "delete_entry",
+            lambda c: entries.delete_entry(c, d, entry_id, reason=reason, actor=actor, now=now),
+        )
+
+    def history(self, entry_id: str) -> list[HistoryRecord]:
+        return self._db.read("history", lambda c: entries.history(c, entry_id))
+
+    def delete_all(self, scope: Scope) -> int:
+        return self._db.write("delete_all", lambda c: entries.delete_all(c, self.dialect, scope))
+
+    def count_entries(self, scope: Scope | None = None, *, include_deleted: bool = False) -> int:
+        return self._db.read(
+            "count_entries", lambda c: entries.count_entries(c, scope, include_deleted)
+        )
+
+    def count_turns(self, scope: Scope) -> int:
+        return self._db.read("count_turns", lambda c: turns.count_turns(c, scope))
+
+    def search_revision(self, owner: Scope) -> Hashable:
+        """Counts, the last turn and the sum of entry versions: moved by every new turn or
+        entry, deletion and text update, whichever process made it (two small aggregates
+        over the owner's indexed rows)."""
+        return self._db.read("search_revision", lambda c: stats.search_revision(c, owner))
+
+    def entry_vectors(self, ids: list[str]) -> dict[str, Any]:
+        d = self.dialect
+        return self._db.read("entry_vectors", lambda c: entries.entry_vectors(c, d, ids))
+
+    # -- sleep-time consolidation -------------------------------------------------------------
+    def consolidation_queue(
+        self, scope: Scope | None = None, limit: int | None = None
+    ) -> list[str]:
+        d = self.dialect
+        return self._db.read(
+            "consolidation_queue",
+            lambda c: consolidation.consolidation_queue(c, d, scope, limit),
+        )
+
+    def pairs_done(self, target_id: str, source_ids: list[str]) -> set[str]:
+        d = self.dialect
+        return self._db.read(
+            "pairs_done", lambda c: consolidation.pairs_done(c, d, target_id, source_ids)
+        )
+
+    def apply_decision(
+        self,
+        target_id: str,
+        source_ids: list[str],
+        decision: Decision,
+        *,
+        new_text: str | None = None,
+        vector: Vectors | None = None,
+        reason: str | None = None,
+    ) -> bool:
+        d = self.dialect
+        value = None if vector is None else d.dump_vector(as_vector(vector, self.dim, "apply"))
+        now = utcnow()
+        return self._db.write(
+            "apply_decision",
+            lambda c: consolidation.apply_decision(
+                c, d, target_id, list(source_ids), decision,
+                new_text=new_text, vector=value, reason=reason, now=now,
+            ),
+        )  # fmt: skip
+
+    def mark_consolidated(self, entry_ids: list[str]) -> None:
+        ids, d = list(dict.fromkeys(entry_ids)), self.dialect
+        self._db.write("mark_consolidated", lambda c: d.dequeue(c, ids))
+
+    # -- usage --------------------------------------------------------------------------------
+    def record_llm_call(self, call: LLMCall) -> None:
+        stamp = self.dialect.dump_time(utcnow())
+        self._db.write(
+            "record_llm_call",
+            lambda c: c.execute(
+                """INSERT INTO llm_calls (stage, tokens_in, tokens_out, seconds, ok, created_at)
+                   VALUES (?, ?, ?, ?, ?, ?)""",
+                (call.stage, call.tokens_in, call.tokens_out, call.seconds, call.ok, stamp),
+            ),
+        )
+
+    def usage(self) -> Usage:
+        return self._db.read("usage", lambda c: stats.read_usage(c, self.dialect))
+
+    def scopes(self) -> list[Scope]:
+        return self._db.read("scopes", lambda c: stats.read_scopes(c, self.dialect))
+
+    # -- export / import ------------------------------------------------------------------------
+    def export_records(self, scope: Scope | None = None) -> Iterator[dict[str, Any]]:
+        # Read in one snapshot before yielding: no transaction stays open across yields.
+        d = self.dialect
+        yield from self._db.read("export_records", lambda c: transfer.export_records(c, d, scope))
+
+    def import_records(self, records: Iterable[dict[str, Any]]) -> int:
+        items, dim, d = list(records), self.dim, self.dialect
+        return self._db.write("import_records", lambda c: transfer.import_records(c, d, items, dim))
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _vectors(self, vectors: Vectors | None, rows: int, what: str) -> list[Any]:
+        """One bound value per row, checked for count and dimension."""
+        if rows == 0 and vectors is None:
+            return []
+        return [self.dialect.dump_vector(v) for v in as_matrix(vectors, rows, self.dim, what)]
+
+
+def read_meta(c: Conn, key: str) -> str | None:
+    row = c.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return None if row is None else str(row["value"])

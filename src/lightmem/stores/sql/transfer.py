@@ -1,0 +1,217 @@
+"""Export and import: JSON-able records, one per row, the same format for every SQL store.
+
+Kinds: ``turn``, ``entry``, ``history``, ``batch``, ``pair`` and ``llm_call`` (the last only
+in a whole-store export: LLM calls belong to no scope). Times are ISO strings, vectors base64
+of little-endian float32, ``consolidated`` 0/1, so an export from one backend imports into
+another and exports again unchanged. Importing an export into an empty store gives the same
+store. Turn ``seq`` and history ``id`` are store-wide counters: they are kept when free and
+renumbered (in their exported order) when the target store already uses any of them, so a
+scope can move into a store that holds others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from lightmem.errors import InputError
+from lightmem.stores.sql.codec import (
+    b64_to_vector,
+    dump_list,
+    load_list,
+    load_time_required,
+    scope_where,
+    to_iso,
+    vector_to_b64,
+)
+from lightmem.stores.sql.dialect import Conn, Dialect
+from lightmem.stores.sql.turns import check_new_ids, existing_ids
+from lightmem.types import Scope
+
+KINDS = ("turn", "entry", "batch", "history", "pair", "llm_call")  # import order
+
+TURN_COLUMNS = (
+    "seq", "id", "user_id", "agent_id", "run_id", "session_id", "role", "speaker", "content",
+    "compressed", "tokens", "timestamp", "ref", "stage", "segment_id", "batch_id", "created_at",
+)  # fmt: skip
+ENTRY_COLUMNS = (
+    "id", "user_id", "agent_id", "run_id", "text", "timestamp", "topic_id", "origin", "status",
+    "version", "created_at", "updated_at",
+)  # fmt: skip
+ENTRY_LISTS = ("speakers", "keywords", "sources")
+BATCH_COLUMNS = (
+    "id", "user_id", "agent_id", "run_id", "status", "attempts", "last_error", "raw_reply",
+    "created_at",
+)  # fmt: skip
+HISTORY_COLUMNS = (
+    "id", "entry_id", "event", "old_text", "new_text", "reason", "actor", "created_at",
+)  # fmt: skip
+CALL_COLUMNS = ("stage", "tokens_in", "tokens_out", "seconds", "ok", "created_at")
+TIME_COLUMNS = ("timestamp", "created_at", "updated_at")
+
+
+def _plain(r: Any, columns: Iterable[str]) -> dict[str, Any]:
+    """The row's values for ``columns``, times as ISO strings."""
+    return {
+        c: to_iso(load_time_required(r[c])) if c in TIME_COLUMNS and r[c] else r[c] for c in columns
+    }
+
+
+def export_records(c: Conn, d: Dialect, scope: Scope | None) -> list[dict[str, Any]]:
+    def where(alias: str) -> tuple[str, list[Any]]:
+        return scope_where(scope, alias) if scope is not None else ("1 = 1", [])
+
+    def rows(sql: str, params: list[Any]) -> list[Any]:
+        return list(c.execute(sql, params).fetchall())
+
+    out: list[dict[str, Any]] = []
+    w, p = where("t")
+    vector = d.read_vector("t.vector")
+    for r in rows(f"SELECT t.*, {vector} AS vbytes FROM turns t WHERE {w} ORDER BY t.seq", p):
+        vec = vector_to_b64(d.load_vector(r["vbytes"]))
+        out.append({"kind": "turn", **_plain(r, TURN_COLUMNS), "vector": vec})
+    w, p = where("e")
+    sql = f"""SELECT e.*, {d.read_vector("e.vector")} AS vbytes, {d.queued("e")} AS queued
+              FROM entries e WHERE {w} ORDER BY e.pk"""
+    for r in rows(sql, p):
+        rec = {"kind": "entry", **_plain(r, ENTRY_COLUMNS), "consolidated": 0 if r["queued"] else 1}
+        rec.update({c: load_list(r[c]) for c in ENTRY_LISTS})
+        out.append({**rec, "vector": vector_to_b64(d.load_vector(r["vbytes"]))})
+    w, p = where("b")
+    for r in rows(f"SELECT b.* FROM batches b WHERE {w} ORDER BY b.pk", p):
+        out.append(
+            {"kind": "batch", **_plain(r, BATCH_COLUMNS), "turn_ids": load_list(r["turn_ids"])}
+        )
+    w, p = where("e")
+    sql = f"SELECT h.* FROM history h JOIN entries e ON e.id = h.entry_id WHERE {w} ORDER BY h.id"
+    out += [{"kind": "history", **_plain(r, HISTORY_COLUMNS)} for r in rows(sql, p)]
+    ws, ps = where("s")
+    sql = f"""SELECT p.target_id, p.source_id FROM consolidation_pairs p
+              JOIN entries e ON e.id = p.target_id JOIN entries s ON s.id = p.source_id
+              WHERE {w} AND {ws} ORDER BY p.target_id{d.bytewise}, p.source_id{d.bytewise}"""
+    for r in rows(sql, p + ps):
+        out.append({"kind": "pair", "target_id": r["target_id"], "source_id": r["source_id"]})
+    if scope is None:
+        for r in rows("SELECT * FROM llm_calls ORDER BY id", []):
+            out.append({"kind": "llm_call", **_plain(r, CALL_COLUMNS), "ok": bool(r["ok"])})
+    return out
+
+
+def import_records(c: Conn, d: Dialect, records: Iterable[dict[str, Any]], dim: int) -> int:
+    by_kind: dict[str, list[dict[str, Any]]] = {k: [] for k in KINDS}
+    count = 0
+    for n, rec in enumerate(records):
+        kind = rec.get("kind") if isinstance(rec, dict) else None
+        if kind not in by_kind:
+            raise InputError(f"import: record {n} has no known kind (one of {', '.join(KINDS)})")
+        by_kind[str(kind)].append(rec)
+        count += 1
+    d.before_import(c)
+    try:
+        _import_turns(c, d, by_kind["turn"], dim)
+        _import_entries(c, d, by_kind["entry"], dim)
+        _import_batches(c, d, by_kind["batch"])
+        _import_history(c, d, by_kind["history"])
+        c.executemany(
+            "INSERT INTO consolidation_pairs (target_id, source_id) VALUES (?, ?)",
+            [(r["target_id"], r["source_id"]) for r in by_kind["pair"]],
+        )
+        c.executemany(
+            _insert("llm_calls", CALL_COLUMNS),
+            [_values(d, r, CALL_COLUMNS) for r in by_kind["llm_call"]],
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"import: a record is malformed: {type(exc).__name__}: {exc}") from exc
+    return count
+
+
+def _values(d: Dialect, rec: dict[str, Any], columns: Iterable[str]) -> list[Any]:
+    """The record's values for ``columns``, times and flags as the store binds them."""
+    out: list[Any] = []
+    for c in columns:
+        v = rec[c]
+        if c in TIME_COLUMNS and v is not None:
+            v = d.dump_time(load_time_required(str(v)))
+        elif c == "ok":
+            v = bool(v)
+        out.append(v)
+    return out
+
+
+def _insert(table: str, columns: Iterable[str], marks: dict[str, str] | None = None) -> str:
+    names = list(columns)
+    values = ", ".join((marks or {}).get(n, "?") for n in names)
+    return f"INSERT INTO {table} ({', '.join(names)}) VALUES ({values})"
+
+
+def _keep(c: Conn, d: Dialect, table: str, column: str, values: list[Any]) -> bool:
+    """True if every value is an int, none repeats, and none is used in ``table.column``."""
+    if not all(type(v) is int for v in values) or len(set(values)) != len(values):
+        return False
+    for where, params in d.any_of(column, values):
+        if c.execute(f"SELECT 1 FROM {table} WHERE {where} LIMIT 1", params).fetchone():
+            return False
+    return True
+
+
+def _vector(d: Dialect, text: str | None, dim: int, what: str) -> Any:
+    vector = b64_to_vector(text, dim, what)
+    return None if vector is None else d.dump_vector(vector)
+
+
+def _import_turns(c: Conn, d: Dialect, recs: list[dict[str, Any]], dim: int) -> None:
+    check_new_ids(c, d, "turns", "turn", [r["id"] for r in recs])
+    seqs = [r.get("seq") for r in recs]
+    keep = _keep(c, d, "turns", "seq", seqs)
+    columns = (*(TURN_COLUMNS if keep else TURN_COLUMNS[1:]), "vector")
+    c.executemany(
+        _insert("turns", columns, {"vector": d.vector_param}),
+        [
+            [*_values(d, r, columns[:-1]), _vector(d, r.get("vector"), dim, "import turn")]
+            for r in recs
+        ],
+    )
+    if keep and recs:
+        d.after_explicit_ids(c, "turns", "seq", [int(s) for s in seqs if s is not None])
+
+
+def _import_entries(c: Conn, d: Dialect, recs: list[dict[str, Any]], dim: int) -> None:
+    check_new_ids(c, d, "entries", "entry", [r["id"] for r in recs])
+    columns = (*ENTRY_COLUMNS, *ENTRY_LISTS, "vector")
+    marks = {c: d.json_param for c in ENTRY_LISTS} | {"vector": d.vector_param}
+    rows = []
+    for r in recs:
+        lists = [dump_list(r.get(c) or []) for c in ENTRY_LISTS]
+        rows.append(
+            [
+                *_values(d, r, ENTRY_COLUMNS),
+                *lists,
+                _vector(d, r.get("vector"), dim, "import entry"),
+            ]
+        )
+    c.executemany(_insert("entries", columns, marks), rows)
+    d.enqueue(c, [r["id"] for r in recs if not r.get("consolidated")])
+    d.dequeue(c, [r["id"] for r in recs if r.get("consolidated")])
+
+
+def _import_batches(c: Conn, d: Dialect, recs: list[dict[str, Any]]) -> None:
+    check_new_ids(c, d, "batches", "batch", [r["id"] for r in recs])
+    columns = (*BATCH_COLUMNS, "turn_ids")
+    c.executemany(
+        _insert("batches", columns, {"turn_ids": d.json_param}),
+        [[*_values(d, r, BATCH_COLUMNS), dump_list(r["turn_ids"])] for r in recs],
+    )
+
+
+def _import_history(c: Conn, d: Dialect, recs: list[dict[str, Any]]) -> None:
+    entry_ids = list(dict.fromkeys(r["entry_id"] for r in recs))
+    found = set(existing_ids(c, d, "entries", entry_ids))
+    missing = [i for i in entry_ids if i not in found]
+    if missing:
+        raise InputError(f"import: history of unknown entries: {', '.join(missing[:10])}")
+    ids = [r.get("id") for r in recs]
+    keep = _keep(c, d, "history", "id", ids)
+    columns = HISTORY_COLUMNS if keep else HISTORY_COLUMNS[1:]
+    c.executemany(_insert("history", columns), [_values(d, r, columns) for r in recs])
+    if keep and recs:
+        d.after_explicit_ids(c, "history", "id", [int(i) for i in ids if i is not None])
