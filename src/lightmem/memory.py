@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -178,11 +179,15 @@ class Memory:
         run_id: str | None = None,
         session_id: str | None = None,
         timestamp: Any = None,
+        idempotency_key: str | None = None,
     ) -> AddResult:
         """Store one or many turns durably, then run the pipeline (inline or in background).
 
         The turns are committed before any processing: if processing fails, they stay
-        buffered and the next ``add``/``flush`` picks them up.
+        buffered and the next ``add``/``flush`` picks them up. With ``idempotency_key``, a
+        retry of the same add (same key, same messages and scope) stores nothing and returns
+        the first result (``replayed``); the same key with other content is a
+        :class:`ConflictError`.
         """
         if run_id is not None and session_id is not None and run_id != session_id:
             raise InputError("run_id and session_id are the same thing; pass only one")
@@ -193,8 +198,25 @@ class Memory:
             else datetime.now(UTC).replace(tzinfo=None, microsecond=0)
         )
         turns = to_turns(messages, scope, AddDefaults(session_id=scope.run_id, timestamp=ts))
-        saved = self.store.add_turns(turns)
-        result = AddResult(turn_ids=[t.id for t in saved])
+        if idempotency_key is None:
+            saved = self.store.add_turns(turns)
+            result = AddResult(turn_ids=[t.id for t in saved])
+        else:
+            check_idempotency_key(idempotency_key)
+            given = to_turns(
+                messages,
+                scope,
+                AddDefaults(
+                    session_id=scope.run_id,
+                    timestamp=parse_timestamp(timestamp) if timestamp is not None else None,
+                ),
+            )
+            saved, replayed = self.store.add_turns_once(
+                turns, scope.owner, idempotency_key, request_digest(scope, given)
+            )
+            result = AddResult(turn_ids=[t.id for t in saved], replayed=replayed)
+            if replayed:
+                return result
         if self._worker is not None:
             self._worker.notify(scope.owner)
         else:
@@ -485,7 +507,10 @@ class Memory:
                 return
             # Atomic: a process opening the store meanwhile never reads a half-written file.
             tmp = target.with_name(f".{CONFIG_FILE}.{os.getpid()}.{threading.get_ident()}")
-            tmp.write_text(text, encoding="utf-8")
+            fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.chmod(tmp, 0o600)
             os.replace(tmp, target)
         except OSError as exc:
             raise StorageError(
@@ -502,7 +527,9 @@ def make_store_dir(path: Path) -> None:
             f"(it is created if missing)"
         )
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            path.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.chmod(path, 0o700)  # only its owner reads a store, whatever the umask
     except OSError as exc:
         raise StorageError(
             f"cannot create the store directory {str(path)!r}: {exc.strerror or exc}; give a "
@@ -523,3 +550,31 @@ def _time_range(value: tuple[Any, Any] | None) -> TimeRange | None:
         None if start is None else parse_timestamp(start, field="time_range start"),
         None if end is None else parse_timestamp(end, field="time_range end"),
     )
+
+
+def check_idempotency_key(key: object) -> None:
+    if not isinstance(key, str) or not key.strip() or len(key) > 256 or not key.isprintable():
+        raise InputError(
+            "an idempotency key must be a non-empty printable string of at most 256 "
+            "characters (a UUID per request is the usual choice)"
+        )
+
+
+def request_digest(scope: Scope, turns: list[Turn]) -> str:
+    """What makes two adds the same request: the scope and each message as given (times
+    the caller set; not the ids or the default time the store assigns)."""
+    body = {
+        "scope": [scope.user_id, scope.agent_id, scope.run_id],
+        "turns": [
+            [
+                t.role,
+                t.content,
+                t.speaker,
+                t.session_id,
+                t.ref,
+                t.timestamp and t.timestamp.isoformat(),
+            ]
+            for t in turns
+        ],
+    }
+    return hashlib.sha256(json.dumps(body, ensure_ascii=False).encode("utf-8")).hexdigest()

@@ -232,6 +232,20 @@ class AddResult:
     #: set when the turns were stored but processing them failed (they stay buffered and
     #: the next add/flush retries); the error, for the caller to see
     deferred: str | None = None
+    #: True when an earlier add with the same idempotency key stored these turns: nothing
+    #: was stored again
+    replayed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StoredKey:
+    """An API key as the store keeps it: never the key, only its SHA-256."""
+
+    name: str
+    sha256: str
+    admin: bool
+    grants: tuple[tuple[str | None, str | None], ...]  # (user_id, agent_id) pairs
+    created_at: str
 
 
 @dataclass(slots=True)

@@ -80,7 +80,7 @@ def steer(case: Any, user: str | None, memory_id: str | None) -> None:
 
 def test_fuzzed_requests_get_no_500_and_never_cross_tenants(tmp_path: Path) -> None:
     memory = Memory(tmp_path / "store", config=CONFIG)
-    keys = KeyStore.for_store(memory.path)
+    keys = KeyStore.for_memory(memory)
     alice_key, _ = keys.create(users=["alice"], name="alice")
     keys.create(users=["bob"], name="bob")
     bob_ids = seed(memory, "bob", BOB_TEXTS)

@@ -54,7 +54,7 @@ def memory(tmp_path: Path) -> Iterator[Memory]:
 
 @pytest.fixture
 def tenants(memory: Memory) -> Tenants:
-    store = KeyStore.for_store(memory.path)
+    store = KeyStore.for_memory(memory)
     alice, _ = store.create(users=["alice"], name="alice")
     bob, _ = store.create(users=["bob"], name="bob")
     admin, _ = store.create(admin=True, name="admin")

@@ -115,3 +115,81 @@ def test_swagger_ui_is_served_from_local_assets(client: TestClient) -> None:
     js = client.get("/docs/assets/swagger-ui-bundle.js")
     assert js.status_code == 200 and len(js.content) > 100_000
     assert json.loads(client.get("/openapi.json").text)["info"]["title"] == "LightMem"
+
+
+# -- retries: idempotency keys ----------------------------------------------------------------
+def test_idempotency_key_on_rest(client: TestClient, tenants: Tenants, memory: Memory) -> None:
+    a = {**tenants.auth(tenants.alice), "Idempotency-Key": "req-1"}
+    body = {"messages": [{"role": "user", "content": "I moved to Porto"}]}
+    first = client.post("/v1/memories", json=body, headers=a)
+    again = client.post("/v1/memories", json=body, headers=a)
+    assert first.status_code == again.status_code == 202
+    assert again.json() == {**first.json(), "replayed": True} and not first.json()["replayed"]
+    other = client.post("/v1/memories", json={"messages": "something else"}, headers=a)
+    assert other.status_code == 409 and error_of(other)["code"] == "conflict"
+    memory.wait()
+    assert [t.content for t in memory.turns(user_id="alice")] == ["I moved to Porto"]
+
+
+KILLED_ADD = """
+import os, signal, sys
+from lightmem import Memory
+mem = Memory(sys.argv[1], config={"embedder": {"provider": "hash"}, "llm": "none"})
+mem.add("I switched from tea to coffee", user_id="alice", idempotency_key="retry-me")
+os.kill(os.getpid(), signal.SIGKILL)  # dies before any answer reaches the caller
+"""
+
+
+def test_an_idempotent_retry_after_kill_9_stores_once(tmp_path: Any) -> None:
+    import subprocess
+    import sys
+
+    store = tmp_path / "s"
+    proc = subprocess.run([sys.executable, "-c", KILLED_ADD, str(store)], check=False)
+    assert proc.returncode == -9
+    config = {"embedder": {"provider": "hash"}, "llm": "none"}
+    with Memory(store, config=config) as mem:
+        retry = mem.add(
+            "I switched from tea to coffee", user_id="alice", idempotency_key="retry-me"
+        )
+        assert retry.replayed
+        turns = mem.turns(user_id="alice")
+        assert [t.content for t in turns] == ["I switched from tea to coffee"]
+        assert retry.turn_ids == [turns[0].id]
+        with pytest.raises(InputError, match="idempotency key"):
+            mem.add("x", user_id="alice", idempotency_key="")
+
+
+# -- files readable by their owner only -------------------------------------------------------
+def test_store_files_are_private_whatever_the_umask(tmp_path: Any) -> None:
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        with Memory(
+            tmp_path / "new", config={"embedder": {"provider": "hash"}, "llm": "none"}
+        ) as m:
+            m.add("secret", user_id="alice")
+            files = {p.name: stat.S_IMODE(p.stat().st_mode) for p in m.path.iterdir()}
+            assert stat.S_IMODE(m.path.stat().st_mode) == 0o700
+    finally:
+        os.umask(old)
+    for name in ("lightmem.sqlite3", "lightmem.sqlite3-wal", "lightmem.sqlite3-shm", "config.json"):
+        assert files.get(name) == 0o600, (name, files)
+
+
+# -- a server started without keys switches to keys --------------------------------------------
+def test_a_key_created_while_keyless_switches_the_server_to_auth(memory: Memory) -> None:
+    from lightmem.server.app import create_app
+    from lightmem.server.keys import KeyStore
+
+    keys = KeyStore.for_memory(memory)
+    app = create_app(memory, keys, anonymous_until_keys=True)
+    with TestClient(app, base_url="http://127.0.0.1:8000") as c:
+        assert c.get("/v1/memories", params={"user_id": "alice"}).status_code == 200
+        secret, _ = keys.create(users=["alice"], name="late")
+        r = c.get("/v1/memories", params={"user_id": "alice"})
+        assert r.status_code == 401 and error_of(r)["code"] == "unauthorized"
+        ok = c.get("/v1/memories", headers={"Authorization": f"Bearer {secret}"})
+        assert ok.status_code == 200

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import stat
 import sys
 import threading
 import time
@@ -60,27 +59,49 @@ def test_missing_or_bad_key_is_401(client: TestClient, headers: dict[str, str]) 
     assert r.headers["www-authenticate"] == "Bearer"
 
 
-def test_revoked_key_is_401_on_a_running_server(client: TestClient, tenants: Tenants) -> None:
+def test_revoked_key_is_401_on_a_running_server(
+    client: TestClient, tenants: Tenants, memory: Memory
+) -> None:
     a = tenants.auth(tenants.alice)
     assert client.get("/v1/memories", headers=a).status_code == 200
-    KeyStore(tenants.store.path).revoke("alice")  # as `lightmem keys revoke` would
+    with Memory(memory.path, config=CONFIG) as other:  # as `lightmem keys revoke` would
+        KeyStore.for_memory(other).revoke("alice")
     r = client.get("/v1/memories", headers=a)
     assert r.status_code == 401 and error_of(r)["code"] == "unauthorized"
     assert client.get("/v1/memories", headers=tenants.auth(tenants.bob)).status_code == 200
 
 
-def test_keys_file_holds_only_hashes_and_is_private(tenants: Tenants) -> None:
-    text = tenants.store.path.read_text()
+def test_the_store_holds_only_key_hashes_and_is_private(memory: Memory, tenants: Tenants) -> None:
+    memory.store.close()  # checkpoint the WAL into the database file
+    memory.store.open(memory.embedder.dim)
+    blob = b"".join(p.read_bytes() for p in memory.path.iterdir() if p.is_file())
     for key in (tenants.alice, tenants.bob, tenants.admin):
-        assert key not in text and key[3:20] not in text
-    assert stat.S_IMODE(os.stat(tenants.store.path).st_mode) == 0o600
+        assert key.encode() not in blob and key[3:20].encode() not in blob
     assert {k.name for k in tenants.store.list_keys()} == {"alice", "bob", "admin"}
+    assert not (memory.path / "keys.json").exists()
 
 
-def test_a_keys_file_readable_by_others_is_refused(tenants: Tenants) -> None:
-    os.chmod(tenants.store.path, 0o644)
-    with pytest.raises(ConfigError, match="chmod 600"):
-        KeyStore(tenants.store.path).list_keys()
+def test_a_keys_file_of_an_older_version_is_imported_once(tmp_path: Path) -> None:
+    legacy = {
+        "version": 1,
+        "keys": [
+            {
+                "name": "old",
+                "sha256": "ab" * 32,
+                "admin": False,
+                "grants": [{"user_id": "alice", "agent_id": None}],
+                "created_at": "2026-01-01T00:00:00+00:00",
+            }
+        ],
+    }
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "keys.json").write_text(json.dumps(legacy))
+    os.chmod(tmp_path / "s" / "keys.json", 0o600)
+    with Memory(tmp_path / "s", config=CONFIG) as mem:
+        assert [k.name for k in KeyStore.for_memory(mem).list_keys()] == ["old"]
+        assert not (tmp_path / "s" / "keys.json").exists()
+        assert (tmp_path / "s" / "keys.json.imported").exists()
+        assert [k.name for k in KeyStore.for_memory(mem).list_keys()] == ["old"]
 
 
 # -- limits and malformed requests --------------------------------------------------------------
@@ -307,7 +328,7 @@ def test_export_import_roundtrip(
 
     other = Memory(tmp_path / "other", config=CONFIG)
     try:
-        store = KeyStore.for_store(other.path)
+        store = KeyStore.for_memory(other)
         key, _ = store.create(users=["alice"])
         with TestClient(create_app(other, store)) as c:
             r = c.post("/v1/import", content=r.text, headers=Tenants.auth(key))
@@ -403,7 +424,8 @@ def test_a_missing_server_package_names_the_extra(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(sys.modules, "uvicorn", None)  # as if not installed
-    KeyStore.for_store(tmp_path).create(users=["alice"])
+    with Memory(tmp_path, config=CONFIG) as mem:
+        KeyStore.for_memory(mem).create(users=["alice"])
     r = CliRunner().invoke(server_cli(), ["--store", str(tmp_path), "serve"])
     assert isinstance(r.exception, MissingDependencyError)
     assert "pip install 'lightmem[server]'" in str(r.exception)
@@ -428,7 +450,8 @@ def test_key_commands(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     secret = r.stdout.strip()
     assert secret.startswith("lm_") and len(secret) > 40
-    assert KeyStore.for_store(tmp_path).verify(secret) is not None
+    with Memory(tmp_path) as mem:
+        assert KeyStore.for_memory(mem).verify(secret) is not None
 
     r = run(server_cli(), ["--store", str(tmp_path), "keys", "list", "--json"])
     assert json.loads(r.stdout)[0]["grants"] == [{"user_id": "alice", "agent_id": None}]
@@ -438,6 +461,7 @@ def test_key_commands(tmp_path: Path) -> None:
     assert r.exit_code != 0  # a key needs a scope
     r = run(server_cli(), ["--store", str(tmp_path), "keys", "revoke", "a1"])
     assert r.exit_code == 0
-    assert KeyStore.for_store(tmp_path).verify(secret) is None
+    with Memory(tmp_path) as mem:
+        assert KeyStore.for_memory(mem).verify(secret) is None
     r = run(server_cli(), ["--store", str(tmp_path), "keys", "revoke", "a1"])
     assert r.exit_code != 0

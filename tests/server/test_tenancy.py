@@ -206,8 +206,8 @@ def test_import_cannot_write_into_or_link_to_another_tenant(
         ("invalid_input", [{**entry, "id": "e-new", "sources": [bob_turn]}]),  # bob's turns
         ("invalid_input", [{"kind": "pair", "target_id": bob_ids[0], "source_id": bob_ids[1]}]),
         ("forbidden", [call]),  # store-wide LLM accounting
-        # an id that bob's entry holds: the store refuses it (as StorageError for now)
-        (("storage", "invalid_input"), [{**entry, "id": bob_ids[0], "sources": []}]),
+        # an id that bob's entry holds: refused as a conflict (no row of bob is touched)
+        ("conflict", [{**entry, "id": bob_ids[0], "sources": []}]),
     ]
     for code, records in forged:
         body = "\n".join(json.dumps(r) for r in records)

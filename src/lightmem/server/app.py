@@ -14,7 +14,17 @@ from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, Query, Request, Response, Security
+from fastapi import (
+    APIRouter,
+    BackgroundTasks,
+    Depends,
+    FastAPI,
+    Header,
+    Query,
+    Request,
+    Response,
+    Security,
+)
 from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, StreamingResponse
@@ -97,11 +107,14 @@ def create_app(
     memory: Memory,
     keys: KeyStore | None,
     *,
+    anonymous_until_keys: bool = False,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
 ) -> FastAPI:
     """The app over ``memory``. ``keys=None`` serves without authentication, to loopback
-    clients only (the caller binds to loopback; ``lightmem serve`` checks it)."""
+    clients only (the caller binds to loopback; ``lightmem serve`` checks it);
+    ``anonymous_until_keys`` does so only while the store has no key: once one is created,
+    every request needs a key."""
     if not memory.config.worker.background:
         raise ConfigError(
             "the server needs a Memory opened with worker.background = true, so that adding "
@@ -118,11 +131,12 @@ def create_app(
     mount_docs(app)
     app.state.memory = memory
     app.state.keys = keys
+    app.state.anonymous_until_keys = anonymous_until_keys
     app.state.jobs = Jobs()
     app.include_router(router)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes, timeout_s=body_timeout_s)
-    if keys is None:
+    if keys is None or anonymous_until_keys:
         app.add_middleware(LoopbackGuard)
     app.add_middleware(AccessLog)
     return app
@@ -133,7 +147,11 @@ def _caller(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
 ) -> Principal:
-    return authenticate(request.app.state.keys, credentials.credentials if credentials else None)
+    return authenticate(
+        request.app.state.keys,
+        credentials.credentials if credentials else None,
+        anonymous_until_keys=request.app.state.anonymous_until_keys,
+    )
 
 
 def _memory(request: Request) -> Memory:
@@ -174,7 +192,20 @@ def health() -> HealthOut:
 
 
 @router.post("/memories", status_code=202, tags=["memories"])
-def add(body: AddIn, caller: Caller, memory: Mem) -> AddOut:
+def add(
+    body: AddIn,
+    caller: Caller,
+    memory: Mem,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            max_length=256,
+            description="Retry-safe adds: the same key and body store once and answer the "
+            "first result; the same key with another body is 409 conflict.",
+        ),
+    ] = None,
+) -> AddOut:
     """Store messages durably; extraction runs in the background."""
     scope = caller.scope(body.user_id, body.agent_id, body.run_id)
     messages: Any = (
@@ -188,8 +219,9 @@ def add(body: AddIn, caller: Caller, memory: Mem) -> AddOut:
         agent_id=scope.agent_id,
         run_id=scope.run_id,
         timestamp=body.timestamp,
+        idempotency_key=idempotency_key,
     )
-    return AddOut(turn_ids=result.turn_ids)
+    return AddOut(turn_ids=result.turn_ids, replayed=result.replayed)
 
 
 @router.post("/search", tags=["memories"])

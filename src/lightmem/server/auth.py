@@ -86,10 +86,12 @@ def bearer_token(authorization: str | None) -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
-def authenticate(keys: KeyStore | None, token: str | None) -> Principal:
+def authenticate(
+    keys: KeyStore | None, token: str | None, *, anonymous_until_keys: bool = False
+) -> Principal:
     """The principal a presented key stands for. ``keys=None`` is the keyless loopback mode:
-    everyone is :data:`ANONYMOUS`."""
-    if keys is None:
+    everyone is :data:`ANONYMOUS`; with ``anonymous_until_keys`` only while no key exists."""
+    if keys is None or (anonymous_until_keys and not token and not keys.configured()):
         return ANONYMOUS
     if not token:
         raise UnauthorizedError("an API key is required: send 'Authorization: Bearer <key>'")

@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib
 import ipaddress
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,7 +27,7 @@ from lightmem.server.keys import ApiKey, KeyStore
 
 keys_app = typer.Typer(
     name="keys",
-    help="Manage the API keys of the REST and MCP servers (stored hashed in keys.json).",
+    help="Manage the API keys of the REST and MCP servers (stored hashed in the store).",
     no_args_is_help=True,
 )
 
@@ -45,8 +47,11 @@ class Transport(StrEnum):
 
 
 # -- keys ----------------------------------------------------------------------------
-def _keystore(ctx: typer.Context) -> KeyStore:
-    return KeyStore.for_store(_store_dir(ctx))
+@contextmanager
+def _keystore(ctx: typer.Context) -> Iterator[KeyStore]:
+    """The keys of the store (in its database), the store open while the block runs."""
+    with state(ctx).open() as memory:
+        yield KeyStore.for_memory(memory)
 
 
 def _store_dir(ctx: typer.Context) -> Path:
@@ -83,9 +88,8 @@ def keys_create(
     as_json: JsonOpt = False,
 ) -> None:
     """Create an API key and print it. It is shown once: only its hash is kept."""
-    secret, key = _keystore(ctx).create(
-        users=user or [], agents=agent or [], name=name, admin=admin
-    )
+    with _keystore(ctx) as keys:
+        secret, key = keys.create(users=user or [], agents=agent or [], name=name, admin=admin)
     if as_json:
         emit_json({"name": key.name, "key": secret, "scopes": _describe(key)})
         return
@@ -96,7 +100,8 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """List the keys: names, scopes and creation times (never the keys themselves)."""
-    keys = _keystore(ctx).list_keys()
+    with _keystore(ctx) as store:
+        keys = store.list_keys()
     if as_json:
         emit_json(
             [
@@ -124,7 +129,8 @@ def keys_revoke(
     ctx: typer.Context, name: Annotated[str, typer.Argument(help="The key's name.")]
 ) -> None:
     """Revoke a key. Running servers refuse it from their next request."""
-    _keystore(ctx).revoke(name)
+    with _keystore(ctx) as keys:
+        keys.revoke(name)
     note(f"revoked key {name!r}")
 
 
@@ -173,20 +179,23 @@ def serve(
     ] = 10.0,
 ) -> None:
     """Serve the REST API (OpenAPI schema at /openapi.json, routes under /v1)."""
-    keys = _keystore(ctx)
-    configured = keys.configured()
-    check_bind(
-        host,
-        keys_configured=configured,
-        allow_unauthenticated_loopback=allow_unauthenticated_loopback,
-    )
     uvicorn = _require("uvicorn")
     create_app = _require("lightmem.server.app").create_app
-    _log_to_stderr()
     with _open_memory(ctx) as memory:
+        keys = KeyStore.for_memory(memory)
+        configured = keys.configured()
+        check_bind(
+            host,
+            keys_configured=configured,
+            allow_unauthenticated_loopback=allow_unauthenticated_loopback,
+        )
+        _log_to_stderr()
+        # Started without keys: anonymous loopback clients until the first key is created,
+        # then every request needs a key (a later `keys create` switches the server to auth).
         app = create_app(
             memory,
-            keys if configured else None,
+            keys,
+            anonymous_until_keys=not configured,
             max_body_bytes=max_body_bytes,
             body_timeout_s=body_timeout,
         )
@@ -223,24 +232,24 @@ def mcp(
         with _open_memory(ctx) as memory:
             mcp_mod.create_mcp_server(memory, principal).run("stdio")
         return
-    keys = _keystore(ctx)
-    configured = keys.configured()
-    check_bind(
-        host,
-        keys_configured=configured,
-        allow_unauthenticated_loopback=allow_unauthenticated_loopback,
-    )
-    if configured and (user is not None or agent is not None):
-        raise InputError("with API keys, each request's key names its user: drop --user/--agent")
-    if not configured and user is None and agent is None:
-        raise InputError("without API keys, give --user USER and/or --agent AGENT to serve")
-    principal = None if configured else principal_cls.for_scope("local", user, agent)
     uvicorn = _require("uvicorn")
-    _log_to_stderr()
     with _open_memory(ctx) as memory:
-        app = mcp_mod.http_app(
-            memory, keys=keys if configured else None, principal=principal, host=host
+        keys = KeyStore.for_memory(memory)
+        configured = keys.configured()
+        check_bind(
+            host,
+            keys_configured=configured,
+            allow_unauthenticated_loopback=allow_unauthenticated_loopback,
         )
+        if configured and (user is not None or agent is not None):
+            raise InputError(
+                "with API keys, each request's key names its user: drop --user/--agent"
+            )
+        if not configured and user is None and agent is None:
+            raise InputError("without API keys, give --user USER and/or --agent AGENT to serve")
+        principal = None if configured else principal_cls.for_scope("local", user, agent)
+        _log_to_stderr()
+        app = mcp_mod.http_app(memory, keys=keys, principal=principal, host=host)
         _announce(f"MCP on http://{_hostport(host, port)}/mcp", memory, keys, configured)
         uvicorn.run(app, host=host, port=port, access_log=False, log_level="info")
 
@@ -269,9 +278,12 @@ def _hostport(host: str, port: int) -> str:
 def _announce(where: str, memory: Memory, keys: KeyStore, configured: bool) -> None:
     note(f"{where} for the store {str(memory.path)!r} ({memory.describe_llm()})")
     if configured:
-        note(f"authentication: API keys from {str(keys.path)!r} ({len(keys.list_keys())} key(s))")
+        note(f"authentication: API keys from {keys.where} ({len(keys.list_keys())} key(s))")
     else:
-        warn("no API keys: serving WITHOUT authentication, to loopback clients only")
+        warn(
+            "no API keys: serving WITHOUT authentication, to loopback clients only, until the "
+            "first key is created (`lightmem keys create`), from then on every request needs one"
+        )
 
 
 def _log_to_stderr() -> None:

@@ -1,30 +1,33 @@
-"""API keys: shown once when created, kept only as SHA-256 hashes in ``keys.json`` (mode 0600)
-in the store directory, each bound to the scopes it may touch.
+"""API keys: shown once when created, kept only as SHA-256 hashes in the store's database
+(SQLite or PostgreSQL, in transactions), each bound to the scopes it may touch.
 
 A key is 32 random bytes (``secrets``), so a plain SHA-256 is enough to store it: there is
-nothing to brute-force. Verification compares digests with :func:`hmac.compare_digest`. The
-file is re-read when it changes, so ``lightmem keys revoke`` takes effect on a running server.
+nothing to brute-force. It is looked up by its hash on every request, so ``lightmem keys
+revoke`` takes effect on every running server at once. A ``keys.json`` written by an older
+LightMem is imported into the database the first time the store is opened for its keys.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import os
 import re
 import secrets
-import tempfile
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from lightmem.errors import ConfigError, InputError, NotFoundError
-from lightmem.types import Scope
+from lightmem.errors import ConfigError, ConflictError, InputError, NotFoundError
+from lightmem.stores.base import Store
+from lightmem.types import Scope, StoredKey
+
+if TYPE_CHECKING:
+    from lightmem.memory import Memory
 
 KEYS_FILE = "keys.json"
 KEY_PREFIX = "lm_"
@@ -97,51 +100,41 @@ def grants_for(users: Sequence[str], agents: Sequence[str]) -> tuple[Grant, ...]
 
 
 class KeyStore:
-    """The keys of one store directory, in ``<store>/keys.json``."""
+    """The API keys of one store, kept (hashed) in the store's own database: each create and
+    revoke is one transaction, and every request reads the current keys, so a revoked key is
+    refused from the next request on, by every server process on that store."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        self._stamp: tuple[int, int, int] | None = None
-        self._keys: list[ApiKey] = []
+    def __init__(self, store: Store, legacy_dir: Path | None = None) -> None:
+        self.store = store
+        if legacy_dir is not None:
+            self._import_legacy(Path(legacy_dir) / KEYS_FILE)
 
     @classmethod
-    def for_store(cls, store_dir: Path) -> KeyStore:
-        return cls(Path(store_dir) / KEYS_FILE)
+    def for_memory(cls, memory: Memory) -> KeyStore:
+        """The keys of ``memory``'s store (a ``keys.json`` of an older LightMem beside it is
+        imported once)."""
+        return cls(memory.store, legacy_dir=memory.path)
+
+    @property
+    def where(self) -> str:
+        return f"the store's database ({type(self.store).__name__})"
 
     # -- reading ------------------------------------------------------------------------------
     def list_keys(self) -> list[ApiKey]:
-        """The current keys, re-read if the file changed since the last call."""
-        with self._lock:
-            try:
-                st = self.path.stat()
-            except FileNotFoundError:
-                self._stamp, self._keys = None, []
-                return []
-            stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
-            if stamp != self._stamp:
-                if os.name == "posix" and st.st_mode & 0o077:
-                    raise ConfigError(
-                        f"{str(self.path)!r} is accessible by other users; run: "
-                        f"chmod 600 {self.path}"
-                    )
-                self._keys = _parse(self.path)
-                self._stamp = stamp
-            return list(self._keys)
+        return [_from_stored(k) for k in self.store.list_api_keys()]
 
     def configured(self) -> bool:
-        return bool(self.list_keys())
+        return bool(self.store.list_api_keys())
 
     def verify(self, presented: str) -> ApiKey | None:
         """The key whose hash matches ``presented``, or None."""
         if not presented.startswith(KEY_PREFIX) or len(presented) > _MAX_KEY_CHARS:
             return None
         digest = hash_key(presented)
-        found = None
-        for key in self.list_keys():
-            if hmac.compare_digest(digest, key.sha256):
-                found = key
-        return found
+        found = self.store.find_api_key(digest)
+        if found is None or not hmac.compare_digest(digest, found.sha256):
+            return None
+        return _from_stored(found)
 
     # -- changing -----------------------------------------------------------------------------
     def create(
@@ -154,55 +147,52 @@ class KeyStore:
     ) -> tuple[str, ApiKey]:
         """Create a key; returns the secret (shown once, never stored) and the stored record."""
         grants = () if admin and not users and not agents else grants_for(users, agents)
-        existing = self.list_keys()
-        names = {k.name for k in existing}
-        if name is None:
-            name = _fresh_name(names)
-        if not _NAME.match(name):
+        if name is not None and not _NAME.match(name):
             raise InputError(f"key name {name!r}: use 1-64 letters, digits, '.', '_' or '-'")
-        if name in names:
-            raise InputError(f"a key named {name!r} already exists; revoke it or pick another")
         secret = KEY_PREFIX + secrets.token_urlsafe(32)
         created = datetime.now(UTC).replace(microsecond=0).isoformat()
-        key = ApiKey(name, hash_key(secret), admin, grants, created)
-        self._write([*existing, key])
-        return secret, key
+        for _ in range(20):
+            key = ApiKey(name or _fresh_name(set()), hash_key(secret), admin, grants, created)
+            try:
+                self.store.add_api_key(_to_stored(key))
+            except ConflictError:
+                if name is not None:
+                    raise InputError(
+                        f"a key named {name!r} already exists; revoke it or pick another"
+                    ) from None
+                continue  # a generated name that another key took meanwhile
+            return secret, key
+        raise InputError("could not find a free key name; give one with --name")
 
     def revoke(self, name: str) -> ApiKey:
-        existing = self.list_keys()
-        gone = [k for k in existing if k.name == name]
-        if not gone:
-            raise NotFoundError(f"no API key named {name!r} in {str(self.path)!r}")
-        self._write([k for k in existing if k.name != name])
+        gone = [k for k in self.list_keys() if k.name == name]
+        if not self.store.delete_api_key(name) or not gone:
+            raise NotFoundError(f"no API key named {name!r} in {self.where}")
         return gone[0]
 
-    def _write(self, keys: list[ApiKey]) -> None:
-        data = {
-            "version": 1,
-            "keys": [
-                {
-                    "name": k.name,
-                    "sha256": k.sha256,
-                    "admin": k.admin,
-                    "grants": [{"user_id": g.user_id, "agent_id": g.agent_id} for g in k.grants],
-                    "created_at": k.created_at,
-                }
-                for k in keys
-            ],
-        }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # mkstemp creates the file with mode 0600; the rename makes the change atomic.
-        fd, tmp = tempfile.mkstemp(prefix=".keys-", suffix=".json", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(data, fh, indent=2)
-                fh.write("\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+    def _import_legacy(self, path: Path) -> None:
+        """Keys of a ``keys.json`` (LightMem before the keys moved into the store) go into
+        the database once; the file is then renamed, so it is never read again."""
+        if not path.is_file():
+            return
+        known = {k.name for k in self.store.list_api_keys()}
+        for key in _parse(path):
+            if key.name not in known:
+                try:
+                    self.store.add_api_key(_to_stored(key))
+                except ConflictError:
+                    continue
+        os.replace(path, path.with_name(path.name + ".imported"))
+
+
+def _to_stored(key: ApiKey) -> StoredKey:
+    grants = tuple((g.user_id, g.agent_id) for g in key.grants)
+    return StoredKey(key.name, key.sha256, key.admin, grants, key.created_at)
+
+
+def _from_stored(key: StoredKey) -> ApiKey:
+    grants = tuple(Grant(u, a) for u, a in key.grants)
+    return ApiKey(key.name, key.sha256, key.admin, grants, key.created_at)
 
 
 def _fresh_name(taken: set[str]) -> str:

@@ -136,6 +136,7 @@ def create_mcp_server(memory: Memory, principal: Principal | None = None) -> MCP
         role: Literal["user", "assistant"] = "user",
         run_id: str | None = None,
         process_now: bool = True,
+        idempotency_key: Annotated[str | None, Field(max_length=256)] = None,
     ) -> Added:
         """Remember something: a message of the conversation or a note about the user.
 
@@ -148,6 +149,7 @@ def create_mcp_server(memory: Memory, principal: Principal | None = None) -> MCP
             user_id=s.user_id,
             agent_id=s.agent_id,
             run_id=run_id,
+            idempotency_key=idempotency_key,
         )
         created = 0
         if process_now:
@@ -241,15 +243,20 @@ class KeyAuth:
     """ASGI middleware of the HTTP transport: every request needs a valid API key; its
     principal is left in the request scope for the tools."""
 
-    def __init__(self, app: ASGIApp, keys: KeyStore) -> None:
+    def __init__(self, app: ASGIApp, keys: KeyStore, until_keys: Principal | None = None) -> None:
         self.app = app
         self.keys = keys
+        self.until_keys = until_keys  # keyless loopback: this principal while no key exists
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             header = dict(scope.get("headers") or []).get(b"authorization", b"")
             try:
-                principal = authenticate(self.keys, bearer_token(header.decode("latin-1")))
+                token = bearer_token(header.decode("latin-1"))
+                if self.until_keys is not None and not token and not self.keys.configured():
+                    principal = self.until_keys
+                else:
+                    principal = authenticate(self.keys, token)
             except LightMemError as exc:  # unauthorized, or an unreadable keys file
                 status, code, message = classify(exc)
                 await error_response(status, code, message)(scope, receive, send)
@@ -265,4 +272,8 @@ def http_app(
     loopback, fixed to ``principal``. The SDK guards loopback hosts against DNS rebinding."""
     server = create_mcp_server(memory, None if keys is not None else principal)
     app: Any = server.streamable_http_app(host=host)
-    return KeyAuth(app, keys) if keys is not None else LoopbackGuard(app)
+    if keys is None:
+        return LoopbackGuard(app)
+    if principal is not None:  # started without keys: loopback only, until the first key
+        return LoopbackGuard(KeyAuth(app, keys, until_keys=principal))
+    return KeyAuth(app, keys)

@@ -205,6 +205,9 @@ class MemoriesOut(BaseModel):
 class AddOut(BaseModel):
     status: Literal["accepted"] = "accepted"
     turn_ids: list[str] = Field(description="The durable turns; extraction runs in background.")
+    replayed: bool = Field(
+        False, description="True: an earlier add with this Idempotency-Key stored them."
+    )
 
 
 class FlushOut(BaseModel):

@@ -31,6 +31,7 @@ from lightmem.types import (
     HistoryRecord,
     LLMCall,
     Scope,
+    StoredKey,
     Turn,
     TurnStage,
     Usage,
@@ -203,6 +204,32 @@ class Store(ABC):
     @abstractmethod
     def entry_vectors(self, ids: list[str]) -> dict[str, Any]:
         """Stored entry vectors by id."""
+
+    # -- API keys and idempotency keys (a backend without them says so) ------------------
+    def list_api_keys(self) -> list[StoredKey]:
+        """Every API key, by name."""
+        raise StorageError(f"the {type(self).__name__} store keeps no API keys")
+
+    def find_api_key(self, sha256: str) -> StoredKey | None:
+        """The key with this hash, or None."""
+        raise StorageError(f"the {type(self).__name__} store keeps no API keys")
+
+    def add_api_key(self, key: StoredKey) -> None:
+        """Insert a key atomically; :class:`ConflictError` if its name is taken."""
+        raise StorageError(f"the {type(self).__name__} store keeps no API keys")
+
+    def delete_api_key(self, name: str) -> bool:
+        """Remove a key; False if there was none of that name."""
+        raise StorageError(f"the {type(self).__name__} store keeps no API keys")
+
+    def add_turns_once(
+        self, turns: list[Turn], owner: Scope, key: str, digest: str
+    ) -> tuple[list[Turn], bool]:
+        """:meth:`add_turns` under an idempotency key of the owner, in one transaction:
+        the first call stores the turns and the key; a later call with the same key and
+        ``digest`` (of the request) returns the turns the first stored and True; with
+        another digest it raises :class:`ConflictError`, storing nothing."""
+        raise StorageError(f"the {type(self).__name__} store keeps no idempotency keys")
 
     def count_turns(self, scope: Scope) -> int:
         """How many turns the owner has (a backend may override it with a COUNT)."""

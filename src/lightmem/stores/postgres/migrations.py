@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lightmem.errors import StorageError
+from lightmem.stores.sql import keys
 from lightmem.stores.sql.migrations import execute_all, registrar
 
 if TYPE_CHECKING:
@@ -290,3 +291,9 @@ def consolidation_claims(cur: Cursor) -> None:
                 WHERE worker_id IS NOT NULL""",
         ],
     )
+
+
+@migration(3)
+def api_and_idempotency_keys(cur: Cursor) -> None:
+    """API keys (hashed) and idempotency keys move into the store's database."""
+    execute_all(cur, keys.SCHEMA)

@@ -23,10 +23,20 @@ from typing import Any, ClassVar
 from lightmem.embedders.base import Vectors
 from lightmem.errors import InputError
 from lightmem.stores.base import Decision, Store, check_batch_entries
-from lightmem.stores.sql import consolidation, entries, stats, transfer, turns
+from lightmem.stores.sql import consolidation, entries, keys, stats, transfer, turns
 from lightmem.stores.sql.codec import as_matrix, as_vector, utcnow
 from lightmem.stores.sql.dialect import Conn, Dialect, Transactions
-from lightmem.types import Batch, Entry, HistoryRecord, LLMCall, Scope, Turn, TurnStage, Usage
+from lightmem.types import (
+    Batch,
+    Entry,
+    HistoryRecord,
+    LLMCall,
+    Scope,
+    StoredKey,
+    Turn,
+    TurnStage,
+    Usage,
+)
 
 #: Meta keys the store owns; ``set_meta`` refuses them.
 RESERVED_META = frozenset({"dim", "generation"})
@@ -181,6 +191,27 @@ class SQLStore(Store):
     def count_entries(self, scope: Scope | None = None, *, include_deleted: bool = False) -> int:
         return self._db.read(
             "count_entries", lambda c: entries.count_entries(c, scope, include_deleted)
+        )
+
+    # -- API keys and idempotency keys --------------------------------------------------------
+    def list_api_keys(self) -> list[StoredKey]:
+        return self._db.read("list_api_keys", keys.list_keys)
+
+    def find_api_key(self, sha256: str) -> StoredKey | None:
+        return self._db.read("find_api_key", lambda c: keys.find_key(c, sha256))
+
+    def add_api_key(self, key: StoredKey) -> None:
+        self._db.write("add_api_key", lambda c: keys.add_key(c, key))
+
+    def delete_api_key(self, name: str) -> bool:
+        return self._db.write("delete_api_key", lambda c: keys.delete_key(c, name))
+
+    def add_turns_once(
+        self, turns_: list[Turn], owner: Scope, key: str, digest: str
+    ) -> tuple[list[Turn], bool]:
+        now, d = utcnow(), self.dialect
+        return self._db.write(
+            "add_turns", lambda c: keys.add_turns_once(c, d, turns_, now, owner, key, digest)
         )
 
     def count_turns(self, scope: Scope) -> int:

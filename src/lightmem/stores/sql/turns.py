@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from lightmem.errors import ConflictError, NotFoundError, StorageError
+from lightmem.errors import ConflictError, InputError, NotFoundError, StorageError
 from lightmem.stores.sql.codec import (
     BATCH_FIELDS,
     TURN_FIELDS,
@@ -45,13 +45,17 @@ def existing_ids(c: Conn, d: Dialect, table: str, ids: list[str]) -> list[str]:
 
 
 def check_new_ids(c: Conn, d: Dialect, table: str, kind: str, ids: list[str]) -> None:
-    """Refuse ids that repeat or already exist: a :class:`StorageError` naming them."""
+    """Refuse ids that repeat (:class:`InputError`) or already exist (:class:`ConflictError`,
+    a 409 at the API), naming them."""
     dupes = sorted(i for i, n in Counter(ids).items() if n > 1)
     if dupes:
-        raise StorageError(f"{kind} id(s) given twice: {', '.join(dupes[:10])}")
+        raise InputError(f"{kind} id(s) given twice: {', '.join(dupes[:10])}")
     taken = existing_ids(c, d, table, ids)
     if taken:
-        raise StorageError(f"{kind} id(s) already exist: {', '.join(taken[:10])}")
+        raise ConflictError(
+            f"{kind} id(s) already exist in this store: {', '.join(taken[:10])}; import into "
+            f"a new store, or delete those first"
+        )
 
 
 def update_each(c: Conn, d: Dialect, sql: str, params: list[Any], ids: list[str]) -> None:

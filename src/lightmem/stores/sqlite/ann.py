@@ -204,10 +204,12 @@ class AnnIndex:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".usearch.tmp")
         self._index.save(str(tmp))
+        os.chmod(tmp, 0o600)
         os.replace(tmp, self.path)
         meta = {"owner": self.key, "rev": self.rev, "params": self.settings.params(self.dim)}
         tmp_meta = self.meta_path.with_suffix(".json.tmp")
         tmp_meta.write_text(json.dumps(meta) + "\n", encoding="utf-8")
+        os.chmod(tmp_meta, 0o600)
         os.replace(tmp_meta, self.meta_path)
         self.unsaved = 0
 

@@ -37,12 +37,15 @@ class Database:
         self._conn: sqlite3.Connection | None = None
 
     def connect(self) -> None:
+        """Open the connection; a new database file is created readable by its owner only
+        (SQLite gives its -wal and -shm files the database file's permissions)."""
         with self.lock:
             if self._conn is not None:
                 return
             if self.path != ":memory:":
                 try:
                     Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+                    private_file(Path(self.path))
                 except OSError as exc:
                     raise StorageError(
                         f"SQLite store {self.path!r}: cannot create its directory: {exc}"
@@ -169,3 +172,12 @@ def _rollback(conn: sqlite3.Connection) -> None:
         # back is the one the caller gets.
         with contextlib.suppress(sqlite3.Error):
             conn.execute("ROLLBACK")
+
+
+def private_file(path: Path) -> None:
+    """Create ``path`` with mode 0600 if it does not exist, whatever the umask."""
+    if path.exists():
+        return
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)

@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Callable
 
 from lightmem.errors import StorageError
+from lightmem.stores.sql import keys
 from lightmem.stores.sql.migrations import execute_all, registrar
 from lightmem.stores.sqlite.db import Database
 
@@ -227,3 +228,9 @@ def per_owner_search_index(conn: sqlite3.Connection) -> None:
             END""",
         ],
     )
+
+
+@migration(3)
+def api_and_idempotency_keys(conn: sqlite3.Connection) -> None:
+    """API keys (hashed) and idempotency keys move into the store's database."""
+    execute_all(conn, keys.SCHEMA)
