@@ -1,6 +1,6 @@
 """Failures a user can read: ``usage().failures`` (and the log) say where, when and why a
-batch, a consolidation decision or the background worker failed, never with user text; a
-turn too long for one call is cut for the prompt only."""
+batch or the background worker failed, never with user text (consolidation failures:
+``test_llm_pipeline.py``); a turn too long for one call is cut for the prompt only."""
 
 from __future__ import annotations
 
@@ -96,26 +96,6 @@ def test_a_retried_batch_is_one_line_with_its_attempts(make_memory: MakeMemory) 
     mem.flush(user_id="alice")
     (failure,) = mem.usage().failures
     assert failure.attempts == 2 and "gateway" in failure.message
-
-
-def test_a_consolidation_failure_is_listed(make_memory: MakeMemory) -> None:
-    mem = make_memory(
-        llm="scripted",
-        buffer={"sensory_tokens": 1, "shortterm_tokens": 0},
-        consolidation={"threshold": 0.3},
-        extraction={"max_retries": 0},
-    )
-    llm = scripted(mem)
-    llm.enqueue({"memories": [{"text": "Maya's cat Pixel eats salmon.", "sources": [1]}]})
-    mem.add("Pixel eats salmon", user_id="alice", timestamp="2024-01-01T00:00:00")
-    llm.enqueue({"memories": [{"text": "Maya's cat Pixel eats salmon and tuna.", "sources": [1]}]})
-    mem.add("Pixel eats tuna too", user_id="alice", timestamp="2024-01-02T00:00:00")
-    mem.flush()
-    llm.enqueue(ProviderError("endpoint said: OLD (2024-01-01): Maya's cat Pixel eats salmon."))
-    result = mem.consolidate(user_id="alice")
-    (failure,) = mem.usage().failures
-    assert failure.where == "consolidation" and failure.ref == result.failed[0]
-    assert "endpoint said" in failure.message and private_words_absent(failure.message)
 
 
 def test_a_background_failure_is_kept_for_other_processes(

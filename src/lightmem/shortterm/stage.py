@@ -108,16 +108,18 @@ class ShortTermStage:
         t1 = time.perf_counter()
         vectors = self._vectors(report.entries, turns)
         self._add("embedding", time.perf_counter() - t1)
-        if report.invalid_sources:
-            self._bump("invalid_sources", report.invalid_sources)
         repaired = self._check_sources(report, turns, vectors)
-        if repaired:
-            self._bump("repaired_sources", repaired)
         try:
             self.store.complete_batch(batch.id, report.entries, vectors)
         except ConflictError:
             log.info("batch %s was completed by another worker", batch.id)
             return
+        # counted once the entries are stored, so a batch another worker completed first
+        # is not counted twice
+        if report.invalid_sources:
+            self._bump("invalid_sources", report.invalid_sources)
+        if repaired:
+            self._bump("repaired_sources", repaired)
         result.entries_created += len(report.entries)
         result.batches_done += 1
 
