@@ -153,7 +153,8 @@ def test_a_5mb_turn_is_cut_for_the_prompt_only(make_memory: MakeMemory) -> None:
     mem.flush(user_id="alice")
     assert mem.store.list_batches(statuses=("pending", "failed")) == []
     prompts = [c.messages[-1].content for c in llm.calls]
-    assert all(count_tokens(p) <= 8000 for p in prompts)
+    # max_batch_tokens bounds the turns' tokens; headers and "[n] Maya: " come on top
+    assert all(count_tokens(p) <= 8000 + 50 for p in prompts)
     assert sum(CUT_MARK in p for p in prompts) == 1
     assert all(c.max_tokens is not None and c.max_tokens <= 4096 for c in llm.calls)
     stored = [t for t in mem.turns(user_id="alice") if len(t.content) > 1000]
@@ -184,3 +185,13 @@ def test_the_local_model_reports_its_context() -> None:
     from lightmem.llm.local import LocalLLM, LocalOptions
 
     assert LocalLLM(LocalOptions(n_ctx=4096)).context_tokens == 4096
+
+
+def test_a_batch_that_fits_is_sent_whole(make_memory: MakeMemory) -> None:
+    mem = make_memory(llm="scripted", buffer={**BIG, "max_batch_tokens": 400})
+    llm = scripted(mem).enqueue({"memories": []})
+    mem.add([{"role": "user", "content": f"turn {i} about cats"} for i in range(60)], user_id="a")
+    mem.flush(user_id="a")
+    (call,) = llm.calls
+    assert CUT_MARK not in call.messages[-1].content
+    assert "[60] user: turn 59 about cats" in call.messages[-1].content

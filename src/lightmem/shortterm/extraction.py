@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 REPLY_BASE = 256  # reply tokens of a batch: REPLY_BASE + 2 per turn token, at most REPLY_CAP
 REPLY_CAP = 4096
-LINE_TOKENS = 12  # allowance per rendered line ("[n] Speaker: ", a header) in the budget
+LINE_TOKENS = 12  # allowance per rendered line ("[n] Speaker: ", a header) in a context
 CUT_MARK = " […]"
 
 SYSTEM_PROMPT = (
@@ -105,10 +105,10 @@ class ExtractionReport:
 
 def prompt_views(turns: list[Turn], budget: int) -> list[str]:
     """Each turn's text for the prompt (whitespace collapsed), the longest cut so that all
-    fit ``budget`` tokens; a cut text ends with ``CUT_MARK``."""
+    fit ``budget`` turn tokens; a cut text ends with ``CUT_MARK``."""
     texts = [" ".join(t.view.split()) for t in turns]
     sizes = [t.tokens or count_tokens(text) for t, text in zip(turns, texts, strict=True)]
-    caps = fair_caps(sizes, budget - LINE_TOKENS * 2 * len(turns))
+    caps = fair_caps(sizes, budget)
     views = []
     for turn, text, size, cap in zip(turns, texts, sizes, caps, strict=True):
         if cap < size:
@@ -222,15 +222,17 @@ class LLMExtractor(Extractor):
         self.on_call = on_call
         self.max_batch_tokens = max_batch_tokens
 
-    def budget(self) -> int:
-        """Turn tokens one call may carry (``max_batch_tokens``, and the model's context)."""
-        fixed = count_tokens(SYSTEM_PROMPT) + 4 * LINE_TOKENS
+    def budget(self, turns: list[Turn]) -> int:
+        """Turn tokens one call may carry: ``max_batch_tokens`` (the unit batches are
+        planned in) and, for a model with a known context, what its prompt (system prompt,
+        headers and line prefixes: at most two lines per turn) and reply leave."""
+        fixed = count_tokens(SYSTEM_PROMPT) + LINE_TOKENS * 2 * len(turns)
         return turn_budget(
             self.max_batch_tokens, self.llm.context_tokens, fixed, REPLY_BASE, REPLY_CAP
         )
 
     def extract(self, turns: list[Turn]) -> ExtractionReport:
-        views = prompt_views(turns, self.budget())
+        views = prompt_views(turns, self.budget(turns))
         messages = [
             ChatMessage(role="system", content=SYSTEM_PROMPT),
             ChatMessage(role="user", content=render_batch(turns, views)),
