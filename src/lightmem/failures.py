@@ -22,7 +22,7 @@ from lightmem.errors import LightMemError
 from lightmem.stores.base import Store
 from lightmem.text import clean_text
 from lightmem.timeutil import format_timestamp, parse_timestamp
-from lightmem.types import Failure
+from lightmem.types import Failure, Turn
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,14 @@ def _cut(text: str, spans: list[tuple[int, int]]) -> str:
         pos = b
     out.append(text[pos:])
     return "".join(out)
+
+
+def turn_texts(turns: Iterable[Turn]) -> list[str]:
+    """What of the turns is private: each speaker, original text and compressed view."""
+    out: list[str] = []
+    for t in turns:
+        out += [t.label, t.content] if t.view == t.content else [t.label, t.content, t.view]
+    return out
 
 
 def describe(exc: BaseException, private: Iterable[str] | None) -> str:

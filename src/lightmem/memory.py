@@ -18,7 +18,7 @@ from lightmem.backends import build, build_llm
 from lightmem.config import MemoryConfig, format_validation_error, lightmem_home
 from lightmem.embedders.base import Embedder
 from lightmem.errors import ConfigError, InputError, LightMemError, StorageError
-from lightmem.failures import FailureLog, describe, recent_failures
+from lightmem.failures import FailureLog, describe, recent_failures, turn_texts
 from lightmem.llm.base import LLM, Completion
 from lightmem.longterm.consolidation import Consolidator
 from lightmem.messages import AddDefaults, make_scope, to_turns
@@ -241,14 +241,10 @@ class Memory:
         """Keep a background failure in the failure log, scrubbed of the owner's turns."""
         try:
             turns = self.store.list_turns(owner)
-            private: list[str] | None = [
-                f"{t.label}: {x}"
-                for t in turns
-                if t.stage != TurnStage.EXTRACTED
-                for x in (t.content, t.view)
-            ]
+            private = turn_texts(t for t in turns if t.stage != TurnStage.EXTRACTED)
         except LightMemError:
-            private = None
+            self.failures.record("worker", describe(exc, None))
+            return
         self.failures.record("worker", describe(exc, private))
 
     def wait(self, timeout: float | None = None) -> bool:

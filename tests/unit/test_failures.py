@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lightmem.failures import REDACTED, describe, scrub
+from lightmem.failures import REDACTED, describe, scrub, turn_texts
 
 TURN = "Maya: My cat Pixel only eats salmon flavoured kibble these days."
 
@@ -35,3 +35,14 @@ def test_describe_names_the_type_and_withholds_without_the_texts() -> None:
     assert describe(ValueError("bad"), []) == "ValueError: bad"
     assert "withheld" in describe(ValueError(f"bad {TURN}"), None)
     assert "Pixel" not in describe(ValueError(f"bad {TURN}"), None)
+
+
+def test_turn_texts_hold_speaker_text_and_view() -> None:
+    from lightmem.types import Scope, Turn
+
+    turn = Turn("t1", Scope("u"), 1, "user", "Pixel eats salmon", speaker="Maya")
+    assert turn_texts([turn]) == ["Maya", "Pixel eats salmon"]
+    turn.compressed = "Pixel salmon"
+    assert turn_texts([turn]) == ["Maya", "Pixel eats salmon", "Pixel salmon"]
+    out = scrub("echo: 'Maya said hi' and Maya: done", turn_texts([turn]))
+    assert "Maya" not in out

@@ -15,7 +15,7 @@ import numpy as np
 
 from lightmem.embedders.base import Embedder
 from lightmem.errors import ConflictError, ExtractionError, ProviderError
-from lightmem.failures import FailureLog, describe
+from lightmem.failures import FailureLog, describe, turn_texts
 from lightmem.longterm.consolidation import record_transport_failure
 from lightmem.shortterm.batching import SegmentSize, plan_batches
 from lightmem.shortterm.extraction import ExtractionReport, Extractor, relink
@@ -96,8 +96,7 @@ class ShortTermStage:
         except (ExtractionError, ProviderError) as exc:
             record_transport_failure(self.store, "extraction", exc)
             raw = exc.raw if isinstance(exc, ExtractionError) else None
-            private = [f"{t.label}: {x}" for t in turns for x in (t.content, t.view)]
-            message = describe(exc, private)
+            message = describe(exc, turn_texts(turns))
             try:
                 self.store.fail_batch(batch.id, message, raw)
             except ConflictError:
