@@ -22,7 +22,7 @@ from lightmem.errors import LightMemError
 from lightmem.stores.base import Store
 from lightmem.text import clean_text
 from lightmem.timeutil import format_timestamp, parse_timestamp
-from lightmem.types import Failure, Turn
+from lightmem.types import Failure, FailureWhere, Turn
 
 log = logging.getLogger(__name__)
 
@@ -102,10 +102,10 @@ class FailureLog:
         self.size = size
         self._lock = threading.Lock()
 
-    def record(self, where: str, message: str, ref: str | None = None) -> Failure:
+    def record(self, where: FailureWhere, message: str, ref: str | None = None) -> Failure:
         """Log the failure at warning level and keep it in the store. If the store cannot
         take it (it may be why things fail), the warning is the record."""
-        failure = Failure(where, message, _now(), ref)  # type: ignore[arg-type]
+        failure = Failure(where, message, _now(), ref)
         log.warning("%s%s failed: %s", where, f" {ref}" if ref else "", message)
         try:
             with self._lock:

@@ -152,12 +152,15 @@ class StageUsage:
     seconds: float = 0.0
 
 
+FailureWhere = Literal["extraction", "consolidation", "worker"]
+
+
 @dataclass(slots=True)
 class Failure:
     """A recent pipeline failure, as people read it: where, when and why. The message is
     the provider's or the validator's, scrubbed of user text (turns, memories, prompts)."""
 
-    where: Literal["extraction", "consolidation", "worker"]
+    where: FailureWhere
     message: str
     at: datetime | None = None
     #: the extraction batch id, or the consolidation target's entry id
