@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from lightmem.config import MemoryConfig, format_validation_error, lightmem_home
 from lightmem.embedders.base import Embedder
 from lightmem.errors import ConfigError, InputError, LightMemError, StorageError
+from lightmem.failures import FailureLog, describe, recent_failures, turn_texts
 from lightmem.llm.base import LLM, Completion
 from lightmem.longterm.consolidation import Consolidator
 from lightmem.messages import AddDefaults, make_scope, to_turns
@@ -41,6 +42,7 @@ from lightmem.types import (
     Scope,
     SearchMode,
     Turn,
+    TurnStage,
     Usage,
 )
 from lightmem.worker import BackgroundWorker
@@ -103,11 +105,13 @@ class Memory:
 
         self.timings: dict[str, float] = {}
         self._lock = threading.RLock()
+        self.failures = FailureLog(self.store)
         extractor: Extractor = (
             LLMExtractor(
                 self.llm,
                 max_retries=cfg.extraction.max_retries,
                 on_call=self._recorder("extraction"),
+                max_batch_tokens=cfg.buffer.max_batch_tokens,
             )
             if self.llm.available
             else TurnExtractor()
@@ -128,6 +132,7 @@ class Memory:
             max_batch_tokens=cfg.buffer.max_batch_tokens,
             max_attempts=cfg.extraction.max_attempts_per_batch,
             timings=self.timings,
+            failures=self.failures,
         )
         r = cfg.retrieval
         self.searcher = Searcher(
@@ -143,7 +148,11 @@ class Memory:
                 pool_max_items=r.pool_max_items,
             ),
         )
-        self._worker = BackgroundWorker(self._process_quietly) if cfg.worker.background else None
+        self._worker = (
+            BackgroundWorker(self._process_quietly, self._worker_failed)
+            if cfg.worker.background
+            else None
+        )
 
     @classmethod
     def from_config(
@@ -265,6 +274,16 @@ class Memory:
 
     def _process_quietly(self, owner: Scope) -> None:
         self._process(owner, segment=False, extract=False)
+
+    def _worker_failed(self, owner: Scope, exc: Exception) -> None:
+        """Keep a background failure in the failure log, scrubbed of the owner's turns."""
+        try:
+            turns = self.store.list_turns(owner)
+            private = turn_texts(t for t in turns if t.stage != TurnStage.EXTRACTED)
+        except LightMemError:
+            self.failures.record("worker", describe(exc, None))
+            return
+        self.failures.record("worker", describe(exc, private))
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for background processing to finish (True at once without a worker)."""
@@ -438,6 +457,7 @@ class Memory:
             duplicate_threshold=c.duplicate_threshold,
             max_retries=self.config.extraction.max_retries,
             on_call=self._recorder("consolidation"),
+            failures=self.failures,
         )
         try:
             return consolidator.run(scope)
@@ -449,6 +469,8 @@ class Memory:
         u = self.store.usage()
         u.timings = dict(self.timings)
         u.invalid_sources = int(self.store.get_meta("counter:invalid_sources") or 0)
+        u.repaired_sources = int(self.store.get_meta("counter:repaired_sources") or 0)
+        u.failures = recent_failures(self.store)
         return u
 
     def _recorder(self, stage: str) -> Any:

@@ -33,3 +33,24 @@ def count_tokens(text: str) -> int:
 def count_words(text: str) -> int:
     """Words plus punctuation marks: the budget unit of ``shared/data/README.md``."""
     return len(_WORDISH.findall(text))
+
+
+def truncate_tokens(text: str, limit: int) -> str:
+    """A prefix of ``text`` with at most ``limit`` tokens (``text`` itself if it fits).
+
+    Only the first ``16 * limit`` characters are encoded, so cutting a 5 MB text costs no
+    more than cutting a short one.
+    """
+    if limit <= 0:
+        return ""
+    head = text[: 16 * limit]
+    enc = _encoding()
+    if enc is None:
+        for n, match in enumerate(_WORDISH.finditer(head)):
+            if n == limit:
+                return head[: match.start()].rstrip()
+        return head
+    ids = enc.encode(head, disallowed_special=())
+    if len(ids) <= limit:
+        return head
+    return str(enc.decode(ids[:limit])).rstrip("\ufffd")

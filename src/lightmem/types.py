@@ -183,6 +183,23 @@ class StageUsage:
     seconds: float = 0.0
 
 
+FailureWhere = Literal["extraction", "consolidation", "worker"]
+
+
+@dataclass(slots=True)
+class Failure:
+    """A recent pipeline failure, as people read it: where, when and why. The message is
+    the provider's or the validator's, scrubbed of user text (turns, memories, prompts)."""
+
+    where: FailureWhere
+    message: str
+    at: datetime | None = None
+    #: the extraction batch id, or the consolidation target's entry id
+    ref: str | None = None
+    #: attempts so far of a batch that is still failed (it is retried until the limit)
+    attempts: int | None = None
+
+
 @dataclass(slots=True)
 class Usage:
     """LLM calls, tokens and seconds by stage, plus pipeline counters."""
@@ -195,6 +212,11 @@ class Usage:
     timings: dict[str, float] = field(default_factory=dict)
     #: source ids returned by the LLM that named no turn of the batch (repaired, counted)
     invalid_sources: int = 0
+    #: cited source turns that did not support their fact and were re-pointed to the
+    #: turns that do (:mod:`lightmem.shortterm.provenance`)
+    repaired_sources: int = 0
+    #: the most recent failures, newest first (bounded; see ``lightmem.failures``)
+    failures: list[Failure] = field(default_factory=list)
 
     @property
     def total(self) -> StageUsage:

@@ -11,15 +11,19 @@ from lightmem.types import Scope
 
 log = logging.getLogger(__name__)
 
+#: ``on_error(owner, exc)``: records a failure where users see it (``Memory`` keeps it in
+#: the store's failure log, shown by ``usage()`` and ``lightmem stats``).
+OnError = Callable[[Scope, Exception], None]
+
 
 class BackgroundWorker:
-    def __init__(self, process: Callable[[Scope], None]) -> None:
+    def __init__(self, process: Callable[[Scope], None], on_error: OnError | None = None) -> None:
         self._process = process
+        self._on_error = on_error
         self._dirty: dict[Scope, None] = {}
         self._cond = threading.Condition()
         self._busy = False
         self._stop = False
-        self.errors: list[str] = []  # type names of failures, visible to callers/stats
         self._thread = threading.Thread(target=self._loop, name="lightmem-worker", daemon=True)
         self._thread.start()
 
@@ -51,9 +55,21 @@ class BackgroundWorker:
             try:
                 self._process(owner)
             except Exception as exc:  # noqa: BLE001 - recorded; the turns stay buffered
-                self.errors.append(type(exc).__name__)
-                log.warning("background processing failed: %s", type(exc).__name__)
+                self._report(owner, exc)
             finally:
                 with self._cond:
                     self._busy = False
                     self._cond.notify_all()
+
+    def _report(self, owner: Scope, exc: Exception) -> None:
+        if self._on_error is None:
+            log.warning("background processing failed: %s", type(exc).__name__)
+            return
+        try:
+            self._on_error(owner, exc)
+        except Exception as err:  # noqa: BLE001 - the thread must live; the log is the record
+            log.warning(
+                "background processing failed: %s (and recording it failed: %s)",
+                type(exc).__name__,
+                type(err).__name__,
+            )

@@ -276,8 +276,10 @@ def test_stats_json_shape(cli: Any) -> None:
     stats = cli("stats", "--json").json()
     assert set(stats) == {
         "store", "llm_mode", "llm_description", "scopes", "entries", "buffered_turns",
-        "pending_batches", "failed_batches", "invalid_sources", "llm", "timings",
+        "pending_batches", "failed_batches", "invalid_sources", "repaired_sources", "failures",
+        "llm", "timings",
     }  # fmt: skip
+    assert stats["failures"] == [] and stats["repaired_sources"] == 0
     assert stats["llm_mode"] == "none" and "no-LLM mode" in stats["llm_description"]
     scopes = {(s["user_id"], s["agent_id"]): s for s in stats["scopes"]}
     assert scopes[("u1", None)] == {"user_id": "u1", "agent_id": None, "active": 2, "deleted": 0}
@@ -289,6 +291,35 @@ def test_stats_json_shape(cli: Any) -> None:
     }  # fmt: skip
     human = cli("stats")
     assert human.code == 0 and "u1" in human.stdout
+
+
+def test_stats_shows_why_a_batch_failed(tmp_path: Path) -> None:
+    config = tmp_path / "scripted.toml"
+    config.write_text(
+        '[embedder]\nprovider = "hash"\n\n[llm]\nprovider = "scripted"\n\n'
+        "[extraction]\nmax_retries = 0\n",
+        encoding="utf-8",
+    )
+    store = tmp_path / "failing"
+
+    def run(*args: str, input: str | None = None) -> Outcome:
+        with CliRunner().isolation(input=input) as (out, err, _):
+            code = main(["--store", str(store), "--config", str(config), *args])
+            return Outcome(code, out.getvalue().decode(), err.getvalue().decode())
+
+    text = "Ana adopted a beagle puppy named Rex last spring"
+    run("add", "--user", "u1", input=json.dumps({"role": "user", "content": text}))
+    flushed = run("flush", "--json")  # the scripted LLM has no reply queued: it fails
+    (batch_id,) = flushed.json()["failed_batches"]
+    stats = run("stats", "--json").json()
+    (failure,) = stats["failures"]
+    assert set(failure) == {"where", "ref", "at", "attempts", "message"}
+    assert failure["where"] == "extraction" and failure["ref"] == batch_id
+    assert failure["attempts"] == 1 and "queue is empty" in failure["message"]
+    assert "beagle" not in failure["message"]
+    human = run("stats")
+    assert "Recent failures" in human.stdout and batch_id[:8] in human.stdout
+    assert "beagle" not in human.stdout
 
 
 def test_consolidate_and_flush_json(cli: Any) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from lightmem.errors import ProviderError
 from lightmem.llm.scripted import ScriptedLLM
 from lightmem.types import EntryStatus, TurnStage
 
@@ -51,7 +52,9 @@ def test_one_extraction_call_per_batch(make_memory: MakeMemory) -> None:
     pixel = entries["Maya's cat Pixel only eats salmon flavoured kibble."]
     assert pixel.sources == [turns[0].id] and pixel.keywords == ["Pixel", "cat"]
     nurse = entries["Maya started a job as a nurse at Riverside hospital."]
-    assert nurse.sources == [turns[2].id, turns[3].id]
+    # [4] (Jonas: "Congrats on the nursing job ...") barely supports it: the link is dropped
+    assert nurse.sources == [turns[2].id]
+    assert usage.repaired_sources == 1
     assert entries["Jonas has a dog called Bruno."].sources == [turns[1].id]
     assert all(t.stage == TurnStage.EXTRACTED for t in turns)
     hit = mem.search("What does Pixel eat?", user_id="alice")[0]
@@ -201,6 +204,15 @@ def test_failed_consolidation_stays_queued(make_memory: MakeMemory) -> None:
     llm.enqueue("garbage")
     first = mem.consolidate(user_id="alice")
     assert len(first.failed) == 1
+    (failure,) = mem.usage().failures  # why, for people (and the log)
+    assert failure.where == "consolidation" and failure.ref == first.failed[0]
+    assert "no valid UpdateDecision" in failure.message
+    # a provider that echoes the prompt: the memories' text is removed from the message
+    llm.enqueue(ProviderError("endpoint said: OLD (2024-01-01): Maya's cat Pixel eats salmon."))
+    assert mem.consolidate(user_id="alice").failed == first.failed
+    newest = mem.usage().failures[0]
+    assert newest.message.startswith("ExtractionError") and "endpoint said" in newest.message
+    assert "Pixel" not in newest.message and "salmon" not in newest.message
     llm.enqueue({"action": "ignore", "reason": "still true"})
     second = mem.consolidate(user_id="alice")
     assert second.ignored == 1 and not second.failed

@@ -113,8 +113,10 @@ def test_background_worker_records_endpoint_failures(
         openai_server.error(500, "down").error(500, "down")  # both HTTP attempts
         mem.add("I adopted a cat called Pixel", user_id="maya")
         assert mem.wait(timeout=120)
-        assert mem._worker is not None and not mem._worker.errors  # handled, not crashed
-        assert mem.usage().failed_batches == 1
+        usage = mem.usage()
+        assert [f.where for f in usage.failures] == ["extraction"]  # handled, not crashed
+        assert "HTTP 500" in usage.failures[0].message
+        assert usage.failed_batches == 1
         assert len(openai_server.chat_requests) == 2
         openai_server.reply(json.dumps(GOOD))
         assert mem.flush().entries_created == 1

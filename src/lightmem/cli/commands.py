@@ -180,7 +180,8 @@ def consolidate(
 
 
 def stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """Entry counts per scope, buffered turns, batches and LLM usage by stage."""
+    """Entry counts per scope, buffered turns, batches, repaired sources, recent failures
+    and LLM usage by stage."""
     with state(ctx).open() as mem:
         usage = mem.usage()
         data = stats_json(mem, usage)
@@ -201,8 +202,15 @@ def stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
             str(row["deleted"]),
         )
     console.print(table)
-    for key in ("buffered_turns", "pending_batches", "failed_batches", "invalid_sources"):
+    for key in (
+        "buffered_turns",
+        "pending_batches",
+        "failed_batches",
+        "invalid_sources",
+        "repaired_sources",
+    ):
         console.print(f"{key.replace('_', ' ')}: {data[key]}")
+    console.print(render.failures_table(usage.failures))
     console.print(render.usage_table(usage))
     if usage.timings:
         console.print(render.timings_table(usage.timings))
@@ -231,6 +239,8 @@ def stats_json(mem: Memory, usage: Usage) -> dict[str, Any]:
         "pending_batches": usage.pending_batches,
         "failed_batches": usage.failed_batches,
         "invalid_sources": usage.invalid_sources,
+        "repaired_sources": usage.repaired_sources,
+        "failures": [render.failure_json(f) for f in usage.failures],
         "llm": render.usage_json(usage),
         "timings": dict(usage.timings),
     }

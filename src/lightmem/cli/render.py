@@ -14,7 +14,7 @@ from rich.text import Text
 
 from lightmem.retrieval.context import Context
 from lightmem.timeutil import format_timestamp
-from lightmem.types import Entry, HistoryRecord, Hit, Scope, StageUsage, Turn, Usage
+from lightmem.types import Entry, Failure, HistoryRecord, Hit, Scope, StageUsage, Turn, Usage
 
 
 def scope_json(scope: Scope) -> dict[str, str | None]:
@@ -95,6 +95,16 @@ def usage_json(usage: Usage) -> dict[str, Any]:
     return {
         "stages": {name: stage_json(s) for name, s in sorted(usage.stages.items())},
         "total": stage_json(usage.total),
+    }
+
+
+def failure_json(failure: Failure) -> dict[str, Any]:
+    return {
+        "where": failure.where,
+        "ref": failure.ref,
+        "at": format_timestamp(failure.at),
+        "attempts": failure.attempts,
+        "message": failure.message,
     }
 
 
@@ -221,6 +231,25 @@ def usage_table(usage: Usage, title: str = "LLM usage by stage") -> Table | Text
             str(s.tokens_in),
             str(s.tokens_out),
             f"{s.seconds:.2f}",
+        )
+    return table
+
+
+def failures_table(failures: list[Failure], title: str = "Recent failures") -> Table | Text:
+    """Newest first: when, where (batch or entry id), attempts of a still-failed batch, and
+    the message (providers' and validators' text, scrubbed of user text)."""
+    if not failures:
+        return Text("recent failures: none")
+    table = Table(title=title)
+    for name in ("when", "where", "ref", "attempts", "message"):
+        table.add_column(name, overflow="fold", ratio=3 if name == "message" else None)
+    for f in failures:
+        table.add_row(
+            format_timestamp(f.at) or "-",
+            f.where,
+            f.ref or "-",
+            "-" if f.attempts is None else str(f.attempts),
+            Text(f.message),
         )
     return table
 

@@ -74,5 +74,10 @@ class LLM(ABC):
     ) -> Completion:
         """Return the model's reply. Raise :class:`ProviderError` on transport failure."""
 
+    @property
+    def context_tokens(self) -> int | None:
+        """Tokens the model attends to (prompt plus reply), when the backend knows it."""
+        return None
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (HTTP clients, models)."""

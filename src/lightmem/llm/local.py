@@ -87,6 +87,10 @@ class LocalLLM(LLM):
             Path(self._opts.model_path).stem if self._opts.model_path else Path(DEFAULT_FILE).stem
         )
 
+    @property
+    def context_tokens(self) -> int:
+        return self._opts.n_ctx
+
     def model_path(self) -> Path:
         """The GGUF file this backend loads; raises if it cannot be found."""
         if self._opts.model_path:

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from lightmem.embedders.base import Embedder
 from lightmem.errors import ExtractionError, ProviderError
+from lightmem.failures import FailureLog, describe
 from lightmem.llm.base import LLM, ChatMessage, Completion
 from lightmem.llm.structured import ask_structured
 from lightmem.stores.base import Store
@@ -83,6 +84,7 @@ class Consolidator:
         duplicate_threshold: float,
         max_retries: int,
         on_call: Callable[[Completion, bool], None] | None = None,
+        failures: FailureLog | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
@@ -92,6 +94,7 @@ class Consolidator:
         self.workers = workers
         self.max_retries = max_retries
         self.on_call = on_call
+        self.failures = failures if failures is not None else FailureLog(store)
 
     def run(self, scope: Scope | None = None) -> ConsolidationResult:
         result = ConsolidationResult()
@@ -171,8 +174,9 @@ class Consolidator:
             )
             return decision.action if ok else "done"
         except (ExtractionError, ProviderError) as exc:
-            log.warning("consolidation of entry %s failed: %s", target.entry.id, type(exc).__name__)
             record_transport_failure(self.store, "consolidation", exc)
+            private = [e.text for e in (target.entry, *pending)]
+            self.failures.record("consolidation", describe(exc, private), ref=target.entry.id)
             return "failed"
 
     def _ask(self, old: Entry, newer: list[Entry]) -> UpdateDecision:

@@ -2,14 +2,21 @@
 
 The prompt is deliberately short (the system prompt is most of the cost of every call in
 the field's systems): numbered turns grouped under a date/session header, and a compact
-JSON schema. Sources come back as those numbers and are mapped to turn ids here.
+JSON schema. Sources come back as those numbers and are mapped to turn ids here (the
+short-term stage then checks them, :mod:`lightmem.shortterm.provenance`).
+
+One call never carries more turn tokens than ``buffer.max_batch_tokens`` or, for a model
+with a known context (the local model), than leaves room for the prompt and the reply: a
+turn too long for that is cut for the prompt only (longest first); the stored turn keeps
+its full text.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
 
@@ -17,8 +24,17 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from lightmem.llm.base import LLM, ChatMessage, Completion
 from lightmem.llm.structured import ask_structured
+from lightmem.shortterm.batching import fair_caps, turn_budget
 from lightmem.text import clean_text
+from lightmem.tokens import count_tokens, truncate_tokens
 from lightmem.types import Entry, Turn
+
+log = logging.getLogger(__name__)
+
+REPLY_BASE = 256  # reply tokens of a batch: REPLY_BASE + 2 per turn token, at most REPLY_CAP
+REPLY_CAP = 4096
+LINE_TOKENS = 12  # allowance per rendered line ("[n] Speaker: ", a header) in a context
+CUT_MARK = " […]"
 
 SYSTEM_PROMPT = (
     "Extract long-term memories from the conversation. Each memory is ONE standalone fact "
@@ -72,16 +88,49 @@ def max_memories(turns: list[Turn]) -> int:
 
 @dataclass(slots=True)
 class ExtractionReport:
-    """What an extraction produced, plus the source ids it had to repair (visible in stats)."""
+    """What an extraction produced, plus the source ids it had to repair (visible in stats).
+
+    For an LLM extraction, ``cited[i]`` holds entry ``i``'s valid source numbers as 0-based
+    turn indices (empty when the LLM gave none valid) and ``views`` the text of each turn as
+    the model saw it, so the stage can check the links; both are None without an LLM.
+    """
 
     entries: list[Entry]
     invalid_sources: int = 0
     raw: str = ""
     calls: list[Completion] = field(default_factory=list)
+    cited: list[list[int]] | None = None
+    views: list[str] | None = None
 
 
-def render_batch(turns: list[Turn]) -> str:
-    """The batch as numbered lines under date/session headers (1-based numbers)."""
+def prompt_views(turns: list[Turn], budget: int) -> list[str]:
+    """Each turn's text for the prompt (whitespace collapsed), the longest cut so that all
+    fit ``budget`` turn tokens; a cut text ends with ``CUT_MARK``."""
+    texts = [" ".join(t.view.split()) for t in turns]
+    sizes = [t.tokens or count_tokens(text) for t, text in zip(turns, texts, strict=True)]
+    caps = fair_caps(sizes, budget)
+    views = []
+    for turn, text, size, cap in zip(turns, texts, sizes, caps, strict=True):
+        if cap < size:
+            short = truncate_tokens(text, max(cap - 2, 0))
+            if len(short) < len(text):
+                log.warning(
+                    "turn %s (%d tokens) was cut to %d tokens for extraction; the stored "
+                    "turn keeps its full text",
+                    turn.id,
+                    size,
+                    cap,
+                )
+                text = short + CUT_MARK
+        views.append(text)
+    return views
+
+
+def render_batch(turns: list[Turn], views: list[str] | None = None) -> str:
+    """The batch as numbered lines under date/session headers (1-based numbers); ``views``
+    replaces the turns' texts (see :func:`prompt_views`)."""
+    if views is None:
+        views = [" ".join(t.view.split()) for t in turns]
     lines: list[str] = []
     header: tuple[str | None, str | None] | None = None
     for n, turn in enumerate(turns, start=1):
@@ -93,7 +142,7 @@ def render_batch(turns: list[Turn]) -> str:
             ]
             lines.append("## " + (" · ".join(parts) if parts else "undated"))
             header = key
-        lines.append(f"[{n}] {turn.label}: {' '.join(turn.view.split())}")
+        lines.append(f"[{n}] {turn.label}: {views[n - 1]}")
     return "\n".join(lines)
 
 
@@ -103,19 +152,25 @@ def _header_time(ts: datetime | None) -> str | None:
 
 def entry_from_turns(text: str, turns: list[Turn], keywords: list[str], origin: str) -> Entry:
     """An entry linked to its source turns; time, speakers, run and topic come from them."""
-    first = turns[0]
-    stamps = [t.timestamp for t in turns if t.timestamp is not None]
-    speakers = list(dict.fromkeys(t.label for t in turns))
-    return Entry(
+    entry = Entry(
         id=uuid.uuid4().hex,
-        scope=first.scope,
+        scope=turns[0].scope,
         text=text.strip(),
-        sources=[t.id for t in turns],
-        timestamp=max(stamps) if stamps else None,
-        speakers=speakers,
-        topic_id=first.segment_id,
         keywords=[k.strip() for k in keywords if k.strip()],
         origin=origin,  # type: ignore[arg-type]
+    )
+    return relink(entry, turns)
+
+
+def relink(entry: Entry, turns: list[Turn]) -> Entry:
+    """The entry linked to other source turns: its time, speakers and topic follow them."""
+    stamps = [t.timestamp for t in turns if t.timestamp is not None]
+    return replace(
+        entry,
+        sources=[t.id for t in turns],
+        timestamp=max(stamps) if stamps else None,
+        speakers=list(dict.fromkeys(t.label for t in turns)),
+        topic_id=turns[0].segment_id,
     )
 
 
@@ -141,10 +196,10 @@ class TurnExtractor(Extractor):
         )
 
 
-def output_budget(turns: list[Turn]) -> int:
-    """Reply tokens allowed for a batch: facts restate at most what was said, plus JSON."""
-    said = sum(t.tokens or len(t.view.split()) for t in turns)
-    return min(4096, 256 + 2 * said)
+def output_budget(said: int) -> int:
+    """Reply tokens allowed for ``said`` turn tokens: facts restate at most what was said,
+    plus JSON."""
+    return min(REPLY_CAP, REPLY_BASE + 2 * said)
 
 
 def turn_unit_text(turn: Turn) -> str:
@@ -160,25 +215,38 @@ class LLMExtractor(Extractor):
         *,
         max_retries: int,
         on_call: Callable[[Completion, bool], None] | None = None,
+        max_batch_tokens: int = 8000,
     ) -> None:
         self.llm = llm
         self.max_retries = max_retries
         self.on_call = on_call
+        self.max_batch_tokens = max_batch_tokens
+
+    def budget(self, turns: list[Turn]) -> int:
+        """Turn tokens one call may carry: ``max_batch_tokens`` (the unit batches are
+        planned in) and, for a model with a known context, what its prompt (system prompt,
+        headers and line prefixes: at most two lines per turn) and reply leave."""
+        fixed = count_tokens(SYSTEM_PROMPT) + LINE_TOKENS * 2 * len(turns)
+        return turn_budget(
+            self.max_batch_tokens, self.llm.context_tokens, fixed, REPLY_BASE, REPLY_CAP
+        )
 
     def extract(self, turns: list[Turn]) -> ExtractionReport:
+        views = prompt_views(turns, self.budget(turns))
         messages = [
             ChatMessage(role="system", content=SYSTEM_PROMPT),
-            ChatMessage(role="user", content=render_batch(turns)),
+            ChatMessage(role="user", content=render_batch(turns, views)),
         ]
         result = ask_structured(
             self.llm,
             messages,
             output_model(max_memories(turns)),
             max_retries=self.max_retries,
-            max_tokens=output_budget(turns),
+            max_tokens=output_budget(sum(count_tokens(v) for v in views)),
             on_call=self.on_call,
         )
         entries: list[Entry] = []
+        cited: list[list[int]] = []
         invalid = 0
         seen: set[str] = set()
         for mem in result.value.memories:
@@ -186,12 +254,18 @@ class LLMExtractor(Extractor):
             if key in seen:  # a repeated fact (small models loop) is one memory
                 continue
             seen.add(key)
-            picked = [turns[i - 1] for i in dict.fromkeys(mem.sources) if 1 <= i <= len(turns)]
-            invalid += len(set(mem.sources)) - len(picked)
-            if not picked:
-                # No valid source: keep the fact, linked to the whole batch (never drop it).
-                picked = list(turns)
+            valid = [i - 1 for i in dict.fromkeys(mem.sources) if 1 <= i <= len(turns)]
+            invalid += len(set(mem.sources)) - len(valid)
+            # No valid source: the fact is kept, linked to the whole batch until the stage
+            # points it at the turns that support it (never dropped).
+            picked = [turns[i] for i in valid] or list(turns)
             entries.append(entry_from_turns(mem.text, picked, mem.keywords, "llm"))
+            cited.append(valid)
         return ExtractionReport(
-            entries=entries, invalid_sources=invalid, raw=result.raw, calls=result.calls
+            entries=entries,
+            invalid_sources=invalid,
+            raw=result.raw,
+            calls=result.calls,
+            cited=cited,
+            views=views,
         )

@@ -1,6 +1,7 @@
 """The short-term stage: batch segments by the token threshold and extract each batch with
-ONE call. A failed extraction keeps the batch (status failed, raw reply kept); the next
-flush retries it. Nothing is dropped."""
+ONE call. A failed extraction keeps the batch (status failed, raw reply kept, the reason in
+the failure log); the next flush retries it. The sources the LLM cites are checked against
+the batch and re-pointed where they do not support their fact. Nothing is dropped."""
 
 from __future__ import annotations
 
@@ -8,16 +9,19 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from lightmem.embedders.base import Embedder
 from lightmem.errors import ConflictError, ExtractionError, ProviderError
+from lightmem.failures import FailureLog, describe, turn_texts
 from lightmem.longterm.consolidation import record_transport_failure
 from lightmem.shortterm.batching import SegmentSize, plan_batches
-from lightmem.shortterm.extraction import Extractor
+from lightmem.shortterm.extraction import ExtractionReport, Extractor, relink
+from lightmem.shortterm.provenance import LinkRules, check_links, support_matrix
 from lightmem.stores.base import Store
-from lightmem.types import Batch, Scope, TurnStage
+from lightmem.types import Batch, Entry, Scope, Turn, TurnStage
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +44,8 @@ class ShortTermStage:
         max_batch_tokens: int,
         max_attempts: int,
         timings: dict[str, float],
+        failures: FailureLog | None = None,
+        link_rules: LinkRules | None = None,
     ) -> None:
         self.store = store
         self.extractor = extractor
@@ -48,6 +54,8 @@ class ShortTermStage:
         self.max_batch_tokens = max_batch_tokens
         self.max_attempts = max_attempts
         self.timings = timings
+        self.failures = failures if failures is not None else FailureLog(store)
+        self.link_rules = link_rules if link_rules is not None else LinkRules()
 
     def plan(self, owner: Scope, *, force: bool) -> int:
         """Create batches from the owner's short-term segments; returns how many."""
@@ -88,25 +96,57 @@ class ShortTermStage:
         except (ExtractionError, ProviderError) as exc:
             record_transport_failure(self.store, "extraction", exc)
             raw = exc.raw if isinstance(exc, ExtractionError) else None
+            message = describe(exc, turn_texts(turns))
             try:
-                self.store.fail_batch(batch.id, str(exc), raw)
+                self.store.fail_batch(batch.id, message, raw)
             except ConflictError:
                 return  # another worker completed this batch meanwhile
             result.failed_batches.append(batch.id)
-            log.warning("extraction of batch %s failed: %s", batch.id, type(exc).__name__)
+            self.failures.record("extraction", message, ref=batch.id)
             return
         t1 = time.perf_counter()
         vectors = self._vectors(report.entries, turns)
         self._add("embedding", time.perf_counter() - t1)
-        if report.invalid_sources:
-            self._bump("invalid_sources", report.invalid_sources)
+        repaired = self._check_sources(report, turns, vectors)
         try:
             self.store.complete_batch(batch.id, report.entries, vectors)
         except ConflictError:
             log.info("batch %s was completed by another worker", batch.id)
             return
+        # counted once the entries are stored, so a batch another worker completed first
+        # is not counted twice
+        if report.invalid_sources:
+            self._bump("invalid_sources", report.invalid_sources)
+        if repaired:
+            self._bump("repaired_sources", repaired)
         result.entries_created += len(report.entries)
         result.batches_done += 1
+
+    def _check_sources(self, report: ExtractionReport, turns: list[Turn], vectors: Any) -> int:
+        """Re-point the entries' unsupported sources (LLM extraction only); returns how
+        many cited links were repaired."""
+        if report.cited is None or report.views is None or not report.entries:
+            return 0
+        t0 = time.perf_counter()
+        stored = self.store.turn_vectors([t.id for t in turns])
+        scores = support_matrix(
+            [e.text for e in report.entries],
+            [f"{t.label}: {v}" for t, v in zip(turns, report.views, strict=True)],
+            np.asarray(vectors),
+            [stored.get(t.id) for t in turns],
+            [t.speaker for t in turns],
+            self.link_rules,
+        )
+        checks = check_links(scores, report.cited, self.link_rules)
+        relinked: list[Entry] = []
+        for entry, check in zip(report.entries, checks, strict=True):
+            sources = [turns[j] for j in check.sources]
+            if sources and [t.id for t in sources] != entry.sources:
+                entry = relink(entry, sources)
+            relinked.append(entry)
+        report.entries = relinked
+        self._add("provenance", time.perf_counter() - t0)
+        return sum(c.repaired for c in checks)
 
     def _vectors(self, entries: list, turns: list) -> np.ndarray:
         if not entries:

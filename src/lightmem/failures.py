@@ -1,0 +1,168 @@
+"""Failures a user can read: where a batch, a consolidation decision or the background
+worker failed, when, and the message, never user text.
+
+Every failure is logged at warning level and kept in the store's meta table under
+``failures`` (the last :data:`LOG_SIZE`), so another process (``lightmem stats``) sees it.
+Messages come from providers (an HTTP error) and validators (a JSON error), which may echo
+what they were sent: :func:`scrub` removes any run of words that appears in the texts the
+failing call carried, and bounds the length.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from lightmem.errors import LightMemError
+from lightmem.stores.base import Store
+from lightmem.text import clean_text
+from lightmem.timeutil import format_timestamp, parse_timestamp
+from lightmem.types import Failure, FailureWhere, Turn
+
+log = logging.getLogger(__name__)
+
+META_KEY = "failures"
+LOG_SIZE = 10
+MESSAGE_LIMIT = 300
+REDACTED = "[user text removed]"
+_RUN = 3  # a run of this many words found in a private text is user text
+_WORD = re.compile(r"\w+")
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+
+
+def scrub(message: str, private: Iterable[str], limit: int = MESSAGE_LIMIT) -> str:
+    """``message`` without the word runs it shares with the ``private`` texts (runs of
+    three words, or the whole of a shorter text); a quoted string holding such a run goes
+    whole. Whitespace is collapsed; at most ``limit`` characters are kept."""
+    message = " ".join(clean_text(message)[: 4 * limit].split())
+    texts = [_WORD.findall(text.lower()) for text in private]
+    haystack = " " + " ".join(w for words in texts for w in words) + " "
+    short = {tuple(words) for words in texts if 0 < len(words) < _RUN}
+    words = list(_WORD.finditer(message))
+    lowered = [m.group().lower() for m in words]
+    marked = [False] * len(words)
+    for i in range(len(words)):
+        if i + _RUN <= len(words) and f" {' '.join(lowered[i : i + _RUN])} " in haystack:
+            marked[i : i + _RUN] = [True] * _RUN
+        for n in range(1, _RUN):
+            if tuple(lowered[i : i + n]) in short:
+                marked[i : i + n] = [True] * n
+    spans = [(m.start(), m.end()) for m, hit in zip(words, marked, strict=True) if hit]
+    if spans:
+        for q in _QUOTED.finditer(message):
+            if any(q.start() <= a < q.end() for a, _ in spans):
+                spans.append((q.start(), q.end()))
+        message = _cut(message, spans)
+    return message if len(message) <= limit else message[: limit - 1] + "…"
+
+
+def _cut(text: str, spans: list[tuple[int, int]]) -> str:
+    """Replace the union of ``spans`` (gaps of blanks and punctuation joined) by REDACTED."""
+    merged: list[list[int]] = []
+    for a, b in sorted(spans):
+        if merged and not text[merged[-1][1] : a].strip(" ,.;:!?'\"-"):
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    out, pos = [], 0
+    for a, b in merged:
+        out += [text[pos:a], REDACTED]
+        pos = b
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def turn_texts(turns: Iterable[Turn]) -> list[str]:
+    """What of the turns is private: each speaker, original text and compressed view."""
+    out: list[str] = []
+    for t in turns:
+        out += [t.label, t.content] if t.view == t.content else [t.label, t.content, t.view]
+    return out
+
+
+def describe(exc: BaseException, private: Iterable[str] | None) -> str:
+    """The exception as ``Type: message``, scrubbed of ``private``; with ``private`` unknown
+    (``None``) only the type is safe to show."""
+    if private is None:
+        return f"{type(exc).__name__} (message withheld: the texts to scrub were unavailable)"
+    return scrub(f"{type(exc).__name__}: {exc}", private)
+
+
+class FailureLog:
+    """The store's bounded failure log. One per ``Memory``, shared by its stages; the lock
+    orders this process's writers (two processes writing at once may lose one entry)."""
+
+    def __init__(self, store: Store, size: int = LOG_SIZE) -> None:
+        self.store = store
+        self.size = size
+        self._lock = threading.Lock()
+
+    def record(self, where: FailureWhere, message: str, ref: str | None = None) -> Failure:
+        """Log the failure at warning level and keep it in the store. If the store cannot
+        take it (it may be why things fail), the warning is the record."""
+        failure = Failure(where, message, _now(), ref)
+        log.warning("%s%s failed: %s", where, f" {ref}" if ref else "", message)
+        try:
+            with self._lock:
+                kept = [*self.entries(), failure][-self.size :]
+                self.store.set_meta(META_KEY, json.dumps([_to_json(f) for f in kept]))
+        except LightMemError as exc:
+            log.warning("the failure above could not be stored: %s", type(exc).__name__)
+        return failure
+
+    def entries(self) -> list[Failure]:
+        """The logged failures, oldest first."""
+        return read_log(self.store)
+
+
+def read_log(store: Store) -> list[Failure]:
+    raw = store.get_meta(META_KEY)
+    try:
+        items = json.loads(raw) if raw else []
+        return [_from_json(x) for x in items if isinstance(x, dict)]
+    except (ValueError, KeyError, TypeError):
+        log.warning("the stored failure log is unreadable; it restarts empty")
+        return []
+
+
+def recent_failures(store: Store, limit: int = LOG_SIZE) -> list[Failure]:
+    """The last failures, newest first: the log, with one line per extraction batch (its
+    newest), whose message and attempts come from the batch while it is still failed.
+    Failed batches that left the log are listed after it, without a time."""
+    failed = {b.id: b for b in store.list_batches(statuses=("failed",))}
+    out: list[Failure] = []
+    seen: set[str] = set()
+    for f in reversed(read_log(store)):
+        if f.where == "extraction" and f.ref is not None:
+            if f.ref in seen:
+                continue
+            seen.add(f.ref)
+            batch = failed.get(f.ref)
+            if batch is not None:
+                f.message = batch.last_error or f.message
+                f.attempts = batch.attempts
+        out.append(f)
+    for batch in failed.values():
+        if batch.id not in seen:
+            out.append(
+                Failure("extraction", batch.last_error or "", None, batch.id, batch.attempts)
+            )
+    return out[:limit]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+
+
+def _to_json(f: Failure) -> dict[str, Any]:
+    return {"where": f.where, "ref": f.ref, "at": format_timestamp(f.at), "message": f.message}
+
+
+def _from_json(x: dict[str, Any]) -> Failure:
+    at = parse_timestamp(x["at"]) if x.get("at") else None
+    return Failure(x["where"], str(x["message"]), at, x.get("ref"))
