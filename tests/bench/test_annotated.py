@@ -71,10 +71,21 @@ def test_pipeline_stores_the_annotated_facts_with_their_turns(
             "Maya takes pottery classes on Thursday evenings.",
         }
         nurse = facts["Maya started working as a nurse at Riverside hospital."]
-        assert [refs[t] for t in nurse.sources] == ["D1:3", "D1:4"]  # "D:1:4" normalised
+        # the annotation cites D1:3 and "D:1:4" (normalised); provenance checks may drop the
+        # weakly supporting D1:4 ("Congrats on the nursing job...") but keep the evidence
+        assert "D1:3" in [refs[t] for t in nurse.sources]
         assert mem.usage().stages["extraction"].calls >= 1
         result = mem.consolidate(user_id="s2")
         assert not result.failed and result.updated == 0 and result.deleted == 0
+
+
+def test_malformed_evidence_is_normalised(annotated_file: Path) -> None:
+    from lightmem.bench.annotated import load_annotations
+
+    ann = load_annotations(annotated_file)
+    nurse = ann.facts["s1"]["D1:3"][0]
+    assert nurse.evidence == ["D1:3", "D1:4"]
+    assert ann.unanchored_facts == 2 and ann.dropped_evidence == 2  # "D9:99" in both samples
 
 
 def test_other_calls_and_missing_data_are_clear_errors(annotated_file: Path) -> None:

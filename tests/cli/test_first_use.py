@@ -1,0 +1,65 @@
+"""What a first-time user hit: a store path that cannot be a store, and a redirected ingest
+that printed nothing for minutes."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lightmem import Memory, StorageError
+from tests.cli.test_cli import cli, config  # noqa: F401 - fixtures
+
+CONFIG = {"embedder": {"provider": "hash"}, "llm": "none"}
+
+
+def test_a_store_path_that_is_a_file_says_what_to_change(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("hello")
+    with pytest.raises(StorageError, match="is a file, not a directory"):
+        Memory(path, config=CONFIG)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
+def test_a_store_under_a_read_only_directory_says_what_to_change(tmp_path: Path) -> None:
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    os.chmod(ro, 0o500)
+    try:
+        with pytest.raises(StorageError, match="writable"):
+            Memory(ro / "store", config=CONFIG)
+    finally:
+        os.chmod(ro, 0o700)
+
+
+def test_a_store_under_a_path_that_cannot_be_created_is_a_storage_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(StorageError, match="cannot create the store directory"):
+        Memory(blocker / "sub" / "store", config=CONFIG)
+
+
+def test_ingest_redirected_logs_progress_lines(cli: Any, tmp_path: Path) -> None:  # noqa: F811
+    data = [
+        {
+            "sample_id": "c1",
+            "conversation": {
+                "speaker_a": "A",
+                "speaker_b": "B",
+                "session_1_date_time": "1:56 pm on 8 May, 2023",
+                "session_1": [
+                    {"speaker": "A", "dia_id": f"D1:{i}", "text": f"turn number {i} here"}
+                    for i in range(1, 6)
+                ],
+            },
+            "qa": [],
+        }
+    ]
+    src = tmp_path / "tiny.json"
+    src.write_text(json.dumps(data))
+    r = cli("ingest", "--format", "locomo", str(src))
+    assert r.code == 0, r.stderr
+    assert "c1: 5/5" in r.stderr and "extracting: 1/1" in r.stderr
