@@ -298,6 +298,14 @@ class StageUsageOut(BaseModel):
         )
 
 
+class FailureOut(BaseModel):
+    where: Literal["extraction", "consolidation", "worker"]
+    message: str = Field(description="The provider's or validator's message (no user text).")
+    at: datetime | None
+    ref: str | None = Field(description="The batch id, or the consolidation target's id.")
+    attempts: int | None
+
+
 class UsageOut(BaseModel):
     stages: dict[str, StageUsageOut]
     total: StageUsageOut
@@ -305,6 +313,8 @@ class UsageOut(BaseModel):
     pending_batches: int
     buffered_turns: int
     invalid_sources: int
+    repaired_sources: int = Field(description="Source links re-pointed by provenance checks.")
+    failures: list[FailureOut] = Field(description="The most recent failures, newest first.")
 
     @classmethod
     def of(cls, u: Usage) -> UsageOut:
@@ -315,6 +325,13 @@ class UsageOut(BaseModel):
             pending_batches=u.pending_batches,
             buffered_turns=u.buffered_turns,
             invalid_sources=u.invalid_sources,
+            repaired_sources=u.repaired_sources,
+            failures=[
+                FailureOut(
+                    where=f.where, message=f.message, at=f.at, ref=f.ref, attempts=f.attempts
+                )
+                for f in u.failures
+            ],
         )
 
 
