@@ -195,8 +195,6 @@ def test_a_key_created_while_keyless_switches_the_server_to_auth(memory: Memory)
         assert ok.status_code == 200
 
 
-def test_admin_stats_show_repairs_and_recent_failures(
-    client: TestClient, tenants: Tenants
-) -> None:
+def test_admin_stats_show_repairs_and_recent_failures(client: TestClient, tenants: Tenants) -> None:
     usage = client.get("/v1/stats", headers=tenants.auth(tenants.admin)).json()["usage"]
     assert usage["repaired_sources"] == 0 and usage["failures"] == []

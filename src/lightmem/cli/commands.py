@@ -85,20 +85,26 @@ def flush(
     _warn_failed(result.failed_batches)
 
 
+SessionOpt = Annotated[
+    str | None, typer.Option("--session", "-s", help="Only this session (run id).")
+]
+ModeOpt = Annotated[Mode | None, typer.Option("--mode", help="Default: from config.")]
+SinceOpt = Annotated[str | None, typer.Option("--since", help="Items at or after this time.")]
+UntilOpt = Annotated[str | None, typer.Option("--until", help="Items at or before this time.")]
+
+
 def search(
     ctx: typer.Context,
     query: Annotated[str, typer.Argument(help="What to look for.")],
     user: UserOpt = None,
     agent: AgentOpt = None,
-    session: Annotated[
-        str | None, typer.Option("--session", "-s", help="Only this session (run id).")
-    ] = None,
+    session: SessionOpt = None,
     limit: Annotated[
         int | None, typer.Option("-k", "--limit", min=1, help="How many memories.")
     ] = None,
-    mode: Annotated[Mode | None, typer.Option("--mode", help="Default: from config.")] = None,
-    since: Annotated[str | None, typer.Option("--since", help="Memories at or after.")] = None,
-    until: Annotated[str | None, typer.Option("--until", help="Memories at or before.")] = None,
+    mode: ModeOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Search the memories of one user/agent: a table of rank, score, text, time, sources."""
@@ -127,16 +133,14 @@ def context(
     query: Annotated[str, typer.Argument(help="The question or message about to be answered.")],
     user: UserOpt = None,
     agent: AgentOpt = None,
-    session: Annotated[
-        str | None, typer.Option("--session", "-s", help="Only this session (run id).")
-    ] = None,
+    session: SessionOpt = None,
     budget: Annotated[
         int | None,
         typer.Option("--budget", min=1, help="Token budget (cl100k). Default: from config."),
     ] = None,
-    mode: Annotated[Mode | None, typer.Option("--mode", help="Default: from config.")] = None,
-    since: Annotated[str | None, typer.Option("--since", help="Items at or after.")] = None,
-    until: Annotated[str | None, typer.Option("--until", help="Items at or before.")] = None,
+    mode: ModeOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """The prompt-ready block an app puts before its reply: memories in time order, then

@@ -234,7 +234,7 @@ def search(body: SearchIn, caller: Caller, memory: Mem) -> SearchOut:
         run_id=scope.run_id,
         limit=body.limit,
         mode=body.mode,
-        time_range=(body.start, body.end) if body.start or body.end else None,
+        time_range=body.time_range,
     )
     return SearchOut(results=[HitOut.of(h) for h in hits])
 
@@ -250,7 +250,7 @@ def context(body: ContextIn, caller: Caller, memory: Mem) -> ContextOut:
         agent_id=scope.agent_id,
         run_id=scope.run_id,
         mode=body.mode,
-        time_range=(body.start, body.end) if body.start or body.end else None,
+        time_range=body.time_range,
     )
     return ContextOut.of(block)
 

@@ -61,22 +61,25 @@ class RunScopeIn(ScopeIn):
     run_id: Id | None = None
 
 
-class SearchIn(RunScopeIn):
+class QueryIn(RunScopeIn):
     query: Text
-    limit: int | None = Field(None, ge=1, le=1000)
-    mode: Literal["dense", "bm25", "hybrid"] | None = None
-    start: str | None = Field(None, description="Only memories at or after this ISO 8601 time.")
-    end: str | None = Field(None, description="Only memories at or before this ISO 8601 time.")
-
-
-class ContextIn(RunScopeIn):
-    query: Text
-    budget_tokens: int | None = Field(
-        None, ge=1, le=200_000, description="Token budget (cl100k); default from config."
-    )
     mode: Literal["dense", "bm25", "hybrid"] | None = None
     start: str | None = Field(None, description="Only items at or after this ISO 8601 time.")
     end: str | None = Field(None, description="Only items at or before this ISO 8601 time.")
+
+    @property
+    def time_range(self) -> tuple[str | None, str | None] | None:
+        return (self.start, self.end) if self.start or self.end else None
+
+
+class SearchIn(QueryIn):
+    limit: int | None = Field(None, ge=1, le=1000)
+
+
+class ContextIn(QueryIn):
+    budget_tokens: int | None = Field(
+        None, ge=1, le=200_000, description="Token budget (cl100k); default from config."
+    )
 
 
 class ListQuery(RunScopeIn):
