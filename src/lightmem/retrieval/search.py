@@ -20,7 +20,13 @@ from dataclasses import dataclass
 from lightmem.embedders.base import Embedder
 from lightmem.errors import InputError
 from lightmem.retrieval.fusion import rrf
-from lightmem.retrieval.turns import TurnSearch, is_turn_text
+from lightmem.retrieval.turns import (
+    TurnSearch,
+    is_turn_text,
+    memory_bm25,
+    memory_dense,
+    rankings,
+)
 from lightmem.stores.base import Store, TimeRange
 from lightmem.types import Entry, EntryStatus, Hit, Scope, SearchMode, Turn
 
@@ -68,23 +74,25 @@ class Searcher:
         the ``retrieval.turns`` setting)."""
         check_query(query, mode, limit)
         turns_on = self.settings.turns if include_turns is None else include_turns
-        turns_on = turns_on and self.turn_search.fits(scope.owner, self.settings.pool_max_items)
+        keys = (
+            self.turn_search.keys(scope.owner, self.settings.pool_max_items) if turns_on else None
+        )
         depth = max(limit * 3, 50)
         vector = self.embedder.embed([query])[0] if mode in ("dense", "hybrid") else None
         lists: list[list[str]] = []
         memory_ids: list[str] = []
         if vector is not None:
-            if turns_on:
+            if keys is not None:
                 # Memories keyed by their text and their source turns.
-                dense = self.turn_search.memory_dense(scope, vector, depth, time_range)
+                dense = memory_dense(keys, scope, vector, depth, time_range)
             else:
                 dense = [i for i, _ in self.store.search_dense(scope, vector, depth, time_range)]
             lists.append(["e:" + i for i in dense])
             memory_ids += dense
         if mode in ("bm25", "hybrid"):
-            if turns_on:
+            if keys is not None:
                 # Stemmed BM25 over the memories (the store's own is unstemmed).
-                sparse = self.turn_search.memory_bm25(scope, query, depth, time_range)
+                sparse = memory_bm25(keys, scope, query, depth, time_range)
             else:
                 sparse = [i for i, _ in self.store.search_bm25(scope, query, depth, time_range)]
             lists.append(["e:" + i for i in sparse])
@@ -92,13 +100,12 @@ class Searcher:
         weights = [self.settings.memory_weight] * len(lists)
         entries = {e.id: e for e in self.store.get_entries(list(dict.fromkeys(memory_ids)))}
         turn_entry: dict[str, str] = {}
-        if turns_on:
-            keys = self.turn_search.keys(scope.owner)
+        if keys is not None:
             turn_entry = keys.turn_entry
             # A memory that is its turn's text (no-LLM mode) is ranked by the turn's keys.
             lists = [[u for u in ranked if not _turn_text(entries.get(u[2:]))] for ranked in lists]
             query_text = query if mode in ("bm25", "hybrid") else None
-            for ranked in self.turn_search.rankings(scope, vector, query_text, depth, time_range):
+            for ranked in rankings(keys, scope, vector, query_text, depth, time_range):
                 lists.append(["t:" + i for i in ranked])
                 weights.append(1.0)
         fused = rrf(lists, k=self.settings.rrf_k, weights=weights)

@@ -111,13 +111,17 @@ class TurnSearch:
         entries = self.store.count_entries(owner, include_deleted=True)
         return entries <= max_items and entries + self.store.count_turns(owner) <= max_items
 
-    def keys(self, owner: Scope) -> TurnKeys:
+    def keys(self, owner: Scope, max_items: int | None = None) -> TurnKeys | None:
+        """The owner's indexes, current for its revision (one small query when cached);
+        None when the owner has more than ``max_items`` turns and memories."""
         revision = self.store.search_revision(owner)
         with self._lock:
             found = self._owners.get(owner)
             if found is not None and found.revision == revision:
                 self._owners.move_to_end(owner)
                 return found
+        if max_items is not None and not self.fits(owner, max_items):
+            return None
         built = self._build(owner, revision)
         with self._lock:
             self._owners[owner] = built
@@ -199,74 +203,6 @@ class TurnSearch:
                 memories.append(entry)
         return cited - live, turn_entry, memories
 
-    def memory_bm25(
-        self, scope: Scope, query: str, depth: int, time_range: TimeRange | None
-    ) -> list[str]:
-        """Memory ids by stemmed BM25 over their text and keywords, best first."""
-        keys = self.keys(scope.owner)
-        scored = [
-            (i, s)
-            for i, s in keys.memory_bm25.scores(terms(query)).items()
-            if _in_scope(
-                keys.memories[i].scope.run_id, keys.memories[i].timestamp, scope, time_range
-            )
-        ]
-        scored.sort(key=lambda kv: (-kv[1], kv[0]))
-        return [keys.memories[i].id for i, _ in scored[:depth]]
-
-    def memory_dense(
-        self,
-        scope: Scope,
-        vector: npt.NDArray[np.float32],
-        depth: int,
-        time_range: TimeRange | None,
-    ) -> list[str]:
-        """Memory ids by cosine to their evidence-keyed vectors, best first."""
-        keys = self.keys(scope.owner)
-        usable = np.array(
-            [
-                _in_scope(e.scope.run_id, e.timestamp, scope, time_range)
-                and bool(keys.memory_keys[i].any())
-                for i, e in enumerate(keys.memories)
-            ],
-            dtype=bool,
-        )
-        if not usable.any():
-            return []
-        scores = keys.memory_keys @ vector.astype(np.float32)
-        return [e.id for e in _top(keys.memories, scores, usable, depth)]
-
-    def rankings(
-        self,
-        scope: Scope,
-        vector: npt.NDArray[np.float32] | None,
-        query: str | None,
-        depth: int,
-        time_range: TimeRange | None,
-    ) -> list[list[str]]:
-        """Ranked turn ids, one list per key: dense plain, dense context (when ``vector``),
-        BM25 plain, BM25 context (when ``query``)."""
-        keys = self.keys(scope.owner)
-        allowed = np.array(
-            [_in_scope(t.session_id, t.timestamp, scope, time_range) for t in keys.turns],
-            dtype=bool,
-        )
-        if not allowed.any():
-            return []
-        out: list[list[str]] = []
-        if vector is not None:
-            usable = allowed & keys.has_vector
-            for matrix in (keys.plain, keys.context):
-                scores = matrix @ vector.astype(np.float32)
-                out.append([t.id for t in _top(keys.turns, scores, usable, depth)])
-        if query is not None:
-            q = terms(query)
-            for index in (keys.plain_bm25, keys.context_bm25):
-                scored = [(i, s) for i, s in index.scores(q).items() if allowed[i]]
-                scored.sort(key=lambda kv: (-kv[1], kv[0]))
-                out.append([keys.turns[i].id for i, _ in scored[:depth]])
-        return out
-
     def clear(self) -> None:
         """Forget every index (the next search rebuilds): after a write of this process
         that the store's revision may not show, such as a memory's new text."""
@@ -281,6 +217,72 @@ def memory_text(entry: Entry) -> str:
 def is_turn_text(entry: Entry) -> bool:
     """A no-LLM memory still holding its turn's text (an edited one is ranked by its own)."""
     return entry.origin == "turn" and entry.version == 1
+
+
+def memory_bm25(
+    keys: TurnKeys, scope: Scope, query: str, depth: int, time_range: TimeRange | None
+) -> list[str]:
+    """Memory ids by stemmed BM25 over their text and keywords, best first."""
+    scored = [
+        (i, s)
+        for i, s in keys.memory_bm25.scores(terms(query)).items()
+        if _in_scope(keys.memories[i].scope.run_id, keys.memories[i].timestamp, scope, time_range)
+    ]
+    scored.sort(key=lambda kv: (-kv[1], kv[0]))
+    return [keys.memories[i].id for i, _ in scored[:depth]]
+
+
+def memory_dense(
+    keys: TurnKeys,
+    scope: Scope,
+    vector: npt.NDArray[np.float32],
+    depth: int,
+    time_range: TimeRange | None,
+) -> list[str]:
+    """Memory ids by cosine to their evidence-keyed vectors, best first."""
+    usable = np.array(
+        [
+            _in_scope(e.scope.run_id, e.timestamp, scope, time_range)
+            and bool(keys.memory_keys[i].any())
+            for i, e in enumerate(keys.memories)
+        ],
+        dtype=bool,
+    )
+    if not usable.any():
+        return []
+    scores = keys.memory_keys @ vector.astype(np.float32)
+    return [e.id for e in _top(keys.memories, scores, usable, depth)]
+
+
+def rankings(
+    keys: TurnKeys,
+    scope: Scope,
+    vector: npt.NDArray[np.float32] | None,
+    query: str | None,
+    depth: int,
+    time_range: TimeRange | None,
+) -> list[list[str]]:
+    """Ranked turn ids, one list per key: dense plain, dense context (when ``vector``),
+    BM25 plain, BM25 context (when ``query``)."""
+    allowed = np.array(
+        [_in_scope(t.session_id, t.timestamp, scope, time_range) for t in keys.turns],
+        dtype=bool,
+    )
+    if not allowed.any():
+        return []
+    out: list[list[str]] = []
+    if vector is not None:
+        usable = allowed & keys.has_vector
+        for matrix in (keys.plain, keys.context):
+            scores = matrix @ vector.astype(np.float32)
+            out.append([t.id for t in _top(keys.turns, scores, usable, depth)])
+    if query is not None:
+        q = terms(query)
+        for index in (keys.plain_bm25, keys.context_bm25):
+            scored = [(i, s) for i, s in index.scores(q).items() if allowed[i]]
+            scored.sort(key=lambda kv: (-kv[1], kv[0]))
+            out.append([keys.turns[i].id for i, _ in scored[:depth]])
+    return out
 
 
 def _in_scope(
