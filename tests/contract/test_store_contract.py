@@ -838,6 +838,8 @@ def test_search_revision_moves_with_every_change_of_the_owner(store: Store) -> N
     store.add_turns([turn("t1"), turn("t2")])
     moved()
     assert store.count_turns(ALICE) == 2 and store.count_turns(BOB) == 0
+    store.set_turn_views([("t1", "turn t1", 2)], mat(vec(1)))
+    moved()  # a turn's vector arrived: the dense keys change
     add(store, (entry("e1", "Alice likes tea", sources=["t1"]), vec(1)))
     moved()
     store.update_entry("e1", "Alice likes coffee", vec(0, 1), reason=None, actor="user")

@@ -50,7 +50,10 @@ def search_revision(c: Conn, owner: Scope) -> tuple[int, ...]:
     """What the retrieval layer's per-owner indexes are valid for (see Store.search_revision)."""
     where, params = scope_where(owner.owner)
     t = c.execute(
-        f"SELECT count(*) AS n, max(seq) AS last FROM turns WHERE {where}", params
+        f"""SELECT count(*) AS n, max(seq) AS last,
+                   sum(CASE WHEN vector IS NULL THEN 0 ELSE 1 END) AS embedded
+            FROM turns WHERE {where}""",
+        params,
     ).fetchone()
     e = c.execute(
         f"""SELECT count(*) AS n, sum(CASE WHEN status = 'active' THEN 1 ELSE 0 END) AS active,
@@ -60,6 +63,7 @@ def search_revision(c: Conn, owner: Scope) -> tuple[int, ...]:
     return (
         int(t["n"]),
         int(t["last"] or 0),
+        int(t["embedded"] or 0),
         int(e["n"]),
         int(e["active"] or 0),
         int(e["versions"] or 0),
