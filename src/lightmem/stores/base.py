@@ -208,19 +208,19 @@ class Store(ABC):
     # -- API keys and idempotency keys (a backend without them says so) ------------------
     def list_api_keys(self) -> list[StoredKey]:
         """Every API key, by name."""
-        raise StorageError(f"the {type(self).__name__} store keeps no API keys")
+        raise StorageError(f"the {self.__class__.__name__} store keeps no API keys")
 
     def find_api_key(self, sha256: str) -> StoredKey | None:
         """The key with this hash, or None."""
-        raise StorageError(f"the {type(self).__name__} store keeps no API keys")
+        raise StorageError(f"the {self.__class__.__name__} store keeps no API keys")
 
     def add_api_key(self, key: StoredKey) -> None:
         """Insert a key atomically; :class:`ConflictError` if its name is taken."""
-        raise StorageError(f"the {type(self).__name__} store keeps no API keys")
+        raise StorageError(f"the {self.__class__.__name__} store keeps no API keys")
 
     def delete_api_key(self, name: str) -> bool:
         """Remove a key; False if there was none of that name."""
-        raise StorageError(f"the {type(self).__name__} store keeps no API keys")
+        raise StorageError(f"the {self.__class__.__name__} store keeps no API keys")
 
     def add_turns_once(
         self, turns: list[Turn], owner: Scope, key: str, digest: str
@@ -229,7 +229,7 @@ class Store(ABC):
         the first call stores the turns and the key; a later call with the same key and
         ``digest`` (of the request) returns the turns the first stored and True; with
         another digest it raises :class:`ConflictError`, storing nothing."""
-        raise StorageError(f"the {type(self).__name__} store keeps no idempotency keys")
+        raise StorageError(f"the {self.__class__.__name__} store keeps no idempotency keys")
 
     def count_turns(self, scope: Scope) -> int:
         """How many turns the owner has (a backend may override it with a COUNT)."""
