@@ -8,7 +8,7 @@ import os
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from lightmem.embedders.base import Embedder
 from lightmem.errors import ConfigError, InputError, LightMemError, StorageError
 from lightmem.llm.base import LLM, Completion
 from lightmem.longterm.consolidation import Consolidator
+from lightmem.longterm.forgetting import Forgetter, as_ttl, is_expired
 from lightmem.messages import AddDefaults, make_scope, to_turns
 from lightmem.registry import build, build_llm
 from lightmem.retrieval.context import Context, build_context
@@ -34,6 +35,7 @@ from lightmem.types import (
     AddResult,
     ConsolidationResult,
     Entry,
+    ForgetResult,
     HistoryRecord,
     Hit,
     LLMCall,
@@ -142,6 +144,7 @@ class Memory:
                 pool_max_items=r.pool_max_items,
             ),
         )
+        self.forgetter = Forgetter(self.store)
         self._worker = BackgroundWorker(self._process_quietly) if cfg.worker.background else None
 
     @classmethod
@@ -271,6 +274,7 @@ class Memory:
             mode=mode or self.config.retrieval.mode,
             time_range=_time_range(time_range),
             include_turns=include_turns,
+            hidden=self.forgetter.hidden(scope.owner, _now()),
         )
 
     def context(
@@ -299,6 +303,7 @@ class Memory:
             limit=limit,
             mode=mode or self.config.retrieval.mode,
             time_range=_time_range(time_range),
+            hidden=self.forgetter.hidden(scope.owner, _now()),
         )
         return build_context(
             hits,
@@ -322,9 +327,14 @@ class Memory:
         limit: int | None = None,
         include_deleted: bool = False,
     ) -> list[Entry]:
-        return self.store.list_entries(
-            make_scope(user_id, agent_id, run_id), limit=limit, include_deleted=include_deleted
-        )
+        """The scope's memories in creation order; ``include_deleted`` adds tombstones and
+        expired memories (not yet purged)."""
+        scope = make_scope(user_id, agent_id, run_id)
+        if include_deleted:
+            return self.store.list_entries(scope, limit=limit, include_deleted=True)
+        hidden = self.forgetter.hidden(scope.owner, _now())
+        entries = [e for e in self.store.list_entries(scope) if not hidden(e)]
+        return entries if limit is None else entries[: max(0, limit)]
 
     def turns(
         self,
@@ -382,6 +392,95 @@ class Memory:
     ) -> int:
         return self.store.delete_all(make_scope(user_id, agent_id, run_id))
 
+    # -- forgetting -----------------------------------------------------------------------------
+    def forget(
+        self,
+        query: str | None = None,
+        *,
+        ids: list[str] | None = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        purge: bool = False,
+        dry_run: bool = False,
+        reason: str | None = None,
+        actor: str = "user",
+    ) -> ForgetResult:
+        """Forget the memories a query names (every word of it in their text, or in a turn
+        they were drawn from) and/or the memories ``ids``, with their source turns.
+
+        ``dry_run`` only previews. Otherwise the memories are tombstoned (history FORGET;
+        their turns leave search), or with ``purge`` erased for good with their history and
+        source turns, and the store's files scrubbed (``ForgetResult.compacted``).
+        """
+        owner = make_scope(user_id, agent_id, None)
+        if ids is not None and (
+            not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids)
+        ):
+            raise InputError("ids must be a list of memory ids")
+        if self._worker is not None:
+            self._worker.wait_idle()  # a batch in flight could cite a turn being erased
+        with self._lock:
+            found = self.forgetter.find(owner, query, ids, tombstones=purge)
+            if dry_run:
+                return found
+            try:
+                return self.forgetter.apply(owner, found, purge=purge, actor=actor, reason=reason)
+            finally:
+                self.searcher.turn_search.clear()
+
+    def pin(
+        self,
+        memory_id: str,
+        pinned: bool = True,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+    ) -> Entry:
+        """Pin (or with ``pinned=False`` unpin) a memory: consolidation never merges, changes
+        or expires a pinned memory."""
+        self.get(memory_id, user_id=user_id, agent_id=agent_id)
+        return self.store.set_entry_flags(memory_id, pinned=bool(pinned), actor="user")
+
+    def set_ttl(
+        self,
+        memory_id: str,
+        ttl: timedelta | float | None,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+    ) -> Entry:
+        """Expire a memory ``ttl`` (seconds or a timedelta) from now; ``None`` clears it (the
+        owner's default TTL applies again)."""
+        self.get(memory_id, user_id=user_id, agent_id=agent_id)
+        delta = as_ttl(ttl)
+        at = None if delta is None else _now() + delta
+        return self.store.set_entry_flags(memory_id, expires_at=at, actor="user")
+
+    def set_default_ttl(
+        self,
+        ttl: timedelta | float | None,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+    ) -> None:
+        """The TTL of the owner's memories that have none of their own, counted from their
+        creation (``None``: they never expire)."""
+        self.forgetter.set_default_ttl(make_scope(user_id, agent_id, None), as_ttl(ttl))
+
+    def default_ttl(
+        self, *, user_id: str | None = None, agent_id: str | None = None
+    ) -> timedelta | None:
+        return self.forgetter.default_ttl(make_scope(user_id, agent_id, None))
+
+    def is_expired(self, entry: Entry) -> bool:
+        return is_expired(entry, _now(), self.forgetter.default_ttl(entry.scope.owner))
+
+    def erasures(
+        self, *, user_id: str | None = None, agent_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The owner's erasure log (counts, no text): forget purges and expiry."""
+        return self.store.erasures(make_scope(user_id, agent_id, None))
+
     def consolidate(
         self,
         *,
@@ -418,7 +517,11 @@ class Memory:
             on_call=self._recorder("consolidation"),
         )
         try:
-            return consolidator.run(scope)
+            result = consolidator.run(scope)
+            # Sleep time is when expired memories go for good.
+            for owner in [scope] if scope is not None else self.store.scopes():
+                result.expired += self.forgetter.purge_expired(owner, _now())
+            return result
         finally:
             self.searcher.turn_search.clear()
 
@@ -508,6 +611,10 @@ def make_store_dir(path: Path) -> None:
             f"cannot create the store directory {str(path)!r}: {exc.strerror or exc}; give a "
             f"path on a writable file system, or fix its permissions"
         ) from None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _time_range(value: tuple[Any, Any] | None) -> TimeRange | None:

@@ -94,6 +94,10 @@ class Entry:
     version: int = 1
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    #: pinned memories are never merged, changed or expired by consolidation
+    pinned: bool = False
+    #: when the memory stops being returned (and is purged at the next consolidation)
+    expires_at: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -149,6 +153,10 @@ class HistoryEvent(StrEnum):
     UPDATE = "UPDATE"
     DELETE = "DELETE"
     MERGE = "MERGE"
+    FORGET = "FORGET"  # tombstoned by forget() (a purge removes the entry and its history)
+    PIN = "PIN"
+    UNPIN = "UNPIN"
+    EXPIRY = "EXPIRY"  # a TTL set or cleared: new_text holds the expiry time (ISO) or None
 
 
 @dataclass(slots=True)
@@ -241,4 +249,33 @@ class ConsolidationResult:
     deleted: int = 0
     merged: int = 0
     ignored: int = 0
+    expired: int = 0  # expired memories purged
     failed: list[str] = field(default_factory=list)  # target entry ids whose decision failed
+
+
+@dataclass(slots=True)
+class ForgetResult:
+    """What ``Memory.forget`` found and did. ``done`` is False for a preview.
+
+    With ``purged``, the memories, their history and their source turns are erased from the
+    store (``erased_entries``, ``erased_turns``); ``compacted`` says whether the store also
+    scrubbed its files (SQLite: the WAL checkpointed and truncated; PostgreSQL: VACUUM ran).
+    """
+
+    memories: list[Entry] = field(default_factory=list)
+    turns: list[Turn] = field(default_factory=list)
+    done: bool = False
+    purged: bool = False
+    erased_entries: int = 0
+    erased_turns: int = 0
+    compacted: bool = False
+
+
+@dataclass(slots=True)
+class EraseResult:
+    """What a store's ``erase`` removed."""
+
+    entries: int = 0
+    turns: int = 0
+    batches: int = 0
+    compacted: bool = False

@@ -290,3 +290,29 @@ def consolidation_claims(cur: Cursor) -> None:
                 WHERE worker_id IS NOT NULL""",
         ],
     )
+
+
+_EVENTS = "'ADD', 'UPDATE', 'DELETE', 'MERGE', 'FORGET', 'PIN', 'UNPIN', 'EXPIRY'"
+
+
+@migration(4)
+def forgetting(cur: Cursor) -> None:
+    """Pins and expiry times on entries, the history events of forgetting, and the
+    ``erasures`` log: one row per purge (counts only, no text: what was erased is gone)."""
+    execute_all(
+        cur,
+        [
+            "ALTER TABLE entries ADD COLUMN pinned integer NOT NULL DEFAULT 0",
+            "ALTER TABLE entries ADD COLUMN expires_at timestamp",
+            "CREATE INDEX entries_expiry ON entries (expires_at) WHERE expires_at IS NOT NULL",
+            "ALTER TABLE history DROP CONSTRAINT history_event_check",
+            f"ALTER TABLE history ADD CONSTRAINT history_event_check CHECK (event IN ({_EVENTS}))",
+            """CREATE TABLE erasures (
+                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                user_id text, agent_id text,
+                cause text NOT NULL,
+                entries integer NOT NULL, turns integer NOT NULL,
+                actor text NOT NULL,
+                created_at timestamp NOT NULL)""",
+        ],
+    )

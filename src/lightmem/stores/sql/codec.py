@@ -40,7 +40,7 @@ TURN_FIELDS = (
 #: Every column of ``entries`` an entry is made of (not its vector, not the queue flag).
 ENTRY_FIELDS = (
     "pk, id, user_id, agent_id, run_id, text, timestamp, speakers, topic_id, keywords, "
-    "sources, origin, status, version, created_at, updated_at"
+    "sources, origin, status, version, created_at, updated_at, pinned, expires_at"
 )
 BATCH_FIELDS = (
     "pk, id, user_id, agent_id, run_id, turn_ids, status, attempts, last_error, raw_reply, "
@@ -208,6 +208,8 @@ def row_to_entry(row: Row) -> Entry:
         version=row["version"],
         created_at=load_time(row["created_at"]),
         updated_at=load_time(row["updated_at"]),
+        pinned=bool(row["pinned"]),
+        expires_at=load_time(row["expires_at"]),
     )
 
 

@@ -19,6 +19,7 @@ from lightmem.stores.sql.codec import (
     b64_to_vector,
     dump_list,
     load_list,
+    load_time,
     load_time_required,
     scope_where,
     to_iso,
@@ -76,6 +77,7 @@ def export_records(c: Conn, d: Dialect, scope: Scope | None) -> list[dict[str, A
     for r in rows(sql, p):
         rec = {"kind": "entry", **_plain(r, ENTRY_COLUMNS), "consolidated": 0 if r["queued"] else 1}
         rec.update({c: load_list(r[c]) for c in ENTRY_LISTS})
+        rec.update(pinned=int(r["pinned"]), expires_at=to_iso(load_time(r["expires_at"])))
         out.append({**rec, "vector": vector_to_b64(d.load_vector(r["vbytes"]))})
     w, p = where("b")
     for r in rows(f"SELECT b.* FROM batches b WHERE {w} ORDER BY b.pk", p):
@@ -177,7 +179,7 @@ def _import_turns(c: Conn, d: Dialect, recs: list[dict[str, Any]], dim: int) -> 
 
 def _import_entries(c: Conn, d: Dialect, recs: list[dict[str, Any]], dim: int) -> None:
     check_new_ids(c, d, "entries", "entry", [r["id"] for r in recs])
-    columns = (*ENTRY_COLUMNS, *ENTRY_LISTS, "vector")
+    columns = (*ENTRY_COLUMNS, *ENTRY_LISTS, "pinned", "expires_at", "vector")
     marks = {c: d.json_param for c in ENTRY_LISTS} | {"vector": d.vector_param}
     rows = []
     for r in recs:
@@ -186,6 +188,8 @@ def _import_entries(c: Conn, d: Dialect, recs: list[dict[str, Any]], dim: int) -
             [
                 *_values(d, r, ENTRY_COLUMNS),
                 *lists,
+                int(bool(r.get("pinned"))),  # absent in exports before forgetting
+                d.dump_time(load_time(r.get("expires_at"))),
                 _vector(d, r.get("vector"), dim, "import entry"),
             ]
         )

@@ -227,3 +227,39 @@ def per_owner_search_index(conn: sqlite3.Connection) -> None:
             END""",
         ],
     )
+
+
+_EVENTS = "'ADD', 'UPDATE', 'DELETE', 'MERGE', 'FORGET', 'PIN', 'UNPIN', 'EXPIRY'"
+
+
+@migration(4)
+def forgetting(conn: sqlite3.Connection) -> None:
+    """Pins and expiry times on entries, the history events of forgetting, and the
+    ``erasures`` log: one row per purge (counts only, no text: what was erased is gone)."""
+    execute_all(
+        conn,
+        [
+            "ALTER TABLE entries ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE entries ADD COLUMN expires_at TEXT",
+            "CREATE INDEX entries_expiry ON entries (expires_at) WHERE expires_at IS NOT NULL",
+            # SQLite cannot alter a CHECK constraint: the history table is rebuilt.
+            f"""CREATE TABLE history_v4 (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                entry_id TEXT NOT NULL REFERENCES entries (id) ON DELETE CASCADE,
+                event TEXT NOT NULL CHECK (event IN ({_EVENTS})),
+                old_text TEXT, new_text TEXT, reason TEXT,
+                actor TEXT NOT NULL,
+                created_at TEXT NOT NULL)""",
+            "INSERT INTO history_v4 SELECT * FROM history ORDER BY id",
+            "DROP TABLE history",
+            "ALTER TABLE history_v4 RENAME TO history",
+            "CREATE INDEX history_entry ON history (entry_id, id)",
+            """CREATE TABLE erasures (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                user_id TEXT, agent_id TEXT,
+                cause TEXT NOT NULL,
+                entries INTEGER NOT NULL, turns INTEGER NOT NULL,
+                actor TEXT NOT NULL,
+                created_at TEXT NOT NULL)""",
+        ],
+    )
