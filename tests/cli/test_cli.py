@@ -296,7 +296,8 @@ def test_consolidate_and_flush_json(cli: Any) -> None:
     flushed = cli("flush", "--json").json()
     assert set(flushed) == {"entries_created", "batches_done", "failed_batches"}
     result = cli("consolidate", "--user", "u1", "--json").json()
-    assert set(result) == {"examined", "updated", "deleted", "merged", "ignored", "failed"}
+    assert set(result) == {"examined", "updated", "deleted", "merged", "ignored", "expired",
+                           "failed"}  # fmt: skip
     assert cli("consolidate").code == 0
 
 

@@ -14,17 +14,20 @@ from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, Query, Request, Response, Security
+from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, StreamingResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 
 from lightmem import __version__
 from lightmem.errors import ConfigError, InputError
 from lightmem.memory import Memory
-from lightmem.server.auth import Principal, authenticate, check_import, owned_entry
+from lightmem.server import browser, forgetting
+from lightmem.server.auth import check_import, owned_entry
+from lightmem.server.deps import ERRORS as _ERRORS
+from lightmem.server.deps import NOT_FOUND as _NOT_FOUND
+from lightmem.server.deps import Caller, Mem
 from lightmem.server.errors import install_error_handlers
 from lightmem.server.jobs import Jobs
 from lightmem.server.keys import KeyStore
@@ -44,7 +47,6 @@ from lightmem.server.schemas import (
     DeletedOut,
     DeleteQuery,
     ErrorDetail,
-    ErrorOut,
     FlushOut,
     HealthOut,
     HistoryListOut,
@@ -67,9 +69,6 @@ from lightmem.server.schemas import (
 from lightmem.types import Scope
 
 NDJSON = "application/x-ndjson"
-_bearer = HTTPBearer(
-    auto_error=False, scheme_name="ApiKey", description="A key from `lightmem keys create`."
-)
 
 
 def mount_docs(app: FastAPI) -> None:
@@ -120,6 +119,8 @@ def create_app(
     app.state.keys = keys
     app.state.jobs = Jobs()
     app.include_router(router)
+    app.include_router(forgetting.router)
+    browser.mount(app)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes, timeout_s=body_timeout_s)
     if keys is None:
@@ -129,41 +130,12 @@ def create_app(
 
 
 # -- dependencies -------------------------------------------------------------------------------
-def _caller(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
-) -> Principal:
-    return authenticate(request.app.state.keys, credentials.credentials if credentials else None)
-
-
-def _memory(request: Request) -> Memory:
-    memory: Memory = request.app.state.memory
-    return memory
-
-
 def _jobs(request: Request) -> Jobs:
     jobs: Jobs = request.app.state.jobs
     return jobs
 
 
-Caller = Annotated[Principal, Depends(_caller)]
-Mem = Annotated[Memory, Depends(_memory)]
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorOut, "description": description}
-    for status, description in (
-        (401, "unauthorized: no key, or an unknown or revoked key"),
-        (403, "forbidden: the key may not touch that user/agent"),
-        (413, "too_large: the body is over the server's limit"),
-        (422, "invalid_input: the request is malformed"),
-        (500, "config or internal"),
-        (502, "provider: an LLM or embedding backend failed"),
-        (503, "storage: the store is unavailable"),
-    )
-}
 router = APIRouter(prefix="/v1", responses=_ERRORS)
-_NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorOut, "description": "not_found: no such id in the key's scopes"}
-}
 
 
 # -- routes ---------------------------------------------------------------------------------------

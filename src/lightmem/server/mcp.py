@@ -38,6 +38,7 @@ TOOLS = (
     "memory_context",
     "list_memories",
     "delete_memory",
+    "forget",
     "consolidate",
 )
 
@@ -82,6 +83,13 @@ class Added(BaseModel):
 
 class Deleted(BaseModel):
     deleted: str
+
+
+class Forgotten(BaseModel):
+    done: bool = Field(description="False for a preview (confirm=false): nothing changed.")
+    purged: bool
+    memories: list[MemoryItem]
+    turns: int = Field(description="Source turns concerned (erased with purge).")
 
 
 def _translated(error: type[Exception]) -> Callable[[Callable[P, R]], Callable[P, R]]:
@@ -204,6 +212,29 @@ def create_mcp_server(memory: Memory, principal: Principal | None = None) -> MCP
         owned_entry(memory, caller(ctx), memory_id)
         memory.delete(memory_id, reason="deleted through MCP")
         return Deleted(deleted=memory_id)
+
+    @server.tool()
+    @_translated(ToolError)
+    def forget(
+        query: Annotated[str, Field(min_length=1, max_length=MAX_TEXT)],
+        ctx: Context,
+        confirm: bool = False,
+        purge: bool = False,
+    ) -> Forgotten:
+        """Forget everything about something: the memories holding every word of the query
+        and the conversation turns they came from. Without confirm it only previews; show
+        the preview to the user and call again with confirm=true. purge erases for good."""
+        s = scope_of(ctx)
+        r = memory.forget(
+            query, user_id=s.user_id, agent_id=s.agent_id, purge=purge, dry_run=not confirm,
+            actor="mcp",
+        )  # fmt: skip
+        return Forgotten(
+            done=r.done,
+            purged=r.purged,
+            memories=[MemoryItem.of(e) for e in r.memories],
+            turns=len(r.turns),
+        )
 
     @server.tool()
     @_translated(ToolError)

@@ -110,6 +110,8 @@ class MemoryOut(BaseModel):
     timestamp: datetime | None
     created_at: datetime | None
     updated_at: datetime | None
+    pinned: bool = Field(False, description="Never merged, changed or expired by consolidation.")
+    expires_at: datetime | None = Field(None, description="The memory's own expiry time.")
 
     @classmethod
     def of(cls, e: Entry) -> MemoryOut:
@@ -129,6 +131,8 @@ class MemoryOut(BaseModel):
             timestamp=e.timestamp,
             created_at=e.created_at,
             updated_at=e.updated_at,
+            pinned=e.pinned,
+            expires_at=e.expires_at,
         )
 
 
@@ -251,6 +255,7 @@ class ConsolidationOut(BaseModel):
     deleted: int
     merged: int
     ignored: int
+    expired: int = Field(0, description="Expired memories purged (sleep-time expiry).")
     failed: list[str]
 
     @classmethod
@@ -261,6 +266,7 @@ class ConsolidationOut(BaseModel):
             deleted=r.deleted,
             merged=r.merged,
             ignored=r.ignored,
+            expired=r.expired,
             failed=r.failed,
         )
 
