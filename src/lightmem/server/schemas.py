@@ -224,7 +224,7 @@ class DeletedOut(BaseModel):
 class HistoryOut(BaseModel):
     id: int
     entry_id: str
-    event: Literal["ADD", "UPDATE", "DELETE", "MERGE"]
+    event: Literal["ADD", "UPDATE", "DELETE", "MERGE", "FORGET", "PIN", "UNPIN", "EXPIRY"]
     old_text: str | None
     new_text: str | None
     reason: str | None
