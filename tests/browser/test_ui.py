@@ -31,7 +31,8 @@ def wait(driver: Any, test: Callable[[Any], Any], timeout: float = 10) -> Any:
 
 
 def rows(driver: Any) -> list[str]:
-    script = "return [...document.querySelectorAll('#list li.memory .text')].map(e => e.textContent)"
+    script = "return [...document.querySelectorAll('#list li.memory .text')]"
+    script += ".map(e => e.textContent)"
     return list(driver.execute_script(script))
 
 
@@ -127,5 +128,8 @@ def test_browse_search_edit_forget_and_isolation(
     wait(d, lambda d: d.find_element(By.ID, "error").is_displayed())
     assert d.execute_script("return sessionStorage.length") == 0
     assert sorted(p.name for p in shots.iterdir()) == [
-        "1-list.png", "2-detail.png", "3-forget-preview.png", "4-second-key.png"
+        "1-list.png",
+        "2-detail.png",
+        "3-forget-preview.png",
+        "4-second-key.png",
     ]

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.pg import PgServer, pg_server
 
 from lightmem import Memory
+from tests.pg import PgServer, pg_server
 
 __all__ = ["pg_server"]
 

@@ -91,8 +91,11 @@ def test_every_scope_trick_is_refused_or_stays_in_alices_memories(
                 ("post", "/v1/context", {"query": "bank PIN zebra", **extra}),
                 ("post", "/v1/flush", extra),
                 ("post", "/v1/consolidate", extra),
-                ("post", "/v1/forget", {"query": "zebra rug", "confirm": True, "purge": True,
-                                        **extra}),
+                (
+                    "post",
+                    "/v1/forget",
+                    {"query": "zebra rug", "confirm": True, "purge": True, **extra},
+                ),
                 ("put", "/v1/ttl", {"ttl_seconds": 1, **extra}),
             ):
                 r = client.request(method.upper(), path, json=body, headers=a)

@@ -45,8 +45,10 @@ def forget(
         return
     if result.memories:
         out().print(render.entries_table(result.memories, show_status=True))
-    verb = ("erased" if purge else "forgot") if result.done else "would " + (
-        "erase" if purge else "forget"
+    verb = (
+        ("erased" if purge else "forgot")
+        if result.done
+        else "would " + ("erase" if purge else "forget")
     )
     out().print(f"{verb} {len(result.memories)} memories and {len(result.turns)} source turns")
     if not result.done and (result.memories or result.turns):
@@ -102,8 +104,8 @@ def ttl(
             need_scope(user, agent)
             mem.set_default_ttl(None if clear else seconds, user_id=user, agent_id=agent)
             default = mem.default_ttl(user_id=user, agent_id=agent)
-            data = {"user_id": user, "agent_id": agent,
-                    "ttl_seconds": None if default is None else default.total_seconds()}  # fmt: skip
+            seconds_left = None if default is None else default.total_seconds()
+            data = {"user_id": user, "agent_id": agent, "ttl_seconds": seconds_left}
     if as_json:
         emit_json(data)
     else:

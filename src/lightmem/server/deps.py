@@ -15,6 +15,8 @@ from lightmem.server.schemas import ErrorOut
 _bearer = HTTPBearer(
     auto_error=False, scheme_name="ApiKey", description="A key from `lightmem keys create`."
 )
+
+
 def _caller(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
@@ -44,5 +46,3 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorOut, "description": "not_found: no such id in the key's scopes"}
 }
-
-

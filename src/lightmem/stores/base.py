@@ -194,7 +194,7 @@ class Store(ABC):
         entry_id: str,
         *,
         pinned: bool | None = None,
-        expires_at: datetime | None | object = ...,
+        expires_at: datetime | object | None = ...,
         actor: str,
     ) -> Entry:
         """Pin or unpin (``pinned``) and set or clear the expiry time (``expires_at``; the

@@ -201,7 +201,7 @@ class SQLStore(Store):
         entry_id: str,
         *,
         pinned: bool | None = None,
-        expires_at: datetime | None | object = ...,
+        expires_at: datetime | object | None = ...,
         actor: str,
     ) -> Entry:
         expiry = forgetting.KEEP if expires_at is ... else expires_at
