@@ -103,3 +103,15 @@ def test_pin_survives_consolidation_and_expiry(open_memory: Callable[[], Memory]
     assert [r["cause"] for r in mem.erasures(user_id="alice")] == ["expiry"]
     mem.set_default_ttl(None, user_id="alice")
     assert mem.default_ttl(user_id="alice") is None
+
+
+def test_a_memory_edited_away_from_the_words_is_found_by_its_history(
+    open_memory: Callable[[], Memory],
+) -> None:
+    mem = open_memory()
+    entries = seed(mem)
+    tennis = next(e for e in entries if "tennis" in e.text)
+    mem.update(tennis.id, "I play squash on Thursdays")
+    mem.update(tennis.id, "I play a racket sport weekly")
+    found = mem.forget("squash", user_id="alice", purge=True, dry_run=True)
+    assert [e.id for e in found.memories] == [tennis.id]

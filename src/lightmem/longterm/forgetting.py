@@ -108,6 +108,10 @@ class Forgetter:
             turn_ids.update((t.id, None) for t in turns if matches(query, t.content))
             # Memories drawn from a matched turn carry what it said.
             chosen.update((e.id, e) for e in entries if set(e.sources) & turn_ids.keys())
+            # A memory edited away from the words still holds them in its history.
+            for e in entries:
+                if e.id not in chosen and e.version > 1 and self._history_matches(e.id, query):
+                    chosen[e.id] = e
         for e in chosen.values():
             turn_ids.update((t, None) for t in e.sources)
         by_turn = {t.id: t for t in turns}
@@ -115,6 +119,14 @@ class Forgetter:
         return ForgetResult(
             memories=sorted(ordered, key=_created),
             turns=[by_turn[t] for t in turn_ids if t in by_turn],
+        )
+
+    def _history_matches(self, entry_id: str, query: str) -> bool:
+        return any(
+            matches(query, text)
+            for r in self.store.history(entry_id)
+            for text in (r.old_text, r.new_text)
+            if text
         )
 
     def apply(
