@@ -7,13 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.pg import PgServer
 
 from lightmem.stores.base import Store
 from lightmem.stores.postgres import migrations as pg_mig
 from lightmem.stores.sqlite import SQLiteStore
 from lightmem.stores.sqlite import migrations as sqlite_mig
 from lightmem.types import Entry, HistoryEvent, Scope
+from tests.pg import PgServer
 
 DIM = 4
 ALICE = Scope("alice")
