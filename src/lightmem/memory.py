@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from lightmem.config import MemoryConfig, format_validation_error, lightmem_home
+from lightmem import sharing
 from lightmem.embedders.base import Embedder
 from lightmem.errors import ConfigError, InputError, LightMemError, StorageError
 from lightmem.llm.base import LLM, Completion
@@ -32,6 +33,7 @@ from lightmem.shortterm.stage import ShortTermStage
 from lightmem.stores.base import Store, TimeRange
 from lightmem.timeutil import parse_timestamp
 from lightmem.types import (
+    AccessLevel,
     AddResult,
     ConsolidationResult,
     Entry,
@@ -39,6 +41,7 @@ from lightmem.types import (
     HistoryRecord,
     Hit,
     LLMCall,
+    PoolGrant,
     Scope,
     SearchMode,
     Turn,
@@ -181,6 +184,7 @@ class Memory:
         run_id: str | None = None,
         session_id: str | None = None,
         timestamp: Any = None,
+        author: str | None = None,
     ) -> AddResult:
         """Store one or many turns durably, then run the pipeline (inline or in background).
 
@@ -196,6 +200,8 @@ class Memory:
             else datetime.now(UTC).replace(tzinfo=None, microsecond=0)
         )
         turns = to_turns(messages, scope, AddDefaults(session_id=scope.run_id, timestamp=ts))
+        for t in turns:
+            t.author = author  # who wrote into a shared pool (None: its owner)
         saved = self.store.add_turns(turns)
         result = AddResult(turn_ids=[t.id for t in saved])
         if self._worker is not None:
@@ -360,6 +366,7 @@ class Memory:
         reason: str | None = None,
         user_id: str | None = None,
         agent_id: str | None = None,
+        actor: str = "user",
     ) -> Entry:
         """Replace a memory's text (re-embedded; the old text stays in its history). With a
         scope, an id outside it is :class:`NotFoundError`."""
@@ -369,7 +376,7 @@ class Memory:
             self.get(memory_id, user_id=user_id, agent_id=agent_id)
         vector = self.embedder.embed([text.strip()])[0]
         updated = self.store.update_entry(
-            memory_id, text.strip(), vector, reason=reason, actor="user"
+            memory_id, text.strip(), vector, reason=reason, actor=actor
         )
         self.searcher.turn_search.clear()
         return updated
@@ -381,16 +388,56 @@ class Memory:
         reason: str | None = None,
         user_id: str | None = None,
         agent_id: str | None = None,
+        actor: str = "user",
     ) -> None:
         """Soft-delete a memory (a tombstone with history; never returned by search)."""
         if user_id or agent_id:
             self.get(memory_id, user_id=user_id, agent_id=agent_id)
-        self.store.delete_entry(memory_id, reason=reason, actor="user")
+        self.store.delete_entry(memory_id, reason=reason, actor=actor)
 
     def delete_all(
         self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
     ) -> int:
         return self.store.delete_all(make_scope(user_id, agent_id, run_id))
+
+    # -- shared pools ---------------------------------------------------------------------------
+    def grant(
+        self,
+        level: AccessLevel | None,
+        *,
+        pool: Scope | dict[str, str],
+        to: Scope | dict[str, str],
+    ) -> PoolGrant | None:
+        """Let the scope ``to`` read (``"read"``) or read and write (``"write"``) the
+        memories of the owner scope ``pool``; ``None`` revokes, effective at once. A grant to
+        a user alone covers that user's agents. Returns the grant (None when revoked)."""
+        p, g = _scope_arg(pool, "pool"), _scope_arg(to, "to")
+        if p == g:
+            raise InputError("a pool cannot be granted to its own owner")
+        level = None if level is None else sharing.check_level(level)
+        self.store.set_grant(p, g, level)
+        found = [x for x in self.store.list_grants(pool=p) if x.grantee == g]
+        return found[0] if found else None
+
+    def revoke(self, *, pool: Scope | dict[str, str], to: Scope | dict[str, str]) -> bool:
+        """Remove a grant; the next call of that scope is refused. Whether it existed."""
+        return self.store.set_grant(_scope_arg(pool, "pool"), _scope_arg(to, "to"), None)
+
+    def grants(
+        self, *, pool: Scope | dict[str, str] | None = None,
+        to: Scope | dict[str, str] | None = None,
+    ) -> list[PoolGrant]:  # fmt: skip
+        return self.store.list_grants(
+            pool=None if pool is None else _scope_arg(pool, "pool"),
+            grantee=None if to is None else _scope_arg(to, "to"),
+        )
+
+    def as_scope(
+        self, *, user_id: str | None = None, agent_id: str | None = None
+    ) -> sharing.ScopedMemory:
+        """This memory as one scope sees it: its own memories plus the pools granted to it
+        (``search(..., shared=True)``, and ``pool=`` on every operation)."""
+        return sharing.ScopedMemory(self, make_scope(user_id, agent_id, None))
 
     # -- forgetting -----------------------------------------------------------------------------
     def forget(
@@ -611,6 +658,14 @@ def make_store_dir(path: Path) -> None:
             f"cannot create the store directory {str(path)!r}: {exc.strerror or exc}; give a "
             f"path on a writable file system, or fix its permissions"
         ) from None
+
+
+def _scope_arg(value: Scope | dict[str, str], what: str) -> Scope:
+    if isinstance(value, Scope):
+        return make_scope(value.user_id, value.agent_id, None)
+    if isinstance(value, dict) and set(value) <= {"user_id", "agent_id"}:
+        return make_scope(value.get("user_id"), value.get("agent_id"), None)
+    raise InputError(f"{what} must be a Scope or {{'user_id': ..., 'agent_id': ...}}")
 
 
 def _now() -> datetime:

@@ -60,6 +60,8 @@ class Turn:
     batch_id: str | None = None
     tokens: int = 0
     created_at: datetime | None = None
+    #: who wrote the turn into a shared pool ("user:U agent:A"); None: the pool's owner
+    author: str | None = None
 
     @property
     def label(self) -> str:
@@ -251,6 +253,20 @@ class ConsolidationResult:
     ignored: int = 0
     expired: int = 0  # expired memories purged
     failed: list[str] = field(default_factory=list)  # target entry ids whose decision failed
+
+
+AccessLevel = Literal["read", "write"]
+
+
+@dataclass(frozen=True, slots=True)
+class PoolGrant:
+    """``grantee`` may read (or read and write) the memories of the owner scope ``pool``. A
+    grantee without an agent covers that user's agents too."""
+
+    pool: Scope
+    grantee: Scope
+    level: AccessLevel
+    created_at: datetime | None = None
 
 
 @dataclass(slots=True)

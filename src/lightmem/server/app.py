@@ -23,8 +23,16 @@ from fastapi.staticfiles import StaticFiles
 from lightmem import __version__
 from lightmem.errors import ConfigError, InputError
 from lightmem.memory import Memory
-from lightmem.server import browser, forgetting
-from lightmem.server.auth import check_import, owned_entry
+from lightmem.server import browser, forgetting, pools
+from lightmem.server.auth import (
+    Principal,
+    check_import,
+    is_pool,
+    owned_entry,
+    pool_scope,
+    shared_pools,
+)
+from lightmem.sharing import search_pools
 from lightmem.server.deps import ERRORS as _ERRORS
 from lightmem.server.deps import NOT_FOUND as _NOT_FOUND
 from lightmem.server.deps import Caller, Mem
@@ -120,6 +128,7 @@ def create_app(
     app.state.jobs = Jobs()
     app.include_router(router)
     app.include_router(forgetting.router)
+    app.include_router(pools.router)
     browser.mount(app)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes, timeout_s=body_timeout_s)
@@ -148,7 +157,7 @@ def health() -> HealthOut:
 @router.post("/memories", status_code=202, tags=["memories"])
 def add(body: AddIn, caller: Caller, memory: Mem) -> AddOut:
     """Store messages durably; extraction runs in the background."""
-    scope = caller.scope(body.user_id, body.agent_id, body.run_id)
+    scope = pool_scope(memory, caller, body.user_id, body.agent_id, body.run_id, need="write")
     messages: Any = (
         body.messages
         if isinstance(body.messages, str)
@@ -160,29 +169,39 @@ def add(body: AddIn, caller: Caller, memory: Mem) -> AddOut:
         agent_id=scope.agent_id,
         run_id=scope.run_id,
         timestamp=body.timestamp,
+        author=_author(caller, scope),
     )
     return AddOut(turn_ids=result.turn_ids)
 
 
 @router.post("/search", tags=["memories"])
 def search(body: SearchIn, caller: Caller, memory: Mem) -> SearchOut:
-    scope = caller.scope(body.user_id, body.agent_id, body.run_id)
-    hits = memory.search(
-        body.query,
-        user_id=scope.user_id,
-        agent_id=scope.agent_id,
-        run_id=scope.run_id,
-        limit=body.limit,
-        mode=body.mode,
-        time_range=(body.start, body.end) if body.start or body.end else None,
-    )
+    """With ``shared``: the key's scope and every pool granted to it, in one ranking."""
+    scope = pool_scope(memory, caller, body.user_id, body.agent_id, body.run_id, need="read")
+    time_range = (body.start, body.end) if body.start or body.end else None
+    if body.shared:
+        pools = shared_pools(memory, caller, scope)
+        limit = body.limit or memory.config.retrieval.limit
+        hits = search_pools(
+            memory, body.query, pools, limit=limit, mode=body.mode, time_range=time_range
+        )
+    else:
+        hits = memory.search(
+            body.query,
+            user_id=scope.user_id,
+            agent_id=scope.agent_id,
+            run_id=scope.run_id,
+            limit=body.limit,
+            mode=body.mode,
+            time_range=time_range,
+        )
     return SearchOut(results=[HitOut.of(h) for h in hits])
 
 
 @router.post("/context", tags=["memories"])
 def context(body: ContextIn, caller: Caller, memory: Mem) -> ContextOut:
     """The prompt-ready block for a query, packed into a token budget."""
-    scope = caller.scope(body.user_id, body.agent_id, body.run_id)
+    scope = pool_scope(memory, caller, body.user_id, body.agent_id, body.run_id, need="read")
     block = memory.context(
         body.query,
         budget_tokens=body.budget_tokens,
@@ -197,7 +216,7 @@ def context(body: ContextIn, caller: Caller, memory: Mem) -> ContextOut:
 
 @router.get("/memories", tags=["memories"])
 def list_memories(q: Annotated[ListQuery, Query()], caller: Caller, memory: Mem) -> MemoriesOut:
-    scope = caller.scope(q.user_id, q.agent_id, q.run_id)
+    scope = pool_scope(memory, caller, q.user_id, q.agent_id, q.run_id, need="read")
     entries = memory.get_all(
         user_id=scope.user_id,
         agent_id=scope.agent_id,
@@ -223,8 +242,9 @@ def get(memory_id: str, caller: Caller, memory: Mem) -> MemoryOut:
 
 @router.patch("/memories/{memory_id}", tags=["memories"], responses=_NOT_FOUND)
 def update(memory_id: str, body: UpdateIn, caller: Caller, memory: Mem) -> MemoryOut:
-    owned_entry(memory, caller, memory_id)
-    return MemoryOut.of(memory.update(memory_id, body.text, reason=body.reason))
+    entry = owned_entry(memory, caller, memory_id, "write")
+    actor = _author(caller, entry.scope) or "user"
+    return MemoryOut.of(memory.update(memory_id, body.text, reason=body.reason, actor=actor))
 
 
 @router.delete(
@@ -236,8 +256,8 @@ def update(memory_id: str, body: UpdateIn, caller: Caller, memory: Mem) -> Memor
 )
 def delete(memory_id: str, q: Annotated[DeleteQuery, Query()], caller: Caller, memory: Mem) -> None:
     """Soft delete: the memory is kept as a tombstone with its history."""
-    owned_entry(memory, caller, memory_id)
-    memory.delete(memory_id, reason=q.reason)
+    entry = owned_entry(memory, caller, memory_id, "write")
+    memory.delete(memory_id, reason=q.reason, actor=_author(caller, entry.scope) or "user")
 
 
 @router.get("/memories/{memory_id}/history", tags=["memories"], responses=_NOT_FOUND)
@@ -313,7 +333,11 @@ def stats(q: Annotated[ScopeIn, Query()], caller: Caller, memory: Mem) -> StatsO
 )
 def export(q: Annotated[ScopeIn, Query()], caller: Caller, memory: Mem) -> StreamingResponse:
     """Every record of a user/agent as JSON Lines (an admin naming nobody: the store)."""
-    scope = caller.optional_scope(q.user_id, q.agent_id)
+    scope = (
+        caller.optional_scope(q.user_id, q.agent_id)
+        if caller.admin
+        else pool_scope(memory, caller, q.user_id, q.agent_id, need="read")
+    )
     records = list(memory.export(user_id=_uid(scope), agent_id=_aid(scope)))
     return StreamingResponse(_lines(records), media_type=NDJSON)
 
@@ -344,6 +368,11 @@ async def import_(request: Request, caller: Caller, memory: Mem) -> ImportOut:
 
 
 # -- helpers --------------------------------------------------------------------------------------
+def _author(caller: Principal, scope: Scope) -> str | None:
+    """Who a write into someone else's pool is attributed to (None: the owner writes)."""
+    return f"key:{caller.name}" if is_pool(caller, scope) else None
+
+
 def _uid(scope: Scope | None) -> str | None:
     """The facade's user id; ``None`` scope (an admin naming nobody) means the whole store."""
     return None if scope is None else scope.user_id

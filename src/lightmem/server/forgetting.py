@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from lightmem.server.auth import owned_entry
+from lightmem.server.auth import owned_entry, pool_scope
 from lightmem.server.deps import ERRORS, NOT_FOUND, Caller, Mem
 from lightmem.server.schemas import Id, MemoryOut, ScopeIn, ScopeOut, Text, TurnOut, _In
 
@@ -67,7 +67,7 @@ class MeOut(BaseModel):
 def forget(body: ForgetIn, caller: Caller, memory: Mem) -> ForgetOut:
     """Find the memories (and their source turns) a query or ids name; with ``confirm``
     forget them (tombstones), with ``purge`` too erase them for good."""
-    scope = caller.scope(body.user_id, body.agent_id)
+    scope = pool_scope(memory, caller, body.user_id, body.agent_id, need="write")
     r = memory.forget(
         body.query,
         ids=body.ids,
@@ -91,13 +91,13 @@ def forget(body: ForgetIn, caller: Caller, memory: Mem) -> ForgetOut:
 
 @router.post("/memories/{memory_id}/pin", tags=["forgetting"], responses=NOT_FOUND)
 def pin(memory_id: str, body: PinIn, caller: Caller, memory: Mem) -> MemoryOut:
-    owned_entry(memory, caller, memory_id)
+    owned_entry(memory, caller, memory_id, "write")
     return MemoryOut.of(memory.pin(memory_id, body.pinned))
 
 
 @router.post("/memories/{memory_id}/ttl", tags=["forgetting"], responses=NOT_FOUND)
 def ttl(memory_id: str, body: TtlIn, caller: Caller, memory: Mem) -> MemoryOut:
-    owned_entry(memory, caller, memory_id)
+    owned_entry(memory, caller, memory_id, "write")
     return MemoryOut.of(memory.set_ttl(memory_id, body.ttl_seconds))
 
 

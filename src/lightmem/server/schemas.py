@@ -67,6 +67,7 @@ class SearchIn(RunScopeIn):
     mode: Literal["dense", "bm25", "hybrid"] | None = None
     start: str | None = Field(None, description="Only memories at or after this ISO 8601 time.")
     end: str | None = Field(None, description="Only memories at or before this ISO 8601 time.")
+    shared: bool = Field(False, description="Also search every pool granted to the key.")
 
 
 class ContextIn(RunScopeIn):
@@ -165,10 +166,12 @@ class HitOut(BaseModel):
     memory: MemoryOut | None = Field(description="The memory (kind 'memory'), else null.")
     turn: TurnOut | None = Field(None, description="The turn (kind 'turn'), else null.")
     sources: list[TurnOut] = Field(description="The source turns, as evidence.")
+    pool: ScopeOut | None = Field(None, description="The user/agent the hit belongs to.")
 
     @classmethod
     def of(cls, h: Hit) -> HitOut:
         return cls(
+            pool=ScopeOut(user_id=h.scope.user_id, agent_id=h.scope.agent_id),
             kind=h.kind,
             score=h.score,
             relevance=h.relevance,

@@ -26,11 +26,13 @@ from pydantic import BaseModel, ConfigDict
 from lightmem.embedders.base import Vectors
 from lightmem.errors import StorageError
 from lightmem.types import (
+    AccessLevel,
     Batch,
     Entry,
     EraseResult,
     HistoryRecord,
     LLMCall,
+    PoolGrant,
     Scope,
     Turn,
     TurnStage,
@@ -219,6 +221,19 @@ class Store(ABC):
     def erasures(self, owner: Scope) -> list[dict[str, Any]]:
         """The owner's erasure log, oldest first: ``cause``, ``entries``, ``turns``,
         ``actor``, ``created_at``."""
+
+    # -- shared pools ---------------------------------------------------------------------------
+    @abstractmethod
+    def set_grant(self, pool: Scope, grantee: Scope, level: AccessLevel | None) -> bool:
+        """Let ``grantee`` read or write the owner scope ``pool`` (``None`` revokes, at once).
+        Returns whether a grant existed before."""
+
+    @abstractmethod
+    def list_grants(
+        self, *, pool: Scope | None = None, grantee: Scope | None = None
+    ) -> list[PoolGrant]:
+        """Grants on ``pool`` and/or to ``grantee`` (with a user and an agent: the grants to
+        that user alone too)."""
 
     # -- search -----------------------------------------------------------------------------
     @abstractmethod

@@ -297,8 +297,9 @@ _EVENTS = "'ADD', 'UPDATE', 'DELETE', 'MERGE', 'FORGET', 'PIN', 'UNPIN', 'EXPIRY
 
 @migration(4)
 def forgetting(cur: Cursor) -> None:
-    """Pins and expiry times on entries, the history events of forgetting, and the
-    ``erasures`` log: one row per purge (counts only, no text: what was erased is gone)."""
+    """Pins and expiry times on entries, the history events of forgetting, the ``erasures``
+    log (one row per purge: counts only, no text), and shared pools: ``grants`` and the
+    author of a turn."""
     execute_all(
         cur,
         [
@@ -314,5 +315,16 @@ def forgetting(cur: Cursor) -> None:
                 entries integer NOT NULL, turns integer NOT NULL,
                 actor text NOT NULL,
                 created_at timestamp NOT NULL)""",
+            # Shared pools: the owner scope ``pool`` grants read or write to ``grantee``
+            # (keys: JSON [user_id, agent_id]); a revoked grant is deleted.
+            """CREATE TABLE grants (
+                pool_key text NOT NULL, grantee_key text NOT NULL,
+                pool_user text, pool_agent text, grantee_user text, grantee_agent text,
+                level text NOT NULL CHECK (level IN ('read', 'write')),
+                created_at timestamp NOT NULL,
+                PRIMARY KEY (pool_key, grantee_key))""",
+            "CREATE INDEX grants_grantee ON grants (grantee_user, grantee_agent)",
+            # who wrote a turn into a pool (NULL: its owner)
+            "ALTER TABLE turns ADD COLUMN author text",
         ],
     )

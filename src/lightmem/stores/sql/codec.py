@@ -35,7 +35,7 @@ Row = Any  # sqlite3.Row or a psycopg dict row: read by column name
 
 TURN_FIELDS = (
     "seq, id, user_id, agent_id, run_id, session_id, role, speaker, content, compressed, "
-    "tokens, timestamp, ref, stage, segment_id, batch_id, created_at"
+    "tokens, timestamp, ref, stage, segment_id, batch_id, created_at, author"
 )
 #: Every column of ``entries`` an entry is made of (not its vector, not the queue flag).
 ENTRY_FIELDS = (
@@ -190,6 +190,7 @@ def row_to_turn(row: Row) -> Turn:
         batch_id=row["batch_id"],
         tokens=row["tokens"],
         created_at=load_time(row["created_at"]),
+        author=row["author"],
     )
 
 

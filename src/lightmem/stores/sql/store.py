@@ -24,16 +24,26 @@ from typing import Any, ClassVar
 from lightmem.embedders.base import Vectors
 from lightmem.errors import InputError
 from lightmem.stores.base import Decision, Store, check_batch_entries
-from lightmem.stores.sql import consolidation, entries, forgetting, stats, transfer, turns
+from lightmem.stores.sql import (
+    consolidation,
+    entries,
+    forgetting,
+    sharing,
+    stats,
+    transfer,
+    turns,
+)
 from lightmem.stores.sql.codec import as_matrix, as_vector, utcnow
 from lightmem.stores.sql.dialect import Conn, Dialect, Transactions
 from lightmem.types import (
+    AccessLevel,
     Batch,
     Entry,
     EraseResult,
     HistoryEvent,
     HistoryRecord,
     LLMCall,
+    PoolGrant,
     Scope,
     Turn,
     TurnStage,
@@ -188,7 +198,12 @@ class SQLStore(Store):
         return self._db.read("history", lambda c: entries.history(c, entry_id))
 
     def delete_all(self, scope: Scope) -> int:
-        return self._db.write("delete_all", lambda c: entries.delete_all(c, self.dialect, scope))
+        def run(c: Conn) -> int:
+            if scope.run_id is None:
+                sharing.drop_grants(c, scope)
+            return entries.delete_all(c, self.dialect, scope)
+
+        return self._db.write("delete_all", run)
 
     def count_entries(self, scope: Scope | None = None, *, include_deleted: bool = False) -> int:
         return self._db.read(
@@ -245,6 +260,18 @@ class SQLStore(Store):
 
     def erasures(self, owner: Scope) -> list[dict[str, Any]]:
         return self._db.read("erasures", lambda c: forgetting.erasures(c, owner))
+
+    # -- shared pools ---------------------------------------------------------------------------
+    def set_grant(self, pool: Scope, grantee: Scope, level: AccessLevel | None) -> bool:
+        now, d = utcnow(), self.dialect
+        return self._db.write(
+            "set_grant", lambda c: sharing.set_grant(c, d, pool.owner, grantee.owner, level, now)
+        )
+
+    def list_grants(
+        self, *, pool: Scope | None = None, grantee: Scope | None = None
+    ) -> list[PoolGrant]:
+        return self._db.read("list_grants", lambda c: sharing.list_grants(c, pool, grantee))
 
     def _compact(self) -> bool:
         """After an erasure: scrub what the database keeps of deleted rows outside the

@@ -70,7 +70,7 @@ def export_records(c: Conn, d: Dialect, scope: Scope | None) -> list[dict[str, A
     vector = d.read_vector("t.vector")
     for r in rows(f"SELECT t.*, {vector} AS vbytes FROM turns t WHERE {w} ORDER BY t.seq", p):
         vec = vector_to_b64(d.load_vector(r["vbytes"]))
-        out.append({"kind": "turn", **_plain(r, TURN_COLUMNS), "vector": vec})
+        out.append({"kind": "turn", **_plain(r, TURN_COLUMNS), "author": r["author"], "vector": vec})
     w, p = where("e")
     sql = f"""SELECT e.*, {d.read_vector("e.vector")} AS vbytes, {d.queued("e")} AS queued
               FROM entries e WHERE {w} ORDER BY e.pk"""
@@ -165,11 +165,15 @@ def _import_turns(c: Conn, d: Dialect, recs: list[dict[str, Any]], dim: int) -> 
     check_new_ids(c, d, "turns", "turn", [r["id"] for r in recs])
     seqs = [r.get("seq") for r in recs]
     keep = _keep(c, d, "turns", "seq", seqs)
-    columns = (*(TURN_COLUMNS if keep else TURN_COLUMNS[1:]), "vector")
+    columns = (*(TURN_COLUMNS if keep else TURN_COLUMNS[1:]), "author", "vector")
     c.executemany(
         _insert("turns", columns, {"vector": d.vector_param}),
         [
-            [*_values(d, r, columns[:-1]), _vector(d, r.get("vector"), dim, "import turn")]
+            [
+                *_values(d, r, columns[:-2]),
+                r.get("author"),  # absent in exports before shared pools
+                _vector(d, r.get("vector"), dim, "import turn"),
+            ]
             for r in recs
         ],
     )

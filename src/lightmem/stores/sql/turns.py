@@ -70,13 +70,13 @@ def add_turns(c: Conn, d: Dialect, turns: list[Turn], now: datetime) -> list[Tur
     seqs = d.insert_returning(
         c,
         """INSERT INTO turns (id, user_id, agent_id, run_id, session_id, role, speaker,
-            content, compressed, tokens, timestamp, ref, stage, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            content, compressed, tokens, timestamp, ref, stage, created_at, author)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         [
             (
                 t.id, t.scope.user_id, t.scope.agent_id, t.scope.run_id, t.session_id, t.role,
                 t.speaker, t.content, t.compressed, t.tokens, d.dump_time(t.timestamp), t.ref,
-                TurnStage.SENSORY.value, d.dump_time(now),
+                TurnStage.SENSORY.value, d.dump_time(now), t.author,
             )
             for t in turns
         ],

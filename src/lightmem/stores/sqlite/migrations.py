@@ -234,8 +234,9 @@ _EVENTS = "'ADD', 'UPDATE', 'DELETE', 'MERGE', 'FORGET', 'PIN', 'UNPIN', 'EXPIRY
 
 @migration(4)
 def forgetting(conn: sqlite3.Connection) -> None:
-    """Pins and expiry times on entries, the history events of forgetting, and the
-    ``erasures`` log: one row per purge (counts only, no text: what was erased is gone)."""
+    """Pins and expiry times on entries, the history events of forgetting, the ``erasures``
+    log (one row per purge: counts only, no text), and shared pools: ``grants`` and the
+    author of a turn."""
     execute_all(
         conn,
         [
@@ -261,5 +262,16 @@ def forgetting(conn: sqlite3.Connection) -> None:
                 entries INTEGER NOT NULL, turns INTEGER NOT NULL,
                 actor TEXT NOT NULL,
                 created_at TEXT NOT NULL)""",
+            # Shared pools: the owner scope ``pool`` grants read or write to ``grantee``
+            # (keys: JSON [user_id, agent_id]); a revoked grant is deleted.
+            """CREATE TABLE grants (
+                pool_key TEXT NOT NULL, grantee_key TEXT NOT NULL,
+                pool_user TEXT, pool_agent TEXT, grantee_user TEXT, grantee_agent TEXT,
+                level TEXT NOT NULL CHECK (level IN ('read', 'write')),
+                created_at TEXT NOT NULL,
+                PRIMARY KEY (pool_key, grantee_key))""",
+            "CREATE INDEX grants_grantee ON grants (grantee_user, grantee_agent)",
+            # who wrote a turn into a pool (NULL: its owner)
+            "ALTER TABLE turns ADD COLUMN author TEXT",
         ],
     )
