@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from lightmem.config import MemoryConfig, format_validation_error, lightmem_home
 from lightmem import sharing
+from lightmem.config import MemoryConfig, format_validation_error, lightmem_home
 from lightmem.embedders.base import Embedder
 from lightmem.errors import ConfigError, InputError, LightMemError, StorageError
 from lightmem.llm.base import LLM, Completion

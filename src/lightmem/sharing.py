@@ -34,8 +34,10 @@ def covers(grantee: Scope, actor: Scope) -> bool:
     """Whether a grant to ``grantee`` applies to ``actor``."""
     if grantee.owner == actor.owner:
         return True
-    return grantee.agent_id is None and grantee.user_id is not None and (
-        grantee.user_id == actor.user_id
+    return (
+        grantee.agent_id is None
+        and grantee.user_id is not None
+        and (grantee.user_id == actor.user_id)
     )
 
 
@@ -43,9 +45,7 @@ def grant_allows(grant: PoolGrant, need: AccessLevel) -> bool:
     return grant.level == "write" or need == "read"
 
 
-def allowed(
-    store: Store, pool: Scope, need: AccessLevel, acts_as: Callable[[Scope], bool]
-) -> bool:
+def allowed(store: Store, pool: Scope, need: AccessLevel, acts_as: Callable[[Scope], bool]) -> bool:
     """Whether someone who can act as the scopes ``acts_as`` accepts may ``need`` the
     pool: as its owner, or through a grant to one of those scopes."""
     if acts_as(pool.owner):

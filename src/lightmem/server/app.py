@@ -32,7 +32,6 @@ from lightmem.server.auth import (
     pool_scope,
     shared_pools,
 )
-from lightmem.sharing import search_pools
 from lightmem.server.deps import ERRORS as _ERRORS
 from lightmem.server.deps import NOT_FOUND as _NOT_FOUND
 from lightmem.server.deps import Caller, Mem
@@ -74,6 +73,7 @@ from lightmem.server.schemas import (
     UpdateIn,
     UsageOut,
 )
+from lightmem.sharing import search_pools
 from lightmem.types import Scope
 
 NDJSON = "application/x-ndjson"

@@ -110,8 +110,9 @@ def owned_entry(
         entry = memory.get(entry_id)
     except NotFoundError:
         raise missing from None
-    if not principal.allows(entry.scope.owner) and (
-        principal.admin or not sharing.allowed(memory.store, entry.scope.owner, need, principal.allows)
+    owner = entry.scope.owner
+    if not principal.allows(owner) and (
+        principal.admin or not sharing.allowed(memory.store, owner, need, principal.allows)
     ):
         raise missing
     return entry

@@ -75,4 +75,3 @@ def grants(caller: Caller, memory: Mem) -> GrantsOut:
         given=[GrantOut.of(g) for g in every if caller.allows(g.pool)],
         received=[GrantOut.of(g) for g in every if caller.allows(g.grantee)],
     )
-

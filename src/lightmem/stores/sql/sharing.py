@@ -30,7 +30,8 @@ def set_grant(
     )
     if level is not None:
         c.execute(
-            f"INSERT INTO grants (pool_key, grantee_key, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            f"""INSERT INTO grants (pool_key, grantee_key, {_COLUMNS})
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
             (key(pool), key(grantee), pool.user_id, pool.agent_id, grantee.user_id,
              grantee.agent_id, level, d.dump_time(now)),
         )  # fmt: skip

@@ -70,7 +70,8 @@ def export_records(c: Conn, d: Dialect, scope: Scope | None) -> list[dict[str, A
     vector = d.read_vector("t.vector")
     for r in rows(f"SELECT t.*, {vector} AS vbytes FROM turns t WHERE {w} ORDER BY t.seq", p):
         vec = vector_to_b64(d.load_vector(r["vbytes"]))
-        out.append({"kind": "turn", **_plain(r, TURN_COLUMNS), "author": r["author"], "vector": vec})
+        rec = {"kind": "turn", **_plain(r, TURN_COLUMNS), "author": r["author"]}
+        out.append({**rec, "vector": vec})
     w, p = where("e")
     sql = f"""SELECT e.*, {d.read_vector("e.vector")} AS vbytes, {d.queued("e")} AS queued
               FROM entries e WHERE {w} ORDER BY e.pk"""
