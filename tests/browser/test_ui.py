@@ -1,7 +1,7 @@
 """The memory browser in a real headless Chromium: log in with a key, see only that key's
 memories, search, open one with its sources and history, edit, pin, forget (gone after a
-reload and from search), the "forget everything about ..." preview, and a second key that
-cannot see the first's data. Screenshots go to the test's tmp dir (``LIGHTMEM_UI_SHOT``
+reload and from search), the "forget everything about ..." preview, a second key that
+cannot see the first's data, and a pool shared with it (then revoked). Screenshots go to the test's tmp dir (``LIGHTMEM_UI_SHOT``
 names a file to copy the main one to, as for docs/ui.png)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from lightmem import Memory
 from tests.server.conftest import Tenants, seed
@@ -120,6 +120,19 @@ def test_browse_search_edit_forget_and_isolation(
     assert all("Biscuit" not in r for r in rows(d))
     d.save_screenshot(str(shots / "4-second-key.png"))
 
+    # alice shares her memories with bob (read): a pool in his scope list; revoked: gone
+    memory.grant("read", pool={"user_id": "alice"}, to={"user_id": "bob"})
+    d.find_element(By.ID, "q").clear()
+    d.refresh()
+    wait(d, lambda d: "shared: user alice (read)" in d.find_element(By.ID, "scope").text)
+    Select(d.find_element(By.ID, "scope")).select_by_visible_text("shared: user alice (read)")
+    wait(d, lambda d: rows(d) == ["user: " + ALICE[1]])
+    d.save_screenshot(str(shots / "5-shared-pool.png"))
+    memory.revoke(pool={"user_id": "alice"}, to={"user_id": "bob"})
+    d.refresh()
+    wait(d, lambda d: rows(d) == ["user: " + BOB[0]])
+    assert "alice" not in d.find_element(By.ID, "scope").text
+
     # a wrong key is refused and leaves nothing in the tab
     d.find_element(By.ID, "logout").click()
     login_box = d.find_element(By.ID, "key")
@@ -132,4 +145,5 @@ def test_browse_search_edit_forget_and_isolation(
         "2-detail.png",
         "3-forget-preview.png",
         "4-second-key.png",
+        "5-shared-pool.png",
     ]

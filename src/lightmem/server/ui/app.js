@@ -211,6 +211,18 @@ async function start() {
     option.value = JSON.stringify(value);
     return option;
   }));
+  // pools shared with the key, by their owners' grants
+  const received = me.admin ? [] : (await api("GET", "/v1/grants")).received;
+  for (const g of received) {
+    const value = {};
+    if (g.pool.user_id !== null) value.user_id = g.pool.user_id;
+    if (g.pool.agent_id !== null) value.agent_id = g.pool.agent_id;
+    const label = [g.pool.user_id && "user " + g.pool.user_id, g.pool.agent_id && "agent " + g.pool.agent_id]
+      .filter(Boolean).join(", ");
+    const option = el("option", "shared: " + label + " (" + g.level + ")");
+    option.value = JSON.stringify(value);
+    if (![...$("scope").options].some((o) => o.value === option.value)) $("scope").append(option);
+  }
   if (!me.admin || $("user-id").value || $("agent-id").value) await refresh();
 }
 
