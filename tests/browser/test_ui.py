@@ -1,8 +1,9 @@
 """The memory browser in a real headless Chromium: log in with a key, see only that key's
 memories, search, open one with its sources and history, edit, pin, forget (gone after a
 reload and from search), the "forget everything about ..." preview, a second key that
-cannot see the first's data, and a pool shared with it (then revoked). Screenshots go to the test's tmp dir (``LIGHTMEM_UI_SHOT``
-names a file to copy the main one to, as for docs/ui.png)."""
+cannot see the first's data, and a pool shared with it (then revoked). Screenshots go to
+the test's tmp dir (``LIGHTMEM_UI_SHOT`` names a file to copy the main one to, as for
+docs/ui.png)."""
 
 from __future__ import annotations
 
