@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from lightmem.errors import AccessDeniedError, InputError, NotFoundError
+from lightmem.retrieval.context import Context, build_context
 from lightmem.retrieval.fusion import rrf
 from lightmem.stores.base import Store
 from lightmem.types import AccessLevel, Entry, ForgetResult, Hit, PoolGrant, Scope
@@ -90,6 +91,19 @@ def search_pools(
     return out
 
 
+def context_pools(
+    memory: Memory, query: str, pools: list[Scope], *, budget_tokens: int | None = None,
+    **kwargs: Any,
+) -> Context:  # fmt: skip
+    """``Memory.context`` over several pools: their fused hits packed into the budget."""
+    budget = memory.config.retrieval.context_tokens if budget_tokens is None else budget_tokens
+    if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
+        raise InputError(f"budget_tokens must be an integer >= 1, got {budget!r}")
+    hits = search_pools(memory, query, pools, limit=min(1000, max(20, budget // 10)), **kwargs)
+    vectors = memory.store.entry_vectors
+    return build_context(hits, budget, vectors, memory.config.consolidation.threshold)
+
+
 class ScopedMemory:
     """A :class:`Memory` as one scope sees it: its own memories plus the pools granted to
     it. ``pool`` names the pool an operation works on (default: the scope's own)."""
@@ -124,6 +138,12 @@ class ScopedMemory:
 
     def _acts_as(self, scope: Scope) -> bool:
         return covers(scope, self.actor)
+
+    def context(self, query: str, *, pool: Scope | None = None, shared: bool = False,
+                budget_tokens: int | None = None, **kwargs: Any) -> Context:  # fmt: skip
+        """The prompt-ready block; with ``shared`` over the own memories and every pool."""
+        pools = self.pools() if shared else [self._pool(pool, "read")]
+        return context_pools(self.memory, query, pools, budget_tokens=budget_tokens, **kwargs)
 
     def get(self, memory_id: str) -> Entry:
         return self._entry(memory_id, "read")

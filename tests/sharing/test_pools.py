@@ -36,6 +36,8 @@ def test_read_grant_spans_search_and_says_the_pool(mem: Memory) -> None:
     hits = planner.search("deploy window Friday pull requests", shared=True)
     assert {h.scope.owner for h in hits} == {TEAM, PLANNER}
     assert not any("kiwi" in h.text for h in hits)  # no grant on the coder
+    block = planner.context("deploy window", shared=True, budget_tokens=200)
+    assert "Friday" in block.text and "kiwi" not in block.text
     assert [e.text for e in planner.get_all(pool=TEAM)]
     with pytest.raises(AccessDeniedError):
         planner.add("planner writes", pool=TEAM)

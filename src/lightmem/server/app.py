@@ -73,7 +73,7 @@ from lightmem.server.schemas import (
     UpdateIn,
     UsageOut,
 )
-from lightmem.sharing import search_pools
+from lightmem.sharing import context_pools, search_pools
 from lightmem.types import Scope
 
 NDJSON = "application/x-ndjson"
@@ -202,6 +202,18 @@ def search(body: SearchIn, caller: Caller, memory: Mem) -> SearchOut:
 def context(body: ContextIn, caller: Caller, memory: Mem) -> ContextOut:
     """The prompt-ready block for a query, packed into a token budget."""
     scope = pool_scope(memory, caller, body.user_id, body.agent_id, body.run_id, need="read")
+    if body.shared:
+        pools = shared_pools(memory, caller, scope)
+        time_range = (body.start, body.end) if body.start or body.end else None
+        block = context_pools(
+            memory,
+            body.query,
+            pools,
+            budget_tokens=body.budget_tokens,
+            mode=body.mode,
+            time_range=time_range,
+        )
+        return ContextOut.of(block)
     block = memory.context(
         body.query,
         budget_tokens=body.budget_tokens,

@@ -35,7 +35,7 @@ from lightmem.server.errors import UnauthorizedError, classify, error_response, 
 from lightmem.server.keys import KeyStore
 from lightmem.server.middleware import LoopbackGuard
 from lightmem.server.schemas import MAX_TEXT, ConsolidationOut
-from lightmem.sharing import author_label, search_pools
+from lightmem.sharing import author_label, context_pools, search_pools
 from lightmem.types import AccessLevel, Entry, Hit
 from lightmem.types import Scope as MemoryScope
 
@@ -218,18 +218,23 @@ def create_mcp_server(memory: Memory, principal: Principal | None = None) -> MCP
         query: Annotated[str, Field(min_length=1, max_length=MAX_TEXT)],
         ctx: Context,
         budget_tokens: Annotated[int, Field(ge=1, le=20_000)] = 1000,
+        shared: bool = False,
         pool_user: PoolUser = None,
         pool_agent: PoolAgent = None,
     ) -> PromptContext:
         """What to put in the prompt before answering: the relevant memories in time order
         and the conversation turns that back them, packed into a token budget."""
         s = pool_of(ctx, pool_user, pool_agent, "read")
-        block = memory.context(
-            query,
-            user_id=s.user_id,
-            agent_id=s.agent_id,
-            budget_tokens=budget_tokens,
-        )
+        if shared:
+            pools = shared_pools(memory, caller(ctx), s)
+            block = context_pools(memory, query, pools, budget_tokens=budget_tokens)
+        else:
+            block = memory.context(
+                query,
+                user_id=s.user_id,
+                agent_id=s.agent_id,
+                budget_tokens=budget_tokens,
+            )
         return PromptContext(
             text=block.text,
             tokens=block.tokens,

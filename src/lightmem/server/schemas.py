@@ -78,6 +78,7 @@ class ContextIn(RunScopeIn):
     mode: Literal["dense", "bm25", "hybrid"] | None = None
     start: str | None = Field(None, description="Only items at or after this ISO 8601 time.")
     end: str | None = Field(None, description="Only items at or before this ISO 8601 time.")
+    shared: bool = Field(False, description="Also every pool granted to the key.")
 
 
 class ListQuery(RunScopeIn):
