@@ -41,6 +41,15 @@ class TurnStage(StrEnum):
     EXTRACTED = "extracted"  # its batch produced entries
 
 
+@dataclass(frozen=True, slots=True)
+class ImageRef:
+    """An image shared in a turn: where it is (a URL or path; never fetched) and its caption,
+    which is searchable like the turn's text."""
+
+    url: str
+    caption: str | None = None
+
+
 @dataclass(slots=True)
 class Turn:
     """One message as stored: the original text is never overwritten."""
@@ -62,6 +71,7 @@ class Turn:
     created_at: datetime | None = None
     #: who wrote the turn into a shared pool ("user:U agent:A"); None: the pool's owner
     author: str | None = None
+    images: list[ImageRef] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -70,8 +80,23 @@ class Turn:
 
     @property
     def view(self) -> str:
-        """The text the pipeline works on: the compressed view if there is one."""
-        return self.compressed if self.compressed is not None else self.content
+        """The text the pipeline works on: the compressed view if there is one, with the
+        captions of its images."""
+        base = self.compressed if self.compressed is not None else self.content
+        return base + self._captions()
+
+    @property
+    def searchable(self) -> str:
+        """The original text with the captions of its images (what turn search indexes)."""
+        return self.content + self._captions()
+
+    def _captions(self) -> str:
+        """`` [shares <caption>]`` per image whose caption the text does not hold already."""
+        return "".join(
+            f" [shares {i.caption}]"
+            for i in self.images
+            if i.caption and i.caption not in self.content
+        )
 
 
 class EntryStatus(StrEnum):

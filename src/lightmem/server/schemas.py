@@ -30,6 +30,16 @@ class _In(BaseModel):
 
 
 # -- requests ---------------------------------------------------------------------------------
+class ImageIn(_In):
+    url: Annotated[str, Field(min_length=1, max_length=4096)]
+    caption: str | None = Field(None, max_length=MAX_TEXT, description="Searchable.")
+
+
+class ImageOut(BaseModel):
+    url: str
+    caption: str | None
+
+
 class MessageIn(_In):
     role: Literal["user", "assistant", "system", "tool"]
     content: Text
@@ -38,6 +48,7 @@ class MessageIn(_In):
     timestamp: str | None = Field(None, description="ISO 8601; default: the call's timestamp.")
     session_id: str | None = None
     ref: str | None = Field(None, description="Your own id of the message.")
+    images: list[ImageIn] | None = Field(None, max_length=100, description="Images it shares.")
 
 
 class AddIn(_In):
@@ -145,10 +156,14 @@ class TurnOut(BaseModel):
     speaker: str | None
     session_id: str | None
     timestamp: datetime | None
+    images: list[ImageOut] = Field(default_factory=list)
+    author: str | None = Field(None, description="Who wrote it into a shared pool.")
 
     @classmethod
     def of(cls, t: Turn) -> TurnOut:
         return cls(
+            images=[ImageOut(url=i.url, caption=i.caption) for i in t.images],
+            author=t.author,
             id=t.id,
             role=t.role,
             content=t.content,

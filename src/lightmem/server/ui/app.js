@@ -133,6 +133,15 @@ async function openMemory(id) {
   $("sources").replaceChildren(...sources.turns.map((t) => {
     const li = el("li", (t.speaker || t.role) + ": " + t.content, "turn");
     li.prepend(el("span", (t.timestamp || "").slice(0, 16) + " ", "meta"));
+    if (t.author) li.append(el("span", "by " + t.author, "badge"));
+    // images by reference: shown as links (the page loads nothing from elsewhere)
+    for (const image of t.images || []) {
+      const a = el("a", "image: " + (image.caption || image.url), "image");
+      a.href = image.url;
+      a.rel = "noopener noreferrer";
+      a.target = "_blank";
+      li.append(el("br"), a);
+    }
     return li;
   }));
   const line = (r) => {

@@ -24,6 +24,7 @@ from lightmem.types import (
     EntryStatus,
     HistoryEvent,
     HistoryRecord,
+    ImageRef,
     Scope,
     Turn,
     TurnStage,
@@ -35,7 +36,7 @@ Row = Any  # sqlite3.Row or a psycopg dict row: read by column name
 
 TURN_FIELDS = (
     "seq, id, user_id, agent_id, run_id, session_id, role, speaker, content, compressed, "
-    "tokens, timestamp, ref, stage, segment_id, batch_id, created_at, author"
+    "tokens, timestamp, ref, stage, segment_id, batch_id, created_at, author, images"
 )
 #: Every column of ``entries`` an entry is made of (not its vector, not the queue flag).
 ENTRY_FIELDS = (
@@ -191,7 +192,28 @@ def row_to_turn(row: Row) -> Turn:
         tokens=row["tokens"],
         created_at=load_time(row["created_at"]),
         author=row["author"],
+        images=load_images(row["images"]),
     )
+
+
+def load_images(value: str | list[Any] | None) -> list[ImageRef]:
+    """Images from their JSON column (text or decoded) or from export records."""
+    items = json.loads(value) if isinstance(value, str) else value or []
+    out = []
+    for i in items:
+        if not isinstance(i, dict) or not isinstance(i.get("url"), str):
+            raise ValueError("an image is {'url': str, 'caption': str | null}")
+        caption = i.get("caption")
+        out.append(ImageRef(i["url"], None if caption is None else str(caption)))
+    return out
+
+
+def images_json(images: list[ImageRef]) -> list[dict[str, str | None]]:
+    return [{"url": i.url, "caption": i.caption} for i in images]
+
+
+def dump_images(images: list[ImageRef]) -> str:
+    return json.dumps(images_json(images), ensure_ascii=False)
 
 
 def row_to_entry(row: Row) -> Entry:

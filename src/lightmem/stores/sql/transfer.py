@@ -17,7 +17,10 @@ from typing import Any
 from lightmem.errors import InputError
 from lightmem.stores.sql.codec import (
     b64_to_vector,
+    dump_images,
     dump_list,
+    images_json,
+    load_images,
     load_list,
     load_time,
     load_time_required,
@@ -70,7 +73,8 @@ def export_records(c: Conn, d: Dialect, scope: Scope | None) -> list[dict[str, A
     vector = d.read_vector("t.vector")
     for r in rows(f"SELECT t.*, {vector} AS vbytes FROM turns t WHERE {w} ORDER BY t.seq", p):
         vec = vector_to_b64(d.load_vector(r["vbytes"]))
-        rec = {"kind": "turn", **_plain(r, TURN_COLUMNS), "author": r["author"]}
+        rec = {"kind": "turn", **_plain(r, TURN_COLUMNS), "author": r["author"],
+               "images": images_json(load_images(r["images"]))}  # fmt: skip
         out.append({**rec, "vector": vec})
     w, p = where("e")
     sql = f"""SELECT e.*, {d.read_vector("e.vector")} AS vbytes, {d.queued("e")} AS queued
@@ -166,13 +170,14 @@ def _import_turns(c: Conn, d: Dialect, recs: list[dict[str, Any]], dim: int) -> 
     check_new_ids(c, d, "turns", "turn", [r["id"] for r in recs])
     seqs = [r.get("seq") for r in recs]
     keep = _keep(c, d, "turns", "seq", seqs)
-    columns = (*(TURN_COLUMNS if keep else TURN_COLUMNS[1:]), "author", "vector")
+    columns = (*(TURN_COLUMNS if keep else TURN_COLUMNS[1:]), "author", "images", "vector")
     c.executemany(
-        _insert("turns", columns, {"vector": d.vector_param}),
+        _insert("turns", columns, {"vector": d.vector_param, "images": d.json_param}),
         [
             [
-                *_values(d, r, columns[:-2]),
+                *_values(d, r, columns[:-3]),
                 r.get("author"),  # absent in exports before shared pools
+                dump_images(load_images(r.get("images"))),
                 _vector(d, r.get("vector"), dim, "import turn"),
             ]
             for r in recs

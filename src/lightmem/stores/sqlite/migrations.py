@@ -235,8 +235,8 @@ _EVENTS = "'ADD', 'UPDATE', 'DELETE', 'MERGE', 'FORGET', 'PIN', 'UNPIN', 'EXPIRY
 @migration(4)
 def forgetting(conn: sqlite3.Connection) -> None:
     """Pins and expiry times on entries, the history events of forgetting, the ``erasures``
-    log (one row per purge: counts only, no text), and shared pools: ``grants`` and the
-    author of a turn."""
+    log (one row per purge: counts only, no text), shared pools (``grants``, the author of
+    a turn) and the images of a turn."""
     execute_all(
         conn,
         [
@@ -273,5 +273,7 @@ def forgetting(conn: sqlite3.Connection) -> None:
             "CREATE INDEX grants_grantee ON grants (grantee_user, grantee_agent)",
             # who wrote a turn into a pool (NULL: its owner)
             "ALTER TABLE turns ADD COLUMN author TEXT",
+            # images shared in a turn: [{"url", "caption"}]
+            "ALTER TABLE turns ADD COLUMN images TEXT NOT NULL DEFAULT '[]'",
         ],
     )
