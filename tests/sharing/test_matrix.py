@@ -5,19 +5,17 @@ list, add, update, delete, forget, export}. 0 unexpected allows, 0 unexpected de
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
-import anyio
 import pytest
 from fastapi.testclient import TestClient
 from mcp import Client
 
 from lightmem import Memory
-from lightmem.server.auth import Principal
-from lightmem.server.mcp import create_mcp_server
 from lightmem.types import Scope
 from tests.server.conftest import Tenants, seed
+from tests.server.test_mcp import run_with
 
 POOL = Scope("team")
 ROLES = ("owner", "read", "write", "revoked", "none")
@@ -99,16 +97,6 @@ def test_rest_writes_are_attributed_and_hits_name_their_pool(
     assert r.status_code == 200 and "deploys" not in r.text
 
 
-def run_mcp(memory: Memory, user: str, work: Callable[[Client], Awaitable[Any]]) -> Any:
-    server = create_mcp_server(memory, Principal.for_scope("stdio", user, None))
-
-    async def main() -> Any:
-        async with Client(server) as client:
-            return await work(client)
-
-    return anyio.run(main)
-
-
 #: MCP has no get/update/export tools; these are its tools over the same operations.
 MCP_OPS = ("search", "context", "list", "add", "delete", "forget")
 
@@ -135,7 +123,7 @@ def test_mcp_permission_matrix(memory: Memory, world: dict[str, Any]) -> None:
                 out[op] = not r.is_error
             return out
 
-        got = run_mcp(memory, user, work)  # the owner names its own scope as the pool
+        got = run_with(memory, user, work)  # the owner names its own scope as the pool
         for op in MCP_OPS:
             if got[op] != expected(role, op):
                 unexpected.append((role, op, got[op]))
