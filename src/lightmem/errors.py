@@ -73,3 +73,7 @@ class StorageError(LightMemError):
 class ConflictError(StorageError):
     """Another worker changed the same state first (a batch already completed, turns already
     segmented). The caller re-reads and carries on; nothing is lost."""
+
+
+class AccessDeniedError(LightMemError):
+    """The scope acting may not read or write that pool (no grant, or not enough of one)."""

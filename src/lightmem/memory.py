@@ -9,18 +9,20 @@ import os
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from lightmem import sharing
 from lightmem.config import MemoryConfig, format_validation_error, lightmem_home
 from lightmem.embedders.base import Embedder
 from lightmem.errors import ConfigError, InputError, LightMemError, StorageError
 from lightmem.failures import FailureLog, describe, recent_failures, turn_texts
 from lightmem.llm.base import LLM, Completion
 from lightmem.longterm.consolidation import Consolidator
+from lightmem.longterm.forgetting import Forgetter, as_ttl, is_expired
 from lightmem.messages import AddDefaults, make_scope, to_turns
 from lightmem.registry import build, build_llm
 from lightmem.retrieval.context import Context, build_context
@@ -33,12 +35,15 @@ from lightmem.shortterm.stage import ShortTermStage
 from lightmem.stores.base import Store, TimeRange
 from lightmem.timeutil import parse_timestamp
 from lightmem.types import (
+    AccessLevel,
     AddResult,
     ConsolidationResult,
     Entry,
+    ForgetResult,
     HistoryRecord,
     Hit,
     LLMCall,
+    PoolGrant,
     Scope,
     SearchMode,
     Turn,
@@ -148,6 +153,7 @@ class Memory:
                 pool_max_items=r.pool_max_items,
             ),
         )
+        self.forgetter = Forgetter(self.store)
         self._worker = (
             BackgroundWorker(self._process_quietly, self._worker_failed)
             if cfg.worker.background
@@ -189,6 +195,7 @@ class Memory:
         session_id: str | None = None,
         timestamp: Any = None,
         idempotency_key: str | None = None,
+        author: str | None = None,
     ) -> AddResult:
         """Store one or many turns durably, then run the pipeline (inline or in background).
 
@@ -207,6 +214,8 @@ class Memory:
             else datetime.now(UTC).replace(tzinfo=None, microsecond=0)
         )
         turns = to_turns(messages, scope, AddDefaults(session_id=scope.run_id, timestamp=ts))
+        for t in turns:
+            t.author = author  # who wrote into a shared pool (None: its owner)
         if idempotency_key is None:
             saved = self.store.add_turns(turns)
             result = AddResult(turn_ids=[t.id for t in saved])
@@ -312,6 +321,7 @@ class Memory:
             mode=mode or self.config.retrieval.mode,
             time_range=_time_range(time_range),
             include_turns=include_turns,
+            hidden=self.forgetter.hidden(scope.owner, _now()),
         )
 
     def context(
@@ -340,6 +350,7 @@ class Memory:
             limit=limit,
             mode=mode or self.config.retrieval.mode,
             time_range=_time_range(time_range),
+            hidden=self.forgetter.hidden(scope.owner, _now()),
         )
         return build_context(
             hits,
@@ -363,9 +374,14 @@ class Memory:
         limit: int | None = None,
         include_deleted: bool = False,
     ) -> list[Entry]:
-        return self.store.list_entries(
-            make_scope(user_id, agent_id, run_id), limit=limit, include_deleted=include_deleted
-        )
+        """The scope's memories in creation order; ``include_deleted`` adds tombstones and
+        expired memories (not yet purged)."""
+        scope = make_scope(user_id, agent_id, run_id)
+        if include_deleted:
+            return self.store.list_entries(scope, limit=limit, include_deleted=True)
+        hidden = self.forgetter.hidden(scope.owner, _now())
+        entries = [e for e in self.store.list_entries(scope) if not hidden(e)]
+        return entries if limit is None else entries[: max(0, limit)]
 
     def turns(
         self,
@@ -391,6 +407,7 @@ class Memory:
         reason: str | None = None,
         user_id: str | None = None,
         agent_id: str | None = None,
+        actor: str = "user",
     ) -> Entry:
         """Replace a memory's text (re-embedded; the old text stays in its history). With a
         scope, an id outside it is :class:`NotFoundError`."""
@@ -400,7 +417,7 @@ class Memory:
             self.get(memory_id, user_id=user_id, agent_id=agent_id)
         vector = self.embedder.embed([text.strip()])[0]
         updated = self.store.update_entry(
-            memory_id, text.strip(), vector, reason=reason, actor="user"
+            memory_id, text.strip(), vector, reason=reason, actor=actor
         )
         self.searcher.turn_search.clear()
         return updated
@@ -412,16 +429,145 @@ class Memory:
         reason: str | None = None,
         user_id: str | None = None,
         agent_id: str | None = None,
+        actor: str = "user",
     ) -> None:
         """Soft-delete a memory (a tombstone with history; never returned by search)."""
         if user_id or agent_id:
             self.get(memory_id, user_id=user_id, agent_id=agent_id)
-        self.store.delete_entry(memory_id, reason=reason, actor="user")
+        self.store.delete_entry(memory_id, reason=reason, actor=actor)
 
     def delete_all(
         self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
     ) -> int:
         return self.store.delete_all(make_scope(user_id, agent_id, run_id))
+
+    # -- shared pools ---------------------------------------------------------------------------
+    def grant(
+        self,
+        level: AccessLevel | None,
+        *,
+        pool: Scope | dict[str, str],
+        to: Scope | dict[str, str],
+    ) -> PoolGrant | None:
+        """Let the scope ``to`` read (``"read"``) or read and write (``"write"``) the
+        memories of the owner scope ``pool``; ``None`` revokes, effective at once. A grant to
+        a user alone covers that user's agents. Returns the grant (None when revoked)."""
+        p, g = _scope_arg(pool, "pool"), _scope_arg(to, "to")
+        if p == g:
+            raise InputError("a pool cannot be granted to its own owner")
+        level = None if level is None else sharing.check_level(level)
+        self.store.set_grant(p, g, level)
+        found = [x for x in self.store.list_grants(pool=p) if x.grantee == g]
+        return found[0] if found else None
+
+    def revoke(self, *, pool: Scope | dict[str, str], to: Scope | dict[str, str]) -> bool:
+        """Remove a grant; the next call of that scope is refused. Whether it existed."""
+        return self.store.set_grant(_scope_arg(pool, "pool"), _scope_arg(to, "to"), None)
+
+    def grants(
+        self, *, pool: Scope | dict[str, str] | None = None,
+        to: Scope | dict[str, str] | None = None,
+    ) -> list[PoolGrant]:  # fmt: skip
+        return self.store.list_grants(
+            pool=None if pool is None else _scope_arg(pool, "pool"),
+            grantee=None if to is None else _scope_arg(to, "to"),
+        )
+
+    def as_scope(
+        self, *, user_id: str | None = None, agent_id: str | None = None
+    ) -> sharing.ScopedMemory:
+        """This memory as one scope sees it: its own memories plus the pools granted to it
+        (``search(..., shared=True)``, and ``pool=`` on every operation)."""
+        return sharing.ScopedMemory(self, make_scope(user_id, agent_id, None))
+
+    # -- forgetting -----------------------------------------------------------------------------
+    def forget(
+        self,
+        query: str | None = None,
+        *,
+        ids: list[str] | None = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        purge: bool = False,
+        dry_run: bool = False,
+        reason: str | None = None,
+        actor: str = "user",
+    ) -> ForgetResult:
+        """Forget the memories a query names (every word of it in their text, or in a turn
+        they were drawn from) and/or the memories ``ids``, with their source turns.
+
+        ``dry_run`` only previews. Otherwise the memories are tombstoned (history FORGET;
+        their turns leave search), or with ``purge`` erased for good with their history and
+        source turns, and the store's files scrubbed (``ForgetResult.compacted``).
+        """
+        owner = make_scope(user_id, agent_id, None)
+        if ids is not None and (
+            not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids)
+        ):
+            raise InputError("ids must be a list of memory ids")
+        if self._worker is not None:
+            self._worker.wait_idle()  # a batch in flight could cite a turn being erased
+        with self._lock:
+            found = self.forgetter.find(owner, query, ids, tombstones=purge)
+            if dry_run:
+                return found
+            try:
+                return self.forgetter.apply(owner, found, purge=purge, actor=actor, reason=reason)
+            finally:
+                self.searcher.turn_search.clear()
+
+    def pin(
+        self,
+        memory_id: str,
+        pinned: bool = True,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+    ) -> Entry:
+        """Pin (or with ``pinned=False`` unpin) a memory: consolidation never merges, changes
+        or expires a pinned memory."""
+        self.get(memory_id, user_id=user_id, agent_id=agent_id)
+        return self.store.set_entry_flags(memory_id, pinned=bool(pinned), actor="user")
+
+    def set_ttl(
+        self,
+        memory_id: str,
+        ttl: timedelta | float | None,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+    ) -> Entry:
+        """Expire a memory ``ttl`` (seconds or a timedelta) from now; ``None`` clears it (the
+        owner's default TTL applies again)."""
+        self.get(memory_id, user_id=user_id, agent_id=agent_id)
+        delta = as_ttl(ttl)
+        at = None if delta is None else _now() + delta
+        return self.store.set_entry_flags(memory_id, expires_at=at, actor="user")
+
+    def set_default_ttl(
+        self,
+        ttl: timedelta | float | None,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+    ) -> None:
+        """The TTL of the owner's memories that have none of their own, counted from their
+        creation (``None``: they never expire)."""
+        self.forgetter.set_default_ttl(make_scope(user_id, agent_id, None), as_ttl(ttl))
+
+    def default_ttl(
+        self, *, user_id: str | None = None, agent_id: str | None = None
+    ) -> timedelta | None:
+        return self.forgetter.default_ttl(make_scope(user_id, agent_id, None))
+
+    def is_expired(self, entry: Entry) -> bool:
+        return is_expired(entry, _now(), self.forgetter.default_ttl(entry.scope.owner))
+
+    def erasures(
+        self, *, user_id: str | None = None, agent_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The owner's erasure log (counts, no text): forget purges and expiry."""
+        return self.store.erasures(make_scope(user_id, agent_id, None))
 
     def consolidate(
         self,
@@ -460,7 +606,11 @@ class Memory:
             failures=self.failures,
         )
         try:
-            return consolidator.run(scope)
+            result = consolidator.run(scope)
+            # Sleep time is when expired memories go for good.
+            for owner in [scope] if scope is not None else self.store.scopes():
+                result.expired += self.forgetter.purge_expired(owner, _now())
+            return result
         finally:
             self.searcher.turn_search.clear()
 
@@ -557,6 +707,18 @@ def make_store_dir(path: Path) -> None:
             f"cannot create the store directory {str(path)!r}: {exc.strerror or exc}; give a "
             f"path on a writable file system, or fix its permissions"
         ) from None
+
+
+def _scope_arg(value: Scope | dict[str, str], what: str) -> Scope:
+    if isinstance(value, Scope):
+        return make_scope(value.user_id, value.agent_id, None)
+    if isinstance(value, dict) and set(value) <= {"user_id", "agent_id"}:
+        return make_scope(value.get("user_id"), value.get("agent_id"), None)
+    raise InputError(f"{what} must be a Scope or {{'user_id': ..., 'agent_id': ...}}")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _time_range(value: tuple[Any, Any] | None) -> TimeRange | None:

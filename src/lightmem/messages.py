@@ -12,11 +12,12 @@ from typing import Any
 from lightmem.errors import InputError
 from lightmem.text import has_lone_surrogate
 from lightmem.timeutil import parse_timestamp
-from lightmem.types import Scope, Turn
+from lightmem.types import ImageRef, Scope, Turn
 
 ROLES = frozenset({"user", "assistant", "system", "tool"})
 _KEYS = frozenset(
     {"role", "content", "name", "speaker", "timestamp", "time", "session_id", "id", "ref"}
+    | {"images"}
 )
 
 
@@ -84,6 +85,7 @@ def _one(index: int, message: object, scope: Scope, defaults: AddDefaults) -> Tu
     )
     session = _opt_str(message, "session_id", where) or defaults.session_id or scope.run_id
     ref = _opt_str(message, "ref", where) or _opt_str(message, "id", where)
+    images = _images(message.get("images"), where)
     return Turn(
         id=uuid.uuid4().hex,
         scope=Scope(scope.user_id, scope.agent_id, session),
@@ -94,7 +96,30 @@ def _one(index: int, message: object, scope: Scope, defaults: AddDefaults) -> Tu
         session_id=session,
         timestamp=timestamp,
         ref=ref,
+        images=images,
     )
+
+
+def _images(value: object, where: str) -> list[ImageRef]:
+    """``images``: a list of URLs (or paths) or of ``{"url", "caption"?}``."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InputError(f"{where}: 'images' must be a list of URLs or {{'url', 'caption'}}")
+    out = []
+    for item in value:
+        if isinstance(item, str) and item.strip():
+            out.append(ImageRef(item))
+            continue
+        ok = isinstance(item, Mapping) and set(item) <= {"url", "caption"}
+        url = item.get("url") if isinstance(item, Mapping) else None
+        caption = item.get("caption") if isinstance(item, Mapping) else None
+        if not ok or not isinstance(url, str) or not url.strip():
+            raise InputError(f"{where}: an image is a URL or {{'url': str, 'caption'?: str}}")
+        if caption is not None and not isinstance(caption, str):
+            raise InputError(f"{where}: an image caption must be a string")
+        out.append(ImageRef(url, caption or None))
+    return out
 
 
 def _opt_str(message: Mapping[str, object], key: str, where: str) -> str | None:

@@ -24,7 +24,7 @@ from lightmem.config import BackendSection, parse_options
 from lightmem.errors import ConfigError
 from lightmem.llm.base import LLM
 
-KINDS: Final = ("llm", "embedder", "store", "compressor", "segmenter")
+KINDS: Final = ("llm", "embedder", "store", "compressor", "segmenter", "image_embedder")
 GROUP: Final = "lightmem.backends"
 AUTO: Final = "auto"
 #: What ``auto`` builds when no backend of the kind offers itself: no-LLM mode.

@@ -41,6 +41,15 @@ class TurnStage(StrEnum):
     EXTRACTED = "extracted"  # its batch produced entries
 
 
+@dataclass(frozen=True, slots=True)
+class ImageRef:
+    """An image shared in a turn: where it is (a URL or path; never fetched) and its caption,
+    which is searchable like the turn's text."""
+
+    url: str
+    caption: str | None = None
+
+
 @dataclass(slots=True)
 class Turn:
     """One message as stored: the original text is never overwritten."""
@@ -60,6 +69,9 @@ class Turn:
     batch_id: str | None = None
     tokens: int = 0
     created_at: datetime | None = None
+    #: who wrote the turn into a shared pool ("user:U agent:A"); None: the pool's owner
+    author: str | None = None
+    images: list[ImageRef] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -68,8 +80,23 @@ class Turn:
 
     @property
     def view(self) -> str:
-        """The text the pipeline works on: the compressed view if there is one."""
-        return self.compressed if self.compressed is not None else self.content
+        """The text the pipeline works on: the compressed view if there is one, with the
+        captions of its images."""
+        base = self.compressed if self.compressed is not None else self.content
+        return base + self._captions()
+
+    @property
+    def searchable(self) -> str:
+        """The original text with the captions of its images (what turn search indexes)."""
+        return self.content + self._captions()
+
+    def _captions(self) -> str:
+        """`` [shares <caption>]`` per image whose caption the text does not hold already."""
+        return "".join(
+            f" [shares {i.caption}]"
+            for i in self.images
+            if i.caption and i.caption not in self.content
+        )
 
 
 class EntryStatus(StrEnum):
@@ -94,6 +121,10 @@ class Entry:
     version: int = 1
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    #: pinned memories are never merged, changed or expired by consolidation
+    pinned: bool = False
+    #: when the memory stops being returned (and is purged at the next consolidation)
+    expires_at: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -149,6 +180,10 @@ class HistoryEvent(StrEnum):
     UPDATE = "UPDATE"
     DELETE = "DELETE"
     MERGE = "MERGE"
+    FORGET = "FORGET"  # tombstoned by forget() (a purge removes the entry and its history)
+    PIN = "PIN"
+    UNPIN = "UNPIN"
+    EXPIRY = "EXPIRY"  # a TTL set or cleared: new_text holds the expiry time (ISO) or None
 
 
 @dataclass(slots=True)
@@ -277,4 +312,47 @@ class ConsolidationResult:
     deleted: int = 0
     merged: int = 0
     ignored: int = 0
+    expired: int = 0  # expired memories purged
     failed: list[str] = field(default_factory=list)  # target entry ids whose decision failed
+
+
+AccessLevel = Literal["read", "write"]
+
+
+@dataclass(frozen=True, slots=True)
+class PoolGrant:
+    """``grantee`` may read (or read and write) the memories of the owner scope ``pool``. A
+    grantee without an agent covers that user's agents too."""
+
+    pool: Scope
+    grantee: Scope
+    level: AccessLevel
+    created_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class ForgetResult:
+    """What ``Memory.forget`` found and did. ``done`` is False for a preview.
+
+    With ``purged``, the memories, their history and their source turns are erased from the
+    store (``erased_entries``, ``erased_turns``); ``compacted`` says whether the store also
+    scrubbed its files (SQLite: the WAL checkpointed and truncated; PostgreSQL: VACUUM ran).
+    """
+
+    memories: list[Entry] = field(default_factory=list)
+    turns: list[Turn] = field(default_factory=list)
+    done: bool = False
+    purged: bool = False
+    erased_entries: int = 0
+    erased_turns: int = 0
+    compacted: bool = False
+
+
+@dataclass(slots=True)
+class EraseResult:
+    """What a store's ``erase`` removed."""
+
+    entries: int = 0
+    turns: int = 0
+    batches: int = 0
+    compacted: bool = False

@@ -327,7 +327,8 @@ def test_consolidate_and_flush_json(cli: Any) -> None:
     flushed = cli("flush", "--json").json()
     assert set(flushed) == {"entries_created", "batches_done", "failed_batches"}
     result = cli("consolidate", "--user", "u1", "--json").json()
-    assert set(result) == {"examined", "updated", "deleted", "merged", "ignored", "failed"}
+    assert set(result) == {"examined", "updated", "deleted", "merged", "ignored", "expired",
+                           "failed"}  # fmt: skip
     assert cli("consolidate").code == 0
 
 
@@ -376,3 +377,21 @@ def test_search_mode_and_time_range(cli: Any, tmp_path: Path) -> None:
     bad = cli("search", "cello", "-u", "s1", "--until", "next tuesday")
     assert bad.code == 2 and "next tuesday" in bad.stderr
     assert cli("search", "cello", "-u", "s1", "--mode", "fuzzy").code == 2
+
+
+def test_forget_previews_without_yes_then_purges(cli: Any) -> None:
+    ids = add_two(cli)
+    preview = cli("forget", "Alps hiking", "--user", "u1", "--purge", "--json").json()
+    assert preview["done"] is False and len(preview["memories"]) == 2
+    assert len(cli("list", "--user", "u1", "--json").json()) == 2
+    human = cli("forget", "Alps", "--user", "u1")
+    assert human.code == 0 and "would forget 2 memories" in human.stdout
+    assert "--yes" in human.stderr
+    pinned = cli("pin", ids[0], "--json").json()
+    assert pinned["pinned"] is True
+    ttl = cli("ttl", "3600", "--user", "u1", "--json").json()
+    assert ttl["ttl_seconds"] == 3600
+    done = cli("forget", "Alps", "--user", "u1", "--purge", "--yes", "--json").json()
+    assert done["purged"] and done["erased_memories"] == 2 and done["erased_turns"] == 2
+    assert cli("list", "--user", "u1", "--all", "--json").json() == []
+    assert cli("forget", "--user", "u1").code != 0  # neither a query nor ids

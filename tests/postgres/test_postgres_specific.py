@@ -153,7 +153,8 @@ def test_schema_is_versioned_and_concurrent_openers_migrate_once(
         store.close()
     assert errors == []
     versions = sql(pg_server, f'SELECT version FROM "{schema}".migrations ORDER BY version')
-    assert [v for (v,) in versions] == sorted(mig.MIGRATIONS) == [1, 2, 3]
+    assert [v for (v,) in versions] == sorted(mig.MIGRATIONS)
+    assert {1, 2, 3, 4} <= set(mig.MIGRATIONS)
     meta = sql(pg_server, f"SELECT value FROM \"{schema}\".meta WHERE key = 'dim'")
     assert meta == [(str(DIM),)]
     indexes = sql(
@@ -183,7 +184,7 @@ def test_an_old_schema_is_upgraded_and_keeps_its_data(pg_server: PgServer, tmp_p
     finally:
         store.close()
     versions = sql(pg_server, f'SELECT version FROM "{schema}".migrations ORDER BY version')
-    assert [v for (v,) in versions] == [1, 2, 3]
+    assert [v for (v,) in versions] == sorted(mig.MIGRATIONS)
 
 
 def test_a_newer_schema_is_refused(make: Any, pg_server: PgServer, tmp_path: Path) -> None:

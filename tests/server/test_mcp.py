@@ -84,6 +84,25 @@ def test_tools_add_search_list_delete_consolidate(memory: Memory) -> None:
     assert memory.get_all(user_id="alice", include_deleted=True)[0].status == "deleted"
 
 
+def test_forget_previews_then_forgets_only_the_connections_memories(memory: Memory) -> None:
+    seed(memory, "bob", ["bob's cousin Ottilie sails"])
+    seed(memory, "alice", ["my cousin Ottilie plays chess", "I like tea"])
+
+    async def work(c: Client) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        args = {"query": "Ottilie"}
+        out["preview"] = (await c.call_tool("forget", args)).structured_content
+        out["done"] = (await c.call_tool("forget", {**args, "confirm": True, "purge": True})
+                       ).structured_content  # fmt: skip
+        return out
+
+    out = run_with(memory, "alice", work)
+    assert out["preview"]["done"] is False and len(out["preview"]["memories"]) == 1
+    assert out["done"]["purged"] is True and out["done"]["turns"] == 1
+    assert [e.text for e in memory.get_all(user_id="alice")] == ["user: I like tea"]
+    assert len(memory.get_all(user_id="bob")) == 1
+
+
 def test_tool_arguments_are_bounded_like_rest(memory: Memory) -> None:
     async def work(c: Client) -> dict[str, Any]:
         out: dict[str, Any] = {}

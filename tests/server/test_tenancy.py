@@ -91,6 +91,12 @@ def test_every_scope_trick_is_refused_or_stays_in_alices_memories(
                 ("post", "/v1/context", {"query": "bank PIN zebra", **extra}),
                 ("post", "/v1/flush", extra),
                 ("post", "/v1/consolidate", extra),
+                (
+                    "post",
+                    "/v1/forget",
+                    {"query": "zebra rug", "confirm": True, "purge": True, **extra},
+                ),
+                ("put", "/v1/ttl", {"ttl_seconds": 1, **extra}),
             ):
                 r = client.request(method.upper(), path, json=body, headers=a)
                 plain = (
@@ -112,6 +118,7 @@ def test_every_scope_trick_is_refused_or_stays_in_alices_memories(
                 ("DELETE", "/v1/memories"),
                 ("GET", "/v1/stats"),
                 ("GET", "/v1/export"),
+                ("GET", "/v1/ttl"),
             ):
                 r = client.request(method, path, params=params, headers=a)
                 if r.status_code < 300:
@@ -134,6 +141,10 @@ def test_alices_own_views_hold_nothing_of_bob(
         ("GET", "/v1/memories", {"params": {"include_deleted": "true"}}),
         ("GET", "/v1/export", {}),
         ("GET", "/v1/stats", {}),
+        ("GET", "/v1/me", {}),
+        ("POST", "/v1/forget", {"json": {"query": "zebra"}}),
+        ("POST", "/v1/forget", {"json": {"query": "PIN"}}),
+        ("POST", "/v1/forget", {"json": {"query": "Rex", "confirm": True, "purge": True}}),
     ]
     for method, path, kwargs in calls:
         r = client.request(method, path, headers=a, **kwargs)
@@ -154,6 +165,9 @@ def test_bobs_ids_answer_exactly_like_missing_ids(
         ("GET", "/v1/memories/{}/history", {}),
         ("PATCH", "/v1/memories/{}", {"json": {"text": "alice was here"}}),
         ("DELETE", "/v1/memories/{}", {"params": {"reason": "x"}}),
+        ("GET", "/v1/memories/{}/sources", {}),
+        ("POST", "/v1/memories/{}/pin", {"json": {"pinned": True}}),
+        ("POST", "/v1/memories/{}/ttl", {"json": {"ttl_seconds": 1}}),
     ]
     for entry_id in [*bob_ids, *ID_TRICKS]:
         for method, path, kwargs in calls:
@@ -161,6 +175,23 @@ def test_bobs_ids_answer_exactly_like_missing_ids(
             ref = client.request(method, path.format(missing), headers=a, **kwargs)
             assert r.status_code == ref.status_code == 404, (entry_id, r.text)
             assert r.json()["error"]["code"] == "not_found"
+            expected = ref.json()["error"]["message"].replace(repr(missing), repr(entry_id))
+            assert r.json()["error"]["message"] == expected
+    assert bob_state(memory) == before
+
+
+def test_forgetting_bobs_ids_answers_like_missing_ids(
+    client: TestClient, memory: Memory, tenants: Tenants, bob_ids: list[str]
+) -> None:
+    before = bob_state(memory)
+    a = tenants.auth(tenants.alice)
+    missing = "0" * 32
+    for entry_id in [*bob_ids, *(i for i in ID_TRICKS if len(i) <= 256)]:  # longer: 422
+        for purge in (False, True):
+            body = {"ids": [entry_id], "confirm": True, "purge": purge}
+            r = client.post("/v1/forget", json=body, headers=a)
+            ref = client.post("/v1/forget", json={**body, "ids": [missing]}, headers=a)
+            assert r.status_code == ref.status_code == 404, (entry_id, r.text)
             expected = ref.json()["error"]["message"].replace(repr(missing), repr(entry_id))
             assert r.json()["error"]["message"] == expected
     assert bob_state(memory) == before

@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from lightmem.cli import commands, entries
+from lightmem.cli import commands, entries, forget
 from lightmem.cli.demo import demo
 from lightmem.cli.ingest import ingest
 from lightmem.cli.state import State, state
@@ -66,6 +66,9 @@ for _name, _command in (
     ("update", entries.update),
     ("delete", entries.delete),
     ("history", entries.history),
+    ("forget", forget.forget),
+    ("pin", forget.pin),
+    ("ttl", forget.ttl),
     ("consolidate", commands.consolidate),
     ("stats", commands.stats),
     ("export", commands.export),

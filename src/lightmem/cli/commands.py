@@ -177,7 +177,8 @@ def consolidate(
         return
     out().print(
         f"examined {result.examined}, updated {result.updated}, deleted {result.deleted}, "
-        f"merged {result.merged}, ignored {result.ignored}, failed {len(result.failed)}"
+        f"merged {result.merged}, ignored {result.ignored}, expired {result.expired}, "
+        f"failed {len(result.failed)}"
     )
     if result.failed:
         warn(f"{len(result.failed)} decisions failed; the next consolidate retries them")

@@ -218,4 +218,6 @@ def _message(turn: DatasetTurn) -> dict[str, Any]:
         message["speaker"] = turn.speaker
     if turn.timestamp is not None:
         message["timestamp"] = turn.timestamp
+    if turn.images:
+        message["images"] = [{"url": i.url, "caption": i.caption} for i in turn.images]
     return message

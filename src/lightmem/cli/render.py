@@ -48,6 +48,8 @@ def entry_json(entry: Entry) -> dict[str, Any]:
         "origin": entry.origin,
         "created_at": format_timestamp(entry.created_at),
         "updated_at": format_timestamp(entry.updated_at),
+        "pinned": entry.pinned,
+        "expires_at": format_timestamp(entry.expires_at),
     }
 
 

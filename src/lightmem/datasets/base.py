@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from lightmem.errors import InputError
+from lightmem.types import ImageRef
 
 StrPath = str | os.PathLike[str]
 
@@ -31,6 +32,8 @@ class DatasetTurn:
     content: str
     timestamp: datetime | None
     has_answer: bool = False
+    #: images the turn shares (LoCoMo ``img_url`` with its ``blip_caption``)
+    images: list[ImageRef] = field(default_factory=list)
 
 
 @dataclass(slots=True)

@@ -3,7 +3,8 @@
 ``session_N_date_time`` strings) and ``qa``.
 
 Turns become ``DatasetTurn(ref=dia_id, speaker=name, role="user")``; a turn that shares an
-image gets `` [shares {blip_caption}]`` appended to its text. Sessions are read as
+image gets `` [shares {blip_caption}]`` appended to its text and keeps the image (``img_url``,
+the caption) in ``images``. Sessions are read as
 ``session_1..N`` by number: the file also holds date keys for sessions that do not exist.
 Question categories are kept as the strings ``"1"``..``"5"`` (1 multi-hop, 2 temporal,
 3 open-domain, 4 single-hop, 5 adversarial).
@@ -38,6 +39,7 @@ from lightmem.datasets.base import (
 )
 from lightmem.errors import InputError
 from lightmem.timeutil import parse_timestamp
+from lightmem.types import ImageRef
 
 _SESSION = re.compile(r"session_(\d+)")
 _SESSION_DATE = re.compile(r"session_(\d+)_date_time")
@@ -170,11 +172,16 @@ def _turn(
     if not text.strip():
         count(quirks, "empty_turn")
     caption = raw.get("blip_caption")
+    images = []
     if caption:
         count(quirks, "image_turns")
         text = f"{text} [shares {caption}]"
+    urls = raw.get("img_url") or []
+    for url in [urls] if isinstance(urls, str) else urls if isinstance(urls, list) else []:
+        if isinstance(url, str) and url:
+            images.append(ImageRef(url, str(caption) if caption else None))
     speaker = str(raw["speaker"])
-    return DatasetTurn(str(raw["dia_id"]), session_id, "user", speaker, text, when)
+    return DatasetTurn(str(raw["dia_id"]), session_id, "user", speaker, text, when, images=images)
 
 
 def _question(

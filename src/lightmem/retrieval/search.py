@@ -15,6 +15,7 @@ no-LLM mode a memory IS its turn: the turn's keys rank it, and the hit is the me
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from lightmem.embedders.base import Embedder
@@ -69,9 +70,11 @@ class Searcher:
         time_range: TimeRange | None = None,
         with_sources: bool = True,
         include_turns: bool | None = None,
+        hidden: Callable[[Entry], bool] | None = None,
     ) -> list[Hit]:
         """The ``limit`` best hits. ``include_turns=False`` ranks memories only (default:
-        the ``retrieval.turns`` setting)."""
+        the ``retrieval.turns`` setting). ``hidden`` names entries to leave out (expired
+        ones) as if deleted: their turns are not shown either."""
         check_query(query, mode, limit)
         turns_on = self.settings.turns if include_turns is None else include_turns
         keys = (
@@ -109,7 +112,7 @@ class Searcher:
                 lists.append(["t:" + i for i in ranked])
                 weights.append(1.0)
         fused = rrf(lists, k=self.settings.rrf_k, weights=weights)
-        return self._resolve(fused, entries, turn_entry, limit, with_sources)
+        return self._resolve(fused, entries, turn_entry, limit, with_sources, hidden)
 
     def _resolve(
         self,
@@ -118,6 +121,7 @@ class Searcher:
         turn_entry: dict[str, str],
         limit: int,
         with_sources: bool,
+        hidden: Callable[[Entry], bool] | None = None,
     ) -> list[Hit]:
         """Hits in fused order, deduplicated by the turns already chosen."""
         wanted_turns = [u[2:] for u, _ in fused if u.startswith("t:")]
@@ -135,6 +139,8 @@ class Searcher:
             if kind == "e" or key in turn_entry:
                 entry = entries.get(key if kind == "e" else turn_entry[key])
                 if entry is None or entry.status != EntryStatus.ACTIVE or entry.id in seen_entries:
+                    continue
+                if hidden is not None and hidden(entry):
                     continue
                 if kind == "t" and key in covered:
                     continue

@@ -63,7 +63,7 @@ class TurnKeys:
 
 def unit_text(turn: Turn) -> str:
     """A turn as a unit: ``"{speaker}: {text}"``."""
-    return f"{turn.label}: {' '.join(turn.content.split())}"
+    return f"{turn.label}: {' '.join(turn.searchable.split())}"
 
 
 def neighbours(sessions: list[str | None], i: int, window: int) -> list[int]:

@@ -14,27 +14,27 @@ from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import (
-    APIRouter,
-    BackgroundTasks,
-    Depends,
-    FastAPI,
-    Header,
-    Query,
-    Request,
-    Response,
-    Security,
-)
+from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, StreamingResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 
 from lightmem import __version__
 from lightmem.errors import ConfigError, InputError
 from lightmem.memory import Memory
-from lightmem.server.auth import Principal, authenticate, check_import, owned_entry
+from lightmem.server import browser, forgetting, pools
+from lightmem.server.auth import (
+    Principal,
+    check_import,
+    is_pool,
+    owned_entry,
+    pool_scope,
+    shared_pools,
+)
+from lightmem.server.deps import ERRORS as _ERRORS
+from lightmem.server.deps import NOT_FOUND as _NOT_FOUND
+from lightmem.server.deps import Caller, Mem
 from lightmem.server.errors import install_error_handlers
 from lightmem.server.jobs import Jobs
 from lightmem.server.keys import KeyStore
@@ -54,7 +54,6 @@ from lightmem.server.schemas import (
     DeletedOut,
     DeleteQuery,
     ErrorDetail,
-    ErrorOut,
     FlushOut,
     HealthOut,
     HistoryListOut,
@@ -74,12 +73,10 @@ from lightmem.server.schemas import (
     UpdateIn,
     UsageOut,
 )
+from lightmem.sharing import context_pools, search_pools
 from lightmem.types import Scope
 
 NDJSON = "application/x-ndjson"
-_bearer = HTTPBearer(
-    auto_error=False, scheme_name="ApiKey", description="A key from `lightmem keys create`."
-)
 
 
 def mount_docs(app: FastAPI) -> None:
@@ -134,6 +131,9 @@ def create_app(
     app.state.anonymous_until_keys = anonymous_until_keys
     app.state.jobs = Jobs()
     app.include_router(router)
+    app.include_router(forgetting.router)
+    app.include_router(pools.router)
+    browser.mount(app)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes, timeout_s=body_timeout_s)
     if keys is None or anonymous_until_keys:
@@ -143,45 +143,12 @@ def create_app(
 
 
 # -- dependencies -------------------------------------------------------------------------------
-def _caller(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
-) -> Principal:
-    return authenticate(
-        request.app.state.keys,
-        credentials.credentials if credentials else None,
-        anonymous_until_keys=request.app.state.anonymous_until_keys,
-    )
-
-
-def _memory(request: Request) -> Memory:
-    memory: Memory = request.app.state.memory
-    return memory
-
-
 def _jobs(request: Request) -> Jobs:
     jobs: Jobs = request.app.state.jobs
     return jobs
 
 
-Caller = Annotated[Principal, Depends(_caller)]
-Mem = Annotated[Memory, Depends(_memory)]
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorOut, "description": description}
-    for status, description in (
-        (401, "unauthorized: no key, or an unknown or revoked key"),
-        (403, "forbidden: the key may not touch that user/agent"),
-        (413, "too_large: the body is over the server's limit"),
-        (422, "invalid_input: the request is malformed"),
-        (500, "config or internal"),
-        (502, "provider: an LLM or embedding backend failed"),
-        (503, "storage: the store is unavailable"),
-    )
-}
 router = APIRouter(prefix="/v1", responses=_ERRORS)
-_NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorOut, "description": "not_found: no such id in the key's scopes"}
-}
 
 
 # -- routes ---------------------------------------------------------------------------------------
@@ -207,7 +174,7 @@ def add(
     ] = None,
 ) -> AddOut:
     """Store messages durably; extraction runs in the background."""
-    scope = caller.scope(body.user_id, body.agent_id, body.run_id)
+    scope = pool_scope(memory, caller, body.user_id, body.agent_id, body.run_id, need="write")
     messages: Any = (
         body.messages
         if isinstance(body.messages, str)
@@ -220,29 +187,51 @@ def add(
         run_id=scope.run_id,
         timestamp=body.timestamp,
         idempotency_key=idempotency_key,
+        author=_author(caller, scope),
     )
     return AddOut(turn_ids=result.turn_ids, replayed=result.replayed)
 
 
 @router.post("/search", tags=["memories"])
 def search(body: SearchIn, caller: Caller, memory: Mem) -> SearchOut:
-    scope = caller.scope(body.user_id, body.agent_id, body.run_id)
-    hits = memory.search(
-        body.query,
-        user_id=scope.user_id,
-        agent_id=scope.agent_id,
-        run_id=scope.run_id,
-        limit=body.limit,
-        mode=body.mode,
-        time_range=body.time_range,
-    )
+    """With ``shared``: the key's scope and every pool granted to it, in one ranking."""
+    scope = pool_scope(memory, caller, body.user_id, body.agent_id, body.run_id, need="read")
+    time_range = body.time_range
+    if body.shared:
+        pools = shared_pools(memory, caller, scope)
+        limit = body.limit or memory.config.retrieval.limit
+        hits = search_pools(
+            memory, body.query, pools, limit=limit, mode=body.mode, time_range=time_range
+        )
+    else:
+        hits = memory.search(
+            body.query,
+            user_id=scope.user_id,
+            agent_id=scope.agent_id,
+            run_id=scope.run_id,
+            limit=body.limit,
+            mode=body.mode,
+            time_range=time_range,
+        )
     return SearchOut(results=[HitOut.of(h) for h in hits])
 
 
 @router.post("/context", tags=["memories"])
 def context(body: ContextIn, caller: Caller, memory: Mem) -> ContextOut:
     """The prompt-ready block for a query, packed into a token budget."""
-    scope = caller.scope(body.user_id, body.agent_id, body.run_id)
+    scope = pool_scope(memory, caller, body.user_id, body.agent_id, body.run_id, need="read")
+    if body.shared:
+        pools = shared_pools(memory, caller, scope)
+        time_range = body.time_range
+        block = context_pools(
+            memory,
+            body.query,
+            pools,
+            budget_tokens=body.budget_tokens,
+            mode=body.mode,
+            time_range=time_range,
+        )
+        return ContextOut.of(block)
     block = memory.context(
         body.query,
         budget_tokens=body.budget_tokens,
@@ -257,7 +246,7 @@ def context(body: ContextIn, caller: Caller, memory: Mem) -> ContextOut:
 
 @router.get("/memories", tags=["memories"])
 def list_memories(q: Annotated[ListQuery, Query()], caller: Caller, memory: Mem) -> MemoriesOut:
-    scope = caller.scope(q.user_id, q.agent_id, q.run_id)
+    scope = pool_scope(memory, caller, q.user_id, q.agent_id, q.run_id, need="read")
     entries = memory.get_all(
         user_id=scope.user_id,
         agent_id=scope.agent_id,
@@ -283,8 +272,9 @@ def get(memory_id: str, caller: Caller, memory: Mem) -> MemoryOut:
 
 @router.patch("/memories/{memory_id}", tags=["memories"], responses=_NOT_FOUND)
 def update(memory_id: str, body: UpdateIn, caller: Caller, memory: Mem) -> MemoryOut:
-    owned_entry(memory, caller, memory_id)
-    return MemoryOut.of(memory.update(memory_id, body.text, reason=body.reason))
+    entry = owned_entry(memory, caller, memory_id, "write")
+    actor = _author(caller, entry.scope) or "user"
+    return MemoryOut.of(memory.update(memory_id, body.text, reason=body.reason, actor=actor))
 
 
 @router.delete(
@@ -296,8 +286,8 @@ def update(memory_id: str, body: UpdateIn, caller: Caller, memory: Mem) -> Memor
 )
 def delete(memory_id: str, q: Annotated[DeleteQuery, Query()], caller: Caller, memory: Mem) -> None:
     """Soft delete: the memory is kept as a tombstone with its history."""
-    owned_entry(memory, caller, memory_id)
-    memory.delete(memory_id, reason=q.reason)
+    entry = owned_entry(memory, caller, memory_id, "write")
+    memory.delete(memory_id, reason=q.reason, actor=_author(caller, entry.scope) or "user")
 
 
 @router.get("/memories/{memory_id}/history", tags=["memories"], responses=_NOT_FOUND)
@@ -373,7 +363,11 @@ def stats(q: Annotated[ScopeIn, Query()], caller: Caller, memory: Mem) -> StatsO
 )
 def export(q: Annotated[ScopeIn, Query()], caller: Caller, memory: Mem) -> StreamingResponse:
     """Every record of a user/agent as JSON Lines (an admin naming nobody: the store)."""
-    scope = caller.optional_scope(q.user_id, q.agent_id)
+    scope = (
+        caller.optional_scope(q.user_id, q.agent_id)
+        if caller.admin
+        else pool_scope(memory, caller, q.user_id, q.agent_id, need="read")
+    )
     records = list(memory.export(user_id=_uid(scope), agent_id=_aid(scope)))
     return StreamingResponse(_lines(records), media_type=NDJSON)
 
@@ -404,6 +398,11 @@ async def import_(request: Request, caller: Caller, memory: Mem) -> ImportOut:
 
 
 # -- helpers --------------------------------------------------------------------------------------
+def _author(caller: Principal, scope: Scope) -> str | None:
+    """Who a write into someone else's pool is attributed to (None: the owner writes)."""
+    return f"key:{caller.name}" if is_pool(caller, scope) else None
+
+
 def _uid(scope: Scope | None) -> str | None:
     """The facade's user id; ``None`` scope (an admin naming nobody) means the whole store."""
     return None if scope is None else scope.user_id

@@ -12,12 +12,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from lightmem import sharing
 from lightmem.errors import InputError, NotFoundError
 from lightmem.memory import Memory
 from lightmem.messages import check_ids, make_scope
 from lightmem.server.errors import ForbiddenError, UnauthorizedError
 from lightmem.server.keys import ApiKey, Grant, KeyStore
-from lightmem.types import Entry, Scope
+from lightmem.types import AccessLevel, Entry, Scope
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,16 +102,54 @@ def authenticate(
     return Principal.from_key(key)
 
 
-def owned_entry(memory: Memory, principal: Principal, entry_id: str) -> Entry:
-    """The entry, if it exists and the principal may see it; else the same NotFoundError."""
+def owned_entry(
+    memory: Memory, principal: Principal, entry_id: str, need: AccessLevel = "read"
+) -> Entry:
+    """The entry, if it exists and the principal may ``need`` it (its own scopes, or a pool
+    granted to one of them); else the same NotFoundError."""
     missing = NotFoundError(f"no memory with id {entry_id!r}")
     try:
         entry = memory.get(entry_id)
     except NotFoundError:
         raise missing from None
-    if not principal.allows(entry.scope.owner):
+    owner = entry.scope.owner
+    if not principal.allows(owner) and (
+        principal.admin or not sharing.allowed(memory.store, owner, need, principal.allows)
+    ):
         raise missing
     return entry
+
+
+def pool_scope(
+    memory: Memory,
+    principal: Principal,
+    user_id: str | None,
+    agent_id: str | None,
+    run_id: str | None = None,
+    *,
+    need: AccessLevel,
+) -> Scope:
+    """The scope a request works in: one of the key's own (:meth:`Principal.scope`), or a
+    pool that the store grants (``need``: read or write) to a scope the key covers."""
+    try:
+        return principal.scope(user_id, agent_id, run_id)
+    except ForbiddenError:
+        if user_id is None and agent_id is None:
+            raise
+        pool = Scope(user_id, agent_id)
+        if not sharing.allowed(memory.store, pool, need, principal.allows):
+            raise
+        return Scope(user_id, agent_id, run_id)
+
+
+def shared_pools(memory: Memory, principal: Principal, own: Scope) -> list[Scope]:
+    """``own``, then every pool granted to a scope the key covers."""
+    return list(dict.fromkeys([own.owner, *sharing.pools_of(memory.store, principal.allows)]))
+
+
+def is_pool(principal: Principal, scope: Scope) -> bool:
+    """Whether ``scope`` is someone else's pool (writes there are attributed to the key)."""
+    return not principal.allows(scope.owner)
 
 
 def check_import(principal: Principal, records: list[dict[str, Any]]) -> None:

@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lightmem.errors import (
+    AccessDeniedError,
     ConfigError,
     ConflictError,
     ExtractionError,
@@ -66,6 +67,7 @@ class TooLargeError(ServerError):
 _TABLE: tuple[tuple[type[BaseException], int, ErrorCode, str | None], ...] = (
     (UnauthorizedError, 401, "unauthorized", None),
     (ForbiddenError, 403, "forbidden", None),
+    (AccessDeniedError, 403, "forbidden", None),
     (TooLargeError, 413, "too_large", None),
     (NotFoundError, 404, "not_found", None),
     (InputError, 422, "invalid_input", None),

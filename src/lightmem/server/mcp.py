@@ -22,12 +22,21 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from lightmem import __version__
 from lightmem.errors import LightMemError
 from lightmem.memory import Memory
-from lightmem.server.auth import Principal, authenticate, bearer_token, owned_entry
+from lightmem.server.auth import (
+    Principal,
+    authenticate,
+    bearer_token,
+    is_pool,
+    owned_entry,
+    pool_scope,
+    shared_pools,
+)
 from lightmem.server.errors import UnauthorizedError, classify, error_response, log
 from lightmem.server.keys import KeyStore
 from lightmem.server.middleware import LoopbackGuard
 from lightmem.server.schemas import MAX_TEXT, ConsolidationOut
-from lightmem.types import Entry, Hit
+from lightmem.sharing import author_label, context_pools, search_pools
+from lightmem.types import AccessLevel, Entry, Hit
 from lightmem.types import Scope as MemoryScope
 
 #: Where :class:`KeyAuth` leaves the caller's principal in the ASGI scope of an HTTP request.
@@ -38,8 +47,13 @@ TOOLS = (
     "memory_context",
     "list_memories",
     "delete_memory",
+    "forget",
     "consolidate",
 )
+
+#: The optional arguments that name a shared pool (a grant must let the connection in).
+PoolUser = Annotated[str | None, Field(description="A shared pool's user id (needs a grant).")]
+PoolAgent = Annotated[str | None, Field(description="A shared pool's agent id (needs a grant).")]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -52,16 +66,18 @@ class MemoryItem(BaseModel):
     score: float | None = None
 
     kind: str = "memory"
+    pool: str | None = Field(None, description="The pool (user/agent) it belongs to.")
 
     @classmethod
     def of(cls, e: Entry, score: float | None = None) -> MemoryItem:
         ts = e.timestamp.isoformat() if e.timestamp is not None else None
-        return cls(id=e.id, text=e.text, timestamp=ts, score=score)
+        return cls(id=e.id, text=e.text, timestamp=ts, score=score, pool=author_label(e.scope))
 
     @classmethod
     def of_hit(cls, h: Hit) -> MemoryItem:
         ts = h.timestamp.isoformat() if h.timestamp is not None else None
-        return cls(id=h.id, text=h.text, timestamp=ts, score=h.score, kind=h.kind)
+        return cls(id=h.id, text=h.text, timestamp=ts, score=h.score, kind=h.kind,
+                   pool=author_label(h.scope))  # fmt: skip
 
 
 class Memories(BaseModel):
@@ -82,6 +98,13 @@ class Added(BaseModel):
 
 class Deleted(BaseModel):
     deleted: str
+
+
+class Forgotten(BaseModel):
+    done: bool = Field(description="False for a preview (confirm=false): nothing changed.")
+    purged: bool
+    memories: list[MemoryItem]
+    turns: int = Field(description="Source turns concerned (erased with purge).")
 
 
 def _translated(error: type[Exception]) -> Callable[[Callable[P, R]], Callable[P, R]]:
@@ -128,6 +151,18 @@ def create_mcp_server(memory: Memory, principal: Principal | None = None) -> MCP
     def scope_of(ctx: Context, user_id: str | None = None) -> MemoryScope:
         return caller(ctx).scope(user_id=user_id)
 
+    def pool_of(
+        ctx: Context, pool_user: str | None, pool_agent: str | None, need: AccessLevel
+    ) -> MemoryScope:
+        """The connection's own scope, or the shared pool it names (through a grant)."""
+        if pool_user is None and pool_agent is None:
+            return scope_of(ctx)
+        return pool_scope(memory, caller(ctx), pool_user, pool_agent, need=need)
+
+    def author(ctx: Context, scope: MemoryScope) -> str | None:
+        p = caller(ctx)
+        return f"key:{p.name}" if is_pool(p, scope) else None
+
     @server.tool()
     @_translated(ToolError)
     def add_memory(
@@ -136,6 +171,8 @@ def create_mcp_server(memory: Memory, principal: Principal | None = None) -> MCP
         role: Literal["user", "assistant"] = "user",
         run_id: str | None = None,
         process_now: bool = True,
+        pool_user: PoolUser = None,
+        pool_agent: PoolAgent = None,
         idempotency_key: Annotated[str | None, Field(max_length=256)] = None,
     ) -> Added:
         """Remember something: a message of the conversation or a note about the user.
@@ -143,13 +180,14 @@ def create_mcp_server(memory: Memory, principal: Principal | None = None) -> MCP
         With process_now (default) it is extracted at once and searchable when this returns;
         otherwise it is buffered and extracted with later messages in the background.
         """
-        s = scope_of(ctx)
+        s = pool_of(ctx, pool_user, pool_agent, "write")
         added = memory.add(
             [{"role": role, "content": content}],
             user_id=s.user_id,
             agent_id=s.agent_id,
             run_id=run_id,
             idempotency_key=idempotency_key,
+            author=author(ctx, s),
         )
         created = 0
         if process_now:
@@ -162,10 +200,18 @@ def create_mcp_server(memory: Memory, principal: Principal | None = None) -> MCP
         query: Annotated[str, Field(min_length=1, max_length=MAX_TEXT)],
         ctx: Context,
         limit: Annotated[int, Field(ge=1, le=50)] = 5,
+        shared: bool = False,
+        pool_user: PoolUser = None,
+        pool_agent: PoolAgent = None,
     ) -> Memories:
-        """Find the memories (and conversation turns) most relevant to a query, best first."""
-        s = scope_of(ctx)
-        hits = memory.search(query, user_id=s.user_id, agent_id=s.agent_id, limit=limit)
+        """Find the memories (and conversation turns) most relevant to a query, best first.
+        With shared, also in every memory pool shared with this connection."""
+        s = pool_of(ctx, pool_user, pool_agent, "read")
+        if shared:
+            pools = shared_pools(memory, caller(ctx), s)
+            hits = search_pools(memory, query, pools, limit=limit)
+        else:
+            hits = memory.search(query, user_id=s.user_id, agent_id=s.agent_id, limit=limit)
         return Memories(memories=[MemoryItem.of_hit(h) for h in hits])
 
     @server.tool()
@@ -174,16 +220,23 @@ def create_mcp_server(memory: Memory, principal: Principal | None = None) -> MCP
         query: Annotated[str, Field(min_length=1, max_length=MAX_TEXT)],
         ctx: Context,
         budget_tokens: Annotated[int, Field(ge=1, le=20_000)] = 1000,
+        shared: bool = False,
+        pool_user: PoolUser = None,
+        pool_agent: PoolAgent = None,
     ) -> PromptContext:
         """What to put in the prompt before answering: the relevant memories in time order
         and the conversation turns that back them, packed into a token budget."""
-        s = scope_of(ctx)
-        block = memory.context(
-            query,
-            user_id=s.user_id,
-            agent_id=s.agent_id,
-            budget_tokens=budget_tokens,
-        )
+        s = pool_of(ctx, pool_user, pool_agent, "read")
+        if shared:
+            pools = shared_pools(memory, caller(ctx), s)
+            block = context_pools(memory, query, pools, budget_tokens=budget_tokens)
+        else:
+            block = memory.context(
+                query,
+                user_id=s.user_id,
+                agent_id=s.agent_id,
+                budget_tokens=budget_tokens,
+            )
         return PromptContext(
             text=block.text,
             tokens=block.tokens,
@@ -193,9 +246,14 @@ def create_mcp_server(memory: Memory, principal: Principal | None = None) -> MCP
 
     @server.tool()
     @_translated(ToolError)
-    def list_memories(ctx: Context, limit: Annotated[int, Field(ge=1, le=1000)] = 50) -> Memories:
+    def list_memories(
+        ctx: Context,
+        limit: Annotated[int, Field(ge=1, le=1000)] = 50,
+        pool_user: PoolUser = None,
+        pool_agent: PoolAgent = None,
+    ) -> Memories:
         """List stored memories, oldest first."""
-        s = scope_of(ctx)
+        s = pool_of(ctx, pool_user, pool_agent, "read")
         entries = memory.get_all(user_id=s.user_id, agent_id=s.agent_id, limit=limit)
         return Memories(memories=[MemoryItem.of(e) for e in entries])
 
@@ -203,9 +261,35 @@ def create_mcp_server(memory: Memory, principal: Principal | None = None) -> MCP
     @_translated(ToolError)
     def delete_memory(memory_id: str, ctx: Context) -> Deleted:
         """Forget one memory by its id (from search_memory or list_memories)."""
-        owned_entry(memory, caller(ctx), memory_id)
-        memory.delete(memory_id, reason="deleted through MCP")
+        entry = owned_entry(memory, caller(ctx), memory_id, "write")
+        actor = author(ctx, entry.scope) or "user"
+        memory.delete(memory_id, reason="deleted through MCP", actor=actor)
         return Deleted(deleted=memory_id)
+
+    @server.tool()
+    @_translated(ToolError)
+    def forget(
+        query: Annotated[str, Field(min_length=1, max_length=MAX_TEXT)],
+        ctx: Context,
+        confirm: bool = False,
+        purge: bool = False,
+        pool_user: PoolUser = None,
+        pool_agent: PoolAgent = None,
+    ) -> Forgotten:
+        """Forget everything about something: the memories holding every word of the query
+        and the conversation turns they came from. Without confirm it only previews; show
+        the preview to the user and call again with confirm=true. purge erases for good."""
+        s = pool_of(ctx, pool_user, pool_agent, "write")
+        r = memory.forget(
+            query, user_id=s.user_id, agent_id=s.agent_id, purge=purge, dry_run=not confirm,
+            actor="mcp",
+        )  # fmt: skip
+        return Forgotten(
+            done=r.done,
+            purged=r.purged,
+            memories=[MemoryItem.of(e) for e in r.memories],
+            turns=len(r.turns),
+        )
 
     @server.tool()
     @_translated(ToolError)

@@ -30,6 +30,16 @@ class _In(BaseModel):
 
 
 # -- requests ---------------------------------------------------------------------------------
+class ImageIn(_In):
+    url: Annotated[str, Field(min_length=1, max_length=4096)]
+    caption: str | None = Field(None, max_length=MAX_TEXT, description="Searchable.")
+
+
+class ImageOut(BaseModel):
+    url: str
+    caption: str | None
+
+
 class MessageIn(_In):
     role: Literal["user", "assistant", "system", "tool"]
     content: Text
@@ -38,6 +48,7 @@ class MessageIn(_In):
     timestamp: str | None = Field(None, description="ISO 8601; default: the call's timestamp.")
     session_id: str | None = None
     ref: str | None = Field(None, description="Your own id of the message.")
+    images: list[ImageIn] | None = Field(None, max_length=100, description="Images it shares.")
 
 
 class AddIn(_In):
@@ -66,6 +77,7 @@ class QueryIn(RunScopeIn):
     mode: Literal["dense", "bm25", "hybrid"] | None = None
     start: str | None = Field(None, description="Only items at or after this ISO 8601 time.")
     end: str | None = Field(None, description="Only items at or before this ISO 8601 time.")
+    shared: bool = Field(False, description="Also every pool granted to the key, in one ranking.")
 
     @property
     def time_range(self) -> tuple[str | None, str | None] | None:
@@ -113,6 +125,8 @@ class MemoryOut(BaseModel):
     timestamp: datetime | None
     created_at: datetime | None
     updated_at: datetime | None
+    pinned: bool = Field(False, description="Never merged, changed or expired by consolidation.")
+    expires_at: datetime | None = Field(None, description="The memory's own expiry time.")
 
     @classmethod
     def of(cls, e: Entry) -> MemoryOut:
@@ -132,6 +146,8 @@ class MemoryOut(BaseModel):
             timestamp=e.timestamp,
             created_at=e.created_at,
             updated_at=e.updated_at,
+            pinned=e.pinned,
+            expires_at=e.expires_at,
         )
 
 
@@ -142,10 +158,14 @@ class TurnOut(BaseModel):
     speaker: str | None
     session_id: str | None
     timestamp: datetime | None
+    images: list[ImageOut] = Field(default_factory=list)
+    author: str | None = Field(None, description="Who wrote it into a shared pool.")
 
     @classmethod
     def of(cls, t: Turn) -> TurnOut:
         return cls(
+            images=[ImageOut(url=i.url, caption=i.caption) for i in t.images],
+            author=t.author,
             id=t.id,
             role=t.role,
             content=t.content,
@@ -164,10 +184,12 @@ class HitOut(BaseModel):
     memory: MemoryOut | None = Field(description="The memory (kind 'memory'), else null.")
     turn: TurnOut | None = Field(None, description="The turn (kind 'turn'), else null.")
     sources: list[TurnOut] = Field(description="The source turns, as evidence.")
+    pool: ScopeOut | None = Field(None, description="The user/agent the hit belongs to.")
 
     @classmethod
     def of(cls, h: Hit) -> HitOut:
         return cls(
+            pool=ScopeOut(user_id=h.scope.user_id, agent_id=h.scope.agent_id),
             kind=h.kind,
             score=h.score,
             relevance=h.relevance,
@@ -226,7 +248,7 @@ class DeletedOut(BaseModel):
 class HistoryOut(BaseModel):
     id: int
     entry_id: str
-    event: Literal["ADD", "UPDATE", "DELETE", "MERGE"]
+    event: Literal["ADD", "UPDATE", "DELETE", "MERGE", "FORGET", "PIN", "UNPIN", "EXPIRY"]
     old_text: str | None
     new_text: str | None
     reason: str | None
@@ -257,6 +279,7 @@ class ConsolidationOut(BaseModel):
     deleted: int
     merged: int
     ignored: int
+    expired: int = Field(0, description="Expired memories purged (sleep-time expiry).")
     failed: list[str]
 
     @classmethod
@@ -267,6 +290,7 @@ class ConsolidationOut(BaseModel):
             deleted=r.deleted,
             merged=r.merged,
             ignored=r.ignored,
+            expired=r.expired,
             failed=r.failed,
         )
 

@@ -26,10 +26,13 @@ from pydantic import BaseModel, ConfigDict
 from lightmem.embedders.base import Vectors
 from lightmem.errors import StorageError
 from lightmem.types import (
+    AccessLevel,
     Batch,
     Entry,
+    EraseResult,
     HistoryRecord,
     LLMCall,
+    PoolGrant,
     Scope,
     StoredKey,
     Turn,
@@ -186,6 +189,52 @@ class Store(ABC):
     def count_entries(
         self, scope: Scope | None = None, *, include_deleted: bool = False
     ) -> int: ...
+
+    # -- forgetting -----------------------------------------------------------------------------
+    @abstractmethod
+    def set_entry_flags(
+        self,
+        entry_id: str,
+        *,
+        pinned: bool | None = None,
+        expires_at: datetime | object | None = ...,
+        actor: str,
+    ) -> Entry:
+        """Pin or unpin (``pinned``) and set or clear the expiry time (``expires_at``; the
+        default ``...`` leaves it), each change with its history event (PIN, UNPIN, EXPIRY).
+        Unknown id -> :class:`NotFoundError`."""
+
+    @abstractmethod
+    def forget_entries(self, entry_ids: list[str], *, reason: str | None, actor: str) -> int:
+        """Tombstone active entries with a history FORGET, atomically; returns how many."""
+
+    @abstractmethod
+    def erase(
+        self, owner: Scope, entry_ids: list[str], turn_ids: list[str], *, cause: str, actor: str
+    ) -> EraseResult:
+        """Remove the owner's entries (with history and pairs) and turns for good, drop the
+        erased turns from other entries' sources and from batches (with their raw replies),
+        log the erasure (counts only), then scrub what the backend can (free pages, WAL,
+        dead tuples): ``compacted`` says whether that ran. Ids outside the owner ->
+        :class:`NotFoundError`, nothing changed."""
+
+    @abstractmethod
+    def erasures(self, owner: Scope) -> list[dict[str, Any]]:
+        """The owner's erasure log, oldest first: ``cause``, ``entries``, ``turns``,
+        ``actor``, ``created_at``."""
+
+    # -- shared pools ---------------------------------------------------------------------------
+    @abstractmethod
+    def set_grant(self, pool: Scope, grantee: Scope, level: AccessLevel | None) -> bool:
+        """Let ``grantee`` read or write the owner scope ``pool`` (``None`` revokes, at once).
+        Returns whether a grant existed before."""
+
+    @abstractmethod
+    def list_grants(
+        self, *, pool: Scope | None = None, grantee: Scope | None = None
+    ) -> list[PoolGrant]:
+        """Grants on ``pool`` and/or to ``grantee`` (with a user and an agent: the grants to
+        that user alone too)."""
 
     # -- search -----------------------------------------------------------------------------
     @abstractmethod

@@ -200,6 +200,20 @@ class Database:
                 raise self.error(what, exc, attempt) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def vacuum(self, tables: list[str]) -> None:
+        """VACUUM the tables (outside any transaction: the pool's connections autocommit),
+        so the space of deleted rows is marked free and their index entries go."""
+        import psycopg
+
+        pool = self._pool
+        if pool is None:
+            raise StorageError(f"{self.label}: vacuum: the store is not open; call open(dim)")
+        try:
+            with pool.connection() as conn:
+                conn.execute(f"VACUUM {', '.join(tables)}".encode())
+        except psycopg.Error as exc:
+            raise self.error("vacuum", exc) from exc
+
     # -- errors ------------------------------------------------------------------------------
     def error(self, what: str, exc: Exception, attempts: int = 1) -> StorageError:
         """A :class:`StorageError` that says what failed and, in words, why."""

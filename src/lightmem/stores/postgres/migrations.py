@@ -297,3 +297,43 @@ def consolidation_claims(cur: Cursor) -> None:
 def api_and_idempotency_keys(cur: Cursor) -> None:
     """API keys (hashed) and idempotency keys move into the store's database."""
     execute_all(cur, keys.SCHEMA)
+
+
+_EVENTS = "'ADD', 'UPDATE', 'DELETE', 'MERGE', 'FORGET', 'PIN', 'UNPIN', 'EXPIRY'"
+
+
+@migration(4)
+def forgetting(cur: Cursor) -> None:
+    """Pins and expiry times on entries, the history events of forgetting, the ``erasures``
+    log (one row per purge: counts only, no text), shared pools (``grants``, the author of
+    a turn) and the images of a turn."""
+    execute_all(
+        cur,
+        [
+            "ALTER TABLE entries ADD COLUMN pinned integer NOT NULL DEFAULT 0",
+            "ALTER TABLE entries ADD COLUMN expires_at timestamp",
+            "CREATE INDEX entries_expiry ON entries (expires_at) WHERE expires_at IS NOT NULL",
+            "ALTER TABLE history DROP CONSTRAINT history_event_check",
+            f"ALTER TABLE history ADD CONSTRAINT history_event_check CHECK (event IN ({_EVENTS}))",
+            """CREATE TABLE erasures (
+                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                user_id text, agent_id text,
+                cause text NOT NULL,
+                entries integer NOT NULL, turns integer NOT NULL,
+                actor text NOT NULL,
+                created_at timestamp NOT NULL)""",
+            # Shared pools: the owner scope ``pool`` grants read or write to ``grantee``
+            # (keys: JSON [user_id, agent_id]); a revoked grant is deleted.
+            """CREATE TABLE grants (
+                pool_key text NOT NULL, grantee_key text NOT NULL,
+                pool_user text, pool_agent text, grantee_user text, grantee_agent text,
+                level text NOT NULL CHECK (level IN ('read', 'write')),
+                created_at timestamp NOT NULL,
+                PRIMARY KEY (pool_key, grantee_key))""",
+            "CREATE INDEX grants_grantee ON grants (grantee_user, grantee_agent)",
+            # who wrote a turn into a pool (NULL: its owner)
+            "ALTER TABLE turns ADD COLUMN author text",
+            # images shared in a turn: [{"url", "caption"}]
+            "ALTER TABLE turns ADD COLUMN images jsonb NOT NULL DEFAULT '[]'",
+        ],
+    )

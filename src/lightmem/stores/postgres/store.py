@@ -56,6 +56,11 @@ class PostgresStoreOptions(StoreOptions):
     connect_timeout_s: float = Field(10.0, gt=0, description="wait this long for a connection")
 
 
+#: The tables an erasure deletes from or rewrites.
+ERASED_TABLES = ("entries", "turns", "history", "batches", "consolidation_pairs",
+                 "consolidation_queue")  # fmt: skip
+
+
 class PostgresStore(SQLStore):
     Options = PostgresStoreOptions
     _db: Database
@@ -91,6 +96,13 @@ class PostgresStore(SQLStore):
     def close(self) -> None:
         self._dim = None
         self._db.close()
+
+    def _compact(self) -> bool:
+        """VACUUM the tables an erasure touched: dead tuples and their index entries are
+        cleared for reuse (``VACUUM FULL``, which rewrites the files, is left to the
+        operator: it locks the tables; see docs)."""
+        self._db.vacuum(list(ERASED_TABLES))
+        return True
 
     def stored_dim(self) -> int | None:
         """The vector dimension of the store in this schema, read without opening, creating

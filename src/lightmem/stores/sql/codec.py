@@ -24,6 +24,7 @@ from lightmem.types import (
     EntryStatus,
     HistoryEvent,
     HistoryRecord,
+    ImageRef,
     Scope,
     Turn,
     TurnStage,
@@ -35,12 +36,12 @@ Row = Any  # sqlite3.Row or a psycopg dict row: read by column name
 
 TURN_FIELDS = (
     "seq, id, user_id, agent_id, run_id, session_id, role, speaker, content, compressed, "
-    "tokens, timestamp, ref, stage, segment_id, batch_id, created_at"
+    "tokens, timestamp, ref, stage, segment_id, batch_id, created_at, author, images"
 )
 #: Every column of ``entries`` an entry is made of (not its vector, not the queue flag).
 ENTRY_FIELDS = (
     "pk, id, user_id, agent_id, run_id, text, timestamp, speakers, topic_id, keywords, "
-    "sources, origin, status, version, created_at, updated_at"
+    "sources, origin, status, version, created_at, updated_at, pinned, expires_at"
 )
 BATCH_FIELDS = (
     "pk, id, user_id, agent_id, run_id, turn_ids, status, attempts, last_error, raw_reply, "
@@ -190,7 +191,29 @@ def row_to_turn(row: Row) -> Turn:
         batch_id=row["batch_id"],
         tokens=row["tokens"],
         created_at=load_time(row["created_at"]),
+        author=row["author"],
+        images=load_images(row["images"]),
     )
+
+
+def load_images(value: str | list[Any] | None) -> list[ImageRef]:
+    """Images from their JSON column (text or decoded) or from export records."""
+    items = json.loads(value) if isinstance(value, str) else value or []
+    out = []
+    for i in items:
+        if not isinstance(i, dict) or not isinstance(i.get("url"), str):
+            raise ValueError("an image is {'url': str, 'caption': str | null}")
+        caption = i.get("caption")
+        out.append(ImageRef(i["url"], None if caption is None else str(caption)))
+    return out
+
+
+def images_json(images: list[ImageRef]) -> list[dict[str, str | None]]:
+    return [{"url": i.url, "caption": i.caption} for i in images]
+
+
+def dump_images(images: list[ImageRef]) -> str:
+    return json.dumps(images_json(images), ensure_ascii=False)
 
 
 def row_to_entry(row: Row) -> Entry:
@@ -208,6 +231,8 @@ def row_to_entry(row: Row) -> Entry:
         version=row["version"],
         created_at=load_time(row["created_at"]),
         updated_at=load_time(row["updated_at"]),
+        pinned=bool(row["pinned"]),
+        expires_at=load_time(row["expires_at"]),
     )
 
 

@@ -87,8 +87,10 @@ def apply_decision(
         "INSERT INTO consolidation_pairs (target_id, source_id) VALUES (?, ?)",
         [(target_id, s) for s in sources],
     )
-    if target["status"] != EntryStatus.ACTIVE.value:
-        return True  # decided against an entry that is gone: only the pairs are recorded
+    if target["status"] != EntryStatus.ACTIVE.value or target["pinned"]:
+        # decided against an entry that is gone, or pinned (never changed by consolidation):
+        # only the pairs are recorded
+        return True
     if decision == "update":
         c.execute(
             f"""UPDATE entries SET text = ?, vector = {d.vector_param}, version = version + 1,

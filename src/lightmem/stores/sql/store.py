@@ -18,19 +18,33 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Hashable, Iterable, Iterator
+from datetime import datetime
 from typing import Any, ClassVar
 
 from lightmem.embedders.base import Vectors
 from lightmem.errors import InputError
 from lightmem.stores.base import Decision, Store, check_batch_entries
-from lightmem.stores.sql import consolidation, entries, keys, stats, transfer, turns
+from lightmem.stores.sql import (
+    consolidation,
+    entries,
+    forgetting,
+    keys,
+    sharing,
+    stats,
+    transfer,
+    turns,
+)
 from lightmem.stores.sql.codec import as_matrix, as_vector, utcnow
 from lightmem.stores.sql.dialect import Conn, Dialect, Transactions
 from lightmem.types import (
+    AccessLevel,
     Batch,
     Entry,
+    EraseResult,
+    HistoryEvent,
     HistoryRecord,
     LLMCall,
+    PoolGrant,
     Scope,
     StoredKey,
     Turn,
@@ -186,7 +200,12 @@ class SQLStore(Store):
         return self._db.read("history", lambda c: entries.history(c, entry_id))
 
     def delete_all(self, scope: Scope) -> int:
-        return self._db.write("delete_all", lambda c: entries.delete_all(c, self.dialect, scope))
+        def run(c: Conn) -> int:
+            if scope.run_id is None:
+                sharing.drop_grants(c, scope)
+            return entries.delete_all(c, self.dialect, scope)
+
+        return self._db.write("delete_all", run)
 
     def count_entries(self, scope: Scope | None = None, *, include_deleted: bool = False) -> int:
         return self._db.read(
@@ -213,6 +232,74 @@ class SQLStore(Store):
         return self._db.write(
             "add_turns", lambda c: keys.add_turns_once(c, d, turns_, now, owner, key, digest)
         )
+
+    # -- forgetting -----------------------------------------------------------------------------
+    def set_entry_flags(
+        self,
+        entry_id: str,
+        *,
+        pinned: bool | None = None,
+        expires_at: datetime | object | None = ...,
+        actor: str,
+    ) -> Entry:
+        expiry = forgetting.KEEP if expires_at is ... else expires_at
+        now, d = utcnow(), self.dialect
+        return self._db.write(
+            "set_entry_flags",
+            lambda c: forgetting.set_entry_flags(
+                c, d, entry_id, pinned=pinned, expires_at=expiry, actor=actor, now=now
+            ),
+        )
+
+    def forget_entries(self, entry_ids: list[str], *, reason: str | None, actor: str) -> int:
+        now, d, ids = utcnow(), self.dialect, list(dict.fromkeys(entry_ids))
+
+        def run(c: Conn) -> int:
+            done = 0
+            for entry_id in ids:
+                row = entries.active_row(c, d, entry_id, "forget")
+                entries.tombstone(
+                    c, d, row, HistoryEvent.FORGET,
+                    new_text=None, reason=reason, actor=actor, now=now,
+                )  # fmt: skip
+                done += 1
+            return done
+
+        return self._db.write("forget_entries", run)
+
+    def erase(
+        self, owner: Scope, entry_ids: list[str], turn_ids: list[str], *, cause: str, actor: str
+    ) -> EraseResult:
+        now, d = utcnow(), self.dialect
+        e_ids, t_ids = list(dict.fromkeys(entry_ids)), list(dict.fromkeys(turn_ids))
+        result = self._db.write(
+            "erase",
+            lambda c: forgetting.erase(
+                c, d, owner, e_ids, t_ids, cause=cause, actor=actor, now=now
+            ),
+        )
+        result.compacted = self._compact()
+        return result
+
+    def erasures(self, owner: Scope) -> list[dict[str, Any]]:
+        return self._db.read("erasures", lambda c: forgetting.erasures(c, owner))
+
+    # -- shared pools ---------------------------------------------------------------------------
+    def set_grant(self, pool: Scope, grantee: Scope, level: AccessLevel | None) -> bool:
+        now, d = utcnow(), self.dialect
+        return self._db.write(
+            "set_grant", lambda c: sharing.set_grant(c, d, pool.owner, grantee.owner, level, now)
+        )
+
+    def list_grants(
+        self, *, pool: Scope | None = None, grantee: Scope | None = None
+    ) -> list[PoolGrant]:
+        return self._db.read("list_grants", lambda c: sharing.list_grants(c, pool, grantee))
+
+    def _compact(self) -> bool:
+        """After an erasure: scrub what the database keeps of deleted rows outside the
+        tables (a backend overrides it). True when it ran."""
+        return False
 
     def count_turns(self, scope: Scope) -> int:
         return self._db.read("count_turns", lambda c: turns.count_turns(c, scope))

@@ -17,8 +17,12 @@ from typing import Any
 from lightmem.errors import InputError
 from lightmem.stores.sql.codec import (
     b64_to_vector,
+    dump_images,
     dump_list,
+    images_json,
+    load_images,
     load_list,
+    load_time,
     load_time_required,
     scope_where,
     to_iso,
@@ -69,13 +73,16 @@ def export_records(c: Conn, d: Dialect, scope: Scope | None) -> list[dict[str, A
     vector = d.read_vector("t.vector")
     for r in rows(f"SELECT t.*, {vector} AS vbytes FROM turns t WHERE {w} ORDER BY t.seq", p):
         vec = vector_to_b64(d.load_vector(r["vbytes"]))
-        out.append({"kind": "turn", **_plain(r, TURN_COLUMNS), "vector": vec})
+        rec = {"kind": "turn", **_plain(r, TURN_COLUMNS), "author": r["author"],
+               "images": images_json(load_images(r["images"]))}  # fmt: skip
+        out.append({**rec, "vector": vec})
     w, p = where("e")
     sql = f"""SELECT e.*, {d.read_vector("e.vector")} AS vbytes, {d.queued("e")} AS queued
               FROM entries e WHERE {w} ORDER BY e.pk"""
     for r in rows(sql, p):
         rec = {"kind": "entry", **_plain(r, ENTRY_COLUMNS), "consolidated": 0 if r["queued"] else 1}
         rec.update({c: load_list(r[c]) for c in ENTRY_LISTS})
+        rec.update(pinned=int(r["pinned"]), expires_at=to_iso(load_time(r["expires_at"])))
         out.append({**rec, "vector": vector_to_b64(d.load_vector(r["vbytes"]))})
     w, p = where("b")
     for r in rows(f"SELECT b.* FROM batches b WHERE {w} ORDER BY b.pk", p):
@@ -163,11 +170,16 @@ def _import_turns(c: Conn, d: Dialect, recs: list[dict[str, Any]], dim: int) -> 
     check_new_ids(c, d, "turns", "turn", [r["id"] for r in recs])
     seqs = [r.get("seq") for r in recs]
     keep = _keep(c, d, "turns", "seq", seqs)
-    columns = (*(TURN_COLUMNS if keep else TURN_COLUMNS[1:]), "vector")
+    columns = (*(TURN_COLUMNS if keep else TURN_COLUMNS[1:]), "author", "images", "vector")
     c.executemany(
-        _insert("turns", columns, {"vector": d.vector_param}),
+        _insert("turns", columns, {"vector": d.vector_param, "images": d.json_param}),
         [
-            [*_values(d, r, columns[:-1]), _vector(d, r.get("vector"), dim, "import turn")]
+            [
+                *_values(d, r, columns[:-3]),
+                r.get("author"),  # absent in exports before shared pools
+                dump_images(load_images(r.get("images"))),
+                _vector(d, r.get("vector"), dim, "import turn"),
+            ]
             for r in recs
         ],
     )
@@ -177,7 +189,7 @@ def _import_turns(c: Conn, d: Dialect, recs: list[dict[str, Any]], dim: int) -> 
 
 def _import_entries(c: Conn, d: Dialect, recs: list[dict[str, Any]], dim: int) -> None:
     check_new_ids(c, d, "entries", "entry", [r["id"] for r in recs])
-    columns = (*ENTRY_COLUMNS, *ENTRY_LISTS, "vector")
+    columns = (*ENTRY_COLUMNS, *ENTRY_LISTS, "pinned", "expires_at", "vector")
     marks = {c: d.json_param for c in ENTRY_LISTS} | {"vector": d.vector_param}
     rows = []
     for r in recs:
@@ -186,6 +198,8 @@ def _import_entries(c: Conn, d: Dialect, recs: list[dict[str, Any]], dim: int) -
             [
                 *_values(d, r, ENTRY_COLUMNS),
                 *lists,
+                int(bool(r.get("pinned"))),  # absent in exports before forgetting
+                d.dump_time(load_time(r.get("expires_at"))),
                 _vector(d, r.get("vector"), dim, "import entry"),
             ]
         )

@@ -18,6 +18,7 @@ from lightmem.stores.sql.codec import (
     BATCH_FIELDS,
     TURN_FIELDS,
     Row,
+    dump_images,
     dump_list,
     in_scope,
     row_to_batch,
@@ -73,14 +74,14 @@ def add_turns(c: Conn, d: Dialect, turns: list[Turn], now: datetime) -> list[Tur
     check_new_ids(c, d, "turns", "turn", [t.id for t in turns])
     seqs = d.insert_returning(
         c,
-        """INSERT INTO turns (id, user_id, agent_id, run_id, session_id, role, speaker,
-            content, compressed, tokens, timestamp, ref, stage, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        f"""INSERT INTO turns (id, user_id, agent_id, run_id, session_id, role, speaker,
+            content, compressed, tokens, timestamp, ref, stage, created_at, author, images)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {d.json_param})""",
         [
             (
                 t.id, t.scope.user_id, t.scope.agent_id, t.scope.run_id, t.session_id, t.role,
                 t.speaker, t.content, t.compressed, t.tokens, d.dump_time(t.timestamp), t.ref,
-                TurnStage.SENSORY.value, d.dump_time(now),
+                TurnStage.SENSORY.value, d.dump_time(now), t.author, dump_images(t.images),
             )
             for t in turns
         ],

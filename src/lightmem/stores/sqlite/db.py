@@ -65,6 +65,9 @@ class Database:
                 conn.create_function("lightmem_terms", 2, encode_terms, deterministic=True)
                 conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
                 conn.execute("PRAGMA foreign_keys = ON")
+                # Deleted content is overwritten with zeros (right to erasure: a forgotten
+                # memory leaves no bytes in free space or free pages).
+                conn.execute("PRAGMA secure_delete = ON")
                 conn.execute("PRAGMA journal_mode = WAL")
                 # FULL by default, not NORMAL: in WAL mode NORMAL survives a killed process
                 # but may lose the last commits on power loss. The contract promises turns are
@@ -87,6 +90,19 @@ class Database:
                 conn.close()
             except sqlite3.Error as exc:
                 raise self.error("close", exc) from exc
+
+    def checkpoint(self) -> bool:
+        """Copy the WAL into the database file and truncate the WAL to zero bytes. False
+        when another connection's open read kept part of it (the next checkpoint copies it)."""
+        with self.lock:
+            conn = self._conn
+            if conn is None:
+                raise StorageError(f"SQLite store {self.path!r}: checkpoint: the store is not open")
+            try:
+                busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            except sqlite3.Error as exc:
+                raise self.error("checkpoint", exc) from exc
+            return busy == 0
 
     def read(self, what: str, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` in one read transaction (a consistent snapshot)."""

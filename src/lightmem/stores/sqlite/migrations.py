@@ -234,3 +234,53 @@ def per_owner_search_index(conn: sqlite3.Connection) -> None:
 def api_and_idempotency_keys(conn: sqlite3.Connection) -> None:
     """API keys (hashed) and idempotency keys move into the store's database."""
     execute_all(conn, keys.SCHEMA)
+
+
+_EVENTS = "'ADD', 'UPDATE', 'DELETE', 'MERGE', 'FORGET', 'PIN', 'UNPIN', 'EXPIRY'"
+
+
+@migration(4)
+def forgetting(conn: sqlite3.Connection) -> None:
+    """Pins and expiry times on entries, the history events of forgetting, the ``erasures``
+    log (one row per purge: counts only, no text), shared pools (``grants``, the author of
+    a turn) and the images of a turn."""
+    execute_all(
+        conn,
+        [
+            "ALTER TABLE entries ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE entries ADD COLUMN expires_at TEXT",
+            "CREATE INDEX entries_expiry ON entries (expires_at) WHERE expires_at IS NOT NULL",
+            # SQLite cannot alter a CHECK constraint: the history table is rebuilt.
+            f"""CREATE TABLE history_v4 (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                entry_id TEXT NOT NULL REFERENCES entries (id) ON DELETE CASCADE,
+                event TEXT NOT NULL CHECK (event IN ({_EVENTS})),
+                old_text TEXT, new_text TEXT, reason TEXT,
+                actor TEXT NOT NULL,
+                created_at TEXT NOT NULL)""",
+            "INSERT INTO history_v4 SELECT * FROM history ORDER BY id",
+            "DROP TABLE history",
+            "ALTER TABLE history_v4 RENAME TO history",
+            "CREATE INDEX history_entry ON history (entry_id, id)",
+            """CREATE TABLE erasures (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                user_id TEXT, agent_id TEXT,
+                cause TEXT NOT NULL,
+                entries INTEGER NOT NULL, turns INTEGER NOT NULL,
+                actor TEXT NOT NULL,
+                created_at TEXT NOT NULL)""",
+            # Shared pools: the owner scope ``pool`` grants read or write to ``grantee``
+            # (keys: JSON [user_id, agent_id]); a revoked grant is deleted.
+            """CREATE TABLE grants (
+                pool_key TEXT NOT NULL, grantee_key TEXT NOT NULL,
+                pool_user TEXT, pool_agent TEXT, grantee_user TEXT, grantee_agent TEXT,
+                level TEXT NOT NULL CHECK (level IN ('read', 'write')),
+                created_at TEXT NOT NULL,
+                PRIMARY KEY (pool_key, grantee_key))""",
+            "CREATE INDEX grants_grantee ON grants (grantee_user, grantee_agent)",
+            # who wrote a turn into a pool (NULL: its owner)
+            "ALTER TABLE turns ADD COLUMN author TEXT",
+            # images shared in a turn: [{"url", "caption"}]
+            "ALTER TABLE turns ADD COLUMN images TEXT NOT NULL DEFAULT '[]'",
+        ],
+    )

@@ -1,0 +1,168 @@
+"""Forgetting: find what a request names, tombstone it or erase it for good, and expiry.
+
+``forget("QUERY")`` matches a memory or a turn when its text holds every word of the query
+(case-folded, accents kept): predictable, and what a preview shows is what goes. A match
+brings along the turns the memory was drawn from, and the memories drawn from a matched
+turn. Tombstoning keeps history (a FORGET event) and hides the memories' turns from search;
+a purge erases memories, history and turns from the store and scrubs its files.
+
+Expiry: a memory expires at its own ``expires_at``, else at ``created_at`` plus its owner's
+default TTL (kept in the store's meta). Expired memories are not returned; consolidation
+(sleep time) purges them. Pinned memories never expire.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from lightmem.errors import InputError
+from lightmem.stores.base import Store
+from lightmem.types import Entry, EntryStatus, ForgetResult, Scope
+
+_WORD = re.compile(r"\w+")
+
+
+def words(text: str) -> list[str]:
+    return [w.casefold() for w in _WORD.findall(text)]
+
+
+def matches(query: str, text: str) -> bool:
+    """True when ``text`` holds every word of ``query`` (as whole words)."""
+    wanted = set(words(query))
+    return bool(wanted) and wanted <= set(words(text))
+
+
+def expiry_time(entry: Entry, default_ttl: timedelta | None) -> datetime | None:
+    """When the entry expires, or None (pinned entries never do)."""
+    if entry.pinned:
+        return None
+    if entry.expires_at is not None:
+        return entry.expires_at
+    if default_ttl is None or entry.created_at is None:
+        return None
+    return entry.created_at + default_ttl
+
+
+def is_expired(entry: Entry, now: datetime, default_ttl: timedelta | None) -> bool:
+    at = expiry_time(entry, default_ttl)
+    return at is not None and at <= now
+
+
+def ttl_key(owner: Scope) -> str:
+    """The meta key of an owner's default TTL."""
+    return "default_ttl:" + json.dumps([owner.user_id, owner.agent_id])
+
+
+def as_ttl(value: timedelta | float | int | None, what: str = "ttl") -> timedelta | None:
+    """A TTL from a timedelta or seconds; must be positive."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, timedelta | int | float):
+        raise InputError(f"{what} must be a number of seconds or a timedelta, got {value!r}")
+    ttl = value if isinstance(value, timedelta) else timedelta(seconds=float(value))
+    if ttl <= timedelta(0):
+        raise InputError(f"{what} must be positive, got {value!r}")
+    return ttl
+
+
+@dataclass(slots=True)
+class Forgetter:
+    store: Store
+
+    def default_ttl(self, owner: Scope) -> timedelta | None:
+        raw = self.store.get_meta(ttl_key(owner))
+        return None if raw in (None, "") else timedelta(seconds=float(raw))
+
+    def set_default_ttl(self, owner: Scope, ttl: timedelta | None) -> None:
+        self.store.set_meta(ttl_key(owner), "" if ttl is None else repr(ttl.total_seconds()))
+
+    def hidden(self, owner: Scope, now: datetime) -> Callable[[Entry], bool]:
+        """The test search applies to the owner's entries: expired ones are hidden."""
+        ttl = self.default_ttl(owner)
+        return lambda e: is_expired(e, now, ttl)
+
+    def find(
+        self, owner: Scope, query: str | None, ids: list[str] | None, *, tombstones: bool
+    ) -> ForgetResult:
+        """The owner's memories and turns a forget request names (``tombstones``: deleted
+        memories too, which a purge erases)."""
+        if query is not None and (not isinstance(query, str) or not words(query)):
+            raise InputError("the forget query must hold at least one word")
+        if query is None and not ids:
+            raise InputError("forget needs a query or memory ids")
+        entries = self.store.list_entries(owner, include_deleted=tombstones)
+        by_id = {e.id: e for e in entries}
+        chosen: dict[str, Entry] = {}
+        for i in ids or []:
+            entry = self.store.get_entry(i, owner)  # NotFoundError outside the owner
+            if tombstones or entry.status == EntryStatus.ACTIVE:
+                chosen[i] = entry
+        turns = self.store.list_turns(owner)
+        turn_ids: dict[str, None] = {}
+        if query is not None:
+            chosen.update((e.id, e) for e in entries if matches(query, e.text))
+            turn_ids.update((t.id, None) for t in turns if matches(query, t.content))
+            # Memories drawn from a matched turn carry what it said.
+            chosen.update((e.id, e) for e in entries if set(e.sources) & turn_ids.keys())
+            # A memory edited away from the words still holds them in its history.
+            for e in entries:
+                if e.id not in chosen and e.version > 1 and self._history_matches(e.id, query):
+                    chosen[e.id] = e
+        for e in chosen.values():
+            turn_ids.update((t, None) for t in e.sources)
+        by_turn = {t.id: t for t in turns}
+        ordered = [by_id.get(i, e) for i, e in chosen.items()]
+        return ForgetResult(
+            memories=sorted(ordered, key=_created),
+            turns=[by_turn[t] for t in turn_ids if t in by_turn],
+        )
+
+    def _history_matches(self, entry_id: str, query: str) -> bool:
+        return any(
+            matches(query, text)
+            for r in self.store.history(entry_id)
+            for text in (r.old_text, r.new_text)
+            if text
+        )
+
+    def apply(
+        self, owner: Scope, found: ForgetResult, *, purge: bool, actor: str, reason: str | None
+    ) -> ForgetResult:
+        found.done = True
+        if purge:
+            r = self.store.erase(
+                owner, [e.id for e in found.memories], [t.id for t in found.turns],
+                cause="forget", actor=actor,
+            )  # fmt: skip
+            found.purged = True
+            found.erased_entries, found.erased_turns = r.entries, r.turns
+            found.compacted = r.compacted
+        else:
+            active = [e.id for e in found.memories if e.status == EntryStatus.ACTIVE]
+            self.store.forget_entries(active, reason=reason, actor=actor)
+        return found
+
+    def purge_expired(self, owner: Scope, now: datetime) -> int:
+        """Erase the owner's expired memories (active or tombstoned, never pinned) and the
+        turns no other memory cites. Returns the memories erased."""
+        ttl = self.default_ttl(owner)
+        entries = self.store.list_entries(owner, include_deleted=True)
+        expired = [e for e in entries if is_expired(e, now, ttl)]
+        if not expired:
+            return 0
+        gone = {e.id for e in expired}
+        cited_elsewhere = {t for e in entries if e.id not in gone for t in e.sources}
+        turns = {t for e in expired for t in e.sources if t not in cited_elsewhere}
+        known = {t.id for t in self.store.get_turns(sorted(turns))}
+        r = self.store.erase(
+            owner, sorted(gone), sorted(known), cause="expiry", actor="consolidation"
+        )
+        return r.entries
+
+
+def _created(e: Entry) -> tuple[datetime, str]:
+    return (e.created_at or datetime.min, e.id)

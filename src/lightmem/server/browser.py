@@ -1,0 +1,38 @@
+"""The memory browser at ``/ui``: a static page and a little JavaScript over the REST API,
+shipped in the wheel (no CDN: it works offline). The page holds no data; every request it
+makes carries the API key the user entered (kept for the tab only), so it sees exactly what
+that key may see."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+ASSETS = Path(__file__).with_name("ui")
+#: No inline script, nothing from elsewhere: a key cannot leak to another origin.
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "img-src 'self' blob:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+def mount(app: FastAPI) -> None:
+    app.mount("/ui/assets", StaticFiles(directory=ASSETS), name="ui-assets")
+
+    @app.get("/ui", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(
+            ASSETS / "index.html",
+            headers={
+                "Content-Security-Policy": CSP,
+                "Cache-Control": "no-store",
+                "Referrer-Policy": "no-referrer",
+            },
+        )
+
+    @app.get("/ui/", include_in_schema=False)
+    def slash() -> RedirectResponse:
+        return RedirectResponse("/ui")

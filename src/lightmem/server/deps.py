@@ -1,0 +1,54 @@
+"""The dependencies every REST route shares: the caller (from the API key), the Memory, and
+the error responses the OpenAPI schema lists."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from lightmem.memory import Memory
+from lightmem.server.auth import Principal, authenticate
+from lightmem.server.schemas import ErrorOut
+
+_bearer = HTTPBearer(
+    auto_error=False, scheme_name="ApiKey", description="A key from `lightmem keys create`."
+)
+
+
+def _caller(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+) -> Principal:
+    return authenticate(
+        request.app.state.keys,
+        credentials.credentials if credentials else None,
+        anonymous_until_keys=getattr(request.app.state, "anonymous_until_keys", False),
+    )
+
+
+def _memory(request: Request) -> Memory:
+    memory: Memory = request.app.state.memory
+    return memory
+
+
+Caller = Annotated[Principal, Depends(_caller)]
+Mem = Annotated[Memory, Depends(_memory)]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut, "description": description}
+    for status, description in (
+        (401, "unauthorized: no key, or an unknown or revoked key"),
+        (403, "forbidden: the key may not touch that user/agent"),
+        (408, "timeout: the request body did not arrive in time"),
+        (409, "conflict: ids that exist already, or an idempotency key reused"),
+        (413, "too_large: the body is over the server's limit"),
+        (422, "invalid_input: the request is malformed"),
+        (500, "config or internal"),
+        (502, "provider: an LLM or embedding backend failed"),
+        (503, "storage: the store is unavailable"),
+    )
+}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorOut, "description": "not_found: no such id in the key's scopes"}
+}

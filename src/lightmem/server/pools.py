@@ -1,0 +1,77 @@
+"""REST routes of shared pools: a key grants ``read`` or ``write`` on a scope it owns to
+another scope, lists the grants it gave and received, and revokes (at once)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from lightmem.server.deps import ERRORS, Caller, Mem
+from lightmem.server.schemas import ScopeIn, ScopeOut, _In
+from lightmem.types import PoolGrant
+
+router = APIRouter(prefix="/v1", responses=ERRORS)
+
+
+class GrantIn(_In):
+    pool: ScopeIn = Field(description="The scope shared: one the key owns.")
+    to: ScopeIn = Field(description="Who may read or write it.")
+    level: Literal["read", "write"]
+
+
+class RevokeQuery(_In):
+    pool_user_id: str | None = None
+    pool_agent_id: str | None = None
+    to_user_id: str | None = None
+    to_agent_id: str | None = None
+
+
+class GrantOut(BaseModel):
+    pool: ScopeOut
+    to: ScopeOut
+    level: Literal["read", "write"]
+
+    @classmethod
+    def of(cls, g: PoolGrant) -> GrantOut:
+        return cls(
+            pool=ScopeOut(user_id=g.pool.user_id, agent_id=g.pool.agent_id),
+            to=ScopeOut(user_id=g.grantee.user_id, agent_id=g.grantee.agent_id),
+            level=g.level,
+        )
+
+
+class GrantsOut(BaseModel):
+    given: list[GrantOut] = Field(description="Grants on the key's scopes.")
+    received: list[GrantOut] = Field(description="Pools granted to the key's scopes.")
+
+
+class RevokedOut(BaseModel):
+    revoked: bool
+
+
+@router.post("/grants", tags=["sharing"])
+def grant(body: GrantIn, caller: Caller, memory: Mem) -> GrantOut:
+    """Share a scope the key owns (``403 forbidden`` otherwise)."""
+    pool = caller.scope(body.pool.user_id, body.pool.agent_id)
+    to = {"user_id": body.to.user_id, "agent_id": body.to.agent_id}
+    made = memory.grant(body.level, pool=pool, to={k: v for k, v in to.items() if v})
+    assert made is not None
+    return GrantOut.of(made)
+
+
+@router.delete("/grants", tags=["sharing"])
+def revoke(q: Annotated[RevokeQuery, Query()], caller: Caller, memory: Mem) -> RevokedOut:
+    pool = caller.scope(q.pool_user_id, q.pool_agent_id)
+    to = {"user_id": q.to_user_id, "agent_id": q.to_agent_id}
+    return RevokedOut(revoked=memory.revoke(pool=pool, to={k: v for k, v in to.items() if v}))
+
+
+@router.get("/grants", tags=["sharing"])
+def grants(caller: Caller, memory: Mem) -> GrantsOut:
+    every = memory.store.list_grants()
+    return GrantsOut(
+        given=[GrantOut.of(g) for g in every if caller.allows(g.pool)],
+        received=[GrantOut.of(g) for g in every if caller.allows(g.grantee)],
+    )

@@ -1,0 +1,140 @@
+"""Forgetting in SQL: pins and expiry times (with history), and the erasure of entries and
+turns for good: their rows, history, consolidation pairs, the batches that saw the turns (an
+LLM's raw reply quotes them) and the turn ids cited by surviving entries. One row per erasure
+goes to ``erasures`` (counts, no text).
+
+Whatever search keeps beside the rows follows by itself (triggers, generated columns); the
+store scrubs its files after the transaction (``SQLStore._compact``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from lightmem.errors import NotFoundError
+from lightmem.stores.sql.codec import (
+    dump_list,
+    in_scope,
+    load_list,
+    load_time,
+    row_to_entry,
+    scope_where,
+)
+from lightmem.stores.sql.dialect import Conn, Dialect
+from lightmem.stores.sql.entries import add_history, entry_row
+from lightmem.stores.sql.turns import rows_by_id
+from lightmem.types import Entry, EraseResult, HistoryEvent, Scope
+
+#: ``set_entry_flags`` leaves a value as it is when given this.
+KEEP: Any = object()
+
+
+def set_entry_flags(
+    c: Conn,
+    d: Dialect,
+    entry_id: str,
+    *,
+    pinned: bool | None,
+    expires_at: Any,
+    actor: str,
+    now: datetime,
+) -> Entry:
+    row = entry_row(c, d, entry_id, lock=True)
+    if row is None:
+        raise NotFoundError(f"no memory entry with id {entry_id!r}")
+    if pinned is not None and bool(row["pinned"]) != pinned:
+        c.execute("UPDATE entries SET pinned = ? WHERE id = ?", (int(pinned), entry_id))
+        event = HistoryEvent.PIN if pinned else HistoryEvent.UNPIN
+        add_history(c, d, entry_id, event, None, None, None, actor, now)
+    if expires_at is not KEEP:
+        c.execute(
+            "UPDATE entries SET expires_at = ? WHERE id = ?", (d.dump_time(expires_at), entry_id)
+        )
+        stamp = None if expires_at is None else expires_at.isoformat(timespec="seconds")
+        add_history(c, d, entry_id, HistoryEvent.EXPIRY, None, stamp, None, actor, now)
+    return row_to_entry(entry_row(c, d, entry_id))
+
+
+def erase(
+    c: Conn,
+    d: Dialect,
+    owner: Scope,
+    entry_ids: list[str],
+    turn_ids: list[str],
+    *,
+    cause: str,
+    actor: str,
+    now: datetime,
+) -> EraseResult:
+    """Delete the owner's entries and turns with these ids (ids of other owners are
+    :class:`NotFoundError`, with the message an unknown id gets)."""
+    owner = owner.owner
+    entries = rows_by_id(c, d, "entries", entry_ids, "id, user_id, agent_id, run_id", lock=True)
+    turns = rows_by_id(c, d, "turns", turn_ids, "id, user_id, agent_id, run_id", lock=True)
+    for kind, wanted, rows in (("memory entry", entry_ids, entries), ("turn", turn_ids, turns)):
+        for i in wanted:
+            if i not in rows or not in_scope(rows[i], owner):
+                raise NotFoundError(f"no {kind} with id {i!r}")
+    result = EraseResult()
+    for where, params in d.any_of("id", list(entries)):
+        result.entries += int(c.execute(f"DELETE FROM entries WHERE {where}", params).rowcount)
+    gone = set(turns)
+    for where, params in d.any_of("id", list(gone)):
+        result.turns += int(c.execute(f"DELETE FROM turns WHERE {where}", params).rowcount)
+    if gone:
+        _drop_cited_turns(c, d, owner, gone)
+        result.batches = _scrub_batches(c, d, owner, gone)
+    c.execute(
+        """INSERT INTO erasures (user_id, agent_id, cause, entries, turns, actor, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?)""",
+        (owner.user_id, owner.agent_id, cause, result.entries, result.turns, actor,
+         d.dump_time(now)),
+    )  # fmt: skip
+    return result
+
+
+def _drop_cited_turns(c: Conn, d: Dialect, owner: Scope, gone: set[str]) -> None:
+    """Surviving entries stop citing erased turns."""
+    where, params = scope_where(owner)
+    for row in c.execute(f"SELECT id, sources FROM entries WHERE {where}", params).fetchall():
+        sources = load_list(row["sources"])
+        kept = [s for s in sources if s not in gone]
+        if kept != sources:
+            c.execute(
+                f"UPDATE entries SET sources = {d.json_param} WHERE id = ?",
+                (dump_list(kept), row["id"]),
+            )
+
+
+def _scrub_batches(c: Conn, d: Dialect, owner: Scope, gone: set[str]) -> int:
+    """Batches that saw an erased turn: deleted when nothing else is left in them, else
+    without the turn and without the raw reply and error (which may quote it)."""
+    where, params = scope_where(owner)
+    changed = 0
+    for row in c.execute(f"SELECT id, turn_ids FROM batches WHERE {where}", params).fetchall():
+        ids = load_list(row["turn_ids"])
+        kept = [t for t in ids if t not in gone]
+        if kept == ids:
+            continue
+        changed += 1
+        if kept:
+            c.execute(
+                f"""UPDATE batches SET turn_ids = {d.json_param}, raw_reply = NULL,
+                    last_error = NULL WHERE id = ?""",
+                (dump_list(kept), row["id"]),
+            )
+        else:
+            c.execute("DELETE FROM batches WHERE id = ?", (row["id"],))
+    return changed
+
+
+def erasures(c: Conn, owner: Scope) -> list[dict[str, Any]]:
+    where, params = scope_where(owner.owner)
+    sql = f"""SELECT cause, entries, turns, actor, created_at FROM erasures WHERE {where}
+              ORDER BY id"""
+    return [
+        {**{k: r[k] for k in ("cause", "entries", "turns", "actor")},
+         "created_at": load_time(r["created_at"])}
+        for r in c.execute(sql, params).fetchall()
+    ]  # fmt: skip

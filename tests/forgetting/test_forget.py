@@ -1,0 +1,117 @@
+"""forget(): preview, tombstone, purge; pins; expiry; on every store backend."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+
+from lightmem import Memory
+from lightmem.errors import InputError, NotFoundError
+from lightmem.longterm.forgetting import expiry_time, is_expired, matches
+from lightmem.types import Entry, HistoryEvent
+
+TEXTS = [
+    "my sister Zoraida moved to Lisbon last spring",
+    "I play tennis on Thursdays",
+    "Zoraida and I are planning a trip",
+]
+
+
+def seed(mem: Memory, user: str = "alice") -> list[Entry]:
+    mem.add([{"role": "user", "content": t} for t in TEXTS], user_id=user)
+    mem.flush(user_id=user)
+    return mem.get_all(user_id=user)
+
+
+def test_matches_every_word_case_folded() -> None:
+    assert matches("zoraida LISBON", "My sister Zoraida moved to Lisbon")
+    assert not matches("zoraida paris", "My sister Zoraida moved to Lisbon")
+    assert not matches("zor", "Zoraida")  # whole words only
+    assert not matches("  ", "anything")
+
+
+def test_expiry_time_pinned_own_and_default() -> None:
+    from datetime import datetime
+
+    from lightmem.types import Scope
+
+    t0 = datetime(2024, 1, 1)
+    e = Entry("e", Scope("u"), "x", created_at=t0)
+    assert expiry_time(e, None) is None
+    assert expiry_time(e, timedelta(days=1)) == datetime(2024, 1, 2)
+    e.expires_at = datetime(2024, 1, 5)
+    assert expiry_time(e, timedelta(days=1)) == datetime(2024, 1, 5)
+    assert is_expired(e, datetime(2024, 1, 6), None)
+    e.pinned = True
+    assert not is_expired(e, datetime(2030, 1, 1), timedelta(days=1))
+
+
+def test_preview_changes_nothing_then_tombstone(open_memory: Callable[[], Memory]) -> None:
+    mem = open_memory()
+    seed(mem)
+    seed(mem, "bob")
+    before = list(mem.export(user_id="alice"))
+    preview = mem.forget("zoraida", user_id="alice", dry_run=True)
+    assert not preview.done
+    assert sorted(e.text for e in preview.memories) == sorted(f"user: {t}" for t in TEXTS[::2])
+    assert len(preview.turns) == 2
+    assert list(mem.export(user_id="alice")) == before
+
+    done = mem.forget("zoraida", user_id="alice")
+    assert done.done and not done.purged
+    hits = mem.search("Zoraida Lisbon trip", user_id="alice", limit=10)
+    assert not any("Zoraida" in h.text for h in hits)  # neither memories nor turns
+    gone = preview.memories[0]
+    assert [r.event for r in mem.history(gone.id)][-1] == HistoryEvent.FORGET
+    # bob's Zoraida is his own
+    assert any("Zoraida" in h.text for h in mem.search("Zoraida", user_id="bob"))
+
+
+def test_forget_by_ids_outside_the_owner_is_not_found(open_memory: Callable[[], Memory]) -> None:
+    mem = open_memory()
+    bob = seed(mem, "bob")
+    seed(mem)
+    with pytest.raises(NotFoundError):
+        mem.forget(ids=[bob[0].id], user_id="alice", purge=True)
+    with pytest.raises(InputError):
+        mem.forget(user_id="alice")
+    assert len(mem.get_all(user_id="bob")) == 3
+
+
+def test_pin_survives_consolidation_and_expiry(open_memory: Callable[[], Memory]) -> None:
+    mem = open_memory()
+    entries = seed(mem)
+    pinned = mem.pin(entries[1].id, user_id="alice")
+    assert pinned.pinned
+    mem.set_default_ttl(1, user_id="alice")
+    assert mem.default_ttl(user_id="alice") == timedelta(seconds=1)
+    # Backdate by asking for expiry "now" through a per-memory TTL on another entry.
+    mem.set_ttl(entries[0].id, 0.001, user_id="alice")
+    import time
+
+    time.sleep(1.1)
+    left = mem.get_all(user_id="alice")
+    assert [e.id for e in left] == [entries[1].id]  # expired ones are not returned
+    assert not any(h.id == entries[0].id for h in mem.search("Lisbon", user_id="alice"))
+    result = mem.consolidate(user_id="alice")
+    assert result.expired == 2
+    assert [e.id for e in mem.get_all(user_id="alice", include_deleted=True)] == [entries[1].id]
+    events = [r.event for r in mem.history(entries[1].id)]
+    assert HistoryEvent.PIN in events
+    assert [r["cause"] for r in mem.erasures(user_id="alice")] == ["expiry"]
+    mem.set_default_ttl(None, user_id="alice")
+    assert mem.default_ttl(user_id="alice") is None
+
+
+def test_a_memory_edited_away_from_the_words_is_found_by_its_history(
+    open_memory: Callable[[], Memory],
+) -> None:
+    mem = open_memory()
+    entries = seed(mem)
+    tennis = next(e for e in entries if "tennis" in e.text)
+    mem.update(tennis.id, "I play squash on Thursdays")
+    mem.update(tennis.id, "I play a racket sport weekly")
+    found = mem.forget("squash", user_id="alice", purge=True, dry_run=True)
+    assert [e.id for e in found.memories] == [tennis.id]

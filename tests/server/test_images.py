@@ -1,0 +1,25 @@
+"""Images over REST: a message's images are kept on its turn and come back with it."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from lightmem import Memory
+from tests.server.conftest import Tenants
+
+
+def test_message_images_come_back_with_the_source_turns(
+    client: TestClient, memory: Memory, tenants: Tenants
+) -> None:
+    a = tenants.auth(tenants.alice)
+    image = {"url": "https://example.org/kayak.jpg", "caption": "a red kayak"}
+    body = {"messages": [{"role": "user", "content": "my new boat", "images": [image]}]}
+    assert client.post("/v1/memories", json=body, headers=a).status_code == 202
+    client.post("/v1/flush", json={}, headers=a)
+    hits = client.post("/v1/search", json={"query": "red kayak"}, headers=a).json()["results"]
+    assert hits and hits[0]["sources"][0]["images"] == [image]
+    memory_id = hits[0]["memory"]["id"]
+    turns = client.get(f"/v1/memories/{memory_id}/sources", headers=a).json()["turns"]
+    assert turns[0]["images"] == [image] and turns[0]["author"] is None
+    bad = {"messages": [{"role": "user", "content": "x", "images": [{"url": ""}]}]}
+    assert client.post("/v1/memories", json=bad, headers=a).status_code == 422
