@@ -187,7 +187,7 @@ def tiny_fs(tmp_path: Path) -> Iterator[Path]:
 def test_disk_full_is_a_storage_error_and_committed_turns_survive(tiny_fs: Path) -> None:
     store = tiny_fs / "store"
     filler = tiny_fs / "filler"
-    filler.write_bytes(b"\0" * 128 * 1024)  # freed later, to let work resume
+    filler.write_bytes(b"\0" * 320 * 1024)  # freed later, to let work resume
     with Memory(store, config=CONFIG) as mem:
         acked, exc = fill(mem, "maya")
         assert_full_error(exc)
