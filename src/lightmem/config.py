@@ -77,6 +77,12 @@ class ConsolidationSection(_Section):
     top_k: int = Field(5, ge=1, le=100)
     workers: int = Field(4, ge=1, le=64)
     duplicate_threshold: float = Field(0.97, ge=-1.0, le=1.0)
+    max_call_tokens: int = Field(
+        3000, ge=100, description="prompt tokens of targets decided in one update call"
+    )
+    max_targets_per_call: int = Field(
+        20, ge=1, le=200, description="targets decided in one update call; 1: one call each"
+    )
 
 
 class RetrievalSection(_Section):

@@ -415,6 +415,8 @@ class Memory:
             workers=c.workers,
             duplicate_threshold=c.duplicate_threshold,
             max_retries=self.config.extraction.max_retries,
+            max_call_tokens=c.max_call_tokens,
+            max_targets_per_call=c.max_targets_per_call,
             on_call=self._recorder("consolidation"),
         )
         try:
