@@ -118,6 +118,12 @@ class WorkerSection(_Section):
     background: bool = Field(
         False, description="run segmentation and extraction in a background thread after add()"
     )
+    max_llm_calls: int = Field(
+        4,
+        ge=1,
+        le=256,
+        description="extraction calls in flight at once (owners extracted concurrently)",
+    )
 
 
 class MemoryConfig(_Section):

@@ -7,6 +7,7 @@ import logging
 import os
 import threading
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +19,7 @@ from lightmem.config import MemoryConfig, format_validation_error, lightmem_home
 from lightmem.embedders.base import Embedder
 from lightmem.errors import ConfigError, InputError, LightMemError, StorageError
 from lightmem.llm.base import LLM, Completion
+from lightmem.locks import OwnerLocks
 from lightmem.longterm.consolidation import Consolidator
 from lightmem.messages import AddDefaults, make_scope, to_turns
 from lightmem.registry import build, build_llm
@@ -101,7 +103,9 @@ class Memory:
             raise
 
         self.timings: dict[str, float] = {}
-        self._lock = threading.RLock()
+        self._owners = OwnerLocks()  # one owner's pipeline at a time; owners run concurrently
+        # LLM extraction calls in flight at once, over every owner and thread
+        self._llm_slots = threading.BoundedSemaphore(cfg.worker.max_llm_calls)
         extractor: Extractor = (
             LLMExtractor(
                 self.llm,
@@ -127,6 +131,7 @@ class Memory:
             max_batch_tokens=cfg.buffer.max_batch_tokens,
             max_attempts=cfg.extraction.max_attempts_per_batch,
             timings=self.timings,
+            llm_slots=self._llm_slots,
         )
         r = cfg.retrieval
         self.searcher = Searcher(
@@ -142,7 +147,11 @@ class Memory:
                 pool_max_items=r.pool_max_items,
             ),
         )
-        self._worker = BackgroundWorker(self._process_quietly) if cfg.worker.background else None
+        self._worker = (
+            BackgroundWorker(self._process_quietly, threads=cfg.worker.max_llm_calls)
+            if cfg.worker.background
+            else None
+        )
 
     @classmethod
     def from_config(
@@ -220,22 +229,29 @@ class Memory:
     ) -> FlushResult:
         """Force what is buffered through the pipeline now: ``segment`` cuts the whole sensory
         buffer into topic segments, ``extract`` extracts every short-term segment (and
-        retries failed batches). Without a scope, every owner in the store is flushed."""
+        retries failed batches). Without a scope, every owner in the store is flushed,
+        ``worker.max_llm_calls`` owners at once."""
         if self._worker is not None:
             self._worker.wait_idle()
         owners = (
             [make_scope(user_id, agent_id, None)] if user_id or agent_id else self.store.scopes()
         )
         total = FlushResult()
-        for owner in owners:
-            r = self._process(owner, segment=segment, extract=extract)
+        if len(owners) == 1:
+            results = [self._process(owners[0], segment=segment, extract=extract)]
+        else:
+            with ThreadPoolExecutor(self.config.worker.max_llm_calls) as pool:
+                results = list(
+                    pool.map(lambda o: self._process(o, segment=segment, extract=extract), owners)
+                )
+        for r in results:
             total.entries_created += r.entries_created
             total.batches_done += r.batches_done
             total.failed_batches += r.failed_batches
         return total
 
     def _process(self, owner: Scope, *, segment: bool, extract: bool) -> FlushResult:
-        with self._lock:
+        with self._owners.hold(owner):
             self.sensory.process(owner, force=segment)
             self.shortterm.plan(owner, force=extract)
             r = self.shortterm.run_batches(owner, retry_failed=extract)

@@ -4,7 +4,9 @@ flush retries it. Nothing is dropped."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -40,6 +42,7 @@ class ShortTermStage:
         max_batch_tokens: int,
         max_attempts: int,
         timings: dict[str, float],
+        llm_slots: threading.BoundedSemaphore | None = None,
     ) -> None:
         self.store = store
         self.extractor = extractor
@@ -48,6 +51,8 @@ class ShortTermStage:
         self.max_batch_tokens = max_batch_tokens
         self.max_attempts = max_attempts
         self.timings = timings
+        # bounds the LLM calls in flight across owners (None: no bound)
+        self.llm_slots = llm_slots if extractor.uses_llm else None
 
     def plan(self, owner: Scope, *, force: bool) -> int:
         """Create batches from the owner's short-term segments; returns how many."""
@@ -84,7 +89,8 @@ class ShortTermStage:
     def _run_one(self, batch: Batch, result: StageResult) -> None:
         turns = self.store.get_turns(batch.turn_ids)
         try:
-            report = self.extractor.extract(turns)
+            with self.llm_slots or contextlib.nullcontext():
+                report = self.extractor.extract(turns)
         except (ExtractionError, ProviderError) as exc:
             record_transport_failure(self.store, "extraction", exc)
             raw = exc.raw if isinstance(exc, ExtractionError) else None
