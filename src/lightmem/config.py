@@ -58,7 +58,7 @@ class SegmenterSection(BackendSection):
 class BufferSection(_Section):
     sensory_tokens: int = Field(512, ge=1, description="sensory buffer size before segmenting")
     shortterm_tokens: int = Field(
-        512, ge=0, description="short-term threshold th; 0 extracts every segment at once"
+        2048, ge=0, description="short-term threshold th; 0 extracts every segment at once"
     )
     max_batch_tokens: int = Field(
         8000, ge=64, description="upper bound on turn tokens sent in one extraction call"
