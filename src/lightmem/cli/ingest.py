@@ -1,8 +1,9 @@
 """``ingest``: load a benchmark file and add each conversation to its own user.
 
 Each LoCoMo sample / LongMemEval instance / JSONL user becomes ``user_id = sample_id``; its
-turns are added session by session, each message carrying the dataset's own id as ``ref``,
-so search results point back at ``dia_id``s. The demo uses the same functions.
+turns are added in ONE ``add`` (one transaction, one embedding pass), each message keeping
+its session and carrying the dataset's own id as ``ref``, so search results point back at
+``dia_id``s. The demo uses the same functions.
 """
 
 from __future__ import annotations
