@@ -58,7 +58,7 @@ class SegmenterSection(BackendSection):
 class BufferSection(_Section):
     sensory_tokens: int = Field(512, ge=1, description="sensory buffer size before segmenting")
     shortterm_tokens: int = Field(
-        512, ge=0, description="short-term threshold th; 0 extracts every segment at once"
+        2048, ge=0, description="short-term threshold th; 0 extracts every segment at once"
     )
     max_batch_tokens: int = Field(
         8000, ge=64, description="upper bound on turn tokens sent in one extraction call"
@@ -77,6 +77,12 @@ class ConsolidationSection(_Section):
     top_k: int = Field(5, ge=1, le=100)
     workers: int = Field(4, ge=1, le=64)
     duplicate_threshold: float = Field(0.97, ge=-1.0, le=1.0)
+    max_call_tokens: int = Field(
+        3000, ge=100, description="prompt tokens of targets decided in one update call"
+    )
+    max_targets_per_call: int = Field(
+        20, ge=1, le=200, description="targets decided in one update call; 1: one call each"
+    )
 
 
 class RetrievalSection(_Section):
@@ -111,6 +117,12 @@ class RetrievalSection(_Section):
 class WorkerSection(_Section):
     background: bool = Field(
         False, description="run segmentation and extraction in a background thread after add()"
+    )
+    max_llm_calls: int = Field(
+        4,
+        ge=1,
+        le=256,
+        description="extraction calls in flight at once (owners extracted concurrently)",
     )
 
 

@@ -8,6 +8,7 @@ import logging
 import os
 import threading
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +22,7 @@ from lightmem.embedders.base import Embedder
 from lightmem.errors import ConfigError, InputError, LightMemError, StorageError
 from lightmem.failures import FailureLog, describe, recent_failures, turn_texts
 from lightmem.llm.base import LLM, Completion
+from lightmem.locks import OwnerLocks
 from lightmem.longterm.consolidation import Consolidator
 from lightmem.longterm.forgetting import Forgetter, as_ttl, is_expired
 from lightmem.messages import AddDefaults, make_scope, to_turns
@@ -109,8 +111,10 @@ class Memory:
             raise
 
         self.timings: dict[str, float] = {}
-        self._lock = threading.RLock()
         self.failures = FailureLog(self.store)
+        self._owners = OwnerLocks()  # one owner's pipeline at a time; owners run concurrently
+        # LLM extraction calls in flight at once, over every owner and thread
+        self._llm_slots = threading.BoundedSemaphore(cfg.worker.max_llm_calls)
         extractor: Extractor = (
             LLMExtractor(
                 self.llm,
@@ -138,6 +142,7 @@ class Memory:
             max_attempts=cfg.extraction.max_attempts_per_batch,
             timings=self.timings,
             failures=self.failures,
+            llm_slots=self._llm_slots,
         )
         r = cfg.retrieval
         self.searcher = Searcher(
@@ -155,7 +160,9 @@ class Memory:
         )
         self.forgetter = Forgetter(self.store)
         self._worker = (
-            BackgroundWorker(self._process_quietly, self._worker_failed)
+            BackgroundWorker(
+                self._process_quietly, self._worker_failed, threads=cfg.worker.max_llm_calls
+            )
             if cfg.worker.background
             else None
         )
@@ -260,22 +267,29 @@ class Memory:
     ) -> FlushResult:
         """Force what is buffered through the pipeline now: ``segment`` cuts the whole sensory
         buffer into topic segments, ``extract`` extracts every short-term segment (and
-        retries failed batches). Without a scope, every owner in the store is flushed."""
+        retries failed batches). Without a scope, every owner in the store is flushed,
+        ``worker.max_llm_calls`` owners at once."""
         if self._worker is not None:
             self._worker.wait_idle()
         owners = (
             [make_scope(user_id, agent_id, None)] if user_id or agent_id else self.store.scopes()
         )
         total = FlushResult()
-        for owner in owners:
-            r = self._process(owner, segment=segment, extract=extract)
+        if len(owners) == 1:
+            results = [self._process(owners[0], segment=segment, extract=extract)]
+        else:
+            with ThreadPoolExecutor(self.config.worker.max_llm_calls) as pool:
+                results = list(
+                    pool.map(lambda o: self._process(o, segment=segment, extract=extract), owners)
+                )
+        for r in results:
             total.entries_created += r.entries_created
             total.batches_done += r.batches_done
             total.failed_batches += r.failed_batches
         return total
 
     def _process(self, owner: Scope, *, segment: bool, extract: bool) -> FlushResult:
-        with self._lock:
+        with self._owners.hold(owner):
             self.sensory.process(owner, force=segment)
             self.shortterm.plan(owner, force=extract)
             r = self.shortterm.run_batches(owner, retry_failed=extract)
@@ -507,7 +521,7 @@ class Memory:
             raise InputError("ids must be a list of memory ids")
         if self._worker is not None:
             self._worker.wait_idle()  # a batch in flight could cite a turn being erased
-        with self._lock:
+        with self._owners.hold(owner):
             found = self.forgetter.find(owner, query, ids, tombstones=purge)
             if dry_run:
                 return found
@@ -602,6 +616,8 @@ class Memory:
             workers=c.workers,
             duplicate_threshold=c.duplicate_threshold,
             max_retries=self.config.extraction.max_retries,
+            max_call_tokens=c.max_call_tokens,
+            max_targets_per_call=c.max_targets_per_call,
             on_call=self._recorder("consolidation"),
             failures=self.failures,
         )

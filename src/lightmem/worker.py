@@ -1,5 +1,6 @@
-"""A background thread that runs the pipeline for owners whose buffers changed, so that
-``add()`` returns as soon as turns are durable."""
+"""Background threads that run the pipeline for owners whose buffers changed, so that
+``add()`` returns as soon as turns are durable. Several owners run at once (``threads``);
+one owner is never run by two threads at a time."""
 
 from __future__ import annotations
 
@@ -17,15 +18,25 @@ OnError = Callable[[Scope, Exception], None]
 
 
 class BackgroundWorker:
-    def __init__(self, process: Callable[[Scope], None], on_error: OnError | None = None) -> None:
+    def __init__(
+        self,
+        process: Callable[[Scope], None],
+        on_error: OnError | None = None,
+        *,
+        threads: int = 1,
+    ) -> None:
         self._process = process
         self._on_error = on_error
         self._dirty: dict[Scope, None] = {}
+        self._running: set[Scope] = set()
         self._cond = threading.Condition()
-        self._busy = False
         self._stop = False
-        self._thread = threading.Thread(target=self._loop, name="lightmem-worker", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._loop, name=f"lightmem-worker-{i}", daemon=True)
+            for i in range(max(1, threads))
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def notify(self, owner: Scope) -> None:
         with self._cond:
@@ -35,30 +46,31 @@ class BackgroundWorker:
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Block until no owner is pending and nothing runs; False on timeout."""
         with self._cond:
-            return self._cond.wait_for(lambda: not self._dirty and not self._busy, timeout)
+            return self._cond.wait_for(lambda: not self._dirty and not self._running, timeout)
 
     def stop(self) -> None:
         with self._cond:
             self._stop = True
             self._cond.notify_all()
-        self._thread.join()
+        for thread in self._threads:
+            thread.join()
 
     def _loop(self) -> None:
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: self._dirty or self._stop)
-                if self._stop and not self._dirty:
+                self._cond.wait_for(lambda: self._next() is not None or self._stop)
+                owner = self._next()
+                if owner is None:  # stopping, and what is left runs in other threads
                     return
-                owner = next(iter(self._dirty))
                 del self._dirty[owner]
-                self._busy = True
+                self._running.add(owner)
             try:
                 self._process(owner)
             except Exception as exc:  # noqa: BLE001 - recorded; the turns stay buffered
                 self._report(owner, exc)
             finally:
                 with self._cond:
-                    self._busy = False
+                    self._running.discard(owner)
                     self._cond.notify_all()
 
     def _report(self, owner: Scope, exc: Exception) -> None:
@@ -73,3 +85,7 @@ class BackgroundWorker:
                 type(exc).__name__,
                 type(err).__name__,
             )
+
+    def _next(self) -> Scope | None:
+        """The first dirty owner no thread is running (called under the condition)."""
+        return next((o for o in self._dirty if o not in self._running), None)

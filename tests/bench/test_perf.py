@@ -38,7 +38,7 @@ def data_dir(tmp_path: Path) -> Path:
 def bench(data_dir: Path, cache: Path, **kw: Any) -> dict[str, Any]:
     settings: dict[str, Any] = {
         "queries": 8, "rounds": 2, "users": 10, "unique_texts": 60, "embedder": "hash",
-        "adds": 5, "batch": 500, "data_dir": data_dir, "cache_dir": cache,
+        "adds": 5, "batch": 500, "data_dir": data_dir, "cache_dir": cache, "llm_delay_s": 0.05,
     }  # fmt: skip
     settings.update(kw)
     return run_perf_bench(**settings)
@@ -70,6 +70,14 @@ def test_the_bench_runs_end_to_end_and_reports_every_figure(data_dir: Path, tmp_
     assert row["disk"]["bytes_per_1k_entries"] > 0 and row["peak_rss_mb"] > 0
     assert set(row["targets"]) >= {"search_p95_ms", "dense_ok", "bm25_ok", "hybrid_ok"}
     assert "| 2,000 | dense |" in markdown(result)
+    t = result["throughput"]
+    assert t["embed_threads"] is None  # MiniLM only
+    bulk = t["ingest_bulk"]
+    assert bulk["turns"] > 0 and bulk["one_add"]["turns_per_s"] > 0 and bulk["ratio"] > 0
+    conc = t["concurrent_extraction"]
+    assert conc["owners_1"]["batches"] == 1 and conc["owners_8"]["batches"] == 8
+    assert conc["owners_8"]["failed_batches"] == 0 and conc["ratio"] > 0
+    assert "owners at once" in markdown(result)
     json.dumps(result)  # JSON-able as it is
 
 

@@ -1,5 +1,6 @@
 """A deterministic fake LLM for subprocess tests (loaded by dotted path, like any plugin):
-extraction turns each numbered line into one memory; consolidation always updates."""
+extraction turns each numbered line into one memory; consolidation always updates (one
+target or several per call)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,15 @@ from pydantic import BaseModel, ConfigDict
 from lightmem.llm.base import LLM, ChatMessage, Completion
 
 _LINE = re.compile(r"^\[(\d+)\] ([^:]+): (.*)$")
+_TARGET = re.compile(r"^TARGET \d+$")
+
+
+def _update(old_line: str) -> dict[str, Any]:
+    return {
+        "action": "update",
+        "reason": "echo",
+        "text": old_line.split(": ", 1)[1] + " (confirmed)",
+    }
 
 
 class EchoOptions(BaseModel):
@@ -34,12 +44,17 @@ class EchoLLM(LLM):
         if delay:
             time.sleep(delay)
         prompt = messages[-1].content
+        reply: dict[str, Any]
         if prompt.startswith("OLD"):
-            first = prompt.splitlines()[0]
-            reply: dict[str, Any] = {
-                "action": "update",
-                "reason": "echo",
-                "text": first.split(": ", 1)[1] + " (confirmed)",
+            reply = _update(prompt.splitlines()[0])
+        elif prompt.startswith("TARGET"):  # several targets in one call
+            lines = prompt.splitlines()
+            reply = {
+                "decisions": [
+                    {"target": int(line.split()[1]), **_update(lines[i + 1])}
+                    for i, line in enumerate(lines)
+                    if _TARGET.match(line)
+                ]
             }
         else:
             mems = []

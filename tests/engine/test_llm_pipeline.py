@@ -9,6 +9,7 @@ from lightmem.llm.scripted import ScriptedLLM
 from lightmem.types import EntryStatus, TurnStage
 
 from .conftest import MakeMemory, conversation
+from .decide import per_target
 
 
 def scripted(mem: Any) -> ScriptedLLM:
@@ -155,8 +156,7 @@ def test_consolidation_updates_deletes_and_records_history(make_memory: MakeMemo
     trip_old = old["Maya plans a trip to Lisbon in October."]
     vec_before = mem.store.entry_vectors([cat_old.id])[cat_old.id].copy()
 
-    def decide(messages: Any, schema: Any) -> dict[str, Any]:
-        text = messages[-1].content
+    def decide(text: str) -> dict[str, Any]:
         if text.startswith("OLD (2024-01-01): Maya's cat"):
             return {
                 "action": "update",
@@ -167,7 +167,7 @@ def test_consolidation_updates_deletes_and_records_history(make_memory: MakeMemo
             return {"action": "delete", "reason": "trip cancelled"}
         return {"action": "ignore", "reason": "unrelated"}
 
-    llm.respond_with(decide)
+    llm.respond_with(per_target(decide))
     result = mem.consolidate(user_id="alice")
     assert result.updated == 1 and result.deleted == 1 and not result.failed
     cat = mem.get(cat_old.id)

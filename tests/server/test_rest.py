@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from lightmem import ConfigError, Memory, StorageError
 from lightmem.errors import MissingDependencyError
+from lightmem.messages import make_scope
 from lightmem.server.app import create_app
 from lightmem.server.auth import Principal
 from lightmem.server.cli import check_bind, is_loopback
@@ -204,7 +205,8 @@ def test_add_returns_202_before_extraction_and_flush_makes_it_searchable(
     a = tenants.auth(tenants.alice)
     answers: dict[str, Any] = {}
     body = {"messages": [{"role": "user", "content": "My sister Lena lives in Porto."}]}
-    with memory._lock:  # the pipeline lock: extraction cannot run until it is released
+    # alice's pipeline lock: her extraction cannot run until it is released
+    with memory._owners.hold(make_scope("alice", None, None).owner):
         worker = threading.Thread(
             target=lambda: answers.update(r=client.post("/v1/memories", json=body, headers=a))
         )

@@ -9,7 +9,7 @@ from lightmem.errors import ConfigError
 def test_defaults() -> None:
     cfg = MemoryConfig.load(env={})
     assert cfg.buffer.sensory_tokens == 512
-    assert cfg.buffer.shortterm_tokens == 512
+    assert cfg.buffer.shortterm_tokens == 2048
     assert cfg.llm.provider == "auto"
     assert cfg.consolidation.threshold == 0.8
 

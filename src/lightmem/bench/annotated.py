@@ -30,6 +30,7 @@ from lightmem.datasets.locomo import load_locomo, normalise_evidence
 from lightmem.errors import ConfigError, ProviderError
 from lightmem.llm.base import LLM, ChatMessage, Completion, LLMOptions
 from lightmem.longterm.consolidation import UPDATE_PROMPT
+from lightmem.longterm.decisions import BATCH_UPDATE_PROMPT, target_numbers
 from lightmem.shortterm.extraction import SYSTEM_PROMPT as EXTRACTION_PROMPT
 from lightmem.tokens import count_tokens
 
@@ -155,6 +156,14 @@ class AnnotatedLLM(LLM):
             reply = {"memories": self.memories(prompt, _max_items(schema))}
         elif system == UPDATE_PROMPT:
             reply = {"action": "ignore", "text": None, "reason": "annotated: no update labels"}
+        elif system == BATCH_UPDATE_PROMPT:
+            reason = "annotated: no update labels"
+            reply = {
+                "decisions": [
+                    {"target": n, "action": "ignore", "text": None, "reason": reason}
+                    for n in target_numbers(prompt)
+                ]
+            }
         else:
             raise ProviderError(
                 "the annotated provider answers extraction and sleep-time update calls only; "

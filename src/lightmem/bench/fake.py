@@ -7,7 +7,7 @@ prompt sizes, as the figures in ``shared/ANCHORS.md`` were measured:
 
 * extraction: one memory per substantive numbered line (``"[n] Speaker: text"`` of 4 or
   more words), ``"{speaker} said: {text}"`` cut to 40 words, its source that line;
-* consolidation: ``ignore`` (nothing changes, so retrieval is unaffected);
+* consolidation: ``ignore`` for every target (nothing changes, so retrieval is unaffected);
 * an LLM-judge prompt: ``CORRECT`` as JSON (LoCoMo) or ``yes`` (LongMemEval);
 * anything else (a QA answer): the first words of the first context line.
 """
@@ -20,6 +20,7 @@ from typing import Any
 from lightmem.llm.base import LLM, ChatMessage
 from lightmem.llm.scripted import ScriptedLLM
 from lightmem.longterm.consolidation import UPDATE_PROMPT
+from lightmem.longterm.decisions import BATCH_UPDATE_PROMPT, target_numbers
 from lightmem.shortterm.extraction import SYSTEM_PROMPT as EXTRACTION_PROMPT
 
 _LINE = re.compile(r"^\[(\d+)\] ([^:]{1,80}): (.*)$")
@@ -36,6 +37,13 @@ def plausible_reply(
         return {"memories": fake_memories(prompt)}
     if system == UPDATE_PROMPT:
         return {"action": "ignore", "text": None, "reason": "scripted fake"}
+    if system == BATCH_UPDATE_PROMPT:
+        return {
+            "decisions": [
+                {"target": n, "action": "ignore", "text": None, "reason": "scripted fake"}
+                for n in target_numbers(prompt)
+            ]
+        }
     if "CORRECT or WRONG" in prompt:
         return {"label": "CORRECT"}
     if "Answer yes or no only" in prompt:

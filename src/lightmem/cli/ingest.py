@@ -1,8 +1,9 @@
 """``ingest``: load a benchmark file and add each conversation to its own user.
 
 Each LoCoMo sample / LongMemEval instance / JSONL user becomes ``user_id = sample_id``; its
-turns are added session by session, each message carrying the dataset's own id as ``ref``,
-so search results point back at ``dia_id``s. The demo uses the same functions.
+turns are added in ONE ``add`` (one transaction, one embedding pass), each message keeping
+its session and carrying the dataset's own id as ``ref``, so search results point back at
+``dia_id``s. The demo uses the same functions.
 """
 
 from __future__ import annotations
@@ -93,19 +94,23 @@ def check_fresh(mem: Memory, conversations: list[Conversation]) -> None:
 def add_conversation(
     mem: Memory, conv: Conversation, progress: Progress, task: TaskID
 ) -> SampleCounts:
-    """Add one conversation's turns to user ``conv.sample_id``, one ``add`` per session."""
+    """Add one conversation's turns to user ``conv.sample_id`` in ONE ``add``: one
+    transaction for its turns and one embedding pass over all of them (each message keeps
+    its own session and timestamp; a turn without one takes its session's first)."""
     sessions: dict[str, list[DatasetTurn]] = {}
     for turn in conv.turns:
         sessions.setdefault(turn.session_id, []).append(turn)
     counts = SampleCounts(conv.sample_id, len(sessions), 0, 0)
+    messages: list[dict[str, Any]] = []
     for session_id, turns in sessions.items():
-        messages = [_message(t) for t in turns if t.content.strip()]
-        counts.skipped_turns += len(turns) - len(messages)
-        if messages:
-            first = next((t.timestamp for t in turns if t.timestamp is not None), None)
-            mem.add(messages, user_id=conv.sample_id, session_id=session_id, timestamp=first)
-            counts.turns += len(messages)
-        progress.advance(task, len(turns))
+        first = next((t.timestamp for t in turns if t.timestamp is not None), None)
+        kept = [_message(t, session_id, first) for t in turns if t.content.strip()]
+        counts.skipped_turns += len(turns) - len(kept)
+        messages += kept
+    if messages:
+        mem.add(messages, user_id=conv.sample_id)
+        counts.turns = len(messages)
+    progress.advance(task, len(conv.turns))
     return counts
 
 
@@ -212,12 +217,18 @@ def quirks_line(dataset: Dataset) -> str:
     return f"{dataset.name} quirks: {listed}"
 
 
-def _message(turn: DatasetTurn) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": turn.role, "content": turn.content, "ref": turn.ref}
+def _message(turn: DatasetTurn, session_id: str, first: Any) -> dict[str, Any]:
+    message: dict[str, Any] = {
+        "role": turn.role,
+        "content": turn.content,
+        "ref": turn.ref,
+        "session_id": session_id,
+    }
     if turn.speaker:
         message["speaker"] = turn.speaker
-    if turn.timestamp is not None:
-        message["timestamp"] = turn.timestamp
+    timestamp = turn.timestamp if turn.timestamp is not None else first
+    if timestamp is not None:
+        message["timestamp"] = timestamp
     if turn.images:
         message["images"] = [{"url": i.url, "caption": i.caption} for i in turn.images]
     return message

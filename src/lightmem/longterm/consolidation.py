@@ -1,9 +1,12 @@
 """Sleep-time consolidation.
 
 For each entry not yet consolidated (a *new* entry), find older entries of the same owner
-whose similarity is at least ``threshold``; they are *targets*. One LLM call per target,
-in a bounded thread pool, decides whether the newer entries update it, retire it (delete)
-or leave it be. Without an LLM only near-duplicates (``duplicate_threshold``) are merged.
+whose similarity is at least ``threshold``; they are *targets*. An LLM decides whether the
+newer entries update a target, retire it (delete) or leave it be: several targets in ONE
+call (packed up to ``max_call_tokens`` / ``max_targets_per_call``), the calls in a bounded
+thread pool. A target whose pairs are all decided is skipped, and one with a near-duplicate
+newer entry (``duplicate_threshold``) is merged without a call; without an LLM only
+near-duplicates are merged.
 
 Resumable and idempotent: every decision records its (target, source) pairs in the same
 transaction that applies it, and a pair already decided is never decided again; a new
@@ -13,11 +16,11 @@ entry leaves the queue only when all its pairs are decided.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -26,6 +29,13 @@ from lightmem.errors import ExtractionError, ProviderError
 from lightmem.failures import FailureLog, describe
 from lightmem.llm.base import LLM, ChatMessage, Completion
 from lightmem.llm.structured import ask_structured
+from lightmem.longterm.decisions import (
+    BATCH_UPDATE_PROMPT,
+    block_tokens,
+    pack_sizes,
+    reply_model,
+    target_block,
+)
 from lightmem.stores.base import Store
 from lightmem.text import clean_text
 from lightmem.types import ConsolidationResult, Entry, EntryStatus, LLMCall, Scope
@@ -59,11 +69,16 @@ class UpdateDecision(BaseModel):
         return self
 
 
+class TargetDecision(UpdateDecision):
+    target: int
+
+
 @dataclass(slots=True)
 class Target:
     entry: Entry
     sources: list[Entry]
     best_score: float
+    scores: dict[str, float] = field(default_factory=dict)  # source id -> similarity
 
 
 def _order_key(e: Entry) -> tuple[datetime, datetime, str]:
@@ -83,6 +98,8 @@ class Consolidator:
         workers: int,
         duplicate_threshold: float,
         max_retries: int,
+        max_call_tokens: int = 3000,
+        max_targets_per_call: int = 20,
         on_call: Callable[[Completion, bool], None] | None = None,
         failures: FailureLog | None = None,
     ) -> None:
@@ -90,8 +107,11 @@ class Consolidator:
         self.embedder = embedder
         self.llm = llm if llm is not None and llm.available else None
         self.threshold = threshold if self.llm is not None else duplicate_threshold
+        self.duplicate_threshold = duplicate_threshold
         self.top_k = top_k
         self.workers = workers
+        self.max_call_tokens = max_call_tokens
+        self.max_targets_per_call = max_targets_per_call
         self.max_retries = max_retries
         self.on_call = on_call
         self.failures = failures if failures is not None else FailureLog(store)
@@ -105,8 +125,7 @@ class Consolidator:
         targets = self._find_targets(list(new_entries.values()))
         result.examined = len(new_entries)
         blocked: set[str] = set()  # new entries with an undecided pair: they stay queued
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            outcomes = list(pool.map(self._decide, targets))
+        outcomes = self._decide_all(targets)
         for target, outcome in zip(targets, outcomes, strict=True):
             if outcome == "failed":
                 result.failed.append(target.entry.id)
@@ -140,57 +159,109 @@ class Consolidator:
                     t = by_target[old.id] = Target(old, [], scores[old.id])
                 t.sources.append(new)
                 t.best_score = max(t.best_score, scores[old.id])
+                t.scores[new.id] = scores[old.id]
         return sorted(by_target.values(), key=lambda t: _order_key(t.entry))
 
-    def _decide(self, target: Target) -> str:
-        pending = [
-            s for s in target.sources if s.id not in self.store.pairs_done(target.entry.id, [s.id])
-        ]
-        if not pending:
-            return "done"
-        ids = [s.id for s in pending]
+    def _decide_all(self, targets: list[Target]) -> list[str]:
+        """An outcome per target: decided pairs skipped, near-duplicates merged, the rest
+        asked in packs (one call each, the calls in the pool)."""
+        outcomes = ["done"] * len(targets)
+        asked: list[int] = []
+        for i, target in enumerate(targets):
+            done = self.store.pairs_done(target.entry.id, [s.id for s in target.sources])
+            target.sources = [s for s in target.sources if s.id not in done]
+            if not target.sources:
+                continue  # nothing new since the last run
+            dupes = [s for s in target.sources if target.scores[s.id] >= self.duplicate_threshold]
+            if self.llm is None or dupes:
+                outcomes[i] = self._merge(target, dupes or target.sources)
+            else:
+                asked.append(i)
+        blocks = [self._block(1, targets[i]) for i in asked]
+        sizes = pack_sizes(
+            [block_tokens(b) for b in blocks], self.max_call_tokens, self.max_targets_per_call
+        )
+        packs: list[list[int]] = []
+        for size in sizes:
+            packs.append(asked[:size])
+            asked = asked[size:]
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            results = list(pool.map(lambda p: self._decide_pack([targets[i] for i in p]), packs))
+        for pack, result in zip(packs, results, strict=True):
+            for i, outcome in zip(pack, result, strict=True):
+                outcomes[i] = outcome
+        return outcomes
+
+    def _merge(self, target: Target, dupes: list[Entry]) -> str:
+        """Similarity settles it: the newest near-duplicate keeps all sources."""
+        newest = max(dupes, key=_order_key)
+        ids = [newest.id] + [s.id for s in target.sources if s.id != newest.id]
+        ok = self.store.apply_decision(target.entry.id, ids, "merge", reason="near-duplicate")
+        return "merge" if ok else "done"
+
+    def _decide_pack(self, pack: list[Target]) -> list[str]:
         try:
-            if self.llm is None:
-                # No-LLM mode: near-duplicates only; the newest copy keeps all sources.
-                newest = max(pending, key=_order_key)
-                ordered = [newest.id] + [i for i in ids if i != newest.id]
-                ok = self.store.apply_decision(
-                    target.entry.id, ordered, "merge", reason="near-duplicate"
-                )
-                return "merge" if ok else "done"
-            decision = self._ask(target.entry, pending)
-            vector = None
-            text = None
-            if decision.action == "update":
-                text = decision.text  # validated non-empty
-                vector = self.embedder.embed([text or ""])[0]
+            decisions = self._ask(pack)
+            texts = [d.text or "" for d in decisions if d.action == "update"]
+            vectors: Iterator[Any] = iter(self.embedder.embed(texts) if texts else [])
+        except (ExtractionError, ProviderError) as exc:
+            ids = ", ".join(t.entry.id for t in pack)
+            log.warning("consolidation of entries %s failed: %s", ids, type(exc).__name__)
+            record_transport_failure(self.store, "consolidation", exc)
+            private = [e.text for t in pack for e in (t.entry, *t.sources)]
+            self.failures.record("consolidation", describe(exc, private), ref=pack[0].entry.id)
+            return ["failed"] * len(pack)
+        outcomes: list[str] = []
+        for target, decision in zip(pack, decisions, strict=True):
+            update = decision.action == "update"
             ok = self.store.apply_decision(
                 target.entry.id,
-                ids,
+                [s.id for s in target.sources],
                 decision.action,
-                new_text=text,
-                vector=vector,
+                new_text=decision.text if update else None,
+                vector=next(vectors) if update else None,
                 reason=decision.reason or None,
             )
-            return decision.action if ok else "done"
-        except (ExtractionError, ProviderError) as exc:
-            record_transport_failure(self.store, "consolidation", exc)
-            private = [e.text for e in (target.entry, *pending)]
-            self.failures.record("consolidation", describe(exc, private), ref=target.entry.id)
-            return "failed"
+            outcomes.append(decision.action if ok else "done")
+        return outcomes
 
-    def _ask(self, old: Entry, newer: list[Entry]) -> UpdateDecision:
+    def _ask(self, pack: list[Target]) -> list[UpdateDecision]:
+        """The decisions of a pack, in its order: one target with the single prompt,
+        several with the batched one."""
         assert self.llm is not None
-        lines = [f"OLD ({_date(old)}): {old.text}", "NEWER:"]
-        lines += [f"- ({_date(e)}) {e.text}" for e in sorted(newer, key=_order_key)]
+        if len(pack) == 1:
+            (target,) = pack
+            lines = [_old_line(target.entry), "NEWER:", *_newer_lines(target.sources)]
+            one = self._call(UPDATE_PROMPT, "\n".join(lines), UpdateDecision)
+            assert isinstance(one, UpdateDecision)
+            return [one]
+        prompt = "\n\n".join(self._block(n, t) for n, t in enumerate(pack, 1))
+        reply = self._call(BATCH_UPDATE_PROMPT, prompt, reply_model(len(pack), TargetDecision))
+        by_number = {d.target: d for d in reply.decisions}
+        return [by_number[n] for n in range(1, len(pack) + 1)]
+
+    def _call(self, system: str, user: str, model: type[Any]) -> Any:
+        assert self.llm is not None
         messages = [
-            ChatMessage(role="system", content=UPDATE_PROMPT),
-            ChatMessage(role="user", content="\n".join(lines)),
+            ChatMessage(role="system", content=system),
+            ChatMessage(role="user", content=user),
         ]
         result = ask_structured(
-            self.llm, messages, UpdateDecision, max_retries=self.max_retries, on_call=self.on_call
+            self.llm, messages, model, max_retries=self.max_retries, on_call=self.on_call
         )
         return result.value
+
+    @staticmethod
+    def _block(number: int, target: Target) -> str:
+        return target_block(number, _old_line(target.entry), _newer_lines(target.sources))
+
+
+def _old_line(old: Entry) -> str:
+    return f"OLD ({_date(old)}): {old.text}"
+
+
+def _newer_lines(newer: list[Entry]) -> list[str]:
+    return [f"- ({_date(e)}) {e.text}" for e in sorted(newer, key=_order_key)]
 
 
 def record_transport_failure(store: Store, stage: str, exc: Exception) -> None:

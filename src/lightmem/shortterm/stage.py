@@ -5,7 +5,9 @@ the batch and re-pointed where they do not support their fact. Nothing is droppe
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -46,6 +48,7 @@ class ShortTermStage:
         timings: dict[str, float],
         failures: FailureLog | None = None,
         link_rules: LinkRules | None = None,
+        llm_slots: threading.BoundedSemaphore | None = None,
     ) -> None:
         self.store = store
         self.extractor = extractor
@@ -56,6 +59,8 @@ class ShortTermStage:
         self.timings = timings
         self.failures = failures if failures is not None else FailureLog(store)
         self.link_rules = link_rules if link_rules is not None else LinkRules()
+        # bounds the LLM calls in flight across owners (None: no bound)
+        self.llm_slots = llm_slots if extractor.uses_llm else None
 
     def plan(self, owner: Scope, *, force: bool) -> int:
         """Create batches from the owner's short-term segments; returns how many."""
@@ -92,7 +97,8 @@ class ShortTermStage:
     def _run_one(self, batch: Batch, result: StageResult) -> None:
         turns = self.store.get_turns(batch.turn_ids)
         try:
-            report = self.extractor.extract(turns)
+            with self.llm_slots or contextlib.nullcontext():
+                report = self.extractor.extract(turns)
         except (ExtractionError, ProviderError) as exc:
             record_transport_failure(self.store, "extraction", exc)
             raw = exc.raw if isinstance(exc, ExtractionError) else None

@@ -59,6 +59,10 @@ def perf(
     data: Annotated[
         Path | None, typer.Option("--data", help="Folder with the LoCoMo/LongMemEval files.")
     ] = None,
+    llm_delay: Annotated[
+        float,
+        typer.Option("--llm-delay", min=0.0, help="Seconds per call of the slow scripted LLM."),
+    ] = 1.0,
     rebuild: Annotated[
         bool, typer.Option("--rebuild", help="Build the stores again even if cached.")
     ] = False,
@@ -91,6 +95,7 @@ def perf(
         data_dir=data,
         cache_dir=cache,
         rebuild=rebuild,
+        llm_delay_s=llm_delay,
         progress=None if quiet else lambda msg: err.print(msg, markup=False, style="dim"),
     )
     console = Console(highlight=False)

@@ -76,6 +76,31 @@ def tables(result: dict[str, Any]) -> list[Table]:
             "consolidation entries/s", "bulk load entries/s", "bytes / 1k entries",
             "peak RSS MiB", "open s"]  # fmt: skip
     out.append(("writes, throughput, size", head, other_rows))
+    out += throughput_tables(result.get("throughput") or {})
+    return out
+
+
+def throughput_tables(t: dict[str, Any]) -> list[Table]:
+    """Embedder threads, bulk ingest and concurrent owners (one run each)."""
+    out: list[Table] = []
+    emb = t.get("embed_threads")
+    if emb:
+        head = ["texts", "1 thread texts/s", "2 threads texts/s"]
+        row = [_n(emb["texts"]), _n(emb["threads_1_texts_per_s"], 1),
+               _n(emb["threads_2_texts_per_s"], 1)]  # fmt: skip
+        out.append(("MiniLM on one LoCoMo conversation's turns (median of 3)", head, [row]))
+    bulk = t.get("ingest_bulk")
+    if bulk:
+        head = ["turns", "add per session turns/s", "one add turns/s", "ratio"]
+        row = [_n(bulk["turns"]), _n(bulk["per_session_adds"]["turns_per_s"], 1),
+               _n(bulk["one_add"]["turns_per_s"], 1), f"{bulk['ratio']}x"]  # fmt: skip
+        out.append(("bulk no-LLM ingest of one conversation, model loaded", head, [row]))
+    conc = t.get("concurrent_extraction")
+    if conc:
+        head = ["LLM delay s", "1 owner s", "8 owners s", "ratio (8 / 1)"]
+        row = [_n(conc["delay_s"], 1), _n(conc["owners_1"]["seconds"], 2),
+               _n(conc["owners_8"]["seconds"], 2), f"{conc['ratio']}x"]  # fmt: skip
+        out.append(("extraction flush, slow scripted LLM, owners at once", head, [row]))
     return out
 
 

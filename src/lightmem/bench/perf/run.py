@@ -17,6 +17,10 @@ once and cached, small gaussian noise per entry) is built through ``Store.add_en
 * one LoCoMo conversation through the whole pipeline with the scripted LLM (ingest
   turns/s), then its consolidation (entries/s);
 * bytes on disk per 1,000 entries and the process's peak RSS so far.
+
+Once per run (``throughput``, :mod:`lightmem.bench.perf.throughput`): MiniLM texts/s at 1
+and 2 threads, bulk no-LLM ingest (one ``add`` per session vs one per conversation), and
+extraction of 1 vs 8 owners with a slow scripted LLM.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from lightmem.bench.perf.measure import (
 )
 from lightmem.bench.perf.stats import current_rss_mb, load_average, peak_rss_mb
 from lightmem.bench.perf.stores import StoreSpec, corpus_key, ensure_store, store_bytes
+from lightmem.bench.perf.throughput import concurrent_extraction, ingest_bulk, thread_scaling
 from lightmem.config import MemoryConfig, lightmem_home
 from lightmem.datasets import load_locomo
 from lightmem.embedders.base import Embedder
@@ -135,6 +140,7 @@ def run_perf_bench(
     cache_dir: Path | None = None,
     rebuild: bool = False,
     seed: int = 0,
+    llm_delay_s: float = 1.0,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Run the benchmark at each size; returns the JSON-able result (see module doc)."""
@@ -212,6 +218,12 @@ def run_perf_bench(
         row["rss_mb"] = current_rss_mb()
         row["targets"] = _targets(size, row)
         result["sizes"][str(size)] = row
+    say("throughput: embedder threads, bulk ingest, concurrent owners")
+    result["throughput"] = {
+        "embed_threads": thread_scaling(emb_section, conv),
+        "ingest_bulk": ingest_bulk(emb_section, conv),
+        "concurrent_extraction": concurrent_extraction(emb_section, conv, delay_s=llm_delay_s),
+    }
     result["machine"]["load_average_end"] = load_average()
     return result
 
