@@ -1,6 +1,25 @@
-"""Text hygiene shared by input validation and LLM output parsing."""
+"""Text hygiene shared by input validation and LLM output parsing, and the folded words
+that every lexical index (the stores' BM25, the retrieval layer's) is built from."""
 
 from __future__ import annotations
+
+import re
+import unicodedata
+
+_WORD = re.compile(r"[^\W_]+")  # letters and digits, as FTS5's unicode61 tokenizer keeps them
+
+
+def fold(text: str) -> str:
+    """Lower case without diacritics (``"Café"`` -> ``"cafe"``)."""
+    if text.isascii():
+        return text.lower()
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+
+
+def words(text: str) -> list[str]:
+    """The folded words of ``text``: runs of letters and digits, lower case, no accents."""
+    return _WORD.findall(fold(text))
 
 
 def has_lone_surrogate(text: str) -> bool:

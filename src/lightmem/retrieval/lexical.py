@@ -9,15 +9,14 @@ millions of rows); this index serves what is rebuilt from a scope's turns on dem
 from __future__ import annotations
 
 import math
-import re
-import unicodedata
 from collections import Counter
 from collections.abc import Sequence
+
+from lightmem.text import words
 
 K1 = 1.2
 B = 0.75
 
-_WORD = re.compile(r"[^\W_]+")
 _STOP = """
 a an the and or but if of to in on at by for with from as is are was were be been being
 am do does did done have has had having i you he she it we they me him her us them my
@@ -29,14 +28,6 @@ same s t d ll m re ve don now up out off more most other each few both get got
 #: Function words that carry no topic (a short list: content words must stay).
 STOP_WORDS = frozenset(_STOP.split())
 _SUFFIXES = ("ingly", "edly", "ings", "ing", "ied", "ies", "ed", "es", "s", "ly")
-
-
-def fold(text: str) -> str:
-    """Lower case without diacritics."""
-    if text.isascii():
-        return text.lower()
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
 
 
 def stem(word: str) -> str:
@@ -55,7 +46,7 @@ def stem(word: str) -> str:
 
 def terms(text: str) -> list[str]:
     """The BM25 terms of a text: folded words, stop words out, stemmed."""
-    return [stem(w) for w in _WORD.findall(fold(text)) if w not in STOP_WORDS]
+    return [stem(w) for w in words(text) if w not in STOP_WORDS]
 
 
 class BM25Index:

@@ -17,33 +17,24 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
-import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
 
+from lightmem.text import words
+
 K1 = 1.2
 B = 0.75
 #: Terms of a BM25 query beyond this many distinct ones are ignored.
 MAX_QUERY_TERMS = 64
 
-_TERM = re.compile(r"[^\W_]+")  # letters and digits, as the unicode61 tokenizer keeps them
 _EMPTY = np.zeros(0, dtype=np.uint64)
 
 
-def fold(text: str) -> str:
-    """Lower case without diacritics (``"Café"`` -> ``"cafe"``)."""
-    if text.isascii():
-        return text.lower()
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
-
-
 def tokens(text: str) -> list[str]:
-    return _TERM.findall(fold(text))
+    return words(text)
 
 
 @lru_cache(maxsize=1 << 16)
