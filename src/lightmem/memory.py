@@ -430,11 +430,7 @@ class Memory:
         if user_id or agent_id:
             self.get(memory_id, user_id=user_id, agent_id=agent_id)
         vector = self.embedder.embed([text.strip()])[0]
-        updated = self.store.update_entry(
-            memory_id, text.strip(), vector, reason=reason, actor=actor
-        )
-        self.searcher.turn_search.clear()
-        return updated
+        return self.store.update_entry(memory_id, text.strip(), vector, reason=reason, actor=actor)
 
     def delete(
         self,
@@ -525,10 +521,7 @@ class Memory:
             found = self.forgetter.find(owner, query, ids, tombstones=purge)
             if dry_run:
                 return found
-            try:
-                return self.forgetter.apply(owner, found, purge=purge, actor=actor, reason=reason)
-            finally:
-                self.searcher.turn_search.clear()
+            return self.forgetter.apply(owner, found, purge=purge, actor=actor, reason=reason)
 
     def pin(
         self,
@@ -621,14 +614,11 @@ class Memory:
             on_call=self._recorder("consolidation"),
             failures=self.failures,
         )
-        try:
-            result = consolidator.run(scope)
-            # Sleep time is when expired memories go for good.
-            for owner in [scope] if scope is not None else self.store.scopes():
-                result.expired += self.forgetter.purge_expired(owner, _now())
-            return result
-        finally:
-            self.searcher.turn_search.clear()
+        result = consolidator.run(scope)
+        # Sleep time is when expired memories go for good.
+        for owner in [scope] if scope is not None else self.store.scopes():
+            result.expired += self.forgetter.purge_expired(owner, _now())
+        return result
 
     # -- accounting ---------------------------------------------------------------------------
     def usage(self) -> Usage:

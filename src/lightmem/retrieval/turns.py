@@ -203,12 +203,6 @@ class TurnSearch:
                 memories.append(entry)
         return cited - live, turn_entry, memories
 
-    def clear(self) -> None:
-        """Forget every index (the next search rebuilds): after a write of this process
-        that the store's revision may not show, such as a memory's new text."""
-        with self._lock:
-            self._owners.clear()
-
 
 def memory_text(entry: Entry) -> str:
     return " ".join([entry.text, *entry.keywords])

@@ -286,15 +286,18 @@ class Store(ABC):
 
     def search_revision(self, owner: Scope) -> Hashable:
         """A value that changes whenever the owner's turns or entries change in a way that
-        can change what the retrieval layer's own indexes (turns, context keys) hold: new
-        turns, new entries, deletions. A backend may override it with something cheaper."""
+        can change what the retrieval layer's own indexes (turns, context keys, memory
+        keys) hold: new turns and vectors, new entries, deletions, text updates (versions),
+        in any process. A backend may override it with something cheaper."""
         turns = self.list_turns(owner)
+        entries = self.list_entries(owner, include_deleted=True)
         return (
-            self.get_meta("generation"),
             len(turns),
             turns[-1].seq if turns else 0,
-            self.count_entries(owner, include_deleted=True),
-            self.count_entries(owner),
+            len(self.turn_vectors([t.id for t in turns])),
+            len(entries),
+            sum(e.status == "active" for e in entries),
+            sum(e.version for e in entries),
         )
 
     # -- sleep-time consolidation -------------------------------------------------------------
