@@ -93,6 +93,25 @@ SinceOpt = Annotated[str | None, typer.Option("--since", help="Items at or after
 UntilOpt = Annotated[str | None, typer.Option("--until", help="Items at or before this time.")]
 
 
+def _query_scope(
+    user: str | None,
+    agent: str | None,
+    session: str | None,
+    mode: Mode | None,
+    since: str | None,
+    until: str | None,
+) -> dict[str, Any]:
+    """The scope, mode and time range of a search or context command, as keyword arguments."""
+    need_scope(user, agent)
+    return {
+        "user_id": user,
+        "agent_id": agent,
+        "run_id": session,
+        "mode": mode.value if mode is not None else None,
+        "time_range": (since, until) if since is not None or until is not None else None,
+    }
+
+
 def search(
     ctx: typer.Context,
     query: Annotated[str, typer.Argument(help="What to look for.")],
@@ -108,18 +127,9 @@ def search(
     as_json: JsonOpt = False,
 ) -> None:
     """Search the memories of one user/agent: a table of rank, score, text, time, sources."""
-    need_scope(user, agent)
-    time_range = (since, until) if since is not None or until is not None else None
+    where = _query_scope(user, agent, session, mode, since, until)
     with state(ctx).open() as mem:
-        hits = mem.search(
-            query,
-            user_id=user,
-            agent_id=agent,
-            run_id=session,
-            limit=limit,
-            mode=mode.value if mode is not None else None,
-            time_range=time_range,
-        )
+        hits = mem.search(query, limit=limit, **where)
     if as_json:
         emit_json([render.hit_json(h) for h in hits])
     elif hits:
@@ -145,18 +155,9 @@ def context(
 ) -> None:
     """The prompt-ready block an app puts before its reply: memories in time order, then
     the evidence turns, packed into a token budget."""
-    need_scope(user, agent)
-    time_range = (since, until) if since is not None or until is not None else None
+    where = _query_scope(user, agent, session, mode, since, until)
     with state(ctx).open() as mem:
-        block = mem.context(
-            query,
-            budget_tokens=budget,
-            user_id=user,
-            agent_id=agent,
-            run_id=session,
-            mode=mode.value if mode is not None else None,
-            time_range=time_range,
-        )
+        block = mem.context(query, budget_tokens=budget, **where)
     if as_json:
         emit_json(render.context_json(block))
     elif block.items:
