@@ -215,30 +215,22 @@ class Memory:
         if run_id is not None and session_id is not None and run_id != session_id:
             raise InputError("run_id and session_id are the same thing; pass only one")
         scope = make_scope(user_id, agent_id, run_id or session_id)
-        ts = (
-            parse_timestamp(timestamp)
-            if timestamp is not None
-            else datetime.now(UTC).replace(tzinfo=None, microsecond=0)
-        )
-        turns = to_turns(messages, scope, AddDefaults(session_id=scope.run_id, timestamp=ts))
+        given = parse_timestamp(timestamp) if timestamp is not None else None
+        turns = to_turns(messages, scope, AddDefaults(session_id=scope.run_id, timestamp=given))
+        once: tuple[str, str] | None = None
+        if idempotency_key is not None:
+            # The request as given (times the caller set) identifies a retry.
+            check_idempotency_key(idempotency_key)
+            once = (idempotency_key, request_digest(scope, turns))
+        now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
         for t in turns:
+            t.timestamp = t.timestamp or now
             t.author = author  # who wrote into a shared pool (None: its owner)
-        if idempotency_key is None:
+        if once is None:
             saved = self.store.add_turns(turns)
             result = AddResult(turn_ids=[t.id for t in saved])
         else:
-            check_idempotency_key(idempotency_key)
-            given = to_turns(
-                messages,
-                scope,
-                AddDefaults(
-                    session_id=scope.run_id,
-                    timestamp=parse_timestamp(timestamp) if timestamp is not None else None,
-                ),
-            )
-            saved, replayed = self.store.add_turns_once(
-                turns, scope.owner, idempotency_key, request_digest(scope, given)
-            )
+            saved, replayed = self.store.add_turns_once(turns, scope.owner, *once)
             result = AddResult(turn_ids=[t.id for t in saved], replayed=replayed)
             if replayed:
                 return result
