@@ -31,6 +31,16 @@ def wait(driver: Any, test: Callable[[Any], Any], timeout: float = 10) -> Any:
     return WebDriverWait(driver, timeout, ignored_exceptions=stale).until(test)
 
 
+def click(driver: Any, selector: str) -> None:
+    """Click the element once the page holds it still (a re-render makes a found one stale)."""
+
+    def clicked(d: Any) -> bool:
+        d.find_element(By.CSS_SELECTOR, selector).click()
+        return True
+
+    wait(driver, clicked)
+
+
 def rows(driver: Any) -> list[str]:
     script = "return [...document.querySelectorAll('#list li.memory .text')]"
     script += ".map(e => e.textContent)"
@@ -66,7 +76,7 @@ def test_browse_search_edit_forget_and_isolation(
     wait(d, lambda d: rows(d) and "cello" in rows(d)[0])
 
     # open: sources and history
-    d.find_element(By.CSS_SELECTOR, "#list li.memory").click()
+    click(d, "#list li.memory")
     wait(d, lambda d: d.find_element(By.ID, "detail").is_displayed()
          and d.find_elements(By.CSS_SELECTOR, "#sources li.turn"))  # fmt: skip
     assert "cello" in d.find_element(By.ID, "sources").text

@@ -95,7 +95,10 @@ function renderList(memories) {
   $("count").textContent = "(" + memories.length + ")";
 }
 
+let refreshes = 0; // only the latest refresh renders: an older, slower answer is dropped
+
 async function refresh() {
+  const mine = ++refreshes;
   const s = scope();
   const text = $("q").value.trim();
   let memories;
@@ -110,7 +113,7 @@ async function refresh() {
     const params = { ...s, run_id: $("session").value.trim(), include_deleted: $("status").value !== "active" };
     memories = (await api("GET", "/v1/memories?" + query(params))).memories;
   }
-  renderList(filtered(memories));
+  if (mine === refreshes) renderList(filtered(memories));
 }
 
 async function openMemory(id) {
