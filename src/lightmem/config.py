@@ -52,11 +52,17 @@ class CompressorSection(BackendSection):
 
 
 class SegmenterSection(BackendSection):
-    provider: str = "similarity"
+    #: auto: combined (attention + similarity) when an LLM extracts, else similarity
+    provider: str = "auto"
 
 
 class BufferSection(_Section):
     sensory_tokens: int = Field(512, ge=1, description="sensory buffer size before segmenting")
+    max_segment_tokens: int = Field(
+        2048,
+        ge=1,
+        description="an open topic segment is carried over to the next buffer up to this size",
+    )
     shortterm_tokens: int = Field(
         2048, ge=0, description="short-term threshold th; 0 extracts every segment at once"
     )

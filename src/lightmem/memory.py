@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from lightmem import sharing
-from lightmem.config import MemoryConfig, format_validation_error, lightmem_home
+from lightmem.config import BackendSection, MemoryConfig, format_validation_error, lightmem_home
 from lightmem.embedders.base import Embedder
 from lightmem.errors import ConfigError, InputError, LightMemError, StorageError
 from lightmem.failures import FailureLog, describe, recent_failures, turn_texts
@@ -100,7 +100,7 @@ class Memory:
         self.embedder: Embedder = build("embedder", cfg.embedder, Embedder)
         self.llm: LLM = build_llm(cfg.llm)
         self.compressor: Compressor = build("compressor", cfg.compressor, Compressor)
-        self.segmenter: Segmenter = build("segmenter", cfg.segmenter, Segmenter)
+        self.segmenter: Segmenter = build("segmenter", segmenter_section(cfg, self.llm), Segmenter)
         self.store: Store = build("store", store_section, Store)
         self.store.open(self.embedder.dim)
         try:
@@ -131,6 +131,7 @@ class Memory:
             self.embedder,
             self.segmenter,
             buffer_tokens=cfg.buffer.sensory_tokens,
+            max_segment_tokens=cfg.buffer.max_segment_tokens,
             timings=self.timings,
         )
         self.shortterm = ShortTermStage(
@@ -686,6 +687,16 @@ class Memory:
             raise StorageError(
                 f"cannot write the store's config file {str(target)!r}: {exc.strerror or exc}"
             ) from exc
+
+
+def segmenter_section(cfg: MemoryConfig, llm: LLM) -> BackendSection:
+    """``auto``: attention + similarity (``combined``) when an LLM extracts, since segments
+    then become extraction batches; ``similarity`` without one, where segments only label
+    topics and the attention pass (~20 turns/s on 2 cores) would cost ingest for nothing."""
+    section = cfg.segmenter
+    if section.provider != "auto":
+        return section
+    return section.model_copy(update={"provider": "combined" if llm.available else "similarity"})
 
 
 def make_store_dir(path: Path) -> None:

@@ -42,7 +42,7 @@ def build(make_memory: MakeMemory, path: Path, per_call: int) -> Any:
     mem = make_memory(
         path,
         llm="scripted",
-        buffer={"sensory_tokens": 1, "shortterm_tokens": 0},
+        buffer={"sensory_tokens": 1, "max_segment_tokens": 1, "shortterm_tokens": 0},
         consolidation={"threshold": 0.3, "max_targets_per_call": per_call},
     )
     llm = mem.llm

@@ -63,7 +63,9 @@ def test_one_extraction_call_per_batch(make_memory: MakeMemory) -> None:
 
 
 def test_threshold_batches_by_tokens(make_memory: MakeMemory) -> None:
-    mem = make_memory(llm="scripted", buffer={"sensory_tokens": 1, "shortterm_tokens": 0})
+    mem = make_memory(
+        llm="scripted", buffer={"sensory_tokens": 1, "max_segment_tokens": 1, "shortterm_tokens": 0}
+    )
     llm = scripted(mem)
     llm.enqueue({"memories": []}, {"memories": []}, {"memories": []}, {"memories": []})
     for i, s in enumerate(conversation(n_sessions=2, turns_per_session=2)):
@@ -114,7 +116,7 @@ def test_provider_error_keeps_batch(make_memory: MakeMemory) -> None:
 def test_consolidation_updates_deletes_and_records_history(make_memory: MakeMemory) -> None:
     mem = make_memory(
         llm="scripted",
-        buffer={"sensory_tokens": 1, "shortterm_tokens": 0},
+        buffer={"sensory_tokens": 1, "max_segment_tokens": 1, "shortterm_tokens": 0},
         consolidation={"threshold": 0.3, "workers": 2},
     )
     llm = scripted(mem)
@@ -191,7 +193,7 @@ def test_consolidation_updates_deletes_and_records_history(make_memory: MakeMemo
 def test_failed_consolidation_stays_queued(make_memory: MakeMemory) -> None:
     mem = make_memory(
         llm="scripted",
-        buffer={"sensory_tokens": 1, "shortterm_tokens": 0},
+        buffer={"sensory_tokens": 1, "max_segment_tokens": 1, "shortterm_tokens": 0},
         consolidation={"threshold": 0.3},
         extraction={"max_retries": 0},
     )

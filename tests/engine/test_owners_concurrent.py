@@ -86,7 +86,7 @@ def test_a_slow_owner_does_not_block_another(make_memory: MakeMemory) -> None:
 def test_background_threads_extract_owners_concurrently(make_memory: MakeMemory) -> None:
     mem = make_memory(
         llm="scripted",
-        buffer={"sensory_tokens": 1, "shortterm_tokens": 0},
+        buffer={"sensory_tokens": 1, "max_segment_tokens": 1, "shortterm_tokens": 0},
         worker={"background": True, "max_llm_calls": 3},
     )
     gate = InFlight()

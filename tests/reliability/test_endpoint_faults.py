@@ -107,7 +107,7 @@ def test_background_worker_records_endpoint_failures(
     with open_memory(
         tmp_path / "store",
         openai_server,
-        buffer={"sensory_tokens": 1, "shortterm_tokens": 0},
+        buffer={"sensory_tokens": 1, "max_segment_tokens": 1, "shortterm_tokens": 0},
         worker={"background": True},
     ) as mem:
         openai_server.error(500, "down").error(500, "down")  # both HTTP attempts

@@ -132,7 +132,8 @@ TWO_TOPICS = [
 
 
 def test_real_minilm_finds_the_topic_change_of_a_toy_conversation() -> None:
-    seg = AttentionSegmenter()
+    # the paper's rule: the attention of each turn onto the one before, its peaks
+    seg = AttentionSegmenter(AttentionOptions(score="pair", mode="peak", z=0.5, min_turns=2))
     try:
         seg.load()
     except MissingDependencyError as exc:
@@ -146,3 +147,9 @@ def test_real_minilm_finds_the_topic_change_of_a_toy_conversation() -> None:
     ]
     found = seg.boundaries(turns, np.zeros((len(turns), 4), dtype=np.float32))
     assert any(abs(b - 5) <= 1 for b in found) and len(found) <= 3
+    # the default: attention across each gap (windows of turns), its deepest dips
+    block = AttentionSegmenter()
+    values = block.consecutive(TWO_TOPICS)
+    assert not np.isnan(values).any()
+    found = block.boundaries(turns, np.zeros((len(turns), 4), dtype=np.float32))
+    assert any(abs(b - 5) <= 1 for b in found) and len(found) <= 2

@@ -68,7 +68,7 @@ def no_attention_model(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_falls_back_to_similarity_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
     turns, vectors = _turns(15)
     seg = CombinedSegmenter()
-    assert seg.fallback is None and seg.effective_rule == "intersection"
+    assert seg.fallback is None and seg.effective_rule == "fusion"
     with caplog.at_level(logging.WARNING):
         got = seg.boundaries(turns, vectors)
     assert got == SimilaritySegmenter().boundaries(turns, vectors) == [5, 10]

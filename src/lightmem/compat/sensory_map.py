@@ -124,8 +124,12 @@ def map_segmenter(
             notes.note_device(where, value)
         else:
             raise bad(where, "is not an llmlingua-2 topic_segmenter setting")
-    # Upstream's rule: attention proposes coarse boundaries, embedding similarity refines.
-    options: dict[str, Any] = {"rule": "intersection"}
-    if attention:
-        options["attention"] = attention
+    # Upstream's rule: attention peaks (each turn onto the one before) propose coarse
+    # boundaries, embedding similarity of consecutive turns refines.
+    attention.update(score="pair", mode="peak", z=0.5, min_turns=2)
+    options: dict[str, Any] = {
+        "rule": "intersection",
+        "attention": attention,
+        "similarity": {"window": 1, "lexical": False, "z": 0.5, "min_turns": 2},
+    }
     return {"provider": "combined", "options": options}, buffer

@@ -1,6 +1,14 @@
 """The sensory stage: compress and embed new turns, then cut the buffer into topic segments.
 
-Everything it reads and writes is store state, so a killed process resumes here.
+The buffer is segmented each time ``buffer_tokens`` new tokens have arrived. A cut needs
+the turns after it (the segmenters compare windows of turns each side of a gap), so cuts
+closer to the buffer's end than the segmenter's ``lookahead`` wait for the next pass; the
+open segment after the last cut is carried over to the next buffer (as in the paper), not
+cut at the buffer's end, until it reaches ``max_segment_tokens``. A session change always
+cuts.
+
+Everything it reads and writes is store state, so a killed process resumes here (it only
+segments a little earlier than it would have).
 """
 
 from __future__ import annotations
@@ -39,6 +47,31 @@ def session_cuts(turns: list[Turn]) -> list[int]:
     return [i for i in range(1, len(turns)) if turns[i].session_id != turns[i - 1].session_id]
 
 
+def plan_cuts(
+    boundaries: list[int],
+    certain: list[int],
+    tokens: list[int],
+    *,
+    lookahead: int,
+    max_open_tokens: int,
+    force: bool,
+) -> tuple[list[int], int]:
+    """Where to cut a buffer of ``len(tokens)`` turns, and where the open segment carried
+    over starts (``len(tokens)`` when nothing is carried).
+
+    ``boundaries`` (the segmenter's) count only with ``lookahead`` turns after them unless
+    ``force``; ``certain`` cuts (session changes) always count. Without ``force`` the
+    segment after the last cut stays open while it holds fewer than ``max_open_tokens``.
+    """
+    n = len(tokens)
+    trusted = boundaries if force else [b for b in boundaries if b <= n - lookahead]
+    cuts = sorted({c for c in [*trusted, *certain] if 0 < c < n})
+    last = cuts[-1] if cuts else 0
+    if force or sum(tokens[last:]) >= max_open_tokens:
+        return cuts, n
+    return cuts, last
+
+
 class SensoryStage:
     def __init__(
         self,
@@ -49,13 +82,17 @@ class SensoryStage:
         *,
         buffer_tokens: int,
         timings: dict[str, float],
+        max_segment_tokens: int | None = None,
     ) -> None:
         self.store = store
         self.compressor = compressor
         self.embedder = embedder
         self.segmenter = segmenter
         self.buffer_tokens = buffer_tokens
+        self.max_segment_tokens = max_segment_tokens or 4 * buffer_tokens
         self.timings = timings
+        #: owner -> ids of the buffered turns the last pass saw (they do not count as new)
+        self._seen: dict[Scope, set[str]] = {}
 
     def prepare(self, turns: list[Turn]) -> None:
         """Compute the compressed view, token count and embedding of turns that lack them."""
@@ -83,18 +120,23 @@ class SensoryStage:
         if not turns:
             return 0
         self.prepare(turns)
-        total = sum(t.tokens for t in turns)
-        if total < self.buffer_tokens and not force:
+        seen = self._seen.get(owner, set())
+        new = sum(t.tokens for t in turns if t.id not in seen)
+        if new < self.buffer_tokens and not force:
             return 0
         t0 = time.perf_counter()
         stored = self.store.turn_vectors([t.id for t in turns])
         matrix = np.stack([stored[t.id] for t in turns]).astype(np.float32)
-        cuts = self.segmenter.boundaries(turns, matrix) + session_cuts(turns)
-        segments = split_at(turns, cuts)
-        if not force and segments:
-            residual = segments[-1]
-            if sum(t.tokens for t in residual) < self.buffer_tokens:
-                segments = segments[:-1]  # the residual carries over to the next buffer
+        cuts, carry = plan_cuts(
+            self.segmenter.boundaries(turns, matrix),
+            session_cuts(turns),
+            [t.tokens for t in turns],
+            lookahead=self.segmenter.lookahead,
+            max_open_tokens=self.max_segment_tokens,
+            force=force,
+        )
+        segments = split_at(turns[:carry], cuts)
+        self._seen[owner] = {t.id for t in turns[carry:]}
         if segments:
             try:
                 self.store.assign_segments(

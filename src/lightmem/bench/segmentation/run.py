@@ -30,7 +30,7 @@ from typing import Any
 from lightmem.datasets import Conversation, DatasetTurn, load_dataset
 from lightmem.embedders.base import Embedder, Vectors
 from lightmem.sensory.segmenters.base import Segmenter
-from lightmem.sensory.stage import turn_embedding_text
+from lightmem.sensory.stage import plan_cuts, turn_embedding_text
 from lightmem.tokens import count_tokens
 from lightmem.types import Scope, Turn
 
@@ -130,33 +130,39 @@ def segment_stream(
     embeddings: Vectors,
     *,
     buffer_tokens: int | None = None,
+    max_segment_tokens: int | None = None,
 ) -> list[int]:
     """The boundaries a segmenter puts in ``turns``: all at once, or through a sensory buffer
-    that behaves as :class:`~lightmem.sensory.stage.SensoryStage` (without session cuts)."""
+    that behaves as :class:`~lightmem.sensory.stage.SensoryStage` (without session cuts):
+    a pass each ``buffer_tokens`` new tokens, the open segment carried over up to
+    ``max_segment_tokens`` (default: the pipeline's, 4 buffers)."""
     n = len(turns)
     if buffer_tokens is None:
         return [b for b in segmenter.boundaries(turns, embeddings) if 0 < b < n]
+    cap = max_segment_tokens or 4 * buffer_tokens
     tokens = [count_tokens(t.content) for t in turns]
     cuts: list[int] = []
-    start, total = 0, 0
+    start, seen = 0, 0  # the buffer starts at turn `start`; turns before `seen` are not new
     for end in range(1, n + 1):
-        total += tokens[end - 1]
-        if total < buffer_tokens and end < n:
+        if sum(tokens[seen:end]) < buffer_tokens and end < n:
             continue
         local = [
             b
             for b in segmenter.boundaries(turns[start:end], embeddings[start:end])
             if 0 < b < end - start
         ]
-        cuts.extend(start + b for b in local)
-        last = start + (local[-1] if local else 0)
-        if end < n and sum(tokens[last:end]) < buffer_tokens:
-            start = last  # the residual carries over to the next buffer
-        else:
-            start = end  # a full residual is emitted: the pipeline cuts here
-            if end < n:
-                cuts.append(end)
-        total = sum(tokens[start:end])
+        planned, carry = plan_cuts(
+            local,
+            [],
+            tokens[start:end],
+            lookahead=segmenter.lookahead,
+            max_open_tokens=cap,
+            force=end == n,
+        )
+        cuts.extend(start + c for c in planned)
+        if carry == end - start and end < n:
+            cuts.append(end)  # the open segment was too long: the pipeline cuts here
+        start, seen = start + carry, end
     return sorted(set(cuts))
 
 

@@ -28,7 +28,9 @@ class PerTurnSystem(LightMemSystem):
 
     def memory_config(self) -> MemoryConfig:
         cfg = self.settings.config
-        buffer = cfg.buffer.model_copy(update={"sensory_tokens": 1, "shortterm_tokens": 0})
+        buffer = cfg.buffer.model_copy(
+            update={"sensory_tokens": 1, "max_segment_tokens": 1, "shortterm_tokens": 0}
+        )
         return cfg.model_copy(update={"buffer": buffer})
 
     def consolidates(self) -> bool:

@@ -9,15 +9,13 @@ first and last positions ([CLS], [SEP]) are attention sinks and are left out. Th
 matrix ``M[i, j]`` is the attention mass a token of turn ``i`` puts on turn ``j``, averaged
 over turn ``i``'s tokens; each row is normalised over the earlier turns (``j < i``).
 
-Following the LightMem paper, the candidates are the local maxima (``mode="peak"``) of
-the sequence ``M[i, i-1]``, a peak between turns ``k`` and ``k + 1`` marking a boundary
-before turn ``k`` (turn ``k`` opened the topic that turn ``k + 1`` follows). ``z`` keeps
-only peaks above ``mean + z * std`` of the buffer: 0.5 by default, which gave a better
-coarse signal than every local maximum on the segmentation benchmark
-(:mod:`lightmem.bench.segmentation`). ``mode="dip"`` (local minima, boundary before the
-later turn) and ``score="block"`` (attention across ``width`` turns each side of a gap) are
-kept for comparison: ``block`` was the better attention-only signal on the mixed streams
-but the worse filter in combination with similarity.
+The default signal (``score="block"``) is the mean attention the ``width`` turns after a
+gap pay to the ``width`` turns before it: low across a topic change. Boundaries are its
+local minima (``mode="dip"``) below ``mean - z * std`` of the buffer. On ``lightmem bench
+segmentation`` it was the better attention signal on both streams and the one that adds to
+similarity in the combined segmenter. The LightMem paper's rule is kept for comparison:
+``score="pair"`` (the attention of turn ``i`` onto turn ``i - 1``) with ``mode="peak"``, a
+local maximum between turns ``k`` and ``k + 1`` marking a boundary before turn ``k``.
 """
 
 from __future__ import annotations
@@ -53,12 +51,14 @@ class AttentionOptions(BaseModel):
     layers: list[int] | None = Field(None, description="layers to average; default: upper half")
     max_turn_tokens: int = Field(64, ge=1, le=254)
     window_tokens: int = Field(512, ge=16, le=512)
-    score: Score = Field("pair", description="pair: turn onto the one before; block: windows")
-    width: int = Field(3, ge=1, description="turns each side of a gap for score='block'")
+    score: Score = Field(
+        "block", description="block: windows across a gap; pair: turn onto the one before"
+    )
+    width: int = Field(4, ge=1, description="turns each side of a gap for score='block'")
     normalize: bool = Field(True, description="pair: share of the row's attention to earlier turns")
-    mode: Mode = Field("peak", description="peak: the paper's rule; dip: local minima")
-    z: float | None = Field(0.5, description="only extremes beyond mean +/- z * std")
-    min_turns: int = Field(2, ge=1)
+    mode: Mode = Field("dip", description="dip: local minima; peak: the paper's rule (pair)")
+    z: float | None = Field(1.0, description="only extremes beyond mean +/- z * std")
+    min_turns: int = Field(3, ge=1)
 
 
 # -- pure math ------------------------------------------------------------------------------
@@ -160,6 +160,10 @@ class AttentionSegmenter(Segmenter):
         self._model: LoadedBert | None = None
         self._memo: OrderedDict[tuple[str, ...], np.ndarray] = OrderedDict()
         self._memo_lock = threading.Lock()
+
+    @property
+    def lookahead(self) -> int:
+        return self.opts.width if self.opts.score == "block" else 1
 
     def boundaries(self, turns: list[Turn], embeddings: Vectors) -> list[int]:
         values = self.consecutive([t.view for t in turns])

@@ -26,6 +26,12 @@ class Segmenter(ABC):
     def __init__(self, options: BaseModel | None = None) -> None:
         self.options = options if options is not None else self.Options()
 
+    @property
+    def lookahead(self) -> int:
+        """Turns a boundary needs after it to be judged (the pipeline keeps a cut nearer
+        the buffer's end for the next pass)."""
+        return 0
+
     @abstractmethod
     def boundaries(self, turns: list[Turn], embeddings: Vectors) -> list[int]:
         """Sorted indices ``i`` (0 < i < len(turns)) where a new topic segment starts."""

@@ -1,9 +1,16 @@
-"""Hybrid topic segmentation: attention (coarse candidates) and similarity (fine cuts).
+"""Hybrid topic segmentation: attention and similarity, combined.
 
 Both signals work on the same unit, the buffered turns, and are combined by an explicit
 ``rule``:
 
-- ``"intersection"`` (default, the LightMem paper's): keep the similarity boundaries that
+- ``"fusion"`` (default): the gap signals themselves are fused, not their boundaries: the
+  similarity segmenter's cohesion signals (embeddings, words) and the attention the turns
+  after each gap pay to the turns before it, z-scored and weighted by how well each agrees
+  with the others (:func:`~lightmem.sensory.segmenters.cohesion.fuse`), then cut at the
+  deepest minima (``z``, ``min_turns``). On ``lightmem bench segmentation`` it beat each
+  signal alone on both streams, and attention fades out by itself on a buffer where it
+  agrees with nothing;
+- ``"intersection"`` (the LightMem paper's rule on boundaries): keep the similarity boundaries that
   lie within ``tolerance`` turns of an attention boundary; when none does, keep the
   similarity boundaries (the paper's rule too: a small buffer often has no attention peak,
   and cutting nowhere would leave the pipeline to cut at the buffer's end);
@@ -30,17 +37,20 @@ from lightmem.embedders.base import Vectors
 from lightmem.errors import MissingDependencyError
 from lightmem.sensory.segmenters.attention import AttentionOptions, AttentionSegmenter
 from lightmem.sensory.segmenters.base import Segmenter
+from lightmem.sensory.segmenters.cohesion import fuse, pick_low
 from lightmem.sensory.segmenters.similarity import SimilarityOptions, SimilaritySegmenter
 from lightmem.types import Turn
 
 log = logging.getLogger(__name__)
 
-Rule = Literal["intersection", "union", "attention", "similarity"]
+Rule = Literal["fusion", "intersection", "union", "attention", "similarity"]
 
 
 class CombinedOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    rule: Rule = "intersection"
+    rule: Rule = "fusion"
+    z: float = Field(1.0, ge=0.0, description="fusion: cut where the fused signal < -z std")
+    min_turns: int = Field(3, ge=1, description="fusion: shortest segment")
     tolerance: int = Field(1, ge=0, description="turns between matching boundaries")
     empty_intersection: Literal["similarity", "none"] = Field(
         "similarity", description="what an empty intersection yields"
@@ -73,6 +83,8 @@ def combine(
         return both
     if rule == "union":
         return sorted(set(similarity) | {a for a in attention if not near(a, similarity)})
+    if rule == "fusion":
+        raise ValueError("the fusion rule combines gap signals, not boundary lists")
     raise ValueError(f"unknown combination rule {rule!r}")
 
 
@@ -86,6 +98,12 @@ class CombinedSegmenter(Segmenter):
         self.similarity = SimilaritySegmenter(self.opts.similarity)
         #: why the attention signal is not used (None while it is)
         self.fallback: str | None = None
+        #: fusion: the weights of the last buffer's signals (similarity's, then attention)
+        self.last_weights: list[float] = []
+
+    @property
+    def lookahead(self) -> int:
+        return max(self.similarity.lookahead, self.attention.lookahead)
 
     @property
     def effective_rule(self) -> Rule:
@@ -94,6 +112,8 @@ class CombinedSegmenter(Segmenter):
 
     def boundaries(self, turns: list[Turn], embeddings: Vectors) -> list[int]:
         rule = self.opts.rule
+        if rule == "fusion":
+            return self._fused(turns, embeddings)
         fine = self.similarity.boundaries(turns, embeddings) if rule != "attention" else []
         if rule == "similarity" or not self._attention_available():
             return fine
@@ -105,6 +125,15 @@ class CombinedSegmenter(Segmenter):
             tolerance=self.opts.tolerance,
             empty_intersection=self.opts.empty_intersection,
         )
+
+    def _fused(self, turns: list[Turn], embeddings: Vectors) -> list[int]:
+        if len(turns) < 2:
+            return []
+        signals = self.similarity.signals(turns, embeddings)
+        if self._attention_available():
+            signals.append(self.attention.consecutive([t.view for t in turns]))
+        fused, self.last_weights = fuse(signals)
+        return pick_low(fused, z=self.opts.z, min_turns=self.opts.min_turns)
 
     def _attention_available(self) -> bool:
         if self.fallback is not None:

@@ -1,0 +1,122 @@
+"""Gap signals shared by the segmenters: how much the turns on either side of a gap belong
+together, and how several such signals are fused and turned into boundaries.
+
+Every signal has one value per gap (``values[g - 1]`` is the gap before turn ``g``), high
+where the two sides belong together:
+
+* :func:`embedding_cohesion`: cosine of the mean embeddings of the ``window`` turns before
+  and after the gap (windows, not single turns: a short reply says little on its own);
+* :func:`lexical_cohesion`: the same for TF-IDF word vectors (sublinear term frequency, IDF
+  over the buffer's turns, stemmed words without stop words), the classic TextTiling
+  signal: names and topic words persist inside a topic and change at its boundary.
+
+:func:`fuse` averages signals after z-normalising them, each weighted by how well it agrees
+with the others (its mean correlation with them, at least 0): a signal that carries no
+information on this buffer (it agrees with nothing) fades out by itself, with no weight to
+tune. :func:`pick_low` cuts at the deepest local minima below ``mean - z * std``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from lightmem.embedders.base import Vectors
+from lightmem.retrieval.lexical import terms
+
+Signal = npt.NDArray[np.float64]
+
+
+def embedding_cohesion(embeddings: Vectors, window: int) -> Signal:
+    """Cosine of the mean (unit) embeddings of the ``window`` turns each side of each gap."""
+    e = np.asarray(embeddings, dtype=np.float64)
+    n = len(e)
+    out = np.zeros(max(n - 1, 0), dtype=np.float64)
+    if n < 2:
+        return out
+    prefix = np.vstack([np.zeros((1, e.shape[1])), np.cumsum(e, axis=0)])
+    for g in range(1, n):
+        left = prefix[g] - prefix[max(0, g - window)]
+        right = prefix[min(n, g + window)] - prefix[g]
+        denom = float(np.linalg.norm(left) * np.linalg.norm(right))
+        out[g - 1] = float(left @ right) / denom if denom > 0 else 0.0
+    return out
+
+
+def lexical_cohesion(texts: Sequence[str], window: int) -> Signal:
+    """Cosine of the TF-IDF vectors of the ``window`` turns each side of each gap."""
+    words = [terms(t) for t in texts]
+    n = len(words)
+    if n < 2:
+        return np.zeros(0, dtype=np.float64)
+    df: Counter[str] = Counter()
+    for w in words:
+        df.update(set(w))
+    idf = {t: math.log(n / c) for t, c in df.items()}
+
+    def vector(lo: int, hi: int) -> dict[str, float]:
+        counts: Counter[str] = Counter()
+        for i in range(lo, hi):
+            counts.update(words[i])
+        return {t: (1.0 + math.log(c)) * idf[t] for t, c in counts.items() if idf[t] > 0}
+
+    out = np.zeros(n - 1, dtype=np.float64)
+    for g in range(1, n):
+        a, b = vector(max(0, g - window), g), vector(g, min(n, g + window))
+        dot = sum(v * b.get(t, 0.0) for t, v in a.items())
+        na = math.sqrt(sum(v * v for v in a.values()))
+        nb = math.sqrt(sum(v * v for v in b.values()))
+        out[g - 1] = dot / (na * nb) if na > 0 and nb > 0 else 0.0
+    return out
+
+
+def zscore(values: Signal) -> Signal:
+    std = float(values.std()) if len(values) else 0.0
+    return (values - values.mean()) / std if std > 0 else np.zeros_like(values)
+
+
+def agreement_weights(signals: Sequence[Signal]) -> list[float]:
+    """Each signal's mean correlation with the others (0 when negative or undefined); equal
+    weights when no signal agrees with any other, or when there is one signal."""
+    k = len(signals)
+    if k < 2 or len(signals[0]) < 3:
+        return [1.0] * k
+    z = np.stack([zscore(s) for s in signals])
+    corr = (z @ z.T) / z.shape[1]  # the correlation matrix of z-scored rows
+    weights = [max(0.0, float((corr[i].sum() - corr[i, i]) / (k - 1))) for i in range(k)]
+    return weights if sum(weights) > 0 else [1.0] * k
+
+
+def fuse(signals: Sequence[Signal]) -> tuple[Signal, list[float]]:
+    """The agreement-weighted mean of the z-scored signals, and the weights used."""
+    weights = agreement_weights(signals)
+    total = sum(weights)
+    fused = sum((w / total) * zscore(s) for w, s in zip(weights, signals, strict=True))
+    return np.asarray(fused, dtype=np.float64), weights
+
+
+def pick_low(
+    values: Signal, *, z: float, min_turns: int, threshold: float | None = None
+) -> list[int]:
+    """Boundaries where ``values`` (one per gap, high = same topic) is a local minimum below
+    ``threshold`` (default ``mean - z * std``): deepest first, at least ``min_turns`` turns
+    apart and from the start. ``values[g - 1]`` is about the gap before turn ``g``."""
+    n = len(values) + 1
+    if n < 2:
+        return []
+    cut = threshold if threshold is not None else float(values.mean() - z * values.std())
+    candidates = []
+    for j, v in enumerate(values):
+        left = values[j - 1] if j > 0 else np.inf
+        right = values[j + 1] if j + 1 < len(values) else np.inf
+        if v < cut and v <= left and v <= right:
+            candidates.append((float(v), j + 1))
+    chosen: list[int] = []
+    for _, i in sorted(candidates):
+        if i >= min_turns and all(abs(i - c) >= min_turns for c in chosen):
+            chosen.append(i)
+    return sorted(chosen)
