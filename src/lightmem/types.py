@@ -9,9 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
-SearchMode = Literal["dense", "bm25", "hybrid"]
+SearchMode = Literal["dense", "bm25", "hybrid", "hierarchical"]
+#: what an entry is: an extracted fact (or note), a session summary, or an event binding facts
+EntryKind = Literal["fact", "summary", "event"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +127,9 @@ class Entry:
     pinned: bool = False
     #: when the memory stops being returned (and is purged at the next consolidation)
     expires_at: datetime | None = None
+    kind: EntryKind = "fact"
+    #: structure: an event's fields, bound facts (``facts``) and links; a summary's session
+    meta: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -141,6 +146,10 @@ class Hit:
     sources: list[Turn] = field(default_factory=list)
     turn: Turn | None = None
     relevance: float = 1.0
+    #: an event hit: the facts it binds (active ones, in the event's order)
+    facts: list[Entry] = field(default_factory=list)
+    #: hierarchical search: the summary of the session the hit was found through
+    session: Entry | None = None
 
     def __post_init__(self) -> None:
         if (self.entry is None) == (self.turn is None):
@@ -218,7 +227,7 @@ class StageUsage:
     seconds: float = 0.0
 
 
-FailureWhere = Literal["extraction", "consolidation", "worker"]
+FailureWhere = Literal["extraction", "consolidation", "summary", "worker"]
 
 
 @dataclass(slots=True)
@@ -314,6 +323,9 @@ class ConsolidationResult:
     ignored: int = 0
     expired: int = 0  # expired memories purged
     failed: list[str] = field(default_factory=list)  # target entry ids whose decision failed
+    summaries: int = 0  # session summaries written or rebuilt
+    #: session ids whose summary failed this time (retried at the next consolidation)
+    failed_summaries: list[str] = field(default_factory=list)
 
 
 AccessLevel = Literal["read", "write"]

@@ -29,6 +29,7 @@ from lightmem.types import (
     AccessLevel,
     Batch,
     Entry,
+    EntryKind,
     EraseResult,
     HistoryRecord,
     LLMCall,
@@ -156,8 +157,9 @@ class Store(ABC):
         include_deleted: bool = False,
         limit: int | None = None,
         offset: int = 0,
+        kind: EntryKind | None = None,
     ) -> list[Entry]:
-        """Entries of a scope in creation order."""
+        """Entries of a scope in creation order (of one ``kind`` when given)."""
 
     @abstractmethod
     def update_entry(
@@ -169,9 +171,11 @@ class Store(ABC):
         reason: str | None,
         actor: str,
         sources: list[str] | None = None,
+        meta: dict[str, Any] | None = None,
     ) -> Entry:
-        """Replace the text (and vector, optionally sources), bump ``version``, write history
-        UPDATE with old and new text. Raise :class:`NotFoundError` for unknown/deleted ids."""
+        """Replace the text (and vector, optionally sources and meta), bump ``version``,
+        write history UPDATE with old and new text. Raise :class:`NotFoundError` for
+        unknown/deleted ids."""
 
     @abstractmethod
     def delete_entry(self, entry_id: str, *, reason: str | None, actor: str) -> None:

@@ -337,3 +337,18 @@ def forgetting(cur: Cursor) -> None:
             "ALTER TABLE turns ADD COLUMN images jsonb NOT NULL DEFAULT '[]'",
         ],
     )
+
+
+@migration(5)
+def structure(cur: Cursor) -> None:
+    """What an entry is (``kind``: an extracted fact, a session summary or an event) and its
+    structure (``meta``: an event's facts, fields and links; a summary's session)."""
+    execute_all(
+        cur,
+        [
+            "ALTER TABLE entries ADD COLUMN kind text NOT NULL DEFAULT 'fact' "
+            "CHECK (kind IN ('fact', 'summary', 'event'))",
+            "ALTER TABLE entries ADD COLUMN meta jsonb NOT NULL DEFAULT '{}'",
+            "CREATE INDEX entries_kind ON entries (user_id, agent_id, kind) WHERE kind <> 'fact'",
+        ],
+    )

@@ -41,7 +41,7 @@ TURN_FIELDS = (
 #: Every column of ``entries`` an entry is made of (not its vector, not the queue flag).
 ENTRY_FIELDS = (
     "pk, id, user_id, agent_id, run_id, text, timestamp, speakers, topic_id, keywords, "
-    "sources, origin, status, version, created_at, updated_at, pinned, expires_at"
+    "sources, origin, status, version, created_at, updated_at, pinned, expires_at, kind, meta"
 )
 BATCH_FIELDS = (
     "pk, id, user_id, agent_id, run_id, turn_ids, status, attempts, last_error, raw_reply, "
@@ -233,7 +233,23 @@ def row_to_entry(row: Row) -> Entry:
         updated_at=load_time(row["updated_at"]),
         pinned=bool(row["pinned"]),
         expires_at=load_time(row["expires_at"]),
+        kind=row["kind"],
+        meta=load_meta(row["meta"]),
     )
+
+
+def load_meta(value: Any) -> dict[str, Any]:
+    """An entry's structure from its JSON column (text or decoded) or an export record."""
+    meta = json.loads(value) if isinstance(value, str) else value
+    if meta is None:
+        return {}
+    if not isinstance(meta, dict):
+        raise ValueError("an entry's meta is a JSON object")
+    return meta
+
+
+def dump_meta(meta: dict[str, Any]) -> str:
+    return json.dumps(meta, ensure_ascii=False, sort_keys=True)
 
 
 def row_to_batch(row: Row) -> Batch:

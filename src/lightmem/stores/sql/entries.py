@@ -17,6 +17,7 @@ from lightmem.stores.sql.codec import (
     HISTORY_FIELDS,
     Row,
     dump_list,
+    dump_meta,
     in_scope,
     load_list,
     row_to_entry,
@@ -40,18 +41,20 @@ def insert_entries(
     c.executemany(
         f"""INSERT INTO entries (id, user_id, agent_id, run_id, text, timestamp, speakers,
             topic_id, keywords, sources, origin, status, version, created_at, updated_at,
-            vector)
-           VALUES (?, ?, ?, ?, ?, ?, {j}, ?, {j}, {j}, ?, 'active', 1, ?, ?, {d.vector_param})""",
+            kind, meta, vector)
+           VALUES (?, ?, ?, ?, ?, ?, {j}, ?, {j}, {j}, ?, 'active', 1, ?, ?, ?, {j},
+                   {d.vector_param})""",
         [
             (
                 e.id, e.scope.user_id, e.scope.agent_id, e.scope.run_id, e.text,
                 d.dump_time(e.timestamp), dump_list(e.speakers), e.topic_id,
-                dump_list(e.keywords), dump_list(e.sources), e.origin, stamp, stamp, vector,
+                dump_list(e.keywords), dump_list(e.sources), e.origin, stamp, stamp, e.kind,
+                dump_meta(e.meta), vector,
             )
             for e, vector in zip(entries, vectors, strict=True)
         ],
     )  # fmt: skip
-    d.enqueue(c, ids)
+    d.enqueue(c, [e.id for e in entries if e.kind == "fact"])  # structure is not merged
     c.executemany(
         """INSERT INTO history (entry_id, event, old_text, new_text, reason, actor, created_at)
            VALUES (?, ?, NULL, ?, NULL, ?, ?)""",
@@ -106,11 +109,20 @@ def get_entries(c: Conn, d: Dialect, ids: list[str]) -> list[Entry]:
 
 
 def list_entries(
-    c: Conn, d: Dialect, scope: Scope, include_deleted: bool, limit: int | None, offset: int
+    c: Conn,
+    d: Dialect,
+    scope: Scope,
+    include_deleted: bool,
+    limit: int | None,
+    offset: int,
+    kind: str | None = None,
 ) -> list[Entry]:
     where, params = scope_where(scope)
     if not include_deleted:
         where += " AND status = 'active'"
+    if kind is not None:
+        where += " AND kind = ?"
+        params.append(kind)
     sql = f"SELECT {ENTRY_FIELDS} FROM entries WHERE {where} ORDER BY pk LIMIT ? OFFSET ?"
     params += [d.no_limit if limit is None else max(0, limit), max(0, offset)]
     return [row_to_entry(r) for r in c.execute(sql, params).fetchall()]
@@ -140,14 +152,20 @@ def update_entry(
     actor: str,
     sources: list[str] | None,
     now: datetime,
+    meta: dict[str, Any] | None = None,
 ) -> Entry:
     row = active_row(c, d, entry_id, "update")
+    j = d.json_param
     c.execute(
         f"""UPDATE entries SET text = ?, vector = {d.vector_param},
-            sources = COALESCE({d.json_param}, sources), version = version + 1, updated_at = ?
+            sources = COALESCE({j}, sources), meta = COALESCE({j}, meta),
+            version = version + 1, updated_at = ?
             WHERE id = ?""",
-        (text, vector, None if sources is None else dump_list(sources), d.dump_time(now), entry_id),
-    )
+        (
+            text, vector, None if sources is None else dump_list(sources),
+            None if meta is None else dump_meta(meta), d.dump_time(now), entry_id,
+        ),
+    )  # fmt: skip
     add_history(c, d, entry_id, HistoryEvent.UPDATE, row["text"], text, reason, actor, now)
     return row_to_entry(entry_row(c, d, entry_id))
 

@@ -40,6 +40,7 @@ from lightmem.types import (
     AccessLevel,
     Batch,
     Entry,
+    EntryKind,
     EraseResult,
     HistoryEvent,
     HistoryRecord,
@@ -163,11 +164,12 @@ class SQLStore(Store):
         include_deleted: bool = False,
         limit: int | None = None,
         offset: int = 0,
+        kind: EntryKind | None = None,
     ) -> list[Entry]:
         d = self.dialect
         return self._db.read(
             "list_entries",
-            lambda c: entries.list_entries(c, d, scope, include_deleted, limit, offset),
+            lambda c: entries.list_entries(c, d, scope, include_deleted, limit, offset, kind),
         )
 
     def update_entry(
@@ -179,15 +181,17 @@ class SQLStore(Store):
         reason: str | None,
         actor: str,
         sources: list[str] | None = None,
+        meta: dict[str, Any] | None = None,
     ) -> Entry:
         value = self.dialect.dump_vector(as_vector(vector, self.dim, "update_entry"))
         now, d = utcnow(), self.dialect
         return self._db.write(
             "update_entry",
             lambda c: entries.update_entry(
-                c, d, entry_id, text, value, reason=reason, actor=actor, sources=sources, now=now
+                c, d, entry_id, text, value, reason=reason, actor=actor, sources=sources,
+                now=now, meta=meta,
             ),
-        )
+        )  # fmt: skip
 
     def delete_entry(self, entry_id: str, *, reason: str | None, actor: str) -> None:
         now, d = utcnow(), self.dialect

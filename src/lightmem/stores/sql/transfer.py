@@ -19,9 +19,11 @@ from lightmem.stores.sql.codec import (
     b64_to_vector,
     dump_images,
     dump_list,
+    dump_meta,
     images_json,
     load_images,
     load_list,
+    load_meta,
     load_time,
     load_time_required,
     scope_where,
@@ -32,6 +34,7 @@ from lightmem.stores.sql.dialect import Conn, Dialect
 from lightmem.stores.sql.turns import check_new_ids, existing_ids
 from lightmem.types import Scope
 
+ENTRY_KINDS = ("fact", "summary", "event")
 KINDS = ("turn", "entry", "batch", "history", "pair", "llm_call")  # import order
 
 TURN_COLUMNS = (
@@ -83,6 +86,7 @@ def export_records(c: Conn, d: Dialect, scope: Scope | None) -> list[dict[str, A
         rec = {"kind": "entry", **_plain(r, ENTRY_COLUMNS), "consolidated": 0 if r["queued"] else 1}
         rec.update({c: load_list(r[c]) for c in ENTRY_LISTS})
         rec.update(pinned=int(r["pinned"]), expires_at=to_iso(load_time(r["expires_at"])))
+        rec.update(memory_kind=r["kind"], meta=load_meta(r["meta"]))
         out.append({**rec, "vector": vector_to_b64(d.load_vector(r["vbytes"]))})
     w, p = where("b")
     for r in rows(f"SELECT b.* FROM batches b WHERE {w} ORDER BY b.pk", p):
@@ -189,8 +193,8 @@ def _import_turns(c: Conn, d: Dialect, recs: list[dict[str, Any]], dim: int) -> 
 
 def _import_entries(c: Conn, d: Dialect, recs: list[dict[str, Any]], dim: int) -> None:
     check_new_ids(c, d, "entries", "entry", [r["id"] for r in recs])
-    columns = (*ENTRY_COLUMNS, *ENTRY_LISTS, "pinned", "expires_at", "vector")
-    marks = {c: d.json_param for c in ENTRY_LISTS} | {"vector": d.vector_param}
+    columns = (*ENTRY_COLUMNS, *ENTRY_LISTS, "pinned", "expires_at", "kind", "meta", "vector")
+    marks = {c: d.json_param for c in (*ENTRY_LISTS, "meta")} | {"vector": d.vector_param}
     rows = []
     for r in recs:
         lists = [dump_list(r.get(c) or []) for c in ENTRY_LISTS]
@@ -200,12 +204,24 @@ def _import_entries(c: Conn, d: Dialect, recs: list[dict[str, Any]], dim: int) -
                 *lists,
                 int(bool(r.get("pinned"))),  # absent in exports before forgetting
                 d.dump_time(load_time(r.get("expires_at"))),
+                _entry_kind(r),  # absent in exports before structure: a fact
+                dump_meta(load_meta(r.get("meta"))),
                 _vector(d, r.get("vector"), dim, "import entry"),
             ]
         )
     c.executemany(_insert("entries", columns, marks), rows)
     d.enqueue(c, [r["id"] for r in recs if not r.get("consolidated")])
     d.dequeue(c, [r["id"] for r in recs if r.get("consolidated")])
+
+
+def _entry_kind(rec: dict[str, Any]) -> str:
+    kind = rec.get("memory_kind") or "fact"
+    if kind not in ENTRY_KINDS:
+        raise InputError(
+            f"import: entry {rec.get('id')!r} has memory_kind {kind!r}; "
+            f"use one of {', '.join(ENTRY_KINDS)}"
+        )
+    return str(kind)
 
 
 def _import_batches(c: Conn, d: Dialect, recs: list[dict[str, Any]]) -> None:

@@ -284,3 +284,18 @@ def forgetting(conn: sqlite3.Connection) -> None:
             "ALTER TABLE turns ADD COLUMN images TEXT NOT NULL DEFAULT '[]'",
         ],
     )
+
+
+@migration(5)
+def structure(conn: sqlite3.Connection) -> None:
+    """What an entry is (``kind``: an extracted fact, a session summary or an event) and its
+    structure (``meta``: an event's facts, fields and links; a summary's session)."""
+    execute_all(
+        conn,
+        [
+            "ALTER TABLE entries ADD COLUMN kind TEXT NOT NULL DEFAULT 'fact' "
+            "CHECK (kind IN ('fact', 'summary', 'event'))",
+            "ALTER TABLE entries ADD COLUMN meta TEXT NOT NULL DEFAULT '{}'",
+            "CREATE INDEX entries_kind ON entries (user_id, agent_id, kind) WHERE kind != 'fact'",
+        ],
+    )
