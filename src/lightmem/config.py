@@ -72,6 +72,9 @@ class BufferSection(_Section):
 
 
 class ExtractionSection(_Section):
+    mode: Literal["facts", "event"] = Field(
+        "facts", description="facts: standalone facts; event: events binding their facts"
+    )
     max_retries: int = Field(2, ge=0, le=10)
     max_attempts_per_batch: int = Field(
         5, ge=1, description="failed batches are retried by each flush until this many attempts"
@@ -91,8 +94,18 @@ class ConsolidationSection(_Section):
     )
 
 
+class SummariesSection(_Section):
+    enabled: bool = Field(True, description="build session summaries at sleep time")
+    sessions_per_call: int = Field(
+        8, ge=1, le=64, description="sessions summarised in one LLM call; 1: a call each"
+    )
+    max_call_tokens: int = Field(
+        6000, ge=200, description="turn tokens of the sessions summarised in one call"
+    )
+
+
 class RetrievalSection(_Section):
-    mode: Literal["dense", "bm25", "hybrid"] = "hybrid"
+    mode: Literal["dense", "bm25", "hybrid", "hierarchical"] = "hybrid"
     rrf_k: int = Field(10, ge=1, description="reciprocal-rank fusion constant k")
     limit: int = Field(10, ge=1, le=1000)
     turns: bool = Field(
@@ -117,6 +130,12 @@ class RetrievalSection(_Section):
     )
     context_tokens: int = Field(
         1000, ge=50, le=200_000, description="default token budget of Memory.context()"
+    )
+    sessions: int = Field(
+        3, ge=1, le=100, description="hierarchical: sessions (by their summaries) drilled into"
+    )
+    session_weight: float = Field(
+        1.0, ge=0.0, le=100.0, description="hierarchical: weight of the drilled-in rankings"
     )
 
 
@@ -143,6 +162,7 @@ class MemoryConfig(_Section):
     buffer: BufferSection = Field(default_factory=BufferSection)
     extraction: ExtractionSection = Field(default_factory=ExtractionSection)
     consolidation: ConsolidationSection = Field(default_factory=ConsolidationSection)
+    summaries: SummariesSection = Field(default_factory=SummariesSection)
     retrieval: RetrievalSection = Field(default_factory=RetrievalSection)
     worker: WorkerSection = Field(default_factory=WorkerSection)
 

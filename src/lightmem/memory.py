@@ -25,6 +25,7 @@ from lightmem.llm.base import LLM, Completion
 from lightmem.locks import OwnerLocks
 from lightmem.longterm.consolidation import Consolidator
 from lightmem.longterm.forgetting import Forgetter, as_ttl, is_expired
+from lightmem.longterm.summaries import SessionSummarizer
 from lightmem.messages import AddDefaults, make_scope, to_turns
 from lightmem.registry import build, build_llm
 from lightmem.retrieval.context import Context, build_context
@@ -608,10 +609,31 @@ class Memory:
             failures=self.failures,
         )
         result = consolidator.run(scope)
+        owners = [scope] if scope is not None else self.store.scopes()
         # Sleep time is when expired memories go for good.
-        for owner in [scope] if scope is not None else self.store.scopes():
+        for owner in owners:
             result.expired += self.forgetter.purge_expired(owner, _now())
+        if self.config.summaries.enabled:
+            summarizer = self._summarizer(c.workers)
+            for owner in dict.fromkeys(o.owner for o in owners):
+                done = summarizer.run(owner)
+                result.summaries += done.written + done.updated
+                result.failed_summaries += done.failed
         return result
+
+    def _summarizer(self, workers: int) -> SessionSummarizer:
+        s = self.config.summaries
+        return SessionSummarizer(
+            self.store,
+            self.embedder,
+            self.llm,
+            workers=workers,
+            max_retries=self.config.extraction.max_retries,
+            sessions_per_call=s.sessions_per_call,
+            max_call_tokens=s.max_call_tokens,
+            on_call=self._recorder("summary"),
+            failures=self.failures,
+        )
 
     # -- accounting ---------------------------------------------------------------------------
     def usage(self) -> Usage:

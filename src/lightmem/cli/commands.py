@@ -179,8 +179,11 @@ def consolidate(
     out().print(
         f"examined {result.examined}, updated {result.updated}, deleted {result.deleted}, "
         f"merged {result.merged}, ignored {result.ignored}, expired {result.expired}, "
-        f"failed {len(result.failed)}"
+        f"failed {len(result.failed)}; session summaries {result.summaries}"
     )
+    if result.failed_summaries:
+        n = len(result.failed_summaries)
+        warn(f"{n} session summaries failed; the next consolidate retries them")
     if result.failed:
         warn(f"{len(result.failed)} decisions failed; the next consolidate retries them")
 

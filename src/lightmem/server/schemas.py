@@ -281,6 +281,10 @@ class ConsolidationOut(BaseModel):
     ignored: int
     expired: int = Field(0, description="Expired memories purged (sleep-time expiry).")
     failed: list[str]
+    summaries: int = Field(0, description="Session summaries written or rebuilt.")
+    failed_summaries: list[str] = Field(
+        default_factory=list, description="Sessions whose summary failed (retried next time)."
+    )
 
     @classmethod
     def of(cls, r: ConsolidationResult) -> ConsolidationOut:
@@ -292,6 +296,8 @@ class ConsolidationOut(BaseModel):
             ignored=r.ignored,
             expired=r.expired,
             failed=r.failed,
+            summaries=r.summaries,
+            failed_summaries=r.failed_summaries,
         )
 
 
@@ -326,7 +332,7 @@ class StageUsageOut(BaseModel):
 
 
 class FailureOut(BaseModel):
-    where: Literal["extraction", "consolidation", "worker"]
+    where: Literal["extraction", "consolidation", "summary", "worker"]
     message: str = Field(description="The provider's or validator's message (no user text).")
     at: datetime | None
     ref: str | None = Field(description="The batch id, or the consolidation target's id.")
