@@ -333,7 +333,7 @@ def test_writes_reach_the_graph_without_a_rebuild_and_merge_in_the_background(
     from lightmem.stores.sqlite import ann
 
     monkeypatch.setattr(ann, "MERGE_AT", 4)
-    path, vectors, _ = big
+    path, _, _ = big
     store = ready(path)
     try:
         before = store.cache_stats()

@@ -20,7 +20,10 @@ from lightmem.bench.perf.run import parse_sizes, run_perf_bench
 
 def perf(
     sizes: Annotated[
-        str, typer.Option("--sizes", help="Store sizes, comma-separated (k and m suffixes); none: skip.")
+        str,
+        typer.Option(
+            "--sizes", help="Store sizes, comma-separated (k and m suffixes); none: skip."
+        ),
     ] = "10k,100k,1m",
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Write the full result here.")
@@ -71,8 +74,7 @@ def perf(
         str | None,
         typer.Option(
             "--ann-scale",
-            help="Sizes of one-owner stores to reopen: first search, writes, recall "
-            "(e.g. 1m).",
+            help="Sizes of one-owner stores to reopen: first search, writes, recall (e.g. 1m).",
         ),
     ] = None,
     ann_writes: Annotated[

@@ -332,9 +332,14 @@ def _ann_scale_sections(
         folder, built = ensure_store(
             cache, spec, corpus, config, batch=batch, rebuild=rebuild, progress=progress
         )
+
+        def exact(
+            q: npt.NDArray[np.float32], spec: StoreSpec = spec
+        ) -> tuple[npt.NDArray[np.float32], list[list[str]]]:
+            return _exact_top_scored(corpus, spec, q, 10)
+
         row = ann_scale(
-            folder, config, corpus.texts, [q.text for q in asked], query_vectors,
-            lambda q, spec=spec: _exact_top_scored(corpus, spec, q, 10),
+            folder, config, corpus.texts, [q.text for q in asked], query_vectors, exact,
             writes=writes, progress=progress,
         )  # fmt: skip
         out[str(size)] = {"entries": size, "build": built, **row}

@@ -31,8 +31,8 @@ import numpy.typing as npt
 
 from lightmem.errors import MissingDependencyError
 from lightmem.stores.sql.codec import scope_where
-from lightmem.stores.sqlite.dialect import placeholders
 from lightmem.stores.sqlite import sidecar
+from lightmem.stores.sqlite.dialect import placeholders
 from lightmem.stores.sqlite.search import Slots, owner_rev, top
 from lightmem.types import Scope
 
@@ -251,7 +251,9 @@ class AnnIndex:
         live = [(pk, v) for pk, (_, v) in items if v is not None]
         for i in range(0, len(live), ADD_CHUNK):
             part = live[i : i + ADD_CHUNK]
-            index.add(np.array([pk for pk, _ in part], dtype=np.uint64), np.stack([v for _, v in part]))
+            index.add(
+                np.array([pk for pk, _ in part], dtype=np.uint64), np.stack([v for _, v in part])
+            )
 
     # -- background jobs ---------------------------------------------------------------
     def _collect(self) -> None:
@@ -312,7 +314,7 @@ class AnnIndex:
         def run() -> None:
             try:
                 done = target(*args)
-            except Exception as exc:  # recorded for stats(); the next search retries
+            except Exception as exc:  # noqa: BLE001 - recorded (cache_stats ann_errors), retried
                 done = _Done(error=f"{type(exc).__name__}: {exc}")
             self._done = done
 

@@ -59,7 +59,9 @@ class SearchCache:
         self.sidecars_removed = 0
 
     def _large(self, count: int) -> bool:
-        return self.ann is not None and self.ann_threshold is not None and count > self.ann_threshold
+        return (
+            self.ann is not None and self.ann_threshold is not None and count > self.ann_threshold
+        )
 
     def get(self, conn: sqlite3.Connection, owner: Scope) -> OwnerIndex:
         key = owner_key(owner)
@@ -70,9 +72,8 @@ class SearchCache:
             self.hits += 1
             index = found
         else:
-            index = self._forward(conn, found, rev) if found is not None else None
-            if index is None:
-                index = self._load(conn, owner, key, rev, found)
+            forward = self._forward(conn, found, rev) if found is not None else None
+            index = forward if forward is not None else self._load(conn, owner, key, rev, found)
             self._owners[key] = index
             self._owners.move_to_end(key)
         if index.ann is not None:
@@ -83,7 +84,9 @@ class SearchCache:
     def _forward(self, conn: sqlite3.Connection, found: OwnerIndex, rev: int) -> OwnerIndex | None:
         """``found`` brought to ``rev`` from the feed; None when it must be loaded whole."""
         limit = max(DELTA_MIN, found.slots.size // 10)
-        delta = read_delta(conn, found.key, found.rev, vectors=found.matrix is not None, limit=limit)
+        delta = read_delta(
+            conn, found.key, found.rev, vectors=found.matrix is not None, limit=limit
+        )
         if delta is None or delta.size == 0:
             return None  # a long feed, or a change the feed does not show (an entry moved out)
         index = found.apply(delta, rev, self.dim)
@@ -113,7 +116,9 @@ class SearchCache:
         index.ann = graph if graph is not None else AnnIndex(self.ann, key, self.dim, self.db_path)
         return index
 
-    def _snapshot(self, conn: sqlite3.Connection, key: str, rev: int, count: int) -> OwnerIndex | None:
+    def _snapshot(
+        self, conn: sqlite3.Connection, key: str, rev: int, count: int
+    ) -> OwnerIndex | None:
         """The owner from its saved entry list plus the feed since; None when there is
         none, or it does not add up to the ``count`` of active entries."""
         folder = self.ann.folder if self.ann is not None else None
@@ -127,7 +132,9 @@ class SearchCache:
         slots = Slots(pks, _objects(ids), _objects(runs), times)
         index = OwnerIndex(key, meta.slots_rev, slots, None, has_vector)
         if meta.slots_rev < rev:
-            delta = read_delta(conn, key, meta.slots_rev, vectors=False, limit=max(DELTA_MIN, count // 10))
+            delta = read_delta(
+                conn, key, meta.slots_rev, vectors=False, limit=max(DELTA_MIN, count // 10)
+            )
             if delta is None:
                 return None
             index = index.apply(delta, rev, self.dim)
@@ -148,7 +155,9 @@ class SearchCache:
                 return
             tmp, final = sidecar.new_file(folder, index.key, index.rev, ".slots.npz")
             s = index.slots
-            if not sidecar.save_slots(tmp, s.pks, list(s.ids), list(s.runs), s.times, index.has_vector):
+            if not sidecar.save_slots(
+                tmp, s.pks, list(s.ids), list(s.runs), s.times, index.has_vector
+            ):
                 return
             sidecar.publish(tmp, final)
             sidecar.write_meta(

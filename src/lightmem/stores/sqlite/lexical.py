@@ -136,8 +136,9 @@ class TermIndex:
 
     @property
     def nbytes(self) -> int:
-        return (self.base.nbytes + self.extra.nbytes + self.base_slot.nbytes
-                + self.extra_slot.nbytes + self.doclen.nbytes + sum(map(len, self.extra_blobs)))  # fmt: skip
+        arrays = (self.base_slot, self.extra_slot, self.doclen)
+        blobs = sum(map(len, self.extra_blobs))
+        return self.base.nbytes + self.extra.nbytes + sum(a.nbytes for a in arrays) + blobs
 
     def apply(
         self,
@@ -156,7 +157,8 @@ class TermIndex:
         base_slot = moved(self.base_slot)
         extra_slot = moved(self.extra_slot)
         kept = np.flatnonzero(extra_slot >= 0)
-        blobs = [self.extra_blobs[i] for i in kept] + [b or b"" for b in new_blobs]
+        blobs: list[bytes | None] = [self.extra_blobs[i] for i in kept]
+        blobs += [b or b"" for b in new_blobs]
         if len(blobs) > max(EXTRA_MIN, self.base_slot.size // 10):
             return None
         slots = np.concatenate([extra_slot[kept], new_slots.astype(np.int64)])
@@ -164,7 +166,8 @@ class TermIndex:
         old = np.flatnonzero(old_to_new >= 0)
         doclen[old_to_new[old]] = self.doclen[old]
         doclen[new_slots] = [len(b or b"") // 8 for b in new_blobs]
-        return TermIndex(self.base, base_slot, build_postings(blobs), slots, tuple(blobs), doclen)
+        extra = build_postings(blobs)
+        return TermIndex(self.base, base_slot, extra, slots, tuple(b or b"" for b in blobs), doclen)
 
     def docs(self, term: np.uint64) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
         """The slots holding ``term`` and its frequency in each."""
