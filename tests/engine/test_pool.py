@@ -5,6 +5,7 @@ from __future__ import annotations
 from lightmem import InputError
 from lightmem.llm.scripted import ScriptedLLM
 from lightmem.tokens import count_tokens
+from lightmem.types import Scope
 
 from .conftest import MakeMemory, conversation
 
@@ -112,3 +113,21 @@ def test_a_large_owner_is_searched_by_the_store_alone(make_memory: MakeMemory) -
     mem.flush(user_id="alice")
     hits = mem.search("nurse job at Riverside hospital", user_id="alice", limit=5)
     assert [h.kind for h in hits] == ["memory"]  # 4 turns + 1 memory > 3: no turn pool
+
+
+def test_a_large_owner_is_not_measured_again_on_every_search(make_memory: MakeMemory) -> None:
+    mem = make_memory(llm="scripted", buffer=BIG, retrieval={"pool_max_items": 3})
+    mem.add(conversation(1, 4)[0], user_id="alice", session_id="s0")
+    asked: list[object] = []
+    store = mem.store
+    revision = store.search_revision
+
+    def counted(owner: Scope) -> object:
+        asked.append(owner)
+        return revision(owner)
+
+    store.search_revision = counted  # type: ignore[method-assign]
+    for _ in range(3):
+        mem.search("nurse job", user_id="alice", limit=5)
+    # Too large for the pool: measured by two counts once, never by the revision aggregate.
+    assert asked == []

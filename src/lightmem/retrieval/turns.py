@@ -16,6 +16,7 @@ The index of an owner is built from the store on demand and kept while the store
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ T = TypeVar("T")
 
 #: Bytes of owner indexes kept in memory at once (least recently searched dropped first).
 CACHE_BYTES = 512 * 1024 * 1024
+#: Seconds before an owner found too large for these indexes is measured again.
+RECHECK_S = 60.0
 
 
 @dataclass(slots=True)
@@ -104,6 +107,29 @@ class TurnSearch:
         self.source_weight = source_weight
         self._lock = threading.Lock()
         self._owners: OrderedDict[Scope, TurnKeys] = OrderedDict()
+        #: owners found too large, and when: the store's revision of a large owner is an
+        #: aggregate over all its rows (~1 s at 1M entries), so it is not asked again
+        #: until :data:`RECHECK_S` later (a large owner searched through the store's own
+        #: indexes is as correct; it only lacks the turn and context keys)
+        self._too_big: dict[Scope, float] = {}
+
+    def _fits_or_mark(self, owner: Scope, max_items: int) -> bool:
+        if self.fits(owner, max_items):
+            return True
+        with self._lock:
+            self._too_big[owner] = time.monotonic()
+            self._owners.pop(owner, None)
+        return False
+
+    def _still_too_big(self, owner: Scope) -> bool:
+        with self._lock:
+            checked = self._too_big.get(owner)
+            if checked is None:
+                return False
+            if time.monotonic() - checked < RECHECK_S:
+                return True
+            del self._too_big[owner]
+            return False
 
     def fits(self, owner: Scope, max_items: int) -> bool:
         """Whether the owner is small enough for these in-memory indexes (a larger one is
@@ -114,13 +140,22 @@ class TurnSearch:
     def keys(self, owner: Scope, max_items: int | None = None) -> TurnKeys | None:
         """The owner's indexes, current for its revision (one small query when cached);
         None when the owner has more than ``max_items`` turns and memories."""
+        known = False
+        if max_items is not None:
+            if self._still_too_big(owner):
+                return None
+            with self._lock:
+                known = owner in self._owners
+            # An owner not yet indexed is measured first: the revision costs more.
+            if not known and not self._fits_or_mark(owner, max_items):
+                return None
         revision = self.store.search_revision(owner)
         with self._lock:
             found = self._owners.get(owner)
             if found is not None and found.revision == revision:
                 self._owners.move_to_end(owner)
                 return found
-        if max_items is not None and not self.fits(owner, max_items):
+        if max_items is not None and known and not self._fits_or_mark(owner, max_items):
             return None
         built = self._build(owner, revision)
         with self._lock:

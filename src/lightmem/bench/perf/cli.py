@@ -20,7 +20,10 @@ from lightmem.bench.perf.run import parse_sizes, run_perf_bench
 
 def perf(
     sizes: Annotated[
-        str, typer.Option("--sizes", help="Store sizes, comma-separated (k and m suffixes).")
+        str,
+        typer.Option(
+            "--sizes", help="Store sizes, comma-separated (k and m suffixes); none: skip."
+        ),
     ] = "10k,100k,1m",
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Write the full result here.")
@@ -67,6 +70,19 @@ def perf(
         bool, typer.Option("--rebuild", help="Build the stores again even if cached.")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
+    ann_scale: Annotated[
+        str | None,
+        typer.Option(
+            "--ann-scale",
+            help="Sizes of one-owner stores to reopen: first search, writes, recall (e.g. 1m).",
+        ),
+    ] = None,
+    ann_writes: Annotated[
+        int, typer.Option("--ann-writes", min=1, help="Writes timed per --ann-scale store.")
+    ] = 200,
+    throughput: Annotated[
+        bool, typer.Option("--throughput/--no-throughput", help="Run the throughput part.")
+    ] = True,
 ) -> None:
     """Search latency (dense, BM25, hybrid) with a 1% user filter, ANN recall, add()
     latency, ingest and consolidation throughput, size on disk and memory."""
@@ -83,7 +99,7 @@ def perf(
         except json.JSONDecodeError:
             options[key] = value
     result = run_perf_bench(
-        parse_sizes(sizes),
+        () if sizes.strip().lower() == "none" else parse_sizes(sizes),
         queries=queries,
         rounds=rounds,
         embedder=embedder,
@@ -97,6 +113,9 @@ def perf(
         rebuild=rebuild,
         llm_delay_s=llm_delay,
         progress=None if quiet else lambda msg: err.print(msg, markup=False, style="dim"),
+        ann_scale=parse_sizes(ann_scale) if ann_scale else (),
+        ann_writes=ann_writes,
+        throughput=throughput,
     )
     console = Console(highlight=False)
     if not console.is_terminal:

@@ -31,7 +31,7 @@ def tables(result: dict[str, Any]) -> list[Table]:
     search_rows: list[list[str]] = []
     other_rows: list[list[str]] = []
     ann_rows: list[list[str]] = []
-    for size, row in result["sizes"].items():
+    for size, row in result.get("sizes", {}).items():
         targets = row.get("targets", {})
         cold = row["search"].get("cold_first_search", {})
         for mode in ("dense", "bm25", "hybrid"):
@@ -64,9 +64,10 @@ def tables(result: dict[str, Any]) -> list[Table]:
             _n(row["disk"]["bytes_per_1k_entries"]), _n(row.get("peak_rss_mb")),
             _n(row.get("open_seconds"), 2),
         ])  # fmt: skip
-    out: list[Table] = [
-        ("search latency through Memory.search (1% user filter), ms", search_head, search_rows)
-    ]
+    out: list[Table] = []
+    if search_rows:
+        title = "search latency through Memory.search (1% user filter), ms"
+        out.append((title, search_head, search_rows))
     if ann_rows:
         head = ["store", "one-owner scope", "recall@10", "min", "p50 ms", "p95 ms",
                 "first search s", "sidecar MiB"]  # fmt: skip
@@ -75,9 +76,35 @@ def tables(result: dict[str, Any]) -> list[Table]:
             "add p95 ms (scripted, sync NORMAL)", "ingest turns/s",
             "consolidation entries/s", "bulk load entries/s", "bytes / 1k entries",
             "peak RSS MiB", "open s"]  # fmt: skip
-    out.append(("writes, throughput, size", head, other_rows))
+    if other_rows:
+        out.append(("writes, throughput, size", head, other_rows))
     out += throughput_tables(result.get("throughput") or {})
+    out += ann_scale_tables(result.get("ann_scale") or {})
     return out
+
+
+def ann_scale_tables(sections: dict[str, Any]) -> list[Table]:
+    """One large owner after reopening its store (``--ann-scale``)."""
+    if not sections:
+        return []
+    head = ["one-owner entries", "first search_dense s", "first Memory.search s",
+            "write p50 ms", "write p95 ms", "search after write p95 ms", "recall@10", "min",
+            "search p95 ms", "ANN rebuilds after reopen", "sidecar MiB"]  # fmt: skip
+    rows: list[list[str]] = []
+    for size, a in sections.items():
+        t = a.get("targets", {})
+        before = (a.get("after_reopen") or {}).get("ann_rebuilds")
+        after = (a.get("cache") or {}).get("ann_rebuilds")
+        rebuilds = "-" if before is None or after is None else str(after - before)
+        rows.append([
+            _n(int(size)), f"{a['first_search_dense_s']:.3f}{_ok(t.get('first_search_ok'))}",
+            f"{a['first_memory_search_s']:.3f}", _ms(a["write"]["p50_ms"]),
+            f"{_ms(a['write']['p95_ms'])}{_ok(t.get('write_ok'))}",
+            _ms(a["search_after_write"]["p95_ms"]),
+            f"{a['recall_at_10']:.4f}{_ok(t.get('recall_ok'))}", f"{a['min_recall_at_10']:.2f}",
+            _ms(a["search"]["p95_ms"]), rebuilds, _n(a["disk"]["sidecar_bytes"] / 2**20, 1),
+        ])  # fmt: skip
+    return [("ANN at scale: one owner after reopening its store", head, rows)]
 
 
 def throughput_tables(t: dict[str, Any]) -> list[Table]:

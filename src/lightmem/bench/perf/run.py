@@ -36,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lightmem.bench.fake import install as install_fake_llm
+from lightmem.bench.perf.annscale import ann_scale
 from lightmem.bench.perf.data import (
     Corpus,
     find_data_dir,
@@ -142,6 +143,9 @@ def run_perf_bench(
     seed: int = 0,
     llm_delay_s: float = 1.0,
     progress: Progress | None = None,
+    ann_scale: Sequence[int] = (),
+    ann_writes: int = 200,
+    throughput: bool = True,
 ) -> dict[str, Any]:
     """Run the benchmark at each size; returns the JSON-able result (see module doc)."""
     say = progress or (lambda _msg: None)
@@ -167,6 +171,7 @@ def run_perf_bench(
             "sizes": list(sizes), "queries": queries, "rounds": rounds, "users": users,
             "embedder": emb_section, "store_options": opts, "batch": batch, "seed": seed,
             "ann_threshold": threshold, "ann_max_entries": ann_max_entries,
+            "ann_scale": list(ann_scale), "ann_writes": ann_writes,
         },
         "corpus": {
             "unique_texts": len(corpus.texts), "questions": len(corpus.questions),
@@ -218,12 +223,19 @@ def run_perf_bench(
         row["rss_mb"] = current_rss_mb()
         row["targets"] = _targets(size, row)
         result["sizes"][str(size)] = row
-    say("throughput: embedder threads, bulk ingest, concurrent owners")
-    result["throughput"] = {
-        "embed_threads": thread_scaling(emb_section, conv),
-        "ingest_bulk": ingest_bulk(emb_section, conv),
-        "concurrent_extraction": concurrent_extraction(emb_section, conv, delay_s=llm_delay_s),
-    }
+    if ann_scale:
+        result["ann_scale"] = _ann_scale_sections(
+            ann_scale, cache, corpus, key, emb_section, opts, asked, query_vectors,
+            noise=noise, seed=seed, batch=batch, rebuild=rebuild, writes=ann_writes,
+            progress=say,
+        )  # fmt: skip
+    if throughput:
+        say("throughput: embedder threads, bulk ingest, concurrent owners")
+        result["throughput"] = {
+            "embed_threads": thread_scaling(emb_section, conv),
+            "ingest_bulk": ingest_bulk(emb_section, conv),
+            "concurrent_extraction": concurrent_extraction(emb_section, conv, delay_s=llm_delay_s),
+        }
     result["machine"]["load_average_end"] = load_average()
     return result
 
@@ -245,6 +257,13 @@ def _exact_top(
     corpus: Corpus, spec: StoreSpec, queries: npt.NDArray[np.float32], k: int
 ) -> list[list[str]]:
     """The exact top ``k`` ids per query, streamed over the entries' vectors."""
+    return _exact_top_scored(corpus, spec, queries, k)[1]
+
+
+def _exact_top_scored(
+    corpus: Corpus, spec: StoreSpec, queries: npt.NDArray[np.float32], k: int
+) -> tuple[npt.NDArray[np.float32], list[list[str]]]:
+    """The exact top ``k`` (scores, ids) per query, streamed over the entries' vectors."""
     best_s = np.full((len(queries), 0), -np.inf, dtype=np.float32)
     best_i = np.zeros((len(queries), 0), dtype=np.int64)
     for entries, vectors in synthetic_entries(
@@ -259,7 +278,7 @@ def _exact_top(
         order = np.lexsort((all_i, -all_s), axis=1)[:, :k]
         best_s = np.take_along_axis(all_s, order, axis=1)
         best_i = np.take_along_axis(all_i, order, axis=1)
-    return [[f"e{int(i):08d}" for i in row] for row in best_i]
+    return best_s, [[f"e{int(i):08d}" for i in row] for row in best_i]
 
 
 def _ann_section(
@@ -285,6 +304,46 @@ def _ann_section(
         "entries": spec.entries, "build": built, "first_search_s": round(first_s, 2),
         **measured, "cache": stats, "disk": store_bytes(folder),
     }  # fmt: skip
+
+
+def _ann_scale_sections(
+    sizes: Sequence[int],
+    cache: Path,
+    corpus: Corpus,
+    key: str,
+    emb_section: dict[str, Any],
+    opts: dict[str, Any],
+    asked: list[Query],
+    query_vectors: npt.NDArray[np.float32],
+    *,
+    noise: float,
+    seed: int,
+    batch: int,
+    rebuild: bool,
+    writes: int,
+    progress: Progress,
+) -> dict[str, Any]:
+    """:func:`~lightmem.bench.perf.annscale.ann_scale` on a one-owner store of each size."""
+    out: dict[str, Any] = {}
+    config = memory_config(emb_section, opts)
+    for size in sizes:
+        progress(f"ANN at scale: one owner of {size:,} entries")
+        spec = StoreSpec(size, 1, noise, seed, key)
+        folder, built = ensure_store(
+            cache, spec, corpus, config, batch=batch, rebuild=rebuild, progress=progress
+        )
+
+        def exact(
+            q: npt.NDArray[np.float32], spec: StoreSpec = spec
+        ) -> tuple[npt.NDArray[np.float32], list[list[str]]]:
+            return _exact_top_scored(corpus, spec, q, 10)
+
+        row = ann_scale(
+            folder, config, corpus.texts, [q.text for q in asked], query_vectors, exact,
+            writes=writes, progress=progress,
+        )  # fmt: skip
+        out[str(size)] = {"entries": size, "build": built, **row}
+    return out
 
 
 def _online(

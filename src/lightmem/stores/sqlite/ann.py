@@ -17,12 +17,11 @@ entries exactly. Deleted entries are never returned, whatever the sidecar holds.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
-import json
-import os
 import sqlite3
 import threading
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,8 +31,9 @@ import numpy.typing as npt
 
 from lightmem.errors import MissingDependencyError
 from lightmem.stores.sql.codec import scope_where
+from lightmem.stores.sqlite import sidecar
 from lightmem.stores.sqlite.dialect import placeholders
-from lightmem.stores.sqlite.search import Slots, top
+from lightmem.stores.sqlite.search import Slots, owner_rev, top
 from lightmem.types import Scope
 
 FORMAT = 1
@@ -43,6 +43,14 @@ MAX_CANDIDATES = 4096
 EXACT_FILTERED = 20_000
 BUILD_CHUNK = 20_000
 IN_CHUNK = 500
+#: Changes kept beside a published graph before a background merge writes a new one.
+MERGE_AT = 10_000
+#: A change feed longer than this (or a third of the graph) rebuilds the graph.
+FEED_MAX = 100_000
+ADD_CHUNK = 2_000
+#: After a failed job, the next one starts no sooner than this.
+RETRY_S = 30.0
+DETACH_WAIT_S = 30.0
 
 
 def usearch_available() -> bool:
@@ -85,42 +93,91 @@ def sidecar_folder(db_path: str) -> Path | None:
     return None if db_path == ":memory:" else Path(f"{db_path}.ann")
 
 
-class AnnIndex:
-    """One owner's graph. Every method runs inside the store's lock."""
+@dataclass(frozen=True, slots=True)
+class _Done:
+    """What a background job left: a published graph at ``rev``, or the error."""
 
-    def __init__(self, settings: AnnSettings, key: str, dim: int) -> None:
+    rev: int = -1
+    graph: str | None = None
+    removed: int = 0
+    error: str | None = None
+
+
+class AnnIndex:
+    """One owner's graph and the changes made since it was written.
+
+    The graph (``base``) is a published sidecar file, memory-mapped (``view``), or an
+    in-memory index for a ':memory:' store; it never changes once in use. Changes read
+    from the change feed since its revision wait in ``pending`` (pk -> vector, None for
+    a removal) and are scored exactly beside the graph's candidates. A background thread
+    merges them into a new graph file once there are :data:`MERGE_AT`, or builds the graph
+    from the store when there is none (meanwhile search is exact); either is swapped in at
+    the next search. Every method runs inside the store's lock."""
+
+    def __init__(self, settings: AnnSettings, key: str, dim: int, db_path: str) -> None:
         self.settings = settings
         self.key = key
         self.dim = dim
-        self.rev = -1
-        self.unsaved = 0  # changes applied since the sidecar was written
+        self.db_path = db_path
+        self.base_rev = -1  # revision of the graph
+        self.seen_rev = -1  # revision of the change feed read so far
+        self.removed = 0  # removals merged into the graph since its build
         self.rebuilds = 0
-        self.save_errors = 0
-        self._index: Any = None
+        self.merges = 0
+        self.loads = 0
+        self.errors: list[str] = []
+        self._base: Any = None
+        self._graph: str | None = None
+        self._pending: dict[int, tuple[int, npt.NDArray[np.float32] | None]] = {}
+        self._pending_matrix: tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]] | None = None
+        self._job: threading.Thread | None = None
+        self._done: _Done | None = None
+        self._cancel = threading.Event()
         self._lock = threading.Lock()
-        stem = hashlib.sha256(key.encode()).hexdigest()[:24]
-        folder = settings.folder
-        self.path = None if folder is None else folder / f"{stem}.usearch"
-        self.meta_path = None if folder is None else folder / f"{stem}.json"
+        self.meta_lock = threading.Lock()  # one writer of the owner's metadata at a time
+        self._failed_at = 0.0
 
     @property
     def nbytes(self) -> int:
-        return 0 if self._index is None else int(self._index.memory_usage)
+        pending = len(self._pending) * 4 * self.dim
+        if self._base is None or self._graph is not None:
+            return pending  # a mapped file is the page cache's, not ours
+        return pending + int(self._base.memory_usage)
 
     @property
     def size(self) -> int:
-        return 0 if self._index is None else int(self._index.size)
+        return 0 if self._base is None else int(self._base.size)
+
+    @property
+    def ready(self) -> bool:
+        return self._base is not None
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
 
     # -- keeping it current ------------------------------------------------------------
     def refresh(self, conn: sqlite3.Connection, owner: Scope, rev: int) -> None:
+        """Swap in a finished job, open the sidecar, read the feed, start a job if due."""
         with self._lock:
-            if self._index is None and not self._load():
-                self._build(conn, owner, rev)
+            self._collect()
+            if self._base is None and self._job is None and self.base_rev < 0:
+                self._open(rev)
+            if self._base is None:
+                if self._job is None:
+                    self._start_build(conn, owner, rev)
                 return
-            if self.rev > rev:  # a sidecar from the future (a restored backup): rebuild
-                self._build(conn, owner, rev)
-            elif self.rev < rev:
-                self._catch_up(conn, owner, rev)
+            if self.base_rev > rev:  # a sidecar from the future (a restored backup)
+                self._drop()
+                self._start_build(conn, owner, rev)
+                return
+            if self.seen_rev < rev:
+                self._read_feed(conn, owner, rev)
+            if self._base is not None and len(self._pending) >= self._merge_at():
+                self._start_merge()
+
+    def _merge_at(self) -> int:
+        return MERGE_AT if self.settings.folder is not None else 0
 
     def _new(self) -> Any:
         s = self.settings
@@ -133,96 +190,206 @@ class AnnIndex:
             expansion_search=s.expansion_search,
         )
 
-    def _load(self) -> bool:
-        """Read the sidecar if it is ours and readable; False means build one."""
-        if self.path is None or self.meta_path is None or not self.meta_path.is_file():
-            return False
-        try:
-            meta = json.loads(self.meta_path.read_text(encoding="utf-8"))
-            if meta.get("owner") != self.key or meta.get("params") != self.settings.params(
-                self.dim
-            ):
-                return False
-            index = self._new()
-            index.load(str(self.path))
-        except (OSError, ValueError, RuntimeError):
-            return False  # unreadable or half-written: the store has everything to rebuild it
-        self._index = index
-        self.rev = int(meta["rev"])
-        self.unsaved = 0
-        return True
-
-    def _build(self, conn: sqlite3.Connection, owner: Scope, rev: int) -> None:
-        index = self._new()
-        where, params = scope_where(owner.owner)
-        cur = conn.execute(
-            f"""SELECT pk, vector FROM entries
-                WHERE {where} AND status = 'active' AND vector IS NOT NULL ORDER BY pk""",
-            params,
-        )
-        while rows := cur.fetchmany(BUILD_CHUNK):
-            keys = np.fromiter((r[0] for r in rows), dtype=np.uint64, count=len(rows))
-            vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
-            index.add(keys, vectors.reshape(len(rows), self.dim))
-        self._index = index
-        self.rev = rev
-        self.rebuilds += 1
-        self.save()
-
-    def _catch_up(self, conn: sqlite3.Connection, owner: Scope, rev: int) -> None:
-        rows = conn.execute(
-            """SELECT s.pk, e.status, e.vector FROM search_index AS s
-               LEFT JOIN entries AS e ON e.pk = s.pk WHERE s.owner = ? AND s.rev > ?""",
-            (self.key, self.rev),
-        ).fetchall()
-        if len(rows) > self.size // 3 + 1000:
-            self._build(conn, owner, rev)
+    def _open(self, rev: int) -> None:
+        """Map the published graph, if it is ours, readable and not newer than the store."""
+        folder = self.settings.folder
+        if folder is None:
             return
-        index = self._index
-        keys = np.array([r[0] for r in rows], dtype=np.uint64)
+        meta = sidecar.read_meta(folder, self.key)
+        if meta is None or meta.params != self.settings.params(self.dim) or meta.rev > rev:
+            return
+        try:
+            index = self._new()
+            index.view(str(folder / meta.graph))
+        except (OSError, ValueError, RuntimeError):
+            return  # unreadable or half-written: the store has everything to rebuild it
+        self._base, self._graph = index, meta.graph
+        self.base_rev = self.seen_rev = meta.rev
+        self.removed = meta.removed
+        self._pending.clear()
+        self._pending_matrix = None
+        self.loads += 1
+
+    def _drop(self) -> None:
+        self._base = self._graph = None
+        self.base_rev = self.seen_rev = -1
+        self._pending.clear()
+        self._pending_matrix = None
+
+    def _read_feed(self, conn: sqlite3.Connection, owner: Scope, rev: int) -> None:
+        limit = max(FEED_MAX, self.size // 3)
+        rows = conn.execute(
+            """SELECT s.pk, s.rev, e.status, e.vector FROM search_index AS s
+               LEFT JOIN entries AS e ON e.pk = s.pk
+               WHERE s.owner = ? AND s.rev > ? LIMIT ?""",
+            (self.key, self.seen_rev, limit + 1),
+        ).fetchall()
+        if len(rows) > limit:  # cheaper to build again (meanwhile, exact search)
+            self._drop()
+            self._start_build(conn, owner, rev)
+            return
+        for pk, row_rev, status, blob in rows:
+            live = status == "active" and blob is not None
+            vector = np.frombuffer(blob, dtype=np.float32) if live else None
+            self._pending[int(pk)] = (int(row_rev), vector)
+        if self.settings.folder is None and rows:  # in memory: apply at once
+            self._apply_to(self._base, list(self._pending.items()))
+            self.removed += sum(1 for _, (_, v) in self._pending.items() if v is None)
+            self.base_rev = rev
+            self._pending.clear()
+        self._pending_matrix = None
+        self.seen_rev = rev
+
+    def _apply_to(
+        self, index: Any, items: list[tuple[int, tuple[int, npt.NDArray[np.float32] | None]]]
+    ) -> None:
+        keys = np.array([pk for pk, _ in items], dtype=np.uint64)
         if keys.size:
             present = np.atleast_1d(index.contains(keys))
             if present.any():
                 index.remove(keys[present])
-        live = [r for r in rows if r[1] == "active" and r[2] is not None]
-        if live:
-            vectors = np.frombuffer(b"".join(r[2] for r in live), dtype=np.float32)
+        live = [(pk, v) for pk, (_, v) in items if v is not None]
+        for i in range(0, len(live), ADD_CHUNK):
+            part = live[i : i + ADD_CHUNK]
             index.add(
-                np.array([r[0] for r in live], dtype=np.uint64),
-                vectors.reshape(len(live), self.dim),
+                np.array([pk for pk, _ in part], dtype=np.uint64), np.stack([v for _, v in part])
             )
-        self.rev = rev
-        self.unsaved += len(rows)
-        if self.unsaved >= max(1000, self.size // 20):
-            self.save()
 
-    def save(self) -> None:
-        """Write the sidecar atomically (index first, then the metadata that vouches for it)."""
-        if self.path is None or self.meta_path is None or self._index is None:
-            self.unsaved = 0
+    # -- background jobs ---------------------------------------------------------------
+    def _collect(self) -> None:
+        done, self._done = self._done, None
+        if done is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".usearch.tmp")
-        self._index.save(str(tmp))
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, self.path)
-        meta = {"owner": self.key, "rev": self.rev, "params": self.settings.params(self.dim)}
-        tmp_meta = self.meta_path.with_suffix(".json.tmp")
-        tmp_meta.write_text(json.dumps(meta) + "\n", encoding="utf-8")
-        os.chmod(tmp_meta, 0o600)
-        os.replace(tmp_meta, self.meta_path)
-        self.unsaved = 0
+        self._job = None
+        if done.error == "cancelled":
+            return
+        if done.error is not None:
+            self.errors = [*self.errors[-9:], done.error]
+            self._failed_at = time.monotonic()
+            return
+        folder = self.settings.folder
+        assert folder is not None and done.graph is not None
+        try:
+            index = self._new()
+            index.view(str(folder / done.graph))
+        except (OSError, ValueError, RuntimeError) as exc:
+            self.errors = [*self.errors[-9:], f"open {done.graph}: {exc}"]
+            return
+        self._base, self._graph = index, done.graph
+        self.base_rev, self.removed = done.rev, done.removed
+        self.seen_rev = max(self.seen_rev, done.rev)
+        self._pending = {pk: item for pk, item in self._pending.items() if item[0] > done.rev}
+        self._pending_matrix = None
+
+    def _may_start(self) -> bool:
+        return self._job is None and time.monotonic() - self._failed_at > RETRY_S
+
+    def _start_build(self, conn: sqlite3.Connection, owner: Scope, rev: int) -> None:
+        if self.settings.folder is None:  # in memory: no second connection, build here
+            index = self._new()
+            for keys, vectors in _stored(conn, owner, self.dim):
+                index.add(keys, vectors)
+            self._base, self.base_rev, self.seen_rev, self.removed = index, rev, rev, 0
+            self.rebuilds += 1
+            return
+        if self._may_start():
+            self.rebuilds += 1
+            self._spawn(self._build_job, (owner,))
+
+    def _start_merge(self) -> None:
+        if not self._may_start() or self._graph is None:
+            return
+        items = list(self._pending.items())
+        removals = sum(1 for _, (_, v) in items if v is None)
+        if self.removed + removals > self.size // 3:  # a graph of tombstones: build anew
+            self.rebuilds += 1
+            self._spawn(self._build_job, (None,))
+            return
+        self.merges += 1
+        self._spawn(self._merge_job, (self._graph, items, self.seen_rev, self.removed + removals))
+
+    def _spawn(self, target: Any, args: tuple[Any, ...]) -> None:
+        self._cancel.clear()
+
+        def run() -> None:
+            try:
+                done = target(*args)
+            except Exception as exc:  # noqa: BLE001 - recorded (cache_stats ann_errors), retried
+                done = _Done(error=f"{type(exc).__name__}: {exc}")
+            self._done = done
+
+        self._job = threading.Thread(target=run, name=f"lightmem-ann-{self.key}", daemon=True)
+        self._job.start()
+
+    def _publish(self, index: Any, rev: int, removed: int) -> _Done:
+        folder = self.settings.folder
+        assert folder is not None
+        tmp, final = sidecar.new_file(folder, self.key, rev, ".usearch")
+        index.save(str(tmp))
+        sidecar.publish(tmp, final)
+        with self.meta_lock:
+            meta = sidecar.read_meta(folder, self.key)
+            slots = (meta.slots_rev, meta.slots) if meta is not None else (-1, None)
+            sidecar.write_meta(folder, sidecar.Meta(
+                self.key, self.settings.params(self.dim), rev, final.name, removed, *slots
+            ))  # fmt: skip
+        return _Done(rev, final.name, removed)
+
+    def _build_job(self, owner: Scope | None) -> _Done:
+        """A new graph from the store's vectors, read through a connection of its own."""
+        conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=30)
+        try:
+            conn.execute("BEGIN")
+            rev = owner_rev(conn, self.key)
+            index = self._new()
+            for keys, vectors in _stored(conn, owner, self.dim, self.key):
+                if self._cancel.is_set():
+                    return _Done(error="cancelled")
+                index.add(keys, vectors)
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+        return self._publish(index, rev, 0)
+
+    def _merge_job(
+        self,
+        graph: str,
+        items: list[tuple[int, tuple[int, npt.NDArray[np.float32] | None]]],
+        rev: int,
+        removed: int,
+    ) -> _Done:
+        folder = self.settings.folder
+        assert folder is not None
+        index = self._new()
+        index.load(str(folder / graph))
+        if self._cancel.is_set():
+            return _Done(error="cancelled")
+        self._apply_to(index, items)
+        return self._publish(index, rev, removed)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for a running job (True when none is left running)."""
+        job = self._job
+        if job is not None:
+            job.join(timeout)
+        return job is None or not job.is_alive()
 
     def detach(self) -> None:
-        """Save pending changes and let the graph go (the owner left the cache)."""
+        """Stop a running job and let the graph go (the owner left the cache)."""
+        job = self._job
+        self._cancel.set()
+        if job is not None:
+            job.join(DETACH_WAIT_S)
         with self._lock:
-            if self.unsaved:
-                try:
-                    self.save()
-                except OSError:
-                    # A sidecar is a cache: the next search catches up from the feed.
-                    self.save_errors += 1
-            self._index = None
+            self._collect()
+            self._base = None
+            self.base_rev = -1
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "size": self.size, "pending": len(self._pending), "rev": self.base_rev,
+            "job": self._job is not None, "errors": list(self.errors),
+        }  # fmt: skip
 
     # -- searching ---------------------------------------------------------------------
     def search(
@@ -237,12 +404,12 @@ class AnnIndex:
         population = int(keep.sum())
         if k <= 0 or population == 0:
             return []
-        if population <= EXACT_FILTERED and population < slots.size:
-            return exact(conn, slots, np.flatnonzero(keep), query, k)
-        want = min(k, population)
-        count = min(max(4 * k, 64) * max(1, slots.size // population), MAX_CANDIDATES)
         with self._lock:
-            index = self._index
+            index = self._base
+            if index is None or (population <= EXACT_FILTERED and population < slots.size):
+                return exact(conn, slots, np.flatnonzero(keep), query, k)
+            want = min(k, population)
+            count = min(max(4 * k, 64) * max(1, slots.size // population), MAX_CANDIDATES)
             while True:
                 index.expansion_search = max(self.settings.expansion_search, count)
                 found = index.search(query, count, threads=1)
@@ -252,9 +419,51 @@ class AnnIndex:
                 if where.size >= want or count >= min(index.size, MAX_CANDIDATES):
                     break
                 count = min(count * 4, MAX_CANDIDATES)
-        if where.size < want:
+            fresh = self._pending_best(slots, query, k, keep)
+        if where.size + fresh.size < want:
             return exact(conn, slots, np.flatnonzero(keep), query, k)
-        return exact(conn, slots, np.unique(where), query, k)
+        return exact(conn, slots, np.unique(np.concatenate([where, fresh])), query, k)
+
+    def _pending_best(
+        self, slots: Slots, query: npt.NDArray[np.float32], k: int, keep: npt.NDArray[np.bool_]
+    ) -> npt.NDArray[np.int64]:
+        """The slots of the best ``k`` changed entries not yet in the graph."""
+        if not self._pending:
+            return np.zeros(0, np.int64)
+        if self._pending_matrix is None:
+            live = [(pk, v) for pk, (_, v) in self._pending.items() if v is not None]
+            pks = np.array([pk for pk, _ in live], dtype=np.int64)
+            matrix = np.stack([v for _, v in live]) if live else np.zeros((0, self.dim), np.float32)
+            self._pending_matrix = (pks, matrix)
+        pks, matrix = self._pending_matrix
+        at = slots.find(pks)
+        usable = np.flatnonzero(at >= 0)
+        usable = usable[keep[at[usable]]]
+        if usable.size == 0:
+            return np.zeros(0, np.int64)
+        scores = np.einsum("ij,j->i", matrix[usable], query)
+        best = usable[np.argsort(-scores, kind="stable")[: 2 * k]]
+        return at[best]
+
+
+def _stored(
+    conn: sqlite3.Connection, owner: Scope | None, dim: int, key: str | None = None
+) -> Iterator[tuple[npt.NDArray[np.uint64], npt.NDArray[np.float32]]]:
+    """The owner's active vectors, in chunks (``owner`` None: found by its key)."""
+    if owner is not None:
+        where, params = scope_where(owner.owner)
+        sql = f"""SELECT pk, vector FROM entries
+                  WHERE {where} AND status = 'active' AND vector IS NOT NULL ORDER BY pk"""
+    else:
+        sql = """SELECT e.pk, e.vector FROM search_index AS s JOIN entries AS e ON e.pk = s.pk
+                 WHERE s.owner = ? AND e.status = 'active' AND e.vector IS NOT NULL
+                 ORDER BY e.pk"""
+        params = [key]
+    cur = conn.execute(sql, params)
+    while rows := cur.fetchmany(BUILD_CHUNK):
+        keys = np.fromiter((r[0] for r in rows), dtype=np.uint64, count=len(rows))
+        vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
+        yield keys, vectors.reshape(len(rows), dim)
 
 
 def exact(

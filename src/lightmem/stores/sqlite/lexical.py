@@ -111,13 +111,90 @@ def build_postings(blobs: list[bytes | None]) -> Postings:
     return Postings(terms, starts, pair_docs.astype(np.int32), tf, lengths.astype(np.float32))
 
 
+#: The changed documents an index keeps apart before it is built again from the store.
+EXTRA_MIN = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class TermIndex:
+    """The BM25 index of an owner's entries (slots ``0 .. n-1``), kept current by writes
+    without a rebuild: ``base`` postings built once, each base document mapped to its slot
+    (-1 once removed or changed), plus ``extra`` postings of the documents written since."""
+
+    base: Postings
+    base_slot: npt.NDArray[np.int64]
+    extra: Postings
+    extra_slot: npt.NDArray[np.int64]
+    extra_blobs: tuple[bytes, ...]
+    doclen: npt.NDArray[np.float32]  # per slot
+
+    @classmethod
+    def of(cls, base: Postings) -> TermIndex:
+        n = base.doclen.size
+        return cls(base, np.arange(n, dtype=np.int64), build_postings([]),
+                   np.zeros(0, np.int64), (), base.doclen)  # fmt: skip
+
+    @property
+    def nbytes(self) -> int:
+        arrays = (self.base_slot, self.extra_slot, self.doclen)
+        blobs = sum(map(len, self.extra_blobs))
+        return self.base.nbytes + self.extra.nbytes + sum(a.nbytes for a in arrays) + blobs
+
+    def apply(
+        self,
+        old_to_new: npt.NDArray[np.int64],
+        size: int,
+        new_slots: npt.NDArray[np.int64],
+        new_blobs: list[bytes | None],
+    ) -> TermIndex | None:
+        """The index after a change of the slots: ``old_to_new`` maps each old slot to its
+        new one (-1: removed or changed), ``new_slots`` are the (re)written documents.
+        None when the changed documents outgrow the base (build it again)."""
+
+        def moved(slots: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+            return np.where(slots >= 0, old_to_new[np.maximum(slots, 0)], -1)
+
+        base_slot = moved(self.base_slot)
+        extra_slot = moved(self.extra_slot)
+        kept = np.flatnonzero(extra_slot >= 0)
+        blobs: list[bytes | None] = [self.extra_blobs[i] for i in kept]
+        blobs += [b or b"" for b in new_blobs]
+        if len(blobs) > max(EXTRA_MIN, self.base_slot.size // 10):
+            return None
+        slots = np.concatenate([extra_slot[kept], new_slots.astype(np.int64)])
+        doclen = np.zeros(size, dtype=np.float32)
+        old = np.flatnonzero(old_to_new >= 0)
+        doclen[old_to_new[old]] = self.doclen[old]
+        doclen[new_slots] = [len(b or b"") // 8 for b in new_blobs]
+        extra = build_postings(blobs)
+        return TermIndex(self.base, base_slot, extra, slots, tuple(b or b"" for b in blobs), doclen)
+
+    def docs(self, term: np.uint64) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        """The slots holding ``term`` and its frequency in each."""
+        out_d, out_tf = [], []
+        for post, mapping in ((self.base, self.base_slot), (self.extra, self.extra_slot)):
+            i = int(np.searchsorted(post.terms, term))
+            if i >= post.terms.size or post.terms[i] != term:
+                continue
+            lo, hi = post.starts[i], post.starts[i + 1]
+            slots = mapping[post.docs[lo:hi]]
+            live = slots >= 0
+            out_d.append(slots[live])
+            out_tf.append(post.tf[lo:hi][live])
+        if not out_d:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        return np.concatenate(out_d), np.concatenate(out_tf)
+
+
 def bm25(
-    index: Postings,
+    index: Postings | TermIndex,
     query: npt.NDArray[np.uint64],
     scope: npt.NDArray[np.bool_] | None,
 ) -> npt.NDArray[np.float64]:
     """BM25 of every document (0 where no query term occurs); ``scope`` selects the
     documents that count for the statistics and may score (``None``: all)."""
+    if isinstance(index, Postings):
+        index = TermIndex.of(index)
     n = index.doclen.size
     scores = np.zeros(n, dtype=np.float64)
     if n == 0 or query.size == 0:
@@ -127,12 +204,8 @@ def bm25(
     if total == 0:
         return scores
     avgdl = max(float(lengths.mean()), 1e-9)
-    at = np.searchsorted(index.terms, query)
-    for t, i in zip(query, at, strict=True):
-        if i >= index.terms.size or index.terms[i] != t:
-            continue
-        lo, hi = index.starts[i], index.starts[i + 1]
-        docs, tf = index.docs[lo:hi], index.tf[lo:hi]
+    for t in query:
+        docs, tf = index.docs(t)
         if scope is not None:
             keep = scope[docs]
             docs, tf = docs[keep], tf[keep]

@@ -40,6 +40,48 @@ def _quote(value: str | None) -> str:
     return "NULL" if value is None else "'" + value.replace("'", "''") + "'"
 
 
+def owner_of_key(key: str) -> Scope | None:
+    """The owner an :func:`owner_key` was made from (None if it is not one)."""
+    values: list[str | None] = []
+    i = 0
+    while i < len(key) and len(values) < 2:
+        if key.startswith("NULL", i):
+            values.append(None)
+            i += 4
+        elif key[i] == "'":
+            j, out = i + 1, []
+            while j < len(key):
+                if key[j] == "'" and key[j + 1 : j + 2] == "'":
+                    out.append("'")
+                    j += 2
+                elif key[j] == "'":
+                    break
+                else:
+                    out.append(key[j])
+                    j += 1
+            else:
+                return None
+            values.append("".join(out))
+            i = j + 1
+        else:
+            return None
+        if len(values) == 1:
+            if key[i : i + 1] != " ":
+                return None
+            i += 1
+    if len(values) != 2 or i != len(key):
+        return None
+    return Scope(user_id=values[0], agent_id=values[1])
+
+
+def more_active_than(conn: sqlite3.Connection, owner: Scope, n: int) -> bool:
+    """Whether the owner has more than ``n`` active entries (reads at most ``n + 1``)."""
+    where, params = scope_where(owner.owner)
+    sql = f"""SELECT count(*) FROM (SELECT 1 FROM entries
+              WHERE {where} AND status = 'active' LIMIT ?)"""
+    return int(conn.execute(sql, [*params, n + 1]).fetchone()[0]) > n
+
+
 def owner_rev(conn: sqlite3.Connection, key: str) -> int:
     row = conn.execute("SELECT rev FROM owner_revs WHERE owner = ?", (key,)).fetchone()
     return 0 if row is None else int(row[0])
@@ -56,7 +98,7 @@ class Slots:
     """An owner's active entries in creation order (``pks`` ascending)."""
 
     pks: npt.NDArray[np.int64]
-    ids: list[str]
+    ids: npt.NDArray[np.object_]
     runs: npt.NDArray[np.object_]
     times: npt.NDArray[np.datetime64]  # NaT where the entry has no timestamp
 
@@ -67,6 +109,28 @@ class Slots:
     @property
     def nbytes(self) -> int:
         return self.pks.nbytes + self.times.nbytes + self.runs.nbytes + _OBJECT_BYTES * self.size
+
+    def apply(
+        self, delta: Delta
+    ) -> tuple[Slots, npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+        """The slots after ``delta``: (new slots, each old slot's new one or -1, the new
+        slots of the delta's live rows, the old slots kept)."""
+        at = self.find(delta.pks)
+        kept = np.ones(self.size, dtype=bool)
+        kept[at[at >= 0]] = False
+        kept_pks = self.pks[kept]
+        live = delta.live_pks
+        where = np.searchsorted(kept_pks, live)
+        old_to_new = np.full(self.size, -1, dtype=np.int64)
+        old_to_new[kept] = np.arange(kept_pks.size) + np.searchsorted(live, kept_pks)
+        new_at = where + np.arange(live.size)
+        slots = Slots(
+            np.insert(kept_pks, where, live),
+            np.insert(self.ids[kept], where, delta.ids),
+            np.insert(self.runs[kept], where, delta.runs),
+            np.insert(self.times[kept], where, delta.times),
+        )
+        return slots, old_to_new, new_at.astype(np.int64), kept
 
     def mask(
         self, run_id: str | None, time_range: TimeRange | None
@@ -91,6 +155,62 @@ class Slots:
             return np.full(pks.shape, -1, dtype=np.int64)
         at = np.minimum(np.searchsorted(self.pks, pks), self.size - 1)
         return np.where(self.pks[at] == pks, at, -1).astype(np.int64)
+
+
+def _object_array(values: list[Any]) -> npt.NDArray[np.object_]:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def _times(values: list[str | None]) -> npt.NDArray[np.datetime64]:
+    return np.array([v or "NaT" for v in values], dtype="datetime64[us]")
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """An owner's entries changed since a revision (the change feed): every changed ``pk``
+    (sorted), and of those still active in the owner, their columns."""
+
+    pks: npt.NDArray[np.int64]
+    live_pks: npt.NDArray[np.int64]
+    ids: npt.NDArray[np.object_]
+    runs: npt.NDArray[np.object_]
+    times: npt.NDArray[np.datetime64]
+    has_vector: npt.NDArray[np.bool_]
+    vectors: list[bytes | None]
+    terms: list[bytes | None]
+
+    @property
+    def size(self) -> int:
+        return int(self.pks.size)
+
+
+def read_delta(
+    conn: sqlite3.Connection, key: str, since: int, *, vectors: bool, limit: int
+) -> Delta | None:
+    """The owner's changes after revision ``since``; None when there are more than
+    ``limit`` (cheaper to load the owner again)."""
+    column = "e.vector" if vectors else "e.vector IS NOT NULL"
+    rows = conn.execute(
+        f"""SELECT s.pk, e.id, e.run_id, e.timestamp, e.status, {column}, s.terms
+            FROM search_index AS s LEFT JOIN entries AS e ON e.pk = s.pk
+            WHERE s.owner = ? AND s.rev > ? ORDER BY s.pk LIMIT ?""",
+        (key, since, limit + 1),
+    ).fetchall()
+    if len(rows) > limit:
+        return None
+    live = [r for r in rows if r[4] == "active"]
+    return Delta(
+        np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
+        np.fromiter((r[0] for r in live), dtype=np.int64, count=len(live)),
+        _object_array([r[1] for r in live]),
+        _object_array([r[2] for r in live]),
+        _times([r[3] for r in live]),
+        np.fromiter((bool(r[5]) for r in live), dtype=bool, count=len(live)),
+        [r[5] for r in live] if vectors else [],
+        [r[6] for r in live],
+    )
 
 
 def top(
@@ -121,7 +241,7 @@ class OwnerIndex:
     slots: Slots
     matrix: npt.NDArray[np.float32] | None
     has_vector: npt.NDArray[np.bool_]
-    postings: lexical.Postings | None = None
+    postings: lexical.TermIndex | None = None
     ann: Any = None  # ann.AnnIndex, attached by the store for a large owner
     extra_bytes: int = field(default=0)
 
@@ -135,6 +255,25 @@ class OwnerIndex:
         if self.ann is not None:
             total += int(self.ann.nbytes)
         return total
+
+    def apply(self, delta: Delta, rev: int, dim: int) -> OwnerIndex:
+        """This index after ``delta`` (at revision ``rev``); the arrays of ``self`` are not
+        changed (a search may still be reading them outside the lock)."""
+        slots, old_to_new, new_at, kept = self.slots.apply(delta)
+        has_vector = np.insert(
+            self.has_vector[kept], new_at - np.arange(new_at.size), delta.has_vector
+        )
+        matrix = None
+        if self.matrix is not None:
+            rows = np.zeros((delta.live_pks.size, dim), dtype=np.float32)
+            for i, blob in enumerate(delta.vectors):
+                if blob is not None:
+                    rows[i] = np.frombuffer(blob, dtype=np.float32)
+            matrix = np.insert(self.matrix[kept], new_at - np.arange(new_at.size), rows, axis=0)
+        postings = None
+        if self.postings is not None:
+            postings = self.postings.apply(old_to_new, slots.size, new_at, delta.terms)
+        return OwnerIndex(self.key, rev, slots, matrix, has_vector, postings, self.ann)
 
     def dense(
         self,
@@ -193,9 +332,9 @@ def load_owner(
     ).fetchall()
     slots = Slots(
         np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
-        [r[1] for r in rows],
-        np.array([r[2] for r in rows], dtype=object),
-        np.array([r[3] or "NaT" for r in rows], dtype="datetime64[us]"),
+        _object_array([r[1] for r in rows]),
+        _object_array([r[2] for r in rows]),
+        _times([r[3] for r in rows]),
     )
     has_vector = np.fromiter((bool(r[4]) for r in rows), dtype=bool, count=len(rows))
     if large:
@@ -208,7 +347,7 @@ def load_owner(
         )
     matrix = np.zeros((len(rows), dim), dtype=np.float32)
     matrix[has_vector] = np.frombuffer(blob, dtype=np.float32).reshape(len(blobs), dim)
-    postings = lexical.build_postings([r[5] for r in rows])
+    postings = lexical.TermIndex.of(lexical.build_postings([r[5] for r in rows]))
     return OwnerIndex(key, rev, slots, matrix, has_vector, postings)
 
 
@@ -222,4 +361,4 @@ def load_postings(conn: sqlite3.Connection, index: OwnerIndex, owner: Scope) -> 
     ).fetchall()
     if len(rows) != index.slots.size:
         raise StorageError(f"the entries of {owner} changed while their index was built")
-    index.postings = lexical.build_postings([r[1] for r in rows])
+    index.postings = lexical.TermIndex.of(lexical.build_postings([r[1] for r in rows]))

@@ -98,7 +98,16 @@ class SQLiteStore(SQLStore):
                 sidecar_folder(o.path), o.ann_connectivity, o.ann_expansion_add,
                 o.ann_expansion_search,
             )  # fmt: skip
-        self._cache = SearchCache(dim, o.cache_mb * 2**20, ann, o.ann_threshold)
+        self._cache = SearchCache(dim, o.cache_mb * 2**20, ann, o.ann_threshold, o.path)
+        if ann is not None and o.ann_threshold is not None:
+            threshold = o.ann_threshold
+
+            def is_large(c: sqlite3.Connection, key: str) -> bool:
+                owner = search.owner_of_key(key)
+                return owner is not None and search.more_active_than(c, owner, threshold)
+
+            cache = self._cache
+            self._db.read("open", lambda c: cache.sweep(c, is_large))
 
     def close(self) -> None:
         cache, self._cache = self._cache, None
@@ -113,6 +122,12 @@ class SQLiteStore(SQLStore):
         if self.opts.path == ":memory:":
             return True
         return self._db.checkpoint()
+
+    def ann_wait(self, timeout: float | None = None) -> bool:
+        """Wait for the background ANN builds and merges of the owners in the cache (for
+        tests and benchmarks; a search never waits: it is exact until a graph is ready).
+        True when none is left running."""
+        return self._search().wait(timeout)
 
     def cache_stats(self) -> dict[str, Any]:
         """What the search cache holds: owners, bytes, hits, loads, evictions."""
