@@ -17,13 +17,18 @@ from typing import Any
 from pydantic import ValidationError
 
 from lightmem import sharing
-from lightmem.config import MemoryConfig, format_validation_error, lightmem_home
+from lightmem.config import (
+    ConsolidationSection,
+    MemoryConfig,
+    format_validation_error,
+    lightmem_home,
+)
 from lightmem.embedders.base import Embedder
 from lightmem.errors import ConfigError, InputError, LightMemError, StorageError
 from lightmem.failures import FailureLog, describe, recent_failures, turn_texts
 from lightmem.llm.base import LLM, Completion
 from lightmem.locks import OwnerLocks
-from lightmem.longterm.consolidation import Consolidator
+from lightmem.longterm.consolidation import Consolidator, OnDecision
 from lightmem.longterm.forgetting import Forgetter, as_ttl, is_expired
 from lightmem.messages import AddDefaults, make_scope, to_turns
 from lightmem.registry import build, build_llm
@@ -161,9 +166,9 @@ class Memory:
         self.forgetter = Forgetter(self.store)
         self._worker = (
             BackgroundWorker(
-                self._process_quietly, self._worker_failed, threads=cfg.worker.max_llm_calls
+                self._process_quietly, self.record_worker_failure, threads=cfg.worker.max_llm_calls
             )
-            if cfg.worker.background
+            if cfg.worker.background and cfg.worker.enabled
             else None
         )
 
@@ -204,7 +209,8 @@ class Memory:
         idempotency_key: str | None = None,
         author: str | None = None,
     ) -> AddResult:
-        """Store one or many turns durably, then run the pipeline (inline or in background).
+        """Store one or many turns durably, then run the pipeline (inline or in background;
+        with ``worker.enabled`` false, not here: ``lightmem worker`` processes run it).
 
         The turns are committed before any processing: if processing fails, they stay
         buffered and the next ``add``/``flush`` picks them up. With ``idempotency_key``, a
@@ -236,7 +242,7 @@ class Memory:
                 return result
         if self._worker is not None:
             self._worker.notify(scope.owner)
-        else:
+        elif self.config.worker.enabled:
             try:
                 flushed = self._process(scope.owner, segment=False, extract=False)
             except LightMemError as exc:
@@ -290,7 +296,7 @@ class Memory:
     def _process_quietly(self, owner: Scope) -> None:
         self._process(owner, segment=False, extract=False)
 
-    def _worker_failed(self, owner: Scope, exc: Exception) -> None:
+    def record_worker_failure(self, owner: Scope, exc: Exception) -> None:
         """Keep a background failure in the failure log, scrubbed of the owner's turns."""
         try:
             turns = self.store.list_turns(owner)
@@ -592,7 +598,19 @@ class Memory:
             raise InputError(
                 format_validation_error(exc).replace("config key", "argument")
             ) from None
-        consolidator = Consolidator(
+        result = self.consolidator(c).run(scope)
+        # Sleep time is when expired memories go for good.
+        for owner in [scope] if scope is not None else self.store.scopes():
+            result.expired += self.forgetter.purge_expired(owner, _now())
+        return result
+
+    def consolidator(
+        self, settings: ConsolidationSection | None = None, on_decision: OnDecision | None = None
+    ) -> Consolidator:
+        """The sleep-time consolidator of this memory (``settings``: the ``consolidation``
+        config, by default this memory's)."""
+        c = settings if settings is not None else self.config.consolidation
+        return Consolidator(
             self.store,
             self.embedder,
             self.llm,
@@ -605,12 +623,8 @@ class Memory:
             max_targets_per_call=c.max_targets_per_call,
             on_call=self._recorder("consolidation"),
             failures=self.failures,
+            on_decision=on_decision,
         )
-        result = consolidator.run(scope)
-        # Sleep time is when expired memories go for good.
-        for owner in [scope] if scope is not None else self.store.scopes():
-            result.expired += self.forgetter.purge_expired(owner, _now())
-        return result
 
     # -- accounting ---------------------------------------------------------------------------
     def usage(self) -> Usage:
