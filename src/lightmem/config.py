@@ -140,6 +140,11 @@ class RetrievalSection(_Section):
 
 
 class WorkerSection(_Section):
+    enabled: bool = Field(
+        True,
+        description="run the pipeline in this process; false: add() only stores turns, "
+        "`lightmem worker` processes extract and consolidate them",
+    )
     background: bool = Field(
         False, description="run segmentation and extraction in a background thread after add()"
     )

@@ -17,15 +17,21 @@ from typing import Any
 from pydantic import ValidationError
 
 from lightmem import sharing
-from lightmem.config import BackendSection, MemoryConfig, format_validation_error, lightmem_home
+from lightmem.config import (
+    BackendSection,
+    ConsolidationSection,
+    MemoryConfig,
+    format_validation_error,
+    lightmem_home,
+)
 from lightmem.embedders.base import Embedder
 from lightmem.errors import ConfigError, InputError, LightMemError, StorageError
 from lightmem.failures import FailureLog, describe, recent_failures, turn_texts
 from lightmem.llm.base import LLM, Completion
 from lightmem.locks import OwnerLocks
-from lightmem.longterm.consolidation import Consolidator
+from lightmem.longterm.consolidation import Consolidator, OnDecision
 from lightmem.longterm.forgetting import Forgetter, as_ttl, is_expired
-from lightmem.longterm.summaries import SessionSummarizer
+from lightmem.longterm.summaries import SessionSummarizer, SummaryResult
 from lightmem.messages import AddDefaults, make_scope, to_turns
 from lightmem.registry import build, build_llm
 from lightmem.retrieval.context import Context, build_context
@@ -163,9 +169,9 @@ class Memory:
         self.forgetter = Forgetter(self.store)
         self._worker = (
             BackgroundWorker(
-                self._process_quietly, self._worker_failed, threads=cfg.worker.max_llm_calls
+                self._process_quietly, self.record_worker_failure, threads=cfg.worker.max_llm_calls
             )
-            if cfg.worker.background
+            if cfg.worker.background and cfg.worker.enabled
             else None
         )
 
@@ -206,7 +212,8 @@ class Memory:
         idempotency_key: str | None = None,
         author: str | None = None,
     ) -> AddResult:
-        """Store one or many turns durably, then run the pipeline (inline or in background).
+        """Store one or many turns durably, then run the pipeline (inline or in background;
+        with ``worker.enabled`` false, not here: ``lightmem worker`` processes run it).
 
         The turns are committed before any processing: if processing fails, they stay
         buffered and the next ``add``/``flush`` picks them up. With ``idempotency_key``, a
@@ -238,7 +245,7 @@ class Memory:
                 return result
         if self._worker is not None:
             self._worker.notify(scope.owner)
-        else:
+        elif self.config.worker.enabled:
             try:
                 flushed = self._process(scope.owner, segment=False, extract=False)
             except LightMemError as exc:
@@ -292,7 +299,7 @@ class Memory:
     def _process_quietly(self, owner: Scope) -> None:
         self._process(owner, segment=False, extract=False)
 
-    def _worker_failed(self, owner: Scope, exc: Exception) -> None:
+    def record_worker_failure(self, owner: Scope, exc: Exception) -> None:
         """Keep a background failure in the failure log, scrubbed of the owner's turns."""
         try:
             turns = self.store.list_turns(owner)
@@ -594,7 +601,42 @@ class Memory:
             raise InputError(
                 format_validation_error(exc).replace("config key", "argument")
             ) from None
-        consolidator = Consolidator(
+        result = self.consolidator(c).run(scope)
+        owners = [scope] if scope is not None else self.store.scopes()
+        # Sleep time is when expired memories go for good.
+        for owner in owners:
+            result.expired += self.forgetter.purge_expired(owner, _now())
+        for owner in dict.fromkeys(o.owner for o in owners):
+            done = self.summarize(owner, workers=c.workers)
+            result.summaries += done.written + done.updated
+            result.failed_summaries += done.failed
+        return result
+
+    def summarize(self, owner: Scope, *, workers: int | None = None) -> SummaryResult:
+        """Bring the owner's session summaries up to date (sleep time; a no-op when
+        ``summaries.enabled`` is false)."""
+        if not self.config.summaries.enabled:
+            return SummaryResult()
+        s = self.config.summaries
+        return SessionSummarizer(
+            self.store,
+            self.embedder,
+            self.llm,
+            workers=workers or self.config.consolidation.workers,
+            max_retries=self.config.extraction.max_retries,
+            sessions_per_call=s.sessions_per_call,
+            max_call_tokens=s.max_call_tokens,
+            on_call=self._recorder("summary"),
+            failures=self.failures,
+        ).run(owner)
+
+    def consolidator(
+        self, settings: ConsolidationSection | None = None, on_decision: OnDecision | None = None
+    ) -> Consolidator:
+        """The sleep-time consolidator of this memory (``settings``: the ``consolidation``
+        config, by default this memory's)."""
+        c = settings if settings is not None else self.config.consolidation
+        return Consolidator(
             self.store,
             self.embedder,
             self.llm,
@@ -607,32 +649,7 @@ class Memory:
             max_targets_per_call=c.max_targets_per_call,
             on_call=self._recorder("consolidation"),
             failures=self.failures,
-        )
-        result = consolidator.run(scope)
-        owners = [scope] if scope is not None else self.store.scopes()
-        # Sleep time is when expired memories go for good.
-        for owner in owners:
-            result.expired += self.forgetter.purge_expired(owner, _now())
-        if self.config.summaries.enabled:
-            summarizer = self._summarizer(c.workers)
-            for owner in dict.fromkeys(o.owner for o in owners):
-                done = summarizer.run(owner)
-                result.summaries += done.written + done.updated
-                result.failed_summaries += done.failed
-        return result
-
-    def _summarizer(self, workers: int) -> SessionSummarizer:
-        s = self.config.summaries
-        return SessionSummarizer(
-            self.store,
-            self.embedder,
-            self.llm,
-            workers=workers,
-            max_retries=self.config.extraction.max_retries,
-            sessions_per_call=s.sessions_per_call,
-            max_call_tokens=s.max_call_tokens,
-            on_call=self._recorder("summary"),
-            failures=self.failures,
+            on_decision=on_decision,
         )
 
     # -- accounting ---------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from lightmem.cli import commands, entries, forget
 from lightmem.cli.demo import demo
 from lightmem.cli.ingest import ingest
 from lightmem.cli.state import State, state
+from lightmem.cli.worker import worker
 from lightmem.errors import ConfigError, InputError, LightMemError, NotFoundError
 
 #: Errors the caller can fix (their input, their config, an id): exit code 2, like usage errors.
@@ -70,6 +71,7 @@ for _name, _command in (
     ("pin", forget.pin),
     ("ttl", forget.ttl),
     ("consolidate", commands.consolidate),
+    ("worker", worker),
     ("stats", commands.stats),
     ("export", commands.export),
     ("import", commands.import_),

@@ -86,6 +86,11 @@ def _order_key(e: Entry) -> tuple[datetime, datetime, str]:
     return (e.timestamp or e.created_at or far, e.created_at or far, e.id)
 
 
+#: ``on_decision(target_id, source_ids, action)``: called for each decision the store applied
+#: (``apply_decision`` returned True), never for one it found decided already.
+OnDecision = Callable[[str, list[str], str], None]
+
+
 class Consolidator:
     def __init__(
         self,
@@ -102,6 +107,7 @@ class Consolidator:
         max_targets_per_call: int = 20,
         on_call: Callable[[Completion, bool], None] | None = None,
         failures: FailureLog | None = None,
+        on_decision: OnDecision | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
@@ -115,10 +121,15 @@ class Consolidator:
         self.max_retries = max_retries
         self.on_call = on_call
         self.failures = failures if failures is not None else FailureLog(store)
+        self.on_decision = on_decision
 
     def run(self, scope: Scope | None = None) -> ConsolidationResult:
+        """Consolidate every queued entry (of ``scope``, or of the whole store)."""
+        return self.run_entries(self.store.consolidation_queue(scope))
+
+    def run_entries(self, queue: list[str]) -> ConsolidationResult:
+        """Consolidate the queued entries ``queue`` (those a worker claimed, say)."""
         result = ConsolidationResult()
-        queue = self.store.consolidation_queue(scope)
         if not queue:
             return result
         new_entries = {e.id: e for e in self.store.get_entries(queue)}
@@ -197,6 +208,8 @@ class Consolidator:
         newest = max(dupes, key=_order_key)
         ids = [newest.id] + [s.id for s in target.sources if s.id != newest.id]
         ok = self.store.apply_decision(target.entry.id, ids, "merge", reason="near-duplicate")
+        if ok and self.on_decision is not None:
+            self.on_decision(target.entry.id, ids, "merge")
         return "merge" if ok else "done"
 
     def _decide_pack(self, pack: list[Target]) -> list[str]:
@@ -222,6 +235,8 @@ class Consolidator:
                 vector=next(vectors) if update else None,
                 reason=decision.reason or None,
             )
+            if ok and self.on_decision is not None:
+                self.on_decision(target.entry.id, [s.id for s in target.sources], decision.action)
             outcomes.append(decision.action if ok else "done")
         return outcomes
 

@@ -112,9 +112,10 @@ def create_app(
     clients only (the caller binds to loopback; ``lightmem serve`` checks it);
     ``anonymous_until_keys`` does so only while the store has no key: once one is created,
     every request needs a key."""
-    if not memory.config.worker.background:
+    if memory.config.worker.enabled and not memory.config.worker.background:
         raise ConfigError(
-            "the server needs a Memory opened with worker.background = true, so that adding "
+            "the server needs a Memory opened with worker.background = true (or "
+            "worker.enabled = false, with `lightmem worker` processes), so that adding "
             "returns once turns are durable and extraction runs in the background"
         )
     app = FastAPI(

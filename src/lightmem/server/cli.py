@@ -177,11 +177,18 @@ def serve(
             "--body-timeout", min=0.1, help="Seconds to wait for each body chunk (408 after)."
         ),
     ] = 10.0,
+    no_worker: Annotated[
+        bool,
+        typer.Option(
+            "--no-worker",
+            help="Run no pipeline here (stateless): `lightmem worker` processes extract.",
+        ),
+    ] = False,
 ) -> None:
     """Serve the REST API (OpenAPI schema at /openapi.json, routes under /v1)."""
     uvicorn = _require("uvicorn")
     create_app = _require("lightmem.server.app").create_app
-    with _open_memory(ctx) as memory:
+    with _open_memory(ctx, pipeline=not no_worker) as memory:
         keys = KeyStore.for_memory(memory)
         configured = keys.configured()
         check_bind(
@@ -200,6 +207,8 @@ def serve(
             body_timeout_s=body_timeout,
         )
         _announce(f"REST API on http://{_hostport(host, port)}/v1", memory, keys, configured)
+        if no_worker:
+            note("--no-worker: this process stores turns only; `lightmem worker` processes them")
         uvicorn.run(
             app,
             host=host,
@@ -255,10 +264,13 @@ def mcp(
 
 
 # -- helpers ----------------------------------------------------------------------------
-def _open_memory(ctx: typer.Context) -> Memory:
-    """The store, with the background worker on: requests return once turns are durable."""
+def _open_memory(ctx: typer.Context, *, pipeline: bool = True) -> Memory:
+    """The store, with the background worker on: requests return once turns are durable.
+    Without ``pipeline`` (``serve --no-worker``), this process runs none: ``worker.enabled``
+    is false and ``lightmem worker`` processes do the work."""
     st = state(ctx)
-    return Memory(st.store, config=st.config, worker={"background": True})
+    worker = {"background": True} if pipeline else {"background": False, "enabled": False}
+    return Memory(st.store, config=st.config, worker=worker)
 
 
 def _require(module: str) -> Any:

@@ -91,10 +91,12 @@ class ShortTermStage:
             if batch.status == "failed" and batch.attempts >= self.max_attempts:
                 result.failed_batches.append(batch.id)
                 continue
-            self._run_one(batch, result)
+            self.run_batch(batch, result)
         return result
 
-    def _run_one(self, batch: Batch, result: StageResult) -> None:
+    def run_batch(self, batch: Batch, result: StageResult) -> bool:
+        """Extract one batch, counting into ``result``; True if this call completed it
+        (False: it failed, or another worker completed it first)."""
         turns = self.store.get_turns(batch.turn_ids)
         try:
             with self.llm_slots or contextlib.nullcontext():
@@ -106,10 +108,10 @@ class ShortTermStage:
             try:
                 self.store.fail_batch(batch.id, message, raw)
             except ConflictError:
-                return  # another worker completed this batch meanwhile
+                return False  # another worker completed this batch meanwhile
             result.failed_batches.append(batch.id)
             self.failures.record("extraction", message, ref=batch.id)
-            return
+            return False
         t1 = time.perf_counter()
         vectors = self._vectors(report.entries, turns)
         self._add("embedding", time.perf_counter() - t1)
@@ -118,7 +120,7 @@ class ShortTermStage:
             self.store.complete_batch(batch.id, report.entries, vectors)
         except ConflictError:
             log.info("batch %s was completed by another worker", batch.id)
-            return
+            return False
         # counted once the entries are stored, so a batch another worker completed first
         # is not counted twice
         if report.invalid_sources:
@@ -127,6 +129,7 @@ class ShortTermStage:
             self._bump("repaired_sources", repaired)
         result.entries_created += len(report.entries)
         result.batches_done += 1
+        return True
 
     def _check_sources(self, report: ExtractionReport, turns: list[Turn], vectors: Any) -> int:
         """Re-point the entries' unsupported sources (LLM extraction only); returns how

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from lightmem.bench.perf.report import tables, write_report
-from lightmem.bench.perf.run import parse_sizes, run_perf_bench
+from lightmem.bench.perf.report import all_tables, write_report
+from lightmem.bench.perf.run import embedder_section, parse_sizes, run_perf_bench
 
 
 def perf(
@@ -83,9 +83,24 @@ def perf(
     throughput: Annotated[
         bool, typer.Option("--throughput/--no-throughput", help="Run the throughput part.")
     ] = True,
+    scaleout: Annotated[
+        bool,
+        typer.Option(
+            "--scaleout",
+            help="Also run the PostgreSQL load test: 4 servers, 2 workers, 8 clients.",
+        ),
+    ] = False,
+    scaleout_seconds: Annotated[
+        float, typer.Option("--scaleout-seconds", min=1.0, help="Load test duration.")
+    ] = 60.0,
+    merge: Annotated[
+        bool,
+        typer.Option("--merge", help="Keep the other sections of an existing --json/--report."),
+    ] = False,
 ) -> None:
     """Search latency (dense, BM25, hybrid) with a 1% user filter, ANN recall, add()
-    latency, ingest and consolidation throughput, size on disk and memory."""
+    latency, ingest and consolidation throughput, size on disk and memory. ``--scaleout``
+    adds the multi-process PostgreSQL load test; ``--sizes none`` skips the SQLite sweep."""
     err = Console(stderr=True, highlight=False)
     options = {}
     for item in store_option or []:
@@ -98,29 +113,44 @@ def perf(
             options[key] = json.loads(value)
         except json.JSONDecodeError:
             options[key] = value
-    result = run_perf_bench(
-        () if sizes.strip().lower() == "none" else parse_sizes(sizes),
-        queries=queries,
-        rounds=rounds,
-        embedder=embedder,
-        embed_threads=embed_threads or None,
-        unique_texts=unique_texts,
-        store_options=options,
-        ann_max_entries=ann_max_entries,
-        adds=adds,
-        data_dir=data,
-        cache_dir=cache,
-        rebuild=rebuild,
-        llm_delay_s=llm_delay,
-        progress=None if quiet else lambda msg: err.print(msg, markup=False, style="dim"),
-        ann_scale=parse_sizes(ann_scale) if ann_scale else (),
-        ann_writes=ann_writes,
-        throughput=throughput,
-    )
+    say = None if quiet else lambda msg: err.print(msg, markup=False, style="dim")
+    sweep = sizes.strip().lower() != "none"
+    if not sweep and not scaleout and not ann_scale:
+        raise typer.BadParameter("--sizes none runs nothing without --scaleout or --ann-scale")
+    result: dict[str, Any] = {}
+    if sweep or ann_scale:
+        result = run_perf_bench(
+            parse_sizes(sizes) if sweep else (),
+            queries=queries,
+            rounds=rounds,
+            embedder=embedder,
+            embed_threads=embed_threads or None,
+            unique_texts=unique_texts,
+            store_options=options,
+            ann_max_entries=ann_max_entries,
+            adds=adds,
+            data_dir=data,
+            cache_dir=cache,
+            rebuild=rebuild,
+            llm_delay_s=llm_delay,
+            progress=say,
+            ann_scale=parse_sizes(ann_scale) if ann_scale else (),
+            ann_writes=ann_writes,
+            throughput=throughput,
+        )
+    if scaleout:
+        from lightmem.bench.perf.scaleout.run import run_scaleout
+
+        emb = embedder_section(embedder, embed_threads or None)
+        result["scaleout"] = run_scaleout(seconds=scaleout_seconds, embedder=emb, progress=say)
+    if merge:
+        for target in [json_out, report / "perf.json" if report is not None else None]:
+            if target is not None and target.is_file():
+                result = {**json.loads(target.read_text(encoding="utf-8")), **result}
     console = Console(highlight=False)
     if not console.is_terminal:
         console = Console(highlight=False, width=200)
-    for title, head, rows in tables(result):
+    for title, head, rows in all_tables(result):
         table = Table(title=title, title_justify="left")
         for i, h in enumerate(head):
             table.add_column(h, justify="left" if i < 2 else "right")

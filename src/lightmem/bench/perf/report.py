@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from lightmem.bench.perf.scaleout.report import scaleout_tables
+
 Table = tuple[str, list[str], list[list[str]]]  # title, header, rows
 
 
@@ -131,8 +133,17 @@ def throughput_tables(t: dict[str, Any]) -> list[Table]:
     return out
 
 
+def all_tables(result: dict[str, Any]) -> list[Table]:
+    """The SQLite sweep's tables (when it ran), then the scale-out load test's."""
+    out = tables(result) if "sizes" in result else []
+    return out + scaleout_tables(result.get("scaleout"))
+
+
 def markdown(result: dict[str, Any]) -> str:
     lines = ["# LightMem SQLite performance", ""]
+    if "settings" not in result:  # the scale-out load test alone
+        lines = ["# LightMem PostgreSQL scale-out", ""]
+        return "\n".join(lines + _table_lines(all_tables(result)))
     s = result["settings"]
     m = result["machine"]
     c = result["corpus"]
@@ -147,12 +158,17 @@ def markdown(result: dict[str, Any]) -> str:
         f"- data: {c['note']}",
         "",
     ]
-    for title, head, rows in tables(result):
+    return "\n".join(lines + _table_lines(all_tables(result)))
+
+
+def _table_lines(found: list[Table]) -> list[str]:
+    lines: list[str] = []
+    for title, head, rows in found:
         lines += [f"## {title}", "", "| " + " | ".join(head) + " |"]
         lines.append("|" + "|".join("---" for _ in head) + "|")
         lines += ["| " + " | ".join(r) + " |" for r in rows]
         lines.append("")
-    return "\n".join(lines)
+    return lines
 
 
 def write_report(result: dict[str, Any], folder: Path) -> Path:

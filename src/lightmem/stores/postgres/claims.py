@@ -1,10 +1,15 @@
-"""Claims on the consolidation queue, so workers on many machines share it.
+"""Claims (leases) on the work queues, so worker processes on many machines share them.
 
-The queue is the ``consolidation_queue`` table (one row per entry not yet consolidated).
-:func:`claim` takes the oldest unclaimed rows with ``FOR UPDATE SKIP LOCKED`` and stamps them
-with the worker and an expiry, so two workers never get the same entry, and a dead worker's
-entries come back once its claims expire. The expiry is computed by the database clock, the
-one clock all machines share.
+* the consolidation queue is the ``consolidation_queue`` table (one row per entry not yet
+  consolidated): :func:`claim` takes the oldest unclaimed rows;
+* extraction batches (``batches`` rows pending, or failed with attempts left):
+  :func:`claim_batches` takes the oldest unclaimed ones (migration 7's columns).
+
+Both take rows with ``FOR UPDATE SKIP LOCKED`` and stamp them with the worker and an expiry,
+so two workers never get the same row, and a dead worker's rows come back once its claims
+expire. The expiry is computed by the database clock, the one clock all machines share.
+A claim only saves work: what a worker does with a claimed row is applied in transactions
+that check the row's state (a batch completes once, a decision's pairs are recorded once).
 """
 
 from __future__ import annotations
@@ -12,9 +17,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from lightmem.stores.sql.codec import scope_where
+from lightmem.stores.sql.codec import BATCH_FIELDS, row_to_batch, scope_where
 from lightmem.stores.sql.dialect import Conn
-from lightmem.types import Scope
+from lightmem.types import Batch, Scope
 
 NOW = "(now() AT TIME ZONE 'utc')"
 
@@ -58,3 +63,48 @@ def release(cur: Conn, worker_id: str, entry_ids: list[str] | None) -> int:
         sql += " AND entry_pk IN (SELECT pk FROM entries WHERE id = ANY(?))"
         params.append(list(dict.fromkeys(entry_ids)))
     return int(cur.execute(sql, params).rowcount)
+
+
+def claim_batches(
+    cur: Conn, worker_id: str, limit: int, max_attempts: int, ttl_seconds: int
+) -> list[Batch]:
+    """Claim up to ``limit`` extraction batches, oldest first, for ``worker_id``: pending
+    ones, and failed ones with fewer than ``max_attempts`` attempts, that are unclaimed or
+    whose claim expired. A batch that fails stays claimed by its worker, so it is retried
+    (by any worker) once the claim expires: a back-off of ``ttl_seconds``."""
+    rows = cur.execute(
+        f"""WITH free AS (
+                SELECT pk FROM batches
+                WHERE (status = 'pending' OR (status = 'failed' AND attempts < ?))
+                  AND (worker_id IS NULL OR claimed_until <= {NOW})
+                ORDER BY pk LIMIT ?
+                FOR UPDATE SKIP LOCKED)
+            UPDATE batches b SET worker_id = ?, claimed_until = {NOW} + ?
+            FROM free WHERE b.pk = free.pk
+            RETURNING {", ".join(f"b.{f.strip()}" for f in BATCH_FIELDS.split(","))}""",
+        [max_attempts, max(0, limit), worker_id, timedelta(seconds=ttl_seconds)],
+    ).fetchall()
+    return [row_to_batch(r) for r in sorted(rows, key=lambda r: r["pk"])]
+
+
+def release_batches(cur: Conn, worker_id: str) -> int:
+    """Give back ``worker_id``'s claims on batches not done yet (a worker stopping)."""
+    return int(
+        cur.execute(
+            """UPDATE batches SET worker_id = NULL, claimed_until = NULL
+               WHERE worker_id = ? AND status <> 'done'""",
+            [worker_id],
+        ).rowcount
+    )
+
+
+def buffered_owners(cur: Conn) -> list[tuple[Scope, int]]:
+    """Every owner with turns not batched yet (sensory or short-term), with the highest
+    ``seq`` among them: a worker skips an owner whose buffer did not move since it last
+    looked. Read from the ``turns_stage`` index."""
+    rows = cur.execute(
+        """SELECT user_id, agent_id, max(seq) AS top FROM turns
+           WHERE stage IN ('sensory', 'short_term')
+           GROUP BY user_id, agent_id ORDER BY min(seq)"""
+    ).fetchall()
+    return [(Scope(r["user_id"], r["agent_id"]), int(r["top"])) for r in rows]

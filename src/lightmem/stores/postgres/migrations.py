@@ -5,8 +5,9 @@ Opening a store:
 1. makes sure pgvector is installed (``CREATE EXTENSION`` needs the privilege once per
    database) and at least 0.5 (HNSW);
 2. creates the store's schema and its ``migrations`` table;
-3. applies each missing migration in its own transaction together with its row in
-   ``migrations``, so a crash leaves the previous version and the next open resumes;
+3. applies each missing migration (every registered version without its row in
+   ``migrations``, in order; numbers may have gaps) in its own transaction together with
+   its row, so a crash leaves the previous version and the next open resumes;
 4. fixes the vector dimension when the store is new: the ``vector`` columns get their
    dimension and the HNSW index is built.
 
@@ -78,10 +79,14 @@ def prepare(
             f"{label} has schema version {current}, but this LightMem knows versions up to "
             f"{latest_version()}; upgrade LightMem to open it"
         )
-    for step in sorted(v for v in MIGRATIONS if current < v <= latest):
+    # Every registered version not recorded yet, in order: the numbers may have gaps, and a
+    # lower number registered after a higher one was applied (work merged out of order)
+    # is still applied.
+    applied = _applied(conn, schema)
+    for step in sorted(v for v in MIGRATIONS if v not in applied and v <= latest):
         with conn.transaction():
             _lock(conn, schema)
-            if (_read_version(conn, schema) or 0) >= step:
+            if step in _applied(conn, schema):
                 continue  # another process applied it while we waited for the lock
             cur = conn.cursor()
             MIGRATIONS[step](cur)
@@ -134,6 +139,11 @@ def _read_version(conn: psycopg.Connection[Any], schema: str) -> int | None:
     found = conn.execute(_sql("SELECT COALESCE(max(version), 0) FROM {}.migrations", schema))
     value = found.fetchone()
     return int(value[0]) if value is not None else 0
+
+
+def _applied(conn: psycopg.Connection[Any], schema: str) -> set[int]:
+    rows = conn.execute(_sql("SELECT version FROM {}.migrations", schema)).fetchall()
+    return {int(r[0]) for r in rows}
 
 
 def _ensure_pgvector(conn: psycopg.Connection[Any], label: str) -> tuple[str, tuple[int, ...]]:
@@ -350,5 +360,24 @@ def structure(cur: Cursor) -> None:
             "CHECK (kind IN ('fact', 'summary', 'event'))",
             "ALTER TABLE entries ADD COLUMN meta jsonb NOT NULL DEFAULT '{}'",
             "CREATE INDEX entries_kind ON entries (user_id, agent_id, kind) WHERE kind <> 'fact'",
+        ],
+    )
+
+
+# 6 is reserved (other work in progress); versions apply in order, gaps allowed.
+
+
+@migration(7)
+def batch_claims(cur: Cursor) -> None:
+    """Claims on extraction batches, like migration 2's on the consolidation queue: worker
+    processes on many machines extract each batch once, and a dead worker's batches come
+    back when its claims expire."""
+    execute_all(
+        cur,
+        [
+            "ALTER TABLE batches ADD COLUMN worker_id text",
+            "ALTER TABLE batches ADD COLUMN claimed_until timestamp",
+            """CREATE INDEX batches_open ON batches (pk)
+                WHERE status IN ('pending', 'failed')""",
         ],
     )

@@ -4,8 +4,9 @@ sharing one database. Every public method is one transaction on a pooled connect
 The contract is implemented once over SQL (:mod:`lightmem.stores.sql`); this backend gives
 its dialect (``dialect.py``), the connection pool (``db.py``), migrations, and search:
 vectors in pgvector columns (an HNSW index for large scopes), BM25 on PostgreSQL full-text
-search (``search.py``). Beyond the contract, workers share the consolidation queue through
-:meth:`PostgresStore.claim_consolidation` (``claims.py``).
+search (``search.py``). Beyond the contract, worker processes share the work through claims
+(``claims.py``): :meth:`PostgresStore.claim_consolidation` on the consolidation queue,
+:meth:`PostgresStore.claim_batches` on extraction batches.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from lightmem.stores.postgres.migrations import prepare, stored_dim
 from lightmem.stores.sql.codec import as_vector
 from lightmem.stores.sql.dialect import Dialect
 from lightmem.stores.sql.store import SQLStore
-from lightmem.types import Scope
+from lightmem.types import Batch, Scope
 
 URL_ENV = "LIGHTMEM_POSTGRES_URL"
 
@@ -48,7 +49,9 @@ class PostgresStoreOptions(StoreOptions):
     )
     pool_size: int = Field(5, ge=1, le=200, description="most connections this process opens")
     claim_ttl_seconds: int = Field(
-        300, ge=1, description="how long a consolidation claim lasts unless released or renewed"
+        300,
+        ge=1,
+        description="how long a worker's claim on a batch or queued entry lasts unless released",
     )
     exact_search_max_rows: int = Field(
         10000, ge=0, description="scopes up to this size are searched exactly, larger by HNSW"
@@ -151,3 +154,25 @@ class PostgresStore(SQLStore):
         """Release ``worker_id``'s claims on ``entry_ids`` (all of its claims if None); the
         entries stay queued. Returns how many claims were released."""
         return self._db.write("release_claims", lambda c: claims.release(c, worker_id, entry_ids))
+
+    def claim_batches(self, worker_id: str, limit: int, max_attempts: int) -> list[Batch]:
+        """Claim up to ``limit`` extraction batches (oldest first; pending, or failed with
+        fewer than ``max_attempts`` attempts) for ``worker_id``, for ``claim_ttl_seconds``.
+        Concurrent claimers never get the same batch while a claim lasts; a completed batch
+        is never claimed again, a failed one comes back (to any worker) when its claim
+        expires, as do a dead worker's batches."""
+        if not worker_id:
+            raise InputError("claim_batches: worker_id must be a non-empty string")
+        ttl = self.opts.claim_ttl_seconds
+        return self._db.write(
+            "claim_batches",
+            lambda c: claims.claim_batches(c, worker_id, limit, max_attempts, ttl),
+        )
+
+    def release_batches(self, worker_id: str) -> int:
+        """Release ``worker_id``'s claims on batches not done; returns how many."""
+        return self._db.write("release_batches", lambda c: claims.release_batches(c, worker_id))
+
+    def buffered_owners(self) -> list[tuple[Scope, int]]:
+        """Owners with turns not batched yet, each with the highest seq among those turns."""
+        return self._db.read("buffered_owners", claims.buffered_owners)
