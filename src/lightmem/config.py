@@ -59,7 +59,7 @@ class SegmenterSection(BackendSection):
 class BufferSection(_Section):
     sensory_tokens: int = Field(512, ge=1, description="sensory buffer size before segmenting")
     max_segment_tokens: int = Field(
-        2048,
+        4096,
         ge=1,
         description="an open topic segment is carried over to the next buffer up to this size",
     )

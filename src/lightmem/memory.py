@@ -128,6 +128,7 @@ class Memory:
                 max_retries=cfg.extraction.max_retries,
                 on_call=self._recorder("extraction"),
                 max_batch_tokens=cfg.buffer.max_batch_tokens,
+                mode=cfg.extraction.mode,
             )
             if self.llm.available
             else TurnExtractor()
@@ -164,6 +165,8 @@ class Memory:
                 neighbour_weight=r.neighbour_weight,
                 source_weight=r.source_weight,
                 pool_max_items=r.pool_max_items,
+                sessions=r.sessions,
+                session_weight=r.session_weight,
             ),
         )
         self.forgetter = Forgetter(self.store)
@@ -349,10 +352,20 @@ class Memory:
         run_id: str | None = None,
         mode: SearchMode | None = None,
         time_range: tuple[Any, Any] | None = None,
+        hierarchical: bool | None = None,
     ) -> Context:
         """A prompt-ready block for ``query`` within ``budget_tokens`` (cl100k tokens):
         the memories in time order with dates (a newer one marked when it supersedes an
-        older one), then the evidence turns quoted; with the items chosen."""
+        older one), then the evidence turns quoted; with the items chosen.
+        ``hierarchical`` (default: when the mode is ``hierarchical``) searches sessions
+        first and writes the summaries of the sessions found above the memories."""
+        mode = mode or self.config.retrieval.mode
+        if hierarchical is None:
+            hierarchical = mode == "hierarchical"
+        elif hierarchical:
+            mode = "hierarchical"
+        elif mode == "hierarchical":
+            raise InputError("mode 'hierarchical' with hierarchical=False: choose one")
         budget = self.config.retrieval.context_tokens if budget_tokens is None else budget_tokens
         if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
             raise InputError(f"budget_tokens must be an integer >= 1, got {budget!r}")
@@ -363,7 +376,7 @@ class Memory:
             query,
             scope,
             limit=limit,
-            mode=mode or self.config.retrieval.mode,
+            mode=mode,
             time_range=_time_range(time_range),
             hidden=self.forgetter.hidden(scope.owner, _now()),
         )
@@ -372,6 +385,7 @@ class Memory:
             budget,
             lambda ids: self.store.entry_vectors(ids),
             self.config.consolidation.threshold,
+            sessions=hierarchical,
         )
 
     def get(

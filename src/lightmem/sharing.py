@@ -93,15 +93,22 @@ def search_pools(
 
 def context_pools(
     memory: Memory, query: str, pools: list[Scope], *, budget_tokens: int | None = None,
-    **kwargs: Any,
+    hierarchical: bool | None = None, **kwargs: Any,
 ) -> Context:  # fmt: skip
     """``Memory.context`` over several pools: their fused hits packed into the budget."""
     budget = memory.config.retrieval.context_tokens if budget_tokens is None else budget_tokens
     if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
         raise InputError(f"budget_tokens must be an integer >= 1, got {budget!r}")
-    hits = search_pools(memory, query, pools, limit=min(1000, max(20, budget // 10)), **kwargs)
+    mode = kwargs.get("mode") or memory.config.retrieval.mode
+    if hierarchical:
+        kwargs["mode"] = mode = "hierarchical"
+    limit = min(1000, max(20, budget // 10))
+    hits = search_pools(memory, query, pools, limit=limit, **kwargs)
     vectors = memory.store.entry_vectors
-    return build_context(hits, budget, vectors, memory.config.consolidation.threshold)
+    return build_context(
+        hits, budget, vectors, memory.config.consolidation.threshold,
+        sessions=mode == "hierarchical",
+    )  # fmt: skip
 
 
 class ScopedMemory:

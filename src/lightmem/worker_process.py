@@ -190,6 +190,7 @@ class WorkerProcess:
         now = datetime.now(UTC).replace(tzinfo=None)
         for owner in owners:
             result.expired += self.memory.forgetter.purge_expired(owner, now)
+            self.memory.summarize(owner)
 
     def _decided(self, result: RoundResult) -> Callable[[str, list[str], str], None]:
         def record(target: str, sources: list[str], action: str) -> None:

@@ -401,7 +401,7 @@ def test_overrides_replace_backends_and_merge_the_rest(tmp_path: Path) -> None:
     [
         ({"grpah_mem": True}, "grpah_mem"),
         ({"graph_mem": True}, "graph_mem"),
-        ({"extraction_mode": "event"}, "extraction_mode"),
+        ({"extraction_mode": "graph"}, "extraction_mode"),
         ({"multimodal_embedder": {"model_name": "huggingface"}}, "multimodal_embedder"),
         ({"memory_manager": {"model_name": "transformers"}}, "memory_manager.model_name"),
         (

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from tests.contract.conftest import DIM, StoreFactory
 
-from lightmem.errors import NotFoundError, StorageError
+from lightmem.errors import InputError, NotFoundError, StorageError
 from lightmem.stores.base import Store
 from lightmem.types import (
     Batch,
@@ -723,6 +723,33 @@ def populate(store: Store) -> None:
     store.update_entry("e2", "Alice has two dogs", vec(0, 1, 0.1), reason="news", actor="user")
     store.delete_entry("e4", reason="asked", actor="user")
     store.mark_consolidated(["e2"])
+    # structure: an event binding a fact, and a session summary rebuilt once (version 2)
+    event = entry(
+        "ev1",
+        "Alice adopted Rex",
+        run,
+        sources=["t1"],
+        kind="event",
+        meta={"when": "2024-05-01", "who": ["Alice"], "facts": ["e2"], "links": []},
+    )
+    summary = entry(
+        "sum1",
+        "Alice talked about coffee",
+        run,
+        sources=["t0", "t1"],
+        kind="summary",
+        meta={"session_id": "s1", "turns": 2, "entries": ["e1"]},
+    )
+    add(store, (event, vec(0, 1, 0.2)), (summary, vec(1, 1)))
+    store.update_entry(
+        "sum1",
+        "Alice talked about coffee and Rex",
+        vec(1, 1, 0.1),
+        reason="the session grew",
+        actor="summary",
+        sources=["t0", "t1", "t2"],
+        meta={"session_id": "s1", "turns": 3, "entries": ["e1", "e2"]},
+    )
     store.record_llm_call(LLMCall("extraction", 10, 2, 0.5, True))
     store.record_llm_call(LLMCall("extraction", 10, 0, 0.5, False))
 
@@ -804,11 +831,11 @@ def test_delete_all_purges_only_its_scope(store: Store) -> None:
     populate(store)
     bob_before = snapshot(store, [BOB])[str(BOB)]
     removed = store.delete_all(ALICE)
-    assert removed == 4  # e1 (merged), e2, e3, e4 (deleted): tombstones too
+    assert removed == 6  # e1 (merged), e2, e3, e4 (deleted): tombstones too; ev1, sum1
     assert store.list_entries(ALICE, include_deleted=True) == []
     assert store.list_turns(ALICE) == []
     assert store.list_batches(ALICE, statuses=("pending", "failed", "done")) == []
-    assert all(store.history(i) == [] for i in ("e1", "e2", "e3", "e4"))
+    assert all(store.history(i) == [] for i in ("e1", "e2", "e3", "e4", "ev1", "sum1"))
     assert store.search_dense(ALICE, vec(1), 10) == []
     assert store.search_bm25(ALICE, "Alice", 10) == []
     assert store.consolidation_queue(ALICE) == []
@@ -850,3 +877,23 @@ def test_search_revision_moves_with_every_change_of_the_owner(store: Store) -> N
     store.add_turns([turn("b1", BOB)])
     add(store, (entry("eb", "Bob likes jazz", BOB), vec(1)))
     assert store.search_revision(ALICE) == before  # another owner's writes do not count
+
+
+def test_entry_kind_and_meta_are_kept_filtered_and_never_queued(store: Store) -> None:
+    populate(store)
+    event, summary = store.get_entry("ev1"), store.get_entry("sum1")
+    assert event.kind == "event" and event.meta["facts"] == ["e2"]
+    assert event.meta["when"] == "2024-05-01" and event.meta["who"] == ["Alice"]
+    assert summary.kind == "summary" and summary.version == 2
+    assert summary.meta == {"session_id": "s1", "turns": 3, "entries": ["e1", "e2"]}
+    assert summary.sources == ["t0", "t1", "t2"]
+    assert [e.id for e in store.list_entries(ALICE, kind="summary")] == ["sum1"]
+    assert [e.id for e in store.list_entries(ALICE, kind="event")] == ["ev1"]
+    assert store.get_entry("e2").kind == "fact" and store.get_entry("e2").meta == {}
+    queue = store.consolidation_queue()
+    assert "ev1" not in queue and "sum1" not in queue  # structure is rebuilt, not merged
+    records = {r["id"]: r for r in store.export_records() if r["kind"] == "entry"}
+    assert records["sum1"]["memory_kind"] == "summary" and records["e2"]["memory_kind"] == "fact"
+    bad = {**records["ev1"], "id": "ev2", "memory_kind": "chapter"}
+    with pytest.raises(InputError, match="memory_kind"):
+        store.import_records([bad])

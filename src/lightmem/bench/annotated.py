@@ -12,7 +12,12 @@ to the dataset turn with that session, speaker and text (a compressed line to th
 that session sharing most of its words). A fact is answered by the batch holding its
 earliest evidence turn, with every evidence turn of that batch as a source, so a build
 stores each fact once. Sleep-time update calls are answered ``ignore`` (the dataset has no
-update annotations); any other call is a :class:`ProviderError`.
+update annotations). Session-summary calls (:mod:`lightmem.longterm.summaries`) are answered
+with LoCoMo's ``session_summary`` of each session shown; event-mode extraction calls also get
+the ``event_summary`` events of the batch's sessions (an event goes to the batch holding the
+turn most like it), each binding the batch's facts of that session and speaker that share
+its words (at least its closest one), linked ``follow_up`` to the speaker's previous event.
+Any other call is a :class:`ProviderError`.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ from lightmem.errors import ConfigError, ProviderError
 from lightmem.llm.base import LLM, ChatMessage, Completion, LLMOptions
 from lightmem.longterm.consolidation import UPDATE_PROMPT
 from lightmem.longterm.decisions import BATCH_UPDATE_PROMPT, target_numbers
+from lightmem.longterm.summaries import SUMMARY_PROMPT
+from lightmem.shortterm.extraction import EVENT_PROMPT
 from lightmem.shortterm.extraction import SYSTEM_PROMPT as EXTRACTION_PROMPT
 from lightmem.tokens import count_tokens
 
@@ -48,6 +55,15 @@ class AnnotatedOptions(LLMOptions):
 class Fact:
     text: str
     evidence: list[str]  # dia_ids, in conversation order
+    session: str = ""  # session id ("session_3")
+    speaker: str = ""
+
+
+@dataclass(slots=True)
+class Event:
+    text: str
+    speaker: str
+    date: str | None
 
 
 @dataclass(slots=True)
@@ -62,6 +78,9 @@ class Annotations:
     facts: dict[str, dict[str, list[Fact]]] = field(default_factory=dict)
     #: sample_id -> dia_id -> position in the conversation
     order: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: (sample_id, session_id) -> the session's summary / its events
+    summaries: dict[tuple[str, str], str] = field(default_factory=dict)
+    events: dict[tuple[str, str], list[Event]] = field(default_factory=dict)
     dropped_evidence: int = 0  # observation evidence ids naming no turn
     unanchored_facts: int = 0  # observations none of whose evidence names a turn
 
@@ -92,7 +111,8 @@ def load_annotations(path: Path) -> Annotations:
         facts: dict[str, list[Fact]] = {}
         observations = sample.get("observation") or {}
         for skey in sorted(observations, key=_session_number):
-            for items in (observations[skey] or {}).values():
+            session = f"session_{_session_number(skey)}"
+            for speaker, items in (observations[skey] or {}).items():
                 for item in items or []:
                     if not isinstance(item, list) or len(item) != 2:
                         continue
@@ -105,8 +125,24 @@ def load_annotations(path: Path) -> Annotations:
                     if not known or not str(text).strip():
                         ann.unanchored_facts += 1
                         continue
-                    facts.setdefault(known[0], []).append(Fact(str(text).strip(), known))
+                    fact = Fact(str(text).strip(), known, session, str(speaker))
+                    facts.setdefault(known[0], []).append(fact)
         ann.facts[sid] = facts
+        for key, text in (sample.get("session_summary") or {}).items():
+            if isinstance(text, str) and text.strip():
+                ann.summaries[(sid, f"session_{_session_number(key)}")] = text.strip()
+        for key, by_speaker in (sample.get("event_summary") or {}).items():
+            if not isinstance(by_speaker, dict):
+                continue
+            date = by_speaker.get("date")
+            events = [
+                Event(str(e).strip(), str(who), str(date) if date else None)
+                for who, items in by_speaker.items()
+                if who != "date" and isinstance(items, list)
+                for e in items
+                if str(e).strip()
+            ]
+            ann.events[(sid, f"session_{_session_number(key)}")] = events
     return ann
 
 
@@ -154,6 +190,10 @@ class AnnotatedLLM(LLM):
         reply: dict[str, Any]
         if system == EXTRACTION_PROMPT:
             reply = {"memories": self.memories(prompt, _max_items(schema))}
+        elif system == EVENT_PROMPT:
+            reply = self.events(prompt, _max_items(schema))
+        elif system == SUMMARY_PROMPT:
+            reply = {"summaries": self.summaries(prompt)}
         elif system == UPDATE_PROMPT:
             reply = {"action": "ignore", "text": None, "reason": "annotated: no update labels"}
         elif system == BATCH_UPDATE_PROMPT:
@@ -175,6 +215,9 @@ class AnnotatedLLM(LLM):
 
     def memories(self, prompt: str, max_items: int | None) -> list[dict[str, Any]]:
         """The observation facts of the batch in ``prompt``, sources as its line numbers."""
+        return [m for m, _ in self._facts(prompt, max_items)]
+
+    def _facts(self, prompt: str, max_items: int | None) -> list[tuple[dict[str, Any], Fact]]:
         ann = self.annotations
         lines = self._lines(prompt)
         if not lines:
@@ -182,12 +225,78 @@ class AnnotatedLLM(LLM):
         samples = [s for s, _ in lines.values()]
         sample = max(set(samples), key=samples.count)
         number = {ref: n for n, (s, ref) in lines.items() if s == sample}
-        out: list[dict[str, Any]] = []
+        out: list[tuple[dict[str, Any], Fact]] = []
         for ref in sorted(number, key=ann.order[sample].__getitem__):
             for fact in ann.facts[sample].get(ref, []):
                 sources = [number[r] for r in fact.evidence if r in number]
-                out.append({"text": fact.text, "sources": sources, "keywords": []})
+                out.append(({"text": fact.text, "sources": sources, "keywords": []}, fact))
         return out if max_items is None else out[:max_items]
+
+    def events(self, prompt: str, max_items: int | None) -> dict[str, Any]:
+        """An event-mode reply: the batch's facts, its sessions' annotated events binding
+        them, and follow-up links between a speaker's events."""
+        ann = self.annotations
+        facts = self._facts(prompt, max_items)
+        lines = self._lines(prompt)
+        out: dict[str, Any] = {"memories": [m for m, _ in facts], "events": [], "links": []}
+        if not lines:
+            return out
+        samples = [s for s, _ in lines.values()]
+        sample = max(set(samples), key=samples.count)
+        number = {ref: n for n, (s, ref) in lines.items() if s == sample}
+        sessions = list(dict.fromkeys(self._session_of(sample, ref) for ref in number))
+        last: dict[str, int] = {}
+        for session in sessions:
+            turns = ann.by_session.get((sample, session), [])
+            for event in ann.events.get((sample, session), []):
+                words = _words(event.text)
+                best = max(turns, key=lambda t: _jaccard(words, t[2]), default=None)
+                if best is None or best[0] not in number:
+                    continue  # another batch holds the turn most like it
+                mine = [
+                    (i, _jaccard(words, _words(f.text)))
+                    for i, (_, f) in enumerate(facts)
+                    if f.session == session and f.speaker == event.speaker
+                ]
+                bound = [i for i, score in mine if score >= 0.2]
+                if not bound and mine:
+                    bound = [max(mine, key=lambda m: m[1])[0]]
+                out["events"].append(
+                    {
+                        "text": event.text,
+                        "when": event.date,
+                        "who": [event.speaker],
+                        "facts": [i + 1 for i in bound],
+                        "sources": [number[best[0]]],
+                    }
+                )
+                n = len(out["events"])
+                if event.speaker in last:
+                    out["links"].append(
+                        {"source": last[event.speaker], "target": n, "relation": "follow_up"}
+                    )
+                last[event.speaker] = n
+        return out
+
+    def summaries(self, prompt: str) -> list[dict[str, Any]]:
+        """Each '# Session n' block answered with its session's annotated summary."""
+        out: list[dict[str, Any]] = []
+        for n, block in _session_blocks(prompt):
+            lines = self._lines(block)
+            if not lines:
+                continue
+            samples = [s for s, _ in lines.values()]
+            sample = max(set(samples), key=samples.count)
+            refs = [ref for s, ref in lines.values() if s == sample]
+            session = self._session_of(sample, refs[0])
+            text = self.annotations.summaries.get((sample, session))
+            if text:
+                out.append({"session": n, "summary": text, "keywords": []})
+        return out
+
+    def _session_of(self, sample: str, ref: str) -> str:
+        m = re.match(r"D(\d+):", ref)
+        return f"session_{m[1]}" if m else ""
 
     def _lines(self, prompt: str) -> dict[int, tuple[str, str]]:
         """Prompt line number -> (sample_id, dia_id) of the turn it shows. The batch is one
@@ -234,6 +343,16 @@ class AnnotatedLLM(LLM):
             if best is None or score > best[0]:
                 best = (score, ref)
         return (sample, best[1]) if best is not None and best[0] >= 0.3 else None
+
+
+def _jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a and b else 0.0
+
+
+def _session_blocks(prompt: str) -> list[tuple[int, str]]:
+    """The ``# Session n`` blocks of a summary prompt: (n, the block's text)."""
+    parts = re.split(r"^# Session (\d+)\s*$", prompt, flags=re.MULTILINE)
+    return [(int(parts[i]), parts[i + 1]) for i in range(1, len(parts) - 1, 2)]
 
 
 def _max_items(schema: dict[str, Any] | None) -> int | None:

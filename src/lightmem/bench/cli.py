@@ -24,6 +24,7 @@ from lightmem.bench.runner import BenchSpec, Command, run
 from lightmem.bench.systems import SYSTEMS
 from lightmem.config import lightmem_home
 from lightmem.errors import ConfigError, LightMemError
+from lightmem.retrieval.search import MODES
 
 bench_app = typer.Typer(
     name="bench",
@@ -94,6 +95,13 @@ ReportOpt = Annotated[
     Path | None, typer.Option("--report", help="Write report.md and PNG plots to this folder.")
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")]
+ModeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--mode",
+        help="lightmem: search mode (dense, bm25, hybrid, hierarchical); default: the config's.",
+    ),
+]
 
 
 def _spec(
@@ -110,6 +118,7 @@ def _spec(
     depth: int,
     top_k: int,
     cache: Path | None,
+    mode: str | None = None,
 ) -> BenchSpec:
     names = list(dict.fromkeys(systems or ["lightmem"]))
     unknown = [n for n in names if n not in SYSTEMS]
@@ -118,6 +127,10 @@ def _spec(
             f"unknown system {unknown[0]!r}; use: {', '.join(SYSTEMS)}", param_hint="--system"
         )
     memory_config = load_config(config, llm, embedder)
+    if mode is not None:
+        if mode not in MODES:
+            raise typer.BadParameter(f"use one of {', '.join(MODES)}", param_hint="--mode")
+        memory_config.retrieval.mode = mode
     if memory_config.llm.provider == "annotated":
         if dataset.value != "locomo":
             raise typer.BadParameter(
@@ -207,6 +220,7 @@ def retrieval(
     json_out: JsonOpt = None,
     report: ReportOpt = None,
     quiet: QuietOpt = False,
+    mode: ModeOpt = None,
 ) -> None:
     """Evidence retrieval per system, by category (no LLM needed at query time).
 
@@ -227,6 +241,7 @@ def retrieval(
         depth,
         10,
         cache,
+        mode,
     )
     _execute("retrieval", spec, quiet, json_out, report)
 

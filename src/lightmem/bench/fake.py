@@ -29,6 +29,8 @@ from lightmem.llm.base import LLM, ChatMessage
 from lightmem.llm.scripted import ScriptedLLM, ScriptedOptions
 from lightmem.longterm.consolidation import UPDATE_PROMPT
 from lightmem.longterm.decisions import BATCH_UPDATE_PROMPT, TARGET_HEADER, target_numbers
+from lightmem.longterm.summaries import SESSION_MARK, SUMMARY_PROMPT
+from lightmem.shortterm.extraction import EVENT_PROMPT
 from lightmem.shortterm.extraction import SYSTEM_PROMPT as EXTRACTION_PROMPT
 
 _LINE = re.compile(r"^\[(\d+)\] ([^:]{1,80}): (.*)$")
@@ -44,6 +46,11 @@ def plausible_reply(
     prompt = next((m.content for m in messages if m.role == "user"), "")
     if system == EXTRACTION_PROMPT:
         return {"memories": fake_memories(prompt)}
+    if system == EVENT_PROMPT:
+        memories = fake_memories(prompt)
+        return {"memories": memories, "events": fake_events(memories), "links": []}
+    if system == SUMMARY_PROMPT:
+        return {"summaries": fake_summaries(prompt)}
     if system == UPDATE_PROMPT:
         return {"action": "ignore", "text": None, "reason": "scripted fake"}
     if system == BATCH_UPDATE_PROMPT:
@@ -71,6 +78,29 @@ def fake_memories(prompt: str) -> list[dict[str, Any]]:
             continue
         text = f"{m.group(2)} said: {' '.join(words[:MAX_WORDS])}"
         out.append({"text": text, "sources": [int(m.group(1))], "keywords": []})
+    return out
+
+
+def fake_events(memories: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One event per run of memories from the same speaker, binding them."""
+    events: list[dict[str, Any]] = []
+    for n, m in enumerate(memories, start=1):
+        who = m["text"].split(" said: ")[0]
+        if events and events[-1]["who"] == [who]:
+            events[-1]["facts"].append(n)
+            continue
+        events.append({"text": m["text"], "who": [who], "facts": [n], "sources": m["sources"]})
+    return events
+
+
+def fake_summaries(prompt: str) -> list[dict[str, Any]]:
+    """Each '# Session n' block summarised by its first substantive line."""
+    out: list[dict[str, Any]] = []
+    for block in prompt.split(SESSION_MARK)[1:]:
+        head, _, body = block.partition("\n")
+        lines = fake_memories(body)
+        text = lines[0]["text"] if lines else "A short conversation."
+        out.append({"session": int(head.strip()), "summary": text, "keywords": []})
     return out
 
 

@@ -38,6 +38,7 @@ class Mode(StrEnum):
     dense = "dense"
     bm25 = "bm25"
     hybrid = "hybrid"
+    hierarchical = "hierarchical"
 
 
 def add(
@@ -151,13 +152,17 @@ def context(
     mode: ModeOpt = None,
     since: SinceOpt = None,
     until: UntilOpt = None,
+    hierarchical: Annotated[
+        bool,
+        typer.Option("--hierarchical", help="Sessions first: their summaries lead the block."),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """The prompt-ready block an app puts before its reply: memories in time order, then
     the evidence turns, packed into a token budget."""
     where = _query_scope(user, agent, session, mode, since, until)
     with state(ctx).open() as mem:
-        block = mem.context(query, budget_tokens=budget, **where)
+        block = mem.context(query, budget_tokens=budget, hierarchical=hierarchical or None, **where)
     if as_json:
         emit_json(render.context_json(block))
     elif block.items:

@@ -50,6 +50,8 @@ def entry_json(entry: Entry) -> dict[str, Any]:
         "updated_at": format_timestamp(entry.updated_at),
         "pinned": entry.pinned,
         "expires_at": format_timestamp(entry.expires_at),
+        "memory_kind": entry.kind,
+        "meta": entry.meta,
     }
 
 
@@ -63,6 +65,9 @@ def hit_json(hit: Hit) -> dict[str, Any]:
         "timestamp": format_timestamp(hit.timestamp),
         **scope_json(hit.scope),
         "sources": [turn_json(t) for t in hit.sources],
+        "memory_kind": hit.entry.kind if hit.entry is not None else None,
+        "facts": [entry_json(f) for f in hit.facts],
+        "session": entry_json(hit.session) if hit.session is not None else None,
     }
 
 

@@ -169,11 +169,10 @@ class _Mapper:
         if self.up.get("multimodal_embedder") is not None:
             raise bad("multimodal_embedder", "LightMem stores text only; remove the key")
         mode = self.up.get("extraction_mode")
-        if mode not in (None, "flat"):
-            raise bad(
-                "extraction_mode",
-                f"{mode!r} is not supported; LightMem extracts flat facts: use 'flat'",
-            )
+        if mode not in (None, "flat", "event"):
+            raise bad("extraction_mode", f"{mode!r} is not a mode; use 'flat' or 'event'")
+        if mode == "event":  # StructMem: events binding their facts
+            self.out.setdefault("extraction", {})["mode"] = "event"
 
     # -- memory_manager -> llm ------------------------------------------------------------------
     def _llm(self) -> None:

@@ -14,6 +14,7 @@ owner's other sessions) and its most central turns (closest to the session's mea
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import uuid
@@ -28,7 +29,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lightmem.embedders.base import Embedder
-from lightmem.errors import ExtractionError, ProviderError
+from lightmem.errors import ConflictError, ExtractionError, ProviderError
 from lightmem.failures import FailureLog, describe
 from lightmem.llm.base import LLM, ChatMessage, Completion
 from lightmem.llm.structured import ask_structured
@@ -281,7 +282,7 @@ class SessionSummarizer:
         old = session.existing
         if old is None:
             entry = Entry(
-                id=uuid.uuid4().hex,
+                id=summary_id(turns[0].scope, session.key[1]),
                 scope=turns[0].scope,
                 text=text,
                 sources=sources,
@@ -292,7 +293,12 @@ class SessionSummarizer:
                 kind="summary",
                 meta=meta,
             )
-            self.store.add_entries([entry], vector[None, :], actor="summary")
+            try:
+                self.store.add_entries([entry], vector[None, :], actor="summary")
+            except ConflictError:
+                # another worker summarised the session first (the id is the session's)
+                log.info("a session summary was written by another worker")
+                return
             result.written += 1
         else:
             reason = f"the session grew to {len(turns)} turns"
@@ -300,6 +306,12 @@ class SessionSummarizer:
                 old.id, text, vector, reason=reason, actor="summary", sources=sources, meta=meta
             )
             result.updated += 1
+
+
+def summary_id(scope: Scope, session_id: str) -> str:
+    """One id per session, so that two workers cannot both add its summary."""
+    key = json.dumps([scope.user_id, scope.agent_id, scope.run_id, session_id])
+    return uuid.uuid5(uuid.NAMESPACE_URL, "lightmem:summary:" + key).hex
 
 
 def _document_frequencies(sessions: Any) -> Counter[str]:

@@ -4,7 +4,10 @@ The ranked pool of :mod:`lightmem.retrieval.search` is packed into a token budge
 rank order; an item that does not fit is skipped and smaller ones after it may still fit),
 then written as a prompt-ready block: the memories in time order with their dates, a newer
 memory marked when it supersedes an older one on the same subject, then the conversation
-turns quoted as evidence. Tokens are cl100k tokens of the block as written.
+turns quoted as evidence. An event is written with the facts it binds beneath it. With
+``sessions`` (hierarchical context) the summaries of the sessions the hits were found in
+come first, each cut to ``SESSION_LINE_TOKENS``. Tokens are cl100k tokens of the block as
+written.
 """
 
 from __future__ import annotations
@@ -15,11 +18,13 @@ from datetime import datetime
 
 import numpy as np
 
-from lightmem.tokens import count_tokens
-from lightmem.types import Hit
+from lightmem.tokens import count_tokens, truncate_tokens
+from lightmem.types import Entry, Hit
 
 MEMORY_HEADER = "Memories (oldest first):"
 TURN_HEADER = "From the conversation:"
+SESSION_HEADER = "Sessions (oldest first):"
+SESSION_LINE_TOKENS = 80
 
 
 @dataclass(slots=True)
@@ -55,7 +60,14 @@ def day(ts: datetime | None) -> str:
 
 def memory_line(hit: Hit, older: Hit | None = None) -> str:
     mark = f" (newer: supersedes the memory of {day(older.timestamp)})" if older else ""
-    return f"- [{day(hit.timestamp)}]{mark} {' '.join(hit.text.split())}"
+    line = f"- [{day(hit.timestamp)}]{mark} {' '.join(hit.text.split())}"
+    facts = [f"  - {' '.join(f.text.split())}" for f in hit.facts]
+    return "\n".join([line, *facts])
+
+
+def session_line(summary: Entry) -> str:
+    text = truncate_tokens(" ".join(summary.text.split()), SESSION_LINE_TOKENS)
+    return f"- [{day(summary.timestamp)}] {text}"
 
 
 def turn_line(hit: Hit) -> str:
@@ -89,27 +101,53 @@ def build_context(
     budget: int,
     vectors: Callable[[list[str]], dict[str, np.ndarray]],
     threshold: float,
+    *,
+    sessions: bool = False,
 ) -> Context:
-    """Pack ``hits`` (best first) into ``budget`` tokens and write the block."""
+    """Pack ``hits`` (best first) into ``budget`` tokens and write the block; with
+    ``sessions``, the hits' session summaries first (best session first, while they fit)."""
+    summaries: list[Entry] = []
+    if sessions:
+        used = count_tokens(SESSION_HEADER) + 2
+        for s in dict.fromkeys(h.session.id for h in hits if h.session is not None):
+            entry = next(h.session for h in hits if h.session is not None and h.session.id == s)
+            size = count_tokens(session_line(entry)) + 1
+            if used + size <= budget // 2:  # at most half of the budget
+                summaries.append(entry)
+                used += size
+        budget_left = budget - used if summaries else budget
+    else:
+        budget_left = budget
     overhead = count_tokens(MEMORY_HEADER) + count_tokens(TURN_HEADER) + 4
     sizes = [count_tokens(memory_line(h) if h.kind == "memory" else turn_line(h)) + 1 for h in hits]
-    kept = [hits[i] for i in pack(sizes, max(0, budget - overhead))]
+    kept = [hits[i] for i in pack(sizes, max(0, budget_left - overhead))]
     vecs = vectors([h.id for h in kept if h.kind == "memory"])
     while True:
         memories = [h for h in kept if h.kind == "memory"]
         found = superseded(memories, vecs, threshold)
-        if not kept or count_tokens(render(kept, memories, found)) <= budget:
+        if not kept or count_tokens(render(kept, memories, found, summaries)) <= budget:
             break
         kept.pop()  # the supersession marks pushed it past the budget: drop the last item
-    text = render(kept, memories, found)
+    text = render(kept, memories, found, summaries)
     index = {id(h): n for n, h in enumerate(kept)}
     supersedes = {index[id(memories[k])]: index[id(memories[v])] for k, v in found.items()}
     return Context(text, count_tokens(text), budget, list(kept), supersedes)
 
 
-def render(kept: Sequence[Hit], memories: Sequence[Hit], found: dict[int, int]) -> str:
+def render(
+    kept: Sequence[Hit],
+    memories: Sequence[Hit],
+    found: dict[int, int],
+    summaries: Sequence[Entry] = (),
+) -> str:
     lines: list[str] = []
+    if summaries:
+        lines.append(SESSION_HEADER)
+        by_time = sorted(summaries, key=lambda e: e.timestamp or datetime.min)
+        lines.extend(session_line(e) for e in by_time)
     if memories:
+        if lines:
+            lines.append("")
         lines.append(MEMORY_HEADER)
         order = sorted(
             range(len(memories)), key=lambda i: (memories[i].timestamp or datetime.min, i)

@@ -11,6 +11,15 @@ Lists fused by weighted reciprocal-rank fusion (``retrieval.rrf_k``):
 The pool is deduplicated in rank order: a turn already cited by a chosen memory adds nothing
 new and is skipped, and so is a memory whose source turns were all quoted already. In
 no-LLM mode a memory IS its turn: the turn's keys rank it, and the hit is the memory.
+
+``mode="hierarchical"`` first ranks the session summaries (dense and BM25, fused) and takes
+the ``retrieval.sessions`` best sessions, then drills in: each of the hybrid rankings again,
+deeper, restricted to the memories and turns of those sessions, fused with the flat
+rankings (weight ``retrieval.session_weight``), so evidence in other sessions still ranks.
+A hit found in a top session carries its summary (``Hit.session``). Without summaries (or
+for an owner too large for the in-memory pool) it is hybrid search.
+
+An event hit carries the active facts it binds (``Hit.facts``).
 """
 
 from __future__ import annotations
@@ -18,20 +27,27 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
+
 from lightmem.embedders.base import Embedder
 from lightmem.errors import InputError
 from lightmem.retrieval.fusion import rrf
 from lightmem.retrieval.turns import (
+    TurnKeys,
     TurnSearch,
     is_turn_text,
     memory_bm25,
     memory_dense,
     rankings,
+    summary_rankings,
 )
 from lightmem.stores.base import Store, TimeRange
 from lightmem.types import Entry, EntryStatus, Hit, Scope, SearchMode, Turn
 
-MODES: tuple[SearchMode, ...] = ("dense", "bm25", "hybrid")
+MODES: tuple[SearchMode, ...] = ("dense", "bm25", "hybrid", "hierarchical")
+#: how much deeper the rankings go when drilling into the top sessions
+DRILL_DEPTH = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +59,8 @@ class SearchSettings:
     neighbour_weight: float = 0.3
     source_weight: float = 0.6
     pool_max_items: int = 50_000
+    sessions: int = 3
+    session_weight: float = 1.0
 
 
 class Searcher:
@@ -76,18 +94,24 @@ class Searcher:
         the ``retrieval.turns`` setting). ``hidden`` names entries to leave out (expired
         ones) as if deleted: their turns are not shown either."""
         check_query(query, mode, limit)
+        hierarchical = mode == "hierarchical"
+        if hierarchical:
+            mode = "hybrid"
         turns_on = self.settings.turns if include_turns is None else include_turns
         keys = (
             self.turn_search.keys(scope.owner, self.settings.pool_max_items) if turns_on else None
         )
         depth = max(limit * 3, 50)
+        deep = (
+            depth * DRILL_DEPTH if hierarchical and keys is not None and keys.summaries else depth
+        )
         vector = self.embedder.embed([query])[0] if mode in ("dense", "hybrid") else None
         lists: list[list[str]] = []
         memory_ids: list[str] = []
         if vector is not None:
             if keys is not None:
                 # Memories keyed by their text and their source turns.
-                dense = memory_dense(keys, scope, vector, depth, time_range)
+                dense = memory_dense(keys, scope, vector, deep, time_range)
             else:
                 dense = [i for i, _ in self.store.search_dense(scope, vector, depth, time_range)]
             lists.append(["e:" + i for i in dense])
@@ -95,7 +119,7 @@ class Searcher:
         if mode in ("bm25", "hybrid"):
             if keys is not None:
                 # Stemmed BM25 over the memories (the store's own is unstemmed).
-                sparse = memory_bm25(keys, scope, query, depth, time_range)
+                sparse = memory_bm25(keys, scope, query, deep, time_range)
             else:
                 sparse = [i for i, _ in self.store.search_bm25(scope, query, depth, time_range)]
             lists.append(["e:" + i for i in sparse])
@@ -108,11 +132,65 @@ class Searcher:
             # A memory that is its turn's text (no-LLM mode) is ranked by the turn's keys.
             lists = [[u for u in ranked if not _turn_text(entries.get(u[2:]))] for ranked in lists]
             query_text = query if mode in ("bm25", "hybrid") else None
-            for ranked in rankings(keys, scope, vector, query_text, depth, time_range):
+            for ranked in rankings(keys, scope, vector, query_text, deep, time_range):
                 lists.append(["t:" + i for i in ranked])
                 weights.append(1.0)
+        top_sessions: dict[str, Entry] = {}
+        if deep > depth and keys is not None:
+            top_sessions = self._top_sessions(keys, scope, vector, query, time_range)
+            session_of = {t.id: t.session_id for t in keys.turns}
+            drilled = [
+                [u for u in ranked if _unit_sessions(u, entries, session_of) & top_sessions.keys()]
+                for ranked in lists
+            ]
+            w = self.settings.session_weight
+            weights += [w * x for x in weights]
+            lists = [ranked[:depth] for ranked in lists] + [d[:depth] for d in drilled]
         fused = rrf(lists, k=self.settings.rrf_k, weights=weights)
-        return self._resolve(fused, entries, turn_entry, limit, with_sources, hidden)
+        hits = self._resolve(fused, entries, turn_entry, limit, with_sources, hidden)
+        self._attach_facts(hits, hidden)
+        if top_sessions:
+            for hit in hits:
+                found = [t.session_id for t in hit.sources if t.session_id in top_sessions]
+                hit.session = top_sessions[found[0]] if found else None
+        return hits
+
+    def _attach_facts(self, hits: list[Hit], hidden: Callable[[Entry], bool] | None) -> None:
+        """Each event hit gets the active facts it binds, in the event's order."""
+        events = [h for h in hits if h.entry is not None and h.entry.kind == "event"]
+        wanted = [f for h in events for f in _bound(h.entry)]
+        if not wanted:
+            return
+        found = {e.id: e for e in self.store.get_entries(list(dict.fromkeys(wanted)))}
+        for h in events:
+            h.facts = [
+                found[f]
+                for f in _bound(h.entry)
+                if f in found
+                and found[f].status == EntryStatus.ACTIVE
+                and not (hidden is not None and hidden(found[f]))
+            ]
+
+    def _top_sessions(
+        self,
+        keys: TurnKeys,
+        scope: Scope,
+        vector: npt.NDArray[np.float32] | None,
+        query: str,
+        time_range: TimeRange | None,
+    ) -> dict[str, Entry]:
+        """Session id -> summary of the ``retrieval.sessions`` best sessions for the query."""
+        ranked = summary_rankings(keys, scope, vector, query, 50, time_range)
+        by_id = {e.id: e for lst in ranked for e in lst}
+        fused = rrf([[e.id for e in lst] for lst in ranked], k=self.settings.rrf_k)
+        out: dict[str, Entry] = {}
+        for entry_id, _ in fused:
+            sid = by_id[entry_id].meta.get("session_id")
+            if isinstance(sid, str) and sid not in out:
+                out[sid] = by_id[entry_id]
+            if len(out) >= self.settings.sessions:
+                break
+        return out
 
     def _resolve(
         self,
@@ -140,6 +218,8 @@ class Searcher:
                 entry = entries.get(key if kind == "e" else turn_entry[key])
                 if entry is None or entry.status != EntryStatus.ACTIVE or entry.id in seen_entries:
                     continue
+                if entry.kind == "summary":
+                    continue  # the store's own indexes rank summaries too: not a hit
                 if hidden is not None and hidden(entry):
                     continue
                 if kind == "t" and key in covered:
@@ -175,6 +255,21 @@ def check_query(query: object, mode: object, limit: object) -> None:
         raise InputError(f"unknown search mode {mode!r}; use one of {', '.join(MODES)}")
     if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
         raise InputError(f"limit must be an integer >= 1, got {limit!r}")
+
+
+def _bound(entry: Entry | None) -> list[str]:
+    facts = entry.meta.get("facts") if entry is not None else None
+    return [f for f in facts if isinstance(f, str)] if isinstance(facts, list) else []
+
+
+def _unit_sessions(
+    unit: str, entries: dict[str, Entry], session_of: dict[str, str | None]
+) -> set[str | None]:
+    """The sessions a ranked unit ("t:turn" or "e:entry") comes from."""
+    if unit.startswith("t:"):
+        return {session_of.get(unit[2:])}
+    entry = entries.get(unit[2:])
+    return {session_of.get(t) for t in entry.sources} if entry is not None else set()
 
 
 def _turn_text(entry: Entry | None) -> bool:

@@ -19,7 +19,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
@@ -56,12 +56,19 @@ class TurnKeys:
     memory_bm25: BM25Index
     #: each memory's vector plus ``source_weight`` times the mean of its source turns'
     memory_keys: npt.NDArray[np.float32]
+    #: the active session summaries, their vectors and stemmed BM25 (hierarchical search)
+    summaries: list[Entry] = field(default_factory=list)
+    summary_keys: npt.NDArray[np.float32] = field(
+        default_factory=lambda: np.zeros((0, 0), dtype=np.float32)
+    )
+    summary_bm25: BM25Index = field(default_factory=lambda: BM25Index([]))
 
     @property
     def nbytes(self) -> int:
         arrays = self.plain.nbytes + self.context.nbytes + self.memory_keys.nbytes
         lexical = self.plain_bm25.nbytes + self.context_bm25.nbytes + self.memory_bm25.nbytes
-        return arrays + lexical + 512 * (len(self.turns) + len(self.memories))
+        extra = self.summary_keys.nbytes + self.summary_bm25.nbytes
+        return arrays + lexical + extra + 512 * (len(self.turns) + len(self.memories))
 
 
 def unit_text(turn: Turn) -> str:
@@ -169,7 +176,7 @@ class TurnSearch:
 
     def _build(self, owner: Scope, revision: Hashable) -> TurnKeys:
         turns = [t for t in self.store.list_turns(owner) if t.content.strip()]
-        hidden, turn_entry, memories = self._memories(owner)
+        hidden, turn_entry, memories, summaries = self._memories(owner)
         turns = [t for t in turns if t.id not in hidden]
         stored = self.store.turn_vectors([t.id for t in turns])
         plain = np.zeros((len(turns), self.dim), dtype=np.float32)
@@ -198,7 +205,19 @@ class TurnSearch:
             memories,
             BM25Index([terms(memory_text(e)) for e in memories]),
             self._memory_keys(memories, stored),
+            summaries,
+            self._summary_keys(summaries),
+            BM25Index([terms(memory_text(e)) for e in summaries]),
         )
+
+    def _summary_keys(self, summaries: list[Entry]) -> npt.NDArray[np.float32]:
+        keys = np.zeros((len(summaries), self.dim), dtype=np.float32)
+        stored = self.store.entry_vectors([e.id for e in summaries])
+        for i, e in enumerate(summaries):
+            v = stored.get(e.id)
+            if v is not None:
+                keys[i] = v
+        return keys
 
     def _memory_keys(
         self, memories: list[Entry], turn_vectors: dict[str, npt.NDArray[np.float32]]
@@ -219,14 +238,20 @@ class TurnSearch:
             keys[i] = key / norm if norm > 0 else key
         return keys
 
-    def _memories(self, owner: Scope) -> tuple[set[str], dict[str, str], list[Entry]]:
+    def _memories(self, owner: Scope) -> tuple[set[str], dict[str, str], list[Entry], list[Entry]]:
         """The turns every one of whose memories is deleted, the active no-LLM memory of
-        each turn that has one, and the other active memories."""
+        each turn that has one, the other active memories (facts, events) and the active
+        session summaries (which cite whole sessions, so they hide or show no turn)."""
         live: set[str] = set()
         cited: set[str] = set()
         turn_entry: dict[str, str] = {}
         memories: list[Entry] = []
+        summaries: list[Entry] = []
         for entry in self.store.list_entries(owner, include_deleted=True):
+            if entry.kind == "summary":
+                if entry.status == EntryStatus.ACTIVE:
+                    summaries.append(entry)
+                continue
             cited.update(entry.sources)
             if entry.status != EntryStatus.ACTIVE:
                 continue
@@ -236,7 +261,7 @@ class TurnSearch:
                     turn_entry.setdefault(t, entry.id)
             if not is_turn_text(entry):
                 memories.append(entry)
-        return cited - live, turn_entry, memories
+        return cited - live, turn_entry, memories, summaries
 
 
 def memory_text(entry: Entry) -> str:
@@ -245,7 +270,59 @@ def memory_text(entry: Entry) -> str:
 
 def is_turn_text(entry: Entry) -> bool:
     """A no-LLM memory still holding its turn's text (an edited one is ranked by its own)."""
-    return entry.origin == "turn" and entry.version == 1
+    return entry.kind == "fact" and entry.origin == "turn" and entry.version == 1
+
+
+def summary_rankings(
+    keys: TurnKeys,
+    scope: Scope,
+    vector: npt.NDArray[np.float32] | None,
+    query: str | None,
+    depth: int,
+    time_range: TimeRange | None,
+) -> list[list[Entry]]:
+    """Session summaries by cosine (when ``vector``) and stemmed BM25 (when ``query``),
+    within the run and overlapping the time range."""
+    usable = np.array(
+        [_in_run(e.scope.run_id, scope) and _overlaps(e, time_range) for e in keys.summaries],
+        dtype=bool,
+    )
+    if not usable.any():
+        return []
+    out: list[list[Entry]] = []
+    if vector is not None:
+        scores = keys.summary_keys @ vector.astype(np.float32)
+        out.append(_top(keys.summaries, scores, usable, depth))
+    if query is not None:
+        scored = [(i, s) for i, s in keys.summary_bm25.scores(terms(query)).items() if usable[i]]
+        scored.sort(key=lambda kv: (-kv[1], kv[0]))
+        out.append([keys.summaries[i] for i, _ in scored[:depth]])
+    return out
+
+
+def _in_run(run_id: str | None, scope: Scope) -> bool:
+    return scope.run_id is None or run_id == scope.run_id
+
+
+def _overlaps(summary: Entry, time_range: TimeRange | None) -> bool:
+    """Whether a session's span (``meta`` start/end) meets the time range."""
+    if time_range is None:
+        return True
+    start, end = time_range
+    first = _meta_time(summary.meta.get("start")) or summary.timestamp
+    last = _meta_time(summary.meta.get("end")) or first
+    if first is None or last is None:
+        return False
+    return (end is None or first <= end) and (start is None or last >= start)
+
+
+def _meta_time(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
 
 
 def memory_bm25(

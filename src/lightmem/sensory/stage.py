@@ -89,7 +89,7 @@ class SensoryStage:
         self.embedder = embedder
         self.segmenter = segmenter
         self.buffer_tokens = buffer_tokens
-        self.max_segment_tokens = max_segment_tokens or 4 * buffer_tokens
+        self.max_segment_tokens = max_segment_tokens or 8 * buffer_tokens
         self.timings = timings
         #: owner -> ids of the buffered turns the last pass saw (they do not count as new)
         self._seen: dict[Scope, set[str]] = {}

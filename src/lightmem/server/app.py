@@ -231,6 +231,7 @@ def context(body: ContextIn, caller: Caller, memory: Mem) -> ContextOut:
             budget_tokens=body.budget_tokens,
             mode=body.mode,
             time_range=time_range,
+            hierarchical=body.hierarchical,
         )
         return ContextOut.of(block)
     block = memory.context(
@@ -241,6 +242,7 @@ def context(body: ContextIn, caller: Caller, memory: Mem) -> ContextOut:
         run_id=scope.run_id,
         mode=body.mode,
         time_range=body.time_range,
+        hierarchical=body.hierarchical,
     )
     return ContextOut.of(block)
 

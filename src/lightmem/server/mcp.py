@@ -59,6 +59,9 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+SearchModeArg = Literal["dense", "bm25", "hybrid", "hierarchical"] | None
+
+
 class MemoryItem(BaseModel):
     id: str
     text: str
@@ -67,17 +70,24 @@ class MemoryItem(BaseModel):
 
     kind: str = "memory"
     pool: str | None = Field(None, description="The pool (user/agent) it belongs to.")
+    memory_kind: str = Field("fact", description="fact, summary or event")
+    facts: list[str] = Field(default_factory=list, description="An event's bound facts.")
+    session: str | None = Field(None, description="Hierarchical: the session's summary.")
 
     @classmethod
     def of(cls, e: Entry, score: float | None = None) -> MemoryItem:
         ts = e.timestamp.isoformat() if e.timestamp is not None else None
-        return cls(id=e.id, text=e.text, timestamp=ts, score=score, pool=author_label(e.scope))
+        return cls(id=e.id, text=e.text, timestamp=ts, score=score, pool=author_label(e.scope),
+                   memory_kind=e.kind)  # fmt: skip
 
     @classmethod
     def of_hit(cls, h: Hit) -> MemoryItem:
         ts = h.timestamp.isoformat() if h.timestamp is not None else None
         return cls(id=h.id, text=h.text, timestamp=ts, score=h.score, kind=h.kind,
-                   pool=author_label(h.scope))  # fmt: skip
+                   pool=author_label(h.scope),
+                   memory_kind=h.entry.kind if h.entry is not None else "fact",
+                   facts=[f.text for f in h.facts],
+                   session=h.session.text if h.session is not None else None)  # fmt: skip
 
 
 class Memories(BaseModel):
@@ -203,15 +213,19 @@ def create_mcp_server(memory: Memory, principal: Principal | None = None) -> MCP
         shared: bool = False,
         pool_user: PoolUser = None,
         pool_agent: PoolAgent = None,
+        mode: SearchModeArg = None,
     ) -> Memories:
         """Find the memories (and conversation turns) most relevant to a query, best first.
-        With shared, also in every memory pool shared with this connection."""
+        With shared, also in every memory pool shared with this connection. mode
+        'hierarchical' finds the relevant sessions first (by their summaries)."""
         s = pool_of(ctx, pool_user, pool_agent, "read")
         if shared:
             pools = shared_pools(memory, caller(ctx), s)
-            hits = search_pools(memory, query, pools, limit=limit)
+            hits = search_pools(memory, query, pools, limit=limit, mode=mode)
         else:
-            hits = memory.search(query, user_id=s.user_id, agent_id=s.agent_id, limit=limit)
+            hits = memory.search(
+                query, user_id=s.user_id, agent_id=s.agent_id, limit=limit, mode=mode
+            )
         return Memories(memories=[MemoryItem.of_hit(h) for h in hits])
 
     @server.tool()
@@ -223,19 +237,24 @@ def create_mcp_server(memory: Memory, principal: Principal | None = None) -> MCP
         shared: bool = False,
         pool_user: PoolUser = None,
         pool_agent: PoolAgent = None,
+        hierarchical: bool = False,
     ) -> PromptContext:
         """What to put in the prompt before answering: the relevant memories in time order
-        and the conversation turns that back them, packed into a token budget."""
+        and the conversation turns that back them, packed into a token budget. With
+        hierarchical, the relevant sessions are found first and their summaries lead."""
         s = pool_of(ctx, pool_user, pool_agent, "read")
         if shared:
             pools = shared_pools(memory, caller(ctx), s)
-            block = context_pools(memory, query, pools, budget_tokens=budget_tokens)
+            block = context_pools(
+                memory, query, pools, budget_tokens=budget_tokens, hierarchical=hierarchical
+            )
         else:
             block = memory.context(
                 query,
                 user_id=s.user_id,
                 agent_id=s.agent_id,
                 budget_tokens=budget_tokens,
+                hierarchical=hierarchical,
             )
         return PromptContext(
             text=block.text,

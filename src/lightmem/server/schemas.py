@@ -4,7 +4,7 @@ misspelled field is a 422 that names it rather than a silently ignored filter.""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -74,7 +74,7 @@ class RunScopeIn(ScopeIn):
 
 class QueryIn(RunScopeIn):
     query: Text
-    mode: Literal["dense", "bm25", "hybrid"] | None = None
+    mode: Literal["dense", "bm25", "hybrid", "hierarchical"] | None = None
     start: str | None = Field(None, description="Only items at or after this ISO 8601 time.")
     end: str | None = Field(None, description="Only items at or before this ISO 8601 time.")
     shared: bool = Field(False, description="Also every pool granted to the key, in one ranking.")
@@ -91,6 +91,11 @@ class SearchIn(QueryIn):
 class ContextIn(QueryIn):
     budget_tokens: int | None = Field(
         None, ge=1, le=200_000, description="Token budget (cl100k); default from config."
+    )
+    hierarchical: bool | None = Field(
+        None,
+        description="Sessions first: their summaries lead the block (default: when the "
+        "mode is 'hierarchical').",
     )
 
 
@@ -127,6 +132,14 @@ class MemoryOut(BaseModel):
     updated_at: datetime | None
     pinned: bool = Field(False, description="Never merged, changed or expired by consolidation.")
     expires_at: datetime | None = Field(None, description="The memory's own expiry time.")
+    memory_kind: Literal["fact", "summary", "event"] = Field(
+        "fact", description="An extracted fact (or note), a session summary, or an event."
+    )
+    meta: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Structure: an event's when/who/where/why/outcome, bound `facts` and "
+        "`links`; a summary's `session_id`, time span and `entries`.",
+    )
 
     @classmethod
     def of(cls, e: Entry) -> MemoryOut:
@@ -148,6 +161,8 @@ class MemoryOut(BaseModel):
             updated_at=e.updated_at,
             pinned=e.pinned,
             expires_at=e.expires_at,
+            memory_kind=e.kind,
+            meta=e.meta,
         )
 
 
@@ -185,6 +200,12 @@ class HitOut(BaseModel):
     turn: TurnOut | None = Field(None, description="The turn (kind 'turn'), else null.")
     sources: list[TurnOut] = Field(description="The source turns, as evidence.")
     pool: ScopeOut | None = Field(None, description="The user/agent the hit belongs to.")
+    facts: list[MemoryOut] = Field(
+        default_factory=list, description="An event hit: the active facts it binds."
+    )
+    session: MemoryOut | None = Field(
+        None, description="Hierarchical search: the summary of the session it was found in."
+    )
 
     @classmethod
     def of(cls, h: Hit) -> HitOut:
@@ -196,6 +217,8 @@ class HitOut(BaseModel):
             memory=MemoryOut.of(h.entry) if h.entry is not None else None,
             turn=TurnOut.of(h.turn) if h.turn is not None else None,
             sources=[TurnOut.of(t) for t in h.sources],
+            facts=[MemoryOut.of(f) for f in h.facts],
+            session=MemoryOut.of(h.session) if h.session is not None else None,
         )
 
 

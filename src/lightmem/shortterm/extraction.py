@@ -46,6 +46,17 @@ SYSTEM_PROMPT = (
 )
 
 
+EVENT_PROMPT = (
+    SYSTEM_PROMPT[: -len('Nothing worth keeping: {"memories": []}.')]
+    + "Then bind the facts into 'events': what happened (one standalone sentence), when "
+    "(absolute date), who, where, why and the outcome when said, 'facts' the numbers (1 = "
+    "the first memory) of the memories it binds, 'sources' its [n] messages. 'links' join "
+    "events: {source, target} event numbers and a relation: cause, follow_up or "
+    'same_entity. Nothing worth keeping: {"memories": [], "events": [], "links": []}.'
+)
+RELATIONS = ("cause", "follow_up", "same_entity")
+
+
 class ExtractedMemory(BaseModel):
     model_config = ConfigDict(extra="ignore")
     text: str = Field(min_length=1, max_length=600)
@@ -69,6 +80,58 @@ class ExtractedMemory(BaseModel):
 class ExtractionOutput(BaseModel):
     model_config = ConfigDict(extra="ignore")
     memories: list[ExtractedMemory] = Field(max_length=200)
+
+
+class ExtractedEvent(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    text: str = Field(min_length=1, max_length=600)
+    when: str | None = Field(None, max_length=200)
+    who: list[str] = Field(default_factory=list)
+    where: str | None = Field(None, max_length=200)
+    why: str | None = Field(None, max_length=600)
+    outcome: str | None = Field(None, max_length=600)
+    facts: list[int] = Field(default_factory=list)
+    sources: list[int] = Field(default_factory=list)
+
+    @field_validator("text", "when", "where", "why", "outcome")
+    @classmethod
+    def _clean(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        v = clean_text(v).strip()
+        return v or None
+
+    @field_validator("who")
+    @classmethod
+    def _clean_who(cls, v: list[str]) -> list[str]:
+        return [k for k in (clean_text(x).strip() for x in v) if k]
+
+
+class EventLink(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    source: int
+    target: int
+    relation: str = "follow_up"
+
+    @field_validator("relation")
+    @classmethod
+    def _relation(cls, v: str) -> str:
+        v = "_".join(v.lower().replace("-", " ").split())
+        return v if v in RELATIONS else "follow_up"
+
+
+class EventOutput(ExtractionOutput):
+    events: list[ExtractedEvent] = Field(default_factory=list, max_length=100)
+    links: list[EventLink] = Field(default_factory=list, max_length=400)
+
+
+@lru_cache(maxsize=64)
+def event_output_model(max_items: int) -> type[EventOutput]:
+    return create_model(
+        f"EventOutput{max_items}",
+        __base__=EventOutput,
+        memories=(list[ExtractedMemory], Field(max_length=max_items)),
+    )
 
 
 @lru_cache(maxsize=64)
@@ -101,6 +164,10 @@ class ExtractionReport:
     calls: list[Completion] = field(default_factory=list)
     cited: list[list[int]] | None = None
     views: list[str] | None = None
+    #: event mode: events (kind "event"), each binding ``meta["facts"]`` (indexes into
+    #: ``entries`` until the stage stores them as ids) and citing ``event_cited`` turns
+    events: list[Entry] = field(default_factory=list)
+    event_cited: list[list[int]] = field(default_factory=list)
 
 
 def prompt_views(turns: list[Turn], budget: int) -> list[str]:
@@ -216,31 +283,38 @@ class LLMExtractor(Extractor):
         max_retries: int,
         on_call: Callable[[Completion, bool], None] | None = None,
         max_batch_tokens: int = 8000,
+        mode: str = "facts",
     ) -> None:
         self.llm = llm
         self.max_retries = max_retries
         self.on_call = on_call
         self.max_batch_tokens = max_batch_tokens
+        self.events = mode == "event"
 
     def budget(self, turns: list[Turn]) -> int:
         """Turn tokens one call may carry: ``max_batch_tokens`` (the unit batches are
         planned in) and, for a model with a known context, what its prompt (system prompt,
         headers and line prefixes: at most two lines per turn) and reply leave."""
-        fixed = count_tokens(SYSTEM_PROMPT) + LINE_TOKENS * 2 * len(turns)
+        fixed = count_tokens(self.prompt) + LINE_TOKENS * 2 * len(turns)
         return turn_budget(
             self.max_batch_tokens, self.llm.context_tokens, fixed, REPLY_BASE, REPLY_CAP
         )
 
+    @property
+    def prompt(self) -> str:
+        return EVENT_PROMPT if self.events else SYSTEM_PROMPT
+
     def extract(self, turns: list[Turn]) -> ExtractionReport:
         views = prompt_views(turns, self.budget(turns))
         messages = [
-            ChatMessage(role="system", content=SYSTEM_PROMPT),
+            ChatMessage(role="system", content=self.prompt),
             ChatMessage(role="user", content=render_batch(turns, views)),
         ]
+        model = event_output_model if self.events else output_model
         result = ask_structured(
             self.llm,
             messages,
-            output_model(max_memories(turns)),
+            model(max_memories(turns)),
             max_retries=self.max_retries,
             max_tokens=output_budget(sum(count_tokens(v) for v in views)),
             on_call=self.on_call,
@@ -248,12 +322,14 @@ class LLMExtractor(Extractor):
         entries: list[Entry] = []
         cited: list[list[int]] = []
         invalid = 0
-        seen: set[str] = set()
-        for mem in result.value.memories:
+        seen: dict[str, int] = {}
+        position: dict[int, int] = {}  # the reply's memory number -> index in entries
+        for number, mem in enumerate(result.value.memories, start=1):
             key = " ".join(mem.text.lower().split())
             if key in seen:  # a repeated fact (small models loop) is one memory
+                position[number] = seen[key]
                 continue
-            seen.add(key)
+            seen[key] = position[number] = len(entries)
             valid = [i - 1 for i in dict.fromkeys(mem.sources) if 1 <= i <= len(turns)]
             invalid += len(set(mem.sources)) - len(valid)
             # No valid source: the fact is kept, linked to the whole batch until the stage
@@ -261,7 +337,7 @@ class LLMExtractor(Extractor):
             picked = [turns[i] for i in valid] or list(turns)
             entries.append(entry_from_turns(mem.text, picked, mem.keywords, "llm"))
             cited.append(valid)
-        return ExtractionReport(
+        report = ExtractionReport(
             entries=entries,
             invalid_sources=invalid,
             raw=result.raw,
@@ -269,3 +345,43 @@ class LLMExtractor(Extractor):
             cited=cited,
             views=views,
         )
+        if isinstance(result.value, EventOutput):
+            report.invalid_sources += self._events(result.value, turns, position, report)
+        return report
+
+    def _events(
+        self,
+        value: EventOutput,
+        turns: list[Turn],
+        position: dict[int, int],
+        report: ExtractionReport,
+    ) -> int:
+        """Events binding the facts: each keeps its fields, its facts (as indexes into the
+        report's entries) and its links to the other events of the batch."""
+        invalid = 0
+        numbers: dict[int, int] = {}  # the reply's event number -> index in report.events
+        for number, ev in enumerate(value.events, start=1):
+            facts = list(dict.fromkeys(position[f] for f in ev.facts if f in position))
+            invalid += len(set(ev.facts)) - len(facts)
+            valid = [i - 1 for i in dict.fromkeys(ev.sources) if 1 <= i <= len(turns)]
+            invalid += len(set(ev.sources)) - len(valid)
+            picked = (
+                [turns[i] for i in valid]
+                or [turns[i] for i in sorted({j for f in facts for j in (report.cited or [])[f]})]
+                or list(turns)
+            )
+            entry = entry_from_turns(ev.text, picked, ev.who, "llm")
+            fields = {"when": ev.when, "who": ev.who, "where": ev.where, "why": ev.why}
+            fields["outcome"] = ev.outcome
+            entry.kind = "event"
+            entry.meta = {**{k: v for k, v in fields.items() if v}, "facts": facts, "links": []}
+            numbers[number] = len(report.events)
+            report.events.append(entry)
+            report.event_cited.append(valid)
+        for link in value.links:
+            a, b = numbers.get(link.source), numbers.get(link.target)
+            if a is None or b is None or a == b:
+                invalid += 1
+                continue
+            report.events[a].meta["links"].append({"to": b, "relation": link.relation})
+        return invalid

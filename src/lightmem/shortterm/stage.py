@@ -35,6 +35,25 @@ class StageResult:
     failed_batches: list[str] = field(default_factory=list)
 
 
+def bind_events(report: ExtractionReport, turns: list[Turn]) -> list[Entry]:
+    """The report's events ready to store: their facts and links as entry ids, their
+    evidence the turns they cite plus their facts' (checked) sources."""
+    events = []
+    for event, cited in zip(report.events, report.event_cited, strict=True):
+        facts = [report.entries[i] for i in event.meta.get("facts", [])]
+        wanted = {turns[j].id for j in cited} | {t for f in facts for t in f.sources}
+        sources = [t for t in turns if t.id in wanted] or turns
+        bound = relink(event, sources)
+        bound.meta = {**event.meta, "facts": [f.id for f in facts]}
+        events.append(bound)
+    for event in events:
+        event.meta["links"] = [
+            {"to": events[link["to"]].id, "relation": link["relation"]}
+            for link in event.meta.get("links", [])
+        ]
+    return events
+
+
 class ShortTermStage:
     def __init__(
         self,
@@ -116,8 +135,11 @@ class ShortTermStage:
         vectors = self._vectors(report.entries, turns)
         self._add("embedding", time.perf_counter() - t1)
         repaired = self._check_sources(report, turns, vectors)
+        events = bind_events(report, turns)
+        if events:
+            vectors = np.vstack([vectors, self.embedder.embed([e.text for e in events])])
         try:
-            self.store.complete_batch(batch.id, report.entries, vectors)
+            self.store.complete_batch(batch.id, report.entries + events, vectors)
         except ConflictError:
             log.info("batch %s was completed by another worker", batch.id)
             return False
@@ -127,7 +149,7 @@ class ShortTermStage:
             self._bump("invalid_sources", report.invalid_sources)
         if repaired:
             self._bump("repaired_sources", repaired)
-        result.entries_created += len(report.entries)
+        result.entries_created += len(report.entries) + len(events)
         result.batches_done += 1
         return True
 

@@ -135,11 +135,11 @@ def segment_stream(
     """The boundaries a segmenter puts in ``turns``: all at once, or through a sensory buffer
     that behaves as :class:`~lightmem.sensory.stage.SensoryStage` (without session cuts):
     a pass each ``buffer_tokens`` new tokens, the open segment carried over up to
-    ``max_segment_tokens`` (default: the pipeline's, 4 buffers)."""
+    ``max_segment_tokens`` (default: the pipeline's, 8 buffers)."""
     n = len(turns)
     if buffer_tokens is None:
         return [b for b in segmenter.boundaries(turns, embeddings) if 0 < b < n]
-    cap = max_segment_tokens or 4 * buffer_tokens
+    cap = max_segment_tokens or 8 * buffer_tokens
     tokens = [count_tokens(t.content) for t in turns]
     cuts: list[int] = []
     start, seen = 0, 0  # the buffer starts at turn `start`; turns before `seen` are not new

@@ -130,8 +130,11 @@ def _hidden(value: Any, digest: bool) -> str:
 
 
 def config_identity(config: MemoryConfig) -> dict[str, Any]:
-    """The resolved config as a cache key sees it (secrets hashed, not dropped)."""
-    return scrub(config.dump(), digest=True)
+    """The resolved config as a cache key sees it (secrets hashed, not dropped). Retrieval
+    settings are left out: they act at query time, on the same build."""
+    dumped = config.dump()
+    dumped.pop("retrieval", None)
+    return scrub(dumped, digest=True)
 
 
 def sessions(conv: Conversation) -> list[tuple[str, list[DatasetTurn]]]:

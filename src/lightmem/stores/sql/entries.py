@@ -54,7 +54,9 @@ def insert_entries(
             for e, vector in zip(entries, vectors, strict=True)
         ],
     )  # fmt: skip
-    d.enqueue(c, [e.id for e in entries if e.kind == "fact"])  # structure is not merged
+    # facts wait for consolidation; structure (summaries, events) is rebuilt, never merged
+    d.enqueue(c, [e.id for e in entries if e.kind == "fact"])
+    d.dequeue(c, [e.id for e in entries if e.kind != "fact"])
     c.executemany(
         """INSERT INTO history (entry_id, event, old_text, new_text, reason, actor, created_at)
            VALUES (?, ?, NULL, ?, NULL, ?, ?)""",
