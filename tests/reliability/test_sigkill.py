@@ -32,6 +32,8 @@ CONFIG: dict[str, Any] = {
     "llm": {"provider": "tests.engine.echo_llm.EchoLLM", "options": {"delay": 0.005}},
     "buffer": {"sensory_tokens": 40, "shortterm_tokens": 60},
     "consolidation": {"threshold": 0.2, "workers": 2},
+    # events and session summaries are written by the same kills as the facts
+    "extraction": {"mode": "event"},
 }
 ALICE = Scope("alice")
 #: What each round aims at: the marker to wait for and the longest random delay after it.
@@ -110,6 +112,7 @@ def test_sigkill_during_ingest_flush_and_consolidation(tmp_path: Path) -> None:
         usage = mem.usage()
         assert usage.failed_batches == 0 and usage.pending_batches == 0
         after = assert_entries_whole(mem, ALICE)
+        structure = assert_structure_whole(mem)
         mem.add("a brand new fact about the zeppelin museum", user_id="alice")
         mem.flush()
         assert "zeppelin" in mem.search("zeppelin museum", user_id="alice", limit=1)[0].text
@@ -117,5 +120,26 @@ def test_sigkill_during_ingest_flush_and_consolidation(tmp_path: Path) -> None:
     print(
         f"\nkills={rounds} by step={dict(phases)} acknowledged_turns={len(acked)} "
         f"turns_checked={after.turns} entries_checked={before.entries}/{after.entries} "
-        f"updates_checked={after.updates} kill_loop_s={kill_seconds:.1f}"
+        f"updates_checked={after.updates} kill_loop_s={kill_seconds:.1f} "
+        f"events={structure[0]} summaries={structure[1]}"
     )
+
+
+def assert_structure_whole(mem: Memory) -> tuple[int, int]:
+    """After recovery: one summary per session, current with the session's turns; every
+    event's facts and links name stored entries of its owner."""
+    entries = mem.get_all(user_id="alice", include_deleted=True)
+    by_id = {e.id: e for e in entries}
+    events = [e for e in entries if e.kind == "event"]
+    assert events, "no event was extracted"
+    for ev in events:
+        assert ev.meta["facts"] and all(by_id[f].kind == "fact" for f in ev.meta["facts"])
+        assert all(by_id[link["to"]].kind == "event" for link in ev.meta["links"])
+    active = [e for e in entries if e.kind == "summary" and e.status.value == "active"]
+    sessions = Counter(e.meta["session_id"] for e in active)
+    assert sessions and max(sessions.values()) == 1, sessions  # never two for one session
+    turns = Counter(t.session_id for t in mem.turns(user_id="alice"))
+    assert {s: e.meta["turns"] for s in sessions for e in active if e.meta["session_id"] == s} == {
+        s: n for s, n in turns.items()
+    }
+    return len(events), len(active)
