@@ -78,10 +78,13 @@ def prepare(
             f"{label} has schema version {current}, but this LightMem knows versions up to "
             f"{latest_version()}; upgrade LightMem to open it"
         )
-    for step in sorted(v for v in MIGRATIONS if current < v <= latest):
+    # Every defined version not applied yet, in order: the numbers need not be contiguous,
+    # and one defined later below the store's version is applied too.
+    applied = _applied(conn, schema)
+    for step in sorted(v for v in MIGRATIONS if v <= latest and v not in applied):
         with conn.transaction():
             _lock(conn, schema)
-            if (_read_version(conn, schema) or 0) >= step:
+            if step in _applied(conn, schema):
                 continue  # another process applied it while we waited for the lock
             cur = conn.cursor()
             MIGRATIONS[step](cur)
@@ -134,6 +137,11 @@ def _read_version(conn: psycopg.Connection[Any], schema: str) -> int | None:
     found = conn.execute(_sql("SELECT COALESCE(max(version), 0) FROM {}.migrations", schema))
     value = found.fetchone()
     return int(value[0]) if value is not None else 0
+
+
+def _applied(conn: psycopg.Connection[Any], schema: str) -> set[int]:
+    rows = conn.execute(_sql("SELECT version FROM {}.migrations", schema)).fetchall()
+    return {int(r[0]) for r in rows}
 
 
 def _ensure_pgvector(conn: psycopg.Connection[Any], label: str) -> tuple[str, tuple[int, ...]]:
@@ -335,5 +343,49 @@ def forgetting(cur: Cursor) -> None:
             "ALTER TABLE turns ADD COLUMN author text",
             # images shared in a turn: [{"url", "caption"}]
             "ALTER TABLE turns ADD COLUMN images jsonb NOT NULL DEFAULT '[]'",
+        ],
+    )
+
+
+#: The full-text vector of an entry from migration 6 on: also its images' captions.
+_TSV_6 = (
+    f"{_TSV} || to_tsvector('simple'::regconfig, jsonb_path_query_array(images, '$[*].caption'))"
+)
+
+
+# Migration 5 is another change's (the numbers are not contiguous; see ``prepare``).
+@migration(6)
+def images_and_forgotten_turns(cur: Cursor) -> None:
+    """Images on entries (carried from their source turns; their captions join the entry's
+    full-text vector), the vectors of images (``image_vectors``, any dimension: the image
+    embedder's), turns forgotten before extraction (``forgotten``: out of search and of
+    the pipeline), and what each consolidation decision was (``decision``, ``reason``,
+    ``decided_at`` of a decided pair; NULL for pairs decided before)."""
+    execute_all(
+        cur,
+        [
+            "ALTER TABLE turns ADD COLUMN forgotten integer NOT NULL DEFAULT 0",
+            "ALTER TABLE entries ADD COLUMN images jsonb NOT NULL DEFAULT '[]'",
+            "ALTER TABLE consolidation_pairs ADD COLUMN decision text",
+            "ALTER TABLE consolidation_pairs ADD COLUMN reason text",
+            "ALTER TABLE consolidation_pairs ADD COLUMN decided_at timestamp",
+            """CREATE TABLE image_vectors (
+                turn_id text NOT NULL REFERENCES turns (id) ON DELETE CASCADE,
+                n integer NOT NULL,
+                user_id text, agent_id text,
+                url text NOT NULL,
+                model text NOT NULL,
+                vector bytea NOT NULL,
+                PRIMARY KEY (turn_id, n))""",
+            "CREATE INDEX image_vectors_owner ON image_vectors (user_id, agent_id, model)",
+            # A generated column's expression cannot change in place before PostgreSQL 17:
+            # the full-text columns are rebuilt (their indexes go with them).
+            "ALTER TABLE entries DROP COLUMN tsv, DROP COLUMN doclen",
+            f"""ALTER TABLE entries
+                ADD COLUMN tsv tsvector GENERATED ALWAYS AS ({_TSV_6}) STORED,
+                ADD COLUMN doclen integer GENERATED ALWAYS AS (length({_TSV_6})) STORED""",
+            """CREATE INDEX entries_owner ON entries (user_id, agent_id, status, run_id)
+                INCLUDE (timestamp, doclen)""",
+            "CREATE INDEX entries_tsv ON entries USING gin (tsv) WHERE status = 'active'",
         ],
     )
