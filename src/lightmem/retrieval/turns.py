@@ -7,7 +7,8 @@ BM25: a question about "the camping trip" then also finds the turn "we loved it!
 answers it. No extra embedding: the vectors are the ones the sensory stage stored.
 
 A turn is hidden once every memory drawn from it was deleted (in no-LLM mode a memory IS
-its turn): deleting a memory never leaves its words findable through the turn.
+its turn): deleting a memory never leaves its words findable through the turn. A forgotten
+turn (``Turn.forgotten``) is hidden too, extracted or not.
 
 The index of an owner is built from the store on demand and kept while the store's
 :meth:`~lightmem.stores.base.Store.search_revision` of that owner is unchanged.
@@ -27,7 +28,7 @@ import numpy.typing as npt
 
 from lightmem.retrieval.lexical import BM25Index, terms
 from lightmem.stores.base import Store, TimeRange
-from lightmem.types import Entry, EntryStatus, Scope, Turn
+from lightmem.types import Entry, EntryStatus, Scope, Turn, image_captions
 
 T = TypeVar("T")
 
@@ -133,7 +134,7 @@ class TurnSearch:
         return built
 
     def _build(self, owner: Scope, revision: Hashable) -> TurnKeys:
-        turns = [t for t in self.store.list_turns(owner) if t.content.strip()]
+        turns = [t for t in self.store.list_turns(owner) if t.content.strip() and not t.forgotten]
         hidden, turn_entry, memories = self._memories(owner)
         turns = [t for t in turns if t.id not in hidden]
         stored = self.store.turn_vectors([t.id for t in turns])
@@ -205,7 +206,8 @@ class TurnSearch:
 
 
 def memory_text(entry: Entry) -> str:
-    return " ".join([entry.text, *entry.keywords])
+    """What BM25 indexes of a memory: its text, keywords and images' captions."""
+    return " ".join([entry.text, *entry.keywords, image_captions(entry.images)])
 
 
 def is_turn_text(entry: Entry) -> bool:
