@@ -50,6 +50,7 @@ def entry_json(entry: Entry) -> dict[str, Any]:
         "updated_at": format_timestamp(entry.updated_at),
         "pinned": entry.pinned,
         "expires_at": format_timestamp(entry.expires_at),
+        "images": [{"url": i.url, "caption": i.caption} for i in entry.images],
     }
 
 

@@ -7,7 +7,16 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from lightmem.sharing import author_label
-from lightmem.types import Entry, Hit
+from lightmem.types import Entry, Hit, ImageRef
+
+
+class ImageItem(BaseModel):
+    url: str = Field(description="Where the image is (never fetched by LightMem).")
+    caption: str | None = None
+
+    @classmethod
+    def all(cls, images: list[ImageRef]) -> list[ImageItem]:
+        return [cls(url=i.url, caption=i.caption) for i in images]
 
 
 class MemoryItem(BaseModel):
@@ -18,17 +27,20 @@ class MemoryItem(BaseModel):
 
     kind: str = "memory"
     pool: str | None = Field(None, description="The pool (user/agent) it belongs to.")
+    images: list[ImageItem] = Field(default_factory=list, description="Images it shows.")
 
     @classmethod
     def of(cls, e: Entry, score: float | None = None) -> MemoryItem:
         ts = e.timestamp.isoformat() if e.timestamp is not None else None
-        return cls(id=e.id, text=e.text, timestamp=ts, score=score, pool=author_label(e.scope))
+        return cls(id=e.id, text=e.text, timestamp=ts, score=score, pool=author_label(e.scope),
+                   images=ImageItem.all(e.images))  # fmt: skip
 
     @classmethod
     def of_hit(cls, h: Hit) -> MemoryItem:
         ts = h.timestamp.isoformat() if h.timestamp is not None else None
+        images = h.entry.images if h.entry is not None else h.turn.images if h.turn else []
         return cls(id=h.id, text=h.text, timestamp=ts, score=h.score, kind=h.kind,
-                   pool=author_label(h.scope))  # fmt: skip
+                   pool=author_label(h.scope), images=ImageItem.all(images))  # fmt: skip
 
 
 class Memories(BaseModel):

@@ -127,10 +127,14 @@ class MemoryOut(BaseModel):
     updated_at: datetime | None
     pinned: bool = Field(False, description="Never merged, changed or expired by consolidation.")
     expires_at: datetime | None = Field(None, description="The memory's own expiry time.")
+    images: list[ImageOut] = Field(
+        default_factory=list, description="The images of its source turns (by reference)."
+    )
 
     @classmethod
     def of(cls, e: Entry) -> MemoryOut:
         return cls(
+            images=[ImageOut(url=i.url, caption=i.caption) for i in e.images],
             id=e.id,
             user_id=e.scope.user_id,
             agent_id=e.scope.agent_id,
