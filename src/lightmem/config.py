@@ -55,6 +55,11 @@ class SegmenterSection(BackendSection):
     provider: str = "similarity"
 
 
+class ImageEmbedderSection(BackendSection):
+    # "none": images are kept by reference and searched by their captions only
+    provider: str = "none"
+
+
 class BufferSection(_Section):
     sensory_tokens: int = Field(512, ge=1, description="sensory buffer size before segmenting")
     shortterm_tokens: int = Field(
@@ -134,6 +139,7 @@ class MemoryConfig(_Section):
     llm: LLMSection = Field(default_factory=LLMSection)
     compressor: CompressorSection = Field(default_factory=CompressorSection)
     segmenter: SegmenterSection = Field(default_factory=SegmenterSection)
+    image_embedder: ImageEmbedderSection = Field(default_factory=ImageEmbedderSection)
     buffer: BufferSection = Field(default_factory=BufferSection)
     extraction: ExtractionSection = Field(default_factory=ExtractionSection)
     consolidation: ConsolidationSection = Field(default_factory=ConsolidationSection)
@@ -145,7 +151,9 @@ class MemoryConfig(_Section):
     def _llm_shorthand(cls, v: Any) -> Any:
         return {"provider": v} if isinstance(v, str) else v
 
-    @field_validator("embedder", "store", "compressor", "segmenter", mode="before")
+    @field_validator(
+        "embedder", "store", "compressor", "segmenter", "image_embedder", mode="before"
+    )
     @classmethod
     def _backend_shorthand(cls, v: Any) -> Any:
         return {"provider": v} if isinstance(v, str) else v
@@ -234,6 +242,7 @@ def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> None:
             "store",
             "compressor",
             "segmenter",
+            "image_embedder",
         ):
             value = {"provider": value}
         if isinstance(value, dict) and isinstance(base.get(key), dict):

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from lightmem import sharing
 from lightmem.config import MemoryConfig, format_validation_error, lightmem_home
 from lightmem.embedders.base import Embedder
+from lightmem.embedders.images import ImageEmbedder
 from lightmem.errors import ConfigError, InputError, LightMemError, StorageError
 from lightmem.failures import FailureLog, describe, recent_failures, turn_texts
 from lightmem.llm.base import LLM, Completion
@@ -101,6 +102,11 @@ class Memory:
         self.llm: LLM = build_llm(cfg.llm)
         self.compressor: Compressor = build("compressor", cfg.compressor, Compressor)
         self.segmenter: Segmenter = build("segmenter", cfg.segmenter, Segmenter)
+        self.image_embedder: ImageEmbedder | None = (
+            None
+            if cfg.image_embedder.provider == "none"
+            else build("image_embedder", cfg.image_embedder, ImageEmbedder)
+        )
         self.store: Store = build("store", store_section, Store)
         self.store.open(self.embedder.dim)
         try:
@@ -132,6 +138,7 @@ class Memory:
             self.segmenter,
             buffer_tokens=cfg.buffer.sensory_tokens,
             timings=self.timings,
+            image_embedder=self.image_embedder,
         )
         self.shortterm = ShortTermStage(
             self.store,
@@ -157,6 +164,7 @@ class Memory:
                 source_weight=r.source_weight,
                 pool_max_items=r.pool_max_items,
             ),
+            self.image_embedder,
         )
         self.forgetter = Forgetter(self.store)
         self._worker = (

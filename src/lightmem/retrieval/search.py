@@ -6,7 +6,10 @@ Lists fused by weighted reciprocal-rank fusion (``retrieval.rrf_k``):
 * memories (extracted facts, manual notes) by the store's dense and BM25 search, each list
   weighted ``retrieval.memory_weight``: a fact packs its evidence in few tokens;
 * raw turns (:mod:`lightmem.retrieval.turns`) by dense and BM25 over their own text and over
-  their context keys: facts cover most of what is asked, the turns the rest.
+  their context keys: facts cover most of what is asked, the turns the rest;
+* with an image embedder (dense and hybrid modes, with the turn pool): the images of the
+  turns by the embedder's text side, as a list of the turns that share them and a list of
+  the memories that carry them.
 
 The pool is deduplicated in rank order: a turn already cited by a chosen memory adds nothing
 new and is skipped, and so is a memory whose source turns were all quoted already. In
@@ -19,10 +22,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from lightmem.embedders.base import Embedder
+from lightmem.embedders.images import ImageEmbedder
 from lightmem.errors import InputError
 from lightmem.retrieval.fusion import rrf
 from lightmem.retrieval.turns import (
     TurnSearch,
+    image_rankings,
     is_turn_text,
     memory_bm25,
     memory_dense,
@@ -47,10 +52,15 @@ class SearchSettings:
 
 class Searcher:
     def __init__(
-        self, store: Store, embedder: Embedder, settings: SearchSettings | None = None
+        self,
+        store: Store,
+        embedder: Embedder,
+        settings: SearchSettings | None = None,
+        image_embedder: ImageEmbedder | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
+        self.image_embedder = image_embedder
         self.settings = settings or SearchSettings()
         self.turn_search = TurnSearch(
             store,
@@ -58,6 +68,7 @@ class Searcher:
             window=self.settings.context_window,
             neighbour_weight=self.settings.neighbour_weight,
             source_weight=self.settings.source_weight,
+            image_model=image_embedder.model_id if image_embedder is not None else None,
         )
 
     def search(
@@ -101,6 +112,15 @@ class Searcher:
             lists.append(["e:" + i for i in sparse])
             memory_ids += sparse
         weights = [self.settings.memory_weight] * len(lists)
+        image_turns: list[str] = []
+        if keys is not None and vector is not None and self.image_embedder is not None:
+            # the images by the image embedder's text side: the turns that share them and
+            # the memories that carry them
+            image_query = self.image_embedder.embed_texts([query])[0]
+            image_turns, carried = image_rankings(keys, scope, image_query, depth, time_range)
+            lists.append(["e:" + i for i in carried])
+            weights.append(self.settings.memory_weight)
+            memory_ids += carried
         entries = {e.id: e for e in self.store.get_entries(list(dict.fromkeys(memory_ids)))}
         turn_entry: dict[str, str] = {}
         if keys is not None:
@@ -110,6 +130,9 @@ class Searcher:
             query_text = query if mode in ("bm25", "hybrid") else None
             for ranked in rankings(keys, scope, vector, query_text, depth, time_range):
                 lists.append(["t:" + i for i in ranked])
+                weights.append(1.0)
+            if image_turns:
+                lists.append(["t:" + i for i in image_turns])
                 weights.append(1.0)
         fused = rrf(lists, k=self.settings.rrf_k, weights=weights)
         return self._resolve(fused, entries, turn_entry, limit, with_sources, hidden)

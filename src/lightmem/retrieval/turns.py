@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
@@ -54,10 +54,18 @@ class TurnKeys:
     memory_bm25: BM25Index
     #: each memory's vector plus ``source_weight`` times the mean of its source turns'
     memory_keys: npt.NDArray[np.float32]
+    #: the image embedder's vectors of the turns' images (empty without one): row i is an
+    #: image of ``turns[image_turn[i]]`` at ``image_urls[i]``
+    images: npt.NDArray[np.float32] = field(
+        default_factory=lambda: np.zeros((0, 1), dtype=np.float32)
+    )
+    image_turn: list[int] = field(default_factory=list)
+    image_urls: list[str] = field(default_factory=list)
 
     @property
     def nbytes(self) -> int:
         arrays = self.plain.nbytes + self.context.nbytes + self.memory_keys.nbytes
+        arrays += self.images.nbytes
         lexical = self.plain_bm25.nbytes + self.context_bm25.nbytes + self.memory_bm25.nbytes
         return arrays + lexical + 512 * (len(self.turns) + len(self.memories))
 
@@ -97,7 +105,9 @@ class TurnSearch:
         window: int,
         neighbour_weight: float,
         source_weight: float,
+        image_model: str | None = None,
     ) -> None:
+        self.image_model = image_model
         self.store = store
         self.dim = dim
         self.window = window
@@ -152,6 +162,7 @@ class TurnSearch:
             words[i] + [w for j in neighbours(sessions, i, self.window) for w in words[j]]
             for i in range(len(turns))
         ]
+        images, image_turn, image_urls = self._images(owner, turns)
         return TurnKeys(
             revision,
             turns,
@@ -164,7 +175,29 @@ class TurnSearch:
             memories,
             BM25Index([terms(memory_text(e)) for e in memories]),
             self._memory_keys(memories, stored),
+            images,
+            image_turn,
+            image_urls,
         )
+
+    def _images(
+        self, owner: Scope, turns: list[Turn]
+    ) -> tuple[npt.NDArray[np.float32], list[int], list[str]]:
+        """The image vectors of the searchable turns, by the configured image model."""
+        if self.image_model is None:
+            return np.zeros((0, 1), dtype=np.float32), [], []
+        stored = self.store.image_vectors(owner, self.image_model)
+        rows, where, urls = [], [], []
+        for i, t in enumerate(turns):
+            for n, image in enumerate(t.images):
+                v = stored.get((t.id, n))
+                if v is not None:
+                    rows.append(v)
+                    where.append(i)
+                    urls.append(image.url)
+        if not rows:
+            return np.zeros((0, 1), dtype=np.float32), [], []
+        return np.stack(rows).astype(np.float32), where, urls
 
     def _memory_keys(
         self, memories: list[Entry], turn_vectors: dict[str, npt.NDArray[np.float32]]
@@ -279,6 +312,37 @@ def rankings(
             scored.sort(key=lambda kv: (-kv[1], kv[0]))
             out.append([keys.turns[i].id for i, _ in scored[:depth]])
     return out
+
+
+def image_rankings(
+    keys: TurnKeys,
+    scope: Scope,
+    vector: npt.NDArray[np.float32],
+    depth: int,
+    time_range: TimeRange | None,
+) -> tuple[list[str], list[str]]:
+    """Turns and memories by their images' similarity to the query's image-space vector,
+    best first: the turns that share the images, and the memories (not a turn's own text)
+    that carry them from those turns."""
+    if not keys.image_turn or keys.images.shape[1] != vector.shape[0]:
+        return [], []
+    usable = np.array(
+        [_in_scope(keys.turns[i].session_id, keys.turns[i].timestamp, scope, time_range)
+         for i in keys.image_turn],
+        dtype=bool,
+    )  # fmt: skip
+    order = _top(list(range(len(keys.image_turn))), keys.images @ vector, usable, depth)
+    turns = list(dict.fromkeys(keys.turns[keys.image_turn[r]].id for r in order))
+    by_image: dict[tuple[str, str], list[str]] = {}
+    for e in keys.memories:
+        for image in e.images:
+            for source in e.sources:
+                by_image.setdefault((source, image.url), []).append(e.id)
+    carried: dict[str, None] = {}
+    for r in order:
+        key = (keys.turns[keys.image_turn[r]].id, keys.image_urls[r])
+        carried.update((i, None) for i in by_image.get(key, []))
+    return turns, list(carried)[:depth]
 
 
 def _in_scope(
