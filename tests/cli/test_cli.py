@@ -438,3 +438,15 @@ def test_bad_grants_exit_2_and_change_nothing(cli: Any, argv: list[str]) -> None
     r = cli(*argv)
     assert r.code == 2, (r.stdout, r.stderr)
     assert cli("grants", "--json").json() == {"given": [], "received": []}
+
+
+def test_a_memory_shows_the_images_of_its_source_turn(cli: Any) -> None:
+    image = {"url": "https://example.org/kayak.jpg", "caption": "a red kayak"}
+    msg = [{"role": "user", "content": "my new boat", "images": [image]}]
+    assert cli("add", "--user", "u1", input=json.dumps(msg)).code == 0
+    assert cli("flush", "--user", "u1").code == 0
+    (entry,) = cli("list", "--user", "u1", "--json").json()
+    assert entry["images"] == [image]
+    human = cli("get", entry["id"])
+    assert human.code == 0, human.stderr
+    assert "a red kayak <https://example.org/kayak.jpg>" in human.stdout

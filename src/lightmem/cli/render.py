@@ -182,6 +182,7 @@ def entry_table(entry: Entry, sources: list[Turn]) -> Table:
     table.add_column("value", ratio=1)
     data = entry_json(entry)
     data.pop("sources")
+    data["images"] = [f"{i.caption} <{i.url}>" if i.caption else i.url for i in entry.images]
     for key, value in data.items():
         if isinstance(value, list):
             value = ", ".join(value)
