@@ -817,7 +817,7 @@ def test_delete_all_purges_only_its_scope(store: Store) -> None:
     populate(store)
     bob_before = snapshot(store, [BOB])[str(BOB)]
     removed = store.delete_all(ALICE)
-    assert removed == 4  # e1 (merged), e2, e3, e4 (deleted): tombstones too
+    assert removed == 5  # e1 (merged), e2, e3, e4 (deleted): tombstones too; e5 (images)
     assert store.list_entries(ALICE, include_deleted=True) == []
     assert store.list_turns(ALICE) == []
     assert store.list_batches(ALICE, statuses=("pending", "failed", "done")) == []
@@ -825,6 +825,7 @@ def test_delete_all_purges_only_its_scope(store: Store) -> None:
     assert store.search_dense(ALICE, vec(1), 10) == []
     assert store.search_bm25(ALICE, "Alice", 10) == []
     assert store.consolidation_queue(ALICE) == []
+    assert store.image_vectors(ALICE, "img-m") == {}
     assert snapshot(store, [BOB])[str(BOB)] == bob_before
     assert store.scopes() == [BOB]
     assert store.delete_all(ALICE) == 0
