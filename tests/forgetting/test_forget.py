@@ -166,3 +166,24 @@ def test_forgetting_a_batched_turn_takes_it_out_of_its_pending_batch(
     assert batch.turn_ids == tennis
     mem.flush(user_id="alice")
     assert [e.text for e in mem.get_all(user_id="alice")] == [f"user: {TEXTS[1]}"]
+
+
+def test_a_forgotten_turn_is_no_evidence_of_a_memory_that_still_cites_it(
+    open_memory: Callable[[], Memory],
+) -> None:
+    """Forgetting memory A by id tombstones its source turn; memory B drawn from the same
+    turn stays, but search and context no longer quote the turn as B's evidence."""
+    mem = open_memory()
+    mem.add([{"role": "user", "content": "Zoraida lives in Lisbon and plays the oboe"}],
+            user_id="alice")  # fmt: skip
+    (t,) = mem.turns(user_id="alice")
+    a = Entry("a", t.scope.owner, "Zoraida lives in Lisbon", sources=[t.id], origin="manual")
+    b = Entry("b", t.scope.owner, "someone plays the oboe", sources=[t.id], origin="manual")
+    mem.store.add_entries([a, b], mem.embedder.embed([a.text, b.text]), actor="user")
+    before = [h for h in mem.search("oboe", user_id="alice") if h.id == "b"]
+    assert before and [s.id for s in before[0].sources] == [t.id]
+    mem.forget(ids=["a"], user_id="alice")
+    hits = mem.search("oboe", user_id="alice")
+    (hit,) = [h for h in hits if h.id == "b"]
+    assert hit.sources == [] and not any("Zoraida" in h.text for h in hits)
+    assert "Zoraida" not in mem.context("oboe", user_id="alice").text

@@ -177,7 +177,10 @@ class Searcher:
                 shown.add(key)
                 chosen.append((key, score))
         needed = [t for item, _ in chosen for t in _turn_ids(item, with_sources)]
-        turns = {t.id: t for t in self.store.get_turns(list(dict.fromkeys(needed)))}
+        # a forgotten turn is no evidence either (a memory that still cites it keeps it
+        # only until a purge drops it from its sources)
+        found = self.store.get_turns(list(dict.fromkeys(needed)))
+        turns = {t.id: t for t in found if not t.forgotten}
         top = chosen[0][1] if chosen else 1.0
         hits: list[Hit] = []
         for item, score in chosen:
