@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from fastapi.testclient import TestClient
 
 from lightmem import Memory
@@ -45,3 +47,20 @@ def test_decisions_of_a_memory_over_rest_and_only_for_its_tenant(
         assert d["reason"] == "different drinks" and d["other_text"].endswith(other)
     r = client.get(f"/v1/memories/{old}/decisions", headers=b)
     assert r.status_code == 404 and "tea" not in r.text and "coffee" not in r.text
+
+
+def test_an_import_may_not_attach_image_vectors_to_another_tenants_turn(
+    client: TestClient, memory: Memory, tenants: Tenants
+) -> None:
+    memory.add([{"role": "user", "content": "bob's photo", "images": ["bob.png"]}],
+               user_id="bob")  # fmt: skip
+    (bob_turn,) = memory.turns(user_id="bob")
+    record = {"kind": "image_vector", "turn_id": bob_turn.id, "n": 0, "model": "m",
+              "vector": "AACAPw=="}  # fmt: skip
+    r = client.post(
+        "/v1/import",
+        content=json.dumps(record) + "\n",
+        headers={**tenants.auth(tenants.alice), "Content-Type": "application/x-ndjson"},
+    )
+    assert r.status_code in (400, 422) and "turn_id" in r.text
+    assert memory.store.image_vectors(bob_turn.scope, "m") == {}
