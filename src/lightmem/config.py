@@ -56,6 +56,11 @@ class SegmenterSection(BackendSection):
     provider: str = "auto"
 
 
+class ImageEmbedderSection(BackendSection):
+    # "none": images are kept by reference and searched by their captions only
+    provider: str = "none"
+
+
 class BufferSection(_Section):
     sensory_tokens: int = Field(512, ge=1, description="sensory buffer size before segmenting")
     max_segment_tokens: int = Field(
@@ -105,7 +110,8 @@ class SummariesSection(_Section):
 
 
 class RetrievalSection(_Section):
-    mode: Literal["dense", "bm25", "hybrid", "hierarchical"] = "hybrid"
+    #: hierarchical is hybrid until sleep time has built session summaries
+    mode: Literal["dense", "bm25", "hybrid", "hierarchical"] = "hierarchical"
     rrf_k: int = Field(10, ge=1, description="reciprocal-rank fusion constant k")
     limit: int = Field(10, ge=1, le=1000)
     turns: bool = Field(
@@ -135,11 +141,17 @@ class RetrievalSection(_Section):
         3, ge=1, le=100, description="hierarchical: sessions (by their summaries) drilled into"
     )
     session_weight: float = Field(
-        1.0, ge=0.0, le=100.0, description="hierarchical: weight of the drilled-in rankings"
+        0.3, ge=0.0, le=100.0, description="hierarchical: weight of the drilled-in rankings"
     )
 
 
 class WorkerSection(_Section):
+    idle_flush_seconds: float = Field(
+        30.0,
+        ge=0.0,
+        description="lightmem worker: a buffer with no new turn for this long is segmented "
+        "and extracted in full (its open segment closed), as a flush would",
+    )
     enabled: bool = Field(
         True,
         description="run the pipeline in this process; false: add() only stores turns, "
@@ -164,6 +176,7 @@ class MemoryConfig(_Section):
     llm: LLMSection = Field(default_factory=LLMSection)
     compressor: CompressorSection = Field(default_factory=CompressorSection)
     segmenter: SegmenterSection = Field(default_factory=SegmenterSection)
+    image_embedder: ImageEmbedderSection = Field(default_factory=ImageEmbedderSection)
     buffer: BufferSection = Field(default_factory=BufferSection)
     extraction: ExtractionSection = Field(default_factory=ExtractionSection)
     consolidation: ConsolidationSection = Field(default_factory=ConsolidationSection)
@@ -176,7 +189,9 @@ class MemoryConfig(_Section):
     def _llm_shorthand(cls, v: Any) -> Any:
         return {"provider": v} if isinstance(v, str) else v
 
-    @field_validator("embedder", "store", "compressor", "segmenter", mode="before")
+    @field_validator(
+        "embedder", "store", "compressor", "segmenter", "image_embedder", mode="before"
+    )
     @classmethod
     def _backend_shorthand(cls, v: Any) -> Any:
         return {"provider": v} if isinstance(v, str) else v
@@ -265,6 +280,7 @@ def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> None:
             "store",
             "compressor",
             "segmenter",
+            "image_embedder",
         ):
             value = {"provider": value}
         if isinstance(value, dict) and isinstance(base.get(key), dict):

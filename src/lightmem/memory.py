@@ -25,6 +25,7 @@ from lightmem.config import (
     lightmem_home,
 )
 from lightmem.embedders.base import Embedder
+from lightmem.embedders.images import ImageEmbedder
 from lightmem.errors import ConfigError, InputError, LightMemError, StorageError
 from lightmem.failures import FailureLog, describe, recent_failures, turn_texts
 from lightmem.llm.base import LLM, Completion
@@ -108,6 +109,11 @@ class Memory:
         self.llm: LLM = build_llm(cfg.llm)
         self.compressor: Compressor = build("compressor", cfg.compressor, Compressor)
         self.segmenter: Segmenter = build("segmenter", segmenter_section(cfg, self.llm), Segmenter)
+        self.image_embedder: ImageEmbedder | None = (
+            None
+            if cfg.image_embedder.provider == "none"
+            else build("image_embedder", cfg.image_embedder, ImageEmbedder)
+        )
         self.store: Store = build("store", store_section, Store)
         self.store.open(self.embedder.dim)
         try:
@@ -141,6 +147,7 @@ class Memory:
             buffer_tokens=cfg.buffer.sensory_tokens,
             max_segment_tokens=cfg.buffer.max_segment_tokens,
             timings=self.timings,
+            image_embedder=self.image_embedder,
         )
         self.shortterm = ShortTermStage(
             self.store,
@@ -168,6 +175,7 @@ class Memory:
                 sessions=r.sessions,
                 session_weight=r.session_weight,
             ),
+            self.image_embedder,
         )
         self.forgetter = Forgetter(self.store)
         self._worker = (

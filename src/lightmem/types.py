@@ -40,7 +40,8 @@ class TurnStage(StrEnum):
     SENSORY = "sensory"  # durable, not yet cut into a topic segment
     SHORT_TERM = "short_term"  # in a segment, waiting for the short-term threshold
     BATCHED = "batched"  # assigned to an extraction batch (pending or failed)
-    EXTRACTED = "extracted"  # its batch produced entries
+    EXTRACTED = "extracted"  # out of the pipeline: its batch produced entries, or it was
+    # forgotten before extraction (``Turn.forgotten``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +75,8 @@ class Turn:
     #: who wrote the turn into a shared pool ("user:U agent:A"); None: the pool's owner
     author: str | None = None
     images: list[ImageRef] = field(default_factory=list)
+    #: tombstoned by ``forget``: never searched, never extracted (a purge erases it)
+    forgotten: bool = False
 
     @property
     def label(self) -> str:
@@ -130,6 +133,34 @@ class Entry:
     kind: EntryKind = "fact"
     #: structure: an event's fields, bound facts (``facts``) and links; a summary's session
     meta: dict[str, Any] = field(default_factory=dict)
+    #: the images of its source turns (by reference); their captions are searchable
+    images: list[ImageRef] = field(default_factory=list)
+
+
+def carried_images(turns: list[Turn]) -> list[ImageRef]:
+    """The images of ``turns`` an entry drawn from them carries: each URL once, in order."""
+    seen: dict[str, ImageRef] = {}
+    for t in turns:
+        for image in t.images:
+            seen.setdefault(image.url, image)
+    return list(seen.values())
+
+
+def image_captions(images: list[ImageRef]) -> str:
+    return " ".join(i.caption for i in images if i.caption)
+
+
+@dataclass(slots=True)
+class DecisionRecord:
+    """One consolidation decision about a pair of memories: the ``target`` reconsidered
+    against a newer ``source``. ``decision`` is None for a pair decided before the store
+    kept it (schema 6); ``ignore`` decisions change nothing but are kept too."""
+
+    target_id: str
+    source_id: str
+    decision: str | None
+    reason: str | None = None
+    decided_at: datetime | None = None
 
 
 @dataclass(slots=True)

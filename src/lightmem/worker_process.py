@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -37,7 +38,7 @@ from typing import Any, Protocol, runtime_checkable
 from lightmem.errors import LightMemError
 from lightmem.memory import Memory
 from lightmem.shortterm.stage import StageResult
-from lightmem.types import Batch, Scope
+from lightmem.types import Batch, Scope, TurnStage
 
 log = logging.getLogger(__name__)
 
@@ -116,13 +117,19 @@ class WorkerProcess:
         store = memory.store
         self.claims: ClaimingStore | None = store if isinstance(store, ClaimingStore) else None
         self._seen: dict[Scope, int] = {}  # owner -> highest unbatched seq already planned
+        #: owner -> (its buffer's newest turn, when that was first seen): an idle buffer's
+        #: open segment is closed after ``worker.idle_flush_seconds``, as a flush would
+        self._idle: dict[Scope, tuple[str | None, float]] = {}
+        self._flush_all = False
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(
             memory.config.worker.max_llm_calls, thread_name_prefix=f"lightmem-{worker_id}"
         )
 
     # -- one round ----------------------------------------------------------------------------
-    def run_round(self) -> RoundResult:
+    def run_round(self, *, flush: bool = False) -> RoundResult:
+        """One round; ``flush`` closes every open segment (as ``Memory.flush`` does)."""
+        self._flush_all = flush
         result = RoundResult()
         self._plan(result)
         self._extract(result)
@@ -139,11 +146,12 @@ class WorkerProcess:
         for owner in [o for o in self._seen if o not in present]:
             del self._seen[owner]  # batched since: forget it, the table stays small
         for owner, top in owners:
-            if top is not None and self._seen.get(owner) == top:
+            force = self._flush_all or self._idle_for(owner)
+            if top is not None and self._seen.get(owner) == top and not force:
                 continue  # nothing new in its buffers since the last look
             try:
-                self.memory.sensory.process(owner, force=False)
-                self.memory.shortterm.plan(owner, force=False)
+                self.memory.sensory.process(owner, force=force)
+                self.memory.shortterm.plan(owner, force=force)
             except LightMemError as exc:
                 # kept where users see it (usage(), stats); retried next round
                 self.memory.record_worker_failure(owner, exc)
@@ -152,6 +160,18 @@ class WorkerProcess:
             if top is not None:
                 self._seen[owner] = top
             result.owners += 1
+
+    def _idle_for(self, owner: Scope) -> bool:
+        """Whether the owner's buffer has had no new turn for ``worker.idle_flush_seconds``."""
+        buffered = self.memory.store.list_turns(owner, stage=TurnStage.SENSORY)
+        newest = buffered[-1].id if buffered else None
+        now = time.monotonic()
+        seen = self._idle.get(owner)
+        if seen is None or seen[0] != newest:
+            self._idle[owner] = (newest, now)
+            return False
+        wait = self.memory.config.worker.idle_flush_seconds
+        return newest is not None and now - seen[1] >= wait
 
     def _extract(self, result: RoundResult) -> None:
         max_attempts = self.memory.config.extraction.max_attempts_per_batch
@@ -203,11 +223,12 @@ class WorkerProcess:
 
     # -- the loop -------------------------------------------------------------------------------
     def run(self, stop: threading.Event, *, poll_s: float = 1.0, once: bool = False) -> RoundResult:
-        """Run rounds until ``stop`` is set (or one round with ``once``); a busy round is
-        followed at once by the next, an idle one after ``poll_s``. Returns the totals."""
+        """Run rounds until ``stop`` is set (or one round with ``once``, which also closes
+        every open segment); a busy round is followed at once by the next, an idle one after
+        ``poll_s``. Returns the totals."""
         total = RoundResult()
         while not stop.is_set():
-            done = self.run_round()
+            done = self.run_round(flush=once)
             total.add(done)
             if once:
                 break

@@ -158,3 +158,33 @@ def test_browse_search_edit_forget_and_isolation(
         "4-second-key.png",
         "5-shared-pool.png",
     ]
+
+
+def test_detail_shows_images_and_every_consolidation_decision(
+    browser: Any, base_url: str, memory: Memory, tenants: Tenants
+) -> None:
+    """A memory drawn from a turn with an image shows the image (caption, link); its
+    caption finds it; the decisions that touched it are listed, ``ignore`` too."""
+    d = browser
+    kite = {"url": "https://example.com/kite.jpg", "caption": "a red kite over the dunes"}
+    memory.add([{"role": "user", "content": "look what I flew today", "images": [kite]}],
+               user_id="alice")  # fmt: skip
+    seed(memory, "alice", ["I bought new running shoes"])
+    old, new = memory.get_all(user_id="alice")
+    assert old.images and old.images[0].caption == kite["caption"]
+    assert memory.store.apply_decision(old.id, [new.id], "ignore", reason="different topics")
+
+    login(d, base_url, tenants.alice)
+    wait(d, lambda d: len(rows(d)) == 2)
+    d.find_element(By.ID, "q").send_keys("dunes")
+    d.find_element(By.ID, "search").click()
+    wait(d, lambda d: rows(d) and "flew" in rows(d)[0])
+    click(d, "#list li.memory")
+    wait(d, lambda d: "IGNORE" in d.find_element(By.ID, "decisions").text)
+    decisions = d.find_element(By.ID, "decisions").text
+    assert new.id in decisions and "different topics" in decisions
+    assert "running shoes" in decisions  # the other memory of the pair
+    link = d.find_element(By.CSS_SELECTOR, "#images a.image")
+    assert link.text == "image: a red kite over the dunes"
+    assert link.get_attribute("href") == kite["url"]
+    assert "a red kite" in d.find_element(By.ID, "sources").text

@@ -328,7 +328,7 @@ def test_consolidate_and_flush_json(cli: Any) -> None:
     assert set(flushed) == {"entries_created", "batches_done", "failed_batches"}
     result = cli("consolidate", "--user", "u1", "--json").json()
     assert set(result) == {"examined", "updated", "deleted", "merged", "ignored", "expired",
-                           "failed"}  # fmt: skip
+                           "failed", "summaries", "failed_summaries"}  # fmt: skip
     assert cli("consolidate").code == 0
 
 
@@ -395,3 +395,58 @@ def test_forget_previews_without_yes_then_purges(cli: Any) -> None:
     assert done["purged"] and done["erased_memories"] == 2 and done["erased_turns"] == 2
     assert cli("list", "--user", "u1", "--all", "--json").json() == []
     assert cli("forget", "--user", "u1").code != 0  # neither a query nor ids
+
+
+def test_grant_list_revoke_mirror_the_rest_routes(cli: Any) -> None:
+    made = cli("grant", "read", "--pool-user", "team", "--to-agent", "bot", "--json")
+    assert made.code == 0, made.stderr
+    assert made.json() == {
+        "pool": {"user_id": "team", "agent_id": None},
+        "to": {"user_id": None, "agent_id": "bot"},
+        "level": "read",
+    }
+    assert cli("grant", "write", "--pool-user", "team", "--to-user", "ana").code == 0
+    every = cli("grants", "--json").json()
+    assert [g["to"] for g in every["given"]] == [
+        {"user_id": "ana", "agent_id": None},
+        {"user_id": None, "agent_id": "bot"},
+    ] and every["received"] == []
+    # ana's agents are covered by the grant to ana alone
+    ana = cli("grants", "--user", "ana", "--agent", "helper", "--json").json()
+    assert ana["given"] == [] and [g["level"] for g in ana["received"]] == ["write"]
+    assert len(cli("grants", "--user", "team", "--json").json()["given"]) == 2
+    human = cli("grants", "--user", "team")
+    assert "given: user:team -> agent:bot: read" in human.stdout
+    r = cli("revoke", "--pool-user", "team", "--to-agent", "bot", "--json")
+    assert r.json() == {"revoked": True}
+    again = cli("revoke", "--pool-user", "team", "--to-agent", "bot")
+    assert again.code == 0 and "nothing revoked" in again.stderr
+    assert len(cli("grants", "--json").json()["given"]) == 1
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["grant", "admin", "--pool-user", "team", "--to-user", "ana"],  # unknown level
+        ["grant", "read", "--to-user", "ana"],  # no pool
+        ["grant", "read", "--pool-user", "team"],  # no grantee
+        ["grant", "read", "--pool-user", "team", "--to-user", "team"],  # its own owner
+        ["revoke", "--pool-user", "team"],
+    ],
+)
+def test_bad_grants_exit_2_and_change_nothing(cli: Any, argv: list[str]) -> None:
+    r = cli(*argv)
+    assert r.code == 2, (r.stdout, r.stderr)
+    assert cli("grants", "--json").json() == {"given": [], "received": []}
+
+
+def test_a_memory_shows_the_images_of_its_source_turn(cli: Any) -> None:
+    image = {"url": "https://example.org/kayak.jpg", "caption": "a red kayak"}
+    msg = [{"role": "user", "content": "my new boat", "images": [image]}]
+    assert cli("add", "--user", "u1", input=json.dumps(msg)).code == 0
+    assert cli("flush", "--user", "u1").code == 0
+    (entry,) = cli("list", "--user", "u1", "--json").json()
+    assert entry["images"] == [image]
+    human = cli("get", entry["id"])
+    assert human.code == 0, human.stderr
+    assert "a red kayak <https://example.org/kayak.jpg>" in human.stdout

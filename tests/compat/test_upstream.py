@@ -283,7 +283,9 @@ def test_readme_config_maps_onto_our_config(tmp_path: Path) -> None:
     assert cfg["compressor"] == {"provider": "llmlingua", "options": {"model_path": llmlingua}}
     # precomp_topic_shared: the segmenter reads the compressor's encoder, as upstream does
     assert cfg["segmenter"]["provider"] == "combined"
-    assert cfg["segmenter"]["options"]["attention"] == {"model_path": llmlingua}
+    # upstream's rule on upstream's signal: attention peaks of each turn onto the one before
+    paper = {"score": "pair", "mode": "peak", "z": 0.5, "min_turns": 2}
+    assert cfg["segmenter"]["options"]["attention"] == {"model_path": llmlingua, **paper}
     assert cfg["retrieval"] == {"mode": "dense"}
     assert mapped.update == "offline"
     assert mapped.store_path == tmp_path / "my_long_term_chat" / "my_long_term_chat"
@@ -322,7 +324,12 @@ def test_compressor_and_segmenter_settings() -> None:
     )
     cfg = mapped.config
     assert cfg["compressor"]["options"] == {"model_path": "/m/lingua", "batch_size": 8, "rate": 0.6}
-    assert cfg["segmenter"]["options"]["attention"] == {"model_path": "/m/bert", "layers": [8, 9]}
+    paper = {"score": "pair", "mode": "peak", "z": 0.5, "min_turns": 2}
+    assert cfg["segmenter"]["options"]["attention"] == {
+        "model_path": "/m/bert",
+        "layers": [8, 9],
+        **paper,
+    }
     assert cfg["buffer"] == {"sensory_tokens": 256}
     assert mapped.no_effect == []  # cpu, -1 and "" ask for nothing LightMem does not do
     entropy = map_config(

@@ -20,6 +20,7 @@ from lightmem.types import (
     Entry,
     EntryStatus,
     HistoryEvent,
+    ImageRef,
     LLMCall,
     Scope,
     Turn,
@@ -29,6 +30,7 @@ from lightmem.types import (
 ALICE = Scope(user_id="alice")
 BOB = Scope(user_id="bob")
 DAY = datetime(2024, 5, 1, 9, 30)
+KITE = ImageRef("https://example.com/kite.jpg", "a red kite over the dunes")
 
 
 def vec(*weights: float) -> np.ndarray:
@@ -752,6 +754,12 @@ def populate(store: Store) -> None:
     )
     store.record_llm_call(LLMCall("extraction", 10, 2, 0.5, True))
     store.record_llm_call(LLMCall("extraction", 10, 0, 0.5, False))
+    # schema 6: images on a turn and an entry, image vectors, a forgotten turn, a decision
+    store.add_turns([turn("ti", ALICE, "see this", images=[KITE, ImageRef("b.png", None)])])
+    store.set_image_vectors([("ti", 0), ("ti", 1)], "img-m", np.eye(2, 3, dtype=np.float32))
+    add(store, (entry("e5", "Alice flew a kite", sources=["ti"], images=[KITE]), vec(0, 0, 0, 1)))
+    store.forget_entries([], reason=None, actor="user", owner=ALICE, turn_ids=["t5"])
+    store.apply_decision("e5", ["e2"], "ignore", reason="unrelated")
 
 
 def snapshot(store: Store, scopes: list[Scope]) -> dict[str, Any]:
@@ -774,6 +782,10 @@ def snapshot(store: Store, scopes: list[Scope]) -> dict[str, Any]:
             # ids only: BM25 scores depend on the whole store's term statistics
             "bm25": ids(store.search_bm25(scope, "Alice espresso hiking dogs", 10)),
             "pairs": {x.id: store.pairs_done(x.id, [y.id for y in entries_]) for x in entries_},
+            "decisions": {x.id: store.decisions(x.id) for x in entries_},
+            "images": {
+                k: v.tolist() for k, v in sorted(store.image_vectors(scope, "img-m").items())
+            },
         }
     return out
 
@@ -782,7 +794,8 @@ def test_export_import_round_trip_into_an_empty_store(make_store: Callable[..., 
     source = make_store("source")
     populate(source)
     records = json.loads(json.dumps(list(source.export_records())))  # JSON-able
-    assert {r["kind"] for r in records} == {"turn", "entry", "history", "batch", "pair", "llm_call"}
+    kinds = {"turn", "entry", "history", "batch", "pair", "llm_call", "image_vector"}
+    assert {r["kind"] for r in records} == kinds
     copy = make_store("copy")
     assert copy.import_records(records) == len(records)
     scopes = [ALICE, BOB, Scope("alice", run_id="r1")]
@@ -831,7 +844,7 @@ def test_delete_all_purges_only_its_scope(store: Store) -> None:
     populate(store)
     bob_before = snapshot(store, [BOB])[str(BOB)]
     removed = store.delete_all(ALICE)
-    assert removed == 6  # e1 (merged), e2, e3, e4 (deleted): tombstones too; ev1, sum1
+    assert removed == 7  # e1 (merged), e2, e3, e4 (deleted): tombstones too; e5 (images); ev1, sum1
     assert store.list_entries(ALICE, include_deleted=True) == []
     assert store.list_turns(ALICE) == []
     assert store.list_batches(ALICE, statuses=("pending", "failed", "done")) == []
@@ -839,6 +852,7 @@ def test_delete_all_purges_only_its_scope(store: Store) -> None:
     assert store.search_dense(ALICE, vec(1), 10) == []
     assert store.search_bm25(ALICE, "Alice", 10) == []
     assert store.consolidation_queue(ALICE) == []
+    assert store.image_vectors(ALICE, "img-m") == {}
     assert snapshot(store, [BOB])[str(BOB)] == bob_before
     assert store.scopes() == [BOB]
     assert store.delete_all(ALICE) == 0
@@ -897,3 +911,80 @@ def test_entry_kind_and_meta_are_kept_filtered_and_never_queued(store: Store) ->
     bad = {**records["ev1"], "id": "ev2", "memory_kind": "chapter"}
     with pytest.raises(InputError, match="memory_kind"):
         store.import_records([bad])
+
+
+# -- schema 6: images on entries, image vectors, forgotten turns, decisions ------------------
+
+
+def test_entry_images_round_trip_and_their_captions_are_searchable(store: Store) -> None:
+    add(store, (entry("e1", "Alice flew a kite", images=[KITE]), vec(1)),
+        (entry("e2", "Alice went to the dunes on foot"), vec(0, 1)))  # fmt: skip
+    assert store.get_entry("e1").images == [KITE]
+    assert ids(store.search_bm25(ALICE, "red", 5)) == ["e1"]  # only in the caption
+    assert ids(store.search_bm25(ALICE, "dunes", 5))[:1] in (["e1"], ["e2"])
+    store.update_entry("e1", "Alice flew a red kite", vec(1), reason=None, actor="user")
+    assert store.get_entry("e1").images == [KITE]
+
+
+def test_merge_carries_the_targets_images_to_the_receiver(store: Store) -> None:
+    other = ImageRef("b.png", "a blue boat")
+    add(store, (entry("old", "kite day", images=[KITE, other]), vec(1)),
+        (entry("new", "kite day again", images=[KITE]), vec(1, 0.1)))  # fmt: skip
+    assert store.apply_decision("old", ["new"], "merge")
+    assert store.get_entry("new").images == [KITE, other]
+    assert ids(store.search_bm25(ALICE, "boat", 5)) == ["new"]
+
+
+def test_decisions_are_kept_ignore_too_from_both_sides(store: Store) -> None:
+    add(store, (entry("a", "one"), vec(1)), (entry("b", "two"), vec(0, 1)),
+        (entry("c", "three"), vec(0, 0, 1)))  # fmt: skip
+    assert store.apply_decision("a", ["b"], "ignore", reason="unrelated")
+    assert store.apply_decision("b", ["c"], "update", new_text="two!", vector=vec(0, 1))
+    (d,) = store.decisions("a")
+    assert (d.target_id, d.source_id, d.decision, d.reason) == ("a", "b", "ignore", "unrelated")
+    assert d.decided_at is not None
+    assert [(x.target_id, x.decision) for x in store.decisions("b")] == [
+        ("a", "ignore"),
+        ("b", "update"),
+    ]
+    assert store.decisions("nobody") == []
+
+
+def test_forgetting_turns_takes_them_out_of_the_pipeline(store: Store) -> None:
+    store.add_turns([turn("s1"), turn("s2"), turn("s3"), turn("x", BOB)])
+    store.assign_segments([("seg", ["s2", "s3"])])
+    store.create_batch(Batch(id="b", scope=ALICE, turn_ids=["s2", "s3"]))
+    before = store.search_revision(ALICE)
+    with pytest.raises(NotFoundError):  # another owner's turn: nothing changes
+        store.forget_entries([], reason=None, actor="u", owner=ALICE, turn_ids=["s1", "x"])
+    assert not any(t.forgotten for t in store.list_turns(ALICE))
+    store.forget_entries([], reason=None, actor="u", owner=ALICE, turn_ids=["s1", "s2"])
+    got = {t.id: (t.forgotten, t.stage) for t in store.list_turns(ALICE)}
+    assert got == {
+        "s1": (True, TurnStage.EXTRACTED),
+        "s2": (True, TurnStage.EXTRACTED),
+        "s3": (False, TurnStage.BATCHED),
+    }
+    assert [b.turn_ids for b in store.list_batches(ALICE)] == [["s3"]]
+    assert store.list_turns(ALICE, stage=TurnStage.SENSORY) == []
+    assert store.search_revision(ALICE) != before
+    store.forget_entries([], reason=None, actor="u", owner=ALICE, turn_ids=["s3"])
+    assert store.list_batches(ALICE) == []  # nothing left in it
+
+
+def test_image_vectors_are_kept_per_owner_and_go_with_their_turn(store: Store) -> None:
+    store.add_turns([turn("t1", images=[KITE]), turn("t2", BOB, images=[KITE])])
+    before = store.search_revision(ALICE)
+    store.set_image_vectors([("t1", 0)], "m", np.array([[0.6, 0.8]], dtype=np.float32))
+    store.set_image_vectors([("t2", 0)], "m", np.array([[1.0, 0.0]], dtype=np.float32))
+    assert store.search_revision(ALICE) != before
+    (key, got), = store.image_vectors(ALICE, "m").items()  # fmt: skip
+    assert key == ("t1", 0) and got.tolist() == pytest.approx([0.6, 0.8])
+    assert store.image_vectors(ALICE, "other-model") == {}
+    for bad in ([("nope", 0)], [("t1", 1)]):
+        with pytest.raises(NotFoundError):
+            store.set_image_vectors(bad, "m", np.ones((1, 2), dtype=np.float32))
+    store.erase(ALICE, [], ["t1"], cause="forget", actor="u")
+    assert store.image_vectors(ALICE, "m") == {}
+    store.delete_all(BOB)
+    assert store.image_vectors(BOB, "m") == {}

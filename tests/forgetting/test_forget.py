@@ -115,3 +115,75 @@ def test_a_memory_edited_away_from_the_words_is_found_by_its_history(
     mem.update(tennis.id, "I play a racket sport weekly")
     found = mem.forget("squash", user_id="alice", purge=True, dry_run=True)
     assert [e.id for e in found.memories] == [tennis.id]
+
+
+def test_buffered_turns_forgotten_are_never_searched_nor_extracted(
+    open_memory: Callable[[], Memory],
+) -> None:
+    """Turns still in the sensory/short-term buffer (no memory drawn yet) that the query
+    names leave search and context at once, and no later flush extracts them."""
+    mem = open_memory()
+    mem.config.buffer.sensory_tokens = 10_000  # nothing is segmented on add
+    mem.add([{"role": "user", "content": t} for t in TEXTS], user_id="alice")
+    buffered = mem.turns(user_id="alice")
+    assert {t.stage.value for t in buffered} == {"sensory"} and mem.get_all(user_id="alice") == []
+    assert any("Zoraida" in h.text for h in mem.search("Zoraida", user_id="alice"))
+
+    done = mem.forget("zoraida", user_id="alice")
+    assert done.done and done.memories == [] and len(done.turns) == 2
+    for query in ("Zoraida Lisbon", "Zoraida trip", "sister"):
+        assert not any("Zoraida" in h.text for h in mem.search(query, user_id="alice"))
+        assert "Zoraida" not in mem.context(query, user_id="alice").text
+    forgotten = {t.id for t in mem.turns(user_id="alice") if t.forgotten}
+    assert forgotten == {t.id for t in done.turns}
+
+    mem.flush(user_id="alice")  # segment and extract everything left
+    texts = [e.text for e in mem.get_all(user_id="alice", include_deleted=True)]
+    assert texts == [f"user: {TEXTS[1]}"]  # only the turn that was not forgotten
+    assert not any("Zoraida" in h.text for h in mem.search("Zoraida", user_id="alice"))
+    # reopened (another process): still forgotten, and a purge still finds them to erase
+    mem.close()
+    again = open_memory()
+    assert {t.id for t in again.turns(user_id="alice") if t.forgotten} == forgotten
+    purged = again.forget("zoraida", user_id="alice", purge=True)
+    assert purged.erased_turns == 2 and all(not t.forgotten for t in again.turns(user_id="alice"))
+
+
+def test_forgetting_a_batched_turn_takes_it_out_of_its_pending_batch(
+    open_memory: Callable[[], Memory],
+) -> None:
+    mem = open_memory()
+    mem.config.buffer.sensory_tokens = 10_000
+    mem.add([{"role": "user", "content": t} for t in TEXTS], user_id="alice")
+    owner = mem.turns(user_id="alice")[0].scope.owner
+    mem.sensory.process(owner, force=True)
+    mem.shortterm.plan(owner, force=True)  # batched, not yet extracted
+    (batch,) = mem.store.list_batches(owner)
+    assert len(batch.turn_ids) == 3
+    mem.forget("zoraida", user_id="alice")
+    (batch,) = mem.store.list_batches(owner)
+    tennis = [t.id for t in mem.turns(user_id="alice") if "tennis" in t.content]
+    assert batch.turn_ids == tennis
+    mem.flush(user_id="alice")
+    assert [e.text for e in mem.get_all(user_id="alice")] == [f"user: {TEXTS[1]}"]
+
+
+def test_a_forgotten_turn_is_no_evidence_of_a_memory_that_still_cites_it(
+    open_memory: Callable[[], Memory],
+) -> None:
+    """Forgetting memory A by id tombstones its source turn; memory B drawn from the same
+    turn stays, but search and context no longer quote the turn as B's evidence."""
+    mem = open_memory()
+    mem.add([{"role": "user", "content": "Zoraida lives in Lisbon and plays the oboe"}],
+            user_id="alice")  # fmt: skip
+    (t,) = mem.turns(user_id="alice")
+    a = Entry("a", t.scope.owner, "Zoraida lives in Lisbon", sources=[t.id], origin="manual")
+    b = Entry("b", t.scope.owner, "someone plays the oboe", sources=[t.id], origin="manual")
+    mem.store.add_entries([a, b], mem.embedder.embed([a.text, b.text]), actor="user")
+    before = [h for h in mem.search("oboe", user_id="alice") if h.id == "b"]
+    assert before and [s.id for s in before[0].sources] == [t.id]
+    mem.forget(ids=["a"], user_id="alice")
+    hits = mem.search("oboe", user_id="alice")
+    (hit,) = [h for h in hits if h.id == "b"]
+    assert hit.sources == [] and not any("Zoraida" in h.text for h in hits)
+    assert "Zoraida" not in mem.context("oboe", user_id="alice").text

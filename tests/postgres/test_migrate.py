@@ -54,6 +54,15 @@ def test_sqlite_to_postgres_and_back_is_lossless(pg_server: PgServer, tmp_path: 
             assert ids(middle.search_bm25(scope, query, 10)) == ids(
                 source.search_bm25(scope, query, 10)
             )
+        # schema 6 travels: images on entries (their captions searchable), image vectors,
+        # forgotten turns, decisions
+        assert ids(middle.search_bm25(ALICE, "dunes", 5)) == ["e5"]
+        assert ids(back.search_bm25(ALICE, "dunes", 5)) == ["e5"]
+        assert (
+            back.image_vectors(ALICE, "img-m").keys() == source.image_vectors(ALICE, "img-m").keys()
+        )
+        assert [t.id for t in back.list_turns(ALICE) if t.forgotten] == ["t5"]
+        assert [d.decision for d in middle.decisions("e5")] == ["ignore"]
         assert middle.consolidation_queue() == source.consolidation_queue()
         assert middle.usage() == source.usage()
         later = middle.add_turns([turn("later")])

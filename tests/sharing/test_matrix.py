@@ -5,6 +5,7 @@ list, add, update, delete, forget, export}. 0 unexpected allows, 0 unexpected de
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -97,34 +98,70 @@ def test_rest_writes_are_attributed_and_hits_name_their_pool(
     assert r.status_code == 200 and "deploys" not in r.text
 
 
-#: MCP has no get/update/export tools; these are its tools over the same operations.
-MCP_OPS = ("search", "context", "list", "add", "delete", "forget")
+def mcp_calls(role: str, shared_id: str, own_id: str) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Each operation as the MCP tool that does it, naming the pool (or a pool memory id)."""
+    pool = {"pool_user": "team"}
+    return {
+        "search": ("search_memory", {"query": "deploys", **pool}),
+        "context": ("memory_context", {"query": "deploys", **pool}),
+        "get": ("get_memory", {"memory_id": shared_id}),
+        "list": ("list_memories", pool),
+        "add": ("add_memory", {"content": "an mcp note", "process_now": False, **pool}),
+        "update": ("update_memory", {"memory_id": shared_id, "text": "edited by mcp"}),
+        "delete": ("delete_memory", {"memory_id": own_id}),
+        "forget": ("forget", {"query": "zz" + role, "confirm": True, **pool}),
+        "export": ("export_memories", pool),
+    }
 
 
 def test_mcp_permission_matrix(memory: Memory, world: dict[str, Any]) -> None:
-    pool = {"pool_user": "team"}
     unexpected = []
     for role in ROLES:
         user = "team" if role == "owner" else role
-        own_id = world["own"][role]
+        calls = mcp_calls(role, world["shared"], world["own"][role])
+        assert set(calls) == set(OPS)
 
-        async def work(c: Client, own_id: str = own_id, role: str = role) -> dict[str, bool]:
-            calls = {
-                "search": ("search_memory", {"query": "deploys", **pool}),
-                "context": ("memory_context", {"query": "deploys", **pool}),
-                "list": ("list_memories", pool),
-                "add": ("add_memory", {"content": "an mcp note", "process_now": False, **pool}),
-                "delete": ("delete_memory", {"memory_id": own_id}),
-                "forget": ("forget", {"query": "zz" + role, "confirm": True, **pool}),
-            }
+        async def work(c: Client, calls: dict[str, Any] = calls) -> dict[str, Any]:
             out = {}
             for op, (tool, args) in calls.items():
                 r = await c.call_tool(tool, args)
-                out[op] = not r.is_error
+                text = " ".join(getattr(b, "text", "") for b in r.content)
+                out[op] = (not r.is_error, text)
             return out
 
         got = run_with(memory, user, work)  # the owner names its own scope as the pool
-        for op in MCP_OPS:
-            if got[op] != expected(role, op):
-                unexpected.append((role, op, got[op]))
+        for op in OPS:
+            allowed, text = got[op]
+            if not allowed:
+                assert re.search(r"\b(forbidden|not_found): ", text), (role, op, text)
+                assert "deploys" not in text
+            if allowed != expected(role, op):
+                unexpected.append((role, op, allowed))
     assert unexpected == []
+
+
+def test_mcp_writes_into_a_pool_are_attributed_and_grants_listed(
+    memory: Memory, world: dict[str, Any]
+) -> None:
+    async def work(c: Client) -> tuple[Any, Any, Any]:
+        upd = await c.call_tool(
+            "update_memory", {"memory_id": world["shared"], "text": "the team deploys Mondays"}
+        )
+        got = await c.call_tool("get_memory", {"memory_id": world["shared"]})
+        grants = await c.call_tool("list_grants", {})
+        return upd.structured_content, got.structured_content, grants.structured_content
+
+    upd, got, grants = run_with(memory, "write", work)
+    assert upd["text"] == got["text"] == "the team deploys Mondays" and got["version"] == 2
+    assert memory.history(world["shared"])[-1].actor == "key:stdio"
+    assert grants["given"] == []
+    assert [g["pool"] for g in grants["received"]] == [{"user_id": "team", "agent_id": None}]
+
+    async def export(c: Client) -> Any:
+        return (await c.call_tool("export_memories", {"pool_user": "team"})).structured_content
+
+    records = run_with(memory, "read", export)["records"]
+    kinds = {r["kind"] for r in records}
+    assert {"turn", "entry", "history"} <= kinds
+    assert all("vector" not in r for r in records)
+    assert all(r.get("user_id") in (None, "team") for r in records)

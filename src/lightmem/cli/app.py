@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from lightmem.cli import commands, entries, forget
+from lightmem.cli import commands, entries, forget, grants
 from lightmem.cli.demo import demo
 from lightmem.cli.ingest import ingest
 from lightmem.cli.state import State, state
@@ -70,6 +70,9 @@ for _name, _command in (
     ("forget", forget.forget),
     ("pin", forget.pin),
     ("ttl", forget.ttl),
+    ("grant", grants.grant),
+    ("grants", grants.grants),
+    ("revoke", grants.revoke),
     ("consolidate", commands.consolidate),
     ("worker", worker),
     ("stats", commands.stats),

@@ -52,6 +52,7 @@ def entry_json(entry: Entry) -> dict[str, Any]:
         "expires_at": format_timestamp(entry.expires_at),
         "memory_kind": entry.kind,
         "meta": entry.meta,
+        "images": [{"url": i.url, "caption": i.caption} for i in entry.images],
     }
 
 
@@ -186,6 +187,7 @@ def entry_table(entry: Entry, sources: list[Turn]) -> Table:
     table.add_column("value", ratio=1)
     data = entry_json(entry)
     data.pop("sources")
+    data["images"] = [f"{i.caption} <{i.url}>" if i.caption else i.url for i in entry.images]
     for key, value in data.items():
         if isinstance(value, list):
             value = ", ".join(value)

@@ -38,7 +38,13 @@ def worker(
         bool,
         typer.Option("--consolidate/--no-consolidate", help="Also run sleep-time consolidation."),
     ] = True,
-    once: Annotated[bool, typer.Option("--once", help="Run one round, then exit.")] = False,
+    once: Annotated[
+        bool,
+        typer.Option(
+            "--once",
+            help="Run one round that also closes every open segment (as flush does), then exit.",
+        ),
+    ] = False,
     journal: Annotated[
         Path | None,
         typer.Option("--journal", help="Append a JSON line per batch and decision applied."),

@@ -2,8 +2,12 @@
 
 No image model ships with LightMem; a backend registers as ``image_embedder.<name>`` like
 every other (entry points), and :func:`build_image_embedder` builds it from a config
-section. ``image_embedder.hash`` is the deterministic fake the tests use: it hashes the
-image's bytes when the reference is a readable file, else the reference itself.
+section (``image_embedder`` in the config; ``"none"``: no image embedding). A backend has
+two sides in one space, as CLIP-like models do: ``embed_images`` (at ingest, per image of
+a turn) and ``embed_texts`` (the query), so a text query finds an image by what it shows.
+``image_embedder.hash`` is a deterministic fake: it hashes the image's bytes when the
+reference is a readable file, else the reference itself; its text side hashes the text the
+same way (a query equal to a reference finds that image).
 """
 
 from __future__ import annotations
@@ -43,6 +47,10 @@ class ImageEmbedder(ABC):
     def embed_images(self, images: list[ImageRef]) -> Vectors:
         """An ``(len(images), dim)`` float32 array with unit-norm rows."""
 
+    @abstractmethod
+    def embed_texts(self, texts: list[str]) -> Vectors:
+        """The text side, in the images' space: ``(len(texts), dim)``, unit-norm rows."""
+
 
 class HashImageEmbedderOptions(ImageEmbedderOptions):
     dim: int = Field(64, ge=2, le=4096)
@@ -66,10 +74,18 @@ class HashImageEmbedder(ImageEmbedder):
         return f"image-hash-{self.opts.dim}"
 
     def embed_images(self, images: list[ImageRef]) -> Vectors:
-        rows = np.zeros((len(images), self.dim), dtype=np.float32)
-        for n, image in enumerate(images):
+        blobs = []
+        for image in images:
             path = Path(image.url)
-            data = path.read_bytes() if path.is_file() else image.url.encode("utf-8")
+            blobs.append(path.read_bytes() if path.is_file() else image.url.encode("utf-8"))
+        return self._hash(blobs)
+
+    def embed_texts(self, texts: list[str]) -> Vectors:
+        return self._hash([t.encode("utf-8") for t in texts])
+
+    def _hash(self, blobs: list[bytes]) -> Vectors:
+        rows = np.zeros((len(blobs), self.dim), dtype=np.float32)
+        for n, data in enumerate(blobs):
             seed = int.from_bytes(hashlib.sha256(data).digest()[:8], "little")
             rows[n] = np.random.default_rng(seed).standard_normal(self.dim)
         return normalize(rows)

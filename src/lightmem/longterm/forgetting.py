@@ -3,8 +3,9 @@
 ``forget("QUERY")`` matches a memory or a turn when its text holds every word of the query
 (case-folded, accents kept): predictable, and what a preview shows is what goes. A match
 brings along the turns the memory was drawn from, and the memories drawn from a matched
-turn. Tombstoning keeps history (a FORGET event) and hides the memories' turns from search;
-a purge erases memories, history and turns from the store and scrubs its files.
+turn. Tombstoning keeps history (a FORGET event) and tombstones the turns (``forgotten``):
+out of search, and when still buffered out of the pipeline, so no memory is drawn from them
+later; a purge erases memories, history and turns from the store and scrubs its files.
 
 Expiry: a memory expires at its own ``expires_at``, else at ``created_at`` plus its owner's
 default TTL (kept in the store's meta). Expired memories are not returned; consolidation
@@ -142,8 +143,13 @@ class Forgetter:
             found.erased_entries, found.erased_turns = r.entries, r.turns
             found.compacted = r.compacted
         else:
+            # The turns go too, extracted or not: a turn still in the buffer is neither
+            # searched nor extracted into a new memory later.
             active = [e.id for e in found.memories if e.status == EntryStatus.ACTIVE]
-            self.store.forget_entries(active, reason=reason, actor=actor)
+            self.store.forget_entries(
+                active, reason=reason, actor=actor, owner=owner,
+                turn_ids=[t.id for t in found.turns],
+            )  # fmt: skip
         return found
 
     def purge_expired(self, owner: Scope, now: datetime) -> int:

@@ -6,7 +6,10 @@ Lists fused by weighted reciprocal-rank fusion (``retrieval.rrf_k``):
 * memories (extracted facts, manual notes) by the store's dense and BM25 search, each list
   weighted ``retrieval.memory_weight``: a fact packs its evidence in few tokens;
 * raw turns (:mod:`lightmem.retrieval.turns`) by dense and BM25 over their own text and over
-  their context keys: facts cover most of what is asked, the turns the rest.
+  their context keys: facts cover most of what is asked, the turns the rest;
+* with an image embedder (dense and hybrid modes, with the turn pool): the images of the
+  turns by the embedder's text side, as a list of the turns that share them and a list of
+  the memories that carry them.
 
 The pool is deduplicated in rank order: a turn already cited by a chosen memory adds nothing
 new and is skipped, and so is a memory whose source turns were all quoted already. In
@@ -31,11 +34,13 @@ import numpy as np
 import numpy.typing as npt
 
 from lightmem.embedders.base import Embedder
+from lightmem.embedders.images import ImageEmbedder
 from lightmem.errors import InputError
 from lightmem.retrieval.fusion import rrf
 from lightmem.retrieval.turns import (
     TurnKeys,
     TurnSearch,
+    image_rankings,
     is_turn_text,
     memory_bm25,
     memory_dense,
@@ -60,15 +65,20 @@ class SearchSettings:
     source_weight: float = 0.6
     pool_max_items: int = 50_000
     sessions: int = 3
-    session_weight: float = 1.0
+    session_weight: float = 0.3
 
 
 class Searcher:
     def __init__(
-        self, store: Store, embedder: Embedder, settings: SearchSettings | None = None
+        self,
+        store: Store,
+        embedder: Embedder,
+        settings: SearchSettings | None = None,
+        image_embedder: ImageEmbedder | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
+        self.image_embedder = image_embedder
         self.settings = settings or SearchSettings()
         self.turn_search = TurnSearch(
             store,
@@ -76,6 +86,7 @@ class Searcher:
             window=self.settings.context_window,
             neighbour_weight=self.settings.neighbour_weight,
             source_weight=self.settings.source_weight,
+            image_model=image_embedder.model_id if image_embedder is not None else None,
         )
 
     def search(
@@ -125,6 +136,15 @@ class Searcher:
             lists.append(["e:" + i for i in sparse])
             memory_ids += sparse
         weights = [self.settings.memory_weight] * len(lists)
+        image_turns: list[str] = []
+        if keys is not None and vector is not None and self.image_embedder is not None:
+            # the images by the image embedder's text side: the turns that share them and
+            # the memories that carry them
+            image_query = self.image_embedder.embed_texts([query])[0]
+            image_turns, carried = image_rankings(keys, scope, image_query, depth, time_range)
+            lists.append(["e:" + i for i in carried])
+            weights.append(self.settings.memory_weight)
+            memory_ids += carried
         entries = {e.id: e for e in self.store.get_entries(list(dict.fromkeys(memory_ids)))}
         turn_entry: dict[str, str] = {}
         if keys is not None:
@@ -134,6 +154,9 @@ class Searcher:
             query_text = query if mode in ("bm25", "hybrid") else None
             for ranked in rankings(keys, scope, vector, query_text, deep, time_range):
                 lists.append(["t:" + i for i in ranked])
+                weights.append(1.0)
+            if image_turns:
+                lists.append(["t:" + i for i in image_turns])
                 weights.append(1.0)
         top_sessions: dict[str, Entry] = {}
         if deep > depth and keys is not None:
@@ -234,7 +257,10 @@ class Searcher:
                 shown.add(key)
                 chosen.append((key, score))
         needed = [t for item, _ in chosen for t in _turn_ids(item, with_sources)]
-        turns = {t.id: t for t in self.store.get_turns(list(dict.fromkeys(needed)))}
+        # a forgotten turn is no evidence either (a memory that still cites it keeps it
+        # only until a purge drops it from its sources)
+        found = self.store.get_turns(list(dict.fromkeys(needed)))
+        turns = {t.id: t for t in found if not t.forgotten}
         top = chosen[0][1] if chosen else 1.0
         hits: list[Hit] = []
         for item, score in chosen:

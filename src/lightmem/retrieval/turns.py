@@ -7,7 +7,8 @@ BM25: a question about "the camping trip" then also finds the turn "we loved it!
 answers it. No extra embedding: the vectors are the ones the sensory stage stored.
 
 A turn is hidden once every memory drawn from it was deleted (in no-LLM mode a memory IS
-its turn): deleting a memory never leaves its words findable through the turn.
+its turn): deleting a memory never leaves its words findable through the turn. A forgotten
+turn (``Turn.forgotten``) is hidden too, extracted or not.
 
 The index of an owner is built from the store on demand and kept while the store's
 :meth:`~lightmem.stores.base.Store.search_revision` of that owner is unchanged.
@@ -28,7 +29,7 @@ import numpy.typing as npt
 
 from lightmem.retrieval.lexical import BM25Index, terms
 from lightmem.stores.base import Store, TimeRange
-from lightmem.types import Entry, EntryStatus, Scope, Turn
+from lightmem.types import Entry, EntryStatus, Scope, Turn, image_captions
 
 T = TypeVar("T")
 
@@ -62,10 +63,18 @@ class TurnKeys:
         default_factory=lambda: np.zeros((0, 0), dtype=np.float32)
     )
     summary_bm25: BM25Index = field(default_factory=lambda: BM25Index([]))
+    #: the image embedder's vectors of the turns' images (empty without one): row i is an
+    #: image of ``turns[image_turn[i]]`` at ``image_urls[i]``
+    images: npt.NDArray[np.float32] = field(
+        default_factory=lambda: np.zeros((0, 1), dtype=np.float32)
+    )
+    image_turn: list[int] = field(default_factory=list)
+    image_urls: list[str] = field(default_factory=list)
 
     @property
     def nbytes(self) -> int:
         arrays = self.plain.nbytes + self.context.nbytes + self.memory_keys.nbytes
+        arrays += self.images.nbytes
         lexical = self.plain_bm25.nbytes + self.context_bm25.nbytes + self.memory_bm25.nbytes
         extra = self.summary_keys.nbytes + self.summary_bm25.nbytes
         return arrays + lexical + extra + 512 * (len(self.turns) + len(self.memories))
@@ -106,7 +115,9 @@ class TurnSearch:
         window: int,
         neighbour_weight: float,
         source_weight: float,
+        image_model: str | None = None,
     ) -> None:
+        self.image_model = image_model
         self.store = store
         self.dim = dim
         self.window = window
@@ -175,7 +186,7 @@ class TurnSearch:
         return built
 
     def _build(self, owner: Scope, revision: Hashable) -> TurnKeys:
-        turns = [t for t in self.store.list_turns(owner) if t.content.strip()]
+        turns = [t for t in self.store.list_turns(owner) if t.content.strip() and not t.forgotten]
         hidden, turn_entry, memories, summaries = self._memories(owner)
         turns = [t for t in turns if t.id not in hidden]
         stored = self.store.turn_vectors([t.id for t in turns])
@@ -193,6 +204,7 @@ class TurnSearch:
             words[i] + [w for j in neighbours(sessions, i, self.window) for w in words[j]]
             for i in range(len(turns))
         ]
+        images, image_turn, image_urls = self._images(owner, turns)
         return TurnKeys(
             revision,
             turns,
@@ -208,6 +220,9 @@ class TurnSearch:
             summaries,
             self._summary_keys(summaries),
             BM25Index([terms(memory_text(e)) for e in summaries]),
+            images,
+            image_turn,
+            image_urls,
         )
 
     def _summary_keys(self, summaries: list[Entry]) -> npt.NDArray[np.float32]:
@@ -218,6 +233,25 @@ class TurnSearch:
             if v is not None:
                 keys[i] = v
         return keys
+
+    def _images(
+        self, owner: Scope, turns: list[Turn]
+    ) -> tuple[npt.NDArray[np.float32], list[int], list[str]]:
+        """The image vectors of the searchable turns, by the configured image model."""
+        if self.image_model is None:
+            return np.zeros((0, 1), dtype=np.float32), [], []
+        stored = self.store.image_vectors(owner, self.image_model)
+        rows, where, urls = [], [], []
+        for i, t in enumerate(turns):
+            for n, image in enumerate(t.images):
+                v = stored.get((t.id, n))
+                if v is not None:
+                    rows.append(v)
+                    where.append(i)
+                    urls.append(image.url)
+        if not rows:
+            return np.zeros((0, 1), dtype=np.float32), [], []
+        return np.stack(rows).astype(np.float32), where, urls
 
     def _memory_keys(
         self, memories: list[Entry], turn_vectors: dict[str, npt.NDArray[np.float32]]
@@ -265,7 +299,8 @@ class TurnSearch:
 
 
 def memory_text(entry: Entry) -> str:
-    return " ".join([entry.text, *entry.keywords])
+    """What BM25 indexes of a memory: its text, keywords and images' captions."""
+    return " ".join([entry.text, *entry.keywords, image_captions(entry.images)])
 
 
 def is_turn_text(entry: Entry) -> bool:
@@ -389,6 +424,37 @@ def rankings(
             scored.sort(key=lambda kv: (-kv[1], kv[0]))
             out.append([keys.turns[i].id for i, _ in scored[:depth]])
     return out
+
+
+def image_rankings(
+    keys: TurnKeys,
+    scope: Scope,
+    vector: npt.NDArray[np.float32],
+    depth: int,
+    time_range: TimeRange | None,
+) -> tuple[list[str], list[str]]:
+    """Turns and memories by their images' similarity to the query's image-space vector,
+    best first: the turns that share the images, and the memories (not a turn's own text)
+    that carry them from those turns."""
+    if not keys.image_turn or keys.images.shape[1] != vector.shape[0]:
+        return [], []
+    usable = np.array(
+        [_in_scope(keys.turns[i].session_id, keys.turns[i].timestamp, scope, time_range)
+         for i in keys.image_turn],
+        dtype=bool,
+    )  # fmt: skip
+    order = _top(list(range(len(keys.image_turn))), keys.images @ vector, usable, depth)
+    turns = list(dict.fromkeys(keys.turns[keys.image_turn[r]].id for r in order))
+    by_image: dict[tuple[str, str], list[str]] = {}
+    for e in keys.memories:
+        for image in e.images:
+            for source in e.sources:
+                by_image.setdefault((source, image.url), []).append(e.id)
+    carried: dict[str, None] = {}
+    for r in order:
+        key = (keys.turns[keys.image_turn[r]].id, keys.image_urls[r])
+        carried.update((i, None) for i in by_image.get(key, []))
+    return turns, list(carried)[:depth]
 
 
 def _in_scope(

@@ -21,6 +21,7 @@ import uuid
 import numpy as np
 
 from lightmem.embedders.base import Embedder
+from lightmem.embedders.images import ImageEmbedder
 from lightmem.errors import ConflictError
 from lightmem.sensory.compressors.base import Compressor
 from lightmem.sensory.segmenters.base import Segmenter
@@ -83,7 +84,9 @@ class SensoryStage:
         buffer_tokens: int,
         timings: dict[str, float],
         max_segment_tokens: int | None = None,
+        image_embedder: ImageEmbedder | None = None,
     ) -> None:
+        self.image_embedder = image_embedder
         self.store = store
         self.compressor = compressor
         self.embedder = embedder
@@ -107,11 +110,26 @@ class SensoryStage:
         )
         t2 = time.perf_counter()
         rows = [(t.id, v, count_tokens(v)) for t, v in zip(missing, views, strict=True)]
+        self._embed_images(missing)
         self.store.set_turn_views(rows, vectors)
         for t, (_, v, n) in zip(missing, rows, strict=True):
             t.compressed, t.tokens = v, n
         self._add("compression", t1 - t0)
         self._add("embedding", t2 - t1)
+
+    def _embed_images(self, turns: list[Turn]) -> None:
+        """The image embedder's vectors of the turns' images (when one is configured),
+        stored before the turns' vectors: once a turn is searched densely, so are its
+        images."""
+        if self.image_embedder is None:
+            return
+        keys = [(t.id, n) for t in turns for n in range(len(t.images))]
+        if not keys:
+            return
+        t0 = time.perf_counter()
+        vectors = self.image_embedder.embed_images([i for t in turns for i in t.images])
+        self.store.set_image_vectors(keys, self.image_embedder.model_id, vectors)
+        self._add("image_embedding", time.perf_counter() - t0)
 
     def process(self, owner: Scope, *, force: bool) -> int:
         """Segment the owner's sensory buffer when it is full (or ``force``); returns the

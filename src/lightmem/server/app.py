@@ -23,7 +23,7 @@ from fastapi.staticfiles import StaticFiles
 from lightmem import __version__
 from lightmem.errors import ConfigError, InputError
 from lightmem.memory import Memory
-from lightmem.server import browser, forgetting, pools
+from lightmem.server import browser, decisions, forgetting, pools
 from lightmem.server.auth import (
     Principal,
     check_import,
@@ -134,6 +134,7 @@ def create_app(
     app.include_router(router)
     app.include_router(forgetting.router)
     app.include_router(pools.router)
+    app.include_router(decisions.router)
     browser.mount(app)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes, timeout_s=body_timeout_s)

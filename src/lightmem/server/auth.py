@@ -179,6 +179,8 @@ def check_import(principal: Principal, records: list[dict[str, Any]]) -> None:
             _within(ids["entry"], [rec.get("entry_id")], n, "entry_id")
         elif kind == "pair":
             _within(ids["entry"], [rec.get("target_id"), rec.get("source_id")], n, "pair ids")
+        elif kind == "image_vector":
+            _within(ids["turn"], [rec.get("turn_id")], n, "turn_id")
 
 
 def _within(known: set[str], refs: Iterable[Any], n: int, what: str) -> None:

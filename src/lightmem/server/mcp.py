@@ -4,19 +4,17 @@ Desktop or Cursor, over stdio or streamable HTTP.
 A connection works in one user's (or agent's) memories: on stdio the one named on the command
 line (``lightmem mcp --user U``), on HTTP the one its API key is bound to. The tools take no
 user id, so a model cannot wander into another tenant's memories. Errors become tool errors
-``"<code>: <message>"`` with the codes of the REST API, in :func:`_translated` only.
+``"<code>: <message>"`` with the codes of the REST API, in ``mcp_base.translated`` only.
 """
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Callable
-from typing import Annotated, Any, Literal, ParamSpec, TypeVar
+from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
-from pydantic import BaseModel, Field
+from pydantic import Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lightmem import __version__
@@ -26,21 +24,26 @@ from lightmem.server.auth import (
     Principal,
     authenticate,
     bearer_token,
-    is_pool,
     owned_entry,
-    pool_scope,
     shared_pools,
 )
-from lightmem.server.errors import UnauthorizedError, classify, error_response, log
+from lightmem.server.errors import classify, error_response
 from lightmem.server.keys import KeyStore
+from lightmem.server.mcp_base import PRINCIPAL_KEY, Connection, PoolAgent, PoolUser, translated
+from lightmem.server.mcp_entries import ENTRY_TOOLS, register_entry_tools
+from lightmem.server.mcp_models import (
+    Added,
+    Deleted,
+    Forgotten,
+    Memories,
+    MemoryItem,
+    PromptContext,
+    SearchModeArg,
+)
 from lightmem.server.middleware import LoopbackGuard
 from lightmem.server.schemas import MAX_TEXT, ConsolidationOut
-from lightmem.sharing import author_label, context_pools, search_pools
-from lightmem.types import AccessLevel, Entry, Hit
-from lightmem.types import Scope as MemoryScope
+from lightmem.sharing import context_pools, search_pools
 
-#: Where :class:`KeyAuth` leaves the caller's principal in the ASGI scope of an HTTP request.
-PRINCIPAL_KEY = "lightmem.principal"
 TOOLS = (
     "add_memory",
     "search_memory",
@@ -49,91 +52,10 @@ TOOLS = (
     "delete_memory",
     "forget",
     "consolidate",
+    *ENTRY_TOOLS,
 )
 
-#: The optional arguments that name a shared pool (a grant must let the connection in).
-PoolUser = Annotated[str | None, Field(description="A shared pool's user id (needs a grant).")]
-PoolAgent = Annotated[str | None, Field(description="A shared pool's agent id (needs a grant).")]
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-SearchModeArg = Literal["dense", "bm25", "hybrid", "hierarchical"] | None
-
-
-class MemoryItem(BaseModel):
-    id: str
-    text: str
-    timestamp: str | None = None
-    score: float | None = None
-
-    kind: str = "memory"
-    pool: str | None = Field(None, description="The pool (user/agent) it belongs to.")
-    memory_kind: str = Field("fact", description="fact, summary or event")
-    facts: list[str] = Field(default_factory=list, description="An event's bound facts.")
-    session: str | None = Field(None, description="Hierarchical: the session's summary.")
-
-    @classmethod
-    def of(cls, e: Entry, score: float | None = None) -> MemoryItem:
-        ts = e.timestamp.isoformat() if e.timestamp is not None else None
-        return cls(id=e.id, text=e.text, timestamp=ts, score=score, pool=author_label(e.scope),
-                   memory_kind=e.kind)  # fmt: skip
-
-    @classmethod
-    def of_hit(cls, h: Hit) -> MemoryItem:
-        ts = h.timestamp.isoformat() if h.timestamp is not None else None
-        return cls(id=h.id, text=h.text, timestamp=ts, score=h.score, kind=h.kind,
-                   pool=author_label(h.scope),
-                   memory_kind=h.entry.kind if h.entry is not None else "fact",
-                   facts=[f.text for f in h.facts],
-                   session=h.session.text if h.session is not None else None)  # fmt: skip
-
-
-class Memories(BaseModel):
-    memories: list[MemoryItem]
-
-
-class PromptContext(BaseModel):
-    text: str = Field(description="The prompt-ready block: memories by date, then turns.")
-    tokens: int
-    budget_tokens: int
-    items: list[MemoryItem]
-
-
-class Added(BaseModel):
-    turn_ids: list[str]
-    memories_created: int = Field(description="Memories extracted by this call (process_now).")
-
-
-class Deleted(BaseModel):
-    deleted: str
-
-
-class Forgotten(BaseModel):
-    done: bool = Field(description="False for a preview (confirm=false): nothing changed.")
-    purged: bool
-    memories: list[MemoryItem]
-    turns: int = Field(description="Source turns concerned (erased with purge).")
-
-
-def _translated(error: type[Exception]) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """The one place where LightMem errors become MCP errors, coded like the REST API."""
-
-    def wrap(fn: Callable[P, R]) -> Callable[P, R]:
-        @functools.wraps(fn)
-        def run(*args: P.args, **kwargs: P.kwargs) -> R:
-            try:
-                return fn(*args, **kwargs)
-            except Exception as exc:  # noqa: BLE001 - every failure answers with its code
-                status, code, message = classify(exc)
-                if status >= 500:
-                    log.error("MCP %s failed: %s", fn.__name__, type(exc).__name__)
-                raise error(f"{code}: {message}") from None
-
-        return run
-
-    return wrap
+__all__ = ["PRINCIPAL_KEY", "TOOLS", "KeyAuth", "create_mcp_server", "http_app"]
 
 
 def create_mcp_server(memory: Memory, principal: Principal | None = None) -> MCPServer:
@@ -149,32 +71,11 @@ def create_mcp_server(memory: Memory, principal: Principal | None = None) -> MCP
         ),
     )
 
-    def caller(ctx: Context) -> Principal:
-        if principal is not None:
-            return principal
-        request = ctx.request_context.request
-        found = getattr(request, "scope", {}).get(PRINCIPAL_KEY) if request is not None else None
-        if not isinstance(found, Principal):
-            raise UnauthorizedError("this connection carries no API key")
-        return found
-
-    def scope_of(ctx: Context, user_id: str | None = None) -> MemoryScope:
-        return caller(ctx).scope(user_id=user_id)
-
-    def pool_of(
-        ctx: Context, pool_user: str | None, pool_agent: str | None, need: AccessLevel
-    ) -> MemoryScope:
-        """The connection's own scope, or the shared pool it names (through a grant)."""
-        if pool_user is None and pool_agent is None:
-            return scope_of(ctx)
-        return pool_scope(memory, caller(ctx), pool_user, pool_agent, need=need)
-
-    def author(ctx: Context, scope: MemoryScope) -> str | None:
-        p = caller(ctx)
-        return f"key:{p.name}" if is_pool(p, scope) else None
+    conn = Connection(memory, principal)
+    caller, scope_of, pool_of, author = conn.caller, conn.scope_of, conn.pool_of, conn.author
 
     @server.tool()
-    @_translated(ToolError)
+    @translated(ToolError)
     def add_memory(
         content: Annotated[str, Field(min_length=1, max_length=MAX_TEXT)],
         ctx: Context,
@@ -205,7 +106,7 @@ def create_mcp_server(memory: Memory, principal: Principal | None = None) -> MCP
         return Added(turn_ids=added.turn_ids, memories_created=created)
 
     @server.tool()
-    @_translated(ToolError)
+    @translated(ToolError)
     def search_memory(
         query: Annotated[str, Field(min_length=1, max_length=MAX_TEXT)],
         ctx: Context,
@@ -229,7 +130,7 @@ def create_mcp_server(memory: Memory, principal: Principal | None = None) -> MCP
         return Memories(memories=[MemoryItem.of_hit(h) for h in hits])
 
     @server.tool()
-    @_translated(ToolError)
+    @translated(ToolError)
     def memory_context(
         query: Annotated[str, Field(min_length=1, max_length=MAX_TEXT)],
         ctx: Context,
@@ -264,7 +165,7 @@ def create_mcp_server(memory: Memory, principal: Principal | None = None) -> MCP
         )
 
     @server.tool()
-    @_translated(ToolError)
+    @translated(ToolError)
     def list_memories(
         ctx: Context,
         limit: Annotated[int, Field(ge=1, le=1000)] = 50,
@@ -277,7 +178,7 @@ def create_mcp_server(memory: Memory, principal: Principal | None = None) -> MCP
         return Memories(memories=[MemoryItem.of(e) for e in entries])
 
     @server.tool()
-    @_translated(ToolError)
+    @translated(ToolError)
     def delete_memory(memory_id: str, ctx: Context) -> Deleted:
         """Forget one memory by its id (from search_memory or list_memories)."""
         entry = owned_entry(memory, caller(ctx), memory_id, "write")
@@ -286,7 +187,7 @@ def create_mcp_server(memory: Memory, principal: Principal | None = None) -> MCP
         return Deleted(deleted=memory_id)
 
     @server.tool()
-    @_translated(ToolError)
+    @translated(ToolError)
     def forget(
         query: Annotated[str, Field(min_length=1, max_length=MAX_TEXT)],
         ctx: Context,
@@ -311,7 +212,7 @@ def create_mcp_server(memory: Memory, principal: Principal | None = None) -> MCP
         )
 
     @server.tool()
-    @_translated(ToolError)
+    @translated(ToolError)
     def consolidate(ctx: Context) -> ConsolidationOut:
         """Tidy memory: merge duplicates, resolve outdated or contradicting memories."""
         s = scope_of(ctx)
@@ -322,12 +223,13 @@ def create_mcp_server(memory: Memory, principal: Principal | None = None) -> MCP
         mime_type="application/json",
         description="All active memories of a user, as JSON.",
     )
-    @_translated(ResourceError)
+    @translated(ResourceError)
     def user_memories(user_id: str, ctx: Context) -> str:
         s = scope_of(ctx, user_id)
         entries = memory.get_all(user_id=s.user_id, agent_id=s.agent_id)
         return json.dumps([MemoryItem.of(e).model_dump() for e in entries], ensure_ascii=False)
 
+    register_entry_tools(server, conn)
     forbid_unknown_arguments(server)
     return server
 

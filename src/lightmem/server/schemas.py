@@ -140,10 +140,14 @@ class MemoryOut(BaseModel):
         description="Structure: an event's when/who/where/why/outcome, bound `facts` and "
         "`links`; a summary's `session_id`, time span and `entries`.",
     )
+    images: list[ImageOut] = Field(
+        default_factory=list, description="The images of its source turns (by reference)."
+    )
 
     @classmethod
     def of(cls, e: Entry) -> MemoryOut:
         return cls(
+            images=[ImageOut(url=i.url, caption=i.caption) for i in e.images],
             id=e.id,
             user_id=e.scope.user_id,
             agent_id=e.scope.agent_id,

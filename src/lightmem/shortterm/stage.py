@@ -23,7 +23,7 @@ from lightmem.shortterm.batching import SegmentSize, plan_batches
 from lightmem.shortterm.extraction import ExtractionReport, Extractor, relink
 from lightmem.shortterm.provenance import LinkRules, check_links, support_matrix
 from lightmem.stores.base import Store
-from lightmem.types import Batch, Entry, Scope, Turn, TurnStage
+from lightmem.types import Batch, Entry, Scope, Turn, TurnStage, carried_images
 
 log = logging.getLogger(__name__)
 
@@ -135,9 +135,14 @@ class ShortTermStage:
         vectors = self._vectors(report.entries, turns)
         self._add("embedding", time.perf_counter() - t1)
         repaired = self._check_sources(report, turns, vectors)
+        by_id = {t.id: t for t in turns}
+        for entry in report.entries:  # an entry shows the images of the turns it came from
+            entry.images = carried_images([by_id[s] for s in entry.sources if s in by_id])
         events = bind_events(report, turns)
         if events:
             vectors = np.vstack([vectors, self.embedder.embed([e.text for e in events])])
+            for event in events:
+                event.images = carried_images([by_id[s] for s in event.sources if s in by_id])
         try:
             self.store.complete_batch(batch.id, report.entries + events, vectors)
         except ConflictError:

@@ -28,6 +28,7 @@ from lightmem.errors import StorageError
 from lightmem.types import (
     AccessLevel,
     Batch,
+    DecisionRecord,
     Entry,
     EntryKind,
     EraseResult,
@@ -209,8 +210,19 @@ class Store(ABC):
         Unknown id -> :class:`NotFoundError`."""
 
     @abstractmethod
-    def forget_entries(self, entry_ids: list[str], *, reason: str | None, actor: str) -> int:
-        """Tombstone active entries with a history FORGET, atomically; returns how many."""
+    def forget_entries(
+        self,
+        entry_ids: list[str],
+        *,
+        reason: str | None,
+        actor: str,
+        owner: Scope | None = None,
+        turn_ids: list[str] | None = None,
+    ) -> int:
+        """Tombstone active entries with a history FORGET and the ``owner``'s turns
+        ``turn_ids`` (``Turn.forgotten``: out of search; one not yet extracted leaves the
+        pipeline as EXTRACTED and its pending or failed batches), atomically; returns how
+        many entries. A turn outside the owner -> :class:`NotFoundError`, nothing changed."""
 
     @abstractmethod
     def erase(
@@ -302,9 +314,26 @@ class Store(ABC):
             len(entries),
             sum(e.status == "active" for e in entries),
             sum(e.version for e in entries),
+            sum(t.forgotten for t in turns),
         )
 
+    # -- images -------------------------------------------------------------------------------
+    @abstractmethod
+    def set_image_vectors(self, keys: list[tuple[str, int]], model: str, vectors: Vectors) -> None:
+        """Store the image embedder ``model``'s vectors of the images ``(turn_id, n)`` (the
+        n-th image of the turn), one row of ``vectors`` each, replacing earlier ones. An
+        unknown turn or image -> :class:`NotFoundError`. They go with their turn."""
+
+    @abstractmethod
+    def image_vectors(self, owner: Scope, model: str) -> dict[tuple[str, int], Any]:
+        """The owner's image vectors by ``model``: ``(turn_id, n) -> float32 array``."""
+
     # -- sleep-time consolidation -------------------------------------------------------------
+    @abstractmethod
+    def decisions(self, entry_id: str) -> list[DecisionRecord]:
+        """Every decided consolidation pair the entry is in, as target or as source
+        (``ignore`` decisions too), oldest first."""
+
     @abstractmethod
     def consolidation_queue(
         self, scope: Scope | None = None, limit: int | None = None

@@ -119,9 +119,10 @@ async function refresh() {
 async function openMemory(id) {
   selected = id;
   const m = await api("GET", "/v1/memories/" + encodeURIComponent(id));
-  const [sources, history] = await Promise.all([
+  const [sources, history, decided] = await Promise.all([
     api("GET", "/v1/memories/" + encodeURIComponent(id) + "/sources"),
     api("GET", "/v1/memories/" + encodeURIComponent(id) + "/history"),
+    api("GET", "/v1/memories/" + encodeURIComponent(id) + "/decisions"),
   ]);
   $("detail").hidden = false;
   $("detail-id").textContent = m.id;
@@ -133,18 +134,14 @@ async function openMemory(id) {
   $("pin").dataset.pinned = m.pinned ? "1" : "";
   const active = m.status === "active";
   for (const b of ["save", "pin", "forget"]) $(b).disabled = !active;
+  $("images").replaceChildren(...(m.images.length
+    ? m.images.map((image) => imageLink(image, el("li", null, "image-ref")))
+    : [el("li", "none", "meta")]));
   $("sources").replaceChildren(...sources.turns.map((t) => {
     const li = el("li", (t.speaker || t.role) + ": " + t.content, "turn");
     li.prepend(el("span", (t.timestamp || "").slice(0, 16) + " ", "meta"));
     if (t.author) li.append(el("span", "by " + t.author, "badge"));
-    // images by reference: shown as links (the page loads nothing from elsewhere)
-    for (const image of t.images || []) {
-      const a = el("a", "image: " + (image.caption || image.url), "image");
-      a.href = image.url;
-      a.rel = "noopener noreferrer";
-      a.target = "_blank";
-      li.append(el("br"), a);
-    }
+    for (const image of t.images || []) imageLink(image, li, true);
     return li;
   }));
   const line = (r) => {
@@ -155,9 +152,32 @@ async function openMemory(id) {
     return li;
   };
   $("history").replaceChildren(...history.history.map(line));
-  const decisions = history.history.filter((r) => r.actor === "consolidation");
-  $("decisions").replaceChildren(...(decisions.length ? decisions.map(line) : [el("li", "none", "meta")]));
+  const decision = (d) => {
+    const li = el("li", null, "decision");
+    const role = d.target_id === id ? "reconsidered against" : "weighed against";
+    li.append(el("b", (d.decision || "decided").toUpperCase() + " "),
+      el("span", role + " " + (d.target_id === id ? d.source_id : d.target_id)));
+    if (d.other_text) li.append(el("div", "“" + d.other_text + "”", "meta"));
+    li.append(el("div", [(d.decided_at || "").slice(0, 19), d.reason || ""]
+      .filter(Boolean).join(" · "), "meta"));
+    return li;
+  };
+  $("decisions").replaceChildren(...(decided.decisions.length
+    ? decided.decisions.map(decision) : [el("li", "none", "meta")]));
   for (const li of $("list").children) li.classList.toggle("selected", li.dataset.id === id);
+}
+
+// Images by reference: shown as links with their caption (the page loads nothing from
+// elsewhere; the CSP allows no remote image).
+function imageLink(image, parent, br) {
+  const a = el("a", "image: " + (image.caption || image.url), "image");
+  a.href = image.url;
+  a.rel = "noopener noreferrer";
+  a.target = "_blank";
+  if (image.caption) a.title = image.url;
+  if (br) parent.append(el("br"));
+  parent.append(a);
+  return parent;
 }
 
 async function forgetIds(ids, purge) {

@@ -364,7 +364,47 @@ def structure(cur: Cursor) -> None:
     )
 
 
-# 6 is reserved (other work in progress); versions apply in order, gaps allowed.
+#: The full-text vector of an entry from migration 6 on: also its images' captions.
+_TSV_6 = (
+    f"{_TSV} || to_tsvector('simple'::regconfig, jsonb_path_query_array(images, '$[*].caption'))"
+)
+
+
+@migration(6)
+def images_and_forgotten_turns(cur: Cursor) -> None:
+    """Images on entries (carried from their source turns; their captions join the entry's
+    full-text vector), the vectors of images (``image_vectors``, any dimension: the image
+    embedder's), turns forgotten before extraction (``forgotten``: out of search and of
+    the pipeline), and what each consolidation decision was (``decision``, ``reason``,
+    ``decided_at`` of a decided pair; NULL for pairs decided before)."""
+    execute_all(
+        cur,
+        [
+            "ALTER TABLE turns ADD COLUMN forgotten integer NOT NULL DEFAULT 0",
+            "ALTER TABLE entries ADD COLUMN images jsonb NOT NULL DEFAULT '[]'",
+            "ALTER TABLE consolidation_pairs ADD COLUMN decision text",
+            "ALTER TABLE consolidation_pairs ADD COLUMN reason text",
+            "ALTER TABLE consolidation_pairs ADD COLUMN decided_at timestamp",
+            """CREATE TABLE image_vectors (
+                turn_id text NOT NULL REFERENCES turns (id) ON DELETE CASCADE,
+                n integer NOT NULL,
+                user_id text, agent_id text,
+                url text NOT NULL,
+                model text NOT NULL,
+                vector bytea NOT NULL,
+                PRIMARY KEY (turn_id, n))""",
+            "CREATE INDEX image_vectors_owner ON image_vectors (user_id, agent_id, model)",
+            # A generated column's expression cannot change in place before PostgreSQL 17:
+            # the full-text columns are rebuilt (their indexes go with them).
+            "ALTER TABLE entries DROP COLUMN tsv, DROP COLUMN doclen",
+            f"""ALTER TABLE entries
+                ADD COLUMN tsv tsvector GENERATED ALWAYS AS ({_TSV_6}) STORED,
+                ADD COLUMN doclen integer GENERATED ALWAYS AS (length({_TSV_6})) STORED""",
+            """CREATE INDEX entries_owner ON entries (user_id, agent_id, status, run_id)
+                INCLUDE (timestamp, doclen)""",
+            "CREATE INDEX entries_tsv ON entries USING gin (tsv) WHERE status = 'active'",
+        ],
+    )
 
 
 @migration(7)

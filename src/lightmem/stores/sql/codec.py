@@ -36,12 +36,13 @@ Row = Any  # sqlite3.Row or a psycopg dict row: read by column name
 
 TURN_FIELDS = (
     "seq, id, user_id, agent_id, run_id, session_id, role, speaker, content, compressed, "
-    "tokens, timestamp, ref, stage, segment_id, batch_id, created_at, author, images"
+    "tokens, timestamp, ref, stage, segment_id, batch_id, created_at, author, images, forgotten"
 )
 #: Every column of ``entries`` an entry is made of (not its vector, not the queue flag).
 ENTRY_FIELDS = (
     "pk, id, user_id, agent_id, run_id, text, timestamp, speakers, topic_id, keywords, "
-    "sources, origin, status, version, created_at, updated_at, pinned, expires_at, kind, meta"
+    "sources, origin, status, version, created_at, updated_at, pinned, expires_at, kind, meta, "
+    "images"
 )
 BATCH_FIELDS = (
     "pk, id, user_id, agent_id, run_id, turn_ids, status, attempts, last_error, raw_reply, "
@@ -193,6 +194,7 @@ def row_to_turn(row: Row) -> Turn:
         created_at=load_time(row["created_at"]),
         author=row["author"],
         images=load_images(row["images"]),
+        forgotten=bool(row["forgotten"]),
     )
 
 
@@ -235,6 +237,7 @@ def row_to_entry(row: Row) -> Entry:
         expires_at=load_time(row["expires_at"]),
         kind=row["kind"],
         meta=load_meta(row["meta"]),
+        images=load_images(row["images"]),
     )
 
 

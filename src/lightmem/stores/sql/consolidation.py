@@ -8,11 +8,20 @@ from typing import Any
 
 from lightmem.errors import InputError, NotFoundError, StorageError
 from lightmem.stores.base import Decision
-from lightmem.stores.sql.codec import ENTRY_FIELDS, Row, dump_list, load_list, scope_where
+from lightmem.stores.sql.codec import (
+    ENTRY_FIELDS,
+    Row,
+    dump_images,
+    dump_list,
+    load_images,
+    load_list,
+    load_time,
+    scope_where,
+)
 from lightmem.stores.sql.dialect import Conn, Dialect
 from lightmem.stores.sql.entries import add_history, tombstone
 from lightmem.stores.sql.turns import rows_by_id
-from lightmem.types import EntryStatus, HistoryEvent, Scope
+from lightmem.types import DecisionRecord, EntryStatus, HistoryEvent, ImageRef, Scope
 
 ACTOR = "consolidation"
 DECISIONS = ("update", "delete", "ignore", "merge")
@@ -84,8 +93,9 @@ def apply_decision(
             f"target {target_id!r}"
         )
     c.executemany(
-        "INSERT INTO consolidation_pairs (target_id, source_id) VALUES (?, ?)",
-        [(target_id, s) for s in sources],
+        """INSERT INTO consolidation_pairs (target_id, source_id, decision, reason, decided_at)
+           VALUES (?, ?, ?, ?, ?)""",
+        [(target_id, s, decision, reason, d.dump_time(now)) for s in sources],
     )
     if target["status"] != EntryStatus.ACTIVE.value or target["pinned"]:
         # decided against an entry that is gone, or pinned (never changed by consolidation):
@@ -119,9 +129,13 @@ def _merge(
     if receiver is None:
         return
     merged = list(dict.fromkeys(load_list(receiver["sources"]) + load_list(target["sources"])))
+    kept: dict[str, ImageRef] = {}  # the receiver's images, then the target's new ones
+    for image in [*load_images(receiver["images"]), *load_images(target["images"])]:
+        kept.setdefault(image.url, image)
     c.execute(
-        f"UPDATE entries SET sources = {d.json_param}, updated_at = ? WHERE id = ?",
-        (dump_list(merged), d.dump_time(now), receiver["id"]),
+        f"""UPDATE entries SET sources = {d.json_param}, images = {d.json_param}, updated_at = ?
+            WHERE id = ?""",
+        (dump_list(merged), dump_images(list(kept.values())), d.dump_time(now), receiver["id"]),
     )
     tombstone(
         c,
@@ -133,3 +147,16 @@ def _merge(
         actor=ACTOR,
         now=now,
     )
+
+
+def decisions(c: Conn, d: Dialect, entry_id: str) -> list[DecisionRecord]:
+    """Every decided pair the entry is in (as target or as source), oldest first; pairs
+    decided before schema 6 (no time) first."""
+    sql = f"""SELECT target_id, source_id, decision, reason, decided_at FROM consolidation_pairs
+              WHERE target_id = ? OR source_id = ?
+              ORDER BY decided_at NULLS FIRST, target_id{d.bytewise}, source_id{d.bytewise}"""
+    return [
+        DecisionRecord(r["target_id"], r["source_id"], r["decision"], r["reason"],
+                       load_time(r["decided_at"]))
+        for r in c.execute(sql, (entry_id, entry_id)).fetchall()
+    ]  # fmt: skip

@@ -16,6 +16,7 @@ from lightmem.stores.sql.codec import (
     ENTRY_FIELDS,
     HISTORY_FIELDS,
     Row,
+    dump_images,
     dump_list,
     dump_meta,
     in_scope,
@@ -41,15 +42,15 @@ def insert_entries(
     c.executemany(
         f"""INSERT INTO entries (id, user_id, agent_id, run_id, text, timestamp, speakers,
             topic_id, keywords, sources, origin, status, version, created_at, updated_at,
-            kind, meta, vector)
-           VALUES (?, ?, ?, ?, ?, ?, {j}, ?, {j}, {j}, ?, 'active', 1, ?, ?, ?, {j},
+            kind, meta, images, vector)
+           VALUES (?, ?, ?, ?, ?, ?, {j}, ?, {j}, {j}, ?, 'active', 1, ?, ?, ?, {j}, {j},
                    {d.vector_param})""",
         [
             (
                 e.id, e.scope.user_id, e.scope.agent_id, e.scope.run_id, e.text,
                 d.dump_time(e.timestamp), dump_list(e.speakers), e.topic_id,
                 dump_list(e.keywords), dump_list(e.sources), e.origin, stamp, stamp, e.kind,
-                dump_meta(e.meta), vector,
+                dump_meta(e.meta), dump_images(e.images), vector,
             )
             for e, vector in zip(entries, vectors, strict=True)
         ],

@@ -107,10 +107,33 @@ def _drop_cited_turns(c: Conn, d: Dialect, owner: Scope, gone: set[str]) -> None
             )
 
 
-def _scrub_batches(c: Conn, d: Dialect, owner: Scope, gone: set[str]) -> int:
-    """Batches that saw an erased turn: deleted when nothing else is left in them, else
-    without the turn and without the raw reply and error (which may quote it)."""
+def forget_turns(c: Conn, d: Dialect, owner: Scope, turn_ids: list[str]) -> int:
+    """Tombstone the owner's turns: never searched again, and out of the pipeline (a turn
+    not yet extracted leaves it as EXTRACTED, and the pending or failed batches that hold
+    it lose it), so no memory is drawn from it later. Returns how many were not yet."""
+    rows = rows_by_id(c, d, "turns", turn_ids, "id, user_id, agent_id, run_id, forgotten",
+                      lock=True)  # fmt: skip
+    for i in turn_ids:
+        if i not in rows or not in_scope(rows[i], owner.owner):
+            raise NotFoundError(f"no turn with id {i!r}")
+    fresh = [i for i in turn_ids if not rows[i]["forgotten"]]
+    for where, params in d.any_of("id", fresh):
+        c.execute(f"UPDATE turns SET forgotten = 1, stage = 'extracted' WHERE {where}", params)
+    if fresh:
+        _scrub_batches(c, d, owner.owner, set(fresh), statuses=("pending", "failed"))
+    return len(fresh)
+
+
+def _scrub_batches(
+    c: Conn, d: Dialect, owner: Scope, gone: set[str], statuses: tuple[str, ...] | None = None
+) -> int:
+    """Batches (of ``statuses``, default all) that saw a turn of ``gone``: deleted when
+    nothing else is left in them, else without the turn and without the raw reply and
+    error (which may quote it)."""
     where, params = scope_where(owner)
+    if statuses is not None:
+        where += f" AND status IN ({', '.join('?' for _ in statuses)})"
+        params = [*params, *statuses]
     changed = 0
     for row in c.execute(f"SELECT id, turn_ids FROM batches WHERE {where}", params).fetchall():
         ids = load_list(row["turn_ids"])

@@ -51,10 +51,12 @@ def search_revision(c: Conn, owner: Scope) -> tuple[int, ...]:
     where, params = scope_where(owner.owner)
     t = c.execute(
         f"""SELECT count(*) AS n, max(seq) AS last,
-                   sum(CASE WHEN vector IS NULL THEN 0 ELSE 1 END) AS embedded
+                   sum(CASE WHEN vector IS NULL THEN 0 ELSE 1 END) AS embedded,
+                   sum(forgotten) AS forgotten
             FROM turns WHERE {where}""",
         params,
     ).fetchone()
+    images = c.execute(f"SELECT count(*) AS n FROM image_vectors WHERE {where}", params).fetchone()
     e = c.execute(
         f"""SELECT count(*) AS n, sum(CASE WHEN status = 'active' THEN 1 ELSE 0 END) AS active,
                    sum(version) AS versions FROM entries WHERE {where}""",
@@ -67,4 +69,6 @@ def search_revision(c: Conn, owner: Scope) -> tuple[int, ...]:
         int(e["n"]),
         int(e["active"] or 0),
         int(e["versions"] or 0),
+        int(t["forgotten"] or 0),
+        int(images["n"]),
     )

@@ -28,6 +28,7 @@ from lightmem.stores.sql import (
     consolidation,
     entries,
     forgetting,
+    images,
     keys,
     sharing,
     stats,
@@ -39,6 +40,7 @@ from lightmem.stores.sql.dialect import Conn, Dialect, Transactions
 from lightmem.types import (
     AccessLevel,
     Batch,
+    DecisionRecord,
     Entry,
     EntryKind,
     EraseResult,
@@ -255,10 +257,23 @@ class SQLStore(Store):
             ),
         )
 
-    def forget_entries(self, entry_ids: list[str], *, reason: str | None, actor: str) -> int:
+    def forget_entries(
+        self,
+        entry_ids: list[str],
+        *,
+        reason: str | None,
+        actor: str,
+        owner: Scope | None = None,
+        turn_ids: list[str] | None = None,
+    ) -> int:
         now, d, ids = utcnow(), self.dialect, list(dict.fromkeys(entry_ids))
+        t_ids = list(dict.fromkeys(turn_ids or []))
+        if t_ids and owner is None:
+            raise InputError("forget_entries: turns are forgotten within an owner; pass owner")
 
         def run(c: Conn) -> int:
+            if t_ids and owner is not None:
+                forgetting.forget_turns(c, d, owner, t_ids)
             done = 0
             for entry_id in ids:
                 row = entries.active_row(c, d, entry_id, "forget")
@@ -318,7 +333,21 @@ class SQLStore(Store):
         d = self.dialect
         return self._db.read("entry_vectors", lambda c: entries.entry_vectors(c, d, ids))
 
+    # -- images -----------------------------------------------------------------------------
+    def set_image_vectors(self, keys: list[tuple[str, int]], model: str, vectors: Vectors) -> None:
+        d = self.dialect
+        self._db.write(
+            "set_image_vectors", lambda c: images.set_image_vectors(c, d, keys, model, vectors)
+        )
+
+    def image_vectors(self, owner: Scope, model: str) -> dict[tuple[str, int], Any]:
+        return self._db.read("image_vectors", lambda c: images.image_vectors(c, owner, model))
+
     # -- sleep-time consolidation -------------------------------------------------------------
+    def decisions(self, entry_id: str) -> list[DecisionRecord]:
+        d = self.dialect
+        return self._db.read("decisions", lambda c: consolidation.decisions(c, d, entry_id))
+
     def consolidation_queue(
         self, scope: Scope | None = None, limit: int | None = None
     ) -> list[str]:

@@ -1,8 +1,11 @@
 """Export and import: JSON-able records, one per row, the same format for every SQL store.
 
-Kinds: ``turn``, ``entry``, ``history``, ``batch``, ``pair`` and ``llm_call`` (the last only
-in a whole-store export: LLM calls belong to no scope). Times are ISO strings, vectors base64
-of little-endian float32, ``consolidated`` 0/1, so an export from one backend imports into
+Kinds: ``turn``, ``entry``, ``history``, ``batch``, ``pair``, ``image_vector`` and
+``llm_call`` (the last only in a whole-store export: LLM calls belong to no scope). Fields
+added by later schema versions (a turn's ``forgotten``, an entry's ``images``, a pair's
+``decision``) may be absent from older exports: they take their defaults. Times are ISO
+strings, vectors base64 of little-endian float32, ``consolidated`` 0/1, so an export from
+one backend imports into
 another and exports again unchanged. Importing an export into an empty store gives the same
 store. Turn ``seq`` and history ``id`` are store-wide counters: they are kept when free and
 renumbered (in their exported order) when the target store already uses any of them, so a
@@ -15,6 +18,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from lightmem.errors import InputError
+from lightmem.stores.sql import images
 from lightmem.stores.sql.codec import (
     b64_to_vector,
     dump_images,
@@ -35,7 +39,7 @@ from lightmem.stores.sql.turns import check_new_ids, existing_ids
 from lightmem.types import Scope
 
 ENTRY_KINDS = ("fact", "summary", "event")
-KINDS = ("turn", "entry", "batch", "history", "pair", "llm_call")  # import order
+KINDS = ("turn", "image_vector", "entry", "batch", "history", "pair", "llm_call")  # import order
 
 TURN_COLUMNS = (
     "seq", "id", "user_id", "agent_id", "run_id", "session_id", "role", "speaker", "content",
@@ -77,7 +81,8 @@ def export_records(c: Conn, d: Dialect, scope: Scope | None) -> list[dict[str, A
     for r in rows(f"SELECT t.*, {vector} AS vbytes FROM turns t WHERE {w} ORDER BY t.seq", p):
         vec = vector_to_b64(d.load_vector(r["vbytes"]))
         rec = {"kind": "turn", **_plain(r, TURN_COLUMNS), "author": r["author"],
-               "images": images_json(load_images(r["images"]))}  # fmt: skip
+               "images": images_json(load_images(r["images"])),
+               "forgotten": int(r["forgotten"])}  # fmt: skip
         out.append({**rec, "vector": vec})
     w, p = where("e")
     sql = f"""SELECT e.*, {d.read_vector("e.vector")} AS vbytes, {d.queued("e")} AS queued
@@ -87,6 +92,7 @@ def export_records(c: Conn, d: Dialect, scope: Scope | None) -> list[dict[str, A
         rec.update({c: load_list(r[c]) for c in ENTRY_LISTS})
         rec.update(pinned=int(r["pinned"]), expires_at=to_iso(load_time(r["expires_at"])))
         rec.update(memory_kind=r["kind"], meta=load_meta(r["meta"]))
+        rec["images"] = images_json(load_images(r["images"]))
         out.append({**rec, "vector": vector_to_b64(d.load_vector(r["vbytes"]))})
     w, p = where("b")
     for r in rows(f"SELECT b.* FROM batches b WHERE {w} ORDER BY b.pk", p):
@@ -97,11 +103,15 @@ def export_records(c: Conn, d: Dialect, scope: Scope | None) -> list[dict[str, A
     sql = f"SELECT h.* FROM history h JOIN entries e ON e.id = h.entry_id WHERE {w} ORDER BY h.id"
     out += [{"kind": "history", **_plain(r, HISTORY_COLUMNS)} for r in rows(sql, p)]
     ws, ps = where("s")
-    sql = f"""SELECT p.target_id, p.source_id FROM consolidation_pairs p
+    sql = f"""SELECT p.target_id, p.source_id, p.decision, p.reason, p.decided_at
+              FROM consolidation_pairs p
               JOIN entries e ON e.id = p.target_id JOIN entries s ON s.id = p.source_id
               WHERE {w} AND {ws} ORDER BY p.target_id{d.bytewise}, p.source_id{d.bytewise}"""
     for r in rows(sql, p + ps):
-        out.append({"kind": "pair", "target_id": r["target_id"], "source_id": r["source_id"]})
+        out.append({"kind": "pair", "target_id": r["target_id"], "source_id": r["source_id"],
+                    "decision": r["decision"], "reason": r["reason"],
+                    "decided_at": to_iso(load_time(r["decided_at"]))})  # fmt: skip
+    out += images.export_image_vectors(c, d, scope)
     if scope is None:
         for r in rows("SELECT * FROM llm_calls ORDER BY id", []):
             out.append({"kind": "llm_call", **_plain(r, CALL_COLUMNS), "ok": bool(r["ok"])})
@@ -123,10 +133,17 @@ def import_records(c: Conn, d: Dialect, records: Iterable[dict[str, Any]], dim: 
         _import_entries(c, d, by_kind["entry"], dim)
         _import_batches(c, d, by_kind["batch"])
         _import_history(c, d, by_kind["history"])
+        _import_turn_flags(c, d, by_kind["turn"])
+        images.import_image_vectors(c, d, by_kind["image_vector"])
         c.executemany(
-            "INSERT INTO consolidation_pairs (target_id, source_id) VALUES (?, ?)",
-            [(r["target_id"], r["source_id"]) for r in by_kind["pair"]],
-        )
+            """INSERT INTO consolidation_pairs (target_id, source_id, decision, reason,
+               decided_at) VALUES (?, ?, ?, ?, ?)""",
+            [
+                (r["target_id"], r["source_id"], r.get("decision"), r.get("reason"),
+                 d.dump_time(load_time(r.get("decided_at"))))
+                for r in by_kind["pair"]
+            ],
+        )  # fmt: skip
         c.executemany(
             _insert("llm_calls", CALL_COLUMNS),
             [_values(d, r, CALL_COLUMNS) for r in by_kind["llm_call"]],
@@ -193,8 +210,10 @@ def _import_turns(c: Conn, d: Dialect, recs: list[dict[str, Any]], dim: int) -> 
 
 def _import_entries(c: Conn, d: Dialect, recs: list[dict[str, Any]], dim: int) -> None:
     check_new_ids(c, d, "entries", "entry", [r["id"] for r in recs])
-    columns = (*ENTRY_COLUMNS, *ENTRY_LISTS, "pinned", "expires_at", "kind", "meta", "vector")
-    marks = {c: d.json_param for c in (*ENTRY_LISTS, "meta")} | {"vector": d.vector_param}
+    columns = (
+        *ENTRY_COLUMNS, *ENTRY_LISTS, "pinned", "expires_at", "kind", "meta", "images", "vector",
+    )  # fmt: skip
+    marks = {c: d.json_param for c in (*ENTRY_LISTS, "meta", "images")} | {"vector": d.vector_param}
     rows = []
     for r in recs:
         lists = [dump_list(r.get(c) or []) for c in ENTRY_LISTS]
@@ -206,6 +225,7 @@ def _import_entries(c: Conn, d: Dialect, recs: list[dict[str, Any]], dim: int) -
                 d.dump_time(load_time(r.get("expires_at"))),
                 _entry_kind(r),  # absent in exports before structure: a fact
                 dump_meta(load_meta(r.get("meta"))),
+                dump_images(load_images(r.get("images"))),  # absent before schema 6
                 _vector(d, r.get("vector"), dim, "import entry"),
             ]
         )
@@ -222,6 +242,13 @@ def _entry_kind(rec: dict[str, Any]) -> str:
             f"use one of {', '.join(ENTRY_KINDS)}"
         )
     return str(kind)
+
+
+def _import_turn_flags(c: Conn, d: Dialect, recs: list[dict[str, Any]]) -> None:
+    """Turns exported as forgotten stay forgotten (absent before schema 6: not forgotten)."""
+    ids = [str(r["id"]) for r in recs if r.get("forgotten")]
+    for where, params in d.any_of("id", ids):
+        c.execute(f"UPDATE turns SET forgotten = 1 WHERE {where}", params)
 
 
 def _import_batches(c: Conn, d: Dialect, recs: list[dict[str, Any]]) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from lightmem.errors import StorageError
-from lightmem.stores.sqlite.lexical import encode_terms
+from lightmem.stores.sqlite.lexical import encode_entry_terms, encode_terms
 
 T = TypeVar("T")
 
@@ -63,6 +63,7 @@ class Database:
             try:
                 # The entries triggers store every entry's BM25 terms through this function.
                 conn.create_function("lightmem_terms", 2, encode_terms, deterministic=True)
+                conn.create_function("lightmem_terms", 3, encode_entry_terms, deterministic=True)
                 conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
                 conn.execute("PRAGMA foreign_keys = ON")
                 # Deleted content is overwritten with zeros (right to erasure: a forgotten

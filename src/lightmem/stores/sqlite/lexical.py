@@ -62,6 +62,22 @@ def encode_terms(text: str | None, keywords: str | None = None) -> bytes:
     return np.fromiter((term_id(w) for w in words), dtype="<u8", count=len(words)).tobytes()
 
 
+def caption_text(images: str | None) -> str:
+    """The captions of an images column (a JSON list of ``{"url", "caption"}``)."""
+    try:
+        value = json.loads(images) if images else []
+    except ValueError:
+        return ""
+    if not isinstance(value, list):
+        return ""
+    return " ".join(str(i["caption"]) for i in value if isinstance(i, dict) and i.get("caption"))
+
+
+def encode_entry_terms(text: str | None, keywords: str | None, images: str | None) -> bytes:
+    """:func:`encode_terms` of the text, the keywords and the images' captions."""
+    return encode_terms(f"{text or ''} {caption_text(images)}", keywords)
+
+
 def query_ids(query: str) -> npt.NDArray[np.uint64]:
     """The distinct term ids of a query (at most :data:`MAX_QUERY_TERMS`); any string is
     safe, nothing in it is syntax."""

@@ -8,6 +8,7 @@ open resumes. An old store opens with a newer LightMem; a store written by a new
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 
@@ -32,25 +33,47 @@ def schema_version(conn: sqlite3.Connection) -> int:
 
 
 def migrate(db: Database) -> int:
-    """Bring the schema up to :func:`latest_version`; returns the version reached."""
-    current = db.read("read the schema version", schema_version)
+    """Bring the schema up to :func:`latest_version`; returns the version reached.
+
+    The version numbers need not be contiguous: a number this code does not define, passed
+    over on the way up, is kept as skipped in ``meta`` and applied when a later LightMem
+    defines it (so two changes numbered apart can land in either order)."""
+    current, skipped = db.read("read the schema version", _state)
     latest = latest_version()
     if current > latest:
         raise StorageError(
             f"SQLite store {db.path!r} has schema version {current}, but this LightMem knows "
             f"versions up to {latest}; upgrade LightMem to open it"
         )
-    for version in sorted(v for v in MIGRATIONS if v > current):
+    for version in sorted(v for v in MIGRATIONS if v > current or v in skipped):
         db.write(f"schema migration {version}", _step(version))
     return max(current, latest)
 
 
+_SKIPPED = "skipped_migrations"
+
+
+def _state(conn: sqlite3.Connection) -> tuple[int, set[int]]:
+    """The schema version and the versions passed over below it (not yet applied)."""
+    version = schema_version(conn)
+    if version == 0:
+        return 0, set()
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (_SKIPPED,)).fetchone()
+    return version, set(json.loads(row[0])) if row is not None else set()
+
+
 def _step(version: int) -> Callable[[sqlite3.Connection], None]:
     def run(conn: sqlite3.Connection) -> None:
-        if schema_version(conn) >= version:
+        current, skipped = _state(conn)
+        if version <= current and version not in skipped:
             return  # another process applied it while we waited for the write lock
         MIGRATIONS[version](conn)
-        conn.execute(f"PRAGMA user_version = {int(version)}")
+        passed = {n for n in range(current + 1, version) if n not in MIGRATIONS}
+        left = sorted((skipped | passed) - {version})
+        conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (_SKIPPED, json.dumps(left))
+        )
+        conn.execute(f"PRAGMA user_version = {int(max(current, version))}")
 
     return run
 
@@ -297,5 +320,59 @@ def structure(conn: sqlite3.Connection) -> None:
             "CHECK (kind IN ('fact', 'summary', 'event'))",
             "ALTER TABLE entries ADD COLUMN meta TEXT NOT NULL DEFAULT '{}'",
             "CREATE INDEX entries_kind ON entries (user_id, agent_id, kind) WHERE kind != 'fact'",
+        ],
+    )
+
+
+@migration(6)
+def images_and_forgotten_turns(conn: sqlite3.Connection) -> None:
+    """Images on entries (carried from their source turns; their captions join the entry's
+    BM25 terms), the vectors of images (``image_vectors``, any dimension: the image
+    embedder's), turns forgotten before extraction (``forgotten``: out of search and of
+    the pipeline), and what each consolidation decision was (``decision``, ``reason``,
+    ``decided_at`` of a decided pair; NULL for pairs decided before)."""
+    new_owner, old_owner = _OWNER.format(row="new"), _OWNER.format(row="old")
+    terms = "lightmem_terms(new.text, new.keywords, new.images)"
+    execute_all(
+        conn,
+        [
+            "ALTER TABLE turns ADD COLUMN forgotten INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE entries ADD COLUMN images TEXT NOT NULL DEFAULT '[]'",
+            "ALTER TABLE consolidation_pairs ADD COLUMN decision TEXT",
+            "ALTER TABLE consolidation_pairs ADD COLUMN reason TEXT",
+            "ALTER TABLE consolidation_pairs ADD COLUMN decided_at TEXT",
+            """CREATE TABLE image_vectors (
+                turn_id TEXT NOT NULL REFERENCES turns (id) ON DELETE CASCADE,
+                n INTEGER NOT NULL,
+                user_id TEXT, agent_id TEXT,
+                url TEXT NOT NULL,
+                model TEXT NOT NULL,
+                vector BLOB NOT NULL,
+                PRIMARY KEY (turn_id, n))""",
+            "CREATE INDEX image_vectors_owner ON image_vectors (user_id, agent_id, model)",
+            # The entries' terms now include their images' captions. No entry has images
+            # yet, so the stored terms stay valid: only the triggers change.
+            "DROP TRIGGER entries_search_insert",
+            "DROP TRIGGER entries_search_update",
+            f"""CREATE TRIGGER entries_search_insert AFTER INSERT ON entries BEGIN
+                {_BUMP}
+                INSERT OR REPLACE INTO search_index (pk, owner, rev, terms) VALUES (
+                    new.pk, {new_owner}, {_GENERATION}, {terms});
+                INSERT OR REPLACE INTO owner_revs (owner, rev) VALUES ({new_owner}, {_GENERATION});
+            END""",
+            f"""CREATE TRIGGER entries_search_update
+                AFTER UPDATE OF user_id, agent_id, run_id, text, keywords, images, timestamp,
+                    status, vector
+                ON entries BEGIN
+                {_BUMP}
+                UPDATE search_index SET owner = {new_owner}, rev = {_GENERATION}
+                    WHERE pk = new.pk;
+                UPDATE search_index SET terms = {terms}
+                    WHERE pk = new.pk
+                      AND (new.text IS NOT old.text OR new.keywords IS NOT old.keywords
+                           OR new.images IS NOT old.images);
+                INSERT OR REPLACE INTO owner_revs (owner, rev) VALUES ({old_owner}, {_GENERATION});
+                INSERT OR REPLACE INTO owner_revs (owner, rev) VALUES ({new_owner}, {_GENERATION});
+            END""",
         ],
     )
