@@ -59,13 +59,25 @@ def test_a_version_1_store_migrates_and_searches_the_same_entries(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "old.db"
-    with monkeypatch.context() as m:  # the code as it was at schema version 1
+    with monkeypatch.context() as m:  # the schema as it was at version 1
         m.setattr(mig, "MIGRATIONS", {1: mig.MIGRATIONS[1]})
         old = open_store(path)
-        add(old, ALICE, ["Alice drinks espresso", "Alice hikes in the Alps"], unit_rows(2), "a")
-        add(old, BOB, ["Bob drinks tea"], unit_rows(1, seed=1), "b")
         old.close()
     conn = sqlite3.connect(path)
+    # the rows as the code of version 1 wrote them (today's code writes newer columns)
+    rows = [
+        ("a0", ALICE, "Alice drinks espresso", unit_rows(2)[0]),
+        ("a1", ALICE, "Alice hikes in the Alps", unit_rows(2)[1]),
+        ("b0", BOB, "Bob drinks tea", unit_rows(1, seed=1)[0]),
+    ]
+    with conn:
+        for i, (eid, scope, text, vector) in enumerate(rows):
+            conn.execute(
+                "INSERT INTO entries (id, user_id, text, timestamp, origin, status, created_at, "
+                "updated_at, vector) VALUES (?, ?, ?, ?, 'manual', 'active', ?, ?, ?)",
+                (eid, scope.user_id, text, (DAY + timedelta(days=i)).isoformat(), "2024-01-01",
+                 "2024-01-01", np.asarray(vector, dtype="<f4").tobytes()),
+            )  # fmt: skip
     # a tombstone, as the code of version 1 wrote it (today's code reads newer columns)
     with conn:
         conn.execute("UPDATE entries SET status = 'deleted' WHERE id = 'a1'")

@@ -367,13 +367,15 @@ class Memory:
         older one), then the evidence turns quoted; with the items chosen.
         ``hierarchical`` (default: when the mode is ``hierarchical``) searches sessions
         first and writes the summaries of the sessions found above the memories."""
+        if hierarchical is False and mode == "hierarchical":
+            raise InputError("mode 'hierarchical' with hierarchical=False: choose one")
         mode = mode or self.config.retrieval.mode
         if hierarchical is None:
             hierarchical = mode == "hierarchical"
         elif hierarchical:
             mode = "hierarchical"
-        elif mode == "hierarchical":
-            raise InputError("mode 'hierarchical' with hierarchical=False: choose one")
+        elif mode == "hierarchical":  # the configured default, turned off for this call
+            mode = "hybrid"
         budget = self.config.retrieval.context_tokens if budget_tokens is None else budget_tokens
         if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
             raise InputError(f"budget_tokens must be an integer >= 1, got {budget!r}")

@@ -137,8 +137,9 @@ def test_hierarchical_search_drills_into_the_best_sessions(make_memory: MakeMemo
     add_sessions(mem)
     mem.consolidate(user_id="maya")
     query = "Chamonix ski trip"
-    flat = mem.search(query, user_id="maya", limit=5)
-    deep = mem.search(query, user_id="maya", limit=5, mode="hierarchical")
+    flat = mem.search(query, user_id="maya", limit=5, mode="hybrid")
+    deep = mem.search(query, user_id="maya", limit=5)  # the default mode
+    assert mem.config.retrieval.mode == "hierarchical"
     assert all(h.session is None for h in flat)
     assert deep[0].session is not None and deep[0].session.meta["session_id"] == "s2"
     assert all(t.session_id == "s2" for t in deep[0].sources)
@@ -151,8 +152,9 @@ def test_hierarchical_search_drills_into_the_best_sessions(make_memory: MakeMemo
     block = mem.context(query, user_id="maya", hierarchical=True, budget_tokens=400)
     assert block.text.startswith("Sessions (oldest first):")
     assert block.tokens <= 400 and "Chamonix" in block.text.splitlines()[1]
-    plain = mem.context(query, user_id="maya", budget_tokens=400)
+    plain = mem.context(query, user_id="maya", budget_tokens=400, hierarchical=False)
     assert not plain.text.startswith("Sessions")
+    assert mem.context(query, user_id="maya", budget_tokens=400).text == block.text
 
 
 def event_reply(messages: list[ChatMessage], schema: dict[str, Any] | None) -> Any:
@@ -234,3 +236,26 @@ def test_events_and_summaries_survive_export_and_import(
         }
 
     assert shape(other) == shape(mem)
+
+
+def test_forgetting_a_fact_takes_its_session_summary_and_events_not_the_session(
+    make_memory: MakeMemory,
+) -> None:
+    mem = make_memory(llm="scripted", extraction={"mode": "event"})
+    scripted(mem).respond_with(event_reply)
+    add_sessions(mem, ["s2"])
+    mem.consolidate(user_id="maya")
+    (summary,) = summaries(mem).values()
+    turns = mem.turns(user_id="maya", session_id="s2")
+    found = mem.forget("cable car", user_id="maya", dry_run=True)
+    kinds = sorted(e.kind for e in found.memories)
+    assert kinds == ["event", "fact", "summary"]  # the fact, its event, the summary
+    assert [t.id for t in found.turns] == [turns[1].id]  # not the whole session
+    mem.forget("cable car", user_id="maya", purge=True)
+    left = mem.turns(user_id="maya", session_id="s2")
+    assert [t.id for t in left] == [turns[0].id, turns[2].id]
+    assert mem.consolidate(user_id="maya").summaries == 1  # rebuilt from what stays
+    (rebuilt,) = summaries(mem).values()
+    assert rebuilt.version == 1 and rebuilt.meta["turns"] == 2 and summary.meta["turns"] == 3
+    assert "cable" not in rebuilt.text.lower()
+    assert all("cable" not in str(r).lower() for r in mem.export())

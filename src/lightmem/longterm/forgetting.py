@@ -104,17 +104,33 @@ class Forgetter:
                 chosen[i] = entry
         turns = self.store.list_turns(owner)
         turn_ids: dict[str, None] = {}
+        facts = [e for e in entries if e.kind == "fact"]
         if query is not None:
-            chosen.update((e.id, e) for e in entries if matches(query, e.text))
+            chosen.update((e.id, e) for e in facts if matches(query, e.text))
             turn_ids.update((t.id, None) for t in turns if matches(query, t.content))
             # Memories drawn from a matched turn carry what it said.
-            chosen.update((e.id, e) for e in entries if set(e.sources) & turn_ids.keys())
+            chosen.update((e.id, e) for e in facts if set(e.sources) & turn_ids.keys())
             # A memory edited away from the words still holds them in its history.
-            for e in entries:
+            for e in facts:
                 if e.id not in chosen and e.version > 1 and self._history_matches(e.id, query):
                     chosen[e.id] = e
         for e in chosen.values():
-            turn_ids.update((t, None) for t in e.sources)
+            if e.kind == "fact":  # a summary's or event's sources are other facts' turns
+                turn_ids.update((t, None) for t in e.sources)
+        # Structure drawn from what goes (a session summary quoting a forgotten turn, an
+        # event binding a forgotten fact, or one that names the words itself) goes too; a
+        # summary is rebuilt at sleep time from the turns that stay.
+        for e in entries:
+            if e.kind == "fact" or e.id in chosen:
+                continue
+            bound = e.meta.get("facts") if e.kind == "event" else None
+            if (
+                set(e.sources) & turn_ids.keys()
+                or (isinstance(bound, list) and set(bound) & chosen.keys())
+                or (query is not None and matches(query, e.text))
+                or (query is not None and e.version > 1 and self._history_matches(e.id, query))
+            ):
+                chosen[e.id] = e
         by_turn = {t.id: t for t in turns}
         ordered = [by_id.get(i, e) for i, e in chosen.items()]
         return ForgetResult(

@@ -38,7 +38,7 @@ from lightmem.shortterm.extraction import prompt_views, render_batch
 from lightmem.stores.base import Store
 from lightmem.text import clean_text, words
 from lightmem.tokens import count_tokens
-from lightmem.types import Entry, Scope, Turn
+from lightmem.types import Entry, EntryStatus, Scope, Turn
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ def sessions_of(turns: list[Turn]) -> dict[tuple[str | None, str], list[Turn]]:
     """The owner's turns by (run, session), in order; turns without a session are left out."""
     out: dict[tuple[str | None, str], list[Turn]] = {}
     for t in turns:
-        if t.session_id is not None and t.content.strip():
+        if t.session_id is not None and t.content.strip() and not t.forgotten:
             out.setdefault((t.scope.run_id, t.session_id), []).append(t)
     return out
 
@@ -137,10 +137,15 @@ class SessionSummarizer:
         turns = self.store.list_turns(owner)
         grouped = sessions_of(turns)
         existing: dict[tuple[str | None, str], Entry] = {}
-        for e in self.store.list_entries(owner, kind="summary"):
+        self._retired: Counter[tuple[str | None, str]] = Counter()
+        for e in self.store.list_entries(owner, kind="summary", include_deleted=True):
             sid = e.meta.get("session_id")
-            if isinstance(sid, str):
+            if not isinstance(sid, str):
+                continue
+            if e.status == EntryStatus.ACTIVE:
                 existing[(e.scope.run_id, sid)] = e
+            else:  # forgotten or retired: the next summary of the session is a new one
+                self._retired[(e.scope.run_id, sid)] += 1
         for key, entry in existing.items():
             if key not in grouped:  # the session's turns are gone
                 self.store.delete_entry(entry.id, reason="its session is gone", actor="summary")
@@ -282,7 +287,7 @@ class SessionSummarizer:
         old = session.existing
         if old is None:
             entry = Entry(
-                id=summary_id(turns[0].scope, session.key[1]),
+                id=summary_id(turns[0].scope, session.key[1], self._retired[session.key]),
                 scope=turns[0].scope,
                 text=text,
                 sources=sources,
@@ -308,9 +313,10 @@ class SessionSummarizer:
             result.updated += 1
 
 
-def summary_id(scope: Scope, session_id: str) -> str:
-    """One id per session, so that two workers cannot both add its summary."""
-    key = json.dumps([scope.user_id, scope.agent_id, scope.run_id, session_id])
+def summary_id(scope: Scope, session_id: str, generation: int = 0) -> str:
+    """One id per session (and per summary of it retired before), so that two workers
+    cannot both add its summary."""
+    key = json.dumps([scope.user_id, scope.agent_id, scope.run_id, session_id, generation])
     return uuid.uuid5(uuid.NAMESPACE_URL, "lightmem:summary:" + key).hex
 
 

@@ -138,7 +138,7 @@ def create_mcp_server(memory: Memory, principal: Principal | None = None) -> MCP
         shared: bool = False,
         pool_user: PoolUser = None,
         pool_agent: PoolAgent = None,
-        hierarchical: bool = False,
+        hierarchical: bool | None = None,
     ) -> PromptContext:
         """What to put in the prompt before answering: the relevant memories in time order
         and the conversation turns that back them, packed into a token budget. With
