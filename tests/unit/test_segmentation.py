@@ -1,10 +1,14 @@
 import numpy as np
+import pytest
 
 from lightmem.embedders.base import normalize
 from lightmem.sensory.segmenters.cohesion import (
+    GapHistory,
+    Histories,
     agreement_weights,
     embedding_cohesion,
     fuse,
+    fuse_calibrated,
     lexical_cohesion,
     pick_low,
 )
@@ -130,3 +134,36 @@ def test_cuts_near_the_buffer_end_wait_and_the_open_segment_carries_over() -> No
         [4, 9],
         12,
     )
+
+
+def test_a_stream_calibrates_its_own_cut_off_counting_each_gap_once() -> None:
+    rng = np.random.default_rng(3)
+    topic = np.tile([1.0, 1.0, 1.0, 1.0, 0.0], 12)  # a drop every five gaps
+    a = topic + 0.1 * rng.standard_normal(60)
+    b = topic + 0.15 * rng.standard_normal(60)
+    keys = [f"t{i}" for i in range(1, 61)]
+    # one call: exactly the buffer's own statistics
+    whole = GapHistory(2)
+    fused, weights, cut = fuse_calibrated(whole, keys, [a, b], 1.0)
+    plain, plain_weights = fuse([a, b])
+    assert np.allclose(fused, plain) and np.allclose(weights, plain_weights)
+    assert cut == pytest.approx(float(plain.mean() - plain.std()))
+    # overlapping buffers of a stream: each gap counted once, the moments the whole stream's
+    history = GapHistory(2)
+    for lo, hi in ((0, 20), (15, 40), (35, 60)):
+        fuse_calibrated(history, keys[lo:hi], [a[lo:hi], b[lo:hi]], 1.0)
+    assert history.n == 60
+    assert np.allclose(history.moments()[0], whole.moments()[0])
+    # a short buffer cut with the stream's statistics finds its drop
+    short, _, cut = fuse_calibrated(history, keys[40:52], [a[40:52], b[40:52]], 1.0)
+    assert history.n == 60  # nothing new
+    assert pick_low(short, z=1.0, min_turns=2, threshold=cut) == [5, 10]
+
+
+def test_histories_are_per_stream_and_bounded() -> None:
+    h = Histories(size=2)
+    first = h.get("alice", 3)
+    assert h.get("alice", 3) is first and h.get("alice", 2) is not first  # signals changed
+    h.get("bob", 3)
+    h.get("carol", 3)
+    assert h.get("alice", 2) is not first and len(h._by) == 2

@@ -108,7 +108,7 @@ def build_stream(
             turns.append(
                 Turn(
                     id=str(len(turns)),
-                    scope=Scope(user_id="bench"),
+                    scope=Scope(user_id=f"bench-{name}"),  # a stream is an owner
                     seq=len(turns),
                     role=label,
                     content=t.content,

@@ -14,13 +14,20 @@ where the two sides belong together:
 with the others (its mean correlation with them, at least 0): a signal that carries no
 information on this buffer (it agrees with nothing) fades out by itself, with no weight to
 tune. :func:`pick_low` cuts at the deepest local minima below ``mean - z * std``.
+
+In the pipeline a segmenter sees one sensory buffer at a time, whose own statistics are
+noisy (a few dozen gaps). :class:`GapHistory` keeps the running moments of each signal over
+every gap of an owner's stream (each gap counted once, by the id of the turn after it), and
+:func:`fuse_calibrated` z-scores, weights and thresholds with those: the stream calibrates
+its own thresholds. On a single call it is exactly :func:`fuse`.
 """
 
 from __future__ import annotations
 
 import math
-from collections import Counter
-from collections.abc import Sequence
+import threading
+from collections import Counter, OrderedDict
+from collections.abc import Hashable, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -120,3 +127,76 @@ def pick_low(
         if i >= min_turns and all(abs(i - c) >= min_turns for c in chosen):
             chosen.append(i)
     return sorted(chosen)
+
+
+class GapHistory:
+    """Running sums of ``k`` gap signals: counts, means, and their covariance."""
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+        self.n = 0
+        self.total = np.zeros(k)
+        self.cross = np.zeros((k, k))
+        self.seen: set[str] = set()  # the gaps of the last buffer (the only ones seen again)
+
+    def update(self, keys: Sequence[str], signals: Sequence[Signal]) -> None:
+        x = np.stack(signals, axis=1)  # (gaps, k)
+        fresh = [i for i, key in enumerate(keys) if key not in self.seen]
+        if fresh:
+            rows = x[fresh]
+            self.n += len(fresh)
+            self.total += rows.sum(axis=0)
+            self.cross += rows.T @ rows
+        self.seen = set(keys)
+
+    def moments(self) -> tuple[np.ndarray, np.ndarray]:
+        """Means and covariance matrix of the signals so far."""
+        mean = self.total / max(self.n, 1)
+        cov = self.cross / max(self.n, 1) - np.outer(mean, mean)
+        return mean, cov
+
+
+class Histories:
+    """One :class:`GapHistory` per stream (an owner), the least recently used dropped."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self.size = size
+        self._by: OrderedDict[Hashable, GapHistory] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, stream: Hashable, k: int) -> GapHistory:
+        with self._lock:
+            found = self._by.get(stream)
+            if found is None or found.k != k:
+                found = self._by[stream] = GapHistory(k)
+            self._by.move_to_end(stream)
+            while len(self._by) > self.size:
+                self._by.popitem(last=False)
+            return found
+
+
+def fuse_calibrated(
+    history: GapHistory, keys: Sequence[str], signals: Sequence[Signal], z: float
+) -> tuple[Signal, list[float], float]:
+    """:func:`fuse` with the stream's running statistics: the fused signal, the weights and
+    the cut-off (``-z`` standard deviations of the fused signal over the stream)."""
+    history.update(keys, signals)
+    mean, cov = history.moments()
+    std = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    safe = np.where(std > 0, std, 1.0)
+    scored = [
+        (s - mean[i]) / safe[i] if std[i] > 0 else np.zeros_like(s) for i, s in enumerate(signals)
+    ]
+    k = len(signals)
+    corr = cov / np.outer(safe, safe)
+    if k < 2 or history.n < 3:
+        weights = [1.0] * k
+    else:
+        weights = [max(0.0, float((corr[i].sum() - corr[i, i]) / (k - 1))) for i in range(k)]
+        if sum(weights) <= 0:
+            weights = [1.0] * k
+    w = np.asarray(weights) / sum(weights)
+    fused = np.asarray(sum(wi * zi for wi, zi in zip(w, scored, strict=True)), dtype=np.float64)
+    live = std > 0
+    spread = float(np.sqrt(max(float(w[live] @ corr[np.ix_(live, live)] @ w[live]), 0.0)))
+    return fused, weights, -z * spread

@@ -37,7 +37,7 @@ from lightmem.embedders.base import Vectors
 from lightmem.errors import MissingDependencyError
 from lightmem.sensory.segmenters.attention import AttentionOptions, AttentionSegmenter
 from lightmem.sensory.segmenters.base import Segmenter
-from lightmem.sensory.segmenters.cohesion import fuse, pick_low
+from lightmem.sensory.segmenters.cohesion import Histories, fuse_calibrated, pick_low
 from lightmem.sensory.segmenters.similarity import SimilarityOptions, SimilaritySegmenter
 from lightmem.types import Turn
 
@@ -100,6 +100,8 @@ class CombinedSegmenter(Segmenter):
         self.fallback: str | None = None
         #: fusion: the weights of the last buffer's signals (similarity's, then attention)
         self.last_weights: list[float] = []
+        #: fusion: each owner's running gap statistics (its stream calibrates the cut-off)
+        self.histories = Histories()
 
     @property
     def lookahead(self) -> int:
@@ -132,8 +134,10 @@ class CombinedSegmenter(Segmenter):
         signals = self.similarity.signals(turns, embeddings)
         if self._attention_available():
             signals.append(self.attention.consecutive([t.view for t in turns]))
-        fused, self.last_weights = fuse(signals)
-        return pick_low(fused, z=self.opts.z, min_turns=self.opts.min_turns)
+        history = self.histories.get(turns[0].scope.owner, len(signals))
+        keys = [t.id for t in turns[1:]]
+        fused, self.last_weights, cut = fuse_calibrated(history, keys, signals, self.opts.z)
+        return pick_low(fused, z=self.opts.z, min_turns=self.opts.min_turns, threshold=cut)
 
     def _attention_available(self) -> bool:
         if self.fallback is not None:

@@ -4,8 +4,9 @@ Two cohesion signals over windows of ``window`` turns each side of every gap
 (:mod:`lightmem.sensory.segmenters.cohesion`): the cosine of the mean embeddings (meaning)
 and, with ``lexical``, the cosine of the TF-IDF word vectors (names and topic words). They
 are fused with agreement weights and a boundary is placed at each local minimum below
-``mean - z * std`` of the buffer (or below a fixed ``threshold``), segments at least
-``min_turns`` long.
+``mean - z * std`` (or below a fixed ``threshold``), segments at least ``min_turns`` long.
+The statistics are the owner's stream's so far, not the buffer's alone
+(:class:`~lightmem.sensory.segmenters.cohesion.GapHistory`).
 
 The defaults were chosen on ``lightmem bench segmentation`` (both streams): windows beat
 single consecutive turns (a short reply like "Wow, great!" resembles nothing), and the
@@ -20,9 +21,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from lightmem.embedders.base import Vectors
 from lightmem.sensory.segmenters.base import Segmenter
 from lightmem.sensory.segmenters.cohesion import (
+    Histories,
     Signal,
     embedding_cohesion,
     fuse,
+    fuse_calibrated,
     lexical_cohesion,
     pick_low,
 )
@@ -53,6 +56,7 @@ class SimilaritySegmenter(Segmenter):
     def __init__(self, options: SimilarityOptions | None = None) -> None:
         self.opts = options if options is not None else SimilarityOptions()
         super().__init__(self.opts)
+        self.histories = Histories()
 
     @property
     def lookahead(self) -> int:
@@ -68,7 +72,12 @@ class SimilaritySegmenter(Segmenter):
     def boundaries(self, turns: list[Turn], embeddings: Vectors) -> list[int]:
         if len(turns) < 2:
             return []
-        fused, _ = fuse(self.signals(turns, embeddings))
-        return pick_low(
-            fused, z=self.opts.z, min_turns=self.opts.min_turns, threshold=self.opts.threshold
-        )
+        signals = self.signals(turns, embeddings)
+        if self.opts.threshold is not None:
+            fused, _ = fuse(signals)
+            return pick_low(fused, z=self.opts.z, min_turns=self.opts.min_turns,
+                            threshold=self.opts.threshold)  # fmt: skip
+        history = self.histories.get(turns[0].scope.owner, len(signals))
+        keys = [t.id for t in turns[1:]]
+        fused, _, cut = fuse_calibrated(history, keys, signals, self.opts.z)
+        return pick_low(fused, z=self.opts.z, min_turns=self.opts.min_turns, threshold=cut)
