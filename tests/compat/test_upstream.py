@@ -476,3 +476,8 @@ def test_force_extract_alone_extracts_and_a_rerun_does_not_duplicate(tmp_path: P
         assert again["turn_ids"] == [] and again["entries_created"] == 0
         assert len(lm.memory.turns(user_id=lm.user_id)) == 2
         assert llm.pending == 0
+
+
+def test_extraction_mode_event_maps_to_structmem_events() -> None:
+    assert map_config({"extraction_mode": "event"}).config["extraction"] == {"mode": "event"}
+    assert "extraction" not in map_config({"extraction_mode": "flat"}).config
