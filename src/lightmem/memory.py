@@ -178,6 +178,8 @@ class Memory:
             self.image_embedder,
         )
         self.forgetter = Forgetter(self.store)
+        #: owner -> its turn count when its session summaries were last brought up to date
+        self._summarized: dict[Scope, int] = {}
         self._worker = (
             BackgroundWorker(
                 self._process_quietly, self.record_worker_failure, threads=cfg.worker.max_llm_calls
@@ -546,6 +548,7 @@ class Memory:
             found = self.forgetter.find(owner, query, ids, tombstones=purge)
             if dry_run:
                 return found
+            self._summarized.pop(owner.owner, None)  # a summary may go: rebuild it
             return self.forgetter.apply(owner, found, purge=purge, actor=actor, reason=reason)
 
     def pin(
@@ -641,8 +644,12 @@ class Memory:
         ``summaries.enabled`` is false)."""
         if not self.config.summaries.enabled:
             return SummaryResult()
+        owner = owner.owner
+        mark = self.store.count_turns(owner)
+        if self._summarized.get(owner) == mark:
+            return SummaryResult()  # no turn came or went since the last complete run
         s = self.config.summaries
-        return SessionSummarizer(
+        result = SessionSummarizer(
             self.store,
             self.embedder,
             self.llm,
@@ -653,6 +660,9 @@ class Memory:
             on_call=self._recorder("summary"),
             failures=self.failures,
         ).run(owner)
+        if not result.failed:
+            self._summarized[owner] = mark
+        return result
 
     def consolidator(
         self, settings: ConsolidationSection | None = None, on_decision: OnDecision | None = None

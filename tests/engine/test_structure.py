@@ -259,3 +259,24 @@ def test_forgetting_a_fact_takes_its_session_summary_and_events_not_the_session(
     assert rebuilt.version == 1 and rebuilt.meta["turns"] == 2 and summary.meta["turns"] == 3
     assert "cable" not in rebuilt.text.lower()
     assert all("cable" not in str(r).lower() for r in mem.export())
+
+
+def test_sleep_time_reads_an_owner_again_only_when_its_turns_changed(
+    make_memory: MakeMemory,
+) -> None:
+    mem = make_memory()
+    add_sessions(mem, ["s1"])
+    assert mem.consolidate(user_id="maya").summaries == 1
+    reads: list[object] = []
+    real = mem.store.list_turns
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        reads.append(args)
+        return real(*args, **kwargs)
+
+    mem.store.list_turns = spy  # type: ignore[method-assign]
+    mem.summarize(mem_scope := summaries(mem)["s1"].scope)
+    assert reads == []  # nothing changed: the owner's turns are not read again
+    add_sessions(mem, ["s2"])
+    reads.clear()
+    assert mem.summarize(mem_scope).written == 1 and reads
