@@ -215,16 +215,25 @@ class AnnotatedLLM(LLM):
 
     def memories(self, prompt: str, max_items: int | None) -> list[dict[str, Any]]:
         """The observation facts of the batch in ``prompt``, sources as its line numbers."""
-        return [m for m, _ in self._facts(prompt, max_items)]
+        return [m for m, _ in self._facts(self._batch(prompt), max_items)]
 
-    def _facts(self, prompt: str, max_items: int | None) -> list[tuple[dict[str, Any], Fact]]:
-        ann = self.annotations
+    def _batch(self, prompt: str) -> tuple[str, dict[str, int]] | None:
+        """The conversation most of the prompt's lines come from, and each of its turns'
+        line number (None when no line names a turn)."""
         lines = self._lines(prompt)
         if not lines:
-            return []
+            return None
         samples = [s for s, _ in lines.values()]
         sample = max(set(samples), key=samples.count)
-        number = {ref: n for n, (s, ref) in lines.items() if s == sample}
+        return sample, {ref: n for n, (s, ref) in lines.items() if s == sample}
+
+    def _facts(
+        self, batch: tuple[str, dict[str, int]] | None, max_items: int | None
+    ) -> list[tuple[dict[str, Any], Fact]]:
+        ann = self.annotations
+        if batch is None:
+            return []
+        sample, number = batch
         out: list[tuple[dict[str, Any], Fact]] = []
         for ref in sorted(number, key=ann.order[sample].__getitem__):
             for fact in ann.facts[sample].get(ref, []):
@@ -236,14 +245,12 @@ class AnnotatedLLM(LLM):
         """An event-mode reply: the batch's facts, its sessions' annotated events binding
         them, and follow-up links between a speaker's events."""
         ann = self.annotations
-        facts = self._facts(prompt, max_items)
-        lines = self._lines(prompt)
+        batch = self._batch(prompt)
+        facts = self._facts(batch, max_items)
         out: dict[str, Any] = {"memories": [m for m, _ in facts], "events": [], "links": []}
-        if not lines:
+        if batch is None:
             return out
-        samples = [s for s, _ in lines.values()]
-        sample = max(set(samples), key=samples.count)
-        number = {ref: n for n, (s, ref) in lines.items() if s == sample}
+        sample, number = batch
         sessions = list(dict.fromkeys(self._session_of(sample, ref) for ref in number))
         last: dict[str, int] = {}
         for session in sessions:
@@ -282,13 +289,11 @@ class AnnotatedLLM(LLM):
         """Each '# Session n' block answered with its session's annotated summary."""
         out: list[dict[str, Any]] = []
         for n, block in _session_blocks(prompt):
-            lines = self._lines(block)
-            if not lines:
+            batch = self._batch(block)
+            if batch is None:
                 continue
-            samples = [s for s, _ in lines.values()]
-            sample = max(set(samples), key=samples.count)
-            refs = [ref for s, ref in lines.values() if s == sample]
-            session = self._session_of(sample, refs[0])
+            sample, number = batch
+            session = self._session_of(sample, min(number, key=number.__getitem__))
             text = self.annotations.summaries.get((sample, session))
             if text:
                 out.append({"session": n, "summary": text, "keywords": []})

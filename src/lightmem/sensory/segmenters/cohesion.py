@@ -93,7 +93,15 @@ def agreement_weights(signals: Sequence[Signal]) -> list[float]:
     if k < 2 or len(signals[0]) < 3:
         return [1.0] * k
     z = np.stack([zscore(s) for s in signals])
-    corr = (z @ z.T) / z.shape[1]  # the correlation matrix of z-scored rows
+    return weights_of((z @ z.T) / z.shape[1])  # the correlation matrix of z-scored rows
+
+
+def weights_of(corr: np.ndarray) -> list[float]:
+    """From a correlation matrix: each signal's mean correlation with the others, at least
+    0; equal weights when none agrees with any other."""
+    k = len(corr)
+    if k < 2:
+        return [1.0] * k
     weights = [max(0.0, float((corr[i].sum() - corr[i, i]) / (k - 1))) for i in range(k)]
     return weights if sum(weights) > 0 else [1.0] * k
 
@@ -189,12 +197,7 @@ def fuse_calibrated(
     ]
     k = len(signals)
     corr = cov / np.outer(safe, safe)
-    if k < 2 or history.n < 3:
-        weights = [1.0] * k
-    else:
-        weights = [max(0.0, float((corr[i].sum() - corr[i, i]) / (k - 1))) for i in range(k)]
-        if sum(weights) <= 0:
-            weights = [1.0] * k
+    weights = [1.0] * k if history.n < 3 else weights_of(corr)
     w = np.asarray(weights) / sum(weights)
     fused = np.asarray(sum(wi * zi for wi, zi in zip(w, scored, strict=True)), dtype=np.float64)
     live = std > 0
