@@ -25,7 +25,7 @@ from lightmem.llm.scripted import ScriptedLLM
 from lightmem.types import Batch, Scope, TurnStage
 from tests.reliability.conftest import scaled
 from tests.reliability.integrity import assert_entries_whole, assert_exactly_once, sqlite_integrity
-from tests.reliability.workers import consolidator, context, opener, writer
+from tests.reliability.workers import connector, consolidator, context, opener, writer
 
 BASE: dict[str, Any] = {
     "embedder": {"provider": "hash", "options": {"dim": 32}},
@@ -175,6 +175,39 @@ def test_processes_create_a_new_store_at_once(tmp_path: Path) -> None:
         stored = [t.content.split()[2] for k in range(4) for t in mem.turns(user_id=f"p{k}")]
         assert_exactly_once(stored, acked)
     sqlite_integrity(store)
+
+
+def test_processes_connect_to_a_new_file_at_once(tmp_path: Path) -> None:
+    """Six processes connect to a file that does not exist yet, twenty times: the switch to
+    WAL mode needs the file's exclusive lock, and two that both read it first deadlock, which
+    SQLite answers with an immediate ``database is locked`` that skips the busy timeout. The
+    connection retries the switch, so no caller sees it (before it did, a third of rounds
+    failed)."""
+    ctx = context()
+    n, rounds = 6, 20
+    barrier = ctx.Barrier(n)
+    procs = [
+        ctx.Process(
+            target=connector,
+            args=(
+                str(tmp_path),
+                rounds,
+                barrier,
+                str(tmp_path / f"c{k}.json"),
+                str(tmp_path / f"c{k}.err"),
+            ),
+            daemon=True,
+        )
+        for k in range(n)
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(JOIN_TIMEOUT_S)
+    errors = [
+        e for k in range(n) for e in json.loads((tmp_path / f"c{k}.json").read_text())["errors"]
+    ]
+    assert not errors, errors[:3]
 
 
 def test_processes_reopen_a_store_from_its_saved_config(tmp_path: Path) -> None:

@@ -220,3 +220,21 @@ def opener(
         except Exception as exc:  # noqa: BLE001 - recorded and reported by the test
             out["errors"].append([type(exc).__name__, str(exc)[:500]])
     Path(result_path).write_text(json.dumps(out))
+
+
+def connector(folder: str, rounds: int, barrier: Any, result_path: str, err_path: str) -> None:
+    """In each round, connect at the same moment as the other processes to a SQLite file
+    that does not exist yet (``round-N/lightmem.sqlite3``); record every error."""
+    from lightmem.stores.sqlite.db import Database
+
+    _redirect_stderr(err_path)
+    out: dict[str, Any] = {"errors": []}
+    for i in range(rounds):
+        db = Database(str(Path(folder) / f"round-{i}" / "lightmem.sqlite3"), 30_000)
+        barrier.wait()
+        try:
+            db.connect()
+            db.close()
+        except Exception as exc:  # noqa: BLE001 - recorded and reported by the test
+            out["errors"].append([type(exc).__name__, str(exc)[:500]])
+    Path(result_path).write_text(json.dumps(out))

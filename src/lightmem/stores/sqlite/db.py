@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import sqlite3
 import threading
 import time
@@ -69,7 +70,7 @@ class Database:
                 # Deleted content is overwritten with zeros (right to erasure: a forgotten
                 # memory leaves no bytes in free space or free pages).
                 conn.execute("PRAGMA secure_delete = ON")
-                conn.execute("PRAGMA journal_mode = WAL")
+                self._wal(conn)
                 # FULL by default, not NORMAL: in WAL mode NORMAL survives a killed process
                 # but may lose the last commits on power loss. The contract promises turns are
                 # durable when add_turns returns, and losing a user's words is the worst bug we
@@ -81,6 +82,23 @@ class Database:
                 conn.close()
                 raise self.error("open", exc) from exc
             self._conn = conn
+
+    def _wal(self, conn: sqlite3.Connection) -> None:
+        """Switch the file to WAL mode. A new file is switched by the first process that gets
+        its exclusive lock; two processes that both read it first are a deadlock that SQLite
+        answers with an immediate ``database is locked``, without its busy timeout, so the
+        switch is retried with backoff until the busy timeout has passed."""
+        deadline = time.monotonic() + self.busy_timeout_ms / 1000
+        pause = LOCK_BACKOFF_S / 5
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.Error as exc:
+                if not _is_busy(exc) or time.monotonic() + pause > deadline:
+                    raise
+            time.sleep(pause * (0.5 + random.random()))  # jitter: the racers part
+            pause = min(pause * 2, 0.5)
 
     def close(self) -> None:
         with self.lock:
