@@ -4,15 +4,18 @@ vectors bit for bit; the ``migrate`` command does the same from the command line
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import typer
 from typer.testing import CliRunner
 
+from lightmem import Memory
 from lightmem.cli.migrate import migrate as migrate_command
 from lightmem.cli.migrate import parse_spec
 from lightmem.errors import InputError, StorageError
+from lightmem.longterm.forgetting import ttl_key
 from lightmem.stores.migrate import migrate
 from lightmem.stores.sql.transfer import KINDS
 from lightmem.stores.sqlite import SQLiteStore
@@ -29,8 +32,16 @@ def sqlite_store(path: Path) -> SQLiteStore:
 def test_sqlite_to_postgres_and_back_is_lossless(pg_server: PgServer, tmp_path: Path) -> None:
     source = sqlite_store(tmp_path / "source.db")
     populate(source)  # every kind: stages, statuses, updates, deletes, merges, pairs, calls
-    source.set_meta("embedder", "hash-8")
-    source.set_meta("counter:invalid_sources", "3")
+    # the library's values beside the records: embedder, counters, a default TTL, failures
+    library_meta = {
+        "embedder": "hash-8",
+        "counter:invalid_sources": "3",
+        "counter:repaired_sources": "2",
+        ttl_key(ALICE): "86400.0",
+        "failures": '[{"where": "summary"}]',
+    }
+    for key, value in library_meta.items():
+        source.set_meta(key, value)
     middle = pg_server.store(tmp_path, "middle")
     middle.open(DIM)
     back = sqlite_store(tmp_path / "back.db")
@@ -38,14 +49,13 @@ def test_sqlite_to_postgres_and_back_is_lossless(pg_server: PgServer, tmp_path: 
         counts = migrate(source, middle)
         assert counts == {
             **{k: sum(r["kind"] == k for r in source.export_records()) for k in KINDS},
-            "meta": 2,
+            "meta": len(library_meta),
         }
         migrate(middle, back)
         original = list(source.export_records())
         assert list(middle.export_records()) == original
         assert list(back.export_records()) == original
-        assert back.get_meta("embedder") == "hash-8"
-        assert back.get_meta("counter:invalid_sources") == "3"
+        assert middle.meta_items() == back.meta_items() == library_meta
         for scope in (ALICE, BOB):  # the same entries are found on either backend
             assert ids(middle.search_dense(scope, vec(1, 0.3), 10)) == ids(
                 source.search_dense(scope, vec(1, 0.3), 10)
@@ -139,3 +149,26 @@ def test_the_migrate_command_refuses_bad_specs_and_missing_stores(tmp_path: Path
     assert isinstance(result.exception, InputError)
     assert "no store" in str(result.exception)
     assert not (tmp_path / "none.db").exists()  # looking did not create it
+
+
+def test_the_migrate_command_keeps_what_the_library_set_beside_the_records(
+    tmp_path: Path,
+) -> None:
+    """A default TTL (and the other values kept beside the records) survives ``lightmem
+    migrate``: a user's memories would otherwise stop expiring after a move."""
+    config = {"embedder": {"provider": "hash", "options": {"dim": 16}}}
+    with Memory(tmp_path / "src", config=config) as mem:
+        mem.add("I moved to Ghent last spring.", user_id="alice")
+        mem.flush()
+        mem.set_default_ttl(timedelta(days=30), user_id="alice")
+    (tmp_path / "dst").mkdir()
+    result = CliRunner().invoke(
+        cli(),
+        ["migrate", "--from", f"sqlite:{tmp_path / 'src'}",
+         "--to", f"sqlite:{tmp_path / 'dst' / 'lightmem.sqlite3'}", "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["records"]["meta"] >= 2  # the embedder and the TTL
+    with Memory(tmp_path / "dst", config=config) as mem:
+        assert mem.default_ttl(user_id="alice") == timedelta(days=30)
+        assert [e.text for e in mem.get_all(user_id="alice")]

@@ -81,6 +81,11 @@ class Store(ABC):
     @abstractmethod
     def set_meta(self, key: str, value: str) -> None: ...
 
+    @abstractmethod
+    def meta_items(self) -> dict[str, str]:
+        """Every meta value the library set (``set_meta``), by key; none the store manages
+        itself (the dimension, counters of its schema), so another store can take them all."""
+
     # -- turns -------------------------------------------------------------------------------
     @abstractmethod
     def add_turns(self, turns: list[Turn]) -> list[Turn]:

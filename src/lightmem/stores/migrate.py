@@ -1,11 +1,11 @@
 """Move a whole store to another backend (SQLite <-> PostgreSQL, or between two of a kind).
 
 :func:`migrate` reads the source in one snapshot (``export_records``), writes it into an
-empty destination in one transaction (``import_records``: all or nothing), copies the meta
-values the library keeps outside the records, and then exports the destination and checks
-that it holds exactly the source's records: same ids, texts, vectors (bit for bit), times,
-stages, history ids, turn seqs, pairs and LLM calls. Into an empty store nothing is
-renumbered, so any difference is an error, never a silent loss.
+empty destination in one transaction (``import_records``: all or nothing), copies every
+meta value the library keeps outside the records (``meta_items``), and then exports the
+destination and checks that it holds exactly the source's records: same ids, texts, vectors
+(bit for bit), times, stages, history ids, turn seqs, pairs and LLM calls. Into an empty
+store nothing is renumbered, so any difference is an error, never a silent loss.
 """
 
 from __future__ import annotations
@@ -16,10 +16,6 @@ from typing import Any
 from lightmem.errors import StorageError
 from lightmem.stores.base import Store
 from lightmem.stores.sql.transfer import KINDS
-
-#: Meta values the library itself keeps (the embedder that built the vectors, counters);
-#: export records do not hold meta, so they are copied one by one.
-MIGRATED_META = ("embedder", "counter:invalid_sources")
 
 
 def migrate(src: Store, dst: Store, *, verify: bool = True) -> dict[str, int]:
@@ -36,16 +32,21 @@ def migrate(src: Store, dst: Store, *, verify: bool = True) -> dict[str, int]:
         )
     records = list(src.export_records())
     dst.import_records(records)
-    meta = 0
-    for key in MIGRATED_META:
-        value = src.get_meta(key)
-        if value is not None:
-            dst.set_meta(key, value)
-            meta += 1
+    # Export records do not hold the meta values the library keeps beside them (the embedder
+    # that built the vectors, counters, default TTLs, recorded failures): copy them all.
+    meta = src.meta_items()
+    for key, value in meta.items():
+        dst.set_meta(key, value)
     if verify:
         _check_same(records, list(dst.export_records()))
+        copied = dst.meta_items()
+        if any(copied.get(key) != value for key, value in meta.items()):
+            raise StorageError(
+                "migrate: the destination's meta values differ from the source's after the "
+                "copy; the destination is not a faithful copy, do not use it"
+            )
     counts = Counter(str(r["kind"]) for r in records)
-    return {**{kind: counts.get(kind, 0) for kind in KINDS}, "meta": meta}
+    return {**{kind: counts.get(kind, 0) for kind in KINDS}, "meta": len(meta)}
 
 
 def _check_same(expected: list[dict[str, Any]], got: list[dict[str, Any]]) -> None:

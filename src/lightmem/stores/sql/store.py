@@ -57,6 +57,8 @@ from lightmem.types import (
 
 #: Meta keys the store owns; ``set_meta`` refuses them.
 RESERVED_META = frozenset({"dim", "generation"})
+#: Keys the schema migrations keep in ``meta``: they describe one store's schema, not data.
+SCHEMA_META = frozenset({"skipped_migrations"})
 
 
 class SQLStore(Store):
@@ -72,8 +74,18 @@ class SQLStore(Store):
     def get_meta(self, key: str) -> str | None:
         return self._db.read("get_meta", lambda c: read_meta(c, key))
 
+    def meta_items(self) -> dict[str, str]:
+        rows = self._db.read(
+            "meta_items", lambda c: c.execute("SELECT key, value FROM meta").fetchall()
+        )
+        return {
+            str(r["key"]): str(r["value"])
+            for r in rows
+            if r["key"] not in RESERVED_META and r["key"] not in SCHEMA_META
+        }
+
     def set_meta(self, key: str, value: str) -> None:
-        if key in RESERVED_META:
+        if key in RESERVED_META or key in SCHEMA_META:
             raise InputError(f"the meta key {key!r} is managed by the store")
         self._db.write(
             "set_meta",
