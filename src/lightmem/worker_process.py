@@ -17,18 +17,25 @@ A lease only saves duplicate LLM calls. What keeps the store right is the store 
 decided already. So a worker killed mid-lease loses nothing and applies nothing twice: its
 claims expire, another worker takes the work over, and at worst redoes the calls in flight.
 
+While a worker is extracting a batch or consolidating an entry, a heartbeat thread renews
+its claims on them every third of the lease (``renew_claims``), so an LLM call slower than
+the lease is not taken over and paid twice; a batch that failed is left to expire, which
+is its retry back-off. A dead worker stops renewing, and its leases run out.
+
 A store without claims (SQLite) is worked on whole each round: still correct, but two
 workers would make the same LLM calls; run one worker per SQLite store.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -58,6 +65,13 @@ class ClaimingStore(Protocol):
     def release_claims(self, worker_id: str, entry_ids: list[str] | None = None) -> int: ...
 
     def buffered_owners(self) -> list[tuple[Scope, int]]: ...
+
+    @property
+    def claim_ttl_seconds(self) -> int: ...
+
+    def renew_claims(
+        self, worker_id: str, batch_ids: list[str], entry_ids: list[str]
+    ) -> tuple[int, int]: ...
 
 
 @dataclass(slots=True)
@@ -125,6 +139,17 @@ class WorkerProcess:
         self._pool = ThreadPoolExecutor(
             memory.config.worker.max_llm_calls, thread_name_prefix=f"lightmem-{worker_id}"
         )
+        #: the claimed batches and queued entries being worked on now: the heartbeat renews
+        #: their leases (ids -> how many tasks hold them)
+        self._working_batches: Counter[str] = Counter()
+        self._working_entries: Counter[str] = Counter()
+        self._stop_beat = threading.Event()
+        self._beat: threading.Thread | None = None
+        if self.claims is not None:
+            self._beat = threading.Thread(
+                target=self._heartbeat, name=f"lightmem-{worker_id}-leases", daemon=True
+            )
+            self._beat.start()
 
     # -- one round ----------------------------------------------------------------------------
     def run_round(self, *, flush: bool = False) -> RoundResult:
@@ -186,7 +211,8 @@ class WorkerProcess:
 
         def one(batch: Batch) -> None:
             stage = StageResult()
-            done = self.memory.shortterm.run_batch(batch, stage)
+            with self._working(self._working_batches, [batch.id]):
+                done = self.memory.shortterm.run_batch(batch, stage)
             with self._lock:
                 result.batches_done += stage.batches_done
                 result.batches_failed += len(stage.failed_batches)
@@ -205,7 +231,8 @@ class WorkerProcess:
         if not ids:
             return
         owners = {e.scope.owner for e in self.memory.store.get_entries(ids)}
-        done = self.memory.consolidator(on_decision=self._decided(result)).run_entries(ids)
+        with self._working(self._working_entries, ids):
+            done = self.memory.consolidator(on_decision=self._decided(result)).run_entries(ids)
         result.examined += done.examined
         now = datetime.now(UTC).replace(tzinfo=None)
         for owner in owners:
@@ -220,6 +247,34 @@ class WorkerProcess:
                 self.journal.write("decision", target=target, sources=sources, action=action)
 
         return record
+
+    # -- leases -------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _working(self, held: Counter[str], ids: list[str]) -> Iterator[None]:
+        with self._lock:
+            held.update(ids)
+        try:
+            yield
+        finally:
+            with self._lock:
+                held.subtract(ids)
+                for key in [k for k in ids if held[k] <= 0]:
+                    del held[key]
+
+    def _heartbeat(self) -> None:
+        """Renew the leases of the work in progress every third of ``claim_ttl_seconds``."""
+        claims = self.claims
+        assert claims is not None
+        interval = max(0.2, claims.claim_ttl_seconds / 3)
+        while not self._stop_beat.wait(interval):
+            with self._lock:
+                batches, entries = list(self._working_batches), list(self._working_entries)
+            if not batches and not entries:
+                continue
+            try:
+                claims.renew_claims(self.worker_id, batches, entries)
+            except LightMemError as exc:  # the lease may run out; the store stays right
+                log.warning("worker %s: renewing its leases failed: %s", self.worker_id, exc)
 
     # -- the loop -------------------------------------------------------------------------------
     def run(self, stop: threading.Event, *, poll_s: float = 1.0, once: bool = False) -> RoundResult:
@@ -239,6 +294,9 @@ class WorkerProcess:
     def close(self) -> None:
         """Give back the claims not finished, so other workers take them at once."""
         self._pool.shutdown(wait=True)
+        self._stop_beat.set()
+        if self._beat is not None:
+            self._beat.join()
         if self.claims is not None:
             self.claims.release_batches(self.worker_id)
             self.claims.release_claims(self.worker_id)

@@ -54,9 +54,11 @@ def count(url: str, schema: str, sql: str) -> int:
         return int(row[0]) if row else 0
 
 
-def wait_for(check: Any, timeout_s: float, what: str) -> None:
+def wait_for(check: Any, timeout_s: float, what: str, child: Child | None = None) -> None:
     deadline = time.monotonic() + timeout_s
     while not check():
+        if child is not None and child.proc.poll() is not None:
+            raise AssertionError(f"{child.name} exited while waiting for {what}: {child.tail()}")
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.1)
 
@@ -148,3 +150,49 @@ def test_a_killed_workers_leases_expire_and_another_worker_takes_over(
 
 def wait_drained_batches(memory: Memory) -> None:
     wait_for(lambda: not memory.store.list_batches(None, ("pending", "failed")), 180, "extraction")
+
+
+def test_a_live_worker_renews_its_leases_so_a_slow_call_is_not_taken_over(
+    pg_server: PgServer, tmp_path: Path
+) -> None:
+    """A worker whose LLM call lasts longer than its lease keeps the batch: its heartbeat
+    renews the claim, so a second worker started once the first lease ran out neither
+    takes the batch over nor pays its call again; the slow worker completes it."""
+    schema = pg_server.schema(tmp_path, "renew")
+    ttl = 2
+    fast = config(pg_server.url, schema, ttl=ttl)
+    slow = config(pg_server.url, schema, ttl=ttl, delay=3.0 * ttl)
+    seed(tmp_path / "seed", fast)
+    fast_cfg = write_config(tmp_path / "fast-config.json", fast)
+    slow_cfg = write_config(tmp_path / "slow-config.json", slow)
+    url = pg_server.url
+    held = "SELECT count(*) FROM batches WHERE worker_id = 'slow' AND status <> 'done'"
+    live = held + " AND claimed_until > (now() AT TIME ZONE 'utc')"
+    sleeper = start_worker(tmp_path, slow_cfg, "slow", args=("--no-consolidate", "--batches", "1"))
+    heir = None
+    try:
+        wait_for(lambda: count(url, schema, held) > 0, 120, "the slow worker's claim", sleeper)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f'SET search_path TO "{schema}", public')
+            row = conn.execute(
+                "SELECT id FROM batches WHERE worker_id = 'slow' AND status <> 'done'"
+            ).fetchone()
+        assert row is not None
+        slow_batch = str(row[0])
+        time.sleep(ttl + 0.5)  # the first lease has run out; the call is still in flight
+        assert count(url, schema, live) == 1, "the slow worker's lease was not renewed"
+        heir = start_worker(tmp_path, fast_cfg, "heir", args=("--no-consolidate",))
+        with Memory(tmp_path / "check", config=fast) as memory:
+            wait_drained_batches(memory)
+            assert heir.stop() == 0, heir.tail()
+            assert sleeper.stop() == 0, sleeper.tail()
+            journals = [w.journal for w in (sleeper, heir) if w.journal]
+            records = read_journals(journals)
+            found = audit(records, memory.store)
+    finally:
+        for child in (sleeper, heir):
+            if child is not None:
+                child.stop()
+    done_by = [r["worker"] for r in records if r["event"] == "batch" and r["batch"] == slow_batch]
+    assert done_by == ["slow"]  # completed once, by the worker that kept its lease
+    assert found.batches == found.batches_done > 0 and found.batches_twice == 0

@@ -7,9 +7,11 @@
 
 Both take rows with ``FOR UPDATE SKIP LOCKED`` and stamp them with the worker and an expiry,
 so two workers never get the same row, and a dead worker's rows come back once its claims
-expire. The expiry is computed by the database clock, the one clock all machines share.
-A claim only saves work: what a worker does with a claimed row is applied in transactions
-that check the row's state (a batch completes once, a decision's pairs are recorded once).
+expire. A live worker renews the claims on the rows it is working on (:func:`renew`), so a
+call slower than the lease is not paid twice. The expiry is computed by the database clock,
+the one clock all machines share. A claim only saves work: what a worker does with a claimed
+row is applied in transactions that check the row's state (a batch completes once, a
+decision's pairs are recorded once).
 """
 
 from __future__ import annotations
@@ -96,6 +98,30 @@ def release_batches(cur: Conn, worker_id: str) -> int:
             [worker_id],
         ).rowcount
     )
+
+
+def renew(
+    cur: Conn, worker_id: str, batch_ids: list[str], entry_ids: list[str], ttl_seconds: int
+) -> tuple[int, int]:
+    """Extend ``worker_id``'s claims on the batches and queued entries it is working on to
+    ``ttl_seconds`` from now (a heartbeat, so a slow LLM call keeps its lease). A claim
+    another worker took over after it expired stays with that worker. Returns how many
+    batch and entry claims were renewed."""
+    until = timedelta(seconds=ttl_seconds)
+    batches = entries = 0
+    if batch_ids:
+        batches = cur.execute(
+            f"""UPDATE batches SET claimed_until = {NOW} + ?
+                WHERE worker_id = ? AND status <> 'done' AND id = ANY(?)""",
+            [until, worker_id, list(dict.fromkeys(batch_ids))],
+        ).rowcount
+    if entry_ids:
+        entries = cur.execute(
+            f"""UPDATE consolidation_queue SET claimed_until = {NOW} + ?
+                WHERE worker_id = ? AND entry_pk IN (SELECT pk FROM entries WHERE id = ANY(?))""",
+            [until, worker_id, list(dict.fromkeys(entry_ids))],
+        ).rowcount
+    return int(batches), int(entries)
 
 
 def buffered_owners(cur: Conn) -> list[tuple[Scope, int]]:

@@ -173,6 +173,20 @@ class PostgresStore(SQLStore):
         """Release ``worker_id``'s claims on batches not done; returns how many."""
         return self._db.write("release_batches", lambda c: claims.release_batches(c, worker_id))
 
+    @property
+    def claim_ttl_seconds(self) -> int:
+        return self.opts.claim_ttl_seconds
+
+    def renew_claims(
+        self, worker_id: str, batch_ids: list[str], entry_ids: list[str]
+    ) -> tuple[int, int]:
+        """Extend ``worker_id``'s claims on these batches and queued entries (those it still
+        holds) by ``claim_ttl_seconds`` from now; how many batch and entry claims it renewed."""
+        ttl = self.opts.claim_ttl_seconds
+        return self._db.write(
+            "renew_claims", lambda c: claims.renew(c, worker_id, batch_ids, entry_ids, ttl)
+        )
+
     def buffered_owners(self) -> list[tuple[Scope, int]]:
         """Owners with turns not batched yet, each with the highest seq among those turns."""
         return self._db.read("buffered_owners", claims.buffered_owners)
