@@ -239,6 +239,32 @@ def test_import_cannot_write_into_or_link_to_another_tenant(
         ("forbidden", [call]),  # store-wide LLM accounting
         # an id that bob's entry holds: refused as a conflict (no row of bob is touched)
         ("conflict", [{**entry, "id": bob_ids[0], "sources": []}]),
+        # an event binding bob's fact, or linking to bob's entry: search would follow them
+        (
+            "invalid_input",
+            [
+                {
+                    **entry,
+                    "id": "ev-new",
+                    "memory_kind": "event",
+                    "sources": [],
+                    "meta": {"facts": [bob_ids[0]], "links": []},
+                }
+            ],
+        ),
+        (
+            "invalid_input",
+            [
+                {
+                    **entry,
+                    "id": "ev-new",
+                    "memory_kind": "event",
+                    "sources": [],
+                    "meta": {"facts": [], "links": [{"to": bob_ids[0]}]},
+                }
+            ],
+        ),
+        ("invalid_input", [{**entry, "id": "ev-new", "meta": "not an object"}]),
     ]
     for code, records in forged:
         body = "\n".join(json.dumps(r) for r in records)
@@ -247,6 +273,33 @@ def test_import_cannot_write_into_or_link_to_another_tenant(
         assert not any(w in r.text for w in (*BOB_WORDS, *bob_ids[1:]))
     assert bob_state(memory) == before
     assert memory.history(bob_ids[0])[-1].new_text != "pwned"
+
+
+def test_an_event_naming_another_tenants_fact_never_shows_it(
+    client: TestClient, memory: Memory, tenants: Tenants, bob_ids: list[str]
+) -> None:
+    """An event in alice's memory whose ``meta`` names bob's fact (written by a trusted
+    import, or by a store edited by hand) brings alice none of bob's words: search follows
+    an event's facts only within the event's owner."""
+    alice_entry = next(r for r in memory.export(user_id="alice") if r["kind"] == "entry")
+    event = {**alice_entry, "id": "ev-forged", "memory_kind": "event", "sources": [],
+             "text": "alice and the cello concert event",
+             "meta": {"facts": [bob_ids[0], alice_entry["id"]], "links": []}}  # fmt: skip
+    assert memory.import_records([event]) == 1  # the Python API is the store owner's: no check
+    a = tenants.auth(tenants.alice)
+    for path, body in (
+        ("/v1/search", {"query": "cello concert event", "limit": 20}),
+        ("/v1/search", {"query": "cello concert event", "limit": 20, "mode": "hierarchical"}),
+        ("/v1/context", {"query": "cello concert event", "hierarchical": True}),
+    ):
+        r = client.post(path, json=body, headers=a)
+        assert r.status_code == 200, r.text
+        assert "cello" in r.text
+        # the forged event's own meta holds the id alice wrote; nothing of bob's comes back
+        assert_no_bob(r, bob_ids[1:])
+    hits = memory.search("cello concert event", user_id="alice", limit=20)
+    forged = next(h for h in hits if h.entry is not None and h.entry.id == "ev-forged")
+    assert [f.id for f in forged.facts] == [alice_entry["id"]]  # its own fact still comes
 
 
 def test_consolidation_jobs_are_private(

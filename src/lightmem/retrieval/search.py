@@ -179,17 +179,23 @@ class Searcher:
         return hits
 
     def _attach_facts(self, hits: list[Hit], hidden: Callable[[Entry], bool] | None) -> None:
-        """Each event hit gets the active facts it binds, in the event's order."""
+        """Each event hit gets the active facts it binds, in the event's order: only facts
+        of the event's own owner. An event's ``meta`` may come from an import, and ids it
+        names in another tenant's memory are never followed (that would read past the
+        scope check the event itself passed)."""
         events = [h for h in hits if h.entry is not None and h.entry.kind == "event"]
         wanted = [f for h in events for f in _bound(h.entry)]
         if not wanted:
             return
         found = {e.id: e for e in self.store.get_entries(list(dict.fromkeys(wanted)))}
         for h in events:
+            assert h.entry is not None
+            owner = h.entry.scope.owner
             h.facts = [
                 found[f]
                 for f in _bound(h.entry)
                 if f in found
+                and found[f].scope.owner == owner
                 and found[f].status == EntryStatus.ACTIVE
                 and not (hidden is not None and hidden(found[f]))
             ]

@@ -173,6 +173,7 @@ def check_import(principal: Principal, records: list[dict[str, Any]]) -> None:
             _within(ids["batch"], _opt_list(rec.get("batch_id")), n, "batch_id")
         elif kind == "entry":
             _within(ids["turn"], rec.get("sources") or [], n, "sources")
+            _within(ids["entry"], _meta_refs(rec, n), n, "an event's facts and links")
         elif kind == "batch":
             _within(ids["turn"], rec.get("turn_ids") or [], n, "turn_ids")
         elif kind == "history":
@@ -181,6 +182,24 @@ def check_import(principal: Principal, records: list[dict[str, Any]]) -> None:
             _within(ids["entry"], [rec.get("target_id"), rec.get("source_id")], n, "pair ids")
         elif kind == "image_vector":
             _within(ids["turn"], [rec.get("turn_id")], n, "turn_id")
+
+
+def _meta_refs(rec: dict[str, Any], n: int) -> list[Any]:
+    """The entry ids an event's ``meta`` names (its ``facts``, and its ``links``' ``to``):
+    search follows them, so they must stay in the import."""
+    meta = rec.get("meta")
+    if meta is None:
+        return []
+    if not isinstance(meta, dict):
+        raise InputError(f"record {n}: 'meta' must be a JSON object")
+    facts = meta.get("facts")
+    refs: list[Any] = [] if facts is None else facts if isinstance(facts, list) else [facts]
+    links = meta.get("links")
+    if links is not None:
+        if not isinstance(links, list) or not all(isinstance(x, dict) for x in links):
+            raise InputError(f"record {n}: meta 'links' must be a list of objects")
+        refs += [x.get("to") for x in links]
+    return refs
 
 
 def _within(known: set[str], refs: Iterable[Any], n: int, what: str) -> None:
