@@ -4,7 +4,7 @@ vectors bit for bit; the ``migrate`` command does the same from the command line
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,7 @@ from lightmem.longterm.forgetting import ttl_key
 from lightmem.stores.migrate import migrate
 from lightmem.stores.sql.transfer import KINDS
 from lightmem.stores.sqlite import SQLiteStore
+from lightmem.types import Scope, StoredKey
 from tests.contract.test_store_contract import ALICE, BOB, DIM, entry, ids, populate, turn, vec
 from tests.pg import PgServer
 
@@ -42,6 +43,9 @@ def test_sqlite_to_postgres_and_back_is_lossless(pg_server: PgServer, tmp_path: 
     }
     for key, value in library_meta.items():
         source.set_meta(key, value)
+    # who may use the store: an API key (its hash) and a grant on a shared pool
+    source.add_api_key(StoredKey("ka", "ab" * 32, False, (("alice", None),), "2024-05-01T10:00"))
+    source.set_grant(ALICE, BOB, "read", created_at=datetime(2024, 5, 2, 9, 30))
     middle = pg_server.store(tmp_path, "middle")
     middle.open(DIM)
     back = sqlite_store(tmp_path / "back.db")
@@ -50,12 +54,19 @@ def test_sqlite_to_postgres_and_back_is_lossless(pg_server: PgServer, tmp_path: 
         assert counts == {
             **{k: sum(r["kind"] == k for r in source.export_records()) for k in KINDS},
             "meta": len(library_meta),
+            "api_key": 1,
+            "grant": 1,
         }
         migrate(middle, back)
         original = list(source.export_records())
         assert list(middle.export_records()) == original
         assert list(back.export_records()) == original
         assert middle.meta_items() == back.meta_items() == library_meta
+        assert middle.list_api_keys() == back.list_api_keys() == source.list_api_keys()
+        assert middle.list_grants() == back.list_grants() == source.list_grants()
+        assert [(g.level, g.created_at) for g in back.list_grants(grantee=BOB)] == [
+            ("read", datetime(2024, 5, 2, 9, 30))
+        ]
         for scope in (ALICE, BOB):  # the same entries are found on either backend
             assert ids(middle.search_dense(scope, vec(1, 0.3), 10)) == ids(
                 source.search_dense(scope, vec(1, 0.3), 10)
@@ -154,21 +165,26 @@ def test_the_migrate_command_refuses_bad_specs_and_missing_stores(tmp_path: Path
 def test_the_migrate_command_keeps_what_the_library_set_beside_the_records(
     tmp_path: Path,
 ) -> None:
-    """A default TTL (and the other values kept beside the records) survives ``lightmem
-    migrate``: a user's memories would otherwise stop expiring after a move."""
+    """A default TTL (and the other values kept beside the records), the API keys and the
+    grants survive ``lightmem migrate``: without them a user's memories would stop expiring,
+    a server on the new store would refuse every client and every sharing would be gone."""
     config = {"embedder": {"provider": "hash", "options": {"dim": 16}}}
     with Memory(tmp_path / "src", config=config) as mem:
         mem.add("I moved to Ghent last spring.", user_id="alice")
         mem.flush()
         mem.set_default_ttl(timedelta(days=30), user_id="alice")
-    (tmp_path / "dst").mkdir()
-    result = CliRunner().invoke(
-        cli(),
-        ["migrate", "--from", f"sqlite:{tmp_path / 'src'}",
-         "--to", f"sqlite:{tmp_path / 'dst' / 'lightmem.sqlite3'}", "--json"],
+        mem.store.set_grant(Scope("alice"), Scope("bob"), "write")
+        mem.store.add_api_key(StoredKey("ka", "cd" * 32, False, (("alice", None),), "2024"))
+    result = CliRunner().invoke(  # a new path without a suffix is a new store directory
+        cli(), ["migrate", "--from", f"sqlite:{tmp_path / 'src'}", "--to",
+                f"sqlite:{tmp_path / 'dst'}", "--json"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["records"]["meta"] >= 2  # the embedder and the TTL
+    records = json.loads(result.stdout)["records"]
+    assert records["meta"] >= 2 and records["api_key"] == records["grant"] == 1
+    assert (tmp_path / "dst" / "lightmem.sqlite3").is_file()
     with Memory(tmp_path / "dst", config=config) as mem:
         assert mem.default_ttl(user_id="alice") == timedelta(days=30)
         assert [e.text for e in mem.get_all(user_id="alice")]
+        assert [(g.grantee, g.level) for g in mem.store.list_grants()] == [(Scope("bob"), "write")]
+        assert [k.name for k in mem.store.list_api_keys()] == ["ka"]

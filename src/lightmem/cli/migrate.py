@@ -1,9 +1,11 @@
 """``lightmem migrate --from SPEC --to SPEC``: move a store to another backend.
 
 A store is named by a spec: ``sqlite:PATH`` (the database file, or a store directory that
-holds ``lightmem.sqlite3``) or ``postgres:URL`` (a ``postgresql://`` DSN; ``postgres:``
-alone takes ``$LIGHTMEM_POSTGRES_URL``) in the schema given by ``--schema``. The vector
-dimension is read from the source store. Nothing is printed that holds a password.
+holds ``lightmem.sqlite3``; a new path without a suffix is a new store directory) or
+``postgres:URL`` (a ``postgresql://`` DSN; ``postgres:`` alone takes
+``$LIGHTMEM_POSTGRES_URL``) in the schema given by ``--schema``. The vector dimension is
+read from the source store. Nothing is printed that holds a password. API keys (their
+hashes) and grants travel with the records.
 """
 
 from __future__ import annotations
@@ -71,7 +73,10 @@ def parse_spec(text: str, schema: str) -> StoreSpec:
         if not rest:
             raise InputError("sqlite: needs a path, e.g. sqlite:./memory.sqlite3")
         path = Path(rest).expanduser()
-        return StoreSpec("sqlite", str((path / SQLITE_FILE if path.is_dir() else path).resolve()))
+        # a directory, or a new path that reads as one (no suffix, or a trailing slash), is a
+        # store directory, as ``--store`` takes it: its file is lightmem.sqlite3
+        folder = path.is_dir() or (not path.exists() and (rest.endswith("/") or not path.suffix))
+        return StoreSpec("sqlite", str((path / SQLITE_FILE if folder else path).resolve()))
     if sep and kind in ("postgres", "postgresql"):
         url = text if rest.startswith("//") else rest  # "postgresql://..." as given
         url = url or os.environ.get(URL_ENV, "")

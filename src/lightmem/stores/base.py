@@ -246,9 +246,17 @@ class Store(ABC):
 
     # -- shared pools ---------------------------------------------------------------------------
     @abstractmethod
-    def set_grant(self, pool: Scope, grantee: Scope, level: AccessLevel | None) -> bool:
-        """Let ``grantee`` read or write the owner scope ``pool`` (``None`` revokes, at once).
-        Returns whether a grant existed before."""
+    def set_grant(
+        self,
+        pool: Scope,
+        grantee: Scope,
+        level: AccessLevel | None,
+        *,
+        created_at: datetime | None = None,
+    ) -> bool:
+        """Let ``grantee`` read or write the owner scope ``pool`` (``None`` revokes, at once),
+        granted now (or at ``created_at``: a grant copied from another store). Returns whether
+        a grant existed before."""
 
     @abstractmethod
     def list_grants(

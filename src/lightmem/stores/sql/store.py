@@ -316,8 +316,15 @@ class SQLStore(Store):
         return self._db.read("erasures", lambda c: forgetting.erasures(c, owner))
 
     # -- shared pools ---------------------------------------------------------------------------
-    def set_grant(self, pool: Scope, grantee: Scope, level: AccessLevel | None) -> bool:
-        now, d = utcnow(), self.dialect
+    def set_grant(
+        self,
+        pool: Scope,
+        grantee: Scope,
+        level: AccessLevel | None,
+        *,
+        created_at: datetime | None = None,
+    ) -> bool:
+        now, d = created_at or utcnow(), self.dialect
         return self._db.write(
             "set_grant", lambda c: sharing.set_grant(c, d, pool.owner, grantee.owner, level, now)
         )
