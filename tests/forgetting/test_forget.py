@@ -187,3 +187,36 @@ def test_a_forgotten_turn_is_no_evidence_of_a_memory_that_still_cites_it(
     (hit,) = [h for h in hits if h.id == "b"]
     assert hit.sources == [] and not any("Zoraida" in h.text for h in hits)
     assert "Zoraida" not in mem.context("oboe", user_id="alice").text
+
+
+@pytest.mark.parametrize("ttl", [1e12, float("inf"), float("nan"), timedelta(days=365 * 101)])
+def test_a_ttl_past_the_bound_is_refused_and_changes_nothing(
+    open_memory: Callable[[], Memory], ttl: float | timedelta
+) -> None:
+    """TTLs are bounded (100 years, as over REST) and finite on every surface: a TTL that
+    overflowed the dates it is added to used to make the whole scope unreadable."""
+    mem = open_memory()
+    entries = seed(mem)
+    with pytest.raises(InputError, match="ttl"):
+        mem.set_default_ttl(ttl, user_id="alice")
+    with pytest.raises(InputError, match="ttl"):
+        mem.set_ttl(entries[0].id, ttl, user_id="alice")
+    assert mem.default_ttl(user_id="alice") is None
+    assert [e.expires_at for e in mem.get_all(user_id="alice")] == [None] * len(entries)
+    assert mem.search("Lisbon", user_id="alice")
+
+
+def test_a_default_ttl_stored_past_the_bound_reads_as_never(
+    open_memory: Callable[[], Memory],
+) -> None:
+    """A store written before the bound may hold a huge default TTL: its memories are
+    listed, searched and consolidated as never expiring, not as an overflow."""
+    from lightmem.longterm.forgetting import ttl_key
+    from lightmem.types import Scope
+
+    mem = open_memory()
+    entries = seed(mem)
+    mem.store.set_meta(ttl_key(Scope("alice")), repr(1e12))
+    assert [e.id for e in mem.get_all(user_id="alice")] == [e.id for e in entries]
+    assert mem.search("Lisbon", user_id="alice")
+    assert mem.consolidate(user_id="alice").expired == 0

@@ -15,6 +15,7 @@ default TTL (kept in the store's meta). Expired memories are not returned; conso
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,7 +46,10 @@ def expiry_time(entry: Entry, default_ttl: timedelta | None) -> datetime | None:
         return entry.expires_at
     if default_ttl is None or entry.created_at is None:
         return None
-    return entry.created_at + default_ttl
+    try:
+        return entry.created_at + default_ttl
+    except OverflowError:  # a TTL stored before the bound: past the last date, so never
+        return None
 
 
 def is_expired(entry: Entry, now: datetime, default_ttl: timedelta | None) -> bool:
@@ -58,16 +62,34 @@ def ttl_key(owner: Scope) -> str:
     return "default_ttl:" + json.dumps([owner.user_id, owner.agent_id])
 
 
+#: The longest TTL: 100 years, on every surface. A longer one would overflow the dates it
+#: is added to (a memory's expiry); for "never", clear the TTL.
+MAX_TTL = timedelta(days=100 * 365)
+
+
 def as_ttl(value: timedelta | float | int | None, what: str = "ttl") -> timedelta | None:
-    """A TTL from a timedelta or seconds; must be positive."""
+    """A TTL from a timedelta or seconds: positive, finite, at most :data:`MAX_TTL`."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, timedelta | int | float):
         raise InputError(f"{what} must be a number of seconds or a timedelta, got {value!r}")
+    if not isinstance(value, timedelta) and not math.isfinite(value):
+        raise InputError(f"{what} must be a finite number of seconds, got {value!r}")
+    if not isinstance(value, timedelta) and value > MAX_TTL.total_seconds():
+        raise InputError(_too_long(what, value))
     ttl = value if isinstance(value, timedelta) else timedelta(seconds=float(value))
     if ttl <= timedelta(0):
         raise InputError(f"{what} must be positive, got {value!r}")
+    if ttl > MAX_TTL:
+        raise InputError(_too_long(what, value))
     return ttl
+
+
+def _too_long(what: str, value: object) -> str:
+    return (
+        f"{what} must be at most {MAX_TTL.total_seconds():.0f} s (100 years), got {value!r}; "
+        f"to keep memories forever, clear the TTL instead"
+    )
 
 
 @dataclass(slots=True)
@@ -76,7 +98,12 @@ class Forgetter:
 
     def default_ttl(self, owner: Scope) -> timedelta | None:
         raw = self.store.get_meta(ttl_key(owner))
-        return None if raw in (None, "") else timedelta(seconds=float(raw))
+        if raw in (None, ""):
+            return None
+        try:
+            return timedelta(seconds=float(raw))
+        except (OverflowError, ValueError):  # stored before the bound: it reads as "never"
+            return None
 
     def set_default_ttl(self, owner: Scope, ttl: timedelta | None) -> None:
         self.store.set_meta(ttl_key(owner), "" if ttl is None else repr(ttl.total_seconds()))
