@@ -280,3 +280,37 @@ def test_sleep_time_reads_an_owner_again_only_when_its_turns_changed(
     add_sessions(mem, ["s2"])
     reads.clear()
     assert mem.summarize(mem_scope).written == 1 and reads
+
+
+def grow(mem: Memory, sid: str, text: str) -> None:
+    mem.add(
+        [{"role": "user", "speaker": "Maya", "content": text, "timestamp": DAYS[sid]}],
+        user_id="maya", session_id=sid,
+    )  # fmt: skip
+    mem.flush(user_id="maya")
+
+
+def test_a_summary_its_user_edited_pinned_or_deleted_stays_so(make_memory: MakeMemory) -> None:
+    """Sleep time never overrides the user: an edited or pinned summary is not rewritten
+    when its session grows, and a deleted one is not rebuilt until its session changes."""
+    mem = make_memory()
+    add_sessions(mem)
+    mem.consolidate(user_id="maya")
+    got = summaries(mem)
+    mem.update(got["s1"].id, "Maya's cat Pixel: salmon only.", user_id="maya")
+    mem.pin(got["s2"].id, user_id="maya")
+    mem.delete(got["s3"].id, user_id="maya")
+    assert mem.consolidate(user_id="maya").summaries == 0  # the delete stands
+    assert "s3" not in summaries(mem)
+    grow(mem, "s1", "Pixel also likes tuna.")
+    grow(mem, "s2", "We also booked the ski school in Chamonix.")
+    mem.consolidate(user_id="maya")
+    now = summaries(mem)
+    assert now["s1"].text == "Maya's cat Pixel: salmon only."  # the user's text stays
+    assert now["s2"].pinned and now["s2"].text == got["s2"].text and now["s2"].version == 1
+    assert [r.actor for r in mem.history(now["s1"].id)][-1] == "user"
+    # the deleted session's summary comes back only once the session has changed
+    grow(mem, "s3", "The Blue Note concert moved to Saturday.")
+    assert mem.consolidate(user_id="maya").summaries == 1
+    rebuilt = summaries(mem)["s3"]
+    assert rebuilt.id != got["s3"].id and rebuilt.meta["turns"] == 4

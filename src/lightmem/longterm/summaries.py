@@ -3,7 +3,9 @@
 A summary is an entry of kind ``summary`` in the session's scope: its sources are the
 session's turns, ``meta`` names the session, its time span, its turn count and the facts
 drawn from it. It is rebuilt (a new version, with history) when the session has grown,
-and removed when the session's turns are gone.
+and removed when the session's turns are gone. A summary its user pinned or edited is
+theirs: sleep time never rewrites it. One its user deleted is not rebuilt until the session
+changes.
 
 With an LLM, sessions are summarised several to a call (``summaries.sessions_per_call``,
 bounded by ``summaries.max_call_tokens``), the calls in a bounded thread pool: a session
@@ -38,7 +40,7 @@ from lightmem.shortterm.extraction import prompt_views, render_batch
 from lightmem.stores.base import Store
 from lightmem.text import clean_text, words
 from lightmem.tokens import count_tokens
-from lightmem.types import Entry, EntryStatus, Scope, Turn
+from lightmem.types import Entry, EntryStatus, HistoryEvent, Scope, Turn
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +139,9 @@ class SessionSummarizer:
         turns = self.store.list_turns(owner)
         grouped = sessions_of(turns)
         existing: dict[tuple[str | None, str], Entry] = {}
+        #: the newest summary of a session that is no longer active (deleted by its user,
+        #: forgotten, retired): while the session is as it was then, it is not rebuilt
+        gone: dict[tuple[str | None, str], Entry] = {}
         self._retired: Counter[tuple[str | None, str]] = Counter()
         for e in self.store.list_entries(owner, kind="summary", include_deleted=True):
             sid = e.meta.get("session_id")
@@ -146,6 +151,7 @@ class SessionSummarizer:
                 existing[(e.scope.run_id, sid)] = e
             else:  # forgotten or retired: the next summary of the session is a new one
                 self._retired[(e.scope.run_id, sid)] += 1
+                gone[(e.scope.run_id, sid)] = e
         for key, entry in existing.items():
             if key not in grouped:  # the session's turns are gone
                 self.store.delete_entry(entry.id, reason="its session is gone", actor="summary")
@@ -154,8 +160,14 @@ class SessionSummarizer:
         for key, session_turns in grouped.items():
             session = Session(key, session_turns, existing.get(key))
             old = session.existing
-            if old is not None and all(old.meta.get(k) == v for k, v in session.signature.items()):
+            if old is not None and _same_session(old, session):
                 result.unchanged += 1
+                continue
+            if old is None and key in gone and _same_session(gone[key], session):
+                result.unchanged += 1  # deleted while the session was as it is: it stays so
+                continue
+            if old is not None and self._users(old):
+                result.unchanged += 1  # pinned, or the text is the user's: never rewritten
                 continue
             stale.append(session)
         if not stale:
@@ -168,6 +180,18 @@ class SessionSummarizer:
             text, keywords = texts[session.key]
             self._write(session, text, keywords, facts.get(session.key, []), vector, result)
         return result
+
+    def _users(self, summary: Entry) -> bool:
+        """Whether the summary belongs to its user now: pinned, or its text last written by
+        someone other than sleep time (an edit). Sleep time leaves it as it is."""
+        if summary.pinned:
+            return True
+        writes = [
+            r
+            for r in self.store.history(summary.id)
+            if r.event in (HistoryEvent.ADD, HistoryEvent.UPDATE)
+        ]
+        return bool(writes) and writes[-1].actor != "summary"
 
     # -- making the texts ---------------------------------------------------------------------
     def _summaries(
@@ -311,6 +335,11 @@ class SessionSummarizer:
                 old.id, text, vector, reason=reason, actor="summary", sources=sources, meta=meta
             )
             result.updated += 1
+
+
+def _same_session(summary: Entry, session: Session) -> bool:
+    """Whether the summary was made of the session as it is now."""
+    return all(summary.meta.get(k) == v for k, v in session.signature.items())
 
 
 def summary_id(scope: Scope, session_id: str, generation: int = 0) -> str:
