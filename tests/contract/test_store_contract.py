@@ -643,6 +643,30 @@ def test_apply_decision_merge_moves_sources_to_first_source(store: Store) -> Non
     assert store.apply_decision("old", ["new", "other"], "merge") is False
 
 
+def test_a_merge_repoints_the_events_that_bind_the_merged_entry(store: Store) -> None:
+    """An event keeps its facts through a merge: the merged entry's id is replaced by its
+    receiver's in every event of the owner binding it (once, in order); other owners'
+    events and events not binding it are untouched."""
+    BOB = Scope("bob")
+    add(
+        store,
+        (entry("f_1", "Alice likes tea", sources=["t1"]), vec(1)),
+        (entry("f_2", "Alice likes tea a lot", sources=["t2"]), vec(1)),
+        (entry("f%3", "Alice hikes", sources=["t3"]), vec(0, 1)),
+        (entry("ev", "Alice's tea morning", kind="event",
+               meta={"facts": ["f_1", "f%3", "f_2"], "links": [], "what": "tea"}), vec(1)),
+        (entry("ev2", "Alice's hike", kind="event", meta={"facts": ["f%3"], "links": []}),
+         vec(0, 1)),
+        (entry("fx1", "x", kind="event", meta={"facts": ["fX1"], "links": []}), vec(0, 1)),
+    )  # fmt: skip
+    add(store, (entry("evb", "Bob", scope=BOB, kind="event", meta={"facts": ["f_1"]}), vec(1)))
+    assert store.apply_decision("f_1", ["f_2"], "merge", reason="duplicate")
+    assert store.get_entry("ev").meta == {"facts": ["f_2", "f%3"], "links": [], "what": "tea"}
+    assert store.get_entry("ev2").meta["facts"] == ["f%3"]
+    assert store.get_entry("fx1").meta["facts"] == ["fX1"]  # LIKE's "_" is not a wildcard
+    assert store.get_entry("evb").meta["facts"] == ["f_1"]  # another owner's: untouched
+
+
 def test_apply_decision_on_a_deleted_target_only_records_pairs(store: Store) -> None:
     add(store, (entry("t", "target"), vec(1)), (entry("s", "source"), vec(1)))
     store.delete_entry("t", reason=None, actor="user")

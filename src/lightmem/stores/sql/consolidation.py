@@ -13,8 +13,10 @@ from lightmem.stores.sql.codec import (
     Row,
     dump_images,
     dump_list,
+    dump_meta,
     load_images,
     load_list,
+    load_meta,
     load_time,
     scope_where,
 )
@@ -147,6 +149,30 @@ def _merge(
         actor=ACTOR,
         now=now,
     )
+    _repoint_events(c, d, target, receiver["id"], now)
+
+
+def _repoint_events(c: Conn, d: Dialect, target: Row, receiver_id: str, now: datetime) -> None:
+    """The events of the owner that bind the merged entry bind its receiver instead, so an
+    event keeps its facts through a merge (each fact once, in the event's order)."""
+    gone = target["id"]
+    pattern = '%"' + gone.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + '"%'
+    sw, params = scope_where(Scope(target["user_id"], target["agent_id"]))
+    rows = c.execute(
+        f"""SELECT id, meta FROM entries WHERE kind = 'event' AND {sw}
+            AND CAST(meta AS TEXT) LIKE ? ESCAPE '\\'""",
+        [*params, pattern],
+    ).fetchall()
+    for row in rows:
+        meta = load_meta(row["meta"])
+        facts = meta.get("facts")
+        if not isinstance(facts, list) or gone not in facts:
+            continue
+        meta["facts"] = list(dict.fromkeys(receiver_id if f == gone else f for f in facts))
+        c.execute(
+            f"UPDATE entries SET meta = {d.json_param}, updated_at = ? WHERE id = ?",
+            (dump_meta(meta), d.dump_time(now), row["id"]),
+        )
 
 
 def decisions(c: Conn, d: Dialect, entry_id: str) -> list[DecisionRecord]:
