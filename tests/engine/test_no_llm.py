@@ -175,6 +175,38 @@ def test_no_llm_consolidation_merges_only_near_duplicates(make_memory: MakeMemor
     assert mem.consolidate(user_id="alice").merged == 0  # idempotent
 
 
+def test_near_duplicates_whose_details_differ_are_two_facts(make_memory: MakeMemory) -> None:
+    """Similarity alone never merges entries that differ in a number or a name: the hash
+    embedder puts these far above the duplicate threshold, and both facts stay."""
+    mem = make_memory(consolidation={"duplicate_threshold": 0.5, "threshold": 0.5})
+    for day, text in enumerate(
+        ["Traveller Orin34 booked cabin 12 on the ferry to Vel34.",
+         "Traveller Orin346 booked cabin 12 on the ferry to Vel346.",
+         "Traveller Orin346 booked cabin 12 on the ferry to Vel346 at dawn."],
+        start=1,
+    ):  # fmt: skip
+        mem.add({"role": "user", "content": text}, user_id="alice",
+                timestamp=f"2024-01-0{day}T00:00:00")  # fmt: skip
+    mem.flush()
+    result = mem.consolidate(user_id="alice")
+    texts = sorted(e.text for e in mem.get_all(user_id="alice"))
+    assert any("Orin34 " in t for t in texts)  # not merged into Orin346
+    assert result.merged == 1  # the third keeps every detail of the second: merged
+    assert sum("Orin346" in t for t in texts) == 1
+    assert mem.consolidate(user_id="alice").merged == 0
+
+
+def test_covers_reads_numbers_and_names() -> None:
+    from lightmem.longterm.consolidation import covers
+
+    assert covers("Alice likes tea.", "Alice likes tea.")
+    assert covers("Maya went to Lisbon in May 2023.", "Maya went to Lisbon.")
+    assert not covers("Maya went to Lisbon.", "Maya went to Lisbon in May 2023.")
+    assert not covers("Room 346 is booked.", "Room 34 is booked.")
+    assert not covers("She met Tom at the cafe.", "She met Jonas at the cafe.")
+    assert covers("the cat sleeps. Then it eats.", "The cat sleeps. then it eats.")
+
+
 def test_bad_input_is_refused_whole_and_nothing_accepted_is_lost(make_memory: MakeMemory) -> None:
     mem = make_memory(buffer={"sensory_tokens": 100_000})
     mem.add("I keep bees on my balcony", user_id="alice")

@@ -5,8 +5,9 @@ whose similarity is at least ``threshold``; they are *targets*. An LLM decides w
 newer entries update a target, retire it (delete) or leave it be: several targets in ONE
 call (packed up to ``max_call_tokens`` / ``max_targets_per_call``), the calls in a bounded
 thread pool. A target whose pairs are all decided is skipped, and one with a near-duplicate
-newer entry (``duplicate_threshold``) is merged without a call; without an LLM only
-near-duplicates are merged.
+newer entry (``duplicate_threshold``) that keeps all its details (numbers, names: see
+:func:`covers`) is merged without a call; without an LLM only such near-duplicates are
+merged, and similar entries whose details differ are both kept.
 
 Resumable and idempotent: every decision records its (target, source) pairs in the same
 transaction that applies it, and a pair already decided is never decided again; a new
@@ -37,7 +38,7 @@ from lightmem.longterm.decisions import (
     target_block,
 )
 from lightmem.stores.base import Store
-from lightmem.text import clean_text
+from lightmem.text import clean_text, words
 from lightmem.types import ConsolidationResult, Entry, EntryStatus, LLMCall, Scope
 
 log = logging.getLogger(__name__)
@@ -183,9 +184,16 @@ class Consolidator:
             target.sources = [s for s in target.sources if s.id not in done]
             if not target.sources:
                 continue  # nothing new since the last run
-            dupes = [s for s in target.sources if target.scores[s.id] >= self.duplicate_threshold]
-            if self.llm is None or dupes:
-                outcomes[i] = self._merge(target, dupes or target.sources)
+            dupes = [
+                s
+                for s in target.sources
+                if target.scores[s.id] >= self.duplicate_threshold
+                and covers(s.text, target.entry.text)
+            ]
+            if dupes:
+                outcomes[i] = self._merge(target, dupes)
+            elif self.llm is None:
+                outcomes[i] = self._keep_both(target)
             else:
                 asked.append(i)
         blocks = [self._block(1, targets[i]) for i in asked]
@@ -211,6 +219,16 @@ class Consolidator:
         if ok and self.on_decision is not None:
             self.on_decision(target.entry.id, ids, "merge")
         return "merge" if ok else "done"
+
+    def _keep_both(self, target: Target) -> str:
+        """Without an LLM, similar entries whose details differ (a number, a name) are two
+        facts: the pairs are recorded as decided and both stay."""
+        ids = [s.id for s in target.sources]
+        reason = "similar, but the details differ: kept both"
+        ok = self.store.apply_decision(target.entry.id, ids, "ignore", reason=reason)
+        if ok and self.on_decision is not None:
+            self.on_decision(target.entry.id, ids, "ignore")
+        return "ignore" if ok else "done"
 
     def _decide_pack(self, pack: list[Target]) -> list[str]:
         try:
@@ -269,6 +287,25 @@ class Consolidator:
     @staticmethod
     def _block(number: int, target: Target) -> str:
         return target_block(number, _old_line(target.entry), _newer_lines(target.sources))
+
+
+def details(text: str) -> set[str]:
+    """What tells one fact from a near-identical one: tokens with a digit (numbers, dates,
+    codes) and capitalised words past the first of a sentence (names, places)."""
+    out: set[str] = set()
+    first = True
+    for raw in text.split():
+        token = raw.strip(".,;:!?()[]{}\"'")
+        if token and (any(ch.isdigit() for ch in token) or (token[0].isupper() and not first)):
+            out.update(words(token))
+        first = raw.endswith((".", "!", "?", ":"))
+    return out
+
+
+def covers(newer: str, older: str) -> bool:
+    """Whether ``newer`` keeps every detail of ``older``, so merging ``older`` into it by
+    similarity alone loses no fact (``Orin34`` and ``Orin346`` are two travellers)."""
+    return details(older) <= details(newer)
 
 
 def _old_line(old: Entry) -> str:
