@@ -42,7 +42,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from lightmem.errors import LightMemError
+from lightmem.errors import InputError, LightMemError
 from lightmem.memory import Memory
 from lightmem.shortterm.stage import StageResult
 from lightmem.types import Batch, Scope, TurnStage
@@ -101,7 +101,13 @@ class Journal:
 
     def __init__(self, path: Path, worker_id: str) -> None:
         self.worker_id = worker_id
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise InputError(
+                f"cannot open the journal {str(path)!r}: {exc.strerror}; give a file path in "
+                f"a directory that exists and is writable"
+            ) from None
 
     def write(self, event: str, **fields: Any) -> None:
         record = {"event": event, "worker": self.worker_id, **fields}

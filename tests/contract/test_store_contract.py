@@ -861,6 +861,30 @@ def test_import_of_an_existing_id_changes_nothing(make_store: Callable[..., Stor
         source.import_records(list(source.export_records(BOB)))
 
 
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda r: r.pop("id"), r"record \d+ \(entry\) lacks 'id'"),
+        (lambda r: r.pop("agent_id"), r"lacks 'agent_id'"),
+        (lambda r: r.update(status="weird"), r"status is 'weird'; use one of active, deleted"),
+        (lambda r: r.update(meta="{bad"), r"meta must be a JSON object"),
+        (lambda r: r.update(meta=[1]), r"meta must be a JSON object"),
+    ],
+)
+def test_a_malformed_import_record_is_named_and_nothing_is_written(
+    make_store: Callable[..., Store], change: Callable[[dict[str, Any]], Any], message: str
+) -> None:
+    source = make_store("source")
+    populate(source)
+    records = list(source.export_records(ALICE))
+    bad = next(r for r in records if r["kind"] == "entry")
+    change(bad)
+    target = make_store("target")
+    with pytest.raises(InputError, match=message):
+        target.import_records(records)
+    assert list(target.export_records()) == []
+
+
 # -- delete_all ---------------------------------------------------------------------------------
 
 

@@ -166,7 +166,9 @@ def check_bind(host: str, *, keys_configured: bool, allow_unauthenticated_loopba
 def serve(
     ctx: typer.Context,
     host: HostOpt = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
+    port: Annotated[
+        int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")
+    ] = 8000,
     allow_unauthenticated_loopback: AllowOpt = False,
     max_body_bytes: Annotated[
         int, typer.Option("--max-body-bytes", min=1, help="Request body limit (413 above).")
@@ -227,7 +229,9 @@ def mcp(
         Transport, typer.Option("--transport", help="stdio (one local client) or http.")
     ] = Transport.stdio,
     host: HostOpt = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="Port for --transport http.")] = 8001,
+    port: Annotated[
+        int, typer.Option("--port", min=1, max=65535, help="Port for --transport http.")
+    ] = 8001,
     allow_unauthenticated_loopback: AllowOpt = False,
 ) -> None:
     """Serve memory tools over MCP: on stdio for --user/--agent, on HTTP per API key."""

@@ -36,7 +36,7 @@ from lightmem.stores.sql.codec import (
 )
 from lightmem.stores.sql.dialect import Conn, Dialect
 from lightmem.stores.sql.turns import check_new_ids, existing_ids
-from lightmem.types import Scope
+from lightmem.types import EntryStatus, HistoryEvent, Scope
 
 ENTRY_KINDS = ("fact", "summary", "event")
 KINDS = ("turn", "image_vector", "entry", "batch", "history", "pair", "llm_call")  # import order
@@ -125,6 +125,7 @@ def import_records(c: Conn, d: Dialect, records: Iterable[dict[str, Any]], dim: 
         kind = rec.get("kind") if isinstance(rec, dict) else None
         if kind not in by_kind:
             raise InputError(f"import: record {n} has no known kind (one of {', '.join(KINDS)})")
+        _check_shape(n, str(kind), rec)
         by_kind[str(kind)].append(rec)
         count += 1
     d.before_import(c)
@@ -148,9 +149,50 @@ def import_records(c: Conn, d: Dialect, records: Iterable[dict[str, Any]], dim: 
             _insert("llm_calls", CALL_COLUMNS),
             [_values(d, r, CALL_COLUMNS) for r in by_kind["llm_call"]],
         )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InputError(f"import: a record is malformed: {type(exc).__name__}: {exc}") from exc
+    except KeyError as exc:
+        raise InputError(f"import: a record lacks the field {exc}") from exc
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"import: a record holds a value of the wrong form: {exc}") from exc
     return count
+
+
+#: Fields a record of each kind must have (``lightmem export`` writes them all).
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "turn": TURN_COLUMNS[1:],
+    "entry": ENTRY_COLUMNS,
+    "batch": (*BATCH_COLUMNS, "turn_ids"),
+    "history": HISTORY_COLUMNS[1:],
+    "pair": ("target_id", "source_id"),
+    "llm_call": CALL_COLUMNS,
+}
+#: Fields with a closed set of values, by kind.
+CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("entry", "status"): tuple(s.value for s in EntryStatus),
+    ("batch", "status"): ("pending", "failed", "done"),
+    ("history", "event"): tuple(e.value for e in HistoryEvent),
+}
+
+
+def _check_shape(n: int, kind: str, rec: dict[str, Any]) -> None:
+    """Refuse a record that lacks a field or holds a value the store cannot take, saying
+    which record and which field (before anything is written)."""
+    where = f"import: record {n} ({kind})"
+    missing = [f for f in REQUIRED.get(kind, ()) if f not in rec]
+    if missing:
+        raise InputError(
+            f"{where} lacks {', '.join(repr(f) for f in missing)}; import records as "
+            f"`lightmem export` writes them"
+        )
+    for (k, field), allowed in CHOICES.items():
+        if k == kind and rec.get(field) not in allowed:
+            raise InputError(
+                f"{where}: {field} is {rec.get(field)!r}; use one of {', '.join(allowed)}"
+            )
+    if kind == "entry":
+        try:
+            load_meta(rec.get("meta"))
+        except (TypeError, ValueError):
+            raise InputError(f"{where}: meta must be a JSON object") from None
 
 
 def _values(d: Dialect, rec: dict[str, Any], columns: Iterable[str]) -> list[Any]:
