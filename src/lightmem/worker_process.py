@@ -17,10 +17,11 @@ A lease only saves duplicate LLM calls. What keeps the store right is the store 
 decided already. So a worker killed mid-lease loses nothing and applies nothing twice: its
 claims expire, another worker takes the work over, and at worst redoes the calls in flight.
 
-While a worker is extracting a batch or consolidating an entry, a heartbeat thread renews
-its claims on them every third of the lease (``renew_claims``), so an LLM call slower than
-the lease is not taken over and paid twice; a batch that failed is left to expire, which
-is its retry back-off. A dead worker stops renewing, and its leases run out.
+Until a claimed batch has been extracted (also while it waits for a free slot) or a
+claimed entry consolidated, a heartbeat thread renews the worker's claim on it every third
+of the lease (``renew_claims``), so an LLM call slower than the lease is not taken over and
+paid twice; a batch that failed is left to expire, which is its retry back-off. A dead
+worker stops renewing, and its leases run out.
 
 A store without claims (SQLite) is worked on whole each round: still correct, but two
 workers would make the same LLM calls; run one worker per SQLite store.
@@ -34,7 +35,6 @@ import logging
 import os
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -145,10 +145,10 @@ class WorkerProcess:
         self._pool = ThreadPoolExecutor(
             memory.config.worker.max_llm_calls, thread_name_prefix=f"lightmem-{worker_id}"
         )
-        #: the claimed batches and queued entries being worked on now: the heartbeat renews
-        #: their leases (ids -> how many tasks hold them)
-        self._working_batches: Counter[str] = Counter()
-        self._working_entries: Counter[str] = Counter()
+        #: the claimed batches and queued entries of the round in progress, until each is
+        #: done: the heartbeat renews their leases
+        self._working_batches: set[str] = set()
+        self._working_entries: set[str] = set()
         self._stop_beat = threading.Event()
         self._beat: threading.Thread | None = None
         if self.claims is not None:
@@ -217,8 +217,11 @@ class WorkerProcess:
 
         def one(batch: Batch) -> None:
             stage = StageResult()
-            with self._working(self._working_batches, [batch.id]):
+            try:
                 done = self.memory.shortterm.run_batch(batch, stage)
+            finally:  # done, or failed: a failed batch's lease runs out (its back-off)
+                with self._lock:
+                    self._working_batches.discard(batch.id)
             with self._lock:
                 result.batches_done += stage.batches_done
                 result.batches_failed += len(stage.failed_batches)
@@ -226,8 +229,11 @@ class WorkerProcess:
             if done and self.journal is not None:
                 self.journal.write("batch", batch=batch.id, entries=stage.entries_created)
 
-        for _ in self._pool.map(one, batches):
-            pass  # map re-raises the first error (a storage error ends the worker)
+        # every claimed batch keeps its lease until it is run, also those waiting for a free
+        # slot behind slow calls (another worker taking one over would pay its call twice)
+        with self._working(self._working_batches, [b.id for b in batches]):
+            for _ in self._pool.map(one, batches):
+                pass  # map re-raises the first error (a storage error ends the worker)
 
     def _consolidate(self, result: RoundResult) -> None:
         if self.claims is not None:
@@ -256,16 +262,14 @@ class WorkerProcess:
 
     # -- leases -------------------------------------------------------------------------------
     @contextlib.contextmanager
-    def _working(self, held: Counter[str], ids: list[str]) -> Iterator[None]:
+    def _working(self, held: set[str], ids: list[str]) -> Iterator[None]:
         with self._lock:
             held.update(ids)
         try:
             yield
         finally:
             with self._lock:
-                held.subtract(ids)
-                for key in [k for k in ids if held[k] <= 0]:
-                    del held[key]
+                held.difference_update(ids)
 
     def _heartbeat(self) -> None:
         """Renew the leases of the work in progress every third of ``claim_ttl_seconds``."""
