@@ -43,6 +43,7 @@ from lightmem.sensory.stage import SensoryStage
 from lightmem.shortterm.extraction import Extractor, LLMExtractor, TurnExtractor
 from lightmem.shortterm.stage import ShortTermStage
 from lightmem.stores.base import Store, TimeRange
+from lightmem.text import has_lone_surrogate
 from lightmem.timeutil import parse_timestamp
 from lightmem.types import (
     AccessLevel,
@@ -454,6 +455,12 @@ class Memory:
         scope, an id outside it is :class:`NotFoundError`."""
         if not isinstance(text, str) or not text.strip():
             raise InputError("the new text of a memory must be a non-empty string")
+        for name, value in (("text", text), ("reason", reason)):
+            if value is not None and ("\x00" in value or has_lone_surrogate(value)):
+                raise InputError(
+                    f"the memory's new {name} contains a NUL character or invalid Unicode "
+                    f"(a lone surrogate); remove it"
+                )
         if user_id or agent_id:
             self.get(memory_id, user_id=user_id, agent_id=agent_id)
         vector = self.embedder.embed([text.strip()])[0]
@@ -812,10 +819,14 @@ def _time_range(value: tuple[Any, Any] | None) -> TimeRange | None:
         raise InputError(
             "time_range must be a (start, end) pair; use None for an open end"
         ) from None
-    return (
-        None if start is None else parse_timestamp(start, field="time_range start"),
-        None if end is None else parse_timestamp(end, field="time_range end"),
-    )
+    lo = None if start is None else parse_timestamp(start, field="time_range start")
+    hi = None if end is None else parse_timestamp(end, field="time_range end")
+    if lo is not None and hi is not None and lo > hi:
+        raise InputError(
+            f"time_range: the start ({lo.isoformat()}) is after the end ({hi.isoformat()}); "
+            f"swap them"
+        )
+    return (lo, hi)
 
 
 def check_idempotency_key(key: object) -> None:

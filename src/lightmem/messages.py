@@ -109,7 +109,7 @@ def _images(value: object, where: str) -> list[ImageRef]:
     out = []
     for item in value:
         if isinstance(item, str) and item.strip():
-            out.append(ImageRef(item))
+            out.append(ImageRef(_image_url(item, where)))
             continue
         ok = isinstance(item, Mapping) and set(item) <= {"url", "caption"}
         url = item.get("url") if isinstance(item, Mapping) else None
@@ -118,8 +118,25 @@ def _images(value: object, where: str) -> list[ImageRef]:
             raise InputError(f"{where}: an image is a URL or {{'url': str, 'caption'?: str}}")
         if caption is not None and not isinstance(caption, str):
             raise InputError(f"{where}: an image caption must be a string")
-        out.append(ImageRef(url, caption or None))
+        out.append(ImageRef(_image_url(url, where), caption or None))
     return out
+
+
+#: URL schemes an image reference may not have: they run code or carry a document where a
+#: reader (the memory browser, an app) expects a picture.
+_UNSAFE_SCHEMES = ("javascript:", "vbscript:", "data:")
+
+
+def _image_url(url: str, where: str) -> str:
+    folded = "".join(url.split()).lower()  # browsers ignore whitespace inside a scheme
+    if folded.startswith(_UNSAFE_SCHEMES) and not folded.startswith("data:image/"):
+        raise InputError(
+            f"{where}: an image URL may not be a javascript:, vbscript: or data: URL "
+            f"(data:image/... is allowed); give an http(s) URL or a path"
+        )
+    if "\x00" in url:
+        raise InputError(f"{where}: an image URL contains a NUL character; remove it")
+    return url
 
 
 def _opt_str(message: Mapping[str, object], key: str, where: str) -> str | None:

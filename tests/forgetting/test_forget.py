@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -220,3 +221,36 @@ def test_a_default_ttl_stored_past_the_bound_reads_as_never(
     assert [e.id for e in mem.get_all(user_id="alice")] == [e.id for e in entries]
     assert mem.search("Lisbon", user_id="alice")
     assert mem.consolidate(user_id="alice").expired == 0
+
+
+def test_concurrent_consolidations_of_one_owner_all_succeed(
+    open_memory: Callable[[], Memory],
+) -> None:
+    """Three sleep-time runs of one owner at once (REST jobs, a worker): the expired
+    memories are erased once, and no run fails on what another erased first."""
+    import threading
+    import time
+
+    mem = open_memory()
+    entries = seed(mem)
+    mem.set_default_ttl(0.5, user_id="alice")
+    time.sleep(0.7)
+    barrier = threading.Barrier(3)
+    results: list[Any] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        barrier.wait()
+        try:
+            results.append(mem.consolidate(user_id="alice"))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    assert sum(r.expired for r in results) == len(entries)
+    assert mem.get_all(user_id="alice", include_deleted=True) == []

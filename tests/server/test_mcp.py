@@ -113,9 +113,15 @@ def test_tool_arguments_are_bounded_like_rest(memory: Memory) -> None:
             ("add_memory", {"content": "note", "colour": "red"}),
             ("memory_context", {"query": "x", "budget_tokens": 0}),
             ("list_memories", {"limit": 0}),
+            # flags are JSON booleans, never read from "yes" or 1 (forget purges for good)
+            ("forget", {"query": "note", "confirm": "yes", "purge": True}),
+            ("forget", {"query": "note", "confirm": True, "purge": 1}),
+            ("add_memory", {"content": "note", "process_now": "yes"}),
+            ("search_memory", {"query": "x", "limit": True}),
+            ("memory_context", {"query": "x", "hierarchical": "true"}),
         ):
             r = await c.call_tool(name, args)
-            out[f"{name} {sorted(args)} {args.get('limit', '')}"] = r.is_error
+            out[f"{name} {sorted(args.items(), key=str)}"] = r.is_error
         r = await c.call_tool("add_memory", {"content": "x" * 100_000, "process_now": False})
         out["at the cap"] = r.is_error
         return out

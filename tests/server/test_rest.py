@@ -150,6 +150,39 @@ def test_malformed_requests_are_422_in_the_error_shape(
     assert error_of(r)["code"] == "invalid_input"
 
 
+def test_wrong_types_on_destructive_fields_are_422_and_change_nothing(
+    client: TestClient, memory: Memory, tenants: Tenants
+) -> None:
+    """Flags and numbers are taken as JSON gives them, never coerced: ``"ttl_seconds": true``
+    was a 1 s default TTL (the next sleep time erased the user's memories) and
+    ``"confirm": "yes"`` an irreversible purge."""
+    ids = seed(memory, "alice", ["alice keeps bees on the roof"])
+    a = tenants.auth(tenants.alice)
+    bad: list[tuple[str, str, dict[str, Any]]] = [
+        ("PUT", "/v1/ttl", {"ttl_seconds": True}),
+        ("PUT", "/v1/ttl", {"ttl_seconds": "1"}),
+        ("POST", f"/v1/memories/{ids[0]}/ttl", {"ttl_seconds": True}),
+        ("POST", "/v1/forget", {"query": "bees", "confirm": "yes", "purge": True}),
+        ("POST", "/v1/forget", {"query": "bees", "confirm": True, "purge": 1}),
+        ("POST", "/v1/forget", {"query": "bees", "confirm": 1.0}),
+        ("POST", f"/v1/memories/{ids[0]}/pin", {"pinned": "false"}),
+        ("POST", "/v1/search", {"query": "bees", "limit": True}),
+        ("POST", "/v1/search", {"query": "bees", "shared": "yes"}),
+        ("POST", "/v1/context", {"query": "bees", "hierarchical": 1}),
+        ("POST", "/v1/search", {"query": "bees", "start": "2024-05-01", "end": "2024-01-01"}),
+        ("PATCH", f"/v1/memories/{ids[0]}", {"text": "a\u0000b"}),
+        ("POST", "/v1/memories", {"messages": {"role": "user", "content": "look",
+                                                "images": [{"url": "javascript:alert(1)"}]}}),
+    ]  # fmt: skip
+    before = list(memory.export(user_id="alice"))
+    for method, path, body in bad:
+        r = client.request(method, path, json=body, headers=a)
+        assert r.status_code == 422, (method, path, body, r.text)
+        assert error_of(r)["code"] == "invalid_input"
+    assert list(memory.export(user_id="alice")) == before
+    assert memory.default_ttl(user_id="alice") is None
+
+
 def test_unknown_query_parameter_is_422(client: TestClient, tenants: Tenants) -> None:
     r = client.get("/v1/memories", params={"usr_id": "alice"}, headers=tenants.auth(tenants.alice))
     assert r.status_code == 422

@@ -26,7 +26,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from lightmem.embedders.base import Embedder
-from lightmem.errors import ExtractionError, ProviderError
+from lightmem.errors import ExtractionError, NotFoundError, ProviderError
 from lightmem.failures import FailureLog, describe
 from lightmem.llm.base import LLM, ChatMessage, Completion
 from lightmem.llm.structured import ask_structured
@@ -215,17 +215,27 @@ class Consolidator:
         """Similarity settles it: the newest near-duplicate keeps all sources."""
         newest = max(dupes, key=_order_key)
         ids = [newest.id] + [s.id for s in target.sources if s.id != newest.id]
-        ok = self.store.apply_decision(target.entry.id, ids, "merge", reason="near-duplicate")
+        ok = self._apply(target.entry.id, ids, "merge", reason="near-duplicate")
         if ok and self.on_decision is not None:
             self.on_decision(target.entry.id, ids, "merge")
         return "merge" if ok else "done"
+
+    def _apply(self, target_id: str, source_ids: list[str], action: Any, **kw: Any) -> bool:
+        """``apply_decision``; False (nothing to do) when the target or a source was erased
+        meanwhile: another run purged it (expiry, forget), and what is gone needs no
+        decision. The new entries still queued are examined again by the next run."""
+        try:
+            return self.store.apply_decision(target_id, source_ids, action, **kw)
+        except NotFoundError:
+            log.info("a consolidation decision found its entries erased meanwhile")
+            return False
 
     def _keep_both(self, target: Target) -> str:
         """Without an LLM, similar entries whose details differ (a number, a name) are two
         facts: the pairs are recorded as decided and both stay."""
         ids = [s.id for s in target.sources]
         reason = "similar, but the details differ: kept both"
-        ok = self.store.apply_decision(target.entry.id, ids, "ignore", reason=reason)
+        ok = self._apply(target.entry.id, ids, "ignore", reason=reason)
         if ok and self.on_decision is not None:
             self.on_decision(target.entry.id, ids, "ignore")
         return "ignore" if ok else "done"
@@ -245,7 +255,7 @@ class Consolidator:
         outcomes: list[str] = []
         for target, decision in zip(pack, decisions, strict=True):
             update = decision.action == "update"
-            ok = self.store.apply_decision(
+            ok = self._apply(
                 target.entry.id,
                 [s.id for s in target.sources],
                 decision.action,

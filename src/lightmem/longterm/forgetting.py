@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from lightmem.errors import InputError
+from lightmem.errors import InputError, NotFoundError
 from lightmem.stores.base import Store
 from lightmem.types import Entry, EntryStatus, ForgetResult, Scope
 
@@ -199,18 +199,27 @@ class Forgetter:
         """Erase the owner's expired memories (active or tombstoned, never pinned) and the
         turns no other memory cites. Returns the memories erased."""
         ttl = self.default_ttl(owner)
-        entries = self.store.list_entries(owner, include_deleted=True)
-        expired = [e for e in entries if is_expired(e, now, ttl)]
-        if not expired:
-            return 0
-        gone = {e.id for e in expired}
-        cited_elsewhere = {t for e in entries if e.id not in gone for t in e.sources}
-        turns = {t for e in expired for t in e.sources if t not in cited_elsewhere}
-        known = {t.id for t in self.store.get_turns(sorted(turns))}
-        r = self.store.erase(
-            owner, sorted(gone), sorted(known), cause="expiry", actor="consolidation"
-        )
-        return r.entries
+        for attempt in range(3):
+            entries = self.store.list_entries(owner, include_deleted=True)
+            expired = [e for e in entries if is_expired(e, now, ttl)]
+            if not expired:
+                return 0
+            gone = {e.id for e in expired}
+            cited_elsewhere = {t for e in entries if e.id not in gone for t in e.sources}
+            turns = {t for e in expired for t in e.sources if t not in cited_elsewhere}
+            known = {t.id for t in self.store.get_turns(sorted(turns))}
+            try:
+                r = self.store.erase(
+                    owner, sorted(gone), sorted(known), cause="expiry", actor="consolidation"
+                )
+            except NotFoundError:
+                # another run (a concurrent consolidation, a forget) erased some of them
+                # first: read again what is left to erase
+                if attempt == 2:
+                    raise
+                continue
+            return r.entries
+        raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _created(e: Entry) -> tuple[datetime, str]:

@@ -31,7 +31,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lightmem.embedders.base import Embedder
-from lightmem.errors import ConflictError, ExtractionError, ProviderError
+from lightmem.errors import ConflictError, ExtractionError, NotFoundError, ProviderError
 from lightmem.failures import FailureLog, describe
 from lightmem.llm.base import LLM, ChatMessage, Completion
 from lightmem.llm.structured import ask_structured
@@ -154,7 +154,10 @@ class SessionSummarizer:
                 gone[(e.scope.run_id, sid)] = e
         for key, entry in existing.items():
             if key not in grouped:  # the session's turns are gone
-                self.store.delete_entry(entry.id, reason="its session is gone", actor="summary")
+                try:
+                    self.store.delete_entry(entry.id, reason="its session is gone", actor="summary")
+                except NotFoundError:  # removed meanwhile by a concurrent run
+                    continue
                 result.removed += 1
         stale: list[Session] = []
         for key, session_turns in grouped.items():
@@ -331,9 +334,15 @@ class SessionSummarizer:
             result.written += 1
         else:
             reason = f"the session grew to {len(turns)} turns"
-            self.store.update_entry(
-                old.id, text, vector, reason=reason, actor="summary", sources=sources, meta=meta
-            )
+            try:
+                self.store.update_entry(
+                    old.id, text, vector, reason=reason, actor="summary", sources=sources,
+                    meta=meta,
+                )  # fmt: skip
+            except NotFoundError:
+                # deleted meanwhile (its user, a forget, a concurrent run): left as it is
+                log.info("a session summary was removed while it was rebuilt")
+                return
             result.updated += 1
 
 

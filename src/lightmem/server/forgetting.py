@@ -19,8 +19,10 @@ router = APIRouter(prefix="/v1", responses=ERRORS)
 class ForgetIn(ScopeIn):
     query: Text | None = Field(None, description="Forget memories holding every word of it.")
     ids: list[Id] | None = Field(None, max_length=10_000, description="Memory ids to forget.")
-    purge: bool = Field(False, description="Erase for good, with history and source turns.")
-    confirm: bool = Field(False, description="False: a preview that changes nothing.")
+    purge: bool = Field(
+        False, strict=True, description="Erase for good, with history and source turns."
+    )
+    confirm: bool = Field(False, strict=True, description="False: a preview that changes nothing.")
     reason: str | None = Field(None, max_length=1000)
 
 
@@ -35,17 +37,17 @@ class ForgetOut(BaseModel):
 
 
 class PinIn(_In):
-    pinned: bool = True
+    pinned: bool = Field(True, strict=True)
 
 
 class TtlIn(_In):
     ttl_seconds: float | None = Field(
-        ..., gt=0, le=100 * 365 * 86400, description="From now; null clears it."
+        ..., gt=0, le=100 * 365 * 86400, strict=True, description="From now; null clears it."
     )
 
 
 class DefaultTtlIn(ScopeIn):
-    ttl_seconds: float | None = Field(..., gt=0, le=100 * 365 * 86400)
+    ttl_seconds: float | None = Field(..., gt=0, le=100 * 365 * 86400, strict=True)
 
 
 class DefaultTtlOut(BaseModel):

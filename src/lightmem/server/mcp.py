@@ -44,6 +44,9 @@ from lightmem.server.middleware import LoopbackGuard
 from lightmem.server.schemas import MAX_TEXT, ConsolidationOut
 from lightmem.sharing import context_pools, search_pools
 
+#: A flag argument: JSON true or false only ("yes" or 1 is refused, not read as true).
+Flag = Annotated[bool, Field(strict=True)]
+
 TOOLS = (
     "add_memory",
     "search_memory",
@@ -81,7 +84,7 @@ def create_mcp_server(memory: Memory, principal: Principal | None = None) -> MCP
         ctx: Context,
         role: Literal["user", "assistant"] = "user",
         run_id: str | None = None,
-        process_now: bool = True,
+        process_now: Flag = True,
         pool_user: PoolUser = None,
         pool_agent: PoolAgent = None,
         idempotency_key: Annotated[str | None, Field(max_length=256)] = None,
@@ -110,8 +113,8 @@ def create_mcp_server(memory: Memory, principal: Principal | None = None) -> MCP
     def search_memory(
         query: Annotated[str, Field(min_length=1, max_length=MAX_TEXT)],
         ctx: Context,
-        limit: Annotated[int, Field(ge=1, le=50)] = 5,
-        shared: bool = False,
+        limit: Annotated[int, Field(ge=1, le=50, strict=True)] = 5,
+        shared: Flag = False,
         pool_user: PoolUser = None,
         pool_agent: PoolAgent = None,
         mode: SearchModeArg = None,
@@ -134,11 +137,11 @@ def create_mcp_server(memory: Memory, principal: Principal | None = None) -> MCP
     def memory_context(
         query: Annotated[str, Field(min_length=1, max_length=MAX_TEXT)],
         ctx: Context,
-        budget_tokens: Annotated[int, Field(ge=1, le=20_000)] = 1000,
-        shared: bool = False,
+        budget_tokens: Annotated[int, Field(ge=1, le=20_000, strict=True)] = 1000,
+        shared: Flag = False,
         pool_user: PoolUser = None,
         pool_agent: PoolAgent = None,
-        hierarchical: bool | None = None,
+        hierarchical: Annotated[bool | None, Field(strict=True)] = None,
     ) -> PromptContext:
         """What to put in the prompt before answering: the relevant memories in time order
         and the conversation turns that back them, packed into a token budget. With
@@ -191,8 +194,8 @@ def create_mcp_server(memory: Memory, principal: Principal | None = None) -> MCP
     def forget(
         query: Annotated[str, Field(min_length=1, max_length=MAX_TEXT)],
         ctx: Context,
-        confirm: bool = False,
-        purge: bool = False,
+        confirm: Flag = False,
+        purge: Flag = False,
         pool_user: PoolUser = None,
         pool_agent: PoolAgent = None,
     ) -> Forgotten:

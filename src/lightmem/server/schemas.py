@@ -77,7 +77,9 @@ class QueryIn(RunScopeIn):
     mode: Literal["dense", "bm25", "hybrid", "hierarchical"] | None = None
     start: str | None = Field(None, description="Only items at or after this ISO 8601 time.")
     end: str | None = Field(None, description="Only items at or before this ISO 8601 time.")
-    shared: bool = Field(False, description="Also every pool granted to the key, in one ranking.")
+    shared: bool = Field(
+        False, strict=True, description="Also every pool granted to the key, in one ranking."
+    )
 
     @property
     def time_range(self) -> tuple[str | None, str | None] | None:
@@ -85,15 +87,20 @@ class QueryIn(RunScopeIn):
 
 
 class SearchIn(QueryIn):
-    limit: int | None = Field(None, ge=1, le=1000)
+    limit: int | None = Field(None, ge=1, le=1000, strict=True)
 
 
 class ContextIn(QueryIn):
     budget_tokens: int | None = Field(
-        None, ge=1, le=200_000, description="Token budget (cl100k); default from config."
+        None,
+        ge=1,
+        le=200_000,
+        strict=True,
+        description="Token budget (cl100k); default from config.",
     )
     hierarchical: bool | None = Field(
         None,
+        strict=True,
         description="Sessions first: their summaries lead the block (default: when the "
         "mode is 'hierarchical').",
     )

@@ -169,11 +169,15 @@ async function openMemory(id) {
 
 // Images by reference: shown as links with their caption (the page loads nothing from
 // elsewhere; the CSP allows no remote image).
+// Only http(s) references become links: a stored "javascript:" or "data:" URL is text.
 function imageLink(image, parent, br) {
-  const a = el("a", "image: " + (image.caption || image.url), "image");
-  a.href = image.url;
-  a.rel = "noopener noreferrer";
-  a.target = "_blank";
+  const web = /^https?:\/\//i.test(image.url);
+  const a = el(web ? "a" : "span", "image: " + (image.caption || image.url), "image");
+  if (web) {
+    a.href = image.url;
+    a.rel = "noopener noreferrer";
+    a.target = "_blank";
+  }
   if (image.caption) a.title = image.url;
   if (br) parent.append(el("br"));
   parent.append(a);
