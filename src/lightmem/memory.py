@@ -213,6 +213,13 @@ class Memory:
         caveat = self.llm.caveat
         return f"{line}: {caveat}" if caveat else line
 
+    def describe_embedder(self) -> str:
+        """The embedder, for the same surfaces: a test fake says it is one."""
+        line = f"embedder: {self.embedder.model_id} ({self.embedder.dim} dimensions)"
+        if self.config.embedder.provider == "hash":
+            line += "; a deterministic test fake: search matches words, not meaning"
+        return line
+
     # -- writing ----------------------------------------------------------------------------
     def add(
         self,

@@ -275,12 +275,14 @@ def test_stats_json_shape(cli: Any) -> None:
     cli("add", "--user", "u2", "--agent", "bot", input='{"role": "user", "content": "hi"}')
     stats = cli("stats", "--json").json()
     assert set(stats) == {
-        "store", "llm_mode", "llm_description", "scopes", "entries", "buffered_turns",
+        "store", "llm_mode", "llm_description", "embedder", "embedder_description", "scopes",
+        "entries", "buffered_turns",
         "pending_batches", "failed_batches", "invalid_sources", "repaired_sources", "failures",
         "llm", "timings",
     }  # fmt: skip
     assert stats["failures"] == [] and stats["repaired_sources"] == 0
     assert stats["llm_mode"] == "none" and "no-LLM mode" in stats["llm_description"]
+    assert stats["embedder"] in stats["embedder_description"]
     scopes = {(s["user_id"], s["agent_id"]): s for s in stats["scopes"]}
     assert scopes[("u1", None)] == {"user_id": "u1", "agent_id": None, "active": 2, "deleted": 0}
     assert stats["entries"] == 2 + scopes[("u2", "bot")]["active"]

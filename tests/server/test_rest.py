@@ -347,6 +347,7 @@ def test_stats(client: TestClient, memory: Memory, tenants: Tenants) -> None:
     mine = client.get("/v1/stats", headers=tenants.auth(tenants.alice)).json()
     assert mine["memories"] == 1 and mine["usage"] is None
     assert mine["scope"] == {"user_id": "alice", "agent_id": None}
+    assert mine["llm_mode"] == memory.llm_mode and mine["embedder"] == memory.embedder.model_id
     every = client.get("/v1/stats", headers=tenants.auth(tenants.admin)).json()
     assert every["memories"] == 3 and every["scope"] is None
     assert "total" in every["usage"]

@@ -205,6 +205,7 @@ def stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     console = out()
     console.print(f"store: {data['store']}", markup=False)
     console.print(f"LLM mode: {data['llm_mode']} ({data['llm_description']})", markup=False)
+    console.print(data["embedder_description"], markup=False)
     table = Table(title="Entries by scope")
     for name in ("user_id", "agent_id", "active", "deleted"):
         table.add_column(name, justify="right" if name in ("active", "deleted") else "left")
@@ -247,6 +248,8 @@ def stats_json(mem: Memory, usage: Usage) -> dict[str, Any]:
         "store": str(mem.path),
         "llm_mode": mem.llm_mode,
         "llm_description": mem.describe_llm(),
+        "embedder": mem.embedder.model_id,
+        "embedder_description": mem.describe_embedder(),
         "scopes": scopes,
         "entries": sum(s["active"] for s in scopes),
         "buffered_turns": usage.buffered_turns,

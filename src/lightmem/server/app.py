@@ -355,6 +355,8 @@ def stats(q: Annotated[ScopeIn, Query()], caller: Caller, memory: Mem) -> StatsO
         scope=None if scope is None else ScopeOut(user_id=scope.user_id, agent_id=scope.agent_id),
         memories=active,
         deleted_memories=total - active,
+        llm_mode=memory.llm_mode,
+        embedder=memory.embedder.model_id,
         usage=UsageOut.of(memory.usage()) if caller.admin else None,
     )
 

@@ -293,6 +293,7 @@ def _hostport(host: str, port: int) -> str:
 
 def _announce(where: str, memory: Memory, keys: KeyStore, configured: bool) -> None:
     note(f"{where} for the store {str(memory.path)!r} ({memory.describe_llm()})")
+    note(memory.describe_embedder())
     if configured:
         note(f"authentication: API keys from {keys.where} ({len(keys.list_keys())} key(s))")
     else:

@@ -411,6 +411,8 @@ class StatsOut(BaseModel):
     scope: ScopeOut | None = Field(description="The user/agent counted; null: the whole store.")
     memories: int = Field(description="Active memories.")
     deleted_memories: int
+    llm_mode: str = Field(description="`none` (no-LLM mode), `openai`, `local`, ...")
+    embedder: str = Field(description="The model id of the store's embedder.")
     usage: UsageOut | None = Field(
         None, description="Store-wide LLM usage and pipeline counters (admin keys only)."
     )
