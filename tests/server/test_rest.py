@@ -187,6 +187,10 @@ def test_unknown_query_parameter_is_422(client: TestClient, tenants: Tenants) ->
     r = client.get("/v1/memories", params={"usr_id": "alice"}, headers=tenants.auth(tenants.alice))
     assert r.status_code == 422
     assert "usr_id" in error_of(r)["message"]
+    a = tenants.auth(tenants.alice)
+    assert client.get("/v1/grants", headers=a).status_code == 200
+    r = client.get("/v1/grants", params={"user_id": "bob"}, headers=a)
+    assert r.status_code == 422 and "user_id" in error_of(r)["message"]
 
 
 def test_unknown_route_and_method_use_the_error_shape(client: TestClient) -> None:

@@ -68,8 +68,13 @@ def revoke(q: Annotated[RevokeQuery, Query()], caller: Caller, memory: Mem) -> R
     return RevokedOut(revoked=memory.revoke(pool=pool, to={k: v for k, v in to.items() if v}))
 
 
+class GrantsQuery(_In):
+    """No parameters: the grants listed are those of the key's own scopes (an unknown
+    parameter, such as another user's id, is a 422, not silently ignored)."""
+
+
 @router.get("/grants", tags=["sharing"])
-def grants(caller: Caller, memory: Mem) -> GrantsOut:
+def grants(_: Annotated[GrantsQuery, Query()], caller: Caller, memory: Mem) -> GrantsOut:
     every = memory.store.list_grants()
     return GrantsOut(
         given=[GrantOut.of(g) for g in every if caller.allows(g.pool)],
