@@ -40,6 +40,7 @@ from lightmem.stores.sql.codec import (
 )
 from lightmem.stores.sql.dialect import Conn, Dialect
 from lightmem.stores.sql.turns import check_new_ids, existing_ids
+from lightmem.text import has_lone_surrogate
 from lightmem.types import EntryStatus, HistoryEvent, Scope, TurnStage
 
 ENTRY_KINDS = ("fact", "summary", "event")
@@ -236,7 +237,7 @@ def _check_shape(n: int, kind: str, rec: dict[str, Any], dim: int) -> None:
 def _form_problem(form: str, value: Any, dim: int) -> str | None:
     """Why ``value`` does not have the form, or None."""
     if form == "str":
-        return None if isinstance(value, str) else "must be a string"
+        return None if isinstance(value, str) and _clean(value) else "must be a string" + _NO_NUL
     if form == "int":
         ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
         return None if ok else "must be a whole number, 0 or more"
@@ -246,8 +247,8 @@ def _form_problem(form: str, value: Any, dim: int) -> str | None:
     if form == "bool":
         return None if value in (True, False, 0, 1) else "must be true or false"
     if form == "strs":
-        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
-        return None if ok else "must be a list of strings"
+        ok = isinstance(value, list) and all(isinstance(v, str) and _clean(v) for v in value)
+        return None if ok else "must be a list of strings" + _NO_NUL
     if form == "time":
         if not isinstance(value, str):
             return "must be an ISO 8601 time (a string)"
@@ -259,7 +260,10 @@ def _form_problem(form: str, value: Any, dim: int) -> str | None:
             return "must be an ISO 8601 time between the years 1 and 9999 in UTC"
         return None
     if form == "meta":
-        return None if isinstance(value, dict) or _json_object(value) else "must be a JSON object"
+        if not (isinstance(value, dict) or _json_object(value)):
+            return "must be a JSON object"
+        obj = value if isinstance(value, dict) else json.loads(value)
+        return None if _clean_json(obj) else "must be a JSON object" + _NO_NUL
     if form == "images":
         try:
             load_images(value)
@@ -275,6 +279,24 @@ def _form_problem(form: str, value: Any, dim: int) -> str | None:
             return "must be base64"
         return None if len(data) == 4 * dim else f"must hold {dim} float32 values (this store's)"
     raise AssertionError(form)
+
+
+_NO_NUL = " without NUL characters or invalid Unicode (lone surrogates)"
+
+
+def _clean(text: str) -> bool:
+    return "\x00" not in text and not has_lone_surrogate(text)
+
+
+def _clean_json(value: Any) -> bool:
+    """Every string of a JSON value (keys too) is clean (PostgreSQL's jsonb takes no NUL)."""
+    if isinstance(value, str):
+        return _clean(value)
+    if isinstance(value, dict):
+        return all(_clean(str(k)) and _clean_json(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_clean_json(v) for v in value)
+    return True
 
 
 def _json_object(value: Any) -> bool:
