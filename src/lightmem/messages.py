@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from lightmem.errors import InputError
-from lightmem.text import has_lone_surrogate
+from lightmem.text import has_lone_surrogate, unsafe_url
 from lightmem.timeutil import parse_timestamp
 from lightmem.types import ImageRef, Scope, Turn
 
@@ -122,14 +122,8 @@ def _images(value: object, where: str) -> list[ImageRef]:
     return out
 
 
-#: URL schemes an image reference may not have: they run code or carry a document where a
-#: reader (the memory browser, an app) expects a picture.
-_UNSAFE_SCHEMES = ("javascript:", "vbscript:", "data:")
-
-
 def _image_url(url: str, where: str) -> str:
-    folded = "".join(url.split()).lower()  # browsers ignore whitespace inside a scheme
-    if folded.startswith(_UNSAFE_SCHEMES) and not folded.startswith("data:image/"):
+    if unsafe_url(url):
         raise InputError(
             f"{where}: an image URL may not be a javascript:, vbscript: or data: URL "
             f"(data:image/... is allowed); give an http(s) URL or a path"

@@ -36,3 +36,14 @@ def clean_text(text: str) -> str:
     if has_lone_surrogate(text):
         text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
     return text.replace("\x00", "\ufffd")
+
+
+#: URL schemes an image reference may not have: they run code or carry a document where a
+#: reader (the memory browser, an app) expects a picture.
+_UNSAFE_SCHEMES = ("javascript:", "vbscript:", "data:")
+
+
+def unsafe_url(url: str) -> bool:
+    """Whether ``url`` is a javascript:, vbscript: or data: URL (data:image/... is not)."""
+    folded = "".join(url.split()).lower()  # browsers ignore whitespace inside a scheme
+    return folded.startswith(_UNSAFE_SCHEMES) and not folded.startswith("data:image/")

@@ -882,6 +882,10 @@ def test_import_of_an_existing_id_changes_nothing(make_store: Callable[..., Stor
         (lambda r: r.update(vector=[1, 2, 3]), r"vector must be base64"),
         (lambda r: r.update(vector="AAAA"), r"vector must hold \d+ float32"),
         (lambda r: r.update(images=[{"caption": "x"}]), r"images must be a list"),
+        (
+            lambda r: r.update(images=[{"url": " JavaScript:alert(1)", "caption": None}]),
+            r"images must hold http\(s\) URLs",
+        ),
         (lambda r: r.update(text="a\x00b"), r"text must be a string without NUL"),
         (lambda r: r.update(keywords=["\ud800"]), r"keywords must be a list of strings without"),
         (lambda r: r.update(meta={"what": "a\x00"}), r"meta must be a JSON object without NUL"),

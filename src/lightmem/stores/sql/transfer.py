@@ -40,7 +40,7 @@ from lightmem.stores.sql.codec import (
 )
 from lightmem.stores.sql.dialect import Conn, Dialect
 from lightmem.stores.sql.turns import check_new_ids, existing_ids
-from lightmem.text import has_lone_surrogate
+from lightmem.text import has_lone_surrogate, unsafe_url
 from lightmem.types import EntryStatus, HistoryEvent, Scope, TurnStage
 
 ENTRY_KINDS = ("fact", "summary", "event")
@@ -266,9 +266,11 @@ def _form_problem(form: str, value: Any, dim: int) -> str | None:
         return None if _clean_json(obj) else "must be a JSON object" + _NO_NUL
     if form == "images":
         try:
-            load_images(value)
+            refs = load_images(value)
         except (TypeError, ValueError):
             return "must be a list of {'url': string, 'caption': string or null}"
+        if any(unsafe_url(i.url) or not _clean(i.url + (i.caption or "")) for i in refs):
+            return "must hold http(s) URLs or paths (no javascript:, vbscript: or data: URL)"
         return None
     if form == "vector":
         if not isinstance(value, str):
