@@ -478,6 +478,27 @@ def test_force_extract_alone_extracts_and_a_rerun_does_not_duplicate(tmp_path: P
         assert llm.pending == 0
 
 
+def test_a_short_reply_repeated_by_a_later_call_is_stored(tmp_path: Path) -> None:
+    """Upstream scripts send one turn pair per call with the session's time: a later "OK"
+    is the same time, role and text as an earlier one, and must be stored; only a call
+    that repeats, in order, turns already stored is a rerun."""
+    config = readme_config(tmp_path)
+    config["pre_compress"] = False
+    config["topic_segment"] = False
+    with pytest.warns(UpstreamCompatWarning):
+        lm = LightMemory.from_config(config, overrides=FAST)
+    with lm:
+        ts = "2023/05/08 (Mon) 13:56"
+        lm.add_memory(session(ts, "Is the meeting moved?", "OK"))
+        second = lm.add_memory(session(ts, "And lunch too?", "OK"))
+        assert len(second["turn_ids"]) == 2
+        third = lm.add_memory([{"role": "assistant", "content": "OK", "time_stamp": ts}])
+        assert third["turn_ids"] == []  # the same one message as a stored turn: a rerun
+        assert lm.add_memory(session(ts, "And lunch too?", "OK"))["turn_ids"] == []
+        contents = [t.content for t in lm.memory.turns(user_id=lm.user_id)]
+        assert contents == ["Is the meeting moved?", "OK", "And lunch too?", "OK"]
+
+
 def test_extraction_mode_event_maps_to_structmem_events() -> None:
     assert map_config({"extraction_mode": "event"}).config["extraction"] == {"mode": "event"}
     assert "extraction" not in map_config({"extraction_mode": "flat"}).config

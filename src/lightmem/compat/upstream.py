@@ -140,25 +140,23 @@ class LightMemory:
         )
 
     def _not_stored(self, messages: Any, session_id: str | None) -> Any:
-        """The messages not already stored with the same time, speaker, role and text:
-        rerunning a script (after a failed first run, say) does not store its turns twice.
-        Messages without a time of their own are always new."""
+        """The call's messages, or none when the call is a rerun: when every message has a
+        time and they match, in order, a run of stored turns with the same session, time,
+        role, speaker and text (rerunning a script after a failed first run does not store
+        its turns twice). A call is stored whole or not at all (``add`` is atomic), so
+        matching the whole call, not single messages, never drops a repeated short reply
+        ("OK") of a later call."""
         scope = make_scope(self.user_id, None, session_id)
-        dated = [
-            t
-            for t in to_turns(messages, scope, AddDefaults(session_id=session_id))
-            if t.timestamp is not None
-        ]
-        if not dated:
+        turns = to_turns(messages, scope, AddDefaults(session_id=session_id))
+        if not turns or any(t.timestamp is None for t in turns):
             return messages
-        stored = {_fingerprint(t) for t in self.memory.turns(user_id=self.user_id)}
-        items = [messages] if isinstance(messages, Mapping | str) else list(messages)
-        keep: list[Any] = []
-        for item in items:
-            turn = to_turns([item], scope, AddDefaults(session_id=session_id))[0]
-            if turn.timestamp is None or _fingerprint(turn) not in stored:
-                keep.append(item)
-        return keep
+        wanted = [_fingerprint(t) for t in turns]
+        stored = [_fingerprint(t) for t in self.memory.turns(user_id=self.user_id)]
+        n = len(wanted)
+        for i, fp in enumerate(stored[: len(stored) - n + 1]):
+            if fp == wanted[0] and stored[i : i + n] == wanted:
+                return []
+        return messages
 
     def _process(self, *, segment: bool, extract: bool) -> tuple[int, list[str]]:
         flushed = self.memory.flush(user_id=self.user_id, segment=segment, extract=extract)
