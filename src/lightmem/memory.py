@@ -7,7 +7,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -33,7 +33,15 @@ from lightmem.locks import OwnerLocks
 from lightmem.longterm.consolidation import Consolidator, OnDecision
 from lightmem.longterm.forgetting import Forgetter, as_ttl, is_expired
 from lightmem.longterm.summaries import SessionSummarizer, SummaryResult
-from lightmem.messages import AddDefaults, make_scope, to_turns
+from lightmem.messages import (
+    AddDefaults,
+    check_flag,
+    check_limit,
+    check_memory_id,
+    check_note,
+    make_scope,
+    to_turns,
+)
 from lightmem.registry import build, build_llm
 from lightmem.retrieval.context import Context, build_context
 from lightmem.retrieval.search import Searcher, SearchSettings
@@ -244,6 +252,9 @@ class Memory:
         """
         if run_id is not None and session_id is not None and run_id != session_id:
             raise InputError("run_id and session_id are the same thing; pass only one")
+        if session_id is not None and (not isinstance(session_id, str) or not session_id):
+            raise InputError(f"session_id must be a non-empty string, got {session_id!r}")
+        check_note(author, "author", max_chars=256)
         scope = make_scope(user_id, agent_id, run_id or session_id)
         given = parse_timestamp(timestamp) if timestamp is not None else None
         turns = to_turns(messages, scope, AddDefaults(session_id=scope.run_id, timestamp=given))
@@ -349,6 +360,7 @@ class Memory:
     ) -> list[Hit]:
         """The best memories and raw turns for ``query``, in ONE ranked pool (a hit's
         ``kind`` says which); ``include_turns=False`` returns memories only."""
+        check_flag(include_turns, "include_turns", optional=True)
         scope = make_scope(user_id, agent_id, run_id)
         return self.searcher.search(
             query,
@@ -377,6 +389,7 @@ class Memory:
         older one), then the evidence turns quoted; with the items chosen.
         ``hierarchical`` (default: when the mode is ``hierarchical``) searches sessions
         first and writes the summaries of the sessions found above the memories."""
+        check_flag(hierarchical, "hierarchical", optional=True)
         if hierarchical is False and mode == "hierarchical":
             raise InputError("mode 'hierarchical' with hierarchical=False: choose one")
         mode = mode or self.config.retrieval.mode
@@ -411,6 +424,7 @@ class Memory:
     def get(
         self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None
     ) -> Entry:
+        check_memory_id(memory_id)
         scope = make_scope(user_id, agent_id, None) if user_id or agent_id else None
         return self.store.get_entry(memory_id, scope)
 
@@ -425,6 +439,8 @@ class Memory:
     ) -> list[Entry]:
         """The scope's memories in creation order; ``include_deleted`` adds tombstones and
         expired memories (not yet purged)."""
+        check_limit(limit)
+        check_flag(include_deleted, "include_deleted")
         scope = make_scope(user_id, agent_id, run_id)
         if include_deleted:
             return self.store.list_entries(scope, limit=limit, include_deleted=True)
@@ -460,8 +476,11 @@ class Memory:
     ) -> Entry:
         """Replace a memory's text (re-embedded; the old text stays in its history). With a
         scope, an id outside it is :class:`NotFoundError`."""
+        check_memory_id(memory_id)
         if not isinstance(text, str) or not text.strip():
             raise InputError("the new text of a memory must be a non-empty string")
+        check_note(reason, "reason")
+        check_note(actor, "actor", optional=False, max_chars=256)
         for name, value in (("text", text), ("reason", reason)):
             if value is not None and ("\x00" in value or has_lone_surrogate(value)):
                 raise InputError(
@@ -485,6 +504,9 @@ class Memory:
         """Soft-delete a memory (a tombstone with history; never returned by search)."""
         if user_id or agent_id:
             self.get(memory_id, user_id=user_id, agent_id=agent_id)
+        check_memory_id(memory_id)
+        check_note(reason, "reason")
+        check_note(actor, "actor", optional=False, max_chars=256)
         self.store.delete_entry(memory_id, reason=reason, actor=actor)
 
     def delete_all(
@@ -552,6 +574,10 @@ class Memory:
         source turns, and the store's files scrubbed (``ForgetResult.compacted``).
         """
         owner = make_scope(user_id, agent_id, None)
+        check_flag(purge, "purge")
+        check_flag(dry_run, "dry_run")
+        check_note(reason, "reason")
+        check_note(actor, "actor", optional=False, max_chars=256)
         if ids is not None and (
             not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids)
         ):
@@ -575,8 +601,9 @@ class Memory:
     ) -> Entry:
         """Pin (or with ``pinned=False`` unpin) a memory: consolidation never merges, changes
         or expires a pinned memory."""
+        check_flag(pinned, "pinned")
         self.get(memory_id, user_id=user_id, agent_id=agent_id)
-        return self.store.set_entry_flags(memory_id, pinned=bool(pinned), actor="user")
+        return self.store.set_entry_flags(memory_id, pinned=pinned, actor="user")
 
     def set_ttl(
         self,
@@ -723,6 +750,11 @@ class Memory:
         return self.store.export_records(scope)
 
     def import_records(self, records: Iterable[dict[str, Any]]) -> int:
+        if isinstance(records, str | bytes | Mapping) or not isinstance(records, Iterable):
+            raise InputError(
+                "import_records takes an iterable of export records (dicts), as export() "
+                f"yields them; got {type(records).__name__}"
+            )
         return self.store.import_records(records)
 
     # -- lifecycle ------------------------------------------------------------------------------

@@ -168,3 +168,41 @@ def make_scope(user_id: str | None, agent_id: str | None, run_id: str | None) ->
     if user_id is None and agent_id is None:
         raise InputError("a scope is required: pass user_id=... and/or agent_id=...")
     return Scope(user_id, agent_id, run_id)
+
+
+def check_flag(value: object, name: str, *, optional: bool = False) -> None:
+    """A flag is True or False (or None when ``optional``): never a truthy string, for a
+    flag like ``purge`` that cannot be undone."""
+    if isinstance(value, bool) or (optional and value is None):
+        return
+    raise InputError(f"{name} must be True or False, got {value!r}")
+
+
+def check_note(value: object, name: str, *, optional: bool = True, max_chars: int = 1000) -> None:
+    """A short text argument (a reason, an actor, an author): a string of at most
+    ``max_chars`` characters, without NUL or invalid Unicode (None when ``optional``)."""
+    if value is None and optional:
+        return
+    if (
+        not isinstance(value, str)
+        or not value.strip()
+        or len(value) > max_chars
+        or "\x00" in value
+        or has_lone_surrogate(value)
+    ):
+        raise InputError(
+            f"{name} must be a non-empty string of at most {max_chars} characters without "
+            f"NUL or invalid Unicode, got {str(value)[:60]!r}"
+        )
+
+
+def check_memory_id(value: object) -> None:
+    if not isinstance(value, str) or not value:
+        raise InputError(f"a memory id is a non-empty string, got {str(value)[:60]!r}")
+
+
+def check_limit(value: object, name: str = "limit") -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InputError(f"{name} must be a whole number of 1 or more, got {value!r}")

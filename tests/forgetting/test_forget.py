@@ -254,3 +254,40 @@ def test_concurrent_consolidations_of_one_owner_all_succeed(
     assert not errors, errors
     assert sum(r.expired for r in results) == len(entries)
     assert mem.get_all(user_id="alice", include_deleted=True) == []
+
+
+def test_wrong_argument_types_are_input_errors_and_change_nothing(
+    open_memory: Callable[[], Memory],
+) -> None:
+    """The Python API takes flags as booleans (``purge="false"`` erased for good) and text
+    arguments as strings (``author=b"bot"`` was stored and broke every later export)."""
+    import json
+
+    mem = open_memory()
+    entries = seed(mem)
+    eid = entries[0].id
+    before = list(mem.export(user_id="alice"))
+    calls: list[Callable[[], Any]] = [
+        lambda: mem.forget("Zoraida", user_id="alice", purge="false"),  # type: ignore[arg-type]
+        lambda: mem.forget("Zoraida", user_id="alice", dry_run="no"),  # type: ignore[arg-type]
+        lambda: mem.forget("Zoraida", user_id="alice", reason=5),  # type: ignore[arg-type]
+        lambda: mem.pin(eid, "no", user_id="alice"),  # type: ignore[arg-type]
+        lambda: mem.update(eid, "x", reason=5, user_id="alice"),  # type: ignore[arg-type]
+        lambda: mem.update(eid, "x", actor=None, user_id="alice"),  # type: ignore[arg-type]
+        lambda: mem.delete(eid, reason={"a": 1}, user_id="alice"),  # type: ignore[arg-type]
+        lambda: mem.get({"a": 1}),  # type: ignore[arg-type]
+        lambda: mem.get_all(user_id="alice", limit="5"),  # type: ignore[arg-type]
+        lambda: mem.get_all(user_id="alice", limit=-1),
+        lambda: mem.search("Lisbon", user_id="alice", include_turns="no"),  # type: ignore[arg-type]
+        lambda: mem.context("Lisbon", user_id="alice", hierarchical=5),  # type: ignore[arg-type]
+        lambda: mem.import_records(None),  # type: ignore[arg-type]
+        lambda: mem.add("hi", user_id="alice", author=b"bot"),  # type: ignore[arg-type]
+        lambda: mem.add("hi", user_id="alice", session_id=5),  # type: ignore[arg-type]
+    ]
+    for call in calls:
+        with pytest.raises(InputError):
+            call()
+    assert list(mem.export(user_id="alice")) == before
+    json.dumps(before)  # the export stays serialisable
+    with pytest.raises(InputError, match="session_id"):
+        mem.add("hi", user_id="alice", session_id=5)  # type: ignore[arg-type]
