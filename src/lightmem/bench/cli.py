@@ -23,7 +23,7 @@ from lightmem.bench.report import ratio_lines, tables, write_report
 from lightmem.bench.runner import BenchSpec, Command, run
 from lightmem.bench.systems import SYSTEMS
 from lightmem.config import lightmem_home
-from lightmem.errors import ConfigError, LightMemError
+from lightmem.errors import ConfigError, InputError, LightMemError
 from lightmem.retrieval.search import MODES
 
 bench_app = typer.Typer(
@@ -145,7 +145,7 @@ def _spec(
         data=data,
         systems=names,
         config=memory_config,
-        cache_dir=cache or lightmem_home() / "bench-cache",
+        cache_dir=usable_cache(cache or lightmem_home() / "bench-cache"),
         samples=samples or None,
         chunk_tokens=chunk_tokens,
         max_sessions=max_sessions,
@@ -392,3 +392,15 @@ __all__ = ["bench_app", "main"]
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def usable_cache(path: Path) -> Path:
+    """The bench cache directory, created; an :class:`InputError` saying why it cannot be."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(
+            f"cannot create the cache directory {str(path)!r}: {exc.strerror}; pass --cache "
+            f"with a writable directory"
+        ) from None
+    return path

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from lightmem.bench.cli import usable_cache
 from lightmem.bench.perf.report import all_tables, write_report
 from lightmem.bench.perf.run import embedder_section, parse_sizes, run_perf_bench
 
@@ -130,7 +131,7 @@ def perf(
             ann_max_entries=ann_max_entries,
             adds=adds,
             data_dir=data,
-            cache_dir=cache,
+            cache_dir=None if cache is None else usable_cache(cache),
             rebuild=rebuild,
             llm_delay_s=llm_delay,
             progress=say,
