@@ -51,7 +51,7 @@ from lightmem.sensory.stage import SensoryStage
 from lightmem.shortterm.extraction import Extractor, LLMExtractor, TurnExtractor
 from lightmem.shortterm.stage import ShortTermStage
 from lightmem.stores.base import Store, TimeRange
-from lightmem.text import has_lone_surrogate
+from lightmem.text import storable
 from lightmem.timeutil import parse_timestamp
 from lightmem.types import (
     AccessLevel,
@@ -481,12 +481,11 @@ class Memory:
             raise InputError("the new text of a memory must be a non-empty string")
         check_note(reason, "reason")
         check_note(actor, "actor", optional=False, max_chars=256)
-        for name, value in (("text", text), ("reason", reason)):
-            if value is not None and ("\x00" in value or has_lone_surrogate(value)):
-                raise InputError(
-                    f"the memory's new {name} contains a NUL character or invalid Unicode "
-                    f"(a lone surrogate); remove it"
-                )
+        if not storable(text):
+            raise InputError(
+                "the memory's new text contains a NUL character or invalid Unicode "
+                "(a lone surrogate); remove it"
+            )
         if user_id or agent_id:
             self.get(memory_id, user_id=user_id, agent_id=agent_id)
         vector = self.embedder.embed([text.strip()])[0]

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from lightmem.errors import InputError
-from lightmem.text import has_lone_surrogate, unsafe_url
+from lightmem.text import has_lone_surrogate, storable, unsafe_url
 from lightmem.timeutil import parse_timestamp
 from lightmem.types import ImageRef, Scope, Turn
 
@@ -141,7 +141,7 @@ def _opt_str(message: Mapping[str, object], key: str, where: str) -> str | None:
         return str(value)
     if not isinstance(value, str):
         raise InputError(f"{where}: {key!r} must be a string, got {type(value).__name__}")
-    if "\x00" in value or has_lone_surrogate(value):
+    if not storable(value):
         raise InputError(f"{where}: {key!r} contains a NUL character or invalid Unicode")
     return value or None
 
@@ -187,8 +187,7 @@ def check_note(value: object, name: str, *, optional: bool = True, max_chars: in
         not isinstance(value, str)
         or not value.strip()
         or len(value) > max_chars
-        or "\x00" in value
-        or has_lone_surrogate(value)
+        or not storable(value)
     ):
         raise InputError(
             f"{name} must be a non-empty string of at most {max_chars} characters without "

@@ -30,6 +30,12 @@ def has_lone_surrogate(text: str) -> bool:
     return False
 
 
+def storable(text: str) -> bool:
+    """Whether every store can keep ``text`` as given: no NUL character (PostgreSQL refuses
+    it) and valid Unicode (no lone surrogate)."""
+    return "\x00" not in text and not has_lone_surrogate(text)
+
+
 def clean_text(text: str) -> str:
     """Replace what cannot be stored as UTF-8 (lone surrogates from JSON escapes such as
     ``"\\udfff"``) and NUL characters with U+FFFD."""

@@ -40,7 +40,7 @@ from lightmem.stores.sql.codec import (
 )
 from lightmem.stores.sql.dialect import Conn, Dialect
 from lightmem.stores.sql.turns import check_new_ids, existing_ids
-from lightmem.text import has_lone_surrogate, unsafe_url
+from lightmem.text import storable, unsafe_url
 from lightmem.types import EntryStatus, HistoryEvent, Scope, TurnStage
 
 ENTRY_KINDS = ("fact", "summary", "event")
@@ -237,7 +237,7 @@ def _check_shape(n: int, kind: str, rec: dict[str, Any], dim: int) -> None:
 def _form_problem(form: str, value: Any, dim: int) -> str | None:
     """Why ``value`` does not have the form, or None."""
     if form == "str":
-        return None if isinstance(value, str) and _clean(value) else "must be a string" + _NO_NUL
+        return None if isinstance(value, str) and storable(value) else "must be a string" + _NO_NUL
     if form == "int":
         ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
         return None if ok else "must be a whole number, 0 or more"
@@ -247,7 +247,7 @@ def _form_problem(form: str, value: Any, dim: int) -> str | None:
     if form == "bool":
         return None if value in (True, False, 0, 1) else "must be true or false"
     if form == "strs":
-        ok = isinstance(value, list) and all(isinstance(v, str) and _clean(v) for v in value)
+        ok = isinstance(value, list) and all(isinstance(v, str) and storable(v) for v in value)
         return None if ok else "must be a list of strings" + _NO_NUL
     if form == "time":
         if not isinstance(value, str):
@@ -269,7 +269,7 @@ def _form_problem(form: str, value: Any, dim: int) -> str | None:
             refs = load_images(value)
         except (TypeError, ValueError):
             return "must be a list of {'url': string, 'caption': string or null}"
-        if any(unsafe_url(i.url) or not _clean(i.url + (i.caption or "")) for i in refs):
+        if any(unsafe_url(i.url) or not storable(i.url + (i.caption or "")) for i in refs):
             return "must hold http(s) URLs or paths (no javascript:, vbscript: or data: URL)"
         return None
     if form == "vector":
@@ -286,16 +286,12 @@ def _form_problem(form: str, value: Any, dim: int) -> str | None:
 _NO_NUL = " without NUL characters or invalid Unicode (lone surrogates)"
 
 
-def _clean(text: str) -> bool:
-    return "\x00" not in text and not has_lone_surrogate(text)
-
-
 def _clean_json(value: Any) -> bool:
     """Every string of a JSON value (keys too) is clean (PostgreSQL's jsonb takes no NUL)."""
     if isinstance(value, str):
-        return _clean(value)
+        return storable(value)
     if isinstance(value, dict):
-        return all(_clean(str(k)) and _clean_json(v) for k, v in value.items())
+        return all(storable(str(k)) and _clean_json(v) for k, v in value.items())
     if isinstance(value, list):
         return all(_clean_json(v) for v in value)
     return True
