@@ -215,30 +215,28 @@ class Consolidator:
         """Similarity settles it: the newest near-duplicate keeps all sources."""
         newest = max(dupes, key=_order_key)
         ids = [newest.id] + [s.id for s in target.sources if s.id != newest.id]
-        ok = self._apply(target.entry.id, ids, "merge", reason="near-duplicate")
-        if ok and self.on_decision is not None:
-            self.on_decision(target.entry.id, ids, "merge")
-        return "merge" if ok else "done"
+        return self._settle(target.entry.id, ids, "merge", reason="near-duplicate")
 
-    def _apply(self, target_id: str, source_ids: list[str], action: Any, **kw: Any) -> bool:
-        """``apply_decision``; False (nothing to do) when the target or a source was erased
-        meanwhile: another run purged it (expiry, forget), and what is gone needs no
-        decision. The new entries still queued are examined again by the next run."""
+    def _settle(self, target_id: str, source_ids: list[str], action: Any, **kw: Any) -> str:
+        """Apply a decision and report it (``on_decision``); its outcome, or ``"done"`` when
+        the store found it decided already, or the target or a source erased meanwhile
+        (another run purged it: what is gone needs no decision, and the new entries still
+        queued are examined again by the next run)."""
         try:
-            return self.store.apply_decision(target_id, source_ids, action, **kw)
+            ok = self.store.apply_decision(target_id, source_ids, action, **kw)
         except NotFoundError:
             log.info("a consolidation decision found its entries erased meanwhile")
-            return False
+            return "done"
+        if ok and self.on_decision is not None:
+            self.on_decision(target_id, source_ids, action)
+        return str(action) if ok else "done"
 
     def _keep_both(self, target: Target) -> str:
         """Without an LLM, similar entries whose details differ (a number, a name) are two
         facts: the pairs are recorded as decided and both stay."""
         ids = [s.id for s in target.sources]
         reason = "similar, but the details differ: kept both"
-        ok = self._apply(target.entry.id, ids, "ignore", reason=reason)
-        if ok and self.on_decision is not None:
-            self.on_decision(target.entry.id, ids, "ignore")
-        return "ignore" if ok else "done"
+        return self._settle(target.entry.id, ids, "ignore", reason=reason)
 
     def _decide_pack(self, pack: list[Target]) -> list[str]:
         try:
@@ -255,7 +253,7 @@ class Consolidator:
         outcomes: list[str] = []
         for target, decision in zip(pack, decisions, strict=True):
             update = decision.action == "update"
-            ok = self._apply(
+            outcome = self._settle(
                 target.entry.id,
                 [s.id for s in target.sources],
                 decision.action,
@@ -263,9 +261,7 @@ class Consolidator:
                 vector=next(vectors) if update else None,
                 reason=decision.reason or None,
             )
-            if ok and self.on_decision is not None:
-                self.on_decision(target.entry.id, [s.id for s in target.sources], decision.action)
-            outcomes.append(decision.action if ok else "done")
+            outcomes.append(outcome)
         return outcomes
 
     def _ask(self, pack: list[Target]) -> list[UpdateDecision]:
