@@ -132,33 +132,33 @@ def test_processes_share_one_store(
     print(f"turns_acked={len(acked)} turns_stored={len(stored)} entries_checked={checked}")
 
 
-def run_openers(
-    store: Path, cfg: dict[str, Any] | None, work: Path, processes: int, rounds: int
-) -> tuple[set[str], list[list[str]]]:
+def run_children(
+    target: Callable[..., None], args: Callable[[int], tuple[Any, ...]], work: Path, n: int
+) -> list[dict[str, Any]]:
+    """Start ``n`` children on ``target(*args(k), barrier, result, err)`` at once, wait for
+    all (each must exit 0), and return their JSON results in order."""
     ctx = context()
-    barrier = ctx.Barrier(processes)
+    barrier = ctx.Barrier(n)
     procs = [
         ctx.Process(
-            target=opener,
-            args=(
-                str(store),
-                cfg,
-                f"p{k}",
-                rounds,
-                barrier,
-                str(work / f"p{k}.json"),
-                str(work / f"p{k}.err"),
-            ),
+            target=target,
+            args=(*args(k), barrier, str(work / f"c{k}.json"), str(work / f"c{k}.err")),
             daemon=True,
         )
-        for k in range(processes)
+        for k in range(n)
     ]
     for p in procs:
         p.start()
-    for p in procs:
+    for k, p in enumerate(procs):
         p.join(JOIN_TIMEOUT_S)
-        assert p.exitcode == 0, (work / f"{p.name}.err").read_text()[-3000:]
-    results = [json.loads((work / f"p{k}.json").read_text()) for k in range(processes)]
+        assert p.exitcode == 0, (work / f"c{k}.err").read_text()[-3000:]
+    return [json.loads((work / f"c{k}.json").read_text()) for k in range(n)]
+
+
+def run_openers(
+    store: Path, cfg: dict[str, Any] | None, work: Path, processes: int, rounds: int
+) -> tuple[set[str], list[list[str]]]:
+    results = run_children(opener, lambda k: (str(store), cfg, f"p{k}", rounds), work, processes)
     acked = {a for r in results for a in r["acked"]}
     return acked, [e for r in results for e in r["errors"]]
 
@@ -183,30 +183,9 @@ def test_processes_connect_to_a_new_file_at_once(tmp_path: Path) -> None:
     SQLite answers with an immediate ``database is locked`` that skips the busy timeout. The
     connection retries the switch, so no caller sees it (before it did, a third of rounds
     failed)."""
-    ctx = context()
     n, rounds = 6, 20
-    barrier = ctx.Barrier(n)
-    procs = [
-        ctx.Process(
-            target=connector,
-            args=(
-                str(tmp_path),
-                rounds,
-                barrier,
-                str(tmp_path / f"c{k}.json"),
-                str(tmp_path / f"c{k}.err"),
-            ),
-            daemon=True,
-        )
-        for k in range(n)
-    ]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(JOIN_TIMEOUT_S)
-    errors = [
-        e for k in range(n) for e in json.loads((tmp_path / f"c{k}.json").read_text())["errors"]
-    ]
+    results = run_children(connector, lambda k: (str(tmp_path), rounds), tmp_path, n)
+    errors = [e for r in results for e in r["errors"]]
     assert not errors, errors[:3]
 
 
