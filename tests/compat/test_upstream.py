@@ -454,12 +454,17 @@ def test_a_missing_model_folder_names_the_upstream_key(tmp_path: Path) -> None:
         LightMemory.from_config(readme_config(tmp_path), overrides=overrides)
 
 
-def test_force_extract_alone_extracts_and_a_rerun_does_not_duplicate(tmp_path: Path) -> None:
+def plain(tmp_path: Path) -> LightMemory:
+    """The README's config without pre-compression and topic segmentation (fast fakes)."""
     config = readme_config(tmp_path)
     config["pre_compress"] = False
     config["topic_segment"] = False
     with pytest.warns(UpstreamCompatWarning):
-        lm = LightMemory.from_config(config, overrides=FAST)
+        return LightMemory.from_config(config, overrides=FAST)
+
+
+def test_force_extract_alone_extracts_and_a_rerun_does_not_duplicate(tmp_path: Path) -> None:
+    lm = plain(tmp_path)
     with lm:
         llm = scripted(lm)
         llm.enqueue({"memories": [{"text": "The user has a dog named Rex.", "sources": [1]}]})
@@ -482,11 +487,7 @@ def test_a_short_reply_repeated_by_a_later_call_is_stored(tmp_path: Path) -> Non
     """Upstream scripts send one turn pair per call with the session's time: a later "OK"
     is the same time, role and text as an earlier one, and must be stored; only a call
     that repeats, in order, turns already stored is a rerun."""
-    config = readme_config(tmp_path)
-    config["pre_compress"] = False
-    config["topic_segment"] = False
-    with pytest.warns(UpstreamCompatWarning):
-        lm = LightMemory.from_config(config, overrides=FAST)
+    lm = plain(tmp_path)
     with lm:
         ts = "2023/05/08 (Mon) 13:56"
         lm.add_memory(session(ts, "Is the meeting moved?", "OK"))
