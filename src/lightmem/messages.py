@@ -3,6 +3,8 @@ field and the fix; nothing is written unless every message of the call is valid.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -205,3 +207,73 @@ def check_limit(value: object, name: str = "limit") -> None:
         return
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise InputError(f"{name} must be a whole number of 1 or more, got {value!r}")
+
+
+def scope_arg(value: Scope | dict[str, str], what: str) -> Scope:
+    """An owner scope given as a Scope or ``{"user_id": ..., "agent_id": ...}``."""
+    if isinstance(value, Scope):
+        return make_scope(value.user_id, value.agent_id, None)
+    if isinstance(value, dict) and set(value) <= {"user_id", "agent_id"}:
+        return make_scope(value.get("user_id"), value.get("agent_id"), None)
+    raise InputError(f"{what} must be a Scope or {{'user_id': ..., 'agent_id': ...}}")
+
+
+def check_idempotency_key(key: object) -> None:
+    if not isinstance(key, str) or not key.strip() or len(key) > 256 or not key.isprintable():
+        raise InputError(
+            "an idempotency key must be a non-empty printable string of at most 256 "
+            "characters (a UUID per request is the usual choice)"
+        )
+
+
+def request_digest(scope: Scope, turns: list[Turn]) -> str:
+    """What makes two adds the same request: the scope and each message as given (times
+    the caller set; not the ids or the default time the store assigns)."""
+    rows = [
+        [t.role, t.content, t.speaker, t.session_id, t.ref, t.timestamp and t.timestamp.isoformat()]
+        for t in turns
+    ]
+    body = {"scope": [scope.user_id, scope.agent_id, scope.run_id], "turns": rows}
+    return hashlib.sha256(json.dumps(body, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+def check_add(run_id: object, session_id: object, author: object) -> None:
+    """The arguments of ``Memory.add`` besides the messages."""
+    if run_id is not None and session_id is not None and run_id != session_id:
+        raise InputError("run_id and session_id are the same thing; pass only one")
+    if session_id is not None and (not isinstance(session_id, str) or not session_id):
+        raise InputError(f"session_id must be a non-empty string, got {session_id!r}")
+    check_note(author, "author", max_chars=256)
+
+
+def check_change(
+    memory_id: object, reason: object, actor: object, text: object | None = None
+) -> str | None:
+    """The arguments of an edit (``text`` given) or a delete; the edit's text, stripped."""
+    check_memory_id(memory_id)
+    check_note(reason, "reason")
+    check_note(actor, "actor", optional=False, max_chars=256)
+    if text is None:
+        return None
+    if not isinstance(text, str) or not text.strip():
+        raise InputError("the new text of a memory must be a non-empty string")
+    if not storable(text):
+        raise InputError(
+            "the memory's new text contains a NUL character or invalid Unicode "
+            "(a lone surrogate); remove it"
+        )
+    return text.strip()
+
+
+def check_forget(
+    ids: object, purge: object, dry_run: object, reason: object, actor: object
+) -> None:
+    """The arguments of ``Memory.forget`` besides the query and the scope."""
+    check_flag(purge, "purge")
+    check_flag(dry_run, "dry_run")
+    check_note(reason, "reason")
+    check_note(actor, "actor", optional=False, max_chars=256)
+    if ids is not None and (
+        not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids)
+    ):
+        raise InputError("ids must be a list of memory ids")

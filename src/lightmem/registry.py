@@ -6,10 +6,12 @@ A dotted path (``"mypkg.stores.MyStore"``) is accepted as an escape hatch and ty
 Tests may :func:`register` a class directly; that is the same table the entry points fill.
 
 :func:`build` turns a config section into a backend. ``provider = "auto"`` is resolved here
-too, by asking the registered backends of the kind: a class that declares an
-``auto_priority`` offers itself, and the one of highest priority whose ``auto_available``
-says yes is chosen, built-in or plugin alike; when none does, the kind's fallback
-(:data:`AUTO_FALLBACK`) is built with its defaults.
+too, by asking the backends of the kind that offer themselves: those listed (with the same
+name and class) in the ``lightmem.auto`` entry-point group, or registered directly with an
+``auto_priority``. The one of highest ``auto_priority`` whose ``auto_available`` says yes is
+chosen, built-in or plugin alike; when none does, the kind's fallback (:data:`AUTO_FALLBACK`)
+is built with its defaults. Only those candidates are imported: opening a memory never
+loads every installed plugin (a benchmark's fake LLMs stay unimported).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from lightmem.llm.base import LLM
 
 KINDS: Final = ("llm", "embedder", "store", "compressor", "segmenter", "image_embedder")
 GROUP: Final = "lightmem.backends"
+#: The backends that offer themselves for ``auto`` (a subset of :data:`GROUP`).
+AUTO_GROUP: Final = "lightmem.auto"
 AUTO: Final = "auto"
 #: What ``auto`` builds when no backend of the kind offers itself: no-LLM mode.
 AUTO_FALLBACK: Final = {"llm": "none"}
@@ -82,7 +86,7 @@ class Registry:
         ``auto_priority``, the highest whose ``auto_available(options, environ)`` is true
         (ties by name); else the kind's fallback."""
         offers: list[tuple[int, str, Any]] = []
-        for name in self.names(kind):
+        for name in self._auto_candidates(kind):
             cls: Any = self.resolve(kind, name, base)
             priority = getattr(cls, "auto_priority", None)
             if priority is not None:
@@ -93,6 +97,15 @@ class Registry:
         if kind in AUTO_FALLBACK:
             return AUTO_FALLBACK[kind]
         raise ConfigError(f"no {kind} provider is available for 'auto'; name one")
+
+    def _auto_candidates(self, kind: str) -> list[str]:
+        """The provider names of ``kind`` that may offer themselves for ``auto``."""
+        found = {n for (k, n) in self._explicit if k == kind}
+        for ep in entry_points(group=AUTO_GROUP):
+            k, _, n = ep.name.partition(".")
+            if k == kind:
+                found.add(n)
+        return sorted(found)
 
 
 def build(

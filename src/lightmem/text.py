@@ -9,6 +9,18 @@ import unicodedata
 _WORD = re.compile(r"[^\W_]+")  # letters and digits, as FTS5's unicode61 tokenizer keeps them
 
 
+_STOP = """
+a an the and or but if of to in on at by for with from as is are was were be been being
+am do does did done have has had having i you he she it we they me him her us them my
+your his its our their mine yours this that these those what which who whom whose when
+where why how there here not no so than too very can could will would shall should may
+might must just also then about into over after before again any all some such only own
+same s t d ll m re ve don now up out off more most other each few both get got
+"""
+#: Function words that carry no topic (a short list: content words must stay).
+STOP_WORDS = frozenset(_STOP.split())
+
+
 def fold(text: str) -> str:
     """Lower case without diacritics (``"Café"`` -> ``"cafe"``)."""
     if text.isascii():

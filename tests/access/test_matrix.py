@@ -16,7 +16,7 @@ from mcp import Client
 from lightmem import Memory
 from lightmem.types import Scope
 from tests.server.conftest import Tenants, seed
-from tests.server.test_mcp import run_with
+from tests.server.mcp.test_mcp import run_with
 
 POOL = Scope("team")
 ROLES = ("owner", "read", "write", "revoked", "none")
@@ -87,14 +87,16 @@ def test_rest_writes_are_attributed_and_hits_name_their_pool(
     r = client.post("/v1/search", json={"query": "team deploys Fridays", "shared": True}, headers=h)
     pools = {json.dumps(hit["pool"], sort_keys=True) for hit in r.json()["results"]}
     assert json.dumps({"user_id": "team", "agent_id": None}, sort_keys=True) in pools
-    r = client.post("/v1/context", json={"query": "team deploys Fridays", "shared": True},
-                    headers=h)  # fmt: skip
+    r = client.post(
+        "/v1/context", json={"query": "team deploys Fridays", "shared": True}, headers=h
+    )
     assert r.status_code == 200 and "Fridays" in r.json()["text"]
     # a shared search of a key without grants stays in its own scope
     r = client.post(
-        "/v1/search", json={"query": "team deploys", "shared": True},
+        "/v1/search",
+        json={"query": "team deploys", "shared": True},
         headers=Tenants.auth(world["keys"]["none"]),
-    )  # fmt: skip
+    )
     assert r.status_code == 200 and "deploys" not in r.text
 
 

@@ -76,3 +76,26 @@ def test_grants_are_checked(mem: Memory) -> None:
     assert [g.grantee for g in mem.grants(pool=TEAM)] == [Scope("alice")]
     mem.delete_all(user_id="team")
     assert mem.grants() == []
+
+
+def test_shared_context_follows_the_same_mode_rule_as_the_plain_one(tmp_path: Path) -> None:
+    """With ``retrieval.mode = "hierarchical"``, ``hierarchical=False`` turns session
+    summaries off for this call, on the shared path exactly as on the plain one (the pooled
+    context once kept the configured mode and led with the summaries)."""
+    config = {**CONFIG, "retrieval": {"mode": "hierarchical"}}
+    with Memory(tmp_path / "h", config=config) as m:
+        for day in (1, 2):
+            m.add(
+                [{"role": "user", "content": f"on day {day} the team shipped release {day}"}],
+                user_id="team",
+                session_id=f"s{day}",
+                timestamp=f"2024-01-0{day}T10:00:00",
+            )
+        m.flush()
+        m.consolidate(user_id="team")  # builds the session summaries
+        team = m.as_scope(user_id="team")
+        for flag in (None, True, False):
+            plain = m.context("release shipped", user_id="team", hierarchical=flag)
+            shared = team.context("release shipped", shared=True, hierarchical=flag)
+            assert shared.text == plain.text, flag
+            assert ("Sessions (oldest first):" in shared.text) is (flag is not False), flag

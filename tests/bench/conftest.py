@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from lightmem.bench.cli import bench_app
+from lightmem_bench.cli import bench_app
 
 PETS = [
     ("Maya", "My cat Pixel only eats salmon flavoured kibble these days."),

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from lightmem import Memory
-from lightmem.bench.annotated import LABEL, AnnotatedLLM, AnnotatedOptions
 from lightmem.errors import ConfigError, ProviderError
 from lightmem.llm.base import ChatMessage
+from lightmem_bench.annotated import LABEL, AnnotatedLLM, AnnotatedOptions
 
 from .conftest import locomo_sample
 
@@ -80,7 +80,7 @@ def test_pipeline_stores_the_annotated_facts_with_their_turns(
 
 
 def test_malformed_evidence_is_normalised(annotated_file: Path) -> None:
-    from lightmem.bench.annotated import load_annotations
+    from lightmem_bench.annotated import load_annotations
 
     ann = load_annotations(annotated_file)
     nurse = ann.facts["s1"]["D1:3"][0]

@@ -95,7 +95,7 @@ def test_bad_input_is_reported(run_bench: Any, locomo_file: Path) -> None:
 
 
 def test_config_overrides_keep_options_of_the_same_provider(tmp_path: Path) -> None:
-    from lightmem.bench.configure import load_config
+    from lightmem_bench.configure import load_config
 
     path = tmp_path / "c.toml"
     path.write_text(
@@ -108,10 +108,10 @@ def test_config_overrides_keep_options_of_the_same_provider(tmp_path: Path) -> N
 
 
 def test_llm_specs(tmp_path: Path) -> None:
-    from lightmem.bench.configure import llm_from_spec
     from lightmem.config import LLMSection
     from lightmem.errors import ConfigError
     from lightmem.llm.scripted import ScriptedLLM
+    from lightmem_bench.configure import llm_from_spec
 
     llm = llm_from_spec("scripted", LLMSection(provider="none"))
     assert isinstance(llm, ScriptedLLM)

@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from lightmem.bench.metrics import (
+from lightmem.errors import InputError
+from lightmem_bench.metrics import (
     aggregate,
     budget_cut,
     count_budget_tokens,
@@ -19,7 +20,6 @@ from lightmem.bench.metrics import (
     recall_at_k,
     session_k,
 )
-from lightmem.errors import InputError
 
 # Four ranked units; the second is a segment covering two turns.
 RANKED = [["D1:1"], ["D2:3", "D2:4"], ["D1:7"], ["D3:1"]]

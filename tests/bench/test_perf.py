@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from lightmem.bench.perf.cli import perf_app
-from lightmem.bench.perf.data import make_texts
-from lightmem.bench.perf.report import markdown
-from lightmem.bench.perf.run import parse_sizes, run_perf_bench
-from lightmem.bench.perf.stats import recall_at, summary
 from lightmem.errors import InputError
+from lightmem_bench.perf.cli import perf_app
+from lightmem_bench.perf.data import make_texts
+from lightmem_bench.perf.report import markdown
+from lightmem_bench.perf.run import parse_sizes, run_perf_bench
+from lightmem_bench.perf.stats import recall_at, summary
 from tests.bench.conftest import locomo_sample, longmemeval_instance
 
 SEARCH_KEYS = {"total", "retrieval", "embedding"}
@@ -37,9 +37,17 @@ def data_dir(tmp_path: Path) -> Path:
 
 def bench(data_dir: Path, cache: Path, **kw: Any) -> dict[str, Any]:
     settings: dict[str, Any] = {
-        "queries": 8, "rounds": 2, "users": 10, "unique_texts": 60, "embedder": "hash",
-        "adds": 5, "batch": 500, "data_dir": data_dir, "cache_dir": cache, "llm_delay_s": 0.05,
-    }  # fmt: skip
+        "queries": 8,
+        "rounds": 2,
+        "users": 10,
+        "unique_texts": 60,
+        "embedder": "hash",
+        "adds": 5,
+        "batch": 500,
+        "data_dir": data_dir,
+        "cache_dir": cache,
+        "llm_delay_s": 0.05,
+    }
     settings.update(kw)
     return run_perf_bench(**settings)
 
@@ -93,11 +101,30 @@ def test_a_second_run_reuses_the_cached_vectors_and_stores(data_dir: Path, tmp_p
 def test_the_command_writes_json_and_a_report(data_dir: Path, tmp_path: Path) -> None:
     out, report = tmp_path / "perf.json", tmp_path / "report"
     args = [
-        "--sizes", "1k", "--embedder", "hash", "--queries", "4", "--rounds", "1",
-        "--unique-texts", "100", "--adds", "3", "--data", str(data_dir),
-        "--cache", str(tmp_path / "cache"), "--json", str(out), "--report", str(report),
-        "--store-option", "cache_mb=64", "--quiet",
-    ]  # fmt: skip
+        "--sizes",
+        "1k",
+        "--embedder",
+        "hash",
+        "--queries",
+        "4",
+        "--rounds",
+        "1",
+        "--unique-texts",
+        "100",
+        "--adds",
+        "3",
+        "--data",
+        str(data_dir),
+        "--cache",
+        str(tmp_path / "cache"),
+        "--json",
+        str(out),
+        "--report",
+        str(report),
+        "--store-option",
+        "cache_mb=64",
+        "--quiet",
+    ]
     result = CliRunner().invoke(perf_app, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "search latency" in result.output

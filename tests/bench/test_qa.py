@@ -7,14 +7,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from lightmem.bench.judge import (
+from lightmem_bench.judge import (
     LONGMEMEVAL_ABSTENTION_PROMPT,
     CallCache,
     judge_request,
     read_label,
 )
-from lightmem.bench.qa import fit_context
-from lightmem.bench.systems.base import Unit
+from lightmem_bench.qa import fit_context
+from lightmem_bench.systems.base import Unit
 from tests.fakes.openai_server import FakeOpenAIServer
 
 
@@ -44,10 +44,13 @@ def test_locomo_qa_end_to_end_with_cached_calls(
     out, report = tmp_path / "qa.json", tmp_path / "report"
     command = "qa --dataset locomo --sample s1 --llm none --embedder hash --top-k 3"
     args = [
-        "--system", "lightmem", "--system", "full-text",
+        "--system",
+        "lightmem",
+        "--system",
+        "full-text",
         *("--data", str(locomo_file), "--answer-llm", llm_spec(openai_server)),
         *("--json", str(out), "--report", str(report)),
-    ]  # fmt: skip
+    ]
     run_bench(command, *args)
     # 5 questions (categories 1-4 with an answer) x 2 systems: 10 answers from different
     # contexts; the fake answers alike, so the 5 judge verdicts of the second system are

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from lightmem.bench.cost import percentile, ratios, spread
-from lightmem.bench.retrieval import (
+from lightmem.datasets import Question, load_dataset
+from lightmem_bench.cost import percentile, ratios, spread
+from lightmem_bench.retrieval import (
     official_corpus,
     official_ranking,
     score_locomo,
@@ -16,8 +17,7 @@ from lightmem.bench.retrieval import (
     summarize_locomo,
     summarize_longmemeval,
 )
-from lightmem.bench.systems.base import Unit
-from lightmem.datasets import Question, load_dataset
+from lightmem_bench.systems.base import Unit
 
 
 def q(evidence: list[str], category: str = "4", qid: str = "q") -> Question:

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from lightmem.bench import fake
-from lightmem.bench.runner import BenchSpec, MemoryCache, run, select
-from lightmem.bench.systems import SystemSettings, make_system
-from lightmem.bench.systems.naive_rag import chunk_turns
 from lightmem.config import MemoryConfig
 from lightmem.datasets import load_dataset
 from lightmem.errors import InputError
+from lightmem_bench import fake
+from lightmem_bench.runner import BenchSpec, MemoryCache, run, select
+from lightmem_bench.systems import SystemSettings, make_system
+from lightmem_bench.systems.naive_rag import chunk_turns
 
 HASH = {"provider": "hash", "options": {"dim": 64}}
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from lightmem.bench.textscore import bleu1, normalize_answer, token_f1
+from lightmem_bench.textscore import bleu1, normalize_answer, token_f1
 
 
 def test_normalisation_drops_case_punctuation_articles_and_commas() -> None:

@@ -44,13 +44,21 @@ LOCOMO = [
             ],
         },
         "qa": [
-            {"question": "What breed is Rex?", "answer": "beagle", "evidence": ["D1:3"],
-             "category": 4},
-            {"question": "What instrument does Ben learn?", "answer": "cello",
-             "evidence": ["D2:1"], "category": 4},
+            {
+                "question": "What breed is Rex?",
+                "answer": "beagle",
+                "evidence": ["D1:3"],
+                "category": 4,
+            },
+            {
+                "question": "What instrument does Ben learn?",
+                "answer": "cello",
+                "evidence": ["D2:1"],
+                "category": 4,
+            },
         ],
     }
-]  # fmt: skip
+]
 
 
 @dataclass
@@ -96,8 +104,14 @@ def add_two(cli: Any) -> list[str]:
 
 
 def test_add_from_stdin_prints_turn_ids(cli: Any) -> None:
-    r = cli("add", "-", "--user", "u1", input='[{"role": "user", "content": "Hello there"},'
-            '{"role": "assistant", "content": "Hi!"}]')  # fmt: skip
+    r = cli(
+        "add",
+        "-",
+        "--user",
+        "u1",
+        input='[{"role": "user", "content": "Hello there"},'
+        '{"role": "assistant", "content": "Hi!"}]',
+    )
     assert r.code == 0, r.stderr
     ids = r.stdout.split()
     assert len(ids) == 2 and all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
@@ -169,8 +183,14 @@ def test_ingest_locomo_then_search_shows_dia_ids(cli: Any, tmp_path: Path) -> No
     report = r.json()
     assert report["llm_mode"] == "none" and report["flushed"] is True
     [sample] = report["samples"]
-    assert sample == {"sample_id": "s1", "user_id": "s1", "sessions": 2, "turns": 5,
-                      "skipped_turns": 0, "entries": 5}  # fmt: skip
+    assert sample == {
+        "sample_id": "s1",
+        "user_id": "s1",
+        "sessions": 2,
+        "turns": 5,
+        "skipped_turns": 0,
+        "entries": 5,
+    }
 
     hits = cli("search", "beagle puppy Rex", "--user", "s1", "-k", "3", "--json").json()
     refs = [s["ref"] for h in hits for s in h["sources"]]
@@ -221,9 +241,13 @@ def test_entry_round_trip(cli: Any) -> None:
 
 @pytest.mark.parametrize(
     "argv",
-    [["get", "no-such-id"], ["history", "no-such-id"], ["delete", "no-such-id"],
-     ["update", "no-such-id", "new text"]],
-)  # fmt: skip
+    [
+        ["get", "no-such-id"],
+        ["history", "no-such-id"],
+        ["delete", "no-such-id"],
+        ["update", "no-such-id", "new text"],
+    ],
+)
 def test_unknown_id_exits_2(cli: Any, argv: list[str]) -> None:
     r = cli(*argv)
     assert r.code == 2 and "no-such-id" in r.stderr and "Traceback" not in r.stderr
@@ -241,8 +265,10 @@ def test_export_import_round_trip(cli: Any, tmp_path: Path) -> None:
     r = cli("export", "-o", str(out))
     assert r.code == 0 and "exported" in r.stderr
     assert {json.loads(line)["kind"] for line in out.read_text().splitlines()} >= {
-        "turn", "entry", "history"
-    }  # fmt: skip
+        "turn",
+        "entry",
+        "history",
+    }
 
     fresh = tmp_path / "fresh"
     imported = cli("import", str(out), "--json", store=fresh)
@@ -275,11 +301,22 @@ def test_stats_json_shape(cli: Any) -> None:
     cli("add", "--user", "u2", "--agent", "bot", input='{"role": "user", "content": "hi"}')
     stats = cli("stats", "--json").json()
     assert set(stats) == {
-        "store", "llm_mode", "llm_description", "embedder", "embedder_description", "scopes",
-        "entries", "buffered_turns",
-        "pending_batches", "failed_batches", "invalid_sources", "repaired_sources", "failures",
-        "llm", "timings",
-    }  # fmt: skip
+        "store",
+        "llm_mode",
+        "llm_description",
+        "embedder",
+        "embedder_description",
+        "scopes",
+        "entries",
+        "buffered_turns",
+        "pending_batches",
+        "failed_batches",
+        "invalid_sources",
+        "repaired_sources",
+        "failures",
+        "llm",
+        "timings",
+    }
     assert stats["failures"] == [] and stats["repaired_sources"] == 0
     assert stats["llm_mode"] == "none" and "no-LLM mode" in stats["llm_description"]
     assert stats["embedder"] in stats["embedder_description"]
@@ -289,8 +326,12 @@ def test_stats_json_shape(cli: Any) -> None:
     assert stats["buffered_turns"] + scopes[("u2", "bot")]["active"] >= 1
     assert set(stats["llm"]) == {"stages", "total"}
     assert set(stats["llm"]["total"]) == {
-        "calls", "failed_calls", "tokens_in", "tokens_out", "seconds"
-    }  # fmt: skip
+        "calls",
+        "failed_calls",
+        "tokens_in",
+        "tokens_out",
+        "seconds",
+    }
     human = cli("stats")
     assert human.code == 0 and "u1" in human.stdout
 
@@ -329,8 +370,17 @@ def test_consolidate_and_flush_json(cli: Any) -> None:
     flushed = cli("flush", "--json").json()
     assert set(flushed) == {"entries_created", "batches_done", "failed_batches"}
     result = cli("consolidate", "--user", "u1", "--json").json()
-    assert set(result) == {"examined", "updated", "deleted", "merged", "ignored", "expired",
-                           "failed", "summaries", "failed_summaries"}  # fmt: skip
+    assert set(result) == {
+        "examined",
+        "updated",
+        "deleted",
+        "merged",
+        "ignored",
+        "expired",
+        "failed",
+        "summaries",
+        "failed_summaries",
+    }
     assert cli("consolidate").code == 0
 
 

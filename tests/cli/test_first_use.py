@@ -31,8 +31,11 @@ def test_a_store_on_a_read_only_mount_says_what_to_change(tmp_path: Path) -> Non
     mounted = False
     if os.geteuid() == 0 and shutil.which("mount"):
         # as root a chmod does not stop writes: a read-only tmpfs does
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(ro)],
-                              capture_output=True, check=False)  # fmt: skip
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(ro)],
+            capture_output=True,
+            check=False,
+        )
         mounted = done.returncode == 0
     if not mounted:
         if os.geteuid() == 0:

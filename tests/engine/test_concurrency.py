@@ -23,13 +23,13 @@ import pytest
 from lightmem import Memory
 from lightmem.llm.scripted import ScriptedLLM
 from lightmem.types import Batch, Scope, TurnStage
-from tests.reliability.conftest import scaled
-from tests.reliability.integrity import assert_entries_whole, assert_exactly_once, sqlite_integrity
-from tests.reliability.workers import connector, consolidator, context, opener, writer
+from tests.support.integrity import assert_entries_whole, assert_exactly_once, sqlite_integrity
+from tests.support.soak import scaled
+from tests.support.workers import connector, consolidator, context, opener, writer
 
 BASE: dict[str, Any] = {
     "embedder": {"provider": "hash", "options": {"dim": 32}},
-    "llm": {"provider": "tests.engine.echo_llm.EchoLLM", "options": {"delay": 0.002}},
+    "llm": {"provider": "tests.fakes.echo_llm.EchoLLM", "options": {"delay": 0.002}},
     "buffer": {"sensory_tokens": 30, "shortterm_tokens": 40},
     "consolidation": {"threshold": 0.3, "workers": 2},
 }
@@ -56,8 +56,16 @@ def run_processes(
     procs = []
     for k in range(writers):
         mine = [users[k], "shared"] if shared else [users[k]]
-        args = (str(store), cfg, f"w{k}", mine, turns, barrier,
-                str(work / f"w{k}.json"), str(work / f"w{k}.err"))  # fmt: skip
+        args = (
+            str(store),
+            cfg,
+            f"w{k}",
+            mine,
+            turns,
+            barrier,
+            str(work / f"w{k}.json"),
+            str(work / f"w{k}.err"),
+        )
         procs.append(ctx.Process(target=writer, args=args, daemon=True))
     cons = ctx.Process(
         target=consolidator,
@@ -224,13 +232,13 @@ def lose_race(a: Memory, b: Memory, where: str) -> None:
         a.flush(user_id="maya")
 
     if where == "segmenting":  # b has read the buffer; a segments it first
-        boundaries = b.segmenter.boundaries
+        boundaries = b.parts.segmenter.boundaries
 
         def cut(turns: Any, matrix: Any) -> list[int]:
             a_first()
             return boundaries(turns, matrix)
 
-        b.segmenter.boundaries = cut  # type: ignore[method-assign]
+        b.parts.segmenter.boundaries = cut  # type: ignore[method-assign]
     elif where == "batching":  # b has planned a batch; a batches the same turns first
         b.flush(user_id="maya", extract=False)
         create_batch = b.store.create_batch

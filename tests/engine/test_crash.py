@@ -3,7 +3,7 @@ store that opens and continues.
 
 Each round starts a fresh interpreter, so start-up (about a second) dominates; the kill comes
 0-0.4 s after the writer's first acknowledgement. ``LIGHTMEM_CRASH_ROUNDS`` sets the number
-of rounds (default 50). ``tests/reliability/test_sigkill.py`` aims kills at each step and
+of rounds (default 50). ``tests/engine/test_sigkill.py`` aims kills at each step and
 checks every entry as well."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from lightmem.types import TurnStage
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = {
     "embedder": {"provider": "hash", "options": {"dim": 32}},
-    "llm": {"provider": "tests.engine.echo_llm.EchoLLM", "options": {"delay": 0.01}},
+    "llm": {"provider": "tests.fakes.echo_llm.EchoLLM", "options": {"delay": 0.01}},
     "buffer": {"sensory_tokens": 40, "shortterm_tokens": 60},
     "consolidation": {"threshold": 0.2},
 }

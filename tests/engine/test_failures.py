@@ -18,8 +18,7 @@ from lightmem.llm.scripted import ScriptedLLM
 from lightmem.shortterm.extraction import CUT_MARK
 from lightmem.tokens import count_tokens
 from tests.fakes.openai_server import FakeOpenAIServer
-
-from .conftest import MakeMemory, conversation
+from tests.support.memories import MakeMemory, conversation
 
 BIG = {"sensory_tokens": 100_000, "shortterm_tokens": 100_000}
 PIXEL = "My cat Pixel only eats salmon flavoured kibble these days."

@@ -7,9 +7,8 @@ from typing import Any
 from lightmem.errors import ProviderError
 from lightmem.llm.scripted import ScriptedLLM
 from lightmem.types import EntryStatus, TurnStage
-
-from .conftest import MakeMemory, conversation
-from .decide import per_target
+from tests.fakes.decide import per_target
+from tests.support.memories import MakeMemory, conversation
 
 
 def scripted(mem: Any) -> ScriptedLLM:

@@ -9,8 +9,7 @@ import pytest
 
 from lightmem import InputError, NotFoundError
 from lightmem.types import EntryStatus, TurnStage
-
-from .conftest import MakeMemory, conversation
+from tests.support.memories import MakeMemory, conversation
 
 
 def ingest(mem, user: str = "alice") -> None:
@@ -180,13 +179,16 @@ def test_near_duplicates_whose_details_differ_are_two_facts(make_memory: MakeMem
     embedder puts these far above the duplicate threshold, and both facts stay."""
     mem = make_memory(consolidation={"duplicate_threshold": 0.5, "threshold": 0.5})
     for day, text in enumerate(
-        ["Traveller Orin34 booked cabin 12 on the ferry to Vel34.",
-         "Traveller Orin346 booked cabin 12 on the ferry to Vel346.",
-         "Traveller Orin346 booked cabin 12 on the ferry to Vel346 at dawn."],
+        [
+            "Traveller Orin34 booked cabin 12 on the ferry to Vel34.",
+            "Traveller Orin346 booked cabin 12 on the ferry to Vel346.",
+            "Traveller Orin346 booked cabin 12 on the ferry to Vel346 at dawn.",
+        ],
         start=1,
-    ):  # fmt: skip
-        mem.add({"role": "user", "content": text}, user_id="alice",
-                timestamp=f"2024-01-0{day}T00:00:00")  # fmt: skip
+    ):
+        mem.add(
+            {"role": "user", "content": text}, user_id="alice", timestamp=f"2024-01-0{day}T00:00:00"
+        )
     mem.flush()
     result = mem.consolidate(user_id="alice")
     texts = sorted(e.text for e in mem.get_all(user_id="alice"))

@@ -6,12 +6,11 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from lightmem.engine.locks import OwnerLocks
 from lightmem.llm.base import ChatMessage
 from lightmem.llm.scripted import ScriptedLLM
-from lightmem.locks import OwnerLocks
 from lightmem.messages import make_scope
-
-from .conftest import MakeMemory
+from tests.support.memories import MakeMemory
 
 
 class InFlight:

@@ -19,17 +19,17 @@ from typing import Any
 
 from lightmem import Memory
 from lightmem.types import Scope, TurnStage
-from tests.reliability.conftest import scaled
-from tests.reliability.integrity import (
+from tests.support.integrity import (
     assert_entries_whole,
     assert_exactly_once,
     sqlite_integrity,
 )
-from tests.reliability.workers import context, crash_writer, read_markers
+from tests.support.soak import scaled
+from tests.support.workers import context, crash_writer, read_markers
 
 CONFIG: dict[str, Any] = {
     "embedder": {"provider": "hash", "options": {"dim": 32}},
-    "llm": {"provider": "tests.engine.echo_llm.EchoLLM", "options": {"delay": 0.005}},
+    "llm": {"provider": "tests.fakes.echo_llm.EchoLLM", "options": {"delay": 0.005}},
     "buffer": {"sensory_tokens": 40, "shortterm_tokens": 60},
     "consolidation": {"threshold": 0.2, "workers": 2},
     # events and session summaries are written by the same kills as the facts

@@ -6,12 +6,12 @@ import json
 from typing import Any
 
 from lightmem import Memory
-from lightmem.bench.fake import plausible_reply
 from lightmem.llm.base import ChatMessage
 from lightmem.llm.scripted import ScriptedLLM
 from lightmem.longterm.summaries import SUMMARY_PROMPT
 from lightmem.shortterm.extraction import EVENT_PROMPT
-from tests.engine.conftest import MakeMemory
+from lightmem_bench.fake import plausible_reply
+from tests.support.memories import MakeMemory
 
 SESSIONS = {
     "s1": [
@@ -67,10 +67,17 @@ def test_extractive_summaries_are_built_versioned_and_scoped(make_memory: MakeMe
     assert mem.consolidate(user_id="maya").summaries == 0
     # the session grows: a new version, with the reason in its history
     mem.add(
-        [{"role": "user", "speaker": "Maya", "content": "Pixel also likes tuna.",
-          "timestamp": DAYS["s1"]}],
-        user_id="maya", session_id="s1",
-    )  # fmt: skip
+        [
+            {
+                "role": "user",
+                "speaker": "Maya",
+                "content": "Pixel also likes tuna.",
+                "timestamp": DAYS["s1"],
+            }
+        ],
+        user_id="maya",
+        session_id="s1",
+    )
     mem.flush(user_id="maya")
     assert mem.consolidate(user_id="maya").summaries == 1
     grown = summaries(mem)["s1"]
@@ -146,8 +153,9 @@ def test_hierarchical_search_drills_into_the_best_sessions(make_memory: MakeMemo
     # merged with the flat ranking: the best flat hit is still there
     assert flat[0].id in [h.id for h in deep]
     # a time range outside every session: nothing to drill into, nothing found
-    none = mem.search(query, user_id="maya", mode="hierarchical",
-                      time_range=("2030-01-01", "2030-02-01"))  # fmt: skip
+    none = mem.search(
+        query, user_id="maya", mode="hierarchical", time_range=("2030-01-01", "2030-02-01")
+    )
     assert none == []
     block = mem.context(query, user_id="maya", hierarchical=True, budget_tokens=400)
     assert block.text.startswith("Sessions (oldest first):")
@@ -167,14 +175,26 @@ def event_reply(messages: list[ChatMessage], schema: dict[str, Any] | None) -> A
             {"text": "Jonas recommends the Chamonix cable car.", "sources": [2]},
         ],
         "events": [
-            {"text": "Maya plans a ski trip to Chamonix.", "when": "February 2024",
-             "who": ["Maya"], "where": "Chamonix", "facts": [1, 2], "sources": [1]},
-            {"text": "Jonas advises Maya on Chamonix.", "who": ["Jonas"], "facts": [3, 9],
-             "sources": [2]},
+            {
+                "text": "Maya plans a ski trip to Chamonix.",
+                "when": "February 2024",
+                "who": ["Maya"],
+                "where": "Chamonix",
+                "facts": [1, 2],
+                "sources": [1],
+            },
+            {
+                "text": "Jonas advises Maya on Chamonix.",
+                "who": ["Jonas"],
+                "facts": [3, 9],
+                "sources": [2],
+            },
         ],
-        "links": [{"source": 1, "target": 2, "relation": "follow-up"},
-                  {"source": 1, "target": 7, "relation": "cause"}],
-    }  # fmt: skip
+        "links": [
+            {"source": 1, "target": 2, "relation": "follow-up"},
+            {"source": 1, "target": 7, "relation": "cause"},
+        ],
+    }
 
 
 def test_event_mode_binds_facts_and_a_hit_brings_them(make_memory: MakeMemory) -> None:
@@ -275,18 +295,19 @@ def test_sleep_time_reads_an_owner_again_only_when_its_turns_changed(
         return real(*args, **kwargs)
 
     mem.store.list_turns = spy  # type: ignore[method-assign]
-    mem.summarize(mem_scope := summaries(mem)["s1"].scope)
+    mem.engine.summarize(mem_scope := summaries(mem)["s1"].scope)
     assert reads == []  # nothing changed: the owner's turns are not read again
     add_sessions(mem, ["s2"])
     reads.clear()
-    assert mem.summarize(mem_scope).written == 1 and reads
+    assert mem.engine.summarize(mem_scope).written == 1 and reads
 
 
 def grow(mem: Memory, sid: str, text: str) -> None:
     mem.add(
         [{"role": "user", "speaker": "Maya", "content": text, "timestamp": DAYS[sid]}],
-        user_id="maya", session_id=sid,
-    )  # fmt: skip
+        user_id="maya",
+        session_id=sid,
+    )
     mem.flush(user_id="maya")
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from lightmem import Memory
+from lightmem.engine.process import ClaimingStore, WorkerProcess
 from lightmem.types import Scope
-from lightmem.worker_process import ClaimingStore, WorkerProcess
 
 CONFIG: dict[str, Any] = {
     "embedder": {"provider": "hash", "options": {"dim": 32}},
@@ -30,7 +30,7 @@ def test_a_memory_without_its_pipeline_only_stores_and_a_worker_process_runs_it(
         assert memory.store.list_batches(None, ("pending", "done")) == []
         assert memory.get_all(user_id="ann") == []
         assert not isinstance(memory.store, ClaimingStore)
-        proc = WorkerProcess(memory, "w")
+        proc = WorkerProcess(memory.engine, "w")
         try:
             total = proc.run(threading.Event(), once=True)
         finally:

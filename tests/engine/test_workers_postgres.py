@@ -11,8 +11,8 @@ from typing import Any
 import psycopg
 
 from lightmem import Memory
-from lightmem.bench.perf.scaleout.audit import audit, read_journals, wait_drained
-from lightmem.bench.perf.scaleout.cluster import Child, start_worker, write_config
+from lightmem_bench.perf.scaleout.audit import audit, read_journals, wait_drained
+from lightmem_bench.perf.scaleout.cluster import Child, start_worker, write_config
 from tests.pg import PgServer
 
 OWNERS = ("ann", "bob", "cyd")

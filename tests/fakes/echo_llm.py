@@ -79,10 +79,13 @@ class EchoLLM(LLM):
             reply = {"memories": mems}
             if messages[0].content == EVENT_PROMPT:
                 reply["events"] = [
-                    {"text": m["text"].replace(" said: ", " did: "), "facts": [n + 1],
-                     "sources": m["sources"]}
+                    {
+                        "text": m["text"].replace(" said: ", " did: "),
+                        "facts": [n + 1],
+                        "sources": m["sources"],
+                    }
                     for n, m in enumerate(mems)
-                ]  # fmt: skip
+                ]
                 reply["links"] = [
                     {"source": n, "target": n + 1, "relation": "follow_up"}
                     for n in range(1, len(mems))

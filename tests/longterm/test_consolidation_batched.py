@@ -8,9 +8,8 @@ from typing import Any
 
 from lightmem.llm.scripted import ScriptedLLM
 from lightmem.longterm.decisions import BATCH_UPDATE_PROMPT, pack_sizes
-
-from .conftest import MakeMemory
-from .decide import per_target
+from tests.fakes.decide import per_target
+from tests.support.memories import MakeMemory
 
 OLD = [
     "Maya's cat Pixel eats salmon kibble.",

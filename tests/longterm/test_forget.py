@@ -157,8 +157,8 @@ def test_forgetting_a_batched_turn_takes_it_out_of_its_pending_batch(
     mem.config.buffer.sensory_tokens = 10_000
     mem.add([{"role": "user", "content": t} for t in TEXTS], user_id="alice")
     owner = mem.turns(user_id="alice")[0].scope.owner
-    mem.sensory.process(owner, force=True)
-    mem.shortterm.plan(owner, force=True)  # batched, not yet extracted
+    mem.engine.sensory.process(owner, force=True)
+    mem.engine.shortterm.plan(owner, force=True)  # batched, not yet extracted
     (batch,) = mem.store.list_batches(owner)
     assert len(batch.turn_ids) == 3
     mem.forget("zoraida", user_id="alice")
@@ -175,8 +175,9 @@ def test_a_forgotten_turn_is_no_evidence_of_a_memory_that_still_cites_it(
     """Forgetting memory A by id tombstones its source turn; memory B drawn from the same
     turn stays, but search and context no longer quote the turn as B's evidence."""
     mem = open_memory()
-    mem.add([{"role": "user", "content": "Zoraida lives in Lisbon and plays the oboe"}],
-            user_id="alice")  # fmt: skip
+    mem.add(
+        [{"role": "user", "content": "Zoraida lives in Lisbon and plays the oboe"}], user_id="alice"
+    )
     (t,) = mem.turns(user_id="alice")
     a = Entry("a", t.scope.owner, "Zoraida lives in Lisbon", sources=[t.id], origin="manual")
     b = Entry("b", t.scope.owner, "someone plays the oboe", sources=[t.id], origin="manual")

@@ -64,8 +64,10 @@ def check_new(store: Store) -> None:
         assert list(store.image_vectors(ALICE, "m")) == [("t1", 0)]
         assert store.apply_decision("e0", ["e1"], "ignore", reason="unrelated")
         assert [d.decision for d in store.decisions("e1")] == ["ignore"]
-        assert store.forget_entries(["e1"], reason=None, actor="user", owner=ALICE,
-                                    turn_ids=["t1"]) == 1  # fmt: skip
+        assert (
+            store.forget_entries(["e1"], reason=None, actor="user", owner=ALICE, turn_ids=["t1"])
+            == 1
+        )
         assert store.history("e1")[-1].event == HistoryEvent.FORGET
         assert store.get_turns(["t1"])[0].forgotten
         erased = store.erase(ALICE, ["e1"], ["t1"], cause="forget", actor="user")

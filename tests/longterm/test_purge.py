@@ -39,9 +39,12 @@ def postgres_rows_with_secret(mem: Memory) -> dict[str, int]:
     pool = store._db._pool
 
     with pool.connection() as conn:
-        tables = [r[0] for r in conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
-        ).fetchall()]  # fmt: skip
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+            ).fetchall()
+        ]
         out = {}
         for t in tables:
             sql = f'SELECT count(*) FROM "{t}" AS r WHERE r::text ILIKE %s'

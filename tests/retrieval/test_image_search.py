@@ -28,8 +28,11 @@ TALK = [
 
 
 def open_memory(path: Path, images: bool, **config: Any) -> Memory:
-    base: dict[str, Any] = {"embedder": {"provider": "hash", "options": {"dim": 64}},
-                            "llm": "none", **config}  # fmt: skip
+    base: dict[str, Any] = {
+        "embedder": {"provider": "hash", "options": {"dim": 64}},
+        "llm": "none",
+        **config,
+    }
     if images:
         base["image_embedder"] = "test-words"
     return Memory(path, config=base)
@@ -74,7 +77,7 @@ def test_without_an_image_embedder_the_image_is_not_found_by_what_it_shows(
 def test_memories_extracted_by_an_llm_carry_the_image_and_are_found_by_it(
     tmp_path: Path,
 ) -> None:
-    mem = open_memory(tmp_path / "llm", images=True, llm="tests.engine.echo_llm.EchoLLM")
+    mem = open_memory(tmp_path / "llm", images=True, llm="tests.fakes.echo_llm.EchoLLM")
     mem.add(TALK, user_id="u")
     mem.flush(user_id="u")
     entries = mem.get_all(user_id="u")
@@ -86,7 +89,7 @@ def test_memories_extracted_by_an_llm_carry_the_image_and_are_found_by_it(
     # exported and imported with its images and their vectors
     records = list(mem.export(user_id="u"))
     assert any(r["kind"] == "image_vector" for r in records)
-    copy = open_memory(tmp_path / "copy", images=True, llm="tests.engine.echo_llm.EchoLLM")
+    copy = open_memory(tmp_path / "copy", images=True, llm="tests.fakes.echo_llm.EchoLLM")
     copy.import_records(records)
     assert copy.search("kite", user_id="u", mode="hybrid", limit=3)[0].id == carrier.id
     mem.close()

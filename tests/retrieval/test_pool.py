@@ -6,8 +6,7 @@ from lightmem import InputError
 from lightmem.llm.scripted import ScriptedLLM
 from lightmem.tokens import count_tokens
 from lightmem.types import Scope
-
-from .conftest import MakeMemory, conversation
+from tests.support.memories import MakeMemory, conversation
 
 BIG = {"sensory_tokens": 100_000, "shortterm_tokens": 100_000}
 

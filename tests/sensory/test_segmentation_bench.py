@@ -5,18 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lightmem.bench.segmentation.run import (
-    boundary_prf,
-    build_stream,
-    run_segmentation_bench,
-    segment_stream,
-)
 from lightmem.datasets import Conversation, DatasetTurn
 from lightmem.embedders.base import Vectors
 from lightmem.embedders.hashing import HashEmbedder
 from lightmem.sensory.segmenters.base import Segmenter
 from lightmem.sensory.segmenters.similarity import SimilaritySegmenter
 from lightmem.types import Turn
+from lightmem_bench.segmentation.run import (
+    boundary_prf,
+    build_stream,
+    run_segmentation_bench,
+    segment_stream,
+)
 from tests.conftest import shared_data_dir
 
 

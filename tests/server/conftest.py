@@ -17,9 +17,10 @@ from lightmem.cli.state import state
 try:
     from fastapi.testclient import TestClient
 
-    from lightmem.server.app import create_app
-    from lightmem.server.cli import keys_app, serve
+    from lightmem.cli.keys import keys_app
+    from lightmem.cli.serve import serve
     from lightmem.server.keys import KeyStore
+    from lightmem.server.rest.app import create_app
 except ImportError:  # the server extra is not installed: nothing here can run
     collect_ignore_glob = ["test_*.py"]
 

@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 
 from lightmem import Memory
+from lightmem.engine.storedir import CONFIG_FILE, SQLITE_FILE
 from lightmem.errors import StorageError
-from lightmem.memory import CONFIG_FILE, SQLITE_FILE
 from lightmem.types import Scope, TurnStage
-from tests.reliability.integrity import assert_entries_whole, assert_exactly_once, sqlite_integrity
+from tests.support.integrity import assert_entries_whole, assert_exactly_once, sqlite_integrity
 
 CONFIG: dict[str, Any] = {
     "embedder": {"provider": "hash", "options": {"dim": 32}},

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from lightmem import Memory
-from lightmem.memory import SQLITE_FILE
+from lightmem.engine.storedir import SQLITE_FILE
 from lightmem.types import EntryStatus, HistoryEvent, Scope
 
 

@@ -22,7 +22,7 @@ from lightmem import Memory
 from lightmem.errors import LightMemError
 
 #: Modules the fork server imports once, so every child starts warm.
-PRELOAD = ["__main__", "lightmem", "lightmem.memory", "tests.engine.echo_llm", __name__]
+PRELOAD = ["__main__", "lightmem", "lightmem.memory", "tests.fakes.echo_llm", __name__]
 
 
 def context() -> BaseContext:
@@ -158,8 +158,9 @@ def consolidator(
     def record(op: str, exc: BaseException) -> None:
         name = type(exc).__name__
         with lock:
-            out["errors"].append([op, name if isinstance(exc, LightMemError) else "CRASH " + name,
-                                  str(exc)[:500]])  # fmt: skip
+            out["errors"].append(
+                [op, name if isinstance(exc, LightMemError) else "CRASH " + name, str(exc)[:500]]
+            )
 
     mem = Memory(store, config=config)
     barrier.wait()

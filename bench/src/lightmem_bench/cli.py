@@ -16,15 +16,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from lightmem.bench.configure import llm_from_spec, load_config
-from lightmem.bench.judge import CallCache
-from lightmem.bench.qa import QASettings
-from lightmem.bench.report import ratio_lines, tables, write_report
-from lightmem.bench.runner import BenchSpec, Command, run
-from lightmem.bench.systems import SYSTEMS
 from lightmem.config import lightmem_home
 from lightmem.errors import ConfigError, InputError, LightMemError
 from lightmem.retrieval.search import MODES
+from lightmem_bench.configure import llm_from_spec, load_config
+from lightmem_bench.judge import CallCache
+from lightmem_bench.qa import QASettings
+from lightmem_bench.report import ratio_lines, tables, write_report
+from lightmem_bench.runner import BenchSpec, Command, run
+from lightmem_bench.systems import SYSTEMS
 
 bench_app = typer.Typer(
     name="bench",
@@ -377,7 +377,7 @@ def qa(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run ``bench_app`` standalone (``python -m lightmem.bench.cli``)."""
+    """Run ``bench_app`` standalone (``python -m lightmem_bench.cli``)."""
     try:
         typer.main.get_command(bench_app).main(args=argv, prog_name="lightmem bench")
     except SystemExit as exc:

@@ -13,11 +13,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from lightmem.bench import fake
 from lightmem.config import LLMSection, MemoryConfig, read_config_file
 from lightmem.errors import ConfigError
 from lightmem.llm.base import LLM
 from lightmem.registry import build_llm
+from lightmem_bench import fake
 
 
 def load_config(path: Path | None, llm: str | None, embedder: str | None) -> MemoryConfig:

@@ -16,8 +16,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
-from lightmem.bench.systems.base import BuildReport
 from lightmem.types import StageUsage
+from lightmem_bench.systems.base import BuildReport
 
 
 def percentile(values: Sequence[float], q: float) -> float:

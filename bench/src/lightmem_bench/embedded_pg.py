@@ -50,10 +50,21 @@ def _service_user() -> pwd.struct_passwd:
             "(no 'useradd' here to do it)"
         )
     done = subprocess.run(
-        [useradd, "--system", "--user-group", "--no-create-home",
-         "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", SERVICE_USER],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        [
+            useradd,
+            "--system",
+            "--user-group",
+            "--no-create-home",
+            "--home-dir",
+            "/nonexistent",
+            "--shell",
+            "/usr/sbin/nologin",
+            SERVICE_USER,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     try:  # another session may have created it meanwhile: that is fine too
         return pwd.getpwnam(SERVICE_USER)
     except KeyError:
@@ -98,18 +109,39 @@ class EmbeddedServer:
         if self._user is not None:
             extra = {"user": self._user.pw_uid, "group": self._user.pw_gid, "extra_groups": []}
         return subprocess.run(
-            [str(self._binary), *args], env=env, cwd=self.base, capture_output=True,
-            text=True, timeout=timeout, check=False, **extra,
-        )  # fmt: skip
+            [str(self._binary), *args],
+            env=env,
+            cwd=self.base,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            **extra,
+        )
 
     def start(self) -> None:
         done = self._pg0(
-            "start", "--name", INSTANCE, "--port", str(self.port),
-            "--username", "postgres", "--password", self.password, "--database", DATABASE,
-            "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=",
-            "-c", f"max_connections={self.max_connections}", "-c", "shared_buffers=128MB",
+            "start",
+            "--name",
+            INSTANCE,
+            "--port",
+            str(self.port),
+            "--username",
+            "postgres",
+            "--password",
+            self.password,
+            "--database",
+            DATABASE,
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "unix_socket_directories=",
+            "-c",
+            f"max_connections={self.max_connections}",
+            "-c",
+            "shared_buffers=128MB",
             timeout=START_TIMEOUT_S,
-        )  # fmt: skip
+        )
         if done.returncode != 0:
             raise RuntimeError(
                 f"pg0 could not start PostgreSQL (exit {done.returncode}):\n"

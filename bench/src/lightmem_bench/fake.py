@@ -146,11 +146,15 @@ def updating_reply(
         newest = newest_lines(prompt)
         return {
             "decisions": [
-                {"target": n, "action": "update", "text": newest.get(n, "updated"),
-                 "reason": "scripted fake"}
+                {
+                    "target": n,
+                    "action": "update",
+                    "text": newest.get(n, "updated"),
+                    "reason": "scripted fake",
+                }
                 for n in target_numbers(prompt)
             ]
-        }  # fmt: skip
+        }
     return plausible_reply(messages, schema)
 
 

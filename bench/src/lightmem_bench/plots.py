@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lightmem.bench.retrieval import BUDGETS, CATEGORY_NAMES, LOCOMO_KS, LONGMEMEVAL_KS
 from lightmem.errors import MissingDependencyError
+from lightmem_bench.retrieval import BUDGETS, CATEGORY_NAMES, LOCOMO_KS, LONGMEMEVAL_KS
 
 
 def plots(result: dict[str, Any], folder: Path) -> list[Path]:

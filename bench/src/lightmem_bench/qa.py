@@ -16,16 +16,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from lightmem.bench.cost import spread
-from lightmem.bench.judge import CallCache, judge
-from lightmem.bench.metrics import aggregate
-from lightmem.bench.systems.base import BuiltMemory, Unit
-from lightmem.bench.textscore import bleu1, token_f1
 from lightmem.datasets import Conversation, Question
 from lightmem.errors import ProviderError
 from lightmem.llm.base import LLM, ChatMessage
 from lightmem.llm.structured import strip_reasoning
 from lightmem.tokens import count_tokens
+from lightmem_bench.cost import spread
+from lightmem_bench.judge import CallCache, judge
+from lightmem_bench.metrics import aggregate
+from lightmem_bench.systems.base import BuiltMemory, Unit
+from lightmem_bench.textscore import bleu1, token_f1
 
 ANSWER_SYSTEM = (
     "You answer a question about a long conversation using only the memories given. The "

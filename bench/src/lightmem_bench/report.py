@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from lightmem.bench.plots import plots
-from lightmem.bench.retrieval import BUDGETS, CATEGORY_NAMES, LOCOMO_KS
+from lightmem_bench.plots import plots
+from lightmem_bench.retrieval import BUDGETS, CATEGORY_NAMES, LOCOMO_KS
 
 Table = tuple[str, list[str], list[list[str]]]  # title, header, rows
 

@@ -7,7 +7,7 @@ without evidence are left out (and counted); categories 1-4 make the headline, c
 (adversarial) is reported apart.
 
 LongMemEval: the official turn- and session-level ``recall_any@k``, ``recall_all@k`` and
-``ndcg_any@k`` (k = 1, 3, 5, 10, 30, 50), ported in :mod:`lightmem.bench.metrics` from
+``ndcg_any@k`` (k = 1, 3, 5, 10, 30, 50), ported in :mod:`lightmem_bench.metrics` from
 xiaowu0162/LongMemEval ``src/retrieval/run_retrieval.py`` and ``eval_utils.py``: the corpus is
 the user turns, named ``"{session_id}_{turn_index + 1}"``, with ``answer`` renamed
 ``noans`` for turns without ``has_answer``; the correct ids are those still containing
@@ -21,7 +21,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lightmem.bench.metrics import (
+from lightmem.datasets import Conversation, Question
+from lightmem_bench.metrics import (
     aggregate,
     count_budget_tokens,
     hit_at_budget,
@@ -33,8 +34,7 @@ from lightmem.bench.metrics import (
     recall_at_k,
     session_k,
 )
-from lightmem.bench.systems.base import Unit
-from lightmem.datasets import Conversation, Question
+from lightmem_bench.systems.base import Unit
 
 LOCOMO_KS = (5, 10, 20, 50)
 BUDGETS = (500, 1000, 2000)

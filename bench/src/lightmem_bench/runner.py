@@ -24,21 +24,21 @@ from pathlib import Path
 from typing import Any, Literal
 
 from lightmem import __version__
-from lightmem.bench import fake
-from lightmem.bench.cost import construction_summary, ratios, report_dict, report_from_dict, spread
-from lightmem.bench.qa import QASettings, answer_one, qa_questions, render_unit, summarize_qa
-from lightmem.bench.retrieval import (
+from lightmem.config import MemoryConfig
+from lightmem.datasets import Conversation, Dataset, load_dataset
+from lightmem.tokens import count_tokens
+from lightmem_bench import fake
+from lightmem_bench.cost import construction_summary, ratios, report_dict, report_from_dict, spread
+from lightmem_bench.qa import QASettings, answer_one, qa_questions, render_unit, summarize_qa
+from lightmem_bench.retrieval import (
     official_corpus,
     score_locomo,
     score_longmemeval,
     summarize_locomo,
     summarize_longmemeval,
 )
-from lightmem.bench.systems import BuildReport, BuiltMemory, System, SystemSettings, make_system
-from lightmem.bench.systems.base import public_config
-from lightmem.config import MemoryConfig
-from lightmem.datasets import Conversation, Dataset, load_dataset
-from lightmem.tokens import count_tokens
+from lightmem_bench.systems import BuildReport, BuiltMemory, System, SystemSettings, make_system
+from lightmem_bench.systems.base import public_config
 
 HARNESS_VERSION = 1
 BUILD_FILE = "build.json"
@@ -317,7 +317,7 @@ def header(spec: BenchSpec, selection: Selection, command: Command) -> dict[str,
 def llm_label(config: MemoryConfig) -> str:
     """How reports name the LLM path measured."""
     if config.llm.provider == "annotated":
-        from lightmem.bench.annotated import LABEL
+        from lightmem_bench.annotated import LABEL
 
         return LABEL
     return config.llm.provider

@@ -10,19 +10,25 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Sequence
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from lightmem.cli import commands, entries, forget, grants
+from lightmem.cli import commands, entries, forget, grants, serve
 from lightmem.cli.demo import demo
+from lightmem.cli.import_chat import import_chat
 from lightmem.cli.ingest import ingest
+from lightmem.cli.keys import keys_app
+from lightmem.cli.migrate import migrate
 from lightmem.cli.state import State, state
 from lightmem.cli.worker import worker
 from lightmem.errors import ConfigError, InputError, LightMemError, NotFoundError
 
+#: The entry-point group of command plugins (simonw/llm's ``register_commands`` idea).
+COMMANDS_GROUP = "lightmem.commands"
 #: Errors the caller can fix (their input, their config, an id): exit code 2, like usage errors.
 CALLER_ERRORS = (InputError, ConfigError, NotFoundError)
 
@@ -78,29 +84,26 @@ for _name, _command in (
     ("stats", commands.stats),
     ("export", commands.export),
     ("import", commands.import_),
+    ("import-chat", import_chat),
+    ("serve", serve.serve),
+    ("mcp", serve.mcp),
+    ("migrate", migrate),
     ("demo", demo),
 ):
     app.command(_name)(_command)
 
 
-def _mount_extras() -> None:
-    """Commands that live beside their subsystem: the benchmark harness and the servers."""
-    from lightmem.bench.cli import bench_app
-    from lightmem.bench.perf.cli import perf
-    from lightmem.bench.segmentation.cli import segmentation
-    from lightmem.cli.migrate import migrate
-    from lightmem.server.cli import keys_app, mcp, serve
-
-    bench_app.command("segmentation")(segmentation)
-    bench_app.command("perf")(perf)
-    app.add_typer(bench_app, name="bench")
-    app.add_typer(keys_app, name="keys")
-    app.command("serve")(serve)
-    app.command("mcp")(mcp)
-    app.command("migrate")(migrate)
+app.add_typer(keys_app, name="keys")
 
 
-_mount_extras()
+def _mount_plugins() -> None:
+    """Commands of installed plugins: each ``lightmem.commands`` entry point is a function
+    ``register(app)`` that adds its commands (``lightmem-bench`` adds ``lightmem bench``)."""
+    for ep in entry_points(group=COMMANDS_GROUP):
+        ep.load()(app)
+
+
+_mount_plugins()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

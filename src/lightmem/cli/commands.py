@@ -233,17 +233,10 @@ def stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 
 def stats_json(mem: Memory, usage: Usage) -> dict[str, Any]:
     scopes = []
-    for scope in mem.store.scopes():
-        active = mem.store.count_entries(scope)
-        total = mem.store.count_entries(scope, include_deleted=True)
-        scopes.append(
-            {
-                "user_id": scope.user_id,
-                "agent_id": scope.agent_id,
-                "active": active,
-                "deleted": total - active,
-            }
-        )
+    for scope in mem.scopes():
+        active, deleted = mem.count(user_id=scope.user_id, agent_id=scope.agent_id)
+        row = {"user_id": scope.user_id, "agent_id": scope.agent_id}
+        scopes.append({**row, "active": active, "deleted": deleted})
     return {
         "store": str(mem.path),
         "llm_mode": mem.llm_mode,

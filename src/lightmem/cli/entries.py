@@ -54,7 +54,7 @@ def get(
     """Show one memory (deleted ones too) with its source turns."""
     with state(ctx).open() as mem:
         entry = mem.get(memory_id, user_id=user, agent_id=agent)
-        sources = [] if as_json else mem.store.get_turns(entry.sources)
+        sources = [] if as_json else mem.sources(entry.id)
     if as_json:
         emit_json(render.entry_json(entry))
     else:

@@ -37,9 +37,14 @@ def forget(
         raise InputError("give a QUERY and/or --id ID")
     with state(ctx).open() as mem:
         result = mem.forget(
-            query, ids=ids or None, user_id=user, agent_id=agent, purge=purge, dry_run=not yes,
+            query,
+            ids=ids or None,
+            user_id=user,
+            agent_id=agent,
+            purge=purge,
+            dry_run=not yes,
             actor="cli",
-        )  # fmt: skip
+        )
     if as_json:
         emit_json(forget_json(result))
         return

@@ -8,10 +8,10 @@ from typing import Annotated, Any, Literal
 
 import typer
 
+from lightmem.access import author_label
 from lightmem.cli.state import AgentOpt, JsonOpt, UserOpt, emit_json, note, out, state
 from lightmem.errors import InputError, StorageError
 from lightmem.messages import make_scope
-from lightmem.sharing import author_label, covers
 from lightmem.types import PoolGrant, Scope
 
 PoolUser = Annotated[str | None, typer.Option("--pool-user", help="The pool's user id.")]
@@ -68,14 +68,12 @@ def grants(
 ) -> None:
     """List grants: those given on a scope's pools and those it received (every grant of
     the store, as given, when no scope is named)."""
+    received: list[PoolGrant] = []
     with state(ctx).open() as mem:
-        every = mem.grants()
-    if user is None and agent is None:
-        given, received = every, []
-    else:
-        me = make_scope(user, agent, None)
-        given = [g for g in every if covers(me, g.pool)]  # pools I own
-        received = [g for g in every if covers(g.grantee, me)]  # grants that reach me
+        if user is None and agent is None:
+            given = mem.grants()
+        else:  # the pools it owns, and the grants that reach it
+            given, received = mem.as_scope(user_id=user, agent_id=agent).grants()
     if as_json:
         emit_json(
             {"given": [grant_json(g) for g in given], "received": [grant_json(g) for g in received]}

@@ -19,8 +19,8 @@ from typing import Annotated, Literal
 import typer
 
 from lightmem.cli.state import JsonOpt, emit_json, note, out
+from lightmem.engine.storedir import SQLITE_FILE
 from lightmem.errors import InputError, StorageError
-from lightmem.memory import SQLITE_FILE
 from lightmem.stores.base import Store
 from lightmem.stores.migrate import migrate as migrate_store
 from lightmem.stores.postgres import PostgresStore

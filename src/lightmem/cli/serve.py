@@ -1,8 +1,7 @@
-"""``lightmem keys create|list|revoke``, ``lightmem serve`` and ``lightmem mcp``.
+"""``lightmem serve`` (the REST API) and ``lightmem mcp`` (the MCP server).
 
-``keys_app`` is a typer app and ``serve``/``mcp`` are plain command functions: the main CLI
-mounts them. They use its global ``--store``/``--config`` options and its one error handler.
-Only the key commands work without the server extra; the others import it when they run.
+Plain command functions the main CLI mounts; they use its global ``--store``/``--config``
+options and its one error handler. They import the server extra when they run.
 """
 
 from __future__ import annotations
@@ -10,26 +9,16 @@ from __future__ import annotations
 import importlib
 import ipaddress
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from lightmem.cli.state import AgentOpt, JsonOpt, UserOpt, emit_json, note, out, state, warn
-from lightmem.config import lightmem_home
+from lightmem.access import Principal
+from lightmem.cli.state import AgentOpt, UserOpt, note, state, warn
 from lightmem.errors import ConfigError, InputError, MissingDependencyError
 from lightmem.memory import Memory
-from lightmem.server.keys import ApiKey, KeyStore
-
-keys_app = typer.Typer(
-    name="keys",
-    help="Manage the API keys of the REST and MCP servers (stored hashed in the store).",
-    no_args_is_help=True,
-)
+from lightmem.server.keys import KeyStore
 
 HostOpt = Annotated[str, typer.Option("--host", help="Address to bind.")]
 AllowOpt = Annotated[
@@ -44,94 +33,6 @@ AllowOpt = Annotated[
 class Transport(StrEnum):
     stdio = "stdio"
     http = "http"
-
-
-# -- keys ----------------------------------------------------------------------------
-@contextmanager
-def _keystore(ctx: typer.Context) -> Iterator[KeyStore]:
-    """The keys of the store (in its database), the store open while the block runs."""
-    with state(ctx).open() as memory:
-        yield KeyStore.for_memory(memory)
-
-
-def _store_dir(ctx: typer.Context) -> Path:
-    return state(ctx).store or lightmem_home()
-
-
-def _describe(key: ApiKey) -> str:
-    if key.admin:
-        return "admin (every user and agent)"
-    parts = []
-    for g in key.grants:
-        user = f"user {g.user_id}" if g.user_id is not None else "no user"
-        agent = (
-            f"agent {g.agent_id}"
-            if g.agent_id is not None
-            else ("any agent" if g.user_id is not None else "no agent")
-        )
-        parts.append(f"{user}, {agent}")
-    return "; ".join(parts)
-
-
-@keys_app.command("create")
-def keys_create(
-    ctx: typer.Context,
-    user: Annotated[
-        list[str] | None, typer.Option("--user", "-u", help="User the key may touch (repeatable).")
-    ] = None,
-    agent: Annotated[
-        list[str] | None,
-        typer.Option("--agent", "-a", help="Agent the key may touch (repeatable)."),
-    ] = None,
-    name: Annotated[str | None, typer.Option("--name", "-n", help="Name, for revoking.")] = None,
-    admin: Annotated[bool, typer.Option("--admin", help="May touch every user and agent.")] = False,
-    as_json: JsonOpt = False,
-) -> None:
-    """Create an API key and print it. It is shown once: only its hash is kept."""
-    with _keystore(ctx) as keys:
-        secret, key = keys.create(users=user or [], agents=agent or [], name=name, admin=admin)
-    if as_json:
-        emit_json({"name": key.name, "key": secret, "scopes": _describe(key)})
-        return
-    out().print(secret, markup=False, highlight=False)
-    note(f"created key {key.name!r} for {_describe(key)}; it is shown only now: store it safely")
-
-
-@keys_app.command("list")
-def keys_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """List the keys: names, scopes and creation times (never the keys themselves)."""
-    with _keystore(ctx) as store:
-        keys = store.list_keys()
-    if as_json:
-        emit_json(
-            [
-                {
-                    "name": k.name,
-                    "admin": k.admin,
-                    "created_at": k.created_at,
-                    "grants": [{"user_id": g.user_id, "agent_id": g.agent_id} for g in k.grants],
-                }
-                for k in keys
-            ]
-        )
-        return
-    if not keys:
-        note("no API keys; create one with: lightmem keys create --user USER")
-        return
-    table = Table("name", "may touch", "created")
-    for k in keys:
-        table.add_row(k.name, _describe(k), k.created_at)
-    out().print(table)
-
-
-@keys_app.command("revoke")
-def keys_revoke(
-    ctx: typer.Context, name: Annotated[str, typer.Argument(help="The key's name.")]
-) -> None:
-    """Revoke a key. Running servers refuse it from their next request."""
-    with _keystore(ctx) as keys:
-        keys.revoke(name)
-    note(f"revoked key {name!r}")
 
 
 # -- serving ----------------------------------------------------------------------------
@@ -189,7 +90,7 @@ def serve(
 ) -> None:
     """Serve the REST API (OpenAPI schema at /openapi.json, routes under /v1)."""
     uvicorn = _require("uvicorn")
-    create_app = _require("lightmem.server.app").create_app
+    create_app = _require("lightmem.server.rest.app").create_app
     with _open_memory(ctx, pipeline=not no_worker) as memory:
         keys = KeyStore.for_memory(memory)
         configured = keys.configured()
@@ -236,12 +137,11 @@ def mcp(
 ) -> None:
     """Serve memory tools over MCP: on stdio for --user/--agent, on HTTP per API key."""
     mcp_mod = _require("lightmem.server.mcp")
-    principal_cls = _require("lightmem.server.auth").Principal
     logging.getLogger("mcp").setLevel(logging.WARNING)  # its INFO lines quote tool errors
     if transport is Transport.stdio:
         if user is None and agent is None:
             raise InputError("give --user USER and/or --agent AGENT: the memories to serve")
-        principal = principal_cls.for_scope("stdio", user, agent)
+        principal = Principal.for_scope("stdio", user, agent)
         with _open_memory(ctx) as memory:
             mcp_mod.create_mcp_server(memory, principal).run("stdio")
         return
@@ -260,9 +160,9 @@ def mcp(
             )
         if not configured and user is None and agent is None:
             raise InputError("without API keys, give --user USER and/or --agent AGENT to serve")
-        principal = None if configured else principal_cls.for_scope("local", user, agent)
+        local = None if configured else Principal.for_scope("local", user, agent)
         _log_to_stderr()
-        app = mcp_mod.http_app(memory, keys=keys, principal=principal, host=host)
+        app = mcp_mod.http_app(memory, keys=keys, principal=local, host=host)
         _announce(f"MCP on http://{_hostport(host, port)}/mcp", memory, keys, configured)
         uvicorn.run(app, host=host, port=port, access_log=False, log_level="info")
 

@@ -1,6 +1,6 @@
 """``lightmem worker``: a worker process that segments, extracts and consolidates for every
 owner of the store, sharing the work with other workers through claims (see
-:mod:`lightmem.worker_process`). It runs until SIGTERM or SIGINT, then gives back the
+:mod:`lightmem.engine.process`). It runs until SIGTERM or SIGINT, then gives back the
 claims it holds and prints what it did."""
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from typing import Annotated
 import typer
 
 from lightmem.cli.state import JsonOpt, emit_json, note, state, warn
-from lightmem.memory import Memory
-from lightmem.worker_process import ClaimingStore, Journal, WorkerProcess, default_worker_id
+from lightmem.engine.assembly import assemble
+from lightmem.engine.pipeline import Pipeline
+from lightmem.engine.process import ClaimingStore, Journal, WorkerProcess, default_worker_id
 
 
 def worker(
@@ -61,11 +62,12 @@ def worker(
 
     previous = {s: signal.signal(s, _stop) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        # This process is the pipeline: no background thread, nothing run inside add().
-        with Memory(st.store, config=st.config, worker={"enabled": False}) as memory:
-            if not memory.llm.available:
-                warn(f"{memory.describe_llm()}; consolidation merges near-duplicates only")
-            if isinstance(memory.store, ClaimingStore):
+        # This process is the pipeline: no facade, no background thread.
+        parts = assemble(st.store, st.config, worker={"enabled": False})
+        try:
+            if not parts.llm.available:
+                warn(f"{parts.describe_llm()}; consolidation merges near-duplicates only")
+            if isinstance(parts.store, ClaimingStore):
                 note(f"worker {wid}: sharing the store's work with other workers (claims)")
             else:
                 warn(
@@ -74,13 +76,19 @@ def worker(
                 )
             log = Journal(journal, wid) if journal is not None else None
             proc = WorkerProcess(
-                memory, wid, batch_limit=batches, entry_limit=entries,
-                consolidate=consolidate, journal=log,
-            )  # fmt: skip
+                Pipeline(parts),
+                wid,
+                batch_limit=batches,
+                entry_limit=entries,
+                consolidate=consolidate,
+                journal=log,
+            )
             try:
                 total = proc.run(stop, poll_s=poll, once=once)
             finally:
                 proc.close()
+        finally:
+            parts.close()
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)

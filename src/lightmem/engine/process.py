@@ -38,12 +38,11 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from lightmem.engine.pipeline import Pipeline
 from lightmem.errors import InputError, LightMemError
-from lightmem.memory import Memory
 from lightmem.shortterm.stage import StageResult
 from lightmem.types import Batch, Scope, TurnStage
 
@@ -120,7 +119,7 @@ class Journal:
 class WorkerProcess:
     def __init__(
         self,
-        memory: Memory,
+        pipeline: Pipeline,
         worker_id: str,
         *,
         batch_limit: int = 16,
@@ -128,13 +127,13 @@ class WorkerProcess:
         consolidate: bool = True,
         journal: Journal | None = None,
     ) -> None:
-        self.memory = memory
+        self.pipeline = pipeline
         self.worker_id = worker_id
         self.batch_limit = batch_limit
         self.entry_limit = entry_limit
         self.consolidate = consolidate
         self.journal = journal
-        store = memory.store
+        store = pipeline.store
         self.claims: ClaimingStore | None = store if isinstance(store, ClaimingStore) else None
         self._seen: dict[Scope, int] = {}  # owner -> highest unbatched seq already planned
         #: owner -> (its buffer's newest turn, when that was first seen): an idle buffer's
@@ -143,7 +142,7 @@ class WorkerProcess:
         self._flush_all = False
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(
-            memory.config.worker.max_llm_calls, thread_name_prefix=f"lightmem-{worker_id}"
+            pipeline.parts.config.worker.max_llm_calls, thread_name_prefix=f"lightmem-{worker_id}"
         )
         #: the claimed batches and queued entries of the round in progress, until each is
         #: done: the heartbeat renews their leases
@@ -172,7 +171,7 @@ class WorkerProcess:
         if self.claims is not None:
             owners: list[tuple[Scope, int | None]] = list(self.claims.buffered_owners())
         else:
-            owners = [(o, None) for o in self.memory.store.scopes()]
+            owners = [(o, None) for o in self.pipeline.store.scopes()]
         present = {o for o, _ in owners}
         for owner in [o for o in self._seen if o not in present]:
             del self._seen[owner]  # batched since: forget it, the table stays small
@@ -181,11 +180,10 @@ class WorkerProcess:
             if top is not None and self._seen.get(owner) == top and not force:
                 continue  # nothing new in its buffers since the last look
             try:
-                self.memory.sensory.process(owner, force=force)
-                self.memory.shortterm.plan(owner, force=force)
+                self.pipeline.plan(owner, force=force)
             except LightMemError as exc:
                 # kept where users see it (usage(), stats); retried next round
-                self.memory.record_worker_failure(owner, exc)
+                self.pipeline.record_failure(owner, exc)
                 result.failures += 1
                 continue
             if top is not None:
@@ -194,31 +192,31 @@ class WorkerProcess:
 
     def _idle_for(self, owner: Scope) -> bool:
         """Whether the owner's buffer has had no new turn for ``worker.idle_flush_seconds``."""
-        buffered = self.memory.store.list_turns(owner, stage=TurnStage.SENSORY)
+        buffered = self.pipeline.store.list_turns(owner, stage=TurnStage.SENSORY)
         newest = buffered[-1].id if buffered else None
         now = time.monotonic()
         seen = self._idle.get(owner)
         if seen is None or seen[0] != newest:
             self._idle[owner] = (newest, now)
             return False
-        wait = self.memory.config.worker.idle_flush_seconds
+        wait = self.pipeline.parts.config.worker.idle_flush_seconds
         return newest is not None and now - seen[1] >= wait
 
     def _extract(self, result: RoundResult) -> None:
-        max_attempts = self.memory.config.extraction.max_attempts_per_batch
+        max_attempts = self.pipeline.parts.config.extraction.max_attempts_per_batch
         if self.claims is not None:
             batches = self.claims.claim_batches(self.worker_id, self.batch_limit, max_attempts)
         else:
             batches = [
                 b
-                for b in self.memory.store.list_batches(None, ("pending", "failed"))
+                for b in self.pipeline.store.list_batches(None, ("pending", "failed"))
                 if b.status == "pending" or b.attempts < max_attempts
             ][: self.batch_limit]
 
         def one(batch: Batch) -> None:
             stage = StageResult()
             try:
-                done = self.memory.shortterm.run_batch(batch, stage)
+                done = self.pipeline.run_batch(batch, stage)
             finally:  # done, or failed: a failed batch's lease runs out (its back-off)
                 with self._lock:
                     self._working_batches.discard(batch.id)
@@ -239,17 +237,13 @@ class WorkerProcess:
         if self.claims is not None:
             ids = self.claims.claim_consolidation(self.worker_id, self.entry_limit)
         else:
-            ids = self.memory.store.consolidation_queue(None, self.entry_limit)
+            ids = self.pipeline.store.consolidation_queue(None, self.entry_limit)
         if not ids:
             return
-        owners = {e.scope.owner for e in self.memory.store.get_entries(ids)}
         with self._working(self._working_entries, ids):
-            done = self.memory.consolidator(on_decision=self._decided(result)).run_entries(ids)
+            done = self.pipeline.sleep_time(None, entry_ids=ids, on_decision=self._decided(result))
         result.examined += done.examined
-        now = datetime.now(UTC).replace(tzinfo=None)
-        for owner in owners:
-            result.expired += self.memory.forgetter.purge_expired(owner, now)
-            self.memory.summarize(owner)
+        result.expired += done.expired
 
     def _decided(self, result: RoundResult) -> Callable[[str, list[str], str], None]:
         def record(target: str, sources: list[str], action: str) -> None:

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from lightmem.embedders.base import Embedder
 from lightmem.errors import ExtractionError, NotFoundError, ProviderError
-from lightmem.failures import FailureLog, describe
+from lightmem.failures import FailureLog, describe, record_transport_failure
 from lightmem.llm.base import LLM, ChatMessage, Completion
 from lightmem.llm.structured import ask_structured
 from lightmem.longterm.decisions import (
@@ -39,7 +39,7 @@ from lightmem.longterm.decisions import (
 )
 from lightmem.stores.base import Store
 from lightmem.text import clean_text, words
-from lightmem.types import ConsolidationResult, Entry, EntryStatus, LLMCall, Scope
+from lightmem.types import ConsolidationResult, Entry, EntryStatus, Scope
 
 log = logging.getLogger(__name__)
 
@@ -320,14 +320,6 @@ def _old_line(old: Entry) -> str:
 
 def _newer_lines(newer: list[Entry]) -> list[str]:
     return [f"- ({_date(e)}) {e.text}" for e in sorted(newer, key=_order_key)]
-
-
-def record_transport_failure(store: Store, stage: str, exc: Exception) -> None:
-    """A call that never returned a completion (endpoint down, 429/5xx after retries) is
-    recorded as a failed call, so it shows in ``usage()`` like a rejected reply does."""
-    if isinstance(exc, ProviderError) or isinstance(exc.__cause__, ProviderError):
-        # the completions that did come back were recorded by on_call already
-        store.record_llm_call(LLMCall(stage, 0, 0, 0.0, False))
 
 
 def _date(e: Entry) -> str:

@@ -179,9 +179,12 @@ class Forgetter:
         found.done = True
         if purge:
             r = self.store.erase(
-                owner, [e.id for e in found.memories], [t.id for t in found.turns],
-                cause="forget", actor=actor,
-            )  # fmt: skip
+                owner,
+                [e.id for e in found.memories],
+                [t.id for t in found.turns],
+                cause="forget",
+                actor=actor,
+            )
             found.purged = True
             found.erased_entries, found.erased_turns = r.entries, r.turns
             found.compacted = r.compacted
@@ -190,9 +193,12 @@ class Forgetter:
             # searched nor extracted into a new memory later.
             active = [e.id for e in found.memories if e.status == EntryStatus.ACTIVE]
             self.store.forget_entries(
-                active, reason=reason, actor=actor, owner=owner,
+                active,
+                reason=reason,
+                actor=actor,
+                owner=owner,
                 turn_ids=[t.id for t in found.turns],
-            )  # fmt: skip
+            )
         return found
 
     def purge_expired(self, owner: Scope, now: datetime) -> int:

@@ -35,10 +35,9 @@ from lightmem.errors import ConflictError, ExtractionError, NotFoundError, Provi
 from lightmem.failures import FailureLog, describe
 from lightmem.llm.base import LLM, ChatMessage, Completion
 from lightmem.llm.structured import ask_structured
-from lightmem.retrieval.lexical import STOP_WORDS
 from lightmem.shortterm.extraction import prompt_views, render_batch
 from lightmem.stores.base import Store
-from lightmem.text import clean_text, words
+from lightmem.text import STOP_WORDS, clean_text, words
 from lightmem.tokens import count_tokens
 from lightmem.types import Entry, EntryStatus, HistoryEvent, Scope, Turn
 
@@ -336,9 +335,14 @@ class SessionSummarizer:
             reason = f"the session grew to {len(turns)} turns"
             try:
                 self.store.update_entry(
-                    old.id, text, vector, reason=reason, actor="summary", sources=sources,
+                    old.id,
+                    text,
+                    vector,
+                    reason=reason,
+                    actor="summary",
+                    sources=sources,
                     meta=meta,
-                )  # fmt: skip
+                )
             except NotFoundError:
                 # deleted meanwhile (its user, a forget, a concurrent run): left as it is
                 log.info("a session summary was removed while it was rebuilt")

@@ -12,21 +12,11 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 
-from lightmem.text import words
+from lightmem.text import STOP_WORDS, words
 
 K1 = 1.2
 B = 0.75
 
-_STOP = """
-a an the and or but if of to in on at by for with from as is are was were be been being
-am do does did done have has had having i you he she it we they me him her us them my
-your his its our their mine yours this that these those what which who whom whose when
-where why how there here not no so than too very can could will would shall should may
-might must just also then about into over after before again any all some such only own
-same s t d ll m re ve don now up out off more most other each few both get got
-"""
-#: Function words that carry no topic (a short list: content words must stay).
-STOP_WORDS = frozenset(_STOP.split())
 _SUFFIXES = ("ingly", "edly", "ings", "ing", "ied", "ies", "ed", "es", "s", "ly")
 
 

@@ -27,6 +27,7 @@ An event hit carries the active facts it binds (``Hit.facts``).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -75,9 +76,13 @@ class Searcher:
         embedder: Embedder,
         settings: SearchSettings | None = None,
         image_embedder: ImageEmbedder | None = None,
+        timings: dict[str, float] | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
+        #: seconds spent embedding queries (``search_embedding``), beside the pipeline's
+        #: stage timings, so a caller can tell embedding from retrieval
+        self.timings = timings if timings is not None else {}
         self.image_embedder = image_embedder
         self.settings = settings or SearchSettings()
         self.turn_search = TurnSearch(
@@ -116,7 +121,7 @@ class Searcher:
         deep = (
             depth * DRILL_DEPTH if hierarchical and keys is not None and keys.summaries else depth
         )
-        vector = self.embedder.embed([query])[0] if mode in ("dense", "hybrid") else None
+        vector = self._embed_query(query) if mode in ("dense", "hybrid") else None
         lists: list[list[str]] = []
         memory_ids: list[str] = []
         if vector is not None:
@@ -177,6 +182,13 @@ class Searcher:
                 found = [t.session_id for t in hit.sources if t.session_id in top_sessions]
                 hit.session = top_sessions[found[0]] if found else None
         return hits
+
+    def _embed_query(self, query: str) -> npt.NDArray[np.float32]:
+        start = time.perf_counter()
+        vector = self.embedder.embed([query])[0]
+        seconds = time.perf_counter() - start
+        self.timings["search_embedding"] = self.timings.get("search_embedding", 0.0) + seconds
+        return vector
 
     def _attach_facts(self, hits: list[Hit], hidden: Callable[[Entry], bool] | None) -> None:
         """Each event hit gets the active facts it binds, in the event's order: only facts

@@ -439,10 +439,12 @@ def image_rankings(
     if not keys.image_turn or keys.images.shape[1] != vector.shape[0]:
         return [], []
     usable = np.array(
-        [_in_scope(keys.turns[i].session_id, keys.turns[i].timestamp, scope, time_range)
-         for i in keys.image_turn],
+        [
+            _in_scope(keys.turns[i].session_id, keys.turns[i].timestamp, scope, time_range)
+            for i in keys.image_turn
+        ],
         dtype=bool,
-    )  # fmt: skip
+    )
     order = _top(list(range(len(keys.image_turn))), keys.images @ vector, usable, depth)
     turns = list(dict.fromkeys(keys.turns[keys.image_turn[r]].id for r in order))
     by_image: dict[tuple[str, str], list[str]] = {}

@@ -55,10 +55,6 @@ class UnauthorizedError(ServerError):
     """No API key, an unknown key, or a revoked one."""
 
 
-class ForbiddenError(ServerError):
-    """The key is valid but may not touch the user/agent the request names."""
-
-
 class TooLargeError(ServerError):
     """The request body is larger than the server's limit."""
 
@@ -66,7 +62,6 @@ class TooLargeError(ServerError):
 #: First match wins. ``message=None``: the exception's own text goes to the caller.
 _TABLE: tuple[tuple[type[BaseException], int, ErrorCode, str | None], ...] = (
     (UnauthorizedError, 401, "unauthorized", None),
-    (ForbiddenError, 403, "forbidden", None),
     (AccessDeniedError, 403, "forbidden", None),
     (TooLargeError, 413, "too_large", None),
     (NotFoundError, 404, "not_found", None),

@@ -17,8 +17,7 @@ import numpy as np
 
 from lightmem.embedders.base import Embedder
 from lightmem.errors import ConflictError, ExtractionError, ProviderError
-from lightmem.failures import FailureLog, describe, turn_texts
-from lightmem.longterm.consolidation import record_transport_failure
+from lightmem.failures import FailureLog, describe, record_transport_failure, turn_texts
 from lightmem.shortterm.batching import SegmentSize, plan_batches
 from lightmem.shortterm.extraction import ExtractionReport, Extractor, relink
 from lightmem.shortterm.provenance import LinkRules, check_links, support_matrix

@@ -1,5 +1,5 @@
 """The store contract. Every backend (SQLite, PostgreSQL, plugins) implements it and runs
-the same contract tests (``tests/contract``). A SQL backend subclasses
+the same contract tests (``tests/stores/contract``). A SQL backend subclasses
 :class:`lightmem.stores.sql.SQLStore`, which implements it over a dialect, and writes only
 its connections, migrations and search.
 

@@ -20,12 +20,12 @@ from mcp.shared.exceptions import MCPError
 from typer.testing import CliRunner
 
 from lightmem import ConfigError, InputError, Memory
+from lightmem.cli.serve import mcp as mcp_command
 from lightmem.server.auth import Principal
-from lightmem.server.cli import mcp as mcp_command
 from lightmem.server.mcp import TOOLS, create_mcp_server, http_app
 from tests.server.conftest import Tenants, seed, server_cli
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "mcp.md"
+DOCS = Path(__file__).resolve().parents[3] / "docs" / "mcp.md"
 BASE = "http://127.0.0.1:8001"
 
 
@@ -58,8 +58,9 @@ def test_tools_add_search_list_delete_consolidate(memory: Memory) -> None:
         out: dict[str, Any] = {}
         r = await c.call_tool("add_memory", {"content": "I am allergic to peanuts"})
         out["add"] = r.structured_content
-        r = await c.call_tool("add_memory", {"content": "Noted.", "role": "assistant",
-                                             "process_now": False})  # fmt: skip
+        r = await c.call_tool(
+            "add_memory", {"content": "Noted.", "role": "assistant", "process_now": False}
+        )
         out["buffered"] = r.structured_content
         r = await c.call_tool("search_memory", {"query": "allergies peanuts", "limit": 3})
         out["search"] = r.structured_content["memories"]
@@ -92,8 +93,9 @@ def test_forget_previews_then_forgets_only_the_connections_memories(memory: Memo
         out: dict[str, Any] = {}
         args = {"query": "Ottilie"}
         out["preview"] = (await c.call_tool("forget", args)).structured_content
-        out["done"] = (await c.call_tool("forget", {**args, "confirm": True, "purge": True})
-                       ).structured_content  # fmt: skip
+        out["done"] = (
+            await c.call_tool("forget", {**args, "confirm": True, "purge": True})
+        ).structured_content
         return out
 
     out = run_with(memory, "alice", work)
@@ -173,8 +175,9 @@ def test_http_transport_scopes_each_request_by_its_key(memory: Memory, tenants: 
     app: Any = http_app(memory, keys=tenants.store, principal=None, host="127.0.0.1")
 
     def client_for(key: str) -> httpx2.AsyncClient:
-        return httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url=BASE,
-                                  headers=Tenants.auth(key))  # fmt: skip
+        return httpx2.AsyncClient(
+            transport=httpx2.ASGITransport(app=app), base_url=BASE, headers=Tenants.auth(key)
+        )
 
     async def session(key: str) -> dict[str, Any]:
         transport = streamable_http_client(f"{BASE}/mcp", http_client=client_for(key))
@@ -189,8 +192,9 @@ def test_http_transport_scopes_each_request_by_its_key(memory: Memory, tenants: 
             bob = await session(tenants.bob)
             async with client_for("lm_unknown") as raw:
                 bad = await raw.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
-            async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app),
-                                          base_url=BASE) as raw:  # fmt: skip
+            async with httpx2.AsyncClient(
+                transport=httpx2.ASGITransport(app=app), base_url=BASE
+            ) as raw:
                 none = await raw.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
             return alice, bob, bad.status_code, none.status_code
 
@@ -209,6 +213,19 @@ def test_mcp_command_checks_its_options(tmp_path: Path) -> None:
     run = CliRunner().invoke
     r = run(app, ["--store", str(tmp_path), "mcp"])
     assert isinstance(r.exception, InputError) and "--user" in str(r.exception)
-    r = run(app, ["--store", str(tmp_path), "mcp", "--transport", "http", "--host", "0.0.0.0",
-                  "--user", "alice", "--allow-unauthenticated-loopback"])  # fmt: skip
+    r = run(
+        app,
+        [
+            "--store",
+            str(tmp_path),
+            "mcp",
+            "--transport",
+            "http",
+            "--host",
+            "0.0.0.0",
+            "--user",
+            "alice",
+            "--allow-unauthenticated-loopback",
+        ],
+    )
     assert isinstance(r.exception, ConfigError)

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 
 from lightmem import Memory
-from tests.reliability.conftest import scaled
+from tests.support.soak import scaled
 
 schemathesis = pytest.importorskip("schemathesis", reason="pip install schemathesis")
 pytest.importorskip("fastapi", reason="pip install 'lightmem[server]'")
@@ -33,8 +33,8 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
     status_code_conformance,
 )
 
-from lightmem.server.app import create_app  # noqa: E402
 from lightmem.server.keys import KeyStore  # noqa: E402
+from lightmem.server.rest.app import create_app  # noqa: E402
 
 CONFIG: dict[str, Any] = {
     "embedder": {"provider": "hash"},

@@ -181,8 +181,8 @@ def test_store_files_are_private_whatever_the_umask(tmp_path: Any) -> None:
 
 # -- a server started without keys switches to keys --------------------------------------------
 def test_a_key_created_while_keyless_switches_the_server_to_auth(memory: Memory) -> None:
-    from lightmem.server.app import create_app
     from lightmem.server.keys import KeyStore
+    from lightmem.server.rest.app import create_app
 
     keys = KeyStore.for_memory(memory)
     app = create_app(memory, keys, anonymous_until_keys=True)

@@ -52,11 +52,15 @@ def test_decisions_of_a_memory_over_rest_and_only_for_its_tenant(
 def test_an_import_may_not_attach_image_vectors_to_another_tenants_turn(
     client: TestClient, memory: Memory, tenants: Tenants
 ) -> None:
-    memory.add([{"role": "user", "content": "bob's photo", "images": ["bob.png"]}],
-               user_id="bob")  # fmt: skip
+    memory.add([{"role": "user", "content": "bob's photo", "images": ["bob.png"]}], user_id="bob")
     (bob_turn,) = memory.turns(user_id="bob")
-    record = {"kind": "image_vector", "turn_id": bob_turn.id, "n": 0, "model": "m",
-              "vector": "AACAPw=="}  # fmt: skip
+    record = {
+        "kind": "image_vector",
+        "turn_id": bob_turn.id,
+        "n": 0,
+        "model": "m",
+        "vector": "AACAPw==",
+    }
     r = client.post(
         "/v1/import",
         content=json.dumps(record) + "\n",

@@ -17,18 +17,18 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from lightmem import ConfigError, Memory, StorageError
+from lightmem.cli.serve import check_bind, is_loopback
 from lightmem.errors import MissingDependencyError
 from lightmem.messages import make_scope
-from lightmem.server.app import create_app
 from lightmem.server.auth import Principal
-from lightmem.server.cli import check_bind, is_loopback
 from lightmem.server.errors import classify
-from lightmem.server.jobs import Jobs
 from lightmem.server.keys import KeyStore
+from lightmem.server.rest.app import create_app
+from lightmem.server.rest.jobs import Jobs
 from lightmem.types import Scope
 from tests.server.conftest import CONFIG, Tenants, seed, server_cli
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "rest.md"
+DOCS = Path(__file__).resolve().parents[3] / "docs" / "rest.md"
 
 
 def error_of(response: Any) -> dict[str, str]:
@@ -112,8 +112,9 @@ def test_body_over_the_limit_is_413(memory: Memory, tenants: Tenants) -> None:
         r = c.post("/v1/memories", json={"messages": "x" * 2000}, headers=a)
         assert r.status_code == 413 and error_of(r)["code"] == "too_large"
         chunks = iter([b'{"messages": "', b"x" * 800, b"x" * 800, b'"}'])  # no Content-Length
-        r = c.post("/v1/memories", content=chunks,
-                   headers={**a, "Content-Type": "application/json"})  # fmt: skip
+        r = c.post(
+            "/v1/memories", content=chunks, headers={**a, "Content-Type": "application/json"}
+        )
         assert r.status_code == 413 and error_of(r)["code"] == "too_large"
         r = c.post("/v1/import", content=iter([b"{}\n" * 400]), headers=a)
         assert r.status_code == 413
@@ -122,8 +123,9 @@ def test_body_over_the_limit_is_413(memory: Memory, tenants: Tenants) -> None:
 
 
 def test_default_limit_is_one_mebibyte(client: TestClient, tenants: Tenants) -> None:
-    r = client.post("/v1/memories", json={"messages": "x" * (1024 * 1024)},
-                    headers=tenants.auth(tenants.alice))  # fmt: skip
+    r = client.post(
+        "/v1/memories", json={"messages": "x" * (1024 * 1024)}, headers=tenants.auth(tenants.alice)
+    )
     assert r.status_code == 413
 
 
@@ -171,9 +173,18 @@ def test_wrong_types_on_destructive_fields_are_422_and_change_nothing(
         ("POST", "/v1/context", {"query": "bees", "hierarchical": 1}),
         ("POST", "/v1/search", {"query": "bees", "start": "2024-05-01", "end": "2024-01-01"}),
         ("PATCH", f"/v1/memories/{ids[0]}", {"text": "a\u0000b"}),
-        ("POST", "/v1/memories", {"messages": {"role": "user", "content": "look",
-                                                "images": [{"url": "javascript:alert(1)"}]}}),
-    ]  # fmt: skip
+        (
+            "POST",
+            "/v1/memories",
+            {
+                "messages": {
+                    "role": "user",
+                    "content": "look",
+                    "images": [{"url": "javascript:alert(1)"}],
+                }
+            },
+        ),
+    ]
     before = list(memory.export(user_id="alice"))
     for method, path, body in bad:
         r = client.request(method, path, json=body, headers=a)
@@ -243,7 +254,7 @@ def test_add_returns_202_before_extraction_and_flush_makes_it_searchable(
     answers: dict[str, Any] = {}
     body = {"messages": [{"role": "user", "content": "My sister Lena lives in Porto."}]}
     # alice's pipeline lock: her extraction cannot run until it is released
-    with memory._owners.hold(make_scope("alice", None, None).owner):
+    with memory.engine.owners.hold(make_scope("alice", None, None).owner):
         worker = threading.Thread(
             target=lambda: answers.update(r=client.post("/v1/memories", json=body, headers=a))
         )
@@ -273,8 +284,11 @@ def test_memory_lifecycle(client: TestClient, memory: Memory, tenants: Tenants) 
     got = client.get(f"/v1/memories/{entry_id}", headers=a).json()
     assert got["user_id"] == "alice" and got["status"] == "active" and got["version"] == 1
 
-    r = client.patch(f"/v1/memories/{entry_id}", json={"text": "I drink soy milk",
-                     "reason": "changed"}, headers=a)  # fmt: skip
+    r = client.patch(
+        f"/v1/memories/{entry_id}",
+        json={"text": "I drink soy milk", "reason": "changed"},
+        headers=a,
+    )
     assert r.status_code == 200 and r.json()["version"] == 2
     events = client.get(f"/v1/memories/{entry_id}/history", headers=a).json()["history"]
     assert [e["event"] for e in events] == ["ADD", "UPDATE"]
@@ -297,11 +311,15 @@ def test_search_options(client: TestClient, memory: Memory, tenants: Tenants) ->
     seed(memory, "alice", ["I adopted a cat named Miso", "My car is a red Fiat"])
     a = tenants.auth(tenants.alice)
     for mode in ("dense", "bm25", "hybrid"):
-        r = client.post("/v1/search", json={"query": "cat Miso", "mode": mode, "limit": 1},
-                        headers=a)  # fmt: skip
+        r = client.post(
+            "/v1/search", json={"query": "cat Miso", "mode": mode, "limit": 1}, headers=a
+        )
         assert r.status_code == 200 and len(r.json()["results"]) == 1
-    r = client.post("/v1/search", json={"query": "cat", "start": "2000-01-01T00:00:00",
-                    "end": "2000-12-31T00:00:00"}, headers=a)  # fmt: skip
+    r = client.post(
+        "/v1/search",
+        json={"query": "cat", "start": "2000-01-01T00:00:00", "end": "2000-12-31T00:00:00"},
+        headers=a,
+    )
     assert r.json()["results"] == []
     r = client.post("/v1/search", json={"query": "cat", "mode": "fuzzy"}, headers=a)
     assert r.status_code == 422
@@ -388,8 +406,17 @@ def test_openapi_is_served_and_every_route_is_documented(client: TestClient) -> 
     assert routes and all(p.startswith("/v1/") for _, p in routes)
     undocumented = [f"{m} {p}" for m, p in routes if f"`{m} {p}`" not in docs]
     assert not undocumented
-    for code in ("not_found", "invalid_input", "config", "forbidden", "unauthorized",
-                 "too_large", "provider", "storage", "internal"):  # fmt: skip
+    for code in (
+        "not_found",
+        "invalid_input",
+        "config",
+        "forbidden",
+        "unauthorized",
+        "too_large",
+        "provider",
+        "storage",
+        "internal",
+    ):
         assert f"`{code}`" in docs
 
 
@@ -405,8 +432,9 @@ def test_logs_hold_no_user_text(
     entry_id = memory.get_all(user_id="alice")[0].id
     client.get(f"/v1/memories/{entry_id}", headers=a)
     client.get("/v1/memories", params={"user_id": "alice-query"}, headers=a)
-    client.post("/v1/memories", json={"messages": [{"role": "nobody", "content": secret}]},
-                headers=a)  # fmt: skip
+    client.post(
+        "/v1/memories", json={"messages": [{"role": "nobody", "content": secret}]}, headers=a
+    )
     lines = [rec.getMessage() for rec in caplog.records if rec.name.startswith("lightmem")]
     text = "\n".join(lines)
     for private in (secret, "run-secret", entry_id, "alice-query", tenants.alice):
@@ -421,11 +449,15 @@ def test_keyless_mode_serves_loopback_clients_only(memory: Memory) -> None:
     app = create_app(memory, None)
     with TestClient(app, base_url="http://127.0.0.1:8000") as c:
         assert c.get("/v1/memories", params={"user_id": "alice"}).status_code == 200
-        r = c.get("/v1/memories", params={"user_id": "alice"},
-                  headers={"Origin": "http://localhost:3000"})  # fmt: skip
+        r = c.get(
+            "/v1/memories", params={"user_id": "alice"}, headers={"Origin": "http://localhost:3000"}
+        )
         assert r.status_code == 200
-        for headers in ({"Host": "evil.example"}, {"Origin": "http://evil.example"},
-                        {"Origin": "null"}):  # fmt: skip
+        for headers in (
+            {"Host": "evil.example"},
+            {"Origin": "http://evil.example"},
+            {"Origin": "null"},
+        ):
             r = c.get("/v1/memories", params={"user_id": "alice"}, headers=headers)
             assert r.status_code == 403 and error_of(r)["code"] == "forbidden"
 
@@ -472,8 +504,17 @@ def test_a_missing_server_package_names_the_extra(
 
 
 def test_serve_refuses_a_public_address_without_keys(tmp_path: Path) -> None:
-    r = CliRunner().invoke(server_cli(), ["--store", str(tmp_path), "serve", "--host", "0.0.0.0",
-                                   "--allow-unauthenticated-loopback"])  # fmt: skip
+    r = CliRunner().invoke(
+        server_cli(),
+        [
+            "--store",
+            str(tmp_path),
+            "serve",
+            "--host",
+            "0.0.0.0",
+            "--allow-unauthenticated-loopback",
+        ],
+    )
     assert isinstance(r.exception, ConfigError)
     assert "loopback" in str(r.exception) and "lightmem keys create" in str(r.exception)
     r = CliRunner().invoke(server_cli(), ["--store", str(tmp_path), "serve"])

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from lightmem import Memory
-from lightmem.server.app import create_app
+from lightmem.server.rest.app import create_app
 from tests.server.conftest import Tenants, seed
 
 BOB_SECRET = "bob's bank PIN is 4921 and he hides it under the zebra rug"
@@ -48,8 +48,11 @@ def bob_state(memory: Memory) -> list[Any]:
     """Everything of bob's in every partition, as exported (turns, entries, history...)."""
     state = []
     for agent in (None, "helper"):
-        state.append(sorted(json.dumps(r, sort_keys=True)
-                            for r in memory.export(user_id="bob", agent_id=agent)))  # fmt: skip
+        state.append(
+            sorted(
+                json.dumps(r, sort_keys=True) for r in memory.export(user_id="bob", agent_id=agent)
+            )
+        )
     return state
 
 
@@ -226,11 +229,26 @@ def test_import_cannot_write_into_or_link_to_another_tenant(
     bob_turn = next(r["id"] for r in bob_records if r["kind"] == "turn")
     alice_records = list(memory.export(user_id="alice"))
     entry = next(r for r in alice_records if r["kind"] == "entry")
-    history = {"kind": "history", "id": 999, "entry_id": bob_ids[0], "event": "UPDATE",
-               "old_text": None, "new_text": "pwned", "reason": None, "actor": "user",
-               "created_at": "2024-01-01T00:00:00"}  # fmt: skip
-    call = {"kind": "llm_call", "stage": "x", "tokens_in": 1, "tokens_out": 1, "seconds": 0.1,
-            "ok": True, "created_at": "2024-01-01T00:00:00"}  # fmt: skip
+    history = {
+        "kind": "history",
+        "id": 999,
+        "entry_id": bob_ids[0],
+        "event": "UPDATE",
+        "old_text": None,
+        "new_text": "pwned",
+        "reason": None,
+        "actor": "user",
+        "created_at": "2024-01-01T00:00:00",
+    }
+    call = {
+        "kind": "llm_call",
+        "stage": "x",
+        "tokens_in": 1,
+        "tokens_out": 1,
+        "seconds": 0.1,
+        "ok": True,
+        "created_at": "2024-01-01T00:00:00",
+    }
     forged: list[tuple[str | tuple[str, ...], list[dict[str, Any]]]] = [
         ("forbidden", [{**bob_records[0], "id": "t-new"}]),  # a turn in bob's scope
         ("invalid_input", [history]),  # history of bob's entry
@@ -282,9 +300,14 @@ def test_an_event_naming_another_tenants_fact_never_shows_it(
     import, or by a store edited by hand) brings alice none of bob's words: search follows
     an event's facts only within the event's owner."""
     alice_entry = next(r for r in memory.export(user_id="alice") if r["kind"] == "entry")
-    event = {**alice_entry, "id": "ev-forged", "memory_kind": "event", "sources": [],
-             "text": "alice and the cello concert event",
-             "meta": {"facts": [bob_ids[0], alice_entry["id"]], "links": []}}  # fmt: skip
+    event = {
+        **alice_entry,
+        "id": "ev-forged",
+        "memory_kind": "event",
+        "sources": [],
+        "text": "alice and the cello concert event",
+        "meta": {"facts": [bob_ids[0], alice_entry["id"]], "links": []},
+    }
     assert memory.import_records([event]) == 1  # the Python API is the store owner's: no check
     a = tenants.auth(tenants.alice)
     for path, body in (
@@ -321,8 +344,7 @@ def test_one_key_cannot_borrow_another_tenants_key(
         f"Bearer {tenants.bob[:-1]}",
         f"bearer  {tenants.bob}x",
     ):
-        r = client.get("/v1/memories", params={"user_id": "bob"},
-                       headers={"Authorization": header})  # fmt: skip
+        r = client.get("/v1/memories", params={"user_id": "bob"}, headers={"Authorization": header})
         assert r.status_code == 401, header
 
 
@@ -339,14 +361,18 @@ def test_scoped_keys_narrow_but_never_widen(memory: Memory, tenants: Tenants) ->
         assert r.status_code == 422  # two users: the request must name one
         r = c.get("/v1/memories", params={"user_id": "carol"}, headers=Tenants.auth(two))
         assert [m["text"] for m in r.json()["memories"]] == ["user: carol grows tomatoes"]
-        assert c.get("/v1/memories", params={"user_id": "bob"},
-                     headers=Tenants.auth(two)).status_code == 403  # fmt: skip
+        assert (
+            c.get("/v1/memories", params={"user_id": "bob"}, headers=Tenants.auth(two)).status_code
+            == 403
+        )
 
         r = c.get("/v1/memories", headers=Tenants.auth(planner))
         assert [m["agent_id"] for m in r.json()["memories"]] == ["planner"]
         for params in ({"agent_id": "other"}, {"user_id": "alice"}):
-            assert c.get("/v1/memories", params=params,
-                         headers=Tenants.auth(planner)).status_code == 403  # fmt: skip
+            assert (
+                c.get("/v1/memories", params=params, headers=Tenants.auth(planner)).status_code
+                == 403
+            )
 
         r = c.get("/v1/memories", headers=Tenants.auth(agent))
         assert [m["text"] for m in r.json()["memories"]] == ["user: the helper agent's own notes"]

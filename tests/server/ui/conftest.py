@@ -41,7 +41,7 @@ def base_url(memory: Any, tenants: Tenants) -> Iterator[str]:  # noqa: F811
     """The app over the test's store, served by uvicorn in a thread."""
     import uvicorn
 
-    from lightmem.server.app import create_app
+    from lightmem.server.rest.app import create_app
 
     port = _free_port()
     config = uvicorn.Config(
@@ -71,8 +71,14 @@ def browser(tmp_path: Path) -> Iterator[Any]:
         _missing("chromium or chromedriver is not installed")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1400,1000", f"--user-data-dir={tmp_path / 'chromium'}"):  # fmt: skip
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1000",
+        f"--user-data-dir={tmp_path / 'chromium'}",
+    ):
         options.add_argument(arg)
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
     driver.implicitly_wait(0)

@@ -20,8 +20,11 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 from lightmem import Memory
 from tests.server.conftest import Tenants, seed
 
-ALICE = ["I play the cello in a youth orchestra", "my cat Biscuit eats salmon kibble",
-         "my cousin Ottilie lives in Ghent"]  # fmt: skip
+ALICE = [
+    "I play the cello in a youth orchestra",
+    "my cat Biscuit eats salmon kibble",
+    "my cousin Ottilie lives in Ghent",
+]
 BOB = ["bob hides his bank PIN under the zebra rug"]
 
 
@@ -77,8 +80,13 @@ def test_browse_search_edit_forget_and_isolation(
 
     # open: sources and history
     click(d, "#list li.memory")
-    wait(d, lambda d: d.find_element(By.ID, "detail").is_displayed()
-         and d.find_elements(By.CSS_SELECTOR, "#sources li.turn"))  # fmt: skip
+    wait(
+        d,
+        lambda d: (
+            d.find_element(By.ID, "detail").is_displayed()
+            and d.find_elements(By.CSS_SELECTOR, "#sources li.turn")
+        ),
+    )
     assert "cello" in d.find_element(By.ID, "sources").text
     assert "ADD" in d.find_element(By.ID, "history").text
     memory_id = d.find_element(By.ID, "detail-id").text
@@ -167,8 +175,9 @@ def test_detail_shows_images_and_every_consolidation_decision(
     caption finds it; the decisions that touched it are listed, ``ignore`` too."""
     d = browser
     kite = {"url": "https://example.com/kite.jpg", "caption": "a red kite over the dunes"}
-    memory.add([{"role": "user", "content": "look what I flew today", "images": [kite]}],
-               user_id="alice")  # fmt: skip
+    memory.add(
+        [{"role": "user", "content": "look what I flew today", "images": [kite]}], user_id="alice"
+    )
     seed(memory, "alice", ["I bought new running shoes"])
     old, new = memory.get_all(user_id="alice")
     assert old.images and old.images[0].caption == kite["caption"]

@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from tests.pg import PgServer, pg_server  # noqa: F401 - pg_server is a fixture used here
 
 from lightmem.stores.base import Store
 from lightmem.stores.sqlite import SQLiteStore
+from tests.pg import PgServer, pg_server  # noqa: F401 - pg_server is a fixture used here
 
 DIM = 8
 

@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from tests.contract.conftest import DIM, StoreFactory
 
 from lightmem.errors import InputError, NotFoundError, StorageError
 from lightmem.stores.base import Store
@@ -26,6 +25,7 @@ from lightmem.types import (
     Turn,
     TurnStage,
 )
+from tests.stores.contract.conftest import DIM, StoreFactory
 
 ALICE = Scope(user_id="alice")
 BOB = Scope(user_id="bob")
@@ -653,12 +653,21 @@ def test_a_merge_repoints_the_events_that_bind_the_merged_entry(store: Store) ->
         (entry("f_1", "Alice likes tea", sources=["t1"]), vec(1)),
         (entry("f_2", "Alice likes tea a lot", sources=["t2"]), vec(1)),
         (entry("f%3", "Alice hikes", sources=["t3"]), vec(0, 1)),
-        (entry("ev", "Alice's tea morning", kind="event",
-               meta={"facts": ["f_1", "f%3", "f_2"], "links": [], "what": "tea"}), vec(1)),
-        (entry("ev2", "Alice's hike", kind="event", meta={"facts": ["f%3"], "links": []}),
-         vec(0, 1)),
+        (
+            entry(
+                "ev",
+                "Alice's tea morning",
+                kind="event",
+                meta={"facts": ["f_1", "f%3", "f_2"], "links": [], "what": "tea"},
+            ),
+            vec(1),
+        ),
+        (
+            entry("ev2", "Alice's hike", kind="event", meta={"facts": ["f%3"], "links": []}),
+            vec(0, 1),
+        ),
         (entry("fx1", "x", kind="event", meta={"facts": ["fX1"], "links": []}), vec(0, 1)),
-    )  # fmt: skip
+    )
     add(store, (entry("evb", "Bob", scope=BOB, kind="event", meta={"facts": ["f_1"]}), vec(1)))
     assert store.apply_decision("f_1", ["f_2"], "merge", reason="duplicate")
     assert store.get_entry("ev").meta == {"facts": ["f_2", "f%3"], "links": [], "what": "tea"}
@@ -985,8 +994,11 @@ def test_entry_kind_and_meta_are_kept_filtered_and_never_queued(store: Store) ->
 
 
 def test_entry_images_round_trip_and_their_captions_are_searchable(store: Store) -> None:
-    add(store, (entry("e1", "Alice flew a kite", images=[KITE]), vec(1)),
-        (entry("e2", "Alice went to the dunes on foot"), vec(0, 1)))  # fmt: skip
+    add(
+        store,
+        (entry("e1", "Alice flew a kite", images=[KITE]), vec(1)),
+        (entry("e2", "Alice went to the dunes on foot"), vec(0, 1)),
+    )
     assert store.get_entry("e1").images == [KITE]
     assert ids(store.search_bm25(ALICE, "red", 5)) == ["e1"]  # only in the caption
     assert ids(store.search_bm25(ALICE, "dunes", 5))[:1] in (["e1"], ["e2"])
@@ -996,16 +1008,23 @@ def test_entry_images_round_trip_and_their_captions_are_searchable(store: Store)
 
 def test_merge_carries_the_targets_images_to_the_receiver(store: Store) -> None:
     other = ImageRef("b.png", "a blue boat")
-    add(store, (entry("old", "kite day", images=[KITE, other]), vec(1)),
-        (entry("new", "kite day again", images=[KITE]), vec(1, 0.1)))  # fmt: skip
+    add(
+        store,
+        (entry("old", "kite day", images=[KITE, other]), vec(1)),
+        (entry("new", "kite day again", images=[KITE]), vec(1, 0.1)),
+    )
     assert store.apply_decision("old", ["new"], "merge")
     assert store.get_entry("new").images == [KITE, other]
     assert ids(store.search_bm25(ALICE, "boat", 5)) == ["new"]
 
 
 def test_decisions_are_kept_ignore_too_from_both_sides(store: Store) -> None:
-    add(store, (entry("a", "one"), vec(1)), (entry("b", "two"), vec(0, 1)),
-        (entry("c", "three"), vec(0, 0, 1)))  # fmt: skip
+    add(
+        store,
+        (entry("a", "one"), vec(1)),
+        (entry("b", "two"), vec(0, 1)),
+        (entry("c", "three"), vec(0, 0, 1)),
+    )
     assert store.apply_decision("a", ["b"], "ignore", reason="unrelated")
     assert store.apply_decision("b", ["c"], "update", new_text="two!", vector=vec(0, 1))
     (d,) = store.decisions("a")
@@ -1046,7 +1065,7 @@ def test_image_vectors_are_kept_per_owner_and_go_with_their_turn(store: Store) -
     store.set_image_vectors([("t1", 0)], "m", np.array([[0.6, 0.8]], dtype=np.float32))
     store.set_image_vectors([("t2", 0)], "m", np.array([[1.0, 0.0]], dtype=np.float32))
     assert store.search_revision(ALICE) != before
-    (key, got), = store.image_vectors(ALICE, "m").items()  # fmt: skip
+    ((key, got),) = store.image_vectors(ALICE, "m").items()
     assert key == ("t1", 0) and got.tolist() == pytest.approx([0.6, 0.8])
     assert store.image_vectors(ALICE, "other-model") == {}
     for bad in ([("nope", 0)], [("t1", 1)]):

@@ -20,8 +20,17 @@ from lightmem.stores.migrate import migrate
 from lightmem.stores.sql.transfer import KINDS
 from lightmem.stores.sqlite import SQLiteStore
 from lightmem.types import Scope, StoredKey
-from tests.contract.test_store_contract import ALICE, BOB, DIM, entry, ids, populate, turn, vec
 from tests.pg import PgServer
+from tests.stores.contract.test_store_contract import (
+    ALICE,
+    BOB,
+    DIM,
+    entry,
+    ids,
+    populate,
+    turn,
+    vec,
+)
 
 
 def sqlite_store(path: Path) -> SQLiteStore:
@@ -128,18 +137,33 @@ def test_the_migrate_command_moves_a_store_there_and_back(
     runner = CliRunner()
     there = runner.invoke(
         cli(),
-        ["migrate", "--from", f"sqlite:{tmp_path / 'store'}", "--to", f"postgres:{pg_server.url}",
-         "--schema", schema, "--json"],
-    )  # fmt: skip
+        [
+            "migrate",
+            "--from",
+            f"sqlite:{tmp_path / 'store'}",
+            "--to",
+            f"postgres:{pg_server.url}",
+            "--schema",
+            schema,
+            "--json",
+        ],
+    )
     assert there.exit_code == 0, there.output
     report = json.loads(there.stdout)
     assert report["records"]["entry"] == sum(r["kind"] == "entry" for r in original)
     assert pg_server.url not in there.output  # the DSN holds the password
     back = runner.invoke(
         cli(),
-        ["migrate", "--from", f"postgres:{pg_server.url}", "--schema", schema,
-         "--to", f"sqlite:{tmp_path / 'back.db'}"],
-    )  # fmt: skip
+        [
+            "migrate",
+            "--from",
+            f"postgres:{pg_server.url}",
+            "--schema",
+            schema,
+            "--to",
+            f"sqlite:{tmp_path / 'back.db'}",
+        ],
+    )
     assert back.exit_code == 0, back.output
     assert "migrated" in back.stdout
     copy = sqlite_store(tmp_path / "back.db")
@@ -176,9 +200,16 @@ def test_the_migrate_command_keeps_what_the_library_set_beside_the_records(
         mem.store.set_grant(Scope("alice"), Scope("bob"), "write")
         mem.store.add_api_key(StoredKey("ka", "cd" * 32, False, (("alice", None),), "2024"))
     result = CliRunner().invoke(  # a new path without a suffix is a new store directory
-        cli(), ["migrate", "--from", f"sqlite:{tmp_path / 'src'}", "--to",
-                f"sqlite:{tmp_path / 'dst'}", "--json"],
-    )  # fmt: skip
+        cli(),
+        [
+            "migrate",
+            "--from",
+            f"sqlite:{tmp_path / 'src'}",
+            "--to",
+            f"sqlite:{tmp_path / 'dst'}",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     records = json.loads(result.stdout)["records"]
     assert records["meta"] >= 2 and records["api_key"] == records["grant"] == 1

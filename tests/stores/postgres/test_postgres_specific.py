@@ -1,6 +1,6 @@
 """What only the PostgreSQL store does: options, lazy driver import, migrations under an
 advisory lock, claims on the consolidation queue shared by worker processes, filtered HNSW
-search, error translation. The shared behaviour is in ``tests/contract``."""
+search, error translation. The shared behaviour is in ``tests/stores/contract``."""
 
 from __future__ import annotations
 

@@ -75,9 +75,16 @@ def test_a_version_1_store_migrates_and_searches_the_same_entries(
             conn.execute(
                 "INSERT INTO entries (id, user_id, text, timestamp, origin, status, created_at, "
                 "updated_at, vector) VALUES (?, ?, ?, ?, 'manual', 'active', ?, ?, ?)",
-                (eid, scope.user_id, text, (DAY + timedelta(days=i)).isoformat(), "2024-01-01",
-                 "2024-01-01", np.asarray(vector, dtype="<f4").tobytes()),
-            )  # fmt: skip
+                (
+                    eid,
+                    scope.user_id,
+                    text,
+                    (DAY + timedelta(days=i)).isoformat(),
+                    "2024-01-01",
+                    "2024-01-01",
+                    np.asarray(vector, dtype="<f4").tobytes(),
+                ),
+            )
     # a tombstone, as the code of version 1 wrote it (today's code reads newer columns)
     with conn:
         conn.execute("UPDATE entries SET status = 'deleted' WHERE id = 'a1'")

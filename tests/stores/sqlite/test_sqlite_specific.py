@@ -1,5 +1,5 @@
 """What only the SQLite store does: migrations, WAL and pragmas, several connections on one
-file, locks, read-only and foreign files. The shared behaviour is in ``tests/contract``."""
+file, locks, read-only and foreign files. The shared behaviour is in ``tests/stores/contract``."""
 
 from __future__ import annotations
 
@@ -248,7 +248,7 @@ def test_a_read_only_file_gives_a_clear_storage_error() -> None:
         cmd = [sys.executable, "-c", _READ_ONLY_PROBE, str(path)]
         if as_root:
             cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *cmd]
-        src = str(Path(__file__).resolve().parents[1] / "src")
+        src = str(Path(__file__).resolve().parents[3] / "src")
         env = {**os.environ, "PYTHONPATH": src}
         done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60)
         if as_root and done.returncode not in (0, 3):

@@ -24,11 +24,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from lightmem.bench.perf.data import owner
-from lightmem.bench.perf.stats import recall_at, summary
-from lightmem.bench.perf.stores import store_bytes
 from lightmem.memory import Memory
 from lightmem.types import Entry
+from lightmem_bench.perf.data import owner
+from lightmem_bench.perf.stats import recall_at, summary
+from lightmem_bench.perf.stores import store_bytes
 
 Progress = Callable[[str], None]
 FIRST_SEARCH_TARGET_S = 1.0

@@ -14,9 +14,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from lightmem.bench.cli import usable_cache
-from lightmem.bench.perf.report import all_tables, write_report
-from lightmem.bench.perf.run import embedder_section, parse_sizes, run_perf_bench
+from lightmem_bench.cli import usable_cache
+from lightmem_bench.perf.report import all_tables, write_report
+from lightmem_bench.perf.run import embedder_section, parse_sizes, run_perf_bench
 
 
 def perf(
@@ -140,7 +140,7 @@ def perf(
             throughput=throughput,
         )
     if scaleout:
-        from lightmem.bench.perf.scaleout.run import run_scaleout
+        from lightmem_bench.perf.scaleout.run import run_scaleout
 
         emb = embedder_section(embedder, embed_threads or None)
         result["scaleout"] = run_scaleout(seconds=scaleout_seconds, embedder=emb, progress=say)

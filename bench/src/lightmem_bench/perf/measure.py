@@ -15,41 +15,17 @@ from typing import Any
 
 import numpy as np
 
-from lightmem.bench.fake import install as install_fake_llm
-from lightmem.bench.perf.stats import recall_at, rounds_summary, summary
-from lightmem.bench.systems.base import message, sessions
 from lightmem.datasets import Conversation
-from lightmem.embedders.base import Embedder, Vectors
+from lightmem.embedders.base import Vectors
 from lightmem.memory import Memory
 from lightmem.stores.base import Store
 from lightmem.types import Scope, SearchMode
+from lightmem_bench.fake import install as install_fake_llm
+from lightmem_bench.perf.stats import recall_at, rounds_summary, summary
+from lightmem_bench.systems.base import message, sessions
 
 MODES: tuple[SearchMode, ...] = ("dense", "bm25", "hybrid")
 Progress = Callable[[str], None]
-
-
-class TimedEmbedder(Embedder):
-    """Delegates to another embedder and keeps the duration of its last call."""
-
-    def __init__(self, inner: Embedder) -> None:
-        super().__init__(inner.options)
-        self.inner = inner
-        self.last_s = 0.0
-
-    @property
-    def dim(self) -> int:
-        return self.inner.dim
-
-    @property
-    def model_id(self) -> str:
-        return self.inner.model_id
-
-    def embed(self, texts: list[str]) -> Vectors:
-        start = time.perf_counter()
-        try:
-            return self.inner.embed(texts)
-        finally:
-            self.last_s = time.perf_counter() - start
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,45 +40,41 @@ def search_latency(
     """Per mode: total (embedding included), retrieval alone and embedding alone, pooled
     over ``rounds`` rounds after one untimed warm-up round; plus, as the cold figure, the
     first (hybrid) search of each owner, which loads its indexes."""
-    timed = TimedEmbedder(memory.searcher.embedder)
-    memory.searcher.embedder = timed
     out: dict[str, Any] = {}
-    try:
-        cold: list[float] = []
-        seen: set[str] = set()
-        for q in queries:  # warm-up: every queried owner's indexes get loaded
-            if q.user_id not in seen:  # the owner's first search: a hybrid one loads it all
-                seen.add(q.user_id)
-                start = time.perf_counter()
-                memory.search(q.text, user_id=q.user_id, limit=limit, mode="hybrid")
-                cold.append(time.perf_counter() - start)
-            for mode in MODES:
-                memory.search(q.text, user_id=q.user_id, limit=limit, mode=mode)
-        out["cold_first_search"] = summary(cold)
+    cold: list[float] = []
+    seen: set[str] = set()
+    for q in queries:  # warm-up: every queried owner's indexes get loaded
+        if q.user_id not in seen:  # the owner's first search: a hybrid one loads it all
+            seen.add(q.user_id)
+            start = time.perf_counter()
+            memory.search(q.text, user_id=q.user_id, limit=limit, mode="hybrid")
+            cold.append(time.perf_counter() - start)
         for mode in MODES:
-            totals: list[list[float]] = []
-            retrieval: list[list[float]] = []
-            embed: list[list[float]] = []
-            for _ in range(rounds):
-                t_r, r_r, e_r = [], [], []
-                for q in queries:
-                    timed.last_s = 0.0
-                    start = time.perf_counter()
-                    memory.search(q.text, user_id=q.user_id, limit=limit, mode=mode)
-                    total = time.perf_counter() - start
-                    t_r.append(total)
-                    r_r.append(total - timed.last_s)
-                    e_r.append(timed.last_s)
-                totals.append(t_r)
-                retrieval.append(r_r)
-                embed.append(e_r)
-            out[mode] = {
-                "total": rounds_summary(totals),
-                "retrieval": rounds_summary(retrieval),
-                "embedding": rounds_summary(embed) if mode != "bm25" else None,
-            }
-    finally:
-        memory.searcher.embedder = timed.inner
+            memory.search(q.text, user_id=q.user_id, limit=limit, mode=mode)
+    out["cold_first_search"] = summary(cold)
+    for mode in MODES:
+        totals: list[list[float]] = []
+        retrieval: list[list[float]] = []
+        embed: list[list[float]] = []
+        for _ in range(rounds):
+            t_r, r_r, e_r = [], [], []
+            for q in queries:
+                before = memory.timings.get("search_embedding", 0.0)
+                start = time.perf_counter()
+                memory.search(q.text, user_id=q.user_id, limit=limit, mode=mode)
+                total = time.perf_counter() - start
+                embedding = memory.timings.get("search_embedding", 0.0) - before
+                t_r.append(total)
+                r_r.append(total - embedding)
+                e_r.append(embedding)
+            totals.append(t_r)
+            retrieval.append(r_r)
+            embed.append(e_r)
+        out[mode] = {
+            "total": rounds_summary(totals),
+            "retrieval": rounds_summary(retrieval),
+            "embedding": rounds_summary(embed) if mode != "bm25" else None,
+        }
     return out
 
 

@@ -18,7 +18,7 @@ once and cached, small gaussian noise per entry) is built through ``Store.add_en
   turns/s), then its consolidation (entries/s);
 * bytes on disk per 1,000 entries and the process's peak RSS so far.
 
-Once per run (``throughput``, :mod:`lightmem.bench.perf.throughput`): MiniLM texts/s at 1
+Once per run (``throughput``, :mod:`lightmem_bench.perf.throughput`): MiniLM texts/s at 1
 and 2 threads, bulk no-LLM ingest (one ``add`` per session vs one per conversation), and
 extraction of 1 vs 8 owners with a slow scripted LLM.
 """
@@ -35,25 +35,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from lightmem.bench.fake import install as install_fake_llm
-from lightmem.bench.perf.annscale import ann_scale
-from lightmem.bench.perf.data import (
-    Corpus,
-    find_data_dir,
-    load_corpus,
-    owner,
-    synthetic_entries,
-)
-from lightmem.bench.perf.measure import (
-    Query,
-    add_latency,
-    ann_recall,
-    ingest_and_consolidate,
-    search_latency,
-)
-from lightmem.bench.perf.stats import current_rss_mb, load_average, peak_rss_mb
-from lightmem.bench.perf.stores import StoreSpec, corpus_key, ensure_store, store_bytes
-from lightmem.bench.perf.throughput import concurrent_extraction, ingest_bulk, thread_scaling
 from lightmem.config import MemoryConfig, lightmem_home
 from lightmem.datasets import load_locomo
 from lightmem.embedders.base import Embedder
@@ -61,6 +42,25 @@ from lightmem.errors import InputError
 from lightmem.memory import Memory
 from lightmem.registry import build
 from lightmem.stores.sqlite import SQLiteStore
+from lightmem_bench.fake import install as install_fake_llm
+from lightmem_bench.perf.annscale import ann_scale
+from lightmem_bench.perf.data import (
+    Corpus,
+    find_data_dir,
+    load_corpus,
+    owner,
+    synthetic_entries,
+)
+from lightmem_bench.perf.measure import (
+    Query,
+    add_latency,
+    ann_recall,
+    ingest_and_consolidate,
+    search_latency,
+)
+from lightmem_bench.perf.stats import current_rss_mb, load_average, peak_rss_mb
+from lightmem_bench.perf.stores import StoreSpec, corpus_key, ensure_store, store_bytes
+from lightmem_bench.perf.throughput import concurrent_extraction, ingest_bulk, thread_scaling
 
 Progress = Callable[[str], None]
 
@@ -160,29 +160,41 @@ def run_perf_bench(
     corpus = load_corpus(data, model, cache, unique=unique_texts, seed=seed, progress=say)
     rng = np.random.default_rng(seed)
     picks = rng.integers(len(corpus.questions), size=queries)
-    asked = [Query(corpus.questions[int(i)], owner(int(u)).user_id or "") for i, u in
-             zip(picks, rng.integers(users, size=queries), strict=True)]  # fmt: skip
+    asked = [
+        Query(corpus.questions[int(i)], owner(int(u)).user_id or "")
+        for i, u in zip(picks, rng.integers(users, size=queries), strict=True)
+    ]
     query_vectors = model.embed([q.text for q in asked])
     conv = load_locomo(data / "locomo-dev.json").conversations[0]
     threshold = _ann_threshold(opts)
     result: dict[str, Any] = {
         "machine": _machine(),
         "settings": {
-            "sizes": list(sizes), "queries": queries, "rounds": rounds, "users": users,
-            "embedder": emb_section, "store_options": opts, "batch": batch, "seed": seed,
-            "ann_threshold": threshold, "ann_max_entries": ann_max_entries,
-            "ann_scale": list(ann_scale), "ann_writes": ann_writes,
+            "sizes": list(sizes),
+            "queries": queries,
+            "rounds": rounds,
+            "users": users,
+            "embedder": emb_section,
+            "store_options": opts,
+            "batch": batch,
+            "seed": seed,
+            "ann_threshold": threshold,
+            "ann_max_entries": ann_max_entries,
+            "ann_scale": list(ann_scale),
+            "ann_writes": ann_writes,
         },
         "corpus": {
-            "unique_texts": len(corpus.texts), "questions": len(corpus.questions),
-            "noise_sigma": noise, "embedded_now": corpus.embedded_now,
+            "unique_texts": len(corpus.texts),
+            "questions": len(corpus.questions),
+            "noise_sigma": noise,
+            "embedded_now": corpus.embedded_now,
             "embed_seconds": round(corpus.embed_seconds, 1),
             "note": f"{len(corpus.texts):,} distinct texts embedded once (cached); every "
-                    f"entry is one of them with gaussian noise (sigma {noise}) on its vector, "
-                    "renormalised",
+            f"entry is one of them with gaussian noise (sigma {noise}) on its vector, "
+            "renormalised",
         },
         "sizes": {},
-    }  # fmt: skip
+    }
     key = corpus_key(corpus, model.model_id)
     for size in sizes:
         say(f"size {size:,}")
@@ -225,10 +237,21 @@ def run_perf_bench(
         result["sizes"][str(size)] = row
     if ann_scale:
         result["ann_scale"] = _ann_scale_sections(
-            ann_scale, cache, corpus, key, emb_section, opts, asked, query_vectors,
-            noise=noise, seed=seed, batch=batch, rebuild=rebuild, writes=ann_writes,
+            ann_scale,
+            cache,
+            corpus,
+            key,
+            emb_section,
+            opts,
+            asked,
+            query_vectors,
+            noise=noise,
+            seed=seed,
+            batch=batch,
+            rebuild=rebuild,
+            writes=ann_writes,
             progress=say,
-        )  # fmt: skip
+        )
     if throughput:
         say("throughput: embedder threads, bulk ingest, concurrent owners")
         result["throughput"] = {
@@ -301,9 +324,13 @@ def _ann_section(
     finally:
         memory.close()
     return {
-        "entries": spec.entries, "build": built, "first_search_s": round(first_s, 2),
-        **measured, "cache": stats, "disk": store_bytes(folder),
-    }  # fmt: skip
+        "entries": spec.entries,
+        "build": built,
+        "first_search_s": round(first_s, 2),
+        **measured,
+        "cache": stats,
+        "disk": store_bytes(folder),
+    }
 
 
 def _ann_scale_sections(
@@ -323,7 +350,7 @@ def _ann_scale_sections(
     writes: int,
     progress: Progress,
 ) -> dict[str, Any]:
-    """:func:`~lightmem.bench.perf.annscale.ann_scale` on a one-owner store of each size."""
+    """:func:`~lightmem_bench.perf.annscale.ann_scale` on a one-owner store of each size."""
     out: dict[str, Any] = {}
     config = memory_config(emb_section, opts)
     for size in sizes:
@@ -339,9 +366,15 @@ def _ann_scale_sections(
             return _exact_top_scored(corpus, spec, q, 10)
 
         row = ann_scale(
-            folder, config, corpus.texts, [q.text for q in asked], query_vectors, exact,
-            writes=writes, progress=progress,
-        )  # fmt: skip
+            folder,
+            config,
+            corpus.texts,
+            [q.text for q in asked],
+            query_vectors,
+            exact,
+            writes=writes,
+            progress=progress,
+        )
         out[str(size)] = {"entries": size, "build": built, **row}
     return out
 

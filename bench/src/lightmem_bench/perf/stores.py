@@ -17,9 +17,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from lightmem.bench.perf.data import Corpus, synthetic_entries
-from lightmem.bench.perf.stats import disk_bytes
-from lightmem.memory import SQLITE_FILE, Memory
+from lightmem.engine.storedir import SQLITE_FILE
+from lightmem.memory import Memory
+from lightmem_bench.perf.data import Corpus, synthetic_entries
+from lightmem_bench.perf.stats import disk_bytes
 
 MARKER = "bench.json"
 #: Version of the recipe below; a change rebuilds every cached store.

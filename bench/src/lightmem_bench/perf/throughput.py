@@ -17,14 +17,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lightmem.bench.fake import plausible_reply
-from lightmem.bench.systems.base import message, sessions
 from lightmem.datasets import Conversation
 from lightmem.embedders.base import Embedder
 from lightmem.llm.base import ChatMessage
 from lightmem.llm.scripted import ScriptedLLM
 from lightmem.memory import Memory
 from lightmem.registry import build
+from lightmem_bench.fake import plausible_reply
+from lightmem_bench.systems.base import message, sessions
 
 OWNERS = (1, 8)
 

@@ -16,8 +16,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from lightmem.bench.segmentation.run import run_segmentation_bench
 from lightmem.errors import InputError
+from lightmem_bench.segmentation.run import run_segmentation_bench
 
 DEFAULT_FILES = ("locomo-dev.json", "longmemeval-single.json")
 

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from lightmem.bench.systems.base import (
+from lightmem.errors import InputError
+from lightmem_bench.systems.base import (
     BuildReport,
     BuiltMemory,
     System,
     SystemSettings,
     Unit,
 )
-from lightmem.bench.systems.full_text import FullTextSystem
-from lightmem.bench.systems.lightmem import LightMemSystem
-from lightmem.bench.systems.naive_rag import NaiveRAGSystem
-from lightmem.bench.systems.per_turn import PerTurnSystem
-from lightmem.errors import InputError
+from lightmem_bench.systems.full_text import FullTextSystem
+from lightmem_bench.systems.lightmem import LightMemSystem
+from lightmem_bench.systems.naive_rag import NaiveRAGSystem
+from lightmem_bench.systems.per_turn import PerTurnSystem
 
 SYSTEMS: dict[str, type[System]] = {
     cls.name: cls for cls in (LightMemSystem, NaiveRAGSystem, FullTextSystem, PerTurnSystem)

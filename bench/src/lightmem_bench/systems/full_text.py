@@ -11,7 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from lightmem.bench.systems.base import (
+from lightmem.datasets import Conversation
+from lightmem_bench.systems.base import (
     BuildReport,
     BuiltMemory,
     System,
@@ -19,7 +20,6 @@ from lightmem.bench.systems.base import (
     input_tokens,
     turn_text,
 )
-from lightmem.datasets import Conversation
 
 
 class History(BuiltMemory):

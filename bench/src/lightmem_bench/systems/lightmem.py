@@ -11,7 +11,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lightmem.bench.systems.base import (
+from lightmem.config import MemoryConfig
+from lightmem.datasets import Conversation
+from lightmem.memory import Memory
+from lightmem.types import StageUsage
+from lightmem_bench.systems.base import (
     BuildReport,
     BuiltMemory,
     System,
@@ -21,10 +25,6 @@ from lightmem.bench.systems.base import (
     message,
     sessions,
 )
-from lightmem.config import MemoryConfig
-from lightmem.datasets import Conversation
-from lightmem.memory import Memory
-from lightmem.types import StageUsage
 
 
 class MemoryUnits(BuiltMemory):

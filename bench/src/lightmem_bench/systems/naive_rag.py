@@ -16,7 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from lightmem.bench.systems.base import (
+from lightmem.datasets import Conversation, DatasetTurn
+from lightmem.embedders.base import Embedder, Vectors
+from lightmem.registry import build as build_backend
+from lightmem.timeutil import parse_timestamp
+from lightmem.tokens import count_tokens
+from lightmem_bench.systems.base import (
     BuildReport,
     BuiltMemory,
     System,
@@ -26,11 +31,6 @@ from lightmem.bench.systems.base import (
     sessions,
     turn_text,
 )
-from lightmem.datasets import Conversation, DatasetTurn
-from lightmem.embedders.base import Embedder, Vectors
-from lightmem.registry import build as build_backend
-from lightmem.timeutil import parse_timestamp
-from lightmem.tokens import count_tokens
 
 UNITS_FILE = "units.json"
 VECTORS_FILE = "vectors.npy"

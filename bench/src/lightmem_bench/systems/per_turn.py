@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lightmem.bench.systems.base import BuildReport, BuiltMemory, message, sessions
-from lightmem.bench.systems.lightmem import LightMemSystem, stages
 from lightmem.config import MemoryConfig
 from lightmem.datasets import Conversation
 from lightmem.memory import Memory
+from lightmem_bench.systems.base import BuildReport, BuiltMemory, message, sessions
+from lightmem_bench.systems.lightmem import LightMemSystem, stages
 
 
 class PerTurnSystem(LightMemSystem):

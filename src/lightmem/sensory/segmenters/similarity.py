@@ -75,8 +75,9 @@ class SimilaritySegmenter(Segmenter):
         signals = self.signals(turns, embeddings)
         if self.opts.threshold is not None:
             fused, _ = fuse(signals)
-            return pick_low(fused, z=self.opts.z, min_turns=self.opts.min_turns,
-                            threshold=self.opts.threshold)  # fmt: skip
+            return pick_low(
+                fused, z=self.opts.z, min_turns=self.opts.min_turns, threshold=self.opts.threshold
+            )
         history = self.histories.get(turns[0].scope.owner, len(signals))
         keys = [t.id for t in turns[1:]]
         fused, _, cut = fuse_calibrated(history, keys, signals, self.opts.z)

@@ -12,11 +12,11 @@ from mcp.server.mcpserver import Context
 from pydantic import Field
 
 from lightmem.memory import Memory
-from lightmem.server.auth import Principal, is_pool, pool_scope
+from lightmem.scoped import ScopedMemory
+from lightmem.server.auth import Principal
 from lightmem.server.errors import UnauthorizedError, classify, log
-from lightmem.types import AccessLevel, Scope
 
-#: Where :class:`~lightmem.server.mcp.KeyAuth` leaves the caller's principal in the ASGI
+#: Where :class:`~lightmem.server.mcp.http.KeyAuth` leaves the caller's principal in the ASGI
 #: scope of an HTTP request.
 PRINCIPAL_KEY = "lightmem.principal"
 
@@ -63,18 +63,6 @@ class Connection:
             raise UnauthorizedError("this connection carries no API key")
         return found
 
-    def scope_of(self, ctx: Context, user_id: str | None = None) -> Scope:
-        return self.caller(ctx).scope(user_id=user_id)
-
-    def pool_of(
-        self, ctx: Context, pool_user: str | None, pool_agent: str | None, need: AccessLevel
-    ) -> Scope:
-        """The connection's own scope, or the shared pool it names (through a grant)."""
-        if pool_user is None and pool_agent is None:
-            return self.scope_of(ctx)
-        return pool_scope(self.memory, self.caller(ctx), pool_user, pool_agent, need=need)
-
-    def author(self, ctx: Context, scope: Scope) -> str | None:
-        """Who a write into ``scope`` is attributed to (None: the scope's owner)."""
-        p = self.caller(ctx)
-        return f"key:{p.name}" if is_pool(p, scope) else None
+    def view(self, ctx: Context) -> ScopedMemory:
+        """The memory as this connection's caller sees it: every tool's one access path."""
+        return self.memory.as_actor(self.caller(ctx))

@@ -1,8 +1,8 @@
 """MCP tools over one memory and over the whole pool, beside the REST routes of the same
 names: ``get_memory`` (``GET /v1/memories/{id}``), ``update_memory`` (``PATCH``),
 ``export_memories`` (``GET /v1/export``) and ``list_grants`` (``GET /v1/grants``). Each goes
-through the same checks as REST (:func:`~lightmem.server.auth.owned_entry`, the pool
-grants), so a connection reaches a shared pool exactly as its key would over REST.
+through the same scoped view as REST (:class:`~lightmem.scoped.ScopedMemory`), so a
+connection reaches a shared pool exactly as its key would over REST.
 
 Granting and revoking stay out of MCP on purpose: a model that reads untrusted text should
 not be able to share a user's memories with someone else (``lightmem grant`` and
@@ -17,24 +17,20 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
-from lightmem.server.auth import owned_entry
-from lightmem.server.mcp_base import Connection, PoolAgent, PoolUser, translated
-from lightmem.server.mcp_models import Exported, MemoryDetail
-from lightmem.server.pools import GrantOut, GrantsOut
-from lightmem.server.schemas import MAX_TEXT
+from lightmem.server.mcp.base import Connection, PoolAgent, PoolUser, translated
+from lightmem.server.mcp.models import Exported, MemoryDetail
+from lightmem.server.models import MAX_TEXT, GrantsOut
 
 ENTRY_TOOLS = ("get_memory", "update_memory", "export_memories", "list_grants")
 
 
 def register_entry_tools(server: MCPServer, conn: Connection) -> None:
-    memory = conn.memory
-
     @server.tool()
     @translated(ToolError)
     def get_memory(memory_id: Annotated[str, Field(min_length=1)], ctx: Context) -> MemoryDetail:
         """One memory by its id (from search_memory or list_memories), deleted ones too,
         with its status, version, source turn ids and images."""
-        return MemoryDetail.of_entry(owned_entry(memory, conn.caller(ctx), memory_id, "read"))
+        return MemoryDetail.of_entry(conn.view(ctx).get(memory_id))
 
     @server.tool()
     @translated(ToolError)
@@ -45,9 +41,7 @@ def register_entry_tools(server: MCPServer, conn: Connection) -> None:
         reason: Annotated[str | None, Field(max_length=1000)] = None,
     ) -> MemoryDetail:
         """Correct a memory: replace its text (the old text stays in its history)."""
-        entry = owned_entry(memory, conn.caller(ctx), memory_id, "write")
-        actor = conn.author(ctx, entry.scope) or "user"
-        return MemoryDetail.of_entry(memory.update(memory_id, text, reason=reason, actor=actor))
+        return MemoryDetail.of_entry(conn.view(ctx).update(memory_id, text, reason=reason))
 
     @server.tool()
     @translated(ToolError)
@@ -56,11 +50,9 @@ def register_entry_tools(server: MCPServer, conn: Connection) -> None:
     ) -> Exported:
         """Every record of the connection's memories (or of a shared pool): turns, memories,
         history, batches, as GET /v1/export gives them, without the embedding vectors."""
-        s = conn.pool_of(ctx, pool_user, pool_agent, "read")
-        records = [
-            {k: v for k, v in r.items() if k != "vector"}
-            for r in memory.export(user_id=s.user_id, agent_id=s.agent_id)
-        ]
+        view = conn.view(ctx)
+        own = view.where(pool_user, pool_agent)  # never the whole store, even for an admin
+        records = [{k: v for k, v in r.items() if k != "vector"} for r in view.export(pool=own)]
         return Exported(records=records)
 
     @server.tool()
@@ -68,9 +60,4 @@ def register_entry_tools(server: MCPServer, conn: Connection) -> None:
     def list_grants(ctx: Context) -> GrantsOut:
         """The memory pools this connection shares (given) and those shared with it
         (received): a received pool's user/agent go in pool_user/pool_agent."""
-        p = conn.caller(ctx)
-        every = memory.store.list_grants()
-        return GrantsOut(
-            given=[GrantOut.of(g) for g in every if p.allows(g.pool)],
-            received=[GrantOut.of(g) for g in every if p.allows(g.grantee)],
-        )
+        return GrantsOut.of(*conn.view(ctx).grants())

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from lightmem.sharing import author_label
+from lightmem.access import author_label
 from lightmem.types import Entry, Hit, ImageRef
 
 
@@ -38,18 +38,32 @@ class MemoryItem(BaseModel):
     @classmethod
     def of(cls, e: Entry, score: float | None = None) -> MemoryItem:
         ts = e.timestamp.isoformat() if e.timestamp is not None else None
-        return cls(id=e.id, text=e.text, timestamp=ts, score=score, pool=author_label(e.scope),
-                   images=ImageItem.all(e.images), memory_kind=e.kind)  # fmt: skip
+        return cls(
+            id=e.id,
+            text=e.text,
+            timestamp=ts,
+            score=score,
+            pool=author_label(e.scope),
+            images=ImageItem.all(e.images),
+            memory_kind=e.kind,
+        )
 
     @classmethod
     def of_hit(cls, h: Hit) -> MemoryItem:
         ts = h.timestamp.isoformat() if h.timestamp is not None else None
         images = h.entry.images if h.entry is not None else h.turn.images if h.turn else []
-        return cls(id=h.id, text=h.text, timestamp=ts, score=h.score, kind=h.kind,
-                   pool=author_label(h.scope), images=ImageItem.all(images),
-                   memory_kind=h.entry.kind if h.entry is not None else "fact",
-                   facts=[f.text for f in h.facts],
-                   session=h.session.text if h.session is not None else None)  # fmt: skip
+        return cls(
+            id=h.id,
+            text=h.text,
+            timestamp=ts,
+            score=h.score,
+            kind=h.kind,
+            pool=author_label(h.scope),
+            images=ImageItem.all(images),
+            memory_kind=h.entry.kind if h.entry is not None else "fact",
+            facts=[f.text for f in h.facts],
+            session=h.session.text if h.session is not None else None,
+        )
 
 
 class Memories(BaseModel):
@@ -88,8 +102,13 @@ class MemoryDetail(MemoryItem):
     @classmethod
     def of_entry(cls, e: Entry) -> MemoryDetail:
         item = MemoryItem.of(e)
-        return cls(**item.model_dump(), status=e.status.value, version=e.version,
-                   sources=list(e.sources), pinned=e.pinned)  # fmt: skip
+        return cls(
+            **item.model_dump(),
+            status=e.status.value,
+            version=e.version,
+            sources=list(e.sources),
+            pinned=e.pinned,
+        )
 
 
 class Exported(BaseModel):

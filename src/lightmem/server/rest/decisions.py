@@ -9,8 +9,7 @@ from datetime import datetime
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from lightmem.server.auth import owned_entry
-from lightmem.server.deps import ERRORS, NOT_FOUND, Caller, Mem
+from lightmem.server.rest.deps import ERRORS, NOT_FOUND, View
 from lightmem.types import DecisionRecord
 
 router = APIRouter(prefix="/v1", responses=ERRORS)
@@ -44,13 +43,7 @@ class DecisionsOut(BaseModel):
 
 
 @router.get("/memories/{memory_id}/decisions", tags=["memories"], responses=NOT_FOUND)
-def decisions(memory_id: str, caller: Caller, memory: Mem) -> DecisionsOut:
+def decisions(memory_id: str, view: View) -> DecisionsOut:
     """Every consolidation decision about a pair the memory is in, oldest first."""
-    owned_entry(memory, caller, memory_id)
-    found = memory.store.decisions(memory_id)
-    others = [d.source_id if d.target_id == memory_id else d.target_id for d in found]
-    # a pair never crosses owners: the other memory is in the same pool
-    texts = {e.id: e.text for e in memory.store.get_entries(list(dict.fromkeys(others)))}
-    return DecisionsOut(
-        decisions=[DecisionOut.of(d, texts.get(o)) for d, o in zip(found, others, strict=True)]
-    )
+    found = view.decisions(memory_id)
+    return DecisionsOut(decisions=[DecisionOut.of(d, other) for d, other in found])

@@ -1,5 +1,6 @@
-"""The dependencies every REST route shares: the caller (from the API key), the Memory, and
-the error responses the OpenAPI schema lists."""
+"""The dependencies every REST route shares: the caller (from the API key), the memory as
+that caller sees it (:class:`~lightmem.scoped.ScopedMemory`), and the error responses the
+OpenAPI schema lists."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from lightmem.memory import Memory
+from lightmem.scoped import ScopedMemory
 from lightmem.server.auth import Principal, authenticate
-from lightmem.server.schemas import ErrorOut
+from lightmem.server.rest.schemas import ErrorOut
 
 _bearer = HTTPBearer(
     auto_error=False, scheme_name="ApiKey", description="A key from `lightmem keys create`."
@@ -33,8 +35,16 @@ def _memory(request: Request) -> Memory:
     return memory
 
 
+def _view(
+    caller: Annotated[Principal, Depends(_caller)], memory: Annotated[Memory, Depends(_memory)]
+) -> ScopedMemory:
+    return memory.as_actor(caller)
+
+
 Caller = Annotated[Principal, Depends(_caller)]
 Mem = Annotated[Memory, Depends(_memory)]
+#: The memory as the caller's key sees it: every route's one access path.
+View = Annotated[ScopedMemory, Depends(_view)]
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorOut, "description": description}
     for status, description in (

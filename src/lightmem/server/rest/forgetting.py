@@ -9,9 +9,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from lightmem.server.auth import owned_entry, pool_scope
-from lightmem.server.deps import ERRORS, NOT_FOUND, Caller, Mem
-from lightmem.server.schemas import Id, MemoryOut, ScopeIn, ScopeOut, Text, TurnOut, _In
+from lightmem.server.models import Id, ScopeOut, StrictIn, Text
+from lightmem.server.rest.deps import ERRORS, NOT_FOUND, Caller, Mem, View
+from lightmem.server.rest.schemas import MemoryOut, ScopeIn, TurnOut
 
 router = APIRouter(prefix="/v1", responses=ERRORS)
 
@@ -36,11 +36,11 @@ class ForgetOut(BaseModel):
     compacted: bool = Field(description="The store scrubbed its files after the purge.")
 
 
-class PinIn(_In):
+class PinIn(StrictIn):
     pinned: bool = Field(True, strict=True)
 
 
-class TtlIn(_In):
+class TtlIn(StrictIn):
     ttl_seconds: float | None = Field(
         ..., gt=0, le=100 * 365 * 86400, strict=True, description="From now; null clears it."
     )
@@ -66,19 +66,18 @@ class MeOut(BaseModel):
 
 
 @router.post("/forget", tags=["forgetting"], responses=NOT_FOUND)
-def forget(body: ForgetIn, caller: Caller, memory: Mem) -> ForgetOut:
+def forget(body: ForgetIn, view: View) -> ForgetOut:
     """Find the memories (and their source turns) a query or ids name; with ``confirm``
-    forget them (tombstones), with ``purge`` too erase them for good."""
-    scope = pool_scope(memory, caller, body.user_id, body.agent_id, need="write")
-    r = memory.forget(
+    forget them (tombstones), with ``purge`` too erase them for good (the owner's keys only:
+    a write grant forgets, it never purges)."""
+    r = view.forget(
         body.query,
         ids=body.ids,
-        user_id=scope.user_id,
-        agent_id=scope.agent_id,
+        user_id=body.user_id,
+        agent_id=body.agent_id,
         purge=body.purge,
         dry_run=not body.confirm,
         reason=body.reason,
-        actor=f"key:{caller.name}",
     )
     return ForgetOut(
         done=r.done,
@@ -92,22 +91,19 @@ def forget(body: ForgetIn, caller: Caller, memory: Mem) -> ForgetOut:
 
 
 @router.post("/memories/{memory_id}/pin", tags=["forgetting"], responses=NOT_FOUND)
-def pin(memory_id: str, body: PinIn, caller: Caller, memory: Mem) -> MemoryOut:
-    owned_entry(memory, caller, memory_id, "write")
-    return MemoryOut.of(memory.pin(memory_id, body.pinned))
+def pin(memory_id: str, body: PinIn, view: View) -> MemoryOut:
+    return MemoryOut.of(view.pin(memory_id, body.pinned))
 
 
 @router.post("/memories/{memory_id}/ttl", tags=["forgetting"], responses=NOT_FOUND)
-def ttl(memory_id: str, body: TtlIn, caller: Caller, memory: Mem) -> MemoryOut:
-    owned_entry(memory, caller, memory_id, "write")
-    return MemoryOut.of(memory.set_ttl(memory_id, body.ttl_seconds))
+def ttl(memory_id: str, body: TtlIn, view: View) -> MemoryOut:
+    return MemoryOut.of(view.set_ttl(memory_id, body.ttl_seconds))
 
 
 @router.get("/memories/{memory_id}/sources", tags=["memories"], responses=NOT_FOUND)
-def sources(memory_id: str, caller: Caller, memory: Mem) -> TurnsOut:
+def sources(memory_id: str, view: View) -> TurnsOut:
     """The turns a memory was drawn from."""
-    entry = owned_entry(memory, caller, memory_id)
-    return TurnsOut(turns=[TurnOut.of(t) for t in memory.store.get_turns(entry.sources)])
+    return TurnsOut(turns=[TurnOut.of(t) for t in view.sources(memory_id)])
 
 
 @router.put("/ttl", tags=["forgetting"])
@@ -130,7 +126,7 @@ def me(caller: Caller) -> MeOut:
     return MeOut(
         name=caller.name,
         admin=caller.admin,
-        scopes=[ScopeOut(user_id=g.user_id, agent_id=g.agent_id) for g in caller.grants],
+        scopes=[ScopeOut(user_id=s.user_id, agent_id=s.agent_id) for s in caller.scopes],
     )
 
 

@@ -8,43 +8,24 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from lightmem.server.deps import ERRORS, Caller, Mem
-from lightmem.server.schemas import ScopeIn, ScopeOut, _In
-from lightmem.types import PoolGrant
+from lightmem.server.models import GrantOut, GrantsOut, StrictIn
+from lightmem.server.rest.deps import ERRORS, Caller, Mem, View
+from lightmem.server.rest.schemas import ScopeIn
 
 router = APIRouter(prefix="/v1", responses=ERRORS)
 
 
-class GrantIn(_In):
+class GrantIn(StrictIn):
     pool: ScopeIn = Field(description="The scope shared: one the key owns.")
     to: ScopeIn = Field(description="Who may read or write it.")
     level: Literal["read", "write"]
 
 
-class RevokeQuery(_In):
+class RevokeQuery(StrictIn):
     pool_user_id: str | None = None
     pool_agent_id: str | None = None
     to_user_id: str | None = None
     to_agent_id: str | None = None
-
-
-class GrantOut(BaseModel):
-    pool: ScopeOut
-    to: ScopeOut
-    level: Literal["read", "write"]
-
-    @classmethod
-    def of(cls, g: PoolGrant) -> GrantOut:
-        return cls(
-            pool=ScopeOut(user_id=g.pool.user_id, agent_id=g.pool.agent_id),
-            to=ScopeOut(user_id=g.grantee.user_id, agent_id=g.grantee.agent_id),
-            level=g.level,
-        )
-
-
-class GrantsOut(BaseModel):
-    given: list[GrantOut] = Field(description="Grants on the key's scopes.")
-    received: list[GrantOut] = Field(description="Pools granted to the key's scopes.")
 
 
 class RevokedOut(BaseModel):
@@ -68,15 +49,11 @@ def revoke(q: Annotated[RevokeQuery, Query()], caller: Caller, memory: Mem) -> R
     return RevokedOut(revoked=memory.revoke(pool=pool, to={k: v for k, v in to.items() if v}))
 
 
-class GrantsQuery(_In):
+class GrantsQuery(StrictIn):
     """No parameters: the grants listed are those of the key's own scopes (an unknown
     parameter, such as another user's id, is a 422, not silently ignored)."""
 
 
 @router.get("/grants", tags=["sharing"])
-def grants(_: Annotated[GrantsQuery, Query()], caller: Caller, memory: Mem) -> GrantsOut:
-    every = memory.store.list_grants()
-    return GrantsOut(
-        given=[GrantOut.of(g) for g in every if caller.allows(g.pool)],
-        received=[GrantOut.of(g) for g in every if caller.allows(g.grantee)],
-    )
+def grants(_: Annotated[GrantsQuery, Query()], view: View) -> GrantsOut:
+    return GrantsOut.of(*view.grants())

@@ -6,11 +6,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from lightmem.retrieval.context import Context
+from lightmem.server.models import (
+    MAX_TEXT,
+    ConsolidationOut,
+    Id,
+    ScopeOut,
+    StrictIn,
+    Text,
+)
 from lightmem.types import (
-    ConsolidationResult,
     Entry,
     HistoryRecord,
     Hit,
@@ -19,18 +26,9 @@ from lightmem.types import (
     Usage,
 )
 
-Id = Annotated[str, Field(min_length=1, max_length=256)]
-#: The most characters one message, query or memory text may have (REST and MCP alike).
-MAX_TEXT = 100_000
-Text = Annotated[str, Field(min_length=1, max_length=MAX_TEXT)]
-
-
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
 
 # -- requests ---------------------------------------------------------------------------------
-class ImageIn(_In):
+class ImageIn(StrictIn):
     url: Annotated[str, Field(min_length=1, max_length=4096)]
     caption: str | None = Field(None, max_length=MAX_TEXT, description="Searchable.")
 
@@ -40,7 +38,7 @@ class ImageOut(BaseModel):
     caption: str | None
 
 
-class MessageIn(_In):
+class MessageIn(StrictIn):
     role: Literal["user", "assistant", "system", "tool"]
     content: Text
     name: str | None = Field(None, description="Speaker name (same as speaker).")
@@ -51,7 +49,7 @@ class MessageIn(_In):
     images: list[ImageIn] | None = Field(None, max_length=100, description="Images it shares.")
 
 
-class AddIn(_In):
+class AddIn(StrictIn):
     messages: Text | MessageIn | list[MessageIn] = Field(
         description="A string (one user message), a message, or a list of messages."
     )
@@ -61,7 +59,7 @@ class AddIn(_In):
     timestamp: str | None = Field(None, description="ISO 8601 time of messages that carry none.")
 
 
-class ScopeIn(_In):
+class ScopeIn(StrictIn):
     """Which user/agent; omitted ids are completed from the API key."""
 
     user_id: Id | None = None
@@ -111,12 +109,12 @@ class ListQuery(RunScopeIn):
     include_deleted: bool = False
 
 
-class UpdateIn(_In):
+class UpdateIn(StrictIn):
     text: Text
     reason: str | None = Field(None, max_length=1000)
 
 
-class DeleteQuery(_In):
+class DeleteQuery(StrictIn):
     reason: str | None = Field(None, max_length=1000)
 
 
@@ -307,34 +305,6 @@ class HistoryListOut(BaseModel):
     history: list[HistoryOut]
 
 
-class ConsolidationOut(BaseModel):
-    examined: int
-    updated: int
-    deleted: int
-    merged: int
-    ignored: int
-    expired: int = Field(0, description="Expired memories purged (sleep-time expiry).")
-    failed: list[str]
-    summaries: int = Field(0, description="Session summaries written or rebuilt.")
-    failed_summaries: list[str] = Field(
-        default_factory=list, description="Sessions whose summary failed (retried next time)."
-    )
-
-    @classmethod
-    def of(cls, r: ConsolidationResult) -> ConsolidationOut:
-        return cls(
-            examined=r.examined,
-            updated=r.updated,
-            deleted=r.deleted,
-            merged=r.merged,
-            ignored=r.ignored,
-            expired=r.expired,
-            failed=r.failed,
-            summaries=r.summaries,
-            failed_summaries=r.failed_summaries,
-        )
-
-
 class ErrorDetail(BaseModel):
     code: str
     message: str
@@ -400,11 +370,6 @@ class UsageOut(BaseModel):
                 for f in u.failures
             ],
         )
-
-
-class ScopeOut(BaseModel):
-    user_id: str | None
-    agent_id: str | None
 
 
 class StatsOut(BaseModel):

@@ -60,8 +60,14 @@ class PostgresStoreOptions(StoreOptions):
 
 
 #: The tables an erasure deletes from or rewrites.
-ERASED_TABLES = ("entries", "turns", "history", "batches", "consolidation_pairs",
-                 "consolidation_queue")  # fmt: skip
+ERASED_TABLES = (
+    "entries",
+    "turns",
+    "history",
+    "batches",
+    "consolidation_pairs",
+    "consolidation_queue",
+)
 
 
 class PostgresStore(SQLStore):
@@ -120,11 +126,15 @@ class PostgresStore(SQLStore):
         return self._db.read(
             "search_dense",
             lambda c: search.search_dense(
-                c, scope, lit, k, time_range,
+                c,
+                scope,
+                lit,
+                k,
+                time_range,
                 exact_max_rows=self.opts.exact_search_max_rows,
                 iterative_scan=self._iterative_scan,
             ),
-        )  # fmt: skip
+        )
 
     def search_bm25(
         self, scope: Scope, query: str, k: int, time_range: TimeRange | None = None

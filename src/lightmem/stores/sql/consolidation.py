@@ -182,7 +182,8 @@ def decisions(c: Conn, d: Dialect, entry_id: str) -> list[DecisionRecord]:
               WHERE target_id = ? OR source_id = ?
               ORDER BY decided_at NULLS FIRST, target_id{d.bytewise}, source_id{d.bytewise}"""
     return [
-        DecisionRecord(r["target_id"], r["source_id"], r["decision"], r["reason"],
-                       load_time(r["decided_at"]))
+        DecisionRecord(
+            r["target_id"], r["source_id"], r["decision"], r["reason"], load_time(r["decided_at"])
+        )
         for r in c.execute(sql, (entry_id, entry_id)).fetchall()
-    ]  # fmt: skip
+    ]

@@ -47,14 +47,27 @@ def insert_entries(
                    {d.vector_param})""",
         [
             (
-                e.id, e.scope.user_id, e.scope.agent_id, e.scope.run_id, e.text,
-                d.dump_time(e.timestamp), dump_list(e.speakers), e.topic_id,
-                dump_list(e.keywords), dump_list(e.sources), e.origin, stamp, stamp, e.kind,
-                dump_meta(e.meta), dump_images(e.images), vector,
+                e.id,
+                e.scope.user_id,
+                e.scope.agent_id,
+                e.scope.run_id,
+                e.text,
+                d.dump_time(e.timestamp),
+                dump_list(e.speakers),
+                e.topic_id,
+                dump_list(e.keywords),
+                dump_list(e.sources),
+                e.origin,
+                stamp,
+                stamp,
+                e.kind,
+                dump_meta(e.meta),
+                dump_images(e.images),
+                vector,
             )
             for e, vector in zip(entries, vectors, strict=True)
         ],
-    )  # fmt: skip
+    )
     # facts wait for consolidation; structure (summaries, events) is rebuilt, never merged
     d.enqueue(c, [e.id for e in entries if e.kind == "fact"])
     d.dequeue(c, [e.id for e in entries if e.kind != "fact"])
@@ -165,10 +178,14 @@ def update_entry(
             version = version + 1, updated_at = ?
             WHERE id = ?""",
         (
-            text, vector, None if sources is None else dump_list(sources),
-            None if meta is None else dump_meta(meta), d.dump_time(now), entry_id,
+            text,
+            vector,
+            None if sources is None else dump_list(sources),
+            None if meta is None else dump_meta(meta),
+            d.dump_time(now),
+            entry_id,
         ),
-    )  # fmt: skip
+    )
     add_history(c, d, entry_id, HistoryEvent.UPDATE, row["text"], text, reason, actor, now)
     return row_to_entry(entry_row(c, d, entry_id))
 

@@ -88,9 +88,16 @@ def erase(
     c.execute(
         """INSERT INTO erasures (user_id, agent_id, cause, entries, turns, actor, created_at)
            VALUES (?, ?, ?, ?, ?, ?, ?)""",
-        (owner.user_id, owner.agent_id, cause, result.entries, result.turns, actor,
-         d.dump_time(now)),
-    )  # fmt: skip
+        (
+            owner.user_id,
+            owner.agent_id,
+            cause,
+            result.entries,
+            result.turns,
+            actor,
+            d.dump_time(now),
+        ),
+    )
     return result
 
 
@@ -111,8 +118,9 @@ def forget_turns(c: Conn, d: Dialect, owner: Scope, turn_ids: list[str]) -> int:
     """Tombstone the owner's turns: never searched again, and out of the pipeline (a turn
     not yet extracted leaves it as EXTRACTED, and the pending or failed batches that hold
     it lose it), so no memory is drawn from it later. Returns how many were not yet."""
-    rows = rows_by_id(c, d, "turns", turn_ids, "id, user_id, agent_id, run_id, forgotten",
-                      lock=True)  # fmt: skip
+    rows = rows_by_id(
+        c, d, "turns", turn_ids, "id, user_id, agent_id, run_id, forgotten", lock=True
+    )
     for i in turn_ids:
         if i not in rows or not in_scope(rows[i], owner.owner):
             raise NotFoundError(f"no turn with id {i!r}")
@@ -157,7 +165,9 @@ def erasures(c: Conn, owner: Scope) -> list[dict[str, Any]]:
     sql = f"""SELECT cause, entries, turns, actor, created_at FROM erasures WHERE {where}
               ORDER BY id"""
     return [
-        {**{k: r[k] for k in ("cause", "entries", "turns", "actor")},
-         "created_at": load_time(r["created_at"])}
+        {
+            **{k: r[k] for k in ("cause", "entries", "turns", "actor")},
+            "created_at": load_time(r["created_at"]),
+        }
         for r in c.execute(sql, params).fetchall()
-    ]  # fmt: skip
+    ]

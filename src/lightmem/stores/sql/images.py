@@ -40,8 +40,17 @@ def set_image_vectors(
         images = load_images(row["images"])
         if not 0 <= n < len(images):
             raise NotFoundError(f"turn {turn_id!r} has no image {n}")
-        rows.append((turn_id, n, row["user_id"], row["agent_id"], images[n].url, model,
-                     np.ascontiguousarray(vector).tobytes()))  # fmt: skip
+        rows.append(
+            (
+                turn_id,
+                n,
+                row["user_id"],
+                row["agent_id"],
+                images[n].url,
+                model,
+                np.ascontiguousarray(vector).tobytes(),
+            )
+        )
     for turn_id, n, *_ in rows:
         c.execute("DELETE FROM image_vectors WHERE turn_id = ? AND n = ?", (turn_id, n))
     c.executemany(
@@ -74,10 +83,15 @@ def export_image_vectors(c: Conn, d: Dialect, scope: Scope | None) -> list[dict[
               JOIN turns t ON t.id = i.turn_id WHERE {where}
               ORDER BY t.seq, i.n, i.model{d.bytewise}"""
     return [
-        {"kind": "image_vector", "turn_id": r["turn_id"], "n": int(r["n"]), "model": r["model"],
-         "vector": vector_to_b64(np.frombuffer(bytes(r["vector"]), dtype="<f4"))}
+        {
+            "kind": "image_vector",
+            "turn_id": r["turn_id"],
+            "n": int(r["n"]),
+            "model": r["model"],
+            "vector": vector_to_b64(np.frombuffer(bytes(r["vector"]), dtype="<f4")),
+        }
         for r in c.execute(sql, params).fetchall()
-    ]  # fmt: skip
+    ]
 
 
 def import_image_vectors(c: Conn, d: Dialect, recs: list[dict[str, Any]]) -> None:

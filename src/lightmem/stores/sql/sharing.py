@@ -32,9 +32,17 @@ def set_grant(
         c.execute(
             f"""INSERT INTO grants (pool_key, grantee_key, {_COLUMNS})
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
-            (key(pool), key(grantee), pool.user_id, pool.agent_id, grantee.user_id,
-             grantee.agent_id, level, d.dump_time(now)),
-        )  # fmt: skip
+            (
+                key(pool),
+                key(grantee),
+                pool.user_id,
+                pool.agent_id,
+                grantee.user_id,
+                grantee.agent_id,
+                level,
+                d.dump_time(now),
+            ),
+        )
     return existed is not None
 
 

@@ -202,10 +202,18 @@ class SQLStore(Store):
         return self._db.write(
             "update_entry",
             lambda c: entries.update_entry(
-                c, d, entry_id, text, value, reason=reason, actor=actor, sources=sources,
-                now=now, meta=meta,
+                c,
+                d,
+                entry_id,
+                text,
+                value,
+                reason=reason,
+                actor=actor,
+                sources=sources,
+                now=now,
+                meta=meta,
             ),
-        )  # fmt: skip
+        )
 
     def delete_entry(self, entry_id: str, *, reason: str | None, actor: str) -> None:
         now, d = utcnow(), self.dialect
@@ -290,9 +298,15 @@ class SQLStore(Store):
             for entry_id in ids:
                 row = entries.active_row(c, d, entry_id, "forget")
                 entries.tombstone(
-                    c, d, row, HistoryEvent.FORGET,
-                    new_text=None, reason=reason, actor=actor, now=now,
-                )  # fmt: skip
+                    c,
+                    d,
+                    row,
+                    HistoryEvent.FORGET,
+                    new_text=None,
+                    reason=reason,
+                    actor=actor,
+                    now=now,
+                )
                 done += 1
             return done
 
@@ -398,10 +412,17 @@ class SQLStore(Store):
         return self._db.write(
             "apply_decision",
             lambda c: consolidation.apply_decision(
-                c, d, target_id, list(source_ids), decision,
-                new_text=new_text, vector=value, reason=reason, now=now,
+                c,
+                d,
+                target_id,
+                list(source_ids),
+                decision,
+                new_text=new_text,
+                vector=value,
+                reason=reason,
+                now=now,
             ),
-        )  # fmt: skip
+        )
 
     def mark_consolidated(self, entry_ids: list[str]) -> None:
         ids, d = list(dict.fromkeys(entry_ids)), self.dialect

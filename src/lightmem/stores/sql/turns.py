@@ -79,14 +79,27 @@ def add_turns(c: Conn, d: Dialect, turns: list[Turn], now: datetime) -> list[Tur
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {d.json_param})""",
         [
             (
-                t.id, t.scope.user_id, t.scope.agent_id, t.scope.run_id, t.session_id, t.role,
-                t.speaker, t.content, t.compressed, t.tokens, d.dump_time(t.timestamp), t.ref,
-                TurnStage.SENSORY.value, d.dump_time(now), t.author, dump_images(t.images),
+                t.id,
+                t.scope.user_id,
+                t.scope.agent_id,
+                t.scope.run_id,
+                t.session_id,
+                t.role,
+                t.speaker,
+                t.content,
+                t.compressed,
+                t.tokens,
+                d.dump_time(t.timestamp),
+                t.ref,
+                TurnStage.SENSORY.value,
+                d.dump_time(now),
+                t.author,
+                dump_images(t.images),
             )
             for t in turns
         ],
         "seq",
-    )  # fmt: skip
+    )
     return [
         replace(t, seq=seq, created_at=now, stage=TurnStage.SENSORY, segment_id=None, batch_id=None)
         for t, seq in zip(turns, seqs, strict=True)
@@ -194,10 +207,15 @@ def create_batch(c: Conn, d: Dialect, batch: Batch, now: datetime) -> None:
         f"""INSERT INTO batches (id, user_id, agent_id, run_id, turn_ids, status, attempts,
             created_at) VALUES (?, ?, ?, ?, {d.json_param}, 'pending', ?, ?)""",
         (
-            batch.id, batch.scope.user_id, batch.scope.agent_id, batch.scope.run_id,
-            dump_list(batch.turn_ids), batch.attempts, d.dump_time(batch.created_at or now),
+            batch.id,
+            batch.scope.user_id,
+            batch.scope.agent_id,
+            batch.scope.run_id,
+            dump_list(batch.turn_ids),
+            batch.attempts,
+            d.dump_time(batch.created_at or now),
         ),
-    )  # fmt: skip
+    )
     sql = "UPDATE turns SET stage = ?, batch_id = ? WHERE {}"
     update_each(c, d, sql, [TurnStage.BATCHED.value, batch.id], list(batch.turn_ids))
 

@@ -330,9 +330,12 @@ class AnnIndex:
         with self.meta_lock:
             meta = sidecar.read_meta(folder, self.key)
             slots = (meta.slots_rev, meta.slots) if meta is not None else (-1, None)
-            sidecar.write_meta(folder, sidecar.Meta(
-                self.key, self.settings.params(self.dim), rev, final.name, removed, *slots
-            ))  # fmt: skip
+            sidecar.write_meta(
+                folder,
+                sidecar.Meta(
+                    self.key, self.settings.params(self.dim), rev, final.name, removed, *slots
+                ),
+            )
         return _Done(rev, final.name, removed)
 
     def _build_job(self, owner: Scope | None) -> _Done:
@@ -387,9 +390,12 @@ class AnnIndex:
 
     def stats(self) -> dict[str, Any]:
         return {
-            "size": self.size, "pending": len(self._pending), "rev": self.base_rev,
-            "job": self._job is not None, "errors": list(self.errors),
-        }  # fmt: skip
+            "size": self.size,
+            "pending": len(self._pending),
+            "rev": self.base_rev,
+            "job": self._job is not None,
+            "errors": list(self.errors),
+        }
 
     # -- searching ---------------------------------------------------------------------
     def search(

@@ -161,9 +161,17 @@ class SearchCache:
                 return
             sidecar.publish(tmp, final)
             sidecar.write_meta(
-                folder, sidecar.Meta(meta.owner, meta.params, meta.rev, meta.graph,
-                                     meta.removed, index.rev, final.name)
-            )  # fmt: skip
+                folder,
+                sidecar.Meta(
+                    meta.owner,
+                    meta.params,
+                    meta.rev,
+                    meta.graph,
+                    meta.removed,
+                    index.rev,
+                    final.name,
+                ),
+            )
 
     def _remove_sidecar(self, key: str) -> None:
         folder = self.ann.folder if self.ann is not None else None

@@ -147,8 +147,14 @@ class TermIndex:
     @classmethod
     def of(cls, base: Postings) -> TermIndex:
         n = base.doclen.size
-        return cls(base, np.arange(n, dtype=np.int64), build_postings([]),
-                   np.zeros(0, np.int64), (), base.doclen)  # fmt: skip
+        return cls(
+            base,
+            np.arange(n, dtype=np.int64),
+            build_postings([]),
+            np.zeros(0, np.int64),
+            (),
+            base.doclen,
+        )
 
     @property
     def nbytes(self) -> int:

@@ -74,9 +74,14 @@ def write_meta(folder: Path, meta: Meta) -> None:
     path = meta_path(folder, meta.owner)
     tmp = path.with_suffix(".json.tmp")
     body = {
-        "owner": meta.owner, "params": meta.params, "rev": meta.rev, "graph": meta.graph,
-        "removed": meta.removed, "slots_rev": meta.slots_rev, "slots": meta.slots,
-    }  # fmt: skip
+        "owner": meta.owner,
+        "params": meta.params,
+        "rev": meta.rev,
+        "graph": meta.graph,
+        "removed": meta.removed,
+        "slots_rev": meta.slots_rev,
+        "slots": meta.slots,
+    }
     tmp.write_text(json.dumps(body) + "\n", encoding="utf-8")
     os.chmod(tmp, 0o600)
     os.replace(tmp, path)
@@ -175,8 +180,16 @@ def save_slots(
 
 def load_slots(
     path: Path,
-) -> tuple[npt.NDArray[np.int64], list[str], list[str | None], npt.NDArray[np.datetime64],
-           npt.NDArray[np.bool_]] | None:  # fmt: skip
+) -> (
+    tuple[
+        npt.NDArray[np.int64],
+        list[str],
+        list[str | None],
+        npt.NDArray[np.datetime64],
+        npt.NDArray[np.bool_],
+    ]
+    | None
+):
     """An entry list written by :func:`save_slots`; None when it cannot be read."""
     try:
         with np.load(path, allow_pickle=False) as z:

@@ -95,9 +95,11 @@ class SQLiteStore(SQLStore):
         ann = None
         if o.ann_threshold is not None and usearch_available():
             ann = AnnSettings(
-                sidecar_folder(o.path), o.ann_connectivity, o.ann_expansion_add,
+                sidecar_folder(o.path),
+                o.ann_connectivity,
+                o.ann_expansion_add,
                 o.ann_expansion_search,
-            )  # fmt: skip
+            )
         self._cache = SearchCache(dim, o.cache_mb * 2**20, ann, o.ann_threshold, o.path)
         if ann is not None and o.ann_threshold is not None:
             threshold = o.ann_threshold

@@ -71,8 +71,11 @@ def _spawn(name: str, argv: list[str], work: Path, **extra: Any) -> Child:
     with open(log, "wb") as fh, open(out, "wb") if out else open(os.devnull, "wb") as so:
         proc = subprocess.Popen(
             [sys.executable, "-m", "lightmem", *argv],
-            stdout=so, stderr=fh, env=child_env(), cwd=work,
-        )  # fmt: skip
+            stdout=so,
+            stderr=fh,
+            env=child_env(),
+            cwd=work,
+        )
     return Child(name, proc, log, out=out, **extra)
 
 
@@ -80,15 +83,37 @@ def start_worker(
     work: Path, config: Path, name: str, *, poll_s: float = 0.2, args: tuple[str, ...] = ()
 ) -> Child:
     journal = work / f"{name}.jsonl"
-    argv = ["--store", str(work / name), "--config", str(config), "worker", "--id", name,
-            "--poll", str(poll_s), "--journal", str(journal), "--json", *args]  # fmt: skip
+    argv = [
+        "--store",
+        str(work / name),
+        "--config",
+        str(config),
+        "worker",
+        "--id",
+        name,
+        "--poll",
+        str(poll_s),
+        "--journal",
+        str(journal),
+        "--json",
+        *args,
+    ]
     return _spawn(name, argv, work, journal=journal, out=work / f"{name}.json")
 
 
 def start_server(work: Path, config: Path, name: str) -> Child:
     port = free_port()
-    argv = ["--store", str(work / name), "--config", str(config), "serve", "--port", str(port),
-            "--allow-unauthenticated-loopback", "--no-worker"]  # fmt: skip
+    argv = [
+        "--store",
+        str(work / name),
+        "--config",
+        str(config),
+        "serve",
+        "--port",
+        str(port),
+        "--allow-unauthenticated-loopback",
+        "--no-worker",
+    ]
     return _spawn(name, argv, work, url=f"http://127.0.0.1:{port}")
 
 

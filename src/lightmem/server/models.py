@@ -1,0 +1,79 @@
+"""What the REST API and the MCP server share: the limits of a text, and the models both
+answer with (a scope, a grant, a consolidation result)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lightmem.types import ConsolidationResult, PoolGrant
+
+Id = Annotated[str, Field(min_length=1, max_length=256)]
+#: The most characters one message, query or memory text may have (REST and MCP alike).
+MAX_TEXT = 100_000
+Text = Annotated[str, Field(min_length=1, max_length=MAX_TEXT)]
+
+
+class StrictIn(BaseModel):
+    """A request model: an unknown field is an error that names it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ScopeOut(BaseModel):
+    user_id: str | None
+    agent_id: str | None
+
+
+class ConsolidationOut(BaseModel):
+    examined: int
+    updated: int
+    deleted: int
+    merged: int
+    ignored: int
+    expired: int = Field(0, description="Expired memories purged (sleep-time expiry).")
+    failed: list[str]
+    summaries: int = Field(0, description="Session summaries written or rebuilt.")
+    failed_summaries: list[str] = Field(
+        default_factory=list, description="Sessions whose summary failed (retried next time)."
+    )
+
+    @classmethod
+    def of(cls, r: ConsolidationResult) -> ConsolidationOut:
+        return cls(
+            examined=r.examined,
+            updated=r.updated,
+            deleted=r.deleted,
+            merged=r.merged,
+            ignored=r.ignored,
+            expired=r.expired,
+            failed=r.failed,
+            summaries=r.summaries,
+            failed_summaries=r.failed_summaries,
+        )
+
+
+class GrantOut(BaseModel):
+    pool: ScopeOut
+    to: ScopeOut
+    level: Literal["read", "write"]
+
+    @classmethod
+    def of(cls, g: PoolGrant) -> GrantOut:
+        return cls(
+            pool=ScopeOut(user_id=g.pool.user_id, agent_id=g.pool.agent_id),
+            to=ScopeOut(user_id=g.grantee.user_id, agent_id=g.grantee.agent_id),
+            level=g.level,
+        )
+
+
+class GrantsOut(BaseModel):
+    given: list[GrantOut] = Field(description="Grants on the key's scopes.")
+    received: list[GrantOut] = Field(description="Pools granted to the key's scopes.")
+
+    @classmethod
+    def of(cls, given: list[PoolGrant], received: list[PoolGrant]) -> GrantsOut:
+        return cls(
+            given=[GrantOut.of(g) for g in given], received=[GrantOut.of(g) for g in received]
+        )
