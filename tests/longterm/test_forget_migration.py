@@ -53,6 +53,16 @@ def check_new(store: Store) -> None:
         assert [r.event for r in store.history("e0")] == [HistoryEvent.ADD]
         assert [e.text for e in store.list_entries(ALICE)] == ["fact 0", "fact 1"]
         assert all(e.images == [] for e in store.list_entries(ALICE))
+        # schema 8: old memories are current until something replaces them; the change log
+        # follows every write from the migration on
+        assert all(e.current and e.valid_until is None for e in store.list_entries(ALICE))
+        before = store.last_change(ALICE) or 0
+        moved = store.set_validity(
+            "e1", superseded_by="e0", valid_until=None, reason=None, actor="user"
+        )
+        assert moved.superseded_by == "e0" and store.history("e1")[-1].event.value == "SUPERSEDE"
+        assert [row for _, _, row in store.changes_since(ALICE, before)] == ["e1"]
+        store.set_validity("e1", superseded_by=None, valid_until=None, reason=None, actor="user")
         entry = store.set_entry_flags("e0", pinned=True, actor="user")
         assert entry.pinned and entry.expires_at is None
         assert store.history("e0")[-1].event == HistoryEvent.PIN

@@ -17,7 +17,7 @@ Rules every implementation keeps:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Hashable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
@@ -43,7 +43,7 @@ from lightmem.types import (
 )
 
 TimeRange = tuple[datetime | None, datetime | None]
-Decision = Literal["update", "delete", "ignore", "merge"]
+Decision = Literal["update", "delete", "ignore", "merge", "replace"]
 
 
 def check_batch_entries(batch: Batch, entries: list[Entry]) -> None:
@@ -313,22 +313,43 @@ class Store(ABC):
         """How many turns the owner has (a backend may override it with a COUNT)."""
         return len(self.list_turns(scope))
 
-    def search_revision(self, owner: Scope) -> Hashable:
-        """A value that changes whenever the owner's turns or entries change in a way that
-        can change what the retrieval layer's own indexes (turns, context keys, memory
-        keys) hold: new turns and vectors, new entries, deletions, text updates (versions),
-        in any process. A backend may override it with something cheaper."""
-        turns = self.list_turns(owner)
-        entries = self.list_entries(owner, include_deleted=True)
-        return (
-            len(turns),
-            turns[-1].seq if turns else 0,
-            len(self.turn_vectors([t.id for t in turns])),
-            len(entries),
-            sum(e.status == "active" for e in entries),
-            sum(e.version for e in entries),
-            sum(t.forgotten for t in turns),
-        )
+    # -- validity and the change log ----------------------------------------------------------
+    def set_validity(
+        self,
+        entry_id: str,
+        *,
+        superseded_by: str | None,
+        valid_until: datetime | None,
+        reason: str | None,
+        actor: str,
+    ) -> Entry:
+        """Mark the memory as replaced by ``superseded_by`` (an active memory of the same
+        owner; no cycles) from ``valid_until`` on, with a SUPERSEDE history record; None
+        undoes it. Unknown ids -> :class:`NotFoundError`."""
+        raise StorageError(f"the {self.__class__.__name__} store keeps no validity")
+
+    def replaced_by(self, entry_id: str) -> list[Entry]:
+        """The memories that ``entry_id`` replaced (``superseded_by == entry_id``)."""
+        return []
+
+    #: how far back (in change ids) a reader re-reads the log: a backend whose concurrent
+    #: transactions can commit change ids out of order sets the window that covers it
+    change_lag: int = 0
+
+    def last_change(self, owner: Scope) -> int | None:
+        """The id of the owner's newest change, or None: this store keeps no change log (its
+        readers rebuild what they keep on every read)."""
+        return None
+
+    def changes_since(self, owner: Scope, after: int) -> list[tuple[int, str, str]]:
+        """The owner's changes with an id above ``after``, oldest first: (id, kind, row id),
+        kind ``t`` a turn, ``e`` an entry, ``i`` a turn's image vectors. Applying one means
+        reading that row again (it may be gone)."""
+        return []
+
+    def prune_changes(self, keep: int) -> int:
+        """Keep the newest ``keep`` changes; returns the highest id dropped (0: none)."""
+        return 0
 
     # -- images -------------------------------------------------------------------------------
     @abstractmethod

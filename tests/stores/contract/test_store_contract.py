@@ -945,11 +945,11 @@ def test_delete_all_with_run_id_purges_only_that_run(store: Store) -> None:
     assert ids(store.search_bm25(ALICE, "fact", 10)) == ["e2"]
 
 
-def test_search_revision_moves_with_every_change_of_the_owner(store: Store) -> None:
-    seen = [store.search_revision(ALICE)]
+def test_the_change_log_moves_with_every_change_of_the_owners_search(store: Store) -> None:
+    seen = [store.last_change(ALICE)]
 
     def moved() -> None:
-        now = store.search_revision(ALICE)
+        now = store.last_change(ALICE)
         assert now not in seen, "the revision did not move"
         seen.append(now)
 
@@ -964,10 +964,16 @@ def test_search_revision_moves_with_every_change_of_the_owner(store: Store) -> N
     moved()
     store.delete_entry("e1", reason=None, actor="user")
     moved()
-    before = store.search_revision(ALICE)
+    before = store.last_change(ALICE)
     store.add_turns([turn("b1", BOB)])
     add(store, (entry("eb", "Bob likes jazz", BOB), vec(1)))
-    assert store.search_revision(ALICE) == before  # another owner's writes do not count
+    assert store.last_change(ALICE) == before  # another owner's writes do not count
+    kinds = [(k, row) for _, k, row in store.changes_since(ALICE, 0)]
+    assert ("t", "t1") in kinds and ("t", "t2") in kinds and ("e", "e1") in kinds
+    assert all(row != "b1" and row != "eb" for _, row in kinds)
+    assert store.changes_since(ALICE, store.last_change(ALICE) or 0) == []
+    store.prune_changes(0)
+    assert store.changes_since(ALICE, 0) == []
 
 
 def test_entry_kind_and_meta_are_kept_filtered_and_never_queued(store: Store) -> None:
@@ -1041,7 +1047,7 @@ def test_forgetting_turns_takes_them_out_of_the_pipeline(store: Store) -> None:
     store.add_turns([turn("s1"), turn("s2"), turn("s3"), turn("x", BOB)])
     store.assign_segments([("seg", ["s2", "s3"])])
     store.create_batch(Batch(id="b", scope=ALICE, turn_ids=["s2", "s3"]))
-    before = store.search_revision(ALICE)
+    before = store.last_change(ALICE)
     with pytest.raises(NotFoundError):  # another owner's turn: nothing changes
         store.forget_entries([], reason=None, actor="u", owner=ALICE, turn_ids=["s1", "x"])
     assert not any(t.forgotten for t in store.list_turns(ALICE))
@@ -1054,17 +1060,17 @@ def test_forgetting_turns_takes_them_out_of_the_pipeline(store: Store) -> None:
     }
     assert [b.turn_ids for b in store.list_batches(ALICE)] == [["s3"]]
     assert store.list_turns(ALICE, stage=TurnStage.SENSORY) == []
-    assert store.search_revision(ALICE) != before
+    assert store.last_change(ALICE) != before
     store.forget_entries([], reason=None, actor="u", owner=ALICE, turn_ids=["s3"])
     assert store.list_batches(ALICE) == []  # nothing left in it
 
 
 def test_image_vectors_are_kept_per_owner_and_go_with_their_turn(store: Store) -> None:
     store.add_turns([turn("t1", images=[KITE]), turn("t2", BOB, images=[KITE])])
-    before = store.search_revision(ALICE)
+    before = store.last_change(ALICE)
     store.set_image_vectors([("t1", 0)], "m", np.array([[0.6, 0.8]], dtype=np.float32))
     store.set_image_vectors([("t2", 0)], "m", np.array([[1.0, 0.0]], dtype=np.float32))
-    assert store.search_revision(ALICE) != before
+    assert store.last_change(ALICE) != before
     ((key, got),) = store.image_vectors(ALICE, "m").items()
     assert key == ("t1", 0) and got.tolist() == pytest.approx([0.6, 0.8])
     assert store.image_vectors(ALICE, "other-model") == {}
@@ -1075,3 +1081,69 @@ def test_image_vectors_are_kept_per_owner_and_go_with_their_turn(store: Store) -
     assert store.image_vectors(ALICE, "m") == {}
     store.delete_all(BOB)
     assert store.image_vectors(BOB, "m") == {}
+
+
+def test_validity_links_a_replaced_memory_and_undoes_it(store: Store) -> None:
+    later = DAY + timedelta(days=40)
+    add(
+        store,
+        (entry("old", "Maya works at Acme.", timestamp=DAY), vec(1, 0)),
+        (entry("new", "Maya quit Acme and now works at Globex.", timestamp=later), vec(1, 1)),
+        (entry("eb", "Bob works at Acme.", BOB), vec(1)),
+    )
+    got = store.set_validity(
+        "old", superseded_by="new", valid_until=later, reason="job change", actor="user"
+    )
+    assert got.superseded_by == "new" and got.valid_until == later and not got.current
+    assert got.valid_from == DAY and store.get_entry("new").current
+    assert [e.id for e in store.replaced_by("new")] == ["old"]
+    last = store.history("old")[-1]
+    assert (last.event, last.old_text, last.new_text) == (HistoryEvent.SUPERSEDE, None, "new")
+    assert last.reason == "job change" and last.actor == "user"
+    # the same link again records nothing
+    store.set_validity("old", superseded_by="new", valid_until=later, reason=None, actor="user")
+    assert [h.event for h in store.history("old")].count(HistoryEvent.SUPERSEDE) == 1
+    with pytest.raises(InputError, match="cycle"):
+        store.set_validity("new", superseded_by="old", valid_until=DAY, reason=None, actor="u")
+    with pytest.raises(InputError, match="itself"):
+        store.set_validity("new", superseded_by="new", valid_until=DAY, reason=None, actor="u")
+    with pytest.raises(NotFoundError):  # another owner's memory is no successor
+        store.set_validity("old", superseded_by="eb", valid_until=DAY, reason=None, actor="u")
+    undone = store.set_validity("old", superseded_by=None, valid_until=None, reason=None, actor="u")
+    assert undone.superseded_by is None and undone.valid_until is None and undone.current
+    assert store.replaced_by("new") == []
+    assert store.history("old")[-1].old_text == "new"
+
+
+def test_a_deleted_memory_replaces_nothing_and_erasing_a_successor_clears_the_link(
+    store: Store,
+) -> None:
+    add(
+        store,
+        (entry("a", "Maya lives in Lyon."), vec(1, 0)),
+        (entry("b", "Maya moved to Porto."), vec(1, 1)),
+        (entry("c", "Maya moved to Oslo."), vec(0, 1)),
+    )
+    store.delete_entry("c", reason=None, actor="user")
+    with pytest.raises(InputError, match="deleted"):
+        store.set_validity("a", superseded_by="c", valid_until=None, reason=None, actor="u")
+    store.set_validity("a", superseded_by="b", valid_until=None, reason=None, actor="u")
+    store.erase(ALICE, ["b"], [], cause="forget", actor="user")
+    left = store.get_entry("a")
+    assert left.superseded_by is None and left.current  # no pointer to an erased memory
+
+
+def test_validity_travels_through_export_and_import(make_store: Callable[..., Store]) -> None:
+    source = make_store("source")
+    later = DAY + timedelta(days=3)
+    add(
+        source,
+        (entry("old", "Maya works at Acme.", timestamp=DAY), vec(1, 0)),
+        (entry("new", "Maya now works at Globex.", timestamp=later), vec(1, 1)),
+    )
+    source.set_validity("old", superseded_by="new", valid_until=later, reason=None, actor="u")
+    copy = make_store("copy")
+    copy.import_records(json.loads(json.dumps(list(source.export_records()))))
+    moved = copy.get_entry("old")
+    assert moved.superseded_by == "new" and moved.valid_until == later
+    assert [h.event for h in copy.history("old")][-1] == HistoryEvent.SUPERSEDE

@@ -74,6 +74,9 @@ class PostgresStore(SQLStore):
     Options = PostgresStoreOptions
     _db: Database
     dialect: ClassVar[Dialect] = PostgresDialect()
+    #: identity values are taken at insert time, so transactions committing out of order
+    #: can make a lower change id visible after a higher one: readers re-read this far back
+    change_lag = 512
 
     def __init__(self, options: PostgresStoreOptions | None = None) -> None:
         opts = options if options is not None else PostgresStoreOptions()

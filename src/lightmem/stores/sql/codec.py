@@ -42,7 +42,7 @@ TURN_FIELDS = (
 ENTRY_FIELDS = (
     "pk, id, user_id, agent_id, run_id, text, timestamp, speakers, topic_id, keywords, "
     "sources, origin, status, version, created_at, updated_at, pinned, expires_at, kind, meta, "
-    "images"
+    "images, superseded_by, valid_until"
 )
 BATCH_FIELDS = (
     "pk, id, user_id, agent_id, run_id, turn_ids, status, attempts, last_error, raw_reply, "
@@ -238,6 +238,8 @@ def row_to_entry(row: Row) -> Entry:
         kind=row["kind"],
         meta=load_meta(row["meta"]),
         images=load_images(row["images"]),
+        superseded_by=row["superseded_by"],
+        valid_until=load_time(row["valid_until"]),
     )
 
 

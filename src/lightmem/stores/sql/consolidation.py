@@ -26,7 +26,7 @@ from lightmem.stores.sql.turns import rows_by_id
 from lightmem.types import DecisionRecord, EntryStatus, HistoryEvent, ImageRef, Scope
 
 ACTOR = "consolidation"
-DECISIONS = ("update", "delete", "ignore", "merge")
+DECISIONS = ("update", "delete", "ignore", "merge", "replace")
 
 
 def consolidation_queue(c: Conn, d: Dialect, scope: Scope | None, limit: int | None) -> list[str]:
@@ -118,7 +118,34 @@ def apply_decision(
         )
     elif decision == "merge":
         _merge(c, d, target, [rows[s] for s in sources], reason=reason, now=now)
+    elif decision == "replace":
+        _replace(c, d, target, [rows[s] for s in sources], reason=reason, now=now)
     return True
+
+
+def _replace(
+    c: Conn, d: Dialect, target: Row, sources: list[Row], *, reason: str | None, now: datetime
+) -> None:
+    """The newest active source replaced the target: it held until that one's time."""
+    active = [r for r in sources if r["status"] == EntryStatus.ACTIVE.value]
+    if not active:
+        return
+    newest = max(active, key=lambda r: (load_time(r["timestamp"]) or datetime.min, r["id"]))
+    c.execute(
+        "UPDATE entries SET superseded_by = ?, valid_until = ? WHERE id = ?",
+        (newest["id"], d.dump_time(load_time(newest["timestamp"])), target["id"]),
+    )
+    add_history(
+        c,
+        d,
+        target["id"],
+        HistoryEvent.SUPERSEDE,
+        target["superseded_by"],
+        newest["id"],
+        reason,
+        ACTOR,
+        now,
+    )
 
 
 def _merge(

@@ -79,6 +79,11 @@ def erase(
     result = EraseResult()
     for where, params in d.any_of("id", list(entries)):
         result.entries += int(c.execute(f"DELETE FROM entries WHERE {where}", params).rowcount)
+    for where, params in d.any_of("superseded_by", list(entries)):
+        # what an erased memory replaced holds again: nothing points at the erased id
+        c.execute(
+            f"UPDATE entries SET superseded_by = NULL, valid_until = NULL WHERE {where}", params
+        )
     gone = set(turns)
     for where, params in d.any_of("id", list(gone)):
         result.turns += int(c.execute(f"DELETE FROM turns WHERE {where}", params).rowcount)

@@ -64,6 +64,8 @@ SHAPES: dict[str, dict[str, str]] = {
         "memory_kind": _S0,
         "meta": "meta?",
         "images": "images?",
+        "superseded_by": _S0,
+        "valid_until": _T0,
         "consolidated": "bool?",
         "vector": "vector?",
     },

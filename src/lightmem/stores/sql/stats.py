@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from lightmem.stores.sql.codec import scope_where
 from lightmem.stores.sql.dialect import Conn, Dialect
 from lightmem.types import Scope, StageUsage, TurnStage, Usage
 
@@ -44,31 +43,3 @@ def read_scopes(c: Conn, d: Dialect) -> list[Scope]:
            ORDER BY user_id{d.bytewise} NULLS FIRST, agent_id{d.bytewise} NULLS FIRST"""
     ).fetchall()
     return [Scope(r["user_id"], r["agent_id"]) for r in rows]
-
-
-def search_revision(c: Conn, owner: Scope) -> tuple[int, ...]:
-    """What the retrieval layer's per-owner indexes are valid for (see Store.search_revision)."""
-    where, params = scope_where(owner.owner)
-    t = c.execute(
-        f"""SELECT count(*) AS n, max(seq) AS last,
-                   sum(CASE WHEN vector IS NULL THEN 0 ELSE 1 END) AS embedded,
-                   sum(forgotten) AS forgotten
-            FROM turns WHERE {where}""",
-        params,
-    ).fetchone()
-    images = c.execute(f"SELECT count(*) AS n FROM image_vectors WHERE {where}", params).fetchone()
-    e = c.execute(
-        f"""SELECT count(*) AS n, sum(CASE WHEN status = 'active' THEN 1 ELSE 0 END) AS active,
-                   sum(version) AS versions FROM entries WHERE {where}""",
-        params,
-    ).fetchone()
-    return (
-        int(t["n"]),
-        int(t["last"] or 0),
-        int(t["embedded"] or 0),
-        int(e["n"]),
-        int(e["active"] or 0),
-        int(e["versions"] or 0),
-        int(t["forgotten"] or 0),
-        int(images["n"]),
-    )

@@ -17,7 +17,7 @@ each transaction to the modules by subject (``turns``, ``entries``, ``consolidat
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Hashable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -34,6 +34,7 @@ from lightmem.stores.sql import (
     stats,
     transfer,
     turns,
+    validity,
 )
 from lightmem.stores.sql.codec import as_matrix, as_vector, utcnow
 from lightmem.stores.sql.dialect import Conn, Dialect, Transactions
@@ -58,7 +59,7 @@ from lightmem.types import (
 #: Meta keys the store owns; ``set_meta`` refuses them.
 RESERVED_META = frozenset({"dim", "generation"})
 #: Keys the schema migrations keep in ``meta``: they describe one store's schema, not data.
-SCHEMA_META = frozenset({"skipped_migrations"})
+SCHEMA_META = frozenset({"skipped_migrations", "changes_floor"})
 
 
 class SQLStore(Store):
@@ -356,11 +357,42 @@ class SQLStore(Store):
     def count_turns(self, scope: Scope) -> int:
         return self._db.read("count_turns", lambda c: turns.count_turns(c, scope))
 
-    def search_revision(self, owner: Scope) -> Hashable:
-        """Counts, the last turn and the sum of entry versions: moved by every new turn or
-        entry, deletion and text update, whichever process made it (two small aggregates
-        over the owner's indexed rows)."""
-        return self._db.read("search_revision", lambda c: stats.search_revision(c, owner))
+    # -- validity and the change log ----------------------------------------------------------
+    def set_validity(
+        self,
+        entry_id: str,
+        *,
+        superseded_by: str | None,
+        valid_until: datetime | None,
+        reason: str | None,
+        actor: str,
+    ) -> Entry:
+        now, d = utcnow(), self.dialect
+        return self._db.write(
+            "set_validity",
+            lambda c: validity.set_validity(
+                c,
+                d,
+                entry_id,
+                superseded_by=superseded_by,
+                valid_until=valid_until,
+                reason=reason,
+                actor=actor,
+                now=now,
+            ),
+        )
+
+    def replaced_by(self, entry_id: str) -> list[Entry]:
+        return self._db.read("replaced_by", lambda c: validity.replaced_by(c, entry_id))
+
+    def last_change(self, owner: Scope) -> int | None:
+        return self._db.read("last_change", lambda c: validity.last_change(c, owner))
+
+    def changes_since(self, owner: Scope, after: int) -> list[tuple[int, str, str]]:
+        return self._db.read("changes", lambda c: validity.changes_since(c, owner, after))
+
+    def prune_changes(self, keep: int) -> int:
+        return self._db.write("prune_changes", lambda c: validity.prune_changes(c, keep))
 
     def entry_vectors(self, ids: list[str]) -> dict[str, Any]:
         d = self.dialect

@@ -137,6 +137,9 @@ def export_records(c: Conn, d: Dialect, scope: Scope | None) -> list[dict[str, A
         rec.update(pinned=int(r["pinned"]), expires_at=to_iso(load_time(r["expires_at"])))
         rec.update(memory_kind=r["kind"], meta=load_meta(r["meta"]))
         rec["images"] = images_json(load_images(r["images"]))
+        rec.update(
+            superseded_by=r["superseded_by"], valid_until=to_iso(load_time(r["valid_until"]))
+        )
         out.append({**rec, "vector": vector_to_b64(d.load_vector(r["vbytes"]))})
     w, p = where("b")
     for r in rows(f"SELECT b.* FROM batches b WHERE {w} ORDER BY b.pk", p):
@@ -277,6 +280,8 @@ def _import_entries(c: Conn, d: Dialect, recs: list[dict[str, Any]], dim: int) -
         "kind",
         "meta",
         "images",
+        "superseded_by",
+        "valid_until",
         "vector",
     )
     marks = {c: d.json_param for c in (*ENTRY_LISTS, "meta", "images")} | {"vector": d.vector_param}
@@ -292,6 +297,8 @@ def _import_entries(c: Conn, d: Dialect, recs: list[dict[str, Any]], dim: int) -
                 _entry_kind(r),  # absent in exports before structure: a fact
                 dump_meta(load_meta(r.get("meta"))),
                 dump_images(load_images(r.get("images"))),  # absent before schema 6
+                r.get("superseded_by"),  # absent before schema 9: current
+                d.dump_time(load_time(r.get("valid_until"))),
                 _vector(d, r.get("vector"), dim, "import entry"),
             ]
         )

@@ -322,6 +322,7 @@ def structure(conn: sqlite3.Connection) -> None:
             "CREATE INDEX entries_kind ON entries (user_id, agent_id, kind) WHERE kind != 'fact'",
         ],
     )
+    _update_triggers(conn)  # a store past 8 that takes this late logs edits of kind and meta
 
 
 @migration(6)
@@ -376,3 +377,87 @@ def images_and_forgotten_turns(conn: sqlite3.Connection) -> None:
             END""",
         ],
     )
+
+
+#: The columns whose change can change what the retrieval layer's per-owner indexes hold.
+#: (not ``vector``: PostgreSQL fixes its type after the migrations, and a column a trigger
+#: names cannot change type; ``tokens`` is set in the same statement as a turn's vector)
+_TURN_SEARCHED = "content, tokens, forgotten, images, session_id, run_id, speaker, role, timestamp"
+_ENTRY_SEARCHED = (
+    "text, status, version, sources, kind, meta, images, keywords, timestamp, run_id, "
+    "origin, expires_at, superseded_by, valid_until"
+)
+
+
+def _change_trigger(table: str, event: str, row: str, kind: str, key: str, cols: str = "") -> str:
+    of = f" OF {cols}" if cols else ""
+    return f"""CREATE TRIGGER {table}_changes_{event.lower()} AFTER {event}{of} ON {table} BEGIN
+        INSERT INTO changes (user_id, agent_id, kind, row_id)
+            VALUES ({row}.user_id, {row}.agent_id, '{kind}', {row}.{key});
+    END"""
+
+
+@migration(7)
+def batch_claims(conn: sqlite3.Connection) -> None:
+    """PostgreSQL's claims on extraction batches (workers on many machines): a SQLite store
+    has one writer at a time, which takes a batch under its lock. Nothing to change here;
+    the number is taken so that both stores count their versions alike."""
+
+
+#: The tables whose writes the change log follows: (table, kind, key column).
+_LOGGED = (("turns", "t", "id"), ("entries", "e", "id"), ("image_vectors", "i", "turn_id"))
+
+
+def _update_triggers(conn: sqlite3.Connection) -> None:
+    """(Re)create the change log's UPDATE triggers over the searched columns this store has:
+    a migration that runs late (its number passed over before) adds its columns to them."""
+    if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'changes'").fetchone():
+        return
+    for table, kind, key, wanted in (
+        ("turns", "t", "id", _TURN_SEARCHED),
+        ("entries", "e", "id", _ENTRY_SEARCHED),
+    ):
+        present = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+        cols = ", ".join(c for c in wanted.split(", ") if c in present)
+        conn.execute(f"DROP TRIGGER IF EXISTS {table}_changes_update")
+        conn.execute(_change_trigger(table, "UPDATE", "new", kind, key, cols))
+
+
+@migration(8)
+def validity_and_changes(conn: sqlite3.Connection) -> None:
+    """Validity in time (``valid_until``, ``superseded_by``: the memory that replaced this
+    one), and the change log (``changes``): every write that can change an owner's search
+    indexes appends the row's id, from any process, so those indexes follow by delta."""
+    triggers = []
+    for table, kind, key in _LOGGED:
+        triggers.append(_change_trigger(table, "INSERT", "new", kind, key))
+        triggers.append(_change_trigger(table, "DELETE", "old", kind, key))
+    events = _EVENTS + ", 'SUPERSEDE'"
+    execute_all(
+        conn,
+        [
+            # SQLite cannot alter a CHECK constraint: the history table is rebuilt.
+            f"""CREATE TABLE history_v8 (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                entry_id TEXT NOT NULL REFERENCES entries (id) ON DELETE CASCADE,
+                event TEXT NOT NULL CHECK (event IN ({events})),
+                old_text TEXT, new_text TEXT, reason TEXT,
+                actor TEXT NOT NULL,
+                created_at TEXT NOT NULL)""",
+            "INSERT INTO history_v8 SELECT * FROM history ORDER BY id",
+            "DROP TABLE history",
+            "ALTER TABLE history_v8 RENAME TO history",
+            "CREATE INDEX history_entry ON history (entry_id, id)",
+            "ALTER TABLE entries ADD COLUMN valid_until TEXT",
+            "ALTER TABLE entries ADD COLUMN superseded_by TEXT",
+            "CREATE INDEX entries_superseded_by ON entries (superseded_by) "
+            "WHERE superseded_by IS NOT NULL",
+            """CREATE TABLE changes (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                user_id TEXT, agent_id TEXT,
+                kind TEXT NOT NULL, row_id TEXT NOT NULL)""",
+            "CREATE INDEX changes_owner ON changes (user_id, agent_id, id)",
+            *triggers,
+        ],
+    )
+    _update_triggers(conn)
