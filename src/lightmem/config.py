@@ -129,10 +129,18 @@ class RetrievalSection(_Section):
     source_weight: float = Field(
         0.6, ge=0.0, le=10.0, description="weight of a memory's source turns in its dense key"
     )
+    context_window_words: int = Field(
+        60,
+        ge=0,
+        le=10_000,
+        description="a turn's context key also takes neighbours beyond context_window while "
+        "they fit this many words (short chat messages get more context), 8 each side at most",
+    )
     pool_max_items: int = Field(
         50_000,
         ge=0,
-        description="owners with more turns+memories are searched by the store's indexes only",
+        description="no effect (kept so older saved configs load): every owner is searched "
+        "through the same incremental index, whatever its size",
     )
     context_tokens: int = Field(
         1000, ge=50, le=200_000, description="default token budget of Memory.context()"

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import numpy as np
-
-from lightmem.retrieval.context import build_context, pack, superseded
+from lightmem.retrieval.context import build_context, pack, supersession
 from lightmem.tokens import count_tokens
 from lightmem.types import Entry, Hit, Scope, Turn
 
 OWNER = Scope("u")
 
 
-def memory(i: str, text: str, day: int) -> Hit:
-    return Hit(Entry(i, OWNER, text, timestamp=datetime(2024, 1, day)), 1.0 / day)
+def memory(i: str, text: str, day: int, by: str | None = None, until: int = 0) -> Hit:
+    entry = Entry(i, OWNER, text, timestamp=datetime(2024, 1, day))
+    if by is not None:
+        entry.superseded_by, entry.valid_until = by, datetime(2024, 1, until)
+    return Hit(entry, 1.0 / day)
 
 
 def turn(i: str, text: str, day: int) -> Hit:
@@ -28,32 +29,55 @@ def test_pack_skips_what_does_not_fit_and_fills_the_rest() -> None:
     assert pack([], 10) == []
 
 
-def test_superseded_links_newer_to_the_similar_older_memory() -> None:
-    hits = [memory("b", "Maya lives in Porto", 5), memory("a", "Maya lives in Lisbon", 1)]
-    vecs = {"a": np.array([1.0, 0.0]), "b": np.array([0.96, 0.28])}
-    assert superseded(hits, vecs, 0.8) == {0: 1}
-    assert superseded(hits, vecs, 0.99) == {}
+def test_supersession_links_a_replaced_memory_to_what_replaced_it() -> None:
+    hits = [memory("b", "Maya lives in Porto", 5), memory("a", "Maya lives in Lisbon", 1, "b", 5)]
+    assert supersession(hits) == {0: 1}
+    similar_but_unlinked = [memory("b", "Maya lives in Porto", 5), memory("a", "Lisbon", 1)]
+    assert supersession(similar_but_unlinked) == {}
 
 
-def test_context_is_within_budget_in_time_order_with_marks() -> None:
+def test_context_is_within_budget_in_time_order_with_validity_marks() -> None:
     hits = [
         memory("b", "Maya moved to Porto.", 9),
-        turn("t1", "I switched from tea to coffee.", 3),
-        memory("a", "Maya lives in Lisbon.", 2),
+        turn("t1", "I switched from tea to coffee yesterday.", 3),
+        memory("a", "Maya lives in Lisbon.", 2, by="b", until=9),
     ]
-    vecs = {"a": np.array([1.0, 0.0]), "b": np.array([0.9, 0.43])}
-    ctx = build_context(hits, 200, lambda ids: {i: vecs[i] for i in ids}, 0.8)
+    ctx = build_context(hits, 200)
     assert ctx.tokens == count_tokens(ctx.text) <= 200
     lines = ctx.text.splitlines()
     assert lines[0].startswith("Memories")
-    assert lines[1] == "- [2024-01-02] Maya lives in Lisbon."
-    assert "supersedes the memory of 2024-01-02" in lines[2] and "Porto" in lines[2]
-    assert lines[-1] == '- [2024-01-03] Maya: "I switched from tea to coffee."'
+    assert (
+        lines[1]
+        == "- [2024-01-02] (superseded on 2024-01-09: no longer current) Maya lives in Lisbon."
+    )
+    assert (
+        lines[2]
+        == "- [2024-01-09] (current: supersedes the memory of 2024-01-02) Maya moved to Porto."
+    )
+    # a relative time in a turn is followed by the day it names
+    assert (
+        lines[-1] == '- [2024-01-03] Maya: "I switched from tea to coffee yesterday (2024-01-02)."'
+    )
     assert [h.id for h in ctx.items] == ["b", "t1", "a"]
     assert ctx.supersedes == {0: 2}
 
 
+def test_a_tight_budget_leaves_out_a_replaced_memory_before_anything_else() -> None:
+    filler = [memory(f"f{i}", f"fact number {i} about something else", 3) for i in range(3)]
+    hits = [
+        memory("a", "Maya lives in Lisbon.", 2, by="b", until=9),
+        memory("b", "Maya moved to Porto.", 9),
+        *filler,
+    ]
+    roomy = build_context(hits, 400)
+    assert {h.id for h in roomy.items} == {"a", "b", "f0", "f1", "f2"}
+    tight_budget = roomy.tokens - 5
+    tight = build_context(hits, tight_budget)
+    assert "a" not in {h.id for h in tight.items} and "b" in {h.id for h in tight.items}
+    assert tight.tokens <= tight_budget
+
+
 def test_a_tight_budget_keeps_only_what_fits() -> None:
     hits = [memory(str(i), f"fact number {i} about something", i + 1) for i in range(20)]
-    ctx = build_context(hits, 40, lambda ids: {}, 0.8)
+    ctx = build_context(hits, 40)
     assert 0 < len(ctx.items) < 20 and ctx.tokens <= 40

@@ -12,7 +12,7 @@ import pytest
 from lightmem import Memory
 from lightmem.errors import ConfigError
 from lightmem.registry import registry
-from lightmem.retrieval.turns import memory_text
+from lightmem.retrieval.index import memory_text
 from lightmem.types import Entry, ImageRef, Scope
 from tests.fakes.images import WordsImageEmbedder
 

@@ -45,17 +45,28 @@ class MiniLMOptions(EmbedderOptions):
     )
     batch_size: int = Field(default=32, ge=1, le=4096, description="texts per onnxruntime run")
     threads: int | None = Field(
-        default=None, ge=1, description="intra-op threads; None: one per CPU core"
+        default=None, ge=1, description="intra-op threads of batches; None: one per CPU core"
+    )
+    spinning: bool = Field(
+        default=False,
+        description="let idle onnxruntime threads spin: a little faster on an idle machine, "
+        "much slower when other processes want the cores",
     )
     max_length: int = Field(default=256, ge=2, le=512, description="tokens per text, longer is cut")
 
 
 @dataclass(frozen=True, slots=True)
 class _Loaded:
-    session: Any  # onnxruntime.InferenceSession
+    session: Any  # onnxruntime.InferenceSession, ``threads`` intra-op threads: batches
+    single: Any  # the same model on the calling thread only: a query, a message or two
     tokenizer: Any  # tokenizers.Tokenizer
     inputs: frozenset[str]
     output: str
+
+
+#: texts up to which the one-thread session runs: waking worker threads costs more than
+#: they save on a short input, and on a busy machine they wait for a free core
+SINGLE_TEXTS = 2
 
 
 class MiniLMEmbedder(Embedder):
@@ -92,7 +103,8 @@ class MiniLMEmbedder(Embedder):
             for r, i in enumerate(rows):
                 ids[r, : lengths[i]] = encodings[i].ids
                 mask[r, : lengths[i]] = 1
-            out[rows] = _run(loaded, ids, mask)
+            session = loaded.single if len(texts) <= SINGLE_TEXTS else loaded.session
+            out[rows] = _run(loaded, session, ids, mask)
         return normalize(out)
 
     def close(self) -> None:
@@ -109,12 +121,12 @@ class MiniLMEmbedder(Embedder):
         return loaded
 
 
-def _run(loaded: _Loaded, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def _run(loaded: _Loaded, session: Any, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
     feeds = {"input_ids": ids, "attention_mask": mask}
     if "token_type_ids" in loaded.inputs:
         feeds["token_type_ids"] = np.zeros_like(ids)
     try:
-        (hidden,) = loaded.session.run([loaded.output], feeds)
+        (hidden,) = session.run([loaded.output], feeds)
     except Exception as exc:  # onnxruntime raises its own untyped errors
         raise ProviderError(f"MiniLM inference failed: {exc}") from exc
     if hidden.ndim == 2:  # an export that pools inside the graph
@@ -143,16 +155,10 @@ def _load(opts: MiniLMOptions) -> _Loaded:
                 f"MiniLM {option} {str(path)!r} is not a file; point the embedder option "
                 f"{option!r} at it, or install the defaults with: {INSTALL_MODEL}"
             )
-    session_options = ort.SessionOptions()
     # onnxruntime's own default counts physical cores: one on a 2-vCPU machine, where two
     # threads embed ~1.8x faster (``lightmem bench perf``: throughput.embed_threads)
-    session_options.intra_op_num_threads = opts.threads or os.cpu_count() or 1
-    try:
-        session = ort.InferenceSession(
-            str(model_path), sess_options=session_options, providers=["CPUExecutionProvider"]
-        )
-    except Exception as exc:  # InvalidProtobuf, Fail, NoSuchFile: no common base class
-        raise ProviderError(f"cannot load the MiniLM model {str(model_path)!r}: {exc}") from exc
+    session = _session(ort, model_path, opts.threads or os.cpu_count() or 1, opts.spinning)
+    single = _session(ort, model_path, 1, opts.spinning)
     try:
         tokenizer = Tokenizer.from_file(str(tokenizer_path))
     except Exception as exc:  # the Rust side raises a bare Exception
@@ -168,7 +174,22 @@ def _load(opts: MiniLMOptions) -> _Loaded:
             f"{str(model_path)!r} is not a MiniLM-L6 export: inputs {sorted(inputs)}, "
             f"output {output.name} {output.shape}"
         )
-    return _Loaded(session, tokenizer, inputs, output.name)
+    return _Loaded(session, single, tokenizer, inputs, output.name)
+
+
+def _session(ort: Any, model_path: Path, threads: int, spinning: bool) -> Any:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    try:
+        return ort.InferenceSession(
+            str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+    except Exception as exc:  # InvalidProtobuf, Fail, NoSuchFile: no common base class
+        raise ProviderError(f"cannot load the MiniLM model {str(model_path)!r}: {exc}") from exc
 
 
 def _package_file(package: str, relative: str) -> Path:

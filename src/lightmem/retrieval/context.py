@@ -2,22 +2,24 @@
 
 The ranked pool of :mod:`lightmem.retrieval.search` is packed into a token budget (greedy in
 rank order; an item that does not fit is skipped and smaller ones after it may still fit),
-then written as a prompt-ready block: the memories in time order with their dates, a newer
-memory marked when it supersedes an older one on the same subject, then the conversation
-turns quoted as evidence. An event is written with the facts it binds beneath it. With
-``sessions`` (hierarchical context) the summaries of the sessions the hits were found in
-come first, each cut to ``SESSION_LINE_TOKENS``. Tokens are cl100k tokens of the block as
-written.
+then written as a prompt-ready block: the memories in time order with their dates, then the
+conversation turns quoted as evidence. A memory that a newer one replaced is written with its
+validity ("superseded on 2024-06-02"), and the newer one says what it supersedes; a replaced
+memory whose successor is in the block comes in only with the budget left once everything
+else was packed. Relative times in quoted turns ("last Saturday") are followed by the date
+they name, counted from the turn's own time. An event is written with the facts it binds
+beneath it. With ``sessions`` (hierarchical context) the summaries of the sessions the hits
+were found in come first, each cut to ``SESSION_LINE_TOKENS``. Tokens are cl100k tokens of
+the block as written.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import numpy as np
-
+from lightmem.retrieval.when import resolve_relative
 from lightmem.tokens import count_tokens, truncate_tokens
 from lightmem.types import Entry, Hit
 
@@ -35,7 +37,7 @@ class Context:
     tokens: int
     budget_tokens: int
     items: list[Hit] = field(default_factory=list)
-    #: item index -> index of the older item it supersedes (same subject, newer date)
+    #: item index -> index of the older item it supersedes (it replaced that memory)
     supersedes: dict[int, int] = field(default_factory=dict)
 
     def __str__(self) -> str:
@@ -59,7 +61,14 @@ def day(ts: datetime | None) -> str:
 
 
 def memory_line(hit: Hit, older: Hit | None = None) -> str:
-    mark = f" (newer: supersedes the memory of {day(older.timestamp)})" if older else ""
+    entry = hit.entry
+    if entry is not None and entry.superseded_by is not None:
+        mark = f" (superseded on {day(entry.valid_until)}: no longer current)"
+    elif older is not None or hit.replaces:
+        when = older.timestamp if older is not None else hit.replaces[-1].timestamp
+        mark = f" (current: supersedes the memory of {day(when)})"
+    else:
+        mark = ""
     line = f"- [{day(hit.timestamp)}]{mark} {' '.join(hit.text.split())}"
     facts = [f"  - {' '.join(f.text.split())}" for f in hit.facts]
     return "\n".join([line, *facts])
@@ -74,39 +83,26 @@ def turn_line(hit: Hit) -> str:
     t = hit.sources[0] if hit.sources else None
     speaker = t.label if t is not None else "someone"
     words = " ".join((t.content if t is not None else hit.text).split())
-    return f'- [{day(hit.timestamp)}] {speaker}: "{words}"'
+    return f'- [{day(hit.timestamp)}] {speaker}: "{resolve_relative(words, hit.timestamp)}"'
 
 
-def superseded(
-    hits: Sequence[Hit], vectors: dict[str, np.ndarray], threshold: float
-) -> dict[int, int]:
-    """For memories in time order: newer index -> the latest older one it is similar to
-    (cosine >= ``threshold``), i.e. the one it supersedes."""
+def supersession(hits: Sequence[Hit]) -> dict[int, int]:
+    """Newer index -> the index of a memory among ``hits`` that it replaced (the older
+    one's ``superseded_by`` names it)."""
+    where = {h.id: i for i, h in enumerate(hits) if h.kind == "memory"}
     out: dict[int, int] = {}
-    order = sorted(
-        (i for i, h in enumerate(hits) if h.kind == "memory" and h.id in vectors),
-        key=lambda i: (hits[i].timestamp or datetime.min, i),
-    )
-    for pos, i in enumerate(order):
-        for j in reversed(order[:pos]):
-            same_time = hits[j].timestamp == hits[i].timestamp
-            if not same_time and float(vectors[hits[i].id] @ vectors[hits[j].id]) >= threshold:
-                out[i] = j
-                break
+    for i, h in enumerate(hits):
+        entry = h.entry
+        if entry is not None and entry.superseded_by in where:
+            out.setdefault(where[entry.superseded_by], i)
     return out
 
 
-def build_context(
-    hits: Sequence[Hit],
-    budget: int,
-    vectors: Callable[[list[str]], dict[str, np.ndarray]],
-    threshold: float,
-    *,
-    sessions: bool = False,
-) -> Context:
+def build_context(hits: Sequence[Hit], budget: int, *, sessions: bool = False) -> Context:
     """Pack ``hits`` (best first) into ``budget`` tokens and write the block; with
     ``sessions``, the hits' session summaries first (best session first, while they fit)."""
     summaries: list[Entry] = []
+    budget_left = budget
     if sessions:
         used = count_tokens(SESSION_HEADER) + 2
         for s in dict.fromkeys(h.session.id for h in hits if h.session is not None):
@@ -116,22 +112,34 @@ def build_context(
                 summaries.append(entry)
                 used += size
         budget_left = budget - used if summaries else budget
-    else:
-        budget_left = budget
     overhead = count_tokens(MEMORY_HEADER) + count_tokens(TURN_HEADER) + 4
-    sizes = [count_tokens(memory_line(h) if h.kind == "memory" else turn_line(h)) + 1 for h in hits]
-    kept = [hits[i] for i in pack(sizes, max(0, budget_left - overhead))]
-    vecs = vectors([h.id for h in kept if h.kind == "memory"])
-    while True:
+    found = supersession(hits)
+    replaced = set(found.values())
+    sizes = [_size(h, hits, found, i) for i, h in enumerate(hits)]
+    room = max(0, budget_left - overhead)
+    first = pack([0 if i in replaced else s for i, s in enumerate(sizes)], room)
+    left = room - sum(sizes[i] for i in first)
+    kept_ids = set(first)
+    later = pack([s if i in replaced else 0 for i, s in enumerate(sizes)], left)
+    kept = [hits[i] for i in sorted(kept_ids | set(later))]
+    memories = [h for h in kept if h.kind == "memory"]
+    links = supersession(memories)
+    text = render(kept, memories, links, summaries)
+    while kept and count_tokens(text) > budget:  # rare: joined lines count a little more
+        kept.pop()
         memories = [h for h in kept if h.kind == "memory"]
-        found = superseded(memories, vecs, threshold)
-        if not kept or count_tokens(render(kept, memories, found, summaries)) <= budget:
-            break
-        kept.pop()  # the supersession marks pushed it past the budget: drop the last item
-    text = render(kept, memories, found, summaries)
+        links = supersession(memories)
+        text = render(kept, memories, links, summaries)
     index = {id(h): n for n, h in enumerate(kept)}
-    supersedes = {index[id(memories[k])]: index[id(memories[v])] for k, v in found.items()}
+    supersedes = {index[id(memories[k])]: index[id(memories[v])] for k, v in links.items()}
     return Context(text, count_tokens(text), budget, list(kept), supersedes)
+
+
+def _size(hit: Hit, hits: Sequence[Hit], found: dict[int, int], i: int) -> int:
+    if hit.kind != "memory":
+        return count_tokens(turn_line(hit)) + 1
+    older = hits[found[i]] if i in found else None
+    return count_tokens(memory_line(hit, older)) + 1
 
 
 def render(

@@ -8,10 +8,6 @@ millions of rows); this index serves what is rebuilt from a scope's turns on dem
 
 from __future__ import annotations
 
-import math
-from collections import Counter
-from collections.abc import Sequence
-
 from lightmem.text import STOP_WORDS, words
 
 K1 = 1.2
@@ -22,7 +18,9 @@ _SUFFIXES = ("ingly", "edly", "ings", "ing", "ied", "ies", "ed", "es", "s", "ly"
 
 def stem(word: str) -> str:
     """A light English stemmer: strips one inflectional suffix from words long enough to
-    keep a stem of three or more letters (``camping`` -> ``camp``, ``parties`` -> ``party``)."""
+    keep a stem of three or more letters (``camping`` -> ``camp``, ``parties`` -> ``party``),
+    a doubled final consonant left by ``-ing``/``-ed`` (``planning`` -> ``plan``), and a final
+    silent ``e`` (``cycle``, ``cycling`` and ``cycled`` all give ``cycl``)."""
     if not word.isalpha():
         return word
     for suffix in _SUFFIXES:
@@ -30,45 +28,20 @@ def stem(word: str) -> str:
             if word.endswith("ss") and suffix == "s":
                 return word
             base = word[: -len(suffix)]
-            return base + "y" if suffix in ("ies", "ied") else base
-    return word
+            if suffix in ("ies", "ied"):
+                return base + "y"
+            if suffix in ("ing", "ed", "ings") and _doubled(base):
+                return base[:-1]  # planning -> plan, stopped -> stop (not fall, miss)
+            return base
+    return word[:-1] if len(word) > 4 and word.endswith("e") else word
+
+
+def _doubled(base: str) -> bool:
+    return (
+        len(base) > 3 and base[-1] == base[-2] and base[-1] not in "lsz" and base[-1] not in "aeiou"
+    )
 
 
 def terms(text: str) -> list[str]:
     """The BM25 terms of a text: folded words, stop words out, stemmed."""
     return [stem(w) for w in words(text) if w not in STOP_WORDS]
-
-
-class BM25Index:
-    """Okapi BM25 (k1 = 1.2, b = 0.75) over documents given as term lists."""
-
-    def __init__(self, docs: Sequence[Sequence[str]]) -> None:
-        self.size = len(docs)
-        self.lengths = [len(d) for d in docs]
-        self.avg = (sum(self.lengths) / self.size) if self.size else 1.0
-        self.postings: dict[str, list[tuple[int, int]]] = {}
-        for i, doc in enumerate(docs):
-            for term, tf in Counter(doc).items():
-                self.postings.setdefault(term, []).append((i, tf))
-        n = self.size
-        self.idf = {
-            t: math.log(1.0 + (n - len(p) + 0.5) / (len(p) + 0.5)) for t, p in self.postings.items()
-        }
-
-    def scores(self, query: Sequence[str]) -> dict[int, float]:
-        """Document index -> score, for documents sharing at least one query term."""
-        out: dict[int, float] = {}
-        avg = self.avg or 1.0
-        for term in set(query):
-            idf = self.idf.get(term)
-            if idf is None:
-                continue
-            for doc, tf in self.postings[term]:
-                norm = K1 * (1.0 - B + B * self.lengths[doc] / avg)
-                out[doc] = out.get(doc, 0.0) + idf * tf * (K1 + 1.0) / (tf + norm)
-        return out
-
-    @property
-    def nbytes(self) -> int:
-        """A rough size, for cache budgets."""
-        return 64 * sum(len(p) for p in self.postings.values()) + 16 * self.size

@@ -95,8 +95,6 @@ class Retriever:
     searcher: Searcher
     store: Store
     settings: RetrievalSection
-    #: cosine at which a newer memory in a context is marked as superseding an older one
-    supersede_threshold: float
     hidden: Hidden
 
     @classmethod
@@ -114,7 +112,7 @@ class Retriever:
         fields = SearchSettings.__dataclass_fields__
         settings = SearchSettings(**{k: getattr(r, k) for k in fields})
         searcher = Searcher(store, embedder, settings, image_embedder, timings)
-        return cls(searcher, store, r, config.consolidation.threshold, hidden)
+        return cls(searcher, store, r, hidden)
 
     def search(
         self,
@@ -167,6 +165,4 @@ class Retriever:
         hits = self.search(
             query, scopes, limit=candidates(budget), mode=chosen, time_range=time_range
         )
-        return build_context(
-            hits, budget, self.store.entry_vectors, self.supersede_threshold, sessions=sessions
-        )
+        return build_context(hits, budget, sessions=sessions)

@@ -1,33 +1,37 @@
 """Search: ONE ranked pool of memories and raw turns, scoped and time-filtered, with the
 source turns attached to every hit as evidence.
 
-Lists fused by weighted reciprocal-rank fusion (``retrieval.rrf_k``):
+Lists fused by weighted reciprocal-rank fusion (``retrieval.rrf_k``), over the owner's
+in-memory index (:mod:`lightmem.retrieval.index`, kept current by delta):
 
-* memories (extracted facts, manual notes) by the store's dense and BM25 search, each list
-  weighted ``retrieval.memory_weight``: a fact packs its evidence in few tokens;
-* raw turns (:mod:`lightmem.retrieval.turns`) by dense and BM25 over their own text and over
-  their context keys: facts cover most of what is asked, the turns the rest;
-* with an image embedder (dense and hybrid modes, with the turn pool): the images of the
-  turns by the embedder's text side, as a list of the turns that share them and a list of
-  the memories that carry them.
+* memories (extracted facts, events, manual notes) by cosine to their evidence-keyed
+  vectors and by stemmed BM25, each list weighted ``retrieval.memory_weight``;
+* raw turns by dense and BM25 over their own text and over their context keys: facts cover
+  most of what is asked, the turns the rest;
+* the same turn rankings once more over the question's *focus*: the speakers it names (by
+  name or by the nickname the others greet them with; the names are taken out of the words
+  searched, so "Kevin" does not match every "Kevin:" turn) and the days its dates name;
+* with an image embedder: the turns' images by the embedder's text side.
 
 The pool is deduplicated in rank order: a turn already cited by a chosen memory adds nothing
 new and is skipped, and so is a memory whose source turns were all quoted already. In
-no-LLM mode a memory IS its turn: the turn's keys rank it, and the hit is the memory.
+no-LLM mode a memory IS its turn: the turn's keys rank it, and the hit is the memory. A
+memory replaced by a newer one (``superseded_by``) is preceded by what replaced it, unless
+the question is about the past.
 
-``mode="hierarchical"`` first ranks the session summaries (dense and BM25, fused) and takes
-the ``retrieval.sessions`` best sessions, then drills in: each of the hybrid rankings again,
-deeper, restricted to the memories and turns of those sessions, fused with the flat
-rankings (weight ``retrieval.session_weight``), so evidence in other sessions still ranks.
-A hit found in a top session carries its summary (``Hit.session``). Without summaries (or
-for an owner too large for the in-memory pool) it is hybrid search.
-
-An event hit carries the active facts it binds (``Hit.facts``).
+``mode="hierarchical"`` first ranks the session summaries and takes the
+``retrieval.sessions`` best sessions, then drills in: each ranking again, deeper, restricted
+to those sessions, fused with the flat rankings (weight ``retrieval.session_weight``). A hit
+found in a top session carries its summary (``Hit.session``). An event hit carries the
+active facts it binds (``Hit.facts``). ``include_turns=False`` ranks memories only, by the
+store's own indexes.
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -37,23 +41,25 @@ import numpy.typing as npt
 from lightmem.embedders.base import Embedder
 from lightmem.embedders.images import ImageEmbedder
 from lightmem.errors import InputError
+from lightmem.retrieval import people, rank, when
 from lightmem.retrieval.fusion import rrf
-from lightmem.retrieval.turns import (
-    TurnKeys,
-    TurnSearch,
-    image_rankings,
-    is_turn_text,
-    memory_bm25,
-    memory_dense,
-    rankings,
-    summary_rankings,
-)
+from lightmem.retrieval.index import IndexSettings, OwnerIndex, is_turn_text
+from lightmem.retrieval.resolve import Resolver
 from lightmem.stores.base import Store, TimeRange
-from lightmem.types import Entry, EntryStatus, Hit, Scope, SearchMode, Turn
+from lightmem.types import Entry, Hit, Scope, SearchMode
 
 MODES: tuple[SearchMode, ...] = ("dense", "bm25", "hybrid", "hierarchical")
 #: how much deeper the rankings go when drilling into the top sessions
 DRILL_DEPTH = 4
+#: fusion weight of each turn ranking over the question's focus (speakers, dates)
+FOCUS_WEIGHT = 1.0
+#: fusion weight of the rankings of memories that replaced another, for a question about now
+CHANGE_WEIGHT = 1.0
+#: and the least cosine of such a memory to the question (an unrelated change is no answer)
+CHANGE_COSINE = 0.3
+#: bytes of owner indexes kept in memory at once (least recently searched dropped first)
+CACHE_BYTES = 512 * 1024 * 1024
+Vector = npt.NDArray[np.float32]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +68,9 @@ class SearchSettings:
     turns: bool = True
     memory_weight: float = 2.0
     context_window: int = 2
+    context_window_words: int = 60
     neighbour_weight: float = 0.3
     source_weight: float = 0.6
-    pool_max_items: int = 50_000
     sessions: int = 3
     session_weight: float = 0.3
 
@@ -80,19 +86,37 @@ class Searcher:
     ) -> None:
         self.store = store
         self.embedder = embedder
+        self.image_embedder = image_embedder
+        self.settings = s = settings or SearchSettings()
         #: seconds spent embedding queries (``search_embedding``), beside the pipeline's
         #: stage timings, so a caller can tell embedding from retrieval
         self.timings = timings if timings is not None else {}
-        self.image_embedder = image_embedder
-        self.settings = settings or SearchSettings()
-        self.turn_search = TurnSearch(
-            store,
+        self.index_settings = IndexSettings(
             dim=embedder.dim,
-            window=self.settings.context_window,
-            neighbour_weight=self.settings.neighbour_weight,
-            source_weight=self.settings.source_weight,
+            window=s.context_window,
+            window_words=s.context_window_words,
+            neighbour_weight=s.neighbour_weight,
+            source_weight=s.source_weight,
             image_model=image_embedder.model_id if image_embedder is not None else None,
         )
+        self._lock = threading.Lock()
+        self._indexes: OrderedDict[Scope, OwnerIndex] = OrderedDict()
+
+    def index(self, owner: Scope) -> OwnerIndex:
+        """The owner's index, brought up to date with the store's change log."""
+        owner = owner.owner
+        with self._lock:
+            found = self._indexes.get(owner)
+            if found is None:
+                found = self._indexes[owner] = OwnerIndex(owner, self.index_settings)
+            self._indexes.move_to_end(owner)
+        if found.refresh(self.store):
+            with self._lock:
+                total = sum(i.nbytes for i in self._indexes.values())
+                while total > CACHE_BYTES and len(self._indexes) > 1:
+                    _, dropped = self._indexes.popitem(last=False)
+                    total -= dropped.nbytes
+        return found
 
     def search(
         self,
@@ -110,118 +134,159 @@ class Searcher:
         the ``retrieval.turns`` setting). ``hidden`` names entries to leave out (expired
         ones) as if deleted: their turns are not shown either."""
         check_query(query, mode, limit)
+        index = self.index(scope)
+        with index.lock:
+            if not (self.settings.turns if include_turns is None else include_turns):
+                return self._memories_only(index, query, scope, limit, mode, time_range, hidden)
+            return self._search(index, query, scope, limit, mode, time_range, with_sources, hidden)
+
+    def _search(
+        self,
+        index: OwnerIndex,
+        query: str,
+        scope: Scope,
+        limit: int,
+        mode: SearchMode,
+        time_range: TimeRange | None,
+        with_sources: bool,
+        hidden: Callable[[Entry], bool] | None,
+    ) -> list[Hit]:
         hierarchical = mode == "hierarchical"
-        if hierarchical:
-            mode = "hybrid"
-        turns_on = self.settings.turns if include_turns is None else include_turns
-        keys = (
-            self.turn_search.keys(scope.owner, self.settings.pool_max_items) if turns_on else None
-        )
+        mode = "hybrid" if hierarchical else mode
         depth = max(limit * 3, 50)
-        deep = (
-            depth * DRILL_DEPTH if hierarchical and keys is not None and keys.summaries else depth
-        )
-        vector = self._embed_query(query) if mode in ("dense", "hybrid") else None
+        deep = depth * DRILL_DEPTH if hierarchical and index.summaries else depth
+        user, words = people.about_user(query)
+        named, words = people.named_speakers(words, index.aliases)
+        focus = rank.Focus(frozenset(named), tuple(when.question_windows(query)), user)
+        vector = self._embed_query(words) if mode in ("dense", "hybrid") else None
+        text = words if mode in ("bm25", "hybrid") else None
         lists: list[list[str]] = []
-        memory_ids: list[str] = []
+        weights: list[float] = []
+        mem_allowed = rank.memory_mask(index, scope, time_range)
         if vector is not None:
-            if keys is not None:
-                # Memories keyed by their text and their source turns.
-                dense = memory_dense(keys, scope, vector, deep, time_range)
-            else:
-                dense = [i for i, _ in self.store.search_dense(scope, vector, depth, time_range)]
-            lists.append(["e:" + i for i in dense])
-            memory_ids += dense
-        if mode in ("bm25", "hybrid"):
-            if keys is not None:
-                # Stemmed BM25 over the memories (the store's own is unstemmed).
-                sparse = memory_bm25(keys, scope, query, deep, time_range)
-            else:
-                sparse = [i for i, _ in self.store.search_bm25(scope, query, depth, time_range)]
-            lists.append(["e:" + i for i in sparse])
-            memory_ids += sparse
-        weights = [self.settings.memory_weight] * len(lists)
-        image_turns: list[str] = []
-        if keys is not None and vector is not None and self.image_embedder is not None:
-            # the images by the image embedder's text side: the turns that share them and
-            # the memories that carry them
-            image_query = self.image_embedder.embed_texts([query])[0]
-            image_turns, carried = image_rankings(keys, scope, image_query, depth, time_range)
-            lists.append(["e:" + i for i in carried])
-            weights.append(self.settings.memory_weight)
-            memory_ids += carried
-        entries = {e.id: e for e in self.store.get_entries(list(dict.fromkeys(memory_ids)))}
-        turn_entry: dict[str, str] = {}
-        if keys is not None:
-            turn_entry = keys.turn_entry
-            # A memory that is its turn's text (no-LLM mode) is ranked by the turn's keys.
-            lists = [[u for u in ranked if not _turn_text(entries.get(u[2:]))] for ranked in lists]
-            query_text = query if mode in ("bm25", "hybrid") else None
-            for ranked in rankings(keys, scope, vector, query_text, deep, time_range):
+            lists.append(["e:" + i for i in rank.memory_dense(index, mem_allowed, vector, deep)])
+        if text is not None:
+            lists.append(["e:" + i for i in rank.memory_bm25(index, mem_allowed, text, deep)])
+        weights += [self.settings.memory_weight] * len(lists)
+        allowed = rank.grid_mask(index.grid, index.sessions.of, scope, time_range)
+        for ranked in rank.turn_rankings(index, allowed, vector, text, deep):
+            lists.append(["t:" + i for i in ranked])
+            weights.append(1.0)
+        if focus:
+            narrowed = allowed & rank.focus_mask(index, focus)
+            for ranked in rank.turn_rankings(index, narrowed, vector, text, deep):
                 lists.append(["t:" + i for i in ranked])
-                weights.append(1.0)
-            if image_turns:
-                lists.append(["t:" + i for i in image_turns])
-                weights.append(1.0)
+                weights.append(FOCUS_WEIGHT)
+        present = not when.about_past(query)
+        if present and vector is not None and index.replaced:
+            # a question about now: the memories that say something changed, on their own
+            turns, memories = index.changes_mask()
+            ranked = rank.turn_dense(index, allowed & turns, vector, deep, CHANGE_COSINE)
+            ranked_m = rank.memory_dense(index, mem_allowed & memories, vector, deep, CHANGE_COSINE)
+            lists.append(["t:" + i for i in ranked] + ["e:" + i for i in ranked_m])
+            weights.append(CHANGE_WEIGHT)
+        if vector is not None and self.image_embedder is not None:
+            self._add_images(index, query, allowed, deep, lists, weights)
         top_sessions: dict[str, Entry] = {}
-        if deep > depth and keys is not None:
-            top_sessions = self._top_sessions(keys, scope, vector, query, time_range)
-            session_of = {t.id: t.session_id for t in keys.turns}
-            drilled = [
-                [u for u in ranked if _unit_sessions(u, entries, session_of) & top_sessions.keys()]
-                for ranked in lists
-            ]
-            w = self.settings.session_weight
-            weights += [w * x for x in weights]
-            lists = [ranked[:depth] for ranked in lists] + [d[:depth] for d in drilled]
+        if deep > depth:
+            top_sessions = self._top_sessions(index, scope, vector, query, time_range)
+            lists, weights = self._drill(index, lists, weights, top_sessions, depth)
         fused = rrf(lists, k=self.settings.rrf_k, weights=weights)
-        hits = self._resolve(fused, entries, turn_entry, limit, with_sources, hidden)
-        self._attach_facts(hits, hidden)
+        hits = Resolver(index, hidden, present).hits(fused, limit, with_sources)
         if top_sessions:
             for hit in hits:
                 found = [t.session_id for t in hit.sources if t.session_id in top_sessions]
                 hit.session = top_sessions[found[0]] if found else None
         return hits
 
-    def _embed_query(self, query: str) -> npt.NDArray[np.float32]:
+    def _add_images(
+        self,
+        index: OwnerIndex,
+        query: str,
+        allowed: npt.NDArray[np.bool_],
+        depth: int,
+        lists: list[list[str]],
+        weights: list[float],
+    ) -> None:
+        """The images by the image embedder's text side: the turns that share them and the
+        memories that carry them."""
+        assert self.image_embedder is not None
+        index.load_images(self.store)
+        image_query = self.image_embedder.embed_texts([query])[0]
+        rows = np.flatnonzero(allowed)
+        usable = {t.id for t in (index.row_turn[i] for i in rows) if t is not None}
+        turns, carried = rank.image_rankings(index, usable, image_query, depth)
+        lists.append(["e:" + i for i in carried])
+        weights.append(self.settings.memory_weight)
+        if turns:
+            lists.append(["t:" + i for i in turns])
+            weights.append(1.0)
+
+    def _drill(
+        self,
+        index: OwnerIndex,
+        lists: list[list[str]],
+        weights: list[float],
+        top_sessions: dict[str, Entry],
+        depth: int,
+    ) -> tuple[list[list[str]], list[float]]:
+        """The flat rankings cut to ``depth``, plus each deep ranking restricted to the top
+        sessions (weighted ``session_weight``)."""
+        wanted = top_sessions.keys()
+        drilled = [[u for u in ranked if _sessions(index, u) & wanted] for ranked in lists]
+        w = self.settings.session_weight
+        return (
+            [ranked[:depth] for ranked in lists] + [d[:depth] for d in drilled],
+            weights + [w * x for x in weights],
+        )
+
+    def _memories_only(
+        self,
+        index: OwnerIndex,
+        query: str,
+        scope: Scope,
+        limit: int,
+        mode: SearchMode,
+        time_range: TimeRange | None,
+        hidden: Callable[[Entry], bool] | None,
+    ) -> list[Hit]:
+        """Memories only, by the store's own dense and BM25 indexes (every entry, a turn's
+        own text included)."""
+        depth = max(limit * 3, 50)
+        lists: list[list[str]] = []
+        if mode in ("dense", "hybrid", "hierarchical"):
+            vector = self._embed_query(query)
+            lists.append(
+                ["e:" + i for i, _ in self.store.search_dense(scope, vector, depth, time_range)]
+            )
+        if mode in ("bm25", "hybrid", "hierarchical"):
+            lists.append(
+                ["e:" + i for i, _ in self.store.search_bm25(scope, query, depth, time_range)]
+            )
+        fused = rrf(
+            lists, k=self.settings.rrf_k, weights=[self.settings.memory_weight] * len(lists)
+        )
+        return Resolver(index, hidden, not when.about_past(query)).hits(fused, limit, True)
+
+    def _embed_query(self, query: str) -> Vector:
         start = time.perf_counter()
-        vector = self.embedder.embed([query])[0]
+        # an aligned copy: a view into the model's output buffer makes BLAS crawl (8 ms
+        # instead of 0.5 ms for 10k rows)
+        vector = np.array(self.embedder.embed([query])[0], dtype=np.float32)
         seconds = time.perf_counter() - start
         self.timings["search_embedding"] = self.timings.get("search_embedding", 0.0) + seconds
         return vector
 
-    def _attach_facts(self, hits: list[Hit], hidden: Callable[[Entry], bool] | None) -> None:
-        """Each event hit gets the active facts it binds, in the event's order: only facts
-        of the event's own owner. An event's ``meta`` may come from an import, and ids it
-        names in another tenant's memory are never followed (that would read past the
-        scope check the event itself passed)."""
-        events = [h for h in hits if h.entry is not None and h.entry.kind == "event"]
-        wanted = [f for h in events for f in _bound(h.entry)]
-        if not wanted:
-            return
-        found = {e.id: e for e in self.store.get_entries(list(dict.fromkeys(wanted)))}
-        for h in events:
-            assert h.entry is not None
-            owner = h.entry.scope.owner
-            h.facts = [
-                found[f]
-                for f in _bound(h.entry)
-                if f in found
-                and found[f].scope.owner == owner
-                and found[f].status == EntryStatus.ACTIVE
-                and not (hidden is not None and hidden(found[f]))
-            ]
-
     def _top_sessions(
         self,
-        keys: TurnKeys,
+        index: OwnerIndex,
         scope: Scope,
-        vector: npt.NDArray[np.float32] | None,
+        vector: Vector | None,
         query: str,
         time_range: TimeRange | None,
     ) -> dict[str, Entry]:
         """Session id -> summary of the ``retrieval.sessions`` best sessions for the query."""
-        ranked = summary_rankings(keys, scope, vector, query, 50, time_range)
+        ranked = rank.summary_rankings(index, scope, vector, query, 50, time_range)
         by_id = {e.id: e for lst in ranked for e in lst}
         fused = rrf([[e.id for e in lst] for lst in ranked], k=self.settings.rrf_k)
         out: dict[str, Entry] = {}
@@ -233,64 +298,6 @@ class Searcher:
                 break
         return out
 
-    def _resolve(
-        self,
-        fused: list[tuple[str, float]],
-        entries: dict[str, Entry],
-        turn_entry: dict[str, str],
-        limit: int,
-        with_sources: bool,
-        hidden: Callable[[Entry], bool] | None = None,
-    ) -> list[Hit]:
-        """Hits in fused order, deduplicated by the turns already chosen."""
-        wanted_turns = [u[2:] for u, _ in fused if u.startswith("t:")]
-        extra = [turn_entry[t] for t in wanted_turns if t in turn_entry]
-        missing = [i for i in dict.fromkeys(extra) if i not in entries]
-        entries.update({e.id: e for e in self.store.get_entries(missing)})
-        chosen: list[tuple[Entry | str, float]] = []
-        covered: set[str] = set()  # turns cited by a chosen memory or shown themselves
-        shown: set[str] = set()  # turns chosen as raw turns
-        seen_entries: set[str] = set()
-        for unit, score in fused:
-            if len(chosen) >= limit:
-                break
-            kind, key = unit[:1], unit[2:]
-            if kind == "e" or key in turn_entry:
-                entry = entries.get(key if kind == "e" else turn_entry[key])
-                if entry is None or entry.status != EntryStatus.ACTIVE or entry.id in seen_entries:
-                    continue
-                if entry.kind == "summary":
-                    continue  # the store's own indexes rank summaries too: not a hit
-                if hidden is not None and hidden(entry):
-                    continue
-                if kind == "t" and key in covered:
-                    continue
-                if entry.sources and set(entry.sources) <= shown:
-                    continue  # a restatement of turns already quoted
-                seen_entries.add(entry.id)
-                covered.update(entry.sources)
-                chosen.append((entry, score))
-            elif key not in covered:
-                covered.add(key)
-                shown.add(key)
-                chosen.append((key, score))
-        needed = [t for item, _ in chosen for t in _turn_ids(item, with_sources)]
-        # a forgotten turn is no evidence either (a memory that still cites it keeps it
-        # only until a purge drops it from its sources)
-        found = self.store.get_turns(list(dict.fromkeys(needed)))
-        turns = {t.id: t for t in found if not t.forgotten}
-        top = chosen[0][1] if chosen else 1.0
-        hits: list[Hit] = []
-        for item, score in chosen:
-            relevance = round(score / top, 4) if top > 0 else 0.0
-            if isinstance(item, Entry):
-                sources = [turns[t] for t in item.sources if t in turns] if with_sources else []
-                hits.append(Hit(item, score, sources, relevance=relevance))
-            elif item in turns:
-                turn: Turn = turns[item]
-                hits.append(Hit(None, score, [turn], turn=turn, relevance=relevance))
-        return hits
-
 
 def check_query(query: object, mode: object, limit: object) -> None:
     if not isinstance(query, str) or not query.strip():
@@ -301,26 +308,15 @@ def check_query(query: object, mode: object, limit: object) -> None:
         raise InputError(f"limit must be an integer >= 1, got {limit!r}")
 
 
-def _bound(entry: Entry | None) -> list[str]:
-    facts = entry.meta.get("facts") if entry is not None else None
-    return [f for f in facts if isinstance(f, str)] if isinstance(facts, list) else []
-
-
-def _unit_sessions(
-    unit: str, entries: dict[str, Entry], session_of: dict[str, str | None]
-) -> set[str | None]:
+def _sessions(index: OwnerIndex, unit: str) -> set[str | None]:
     """The sessions a ranked unit ("t:turn" or "e:entry") comes from."""
     if unit.startswith("t:"):
-        return {session_of.get(unit[2:])}
-    entry = entries.get(unit[2:])
-    return {session_of.get(t) for t in entry.sources} if entry is not None else set()
+        t = index.turns.get(unit[2:])
+        return {t.session_id} if t is not None else set()
+    entry = index.entries.get(unit[2:])
+    if entry is None:
+        return set()
+    return {index.turns[s].session_id for s in entry.sources if s in index.turns}
 
 
-def _turn_text(entry: Entry | None) -> bool:
-    return entry is not None and is_turn_text(entry)
-
-
-def _turn_ids(item: Entry | str, with_sources: bool) -> list[str]:
-    if isinstance(item, Entry):
-        return list(item.sources) if with_sources else []
-    return [item]
+__all__ = ["MODES", "SearchSettings", "Searcher", "check_query", "is_turn_text"]
