@@ -197,6 +197,11 @@ def _links(rec: dict[str, Any], n: int, ids: dict[str, set[str]]) -> list[tuple[
         return [
             ("sources", rec.get("sources") or [], "turn"),
             ("an event's facts and links", _meta_refs(rec, n), "entry"),
+            (
+                "superseded_by",
+                [] if rec.get("superseded_by") is None else [rec["superseded_by"]],
+                "entry",
+            ),
         ]
     if kind == "batch":
         return [("turn_ids", rec.get("turn_ids") or [], "turn")]

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from lightmem import access
 from lightmem.chats import DEFAULT_GAP_HOURS, ChatImportResult, ProgressFn, import_chat
 from lightmem.config import MemoryConfig, format_validation_error
+from lightmem.current import Current
 from lightmem.engine.assembly import assemble
 from lightmem.engine.background import BackgroundWorker
 from lightmem.engine.pipeline import FlushResult, Pipeline
@@ -55,7 +56,7 @@ log = logging.getLogger(__name__)
 __all__ = ["FlushResult", "Memory"]
 
 
-class Memory(Forgetting):
+class Memory(Forgetting, Current):
     """Long-term memory for LLM applications.
 
     ``Memory()`` opens the store under ``LIGHTMEM_HOME`` (default ``~/.lightmem``);

@@ -149,6 +149,10 @@ class ScopedMemory:
     def decisions(self, memory_id: str) -> list[tuple[DecisionRecord, str | None]]:
         return self.memory.decisions(self.entry(memory_id).id)
 
+    def chain(self, memory_id: str) -> list[Entry]:
+        """The memories of a fact that changed, oldest first (all in the same pool)."""
+        return self.memory.chain(self.entry(memory_id).id)
+
     def export(
         self, *, user_id: str | None = None, agent_id: str | None = None, pool: Scope | None = None
     ) -> Iterator[dict[str, Any]]:
@@ -192,6 +196,13 @@ class ScopedMemory:
     def delete(self, memory_id: str, **kwargs: Any) -> None:
         entry = self.entry(memory_id, "write")
         self.memory.delete(memory_id, actor=self._actor(entry.scope), **kwargs)
+
+    def supersede(self, memory_id: str, by: str | None, **kwargs: Any) -> Entry:
+        """Mark a memory replaced by a newer one of its pool (None: undo)."""
+        entry = self.entry(memory_id, "write")
+        if by is not None:
+            self.entry(by, "read")
+        return self.memory.supersede(entry.id, by, actor=self._actor(entry.scope), **kwargs)
 
     def pin(self, memory_id: str, pinned: bool = True) -> Entry:
         return self.memory.pin(self.entry(memory_id, "write").id, pinned)

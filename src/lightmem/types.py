@@ -135,6 +135,20 @@ class Entry:
     meta: dict[str, Any] = field(default_factory=dict)
     #: the images of its source turns (by reference); their captions are searchable
     images: list[ImageRef] = field(default_factory=list)
+    #: validity in time: the memory that replaced this one (a newer statement on the same
+    #: subject: a new job, city, pet) and until when this one held; None while current
+    superseded_by: str | None = None
+    valid_until: datetime | None = None
+
+    @property
+    def valid_from(self) -> datetime | None:
+        """Since when the memory holds: the time of its evidence."""
+        return self.timestamp
+
+    @property
+    def current(self) -> bool:
+        """Whether no newer memory replaced it."""
+        return self.superseded_by is None
 
 
 def carried_images(turns: list[Turn]) -> list[ImageRef]:
@@ -181,6 +195,8 @@ class Hit:
     facts: list[Entry] = field(default_factory=list)
     #: hierarchical search: the summary of the session the hit was found through
     session: Entry | None = None
+    #: a memory hit: the older memories it replaced (validity), oldest first
+    replaces: list[Entry] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if (self.entry is None) == (self.turn is None):
@@ -224,6 +240,9 @@ class HistoryEvent(StrEnum):
     PIN = "PIN"
     UNPIN = "UNPIN"
     EXPIRY = "EXPIRY"  # a TTL set or cleared: new_text holds the expiry time (ISO) or None
+    #: replaced by a newer memory (new_text: its id; old_text: the one before, if any), or
+    #: the replacement undone (new_text None)
+    SUPERSEDE = "SUPERSEDE"
 
 
 @dataclass(slots=True)
@@ -352,6 +371,8 @@ class ConsolidationResult:
     deleted: int = 0
     merged: int = 0
     ignored: int = 0
+    #: older memories a newer one replaced (validity: superseded_by, valid_until)
+    replaced: int = 0
     expired: int = 0  # expired memories purged
     failed: list[str] = field(default_factory=list)  # target entry ids whose decision failed
     summaries: int = 0  # session summaries written or rebuilt

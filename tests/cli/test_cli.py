@@ -258,6 +258,24 @@ def test_verbose_shows_the_traceback(cli: Any) -> None:
     assert r.code == 2 and "Traceback" in r.stderr and "error: " in r.stderr
 
 
+def test_supersede_chain_and_get_show_validity(cli: Any) -> None:
+    first, second = add_two(cli)
+    r = cli("supersede", first, "--by", second, "--reason", "changed", "--json")
+    assert r.code == 0, r.stderr
+    assert r.json()["superseded_by"] == second and r.json()["valid_from"] is not None
+    assert cli("get", first, "--json").json()["superseded_by"] == second
+    chain = cli("chain", second, "--json").json()
+    assert [e["id"] for e in chain] == [first, second]
+    table = cli("chain", first)
+    assert table.code == 0 and "now" in table.stdout and first in table.stdout
+    assert cli("history", first, "--json").json()[-1]["event"] == "SUPERSEDE"
+    bad = cli("supersede", first)
+    assert bad.code == 2 and "--by" in bad.stderr and "--undo" in bad.stderr
+    assert cli("supersede", second, "--by", first).code == 2  # a cycle
+    undone = cli("supersede", first, "--undo", "--json").json()
+    assert undone["superseded_by"] is None and undone["valid_until"] is None
+
+
 def test_export_import_round_trip(cli: Any, tmp_path: Path) -> None:
     first, _ = add_two(cli)
     cli("update", first, "Hikes in the Alps every summer")
@@ -376,6 +394,7 @@ def test_consolidate_and_flush_json(cli: Any) -> None:
         "deleted",
         "merged",
         "ignored",
+        "replaced",
         "expired",
         "failed",
         "summaries",

@@ -73,6 +73,8 @@ for _name, _command in (
     ("update", entries.update),
     ("delete", entries.delete),
     ("history", entries.history),
+    ("supersede", entries.supersede),
+    ("chain", entries.chain),
     ("forget", forget.forget),
     ("pin", forget.pin),
     ("ttl", forget.ttl),

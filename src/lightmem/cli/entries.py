@@ -1,4 +1,5 @@
-"""One memory at a time: ``list``, ``get``, ``update``, ``delete`` and ``history``."""
+"""One memory at a time: ``list``, ``get``, ``update``, ``delete``, ``history``, and the
+validity of a fact that changed: ``supersede`` and ``chain``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import typer
 
 from lightmem.cli import render
 from lightmem.cli.state import AgentOpt, JsonOpt, UserOpt, emit_json, need_scope, note, out, state
+from lightmem.errors import InputError
 
 IdArg = Annotated[str, typer.Argument(metavar="ID", help="Memory id.")]
 ReasonOpt = Annotated[str | None, typer.Option("--reason", help="Why (kept in the history).")]
@@ -97,3 +99,36 @@ def history(ctx: typer.Context, memory_id: IdArg, as_json: JsonOpt = False) -> N
         emit_json([render.history_json(r) for r in records])
     else:
         out().print(render.history_table(records))
+
+
+def supersede(
+    ctx: typer.Context,
+    memory_id: IdArg,
+    by: Annotated[
+        str | None, typer.Option("--by", help="The id of the newer memory that replaced it.")
+    ] = None,
+    undo: Annotated[bool, typer.Option("--undo", help="It was not replaced after all.")] = False,
+    reason: ReasonOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Mark a memory as replaced by a newer one (valid until that one's time), or --undo."""
+    if (by is None) == (not undo):
+        raise InputError("give --by NEWER_ID, or --undo to mark the memory current again")
+    with state(ctx).open() as mem:
+        entry = mem.supersede(memory_id, by, reason=reason)
+    if as_json:
+        emit_json(render.entry_json(entry))
+    elif entry.superseded_by is None:
+        out().print(f"{entry.id} is current again")
+    else:
+        out().print(f"{entry.id} replaced by {entry.superseded_by}")
+
+
+def chain(ctx: typer.Context, memory_id: IdArg, as_json: JsonOpt = False) -> None:
+    """The chain of a fact that changed, oldest first: what it replaced, it, what replaced it."""
+    with state(ctx).open() as mem:
+        entries = mem.chain(memory_id)
+    if as_json:
+        emit_json([render.entry_json(e) for e in entries])
+    else:
+        out().print(render.chain_table(entries, memory_id))

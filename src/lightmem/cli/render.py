@@ -53,7 +53,31 @@ def entry_json(entry: Entry) -> dict[str, Any]:
         "memory_kind": entry.kind,
         "meta": entry.meta,
         "images": [{"url": i.url, "caption": i.caption} for i in entry.images],
+        "valid_from": format_timestamp(entry.valid_from),
+        "valid_until": format_timestamp(entry.valid_until),
+        "superseded_by": entry.superseded_by,
     }
+
+
+def chain_table(chain: list[Entry], asked: str) -> Table:
+    """The memories of a fact that changed, oldest first, each with its validity (days)."""
+    table = Table()
+    table.add_column("")
+    table.add_column("id", no_wrap=True)
+    table.add_column("valid", no_wrap=True)
+    table.add_column("text", ratio=1)
+    for e in chain:
+        since = e.valid_from.strftime("%Y-%m-%d") if e.valid_from else "?"
+        until = "now"
+        if e.superseded_by is not None:
+            until = e.valid_until.strftime("%Y-%m-%d") if e.valid_until else "?"
+        table.add_row(
+            "→" if e.id == asked else "",
+            e.id,
+            f"{since} .. {until}",
+            Text(e.text, style="strike" if e.superseded_by else ""),
+        )
+    return table
 
 
 def hit_json(hit: Hit) -> dict[str, Any]:

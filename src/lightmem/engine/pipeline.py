@@ -25,6 +25,7 @@ from lightmem.llm.base import Completion
 from lightmem.longterm.consolidation import Consolidator, OnDecision
 from lightmem.longterm.forgetting import Forgetter
 from lightmem.longterm.summaries import SessionSummarizer, SummaryResult
+from lightmem.longterm.supersession import Supersession
 from lightmem.sensory.stage import SensoryStage
 from lightmem.shortterm.extraction import Extractor, LLMExtractor, TurnExtractor
 from lightmem.shortterm.stage import ShortTermStage, StageResult
@@ -178,10 +179,12 @@ class Pipeline:
         consolidator = self.consolidator(c, on_decision)
         if entry_ids is not None:
             owners = list(dict.fromkeys(e.scope.owner for e in self.store.get_entries(entry_ids)))
-            result = consolidator.run_entries(entry_ids)
         else:
-            result = consolidator.run(scope)
+            entry_ids = self.store.consolidation_queue(scope)
             owners = [scope] if scope is not None else self.store.scopes()
+        result = consolidator.run_entries(entry_ids)
+        if not self.parts.llm.available:  # an LLM's update decisions record replacement
+            result.replaced += Supersession(self.store).run(entry_ids)
         now = _now()
         for owner in owners:
             result.expired += self.forgetter.purge_expired(owner, now)

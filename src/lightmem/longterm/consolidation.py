@@ -45,16 +45,17 @@ log = logging.getLogger(__name__)
 
 UPDATE_PROMPT = (
     "You maintain a memory store. Given an OLD memory and NEWER memories about the same "
-    "subject, decide what happens to the OLD one: 'update' when the newer ones add to or "
-    "change it (give the merged text, standalone, keeping every still-true detail and "
-    "dates), 'delete' when they make it false or fully repeat it, 'ignore' when it stays "
-    'as it is. Answer JSON {"action", "text", "reason"}.'
+    "subject, decide what happens to the OLD one: 'update' when the newer ones add to it "
+    "(give the merged text, standalone, keeping every still-true detail and dates), "
+    "'replace' when they say it changed since (it was true until then: a new job, city, "
+    "partner), 'delete' when they show it was wrong or fully repeat it, 'ignore' when it "
+    'stays as it is. Answer JSON {"action", "text", "reason"}.'
 )
 
 
 class UpdateDecision(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    action: Literal["update", "delete", "ignore"]
+    action: Literal["update", "delete", "ignore", "replace"]
     text: str | None = None
     reason: str = Field("", max_length=2000)
 
@@ -148,6 +149,8 @@ class Consolidator:
                 result.deleted += 1
             elif outcome == "merge":
                 result.merged += 1
+            elif outcome == "replace":
+                result.replaced += 1
             elif outcome == "ignore":
                 result.ignored += 1
         self.store.mark_consolidated([i for i in new_entries if i not in blocked])

@@ -19,9 +19,10 @@ from lightmem.tokens import count_tokens
 BATCH_UPDATE_PROMPT = (
     "You maintain a memory store. Each numbered TARGET below is an OLD memory followed by "
     "NEWER memories about the same subject. For EACH target decide what happens to its OLD "
-    "memory: 'update' when the newer ones add to or change it (give the merged text, "
-    "standalone, keeping every still-true detail and dates), 'delete' when they make it "
-    "false or fully repeat it, 'ignore' when it stays as it is. Answer JSON "
+    "memory: 'update' when the newer ones add to it (give the merged text, standalone, "
+    "keeping every still-true detail and dates), 'replace' when they say it changed since "
+    "(it was true until then: a new job, city, partner), 'delete' when they show it was "
+    "wrong or fully repeat it, 'ignore' when it stays as it is. Answer JSON "
     '{"decisions": [{"target", "action", "text", "reason"}]}, one decision per target.'
 )
 TARGET_HEADER = re.compile(r"^TARGET (\d+)$", re.MULTILINE)

@@ -32,6 +32,7 @@ class ConsolidationOut(BaseModel):
     deleted: int
     merged: int
     ignored: int
+    replaced: int = Field(0, description="Older memories a newer one replaced (validity).")
     expired: int = Field(0, description="Expired memories purged (sleep-time expiry).")
     failed: list[str]
     summaries: int = Field(0, description="Session summaries written or rebuilt.")
@@ -47,6 +48,7 @@ class ConsolidationOut(BaseModel):
             deleted=r.deleted,
             merged=r.merged,
             ignored=r.ignored,
+            replaced=r.replaced,
             expired=r.expired,
             failed=r.failed,
             summaries=r.summaries,

@@ -85,6 +85,21 @@ def test_tools_add_search_list_delete_consolidate(memory: Memory) -> None:
     assert memory.get_all(user_id="alice", include_deleted=True)[0].status == "deleted"
 
 
+def test_get_memory_shows_validity(memory: Memory) -> None:
+    old, new = seed(memory, "alice", ["I work at Acme", "I started at Globex"])
+    memory.supersede(old, new)
+
+    async def work(c: Client) -> Any:
+        return [
+            (await c.call_tool("get_memory", {"memory_id": i})).structured_content
+            for i in (old, new)
+        ]
+
+    was, now = run_with(memory, "alice", work)
+    assert was["superseded_by"] == new and was["valid_until"] == now["timestamp"]
+    assert now["superseded_by"] is None and now["valid_from"] == now["timestamp"]
+
+
 def test_forget_previews_then_forgets_only_the_connections_memories(memory: Memory) -> None:
     seed(memory, "bob", ["bob's cousin Ottilie sails"])
     seed(memory, "alice", ["my cousin Ottilie plays chess", "I like tea"])

@@ -307,6 +307,31 @@ def test_memory_lifecycle(client: TestClient, memory: Memory, tenants: Tenants) 
     assert memory.get_all(user_id="alice", include_deleted=True) == []
 
 
+def test_supersede_and_chain(client: TestClient, memory: Memory, tenants: Tenants) -> None:
+    a, b = tenants.auth(tenants.alice), tenants.auth(tenants.bob)
+    old, new = seed(memory, "alice", ["I work at Acme", "I started at Globex"])
+    [bobs] = seed(memory, "bob", ["I work at Initech"])
+    r = client.post(f"/v1/memories/{old}/supersede", json={"by": new, "reason": "job"}, headers=a)
+    assert r.status_code == 200
+    body = r.json()
+    assert body["superseded_by"] == new and body["valid_from"] is not None
+    assert body["valid_until"] == client.get(f"/v1/memories/{new}", headers=a).json()["timestamp"]
+    chain = client.get(f"/v1/memories/{new}/chain", headers=a).json()["chain"]
+    assert [m["id"] for m in chain] == [old, new] and chain[1]["superseded_by"] is None
+    events = client.get(f"/v1/memories/{old}/history", headers=a).json()["history"]
+    assert events[-1]["event"] == "SUPERSEDE" and events[-1]["reason"] == "job"
+    # another tenant's ids, on either side, are answered as missing ones
+    for path, by, key in ((old, new, b), (old, bobs, a), (bobs, old, b)):
+        r = client.post(f"/v1/memories/{path}/supersede", json={"by": by}, headers=key)
+        assert r.status_code == 404 and error_of(r)["code"] == "not_found"
+    assert client.get(f"/v1/memories/{old}/chain", headers=b).status_code == 404
+    r = client.post(f"/v1/memories/{new}/supersede", json={"by": old}, headers=a)
+    assert r.status_code == 422 and "cycle" in error_of(r)["message"]
+    r = client.post(f"/v1/memories/{old}/supersede", json={"by": None}, headers=a)
+    assert r.status_code == 200 and r.json()["superseded_by"] is None
+    assert client.post(f"/v1/memories/{old}/supersede", json={}, headers=a).status_code == 422
+
+
 def test_search_options(client: TestClient, memory: Memory, tenants: Tenants) -> None:
     seed(memory, "alice", ["I adopted a cat named Miso", "My car is a red Fiat"])
     a = tenants.auth(tenants.alice)

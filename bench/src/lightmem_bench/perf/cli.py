@@ -94,6 +94,14 @@ def perf(
     scaleout_seconds: Annotated[
         float, typer.Option("--scaleout-seconds", min=1.0, help="Load test duration.")
     ] = 60.0,
+    heavy_user: Annotated[
+        str | None,
+        typer.Option(
+            "--heavy-user",
+            help="One user with this many turns of real chat (e.g. 1k,10k,50k): adds, search "
+            "and context through the public API and REST.",
+        ),
+    ] = None,
     merge: Annotated[
         bool,
         typer.Option("--merge", help="Keep the other sections of an existing --json/--report."),
@@ -116,8 +124,10 @@ def perf(
             options[key] = value
     say = None if quiet else lambda msg: err.print(msg, markup=False, style="dim")
     sweep = sizes.strip().lower() != "none"
-    if not sweep and not scaleout and not ann_scale:
-        raise typer.BadParameter("--sizes none runs nothing without --scaleout or --ann-scale")
+    if not sweep and not scaleout and not ann_scale and not heavy_user:
+        raise typer.BadParameter(
+            "--sizes none runs nothing without --scaleout, --ann-scale or --heavy-user"
+        )
     result: dict[str, Any] = {}
     if sweep or ann_scale:
         result = run_perf_bench(
@@ -144,6 +154,17 @@ def perf(
 
         emb = embedder_section(embedder, embed_threads or None)
         result["scaleout"] = run_scaleout(seconds=scaleout_seconds, embedder=emb, progress=say)
+    if heavy_user:
+        from lightmem_bench.perf.data import find_data_dir
+        from lightmem_bench.perf.heavy import run_heavy_user
+
+        result["heavy_user"] = run_heavy_user(
+            parse_sizes(heavy_user),
+            data=data or find_data_dir(),
+            embedder=embedder_section(embedder, embed_threads or None),
+            queries=min(queries, 100),
+            progress=say,
+        )
     if merge:
         for target in [json_out, report / "perf.json" if report is not None else None]:
             if target is not None and target.is_file():

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from lightmem_bench.perf.heavy import heavy_tables
 from lightmem_bench.perf.scaleout.report import scaleout_tables
 
 Table = tuple[str, list[str], list[list[str]]]  # title, header, rows
@@ -206,13 +207,13 @@ def throughput_tables(t: dict[str, Any]) -> list[Table]:
 def all_tables(result: dict[str, Any]) -> list[Table]:
     """The SQLite sweep's tables (when it ran), then the scale-out load test's."""
     out = tables(result) if "sizes" in result else []
-    return out + scaleout_tables(result.get("scaleout"))
+    return out + heavy_tables(result.get("heavy_user")) + scaleout_tables(result.get("scaleout"))
 
 
 def markdown(result: dict[str, Any]) -> str:
     lines = ["# LightMem SQLite performance", ""]
-    if "settings" not in result:  # the scale-out load test alone
-        lines = ["# LightMem PostgreSQL scale-out", ""]
+    if "settings" not in result:  # the scale-out load test or the heavy user alone
+        lines = ["# LightMem performance", ""]
         return "\n".join(lines + _table_lines(all_tables(result)))
     s = result["settings"]
     m = result["machine"]

@@ -98,6 +98,13 @@ class MemoryDetail(MemoryItem):
     version: int
     sources: list[str] = Field(description="Ids of the turns it was drawn from.")
     pinned: bool
+    valid_from: str | None = Field(None, description="Since when it holds (ISO 8601).")
+    valid_until: str | None = Field(
+        None, description="Until when it held, once a newer memory replaced it."
+    )
+    superseded_by: str | None = Field(
+        None, description="The memory that replaced it; null while it is current."
+    )
 
     @classmethod
     def of_entry(cls, e: Entry) -> MemoryDetail:
@@ -108,6 +115,9 @@ class MemoryDetail(MemoryItem):
             version=e.version,
             sources=list(e.sources),
             pinned=e.pinned,
+            valid_from=e.valid_from.isoformat() if e.valid_from else None,
+            valid_until=e.valid_until.isoformat() if e.valid_until else None,
+            superseded_by=e.superseded_by,
         )
 
 

@@ -12,6 +12,7 @@ from lightmem.server.rest.deps import ERRORS, NOT_FOUND, Caller, Mem, View
 from lightmem.server.rest.schemas import (
     AddIn,
     AddOut,
+    ChainOut,
     ContextIn,
     ContextOut,
     DeletedOut,
@@ -25,6 +26,7 @@ from lightmem.server.rest.schemas import (
     RunScopeIn,
     SearchIn,
     SearchOut,
+    SupersedeIn,
     UpdateIn,
 )
 
@@ -136,6 +138,18 @@ def update(memory_id: str, body: UpdateIn, view: View) -> MemoryOut:
 def delete(memory_id: str, q: Annotated[DeleteQuery, Query()], view: View) -> None:
     """Soft delete: the memory is kept as a tombstone with its history."""
     view.delete(memory_id, reason=q.reason)
+
+
+@router.get("/memories/{memory_id}/chain", tags=["memories"], responses=NOT_FOUND)
+def chain(memory_id: str, view: View) -> ChainOut:
+    """The chain of a fact that changed (validity in time), oldest first."""
+    return ChainOut(chain=[MemoryOut.of(e) for e in view.chain(memory_id)])
+
+
+@router.post("/memories/{memory_id}/supersede", tags=["memories"], responses=NOT_FOUND)
+def supersede(memory_id: str, body: SupersedeIn, view: View) -> MemoryOut:
+    """Mark the memory replaced by a newer one (``by``), or undo it (``by: null``)."""
+    return MemoryOut.of(view.supersede(memory_id, body.by, reason=body.reason))
 
 
 @router.get("/memories/{memory_id}/history", tags=["memories"], responses=NOT_FOUND)

@@ -148,6 +148,15 @@ class MemoryOut(BaseModel):
     images: list[ImageOut] = Field(
         default_factory=list, description="The images of its source turns (by reference)."
     )
+    valid_from: datetime | None = Field(
+        None, description="Since when it holds: its evidence's time."
+    )
+    valid_until: datetime | None = Field(
+        None, description="Until when it held, once a newer memory replaced it."
+    )
+    superseded_by: str | None = Field(
+        None, description="The id of the memory that replaced it; null while it is current."
+    )
 
     @classmethod
     def of(cls, e: Entry) -> MemoryOut:
@@ -172,7 +181,25 @@ class MemoryOut(BaseModel):
             expires_at=e.expires_at,
             memory_kind=e.kind,
             meta=e.meta,
+            valid_from=e.valid_from,
+            valid_until=e.valid_until,
+            superseded_by=e.superseded_by,
         )
+
+
+class SupersedeIn(StrictIn):
+    by: Id | None = Field(
+        description="The id of the newer memory (same user/agent) that replaced this one; "
+        "null undoes a replacement."
+    )
+    reason: str | None = Field(None, max_length=1000)
+
+
+class ChainOut(BaseModel):
+    chain: list[MemoryOut] = Field(
+        description="The memories of a fact that changed, oldest first: those it replaced, "
+        "itself, and what replaced it since."
+    )
 
 
 class TurnOut(BaseModel):
@@ -280,7 +307,9 @@ class DeletedOut(BaseModel):
 class HistoryOut(BaseModel):
     id: int
     entry_id: str
-    event: Literal["ADD", "UPDATE", "DELETE", "MERGE", "FORGET", "PIN", "UNPIN", "EXPIRY"]
+    event: Literal[
+        "ADD", "UPDATE", "DELETE", "MERGE", "FORGET", "PIN", "UNPIN", "EXPIRY", "SUPERSEDE"
+    ]
     old_text: str | None
     new_text: str | None
     reason: str | None

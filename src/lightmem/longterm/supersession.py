@@ -1,0 +1,113 @@
+"""Sleep-time supersession: each new fact checked against the older facts of its owner and
+speaker by :mod:`lightmem.longterm.validity`'s rule; when it states a change, the older one
+is marked replaced (``superseded_by``, ``valid_until``, a SUPERSEDE history record).
+
+It runs after consolidation, in both modes: with an LLM, consolidation's ``replace``
+decisions record what the model saw (similar memories); the rule adds the changes whose
+wording is too far apart for that (a new job or city rarely reaches the consolidation
+threshold). A fact is compared with the current memories only (not those already replaced),
+so a chain of changes stays a chain.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+import numpy as np
+
+from lightmem.longterm.validity import Candidate, content_terms, predecessor
+from lightmem.stores.base import Store
+from lightmem.types import Entry, EntryStatus, Scope
+
+#: older memories (by cosine) the rule looks at for each new one
+CANDIDATES = 30
+#: a word more than this share of the owner's facts use carries no subject
+COMMON_SHARE = 0.005
+REASON = "a newer memory states a change of the same subject"
+
+
+def subject(entry: Entry) -> str:
+    """What a fact says, without the "Speaker: " a turn's own text starts with."""
+    for speaker in entry.speakers:
+        prefix = f"{speaker}: "
+        if entry.text.startswith(prefix):
+            return entry.text[len(prefix) :]
+    return entry.text
+
+
+class Supersession:
+    def __init__(self, store: Store, actor: str = "consolidation") -> None:
+        self.store = store
+        self.actor = actor
+
+    def run(self, entry_ids: Iterable[str]) -> int:
+        """Check the facts ``entry_ids`` (new at this sleep time); how many older ones
+        they replaced."""
+        new = [e for e in self.store.get_entries(list(entry_ids)) if _fact(e)]
+        owners: dict[Scope, list[Entry]] = {}
+        for e in new:
+            owners.setdefault(e.scope.owner, []).append(e)
+        return sum(self._owner(owner, fresh) for owner, fresh in owners.items())
+
+    def _owner(self, owner: Scope, fresh: list[Entry]) -> int:
+        facts = [e for e in self.store.list_entries(owner) if _fact(e)]
+        vectors = self.store.entry_vectors([e.id for e in facts])
+        facts = [e for e in facts if e.id in vectors]
+        if not facts:
+            return 0
+        matrix = np.stack([vectors[e.id] for e in facts]).astype(np.float32)
+        ignore = _ignored(facts)
+        position = {e.id: i for i, e in enumerate(facts)}
+        replaced = 0
+        for new in sorted(fresh, key=_when):
+            if new.id not in position:
+                continue
+            sims = matrix @ matrix[position[new.id]]
+            chosen = predecessor(subject(new), self._candidates(new, facts, sims), ignore)
+            if chosen is None:
+                continue
+            self.store.set_validity(
+                chosen,
+                superseded_by=new.id,
+                valid_until=new.timestamp,
+                reason=REASON,
+                actor=self.actor,
+            )
+            facts[position[chosen]].superseded_by = new.id
+            replaced += 1
+        return replaced
+
+    @staticmethod
+    def _candidates(new: Entry, facts: list[Entry], sims: np.ndarray) -> list[Candidate]:
+        out: list[Candidate] = []
+        for i in np.argsort(-sims):
+            old = facts[int(i)]
+            if len(out) >= CANDIDATES:
+                break
+            if (
+                old.id != new.id
+                and old.superseded_by is None
+                and _when(old) < _when(new)
+                and set(old.speakers) == set(new.speakers)
+            ):
+                out.append(Candidate(old.id, subject(old), float(sims[int(i)])))
+        return out
+
+
+def _fact(e: Entry) -> bool:
+    return e.kind == "fact" and e.status == EntryStatus.ACTIVE and not e.pinned
+
+
+def _when(e: Entry) -> tuple[str, str]:
+    stamp = e.timestamp or e.created_at
+    return (stamp.isoformat() if stamp else "", e.id)
+
+
+def _ignored(facts: list[Entry]) -> frozenset[str]:
+    """Words that carry no subject for this owner: its speakers' names and the words more
+    than :data:`COMMON_SHARE` of its facts use (at least 5)."""
+    df = Counter(w for e in facts for w in set(content_terms(subject(e))))
+    common = {w for w, n in df.items() if n > max(5, COMMON_SHARE * len(facts))}
+    names = {w.lower() for e in facts for s in e.speakers for w in s.split()}
+    return frozenset(common | names)

@@ -1,0 +1,158 @@
+"""Validity in time without an LLM: at sleep time, a newer memory that states a change about
+the same subject as an older one replaces it (``superseded_by``, ``valid_until``).
+
+The rule, for a newer memory N and an older memory O of the same owner and speaker:
+
+1. *same subject*: both are short statements (no question, at most ``MAX_WORDS`` words: a
+   long message mixes subjects), share content words (stemmed, no
+   stop words, no change words, not the speakers' names nor words most of the owner's
+   memories use): at least ``MIN_OVERLAP`` of the shorter one's, and their vectors are
+   similar (cosine >= ``SUBJECT_COSINE``);
+2. *a change*: N says that something changed: a change word ("switched", "moved", "no
+   longer", "instead", "quit", "raised" ...; not negated: "I won't quit" is none), or a
+   weaker one ("now", "new") with two shared words or a swapped detail (a name or number of
+   O's that N lacks, and one of N's own);
+3. *not a repeat*: N is not a near-duplicate of O (consolidation merges those) and does not
+   keep all of O's details (then it adds to O rather than replacing it).
+
+Among the older memories that pass, N replaces the most similar one (a change has one
+predecessor). Small talk rarely passes: a greeting shares no content word with an older
+statement. Decided once per new memory; a person can undo a replacement (``supersede`` with
+None) and mark one by hand.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from lightmem.retrieval.lexical import stem, terms
+from lightmem.text import words
+
+#: cosine from which two memories can be about the same subject
+SUBJECT_COSINE = 0.35
+#: cosine from which they say the same thing (left to the near-duplicate merge)
+REPEAT_COSINE = 0.97
+#: words that say something changed, on their own
+_STRONG = """
+anymore instead switched switch switching changed change transferred transfer quit quitting
+stopped stop gave dropped replaced replacing retired rehomed adopted raised lowered pushed
+postponed cancelled canceled rescheduled rewrote upgraded downgraded sold converted left
+leaving moved former formerly ex
+"""
+#: words that say it only beside a second shared word or a swapped detail ("now", "new")
+_WEAK = """
+now new newly since started starting became become becoming currently lately recently
+"""
+STRONG_CUES = frozenset(_STRONG.split())
+WEAK_CUES = frozenset(_WEAK.split())
+CUE_WORDS = STRONG_CUES | WEAK_CUES
+CUE_PHRASES = (
+    "no longer",
+    "not anymore",
+    "these days",
+    "gave up",
+    "took in",
+    "passed away",
+    "fell out",
+    "broke up",
+    "change of plans",
+    "pushed back",
+    "moved to",
+    "switched to",
+    "from now on",
+    "used to",
+)
+_NEGATIONS = frozenset({"not", "never", "won", "wont", "can", "cant", "don", "dont", "didn"})
+_CUE_STEMS = frozenset(stem(w) for w in CUE_WORDS)
+_DETAIL = re.compile(r"\b(?:[A-Z][\w'’.-]*[a-z][\w'’-]*|\d[\d.,:/-]*)\b")
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """An older memory, its text and its cosine to the newer one."""
+
+    entry_id: str
+    text: str
+    cosine: float
+
+
+def content_terms(text: str) -> set[str]:
+    """The words that carry a subject: stemmed, no stop words, no change words."""
+    return {t for t in terms(text) if t not in _CUE_STEMS and len(t) > 2}
+
+
+def change_cue(text: str) -> str | None:
+    """``"strong"`` when the text says something changed, ``"weak"`` when it only hints at
+    it ("now", "new"), None otherwise. A negated cue ("I won't quit") says nothing."""
+    said = words(text)
+    lower = " ".join(said)
+    if any(p in lower for p in CUE_PHRASES):
+        return "strong"
+    found = None
+    for i, w in enumerate(said):
+        if w in CUE_WORDS and not _NEGATIONS & set(said[max(0, i - 3) : i]):
+            if w in STRONG_CUES:
+                return "strong"
+            found = "weak"
+    return found
+
+
+def says_change(text: str) -> bool:
+    return change_cue(text) is not None
+
+
+def details(text: str) -> set[str]:
+    """Names and numbers (capitalised words after the first, digits)."""
+    found = _DETAIL.findall(text)
+    first = text.split()[0] if text.split() else ""
+    return {d.lower().strip(".'’") for d in found if d != first}
+
+
+#: the least share of the shorter memory's content words the two must share
+MIN_OVERLAP = 0.25
+#: words a statement of one change holds at most (a long message mixes subjects)
+MAX_WORDS = 40
+
+
+def statement(text: str) -> bool:
+    """A statement, not a question."""
+    return "?" not in text
+
+
+def replaces(newer: str, older: str, cosine: float, ignore: frozenset[str] = frozenset()) -> bool:
+    """Whether ``newer`` states a change of what ``older`` said (the rule above); words in
+    ``ignore`` (the speakers' names, words most of the owner's memories use) carry no
+    subject."""
+    if cosine < SUBJECT_COSINE or cosine >= REPEAT_COSINE:
+        return False
+    if not (statement(newer) and statement(older)):
+        return False
+    if max(len(newer.split()), len(older.split())) > MAX_WORDS:
+        return False
+    a, b = content_terms(newer) - ignore, content_terms(older) - ignore
+    shared = a & b
+    if not shared or len(shared) < MIN_OVERLAP * min(len(a), len(b)):
+        return False
+    old_details, new_details = details(older), details(newer)
+    cue = change_cue(newer)
+    if old_details and old_details <= new_details and cue is None:
+        return False  # keeps every detail: it adds, it does not replace
+    swapped = bool(old_details - new_details) and bool(new_details - old_details)
+    return cue == "strong" or (cue == "weak" and (swapped or len(shared) >= 2))
+
+
+def predecessor(
+    newer: str, candidates: list[Candidate], ignore: frozenset[str] = frozenset()
+) -> str | None:
+    """The older memory ``newer`` replaces: the most similar one that passes the rule."""
+    passing = [c for c in candidates if replaces(newer, c.text, c.cosine, ignore)]
+    if not passing:
+        return None
+    return max(passing, key=lambda c: (c.cosine, c.entry_id)).entry_id
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.dot(a, b))

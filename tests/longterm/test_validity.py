@@ -1,0 +1,186 @@
+"""Validity in time: which memory replaced which. The no-LLM rule on hand-built cases, sleep
+time recording it (no LLM, and an LLM's ``replace`` decision), a person marking and undoing
+it, and search and context putting the current memory first for questions about now."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from lightmem import InputError, Memory, NotFoundError
+from lightmem.llm.scripted import ScriptedLLM
+from lightmem.longterm.validity import Candidate, change_cue, predecessor, replaces
+from lightmem.types import EntryStatus, HistoryEvent
+from tests.fakes.decide import per_target
+from tests.support.memories import MakeMemory
+
+HASH = {"embedder": {"provider": "hash", "options": {"dim": 256}}}
+
+
+@pytest.mark.parametrize(
+    ("newer", "older"),
+    [
+        ("I quit Acme and now work at Globex as an engineer.", "I work at Acme as an engineer."),
+        ("We moved from Lyon to Porto last month.", "We live in Lyon near the river."),
+        ("Biscuit passed away; we adopted a new dog called Pepper.", "My dog is Biscuit."),
+        ("I don't drink coffee anymore, only green tea.", "I drink two coffees every morning."),
+        ("My new phone number is 555-0199.", "My phone number is 555-0142."),
+    ],
+)
+def test_a_statement_of_change_replaces_the_older_statement(newer: str, older: str) -> None:
+    assert replaces(newer, older, cosine=0.6)
+
+
+@pytest.mark.parametrize(
+    ("newer", "older", "cosine"),
+    [
+        # small talk shares no content word with an older statement
+        ("See you soon!", "I work at Acme as an engineer.", 0.5),
+        # a negated cue says nothing changed
+        ("I won't quit Acme, I love the engineering team.", "I work at Acme as an engineer.", 0.6),
+        # a repeat is left to the near-duplicate merge
+        ("I switched to Globex.", "I switched to Globex!", 0.99),
+        # another subject, even with a change word
+        ("I switched my gym to the one downtown.", "I work at Acme as an engineer.", 0.2),
+        # a question states nothing
+        ("Did you switch jobs from Acme?", "I work at Acme as an engineer.", 0.6),
+        # it keeps every detail of the older one and says no change: it adds to it
+        ("I work at Acme as an engineer, in the Berlin office.", "I work at Acme.", 0.7),
+    ],
+)
+def test_what_is_no_replacement(newer: str, older: str, cosine: float) -> None:
+    assert not replaces(newer, older, cosine)
+
+
+def test_cues_and_the_one_predecessor() -> None:
+    assert change_cue("I switched jobs") == "strong"
+    assert change_cue("I have a new bike") == "weak"
+    assert change_cue("I would never quit") is None
+    older = [
+        Candidate("a", "I work at Acme as an engineer.", 0.55),
+        Candidate("b", "I work at Acme in sales.", 0.7),
+        Candidate("c", "I like pizza.", 0.9),
+    ]
+    assert predecessor("I quit Acme and now work at Globex.", older) == "b"  # the closest
+    assert predecessor("See you soon!", older) is None
+
+
+def two_sessions(mem: Memory) -> None:
+    mem.add(
+        [
+            {"role": "user", "name": "Maya", "content": "My dog is called Biscuit, a retriever."},
+            {"role": "user", "name": "Jonas", "content": "Hi Maya! How was the weekend?"},
+        ],
+        user_id="maya",
+        session_id="s1",
+        timestamp="2024-01-05T10:00:00",
+    )
+    mem.add(
+        [
+            {
+                "role": "user",
+                "name": "Maya",
+                "content": "Sad news: Biscuit passed away, and we adopted a new dog called Pepper.",
+            },
+            {"role": "user", "name": "Jonas", "content": "Oh no, so sorry. See you soon!"},
+        ],
+        user_id="maya",
+        session_id="s2",
+        timestamp="2024-03-01T10:00:00",
+    )
+    mem.flush(user_id="maya")
+
+
+def by_text(mem: Memory, word: str) -> Any:
+    return next(e for e in mem.get_all(user_id="maya") if word in e.text and e.kind == "fact")
+
+
+def test_sleep_time_without_an_llm_records_the_change(make_memory: MakeMemory) -> None:
+    mem = make_memory(**HASH)
+    two_sessions(mem)
+    assert by_text(mem, "Biscuit, a").superseded_by is None  # not before sleep time
+    result = mem.consolidate(user_id="maya")
+    assert result.replaced == 1
+    old, new = by_text(mem, "Biscuit, a"), by_text(mem, "Pepper")
+    assert old.superseded_by == new.id and old.status == EntryStatus.ACTIVE
+    assert old.valid_until == new.valid_from == new.timestamp
+    assert old.valid_from is not None and old.valid_from.month == 1
+    # small talk replaced nothing, and a second sleep time decides nothing again
+    assert [e.id for e in mem.get_all(user_id="maya") if e.superseded_by] == [old.id]
+    assert mem.consolidate(user_id="maya").replaced == 0
+    event = mem.history(old.id)[-1]
+    assert event.event == HistoryEvent.SUPERSEDE and event.actor == "consolidation"
+    assert [e.id for e in mem.chain(new.id)] == [old.id, new.id]
+    assert [e.id for e in mem.chain(old.id)] == [old.id, new.id]
+
+
+def test_search_and_context_put_the_current_memory_first(make_memory: MakeMemory) -> None:
+    mem = make_memory(**HASH, retrieval={"mode": "hybrid"})
+    two_sessions(mem)
+    mem.consolidate(user_id="maya")
+    old, new = by_text(mem, "Biscuit, a"), by_text(mem, "Pepper")
+    hits = [h for h in mem.search("what is the name of Maya's dog?", user_id="maya", limit=5)]
+    ranked = [h.id for h in hits]
+    assert ranked.index(new.id) < ranked.index(old.id)
+    assert [e.id for e in next(h for h in hits if h.id == new.id).replaces] == [old.id]
+    block = mem.context("what is the name of Maya's dog?", user_id="maya", budget_tokens=400)
+    assert "(current: supersedes the memory of 2024-01-05)" in block.text
+    line = next(x for x in block.text.splitlines() if "retriever" in x)  # the replaced one
+    assert "(superseded on 2024-03-01: no longer current)" in line, block.text
+    tight = mem.context("what is the name of Maya's dog?", user_id="maya", budget_tokens=80)
+    assert "Pepper" in tight.text and "retriever" not in tight.text, tight.text
+    # a question about the past still finds the old memory
+    past = mem.search("which dog did Maya have before?", user_id="maya", limit=5)
+    assert old.id in [h.id for h in past]
+
+
+def test_a_person_marks_and_undoes_a_replacement(make_memory: MakeMemory) -> None:
+    mem = make_memory(**HASH)
+    mem.add("I work at Acme.", user_id="maya", timestamp="2024-01-05T10:00:00")
+    mem.add("I started at Globex.", user_id="maya", timestamp="2024-06-02T10:00:00")
+    mem.flush(user_id="maya")
+    acme, globex = by_text(mem, "Acme"), by_text(mem, "Globex")
+    marked = mem.supersede(acme.id, globex.id, reason="new job", user_id="maya")
+    assert marked.superseded_by == globex.id and marked.valid_until == globex.timestamp
+    assert mem.history(acme.id)[-1].reason == "new job"
+    with pytest.raises(NotFoundError):  # another user's view sees neither
+        mem.supersede(acme.id, globex.id, user_id="bob")
+    with pytest.raises(InputError, match="cycle"):
+        mem.supersede(globex.id, acme.id)
+    back = mem.supersede(acme.id, None)
+    assert back.superseded_by is None and back.valid_until is None
+    assert [e.id for e in mem.chain(acme.id)] == [acme.id]
+
+
+def test_an_llm_replace_decision_records_validity(make_memory: MakeMemory) -> None:
+    mem = make_memory(
+        llm="scripted",
+        buffer={"sensory_tokens": 1, "max_segment_tokens": 1, "shortterm_tokens": 0},
+        consolidation={"threshold": 0.3},
+    )
+    llm = mem.llm
+    assert isinstance(llm, ScriptedLLM)
+    llm.enqueue({"memories": [{"text": "Maya works at Acme as an engineer.", "sources": [1]}]})
+    mem.add("I work at Acme", user_id="maya", session_id="s1", timestamp="2024-01-01T10:00:00")
+    mem.flush()
+    llm.enqueue(
+        {"memories": [{"text": "Maya now works at Globex as an engineer.", "sources": [1]}]}
+    )
+    mem.add("Now at Globex", user_id="maya", session_id="s2", timestamp="2024-06-01T10:00:00")
+    mem.flush()
+    acme, globex = by_text(mem, "Acme"), by_text(mem, "Globex")
+
+    def decide(text: str) -> dict[str, Any]:
+        if "Acme" in text.splitlines()[0]:
+            return {"action": "replace", "reason": "changed jobs"}
+        return {"action": "ignore", "reason": "unrelated"}
+
+    llm.respond_with(per_target(decide))
+    result = mem.consolidate(user_id="maya")
+    assert result.replaced == 1 and not result.failed
+    kept = mem.get(acme.id)
+    assert kept.status == EntryStatus.ACTIVE and kept.text == acme.text  # kept, not rewritten
+    assert kept.superseded_by == globex.id and kept.valid_until == globex.timestamp
+    assert [h.event for h in mem.history(acme.id)] == [HistoryEvent.ADD, HistoryEvent.SUPERSEDE]
+    assert mem.history(acme.id)[-1].reason == "changed jobs"
