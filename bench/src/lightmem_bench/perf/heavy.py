@@ -25,6 +25,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -128,11 +129,11 @@ def _timed(calls: Sequence[Callable[[], object]]) -> list[float]:
 
 def _query_times(mem: Memory, questions: list[str]) -> dict[str, Any]:
     first = _timed([lambda: mem.search(questions[0], user_id=USER)])[0]
-    search = _timed([lambda q=q: mem.search(q, user_id=USER) for q in questions])
+    search = _timed([partial(mem.search, q, user_id=USER) for q in questions])
     context = _timed(
-        [lambda q=q: mem.context(q, user_id=USER, budget_tokens=CONTEXT_TOKENS) for q in questions]
+        [partial(mem.context, q, user_id=USER, budget_tokens=CONTEXT_TOKENS) for q in questions]
     )
-    embed = _timed([lambda q=q: mem.embedder.embed([q]) for q in questions])
+    embed = _timed([partial(mem.embedder.embed, [q]) for q in questions])
     return {
         "first_search_ms": round(first * 1e3, 1),
         "search": summary(search),
@@ -157,10 +158,10 @@ def _rest(mem: Memory, questions: list[str]) -> dict[str, Any]:
             r = client.post(path, json=body, headers=auth)
             r.raise_for_status()
 
-        search = _timed([lambda q=q: post("/v1/search", {"query": q}) for q in questions])
+        search = _timed([partial(post, "/v1/search", {"query": q}) for q in questions])
         context = _timed(
             [
-                lambda q=q: post("/v1/context", {"query": q, "budget_tokens": CONTEXT_TOKENS})
+                partial(post, "/v1/context", {"query": q, "budget_tokens": CONTEXT_TOKENS})
                 for q in questions
             ]
         )

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lightmem.errors import StorageError
+from lightmem.stores.postgres.changelog import change_function, update_triggers
 from lightmem.stores.sql import keys
 from lightmem.stores.sql.migrations import execute_all, registrar
 
@@ -362,7 +363,7 @@ def structure(cur: Cursor) -> None:
             "CREATE INDEX entries_kind ON entries (user_id, agent_id, kind) WHERE kind <> 'fact'",
         ],
     )
-    _update_triggers(cur)  # a store past 8 that takes this late logs edits of kind and meta
+    update_triggers(cur)  # a store past 8 that takes this late logs edits of kind and meta
 
 
 #: The full-text vector of an entry from migration 6 on: also its images' captions.
@@ -424,33 +425,6 @@ def batch_claims(cur: Cursor) -> None:
     )
 
 
-#: The columns whose change can change what the retrieval layer's per-owner indexes hold.
-#: (not ``vector``: PostgreSQL fixes its type after the migrations, and a column a trigger
-#: names cannot change type; ``tokens`` is set in the same statement as a turn's vector)
-_TURN_SEARCHED = "content, tokens, forgotten, images, session_id, run_id, speaker, role, timestamp"
-_ENTRY_SEARCHED = (
-    "text, status, version, sources, kind, meta, images, keywords, timestamp, run_id, "
-    "origin, expires_at, superseded_by, valid_until"
-)
-
-
-def _change_function(kind: str, key: str) -> str:
-    # the store's schema, fixed at creation: the log lands beside the table, whatever the
-    # search_path of the writer
-    return f"""CREATE FUNCTION lightmem_change_{kind}() RETURNS trigger LANGUAGE plpgsql
-        SET search_path FROM CURRENT AS $$
-        BEGIN
-            IF TG_OP = 'DELETE' THEN
-                INSERT INTO changes (user_id, agent_id, kind, row_id)
-                    VALUES (OLD.user_id, OLD.agent_id, '{kind}', OLD.{key});
-                RETURN OLD;
-            END IF;
-            INSERT INTO changes (user_id, agent_id, kind, row_id)
-                VALUES (NEW.user_id, NEW.agent_id, '{kind}', NEW.{key});
-            RETURN NEW;
-        END $$"""
-
-
 @migration(8)
 def validity_and_changes(cur: Cursor) -> None:
     """Validity in time (``valid_until``, ``superseded_by``: the memory that replaced this
@@ -475,32 +449,10 @@ def validity_and_changes(cur: Cursor) -> None:
         ("entries", "e", "id"),
         ("image_vectors", "i", "turn_id"),
     ):
-        statements.append(_change_function(kind, key))
+        statements.append(change_function(kind, key))
         statements.append(
             f"CREATE TRIGGER {table}_changes AFTER INSERT OR DELETE ON {table} "
             f"FOR EACH ROW EXECUTE FUNCTION lightmem_change_{kind}()"
         )
     execute_all(cur, statements)
-    _update_triggers(cur)
-
-
-def _update_triggers(cur: Cursor) -> None:
-    """(Re)create the change log's UPDATE triggers over the searched columns this schema has:
-    a migration that runs late (its number passed over before) adds its columns to them."""
-    if cur.execute("SELECT to_regclass('changes')").fetchone()[0] is None:
-        return
-    for table, kind, wanted in (("turns", "t", _TURN_SEARCHED), ("entries", "e", _ENTRY_SEARCHED)):
-        present = {
-            r[0]
-            for r in cur.execute(
-                "SELECT column_name FROM information_schema.columns "
-                "WHERE table_name = %s AND table_schema = current_schema()",
-                (table,),
-            ).fetchall()
-        }
-        cols = ", ".join(c for c in wanted.split(", ") if c in present)
-        cur.execute(f"DROP TRIGGER IF EXISTS {table}_changes_update ON {table}")
-        cur.execute(
-            f"CREATE TRIGGER {table}_changes_update AFTER UPDATE OF {cols} ON {table} "
-            f"FOR EACH ROW EXECUTE FUNCTION lightmem_change_{kind}()"
-        )
+    update_triggers(cur)

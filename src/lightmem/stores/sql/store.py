@@ -357,7 +357,6 @@ class SQLStore(Store):
     def count_turns(self, scope: Scope) -> int:
         return self._db.read("count_turns", lambda c: turns.count_turns(c, scope))
 
-    # -- validity and the change log ----------------------------------------------------------
     def set_validity(
         self,
         entry_id: str,
@@ -367,18 +366,17 @@ class SQLStore(Store):
         reason: str | None,
         actor: str,
     ) -> Entry:
-        now, d = utcnow(), self.dialect
         return self._db.write(
             "set_validity",
             lambda c: validity.set_validity(
                 c,
-                d,
+                self.dialect,
                 entry_id,
                 superseded_by=superseded_by,
                 valid_until=valid_until,
                 reason=reason,
                 actor=actor,
-                now=now,
+                now=utcnow(),
             ),
         )
 
