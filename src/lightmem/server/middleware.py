@@ -1,6 +1,7 @@
-"""Two small ASGI middlewares: a request body limit, and an access log that records the method,
-the route template, the status and the duration only (never a path with ids, a query string
-or a body)."""
+"""Small ASGI middlewares: a request body limit, an access log that records the method, the
+route template, the status and the duration only (never a path with ids, a query string or a
+body), ``X-Content-Type-Options: nosniff`` on every response, and the keyless mode's
+loopback guard."""
 
 from __future__ import annotations
 
@@ -90,6 +91,33 @@ class AccessLog:
             route = getattr(scope.get("route"), "path", "<unmatched>")
             ms = (time.perf_counter() - start) * 1000
             access_log.info("%s %s %d %.1fms", scope["method"], route, status, ms)
+
+
+class NoSniff:
+    """``X-Content-Type-Options: nosniff`` on every response (errors, JSON, NDJSON, the
+    browser's files): a browser never reads tenant text served as JSON or text as a script
+    or a page."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def stamped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [
+                    (k, v)
+                    for k, v in message.get("headers", [])
+                    if k.lower() != b"x-content-type-options"
+                ]
+                headers.append((b"x-content-type-options", b"nosniff"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, stamped)
 
 
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
