@@ -59,9 +59,16 @@ def clean_text(text: str) -> str:
 #: URL schemes an image reference may not have: they run code or carry a document where a
 #: reader (the memory browser, an app) expects a picture.
 _UNSAFE_SCHEMES = ("javascript:", "vbscript:", "data:")
+#: C0 controls, DEL and C1 controls: no real URL holds one raw, and browsers drop or skip
+#: some of them (a leading "\x01" before "javascript:", a tab inside the scheme).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def unsafe_url(url: str) -> bool:
-    """Whether ``url`` is a javascript:, vbscript: or data: URL (data:image/... is not)."""
-    folded = "".join(url.split()).lower()  # browsers ignore whitespace inside a scheme
+    """Whether ``url`` holds a control character, or is a javascript:, vbscript: or data:
+    URL (data:image/... is not) as a browser would read it: blanks around and inside the
+    scheme left out, any case."""
+    if _CONTROL.search(url):
+        return True
+    folded = "".join(url.split()).lower()
     return folded.startswith(_UNSAFE_SCHEMES) and not folded.startswith("data:image/")
