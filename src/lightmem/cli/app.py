@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from lightmem.cli import commands, entries, forget, grants, serve
 from lightmem.cli.demo import demo
@@ -23,7 +22,7 @@ from lightmem.cli.import_chat import import_chat
 from lightmem.cli.ingest import ingest
 from lightmem.cli.keys import keys_app
 from lightmem.cli.migrate import migrate
-from lightmem.cli.state import State, state
+from lightmem.cli.state import State, console, state
 from lightmem.cli.worker import worker
 from lightmem.errors import ConfigError, InputError, LightMemError, NotFoundError
 
@@ -119,8 +118,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if st.verbose:
             traceback.print_exception(exc)
         message = str(exc).replace("\n", " ") or type(exc).__name__
-        Console(stderr=True, soft_wrap=True, highlight=False).print(
-            f"error: {message}", style="red", markup=False
-        )
+        console(stderr=True, soft_wrap=True).print(f"error: {message}", style="red", markup=False)
         return 2 if isinstance(exc, CALLER_ERRORS) else 1
     return 0

@@ -4,7 +4,6 @@ them in one place."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from dataclasses import asdict
@@ -301,7 +300,7 @@ def import_(
 def _write_jsonl(records: Any, fh: Any) -> int:
     n = 0
     for record in records:
-        fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        fh.write(render.json_text(record) + "\n")
         n += 1
     fh.flush()
     return n
