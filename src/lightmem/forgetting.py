@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from lightmem.errors import NotFoundError
 from lightmem.longterm.forgetting import as_ttl, is_expired
 from lightmem.messages import check_flag, check_forget, check_memory_id, make_scope
 from lightmem.types import Entry, ForgetResult
@@ -28,10 +29,14 @@ class Forgetting:
     _worker: BackgroundWorker | None
 
     def _entry(self, memory_id: str, user_id: str | None, agent_id: str | None) -> Entry:
-        """The entry (within the scope, when one is named), or NotFoundError."""
+        """The entry (within the scope, when one is named), or NotFoundError: also when it
+        has expired, as if sleep time had purged it already."""
         check_memory_id(memory_id)
         scope = make_scope(user_id, agent_id, None) if user_id or agent_id else None
-        return self.store.get_entry(memory_id, scope)
+        entry = self.store.get_entry(memory_id, scope)
+        if self.is_expired(entry):
+            raise NotFoundError(f"no memory entry with id {memory_id!r}")
+        return entry
 
     # -- forgetting -----------------------------------------------------------------------------
     def forget(

@@ -325,8 +325,7 @@ class Memory(Forgetting):
         scope, an id outside it is :class:`NotFoundError`."""
         new = check_change(memory_id, reason, actor, text)
         assert new is not None
-        if user_id or agent_id:
-            self.get(memory_id, user_id=user_id, agent_id=agent_id)
+        self._entry(memory_id, user_id, agent_id)  # missing, outside the scope or expired
         vector = self.embedder.embed([new])[0]
         return self.store.update_entry(memory_id, new, vector, reason=reason, actor=actor)
 
@@ -340,9 +339,8 @@ class Memory(Forgetting):
         actor: str = "user",
     ) -> None:
         """Soft-delete a memory (a tombstone with history; never returned by search)."""
-        if user_id or agent_id:
-            self.get(memory_id, user_id=user_id, agent_id=agent_id)
         check_change(memory_id, reason, actor)
+        self._entry(memory_id, user_id, agent_id)  # missing, outside the scope or expired
         self.store.delete_entry(memory_id, reason=reason, actor=actor)
 
     def delete_all(
@@ -431,7 +429,7 @@ class Memory(Forgetting):
         self, *, user_id: str | None = None, agent_id: str | None = None
     ) -> Iterator[dict[str, Any]]:
         scope = make_scope(user_id, agent_id, None) if user_id or agent_id else None
-        return self.store.export_records(scope)
+        return self.engine.forgetter.unexpired(self.store.export_records(scope))
 
     def import_records(self, records: Iterable[dict[str, Any]]) -> int:
         if isinstance(records, str | bytes | Mapping) or not isinstance(records, Iterable):

@@ -17,9 +17,10 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from lightmem.errors import InputError, NotFoundError
 from lightmem.stores.base import Store
@@ -40,14 +41,21 @@ def matches(query: str, text: str) -> bool:
 
 def expiry_time(entry: Entry, default_ttl: timedelta | None) -> datetime | None:
     """When the entry expires, or None (pinned entries never do)."""
-    if entry.pinned:
+    return expires(entry.pinned, entry.expires_at, entry.created_at, default_ttl)
+
+
+def expires(
+    pinned: bool, at: datetime | None, created: datetime | None, default_ttl: timedelta | None
+) -> datetime | None:
+    """When a memory so pinned, with that expiry and creation time, expires (or None)."""
+    if pinned:
         return None
-    if entry.expires_at is not None:
-        return entry.expires_at
-    if default_ttl is None or entry.created_at is None:
+    if at is not None:
+        return at
+    if default_ttl is None or created is None:
         return None
     try:
-        return entry.created_at + default_ttl
+        return created + default_ttl
     except OverflowError:  # a TTL stored before the bound: past the last date, so never
         return None
 
@@ -112,6 +120,26 @@ class Forgetter:
         """The test search applies to the owner's entries: expired ones are hidden."""
         ttl = self.default_ttl(owner)
         return lambda e: is_expired(e, now, ttl)
+
+    def unexpired(
+        self, records: Iterable[dict[str, Any]], now: datetime | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Export records without the memories that expired (not yet purged by sleep time)
+        and without their history and consolidation pairs; read as they stream by."""
+        now = now if now is not None else datetime.now(UTC).replace(tzinfo=None)
+        ttls: dict[Scope, timedelta | None] = {}
+        gone: set[str] = set()
+        for rec in records:
+            if rec.get("kind") == "entry":
+                owner = Scope(rec.get("user_id"), rec.get("agent_id"))
+                if owner not in ttls:
+                    ttls[owner] = self.default_ttl(owner)
+                if _record_expired(rec, now, ttls[owner]):
+                    gone.add(rec["id"])
+            if not {rec.get("id"), rec.get("entry_id"), rec.get("target_id")} & gone and (
+                rec.get("source_id") not in gone
+            ):
+                yield rec
 
     def find(
         self, owner: Scope, query: str | None, ids: list[str] | None, *, tombstones: bool
@@ -226,6 +254,18 @@ class Forgetter:
                 continue
             return r.entries
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _record_expired(rec: dict[str, Any], now: datetime, ttl: timedelta | None) -> bool:
+    """:func:`is_expired` of an exported entry record (times as ISO strings)."""
+    at, created = rec.get("expires_at"), rec.get("created_at")
+    when = expires(
+        bool(rec.get("pinned")),
+        datetime.fromisoformat(at) if at else None,
+        datetime.fromisoformat(created) if created else None,
+        ttl,
+    )
+    return when is not None and when <= now
 
 
 def _created(e: Entry) -> tuple[datetime, str]:
