@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -20,7 +19,7 @@ from typing import Any
 
 from lightmem.errors import LightMemError, ProviderError
 from lightmem.stores.base import Store
-from lightmem.text import clean_text
+from lightmem.text import REDACTED, scrub
 from lightmem.timeutil import format_timestamp, parse_timestamp
 from lightmem.types import Failure, FailureWhere, LLMCall, Turn
 
@@ -29,52 +28,7 @@ log = logging.getLogger(__name__)
 META_KEY = "failures"
 LOG_SIZE = 10
 MESSAGE_LIMIT = 300
-REDACTED = "[user text removed]"
-_RUN = 3  # a run of this many words found in a private text is user text
-_WORD = re.compile(r"\w+")
-_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
-
-
-def scrub(message: str, private: Iterable[str], limit: int = MESSAGE_LIMIT) -> str:
-    """``message`` without the word runs it shares with the ``private`` texts (runs of
-    three words, or the whole of a shorter text); a quoted string holding such a run goes
-    whole. Whitespace is collapsed; at most ``limit`` characters are kept."""
-    message = " ".join(clean_text(message)[: 4 * limit].split())
-    texts = [_WORD.findall(text.lower()) for text in private]
-    haystack = " " + " ".join(w for words in texts for w in words) + " "
-    short = {tuple(words) for words in texts if 0 < len(words) < _RUN}
-    words = list(_WORD.finditer(message))
-    lowered = [m.group().lower() for m in words]
-    marked = [False] * len(words)
-    for i in range(len(words)):
-        if i + _RUN <= len(words) and f" {' '.join(lowered[i : i + _RUN])} " in haystack:
-            marked[i : i + _RUN] = [True] * _RUN
-        for n in range(1, _RUN):
-            if tuple(lowered[i : i + n]) in short:
-                marked[i : i + n] = [True] * n
-    spans = [(m.start(), m.end()) for m, hit in zip(words, marked, strict=True) if hit]
-    if spans:
-        for q in _QUOTED.finditer(message):
-            if any(q.start() <= a < q.end() for a, _ in spans):
-                spans.append((q.start(), q.end()))
-        message = _cut(message, spans)
-    return message if len(message) <= limit else message[: limit - 1] + "…"
-
-
-def _cut(text: str, spans: list[tuple[int, int]]) -> str:
-    """Replace the union of ``spans`` (gaps of blanks and punctuation joined) by REDACTED."""
-    merged: list[list[int]] = []
-    for a, b in sorted(spans):
-        if merged and not text[merged[-1][1] : a].strip(" ,.;:!?'\"-"):
-            merged[-1][1] = max(merged[-1][1], b)
-        else:
-            merged.append([a, b])
-    out, pos = [], 0
-    for a, b in merged:
-        out += [text[pos:a], REDACTED]
-        pos = b
-    out.append(text[pos:])
-    return "".join(out)
+__all__ = ["REDACTED", "FailureLog", "describe", "scrub", "turn_texts"]
 
 
 def turn_texts(turns: Iterable[Turn]) -> list[str]:
@@ -90,7 +44,7 @@ def describe(exc: BaseException, private: Iterable[str] | None) -> str:
     (``None``) only the type is safe to show."""
     if private is None:
         return f"{type(exc).__name__} (message withheld: the texts to scrub were unavailable)"
-    return scrub(f"{type(exc).__name__}: {exc}", private)
+    return scrub(f"{type(exc).__name__}: {exc}", private, MESSAGE_LIMIT)
 
 
 class FailureLog:

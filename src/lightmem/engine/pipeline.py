@@ -234,7 +234,9 @@ class Pipeline:
             if dry_run:
                 return found
             self._summarized.pop(owner.owner, None)  # a summary may go: rebuild it
-            return self.forgetter.apply(owner, found, purge=purge, actor=actor, reason=reason)
+            return self.forgetter.apply(
+                owner, found, purge=purge, actor=actor, reason=reason, query=query
+            )
 
     # -- accounting -----------------------------------------------------------------------------
     def usage(self) -> Usage:

@@ -23,7 +23,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from lightmem.errors import InputError, NotFoundError
+from lightmem.failures import turn_texts
 from lightmem.stores.base import Store
+from lightmem.text import STOP_WORDS
 from lightmem.types import Entry, EntryStatus, ForgetResult, Scope
 
 _WORD = re.compile(r"\w+")
@@ -202,7 +204,14 @@ class Forgetter:
         )
 
     def apply(
-        self, owner: Scope, found: ForgetResult, *, purge: bool, actor: str, reason: str | None
+        self,
+        owner: Scope,
+        found: ForgetResult,
+        *,
+        purge: bool,
+        actor: str,
+        reason: str | None,
+        query: str | None = None,
     ) -> ForgetResult:
         found.done = True
         if purge:
@@ -212,6 +221,7 @@ class Forgetter:
                 [t.id for t in found.turns],
                 cause="forget",
                 actor=actor,
+                private=erased_texts(found, query),
             )
             found.purged = True
             found.erased_entries, found.erased_turns = r.entries, r.turns
@@ -254,6 +264,13 @@ class Forgetter:
                 continue
             return r.entries
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def erased_texts(found: ForgetResult, query: str | None) -> list[str]:
+    """What a purge erases, as texts to take out of what stays: each word of the query
+    (but function words), the memories' texts and the turns' speakers and contents."""
+    out = [w for w in words(query or "") if w not in STOP_WORDS]
+    return out + [e.text for e in found.memories] + turn_texts(found.turns)
 
 
 def _record_expired(rec: dict[str, Any], now: datetime, ttl: timedelta | None) -> bool:

@@ -17,7 +17,7 @@ Rules every implementation keeps:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Hashable, Iterable, Iterator
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
@@ -231,12 +231,21 @@ class Store(ABC):
 
     @abstractmethod
     def erase(
-        self, owner: Scope, entry_ids: list[str], turn_ids: list[str], *, cause: str, actor: str
+        self,
+        owner: Scope,
+        entry_ids: list[str],
+        turn_ids: list[str],
+        *,
+        cause: str,
+        actor: str,
+        private: Sequence[str] = (),
     ) -> EraseResult:
         """Remove the owner's entries (with history and pairs) and turns for good, drop the
-        erased turns from other entries' sources and from batches (with their raw replies),
-        log the erasure (counts only), then scrub what the backend can (free pages, WAL,
-        dead tuples): ``compacted`` says whether that ran. Ids outside the owner ->
+        erased turns from other entries' sources, from batches (with their raw replies) and
+        the idempotency keys that stored them, take the word runs of ``private`` (the
+        erased text) out of the history reasons of the owner's other entries, log the
+        erasure (counts only), then scrub what the backend can (free pages, WAL, dead
+        tuples): ``compacted`` says whether that ran. Ids outside the owner ->
         :class:`NotFoundError`, nothing changed."""
 
     @abstractmethod

@@ -17,7 +17,7 @@ each transaction to the modules by subject (``turns``, ``entries``, ``consolidat
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Hashable, Iterable, Iterator
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -56,7 +56,7 @@ from lightmem.types import (
 )
 
 #: Meta keys the store owns; ``set_meta`` refuses them.
-RESERVED_META = frozenset({"dim", "generation"})
+RESERVED_META = frozenset({"dim", "generation", keys.SALT_META})
 #: Keys the schema migrations keep in ``meta``: they describe one store's schema, not data.
 SCHEMA_META = frozenset({"skipped_migrations"})
 
@@ -313,16 +313,19 @@ class SQLStore(Store):
         return self._db.write("forget_entries", run)
 
     def erase(
-        self, owner: Scope, entry_ids: list[str], turn_ids: list[str], *, cause: str, actor: str
+        self,
+        owner: Scope,
+        entry_ids: list[str],
+        turn_ids: list[str],
+        *,
+        cause: str,
+        actor: str,
+        private: Sequence[str] = (),
     ) -> EraseResult:
         now, d = utcnow(), self.dialect
         e_ids, t_ids = list(dict.fromkeys(entry_ids)), list(dict.fromkeys(turn_ids))
-        result = self._db.write(
-            "erase",
-            lambda c: forgetting.erase(
-                c, d, owner, e_ids, t_ids, cause=cause, actor=actor, now=now
-            ),
-        )
+        what = forgetting.Erasure(owner, e_ids, t_ids, cause, actor, now, tuple(private))
+        result = self._db.write("erase", lambda c: forgetting.erase(c, d, what))
         result.compacted = self._compact()
         return result
 
