@@ -93,6 +93,8 @@ class Memory(Forgetting):
             if w.background and w.enabled
             else None
         )
+        if self._worker is not None:
+            self._resume(self._worker)
 
     @classmethod
     def from_config(
@@ -189,6 +191,14 @@ class Memory(Forgetting):
             [make_scope(user_id, agent_id, None)] if user_id or agent_id else self.store.scopes()
         )
         return self.engine.flush(owners, segment=segment, extract=extract)
+
+    def _resume(self, worker: BackgroundWorker) -> None:
+        """Acknowledged turns a crash (or a stop) left unprocessed: every owner with turns in
+        its buffers or a pending batch is handed to the background threads at start."""
+        owners = [o for o, _ in self.store.buffered_owners()]
+        owners += [b.scope.owner for b in self.store.list_batches(None, ("pending",))]
+        for owner in dict.fromkeys(owners):
+            worker.notify(owner)
 
     def _process_quietly(self, owner: Scope) -> None:
         self.engine.process(owner, segment=False, extract=False)

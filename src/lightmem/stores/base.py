@@ -125,6 +125,11 @@ class Store(ABC):
         """Record a pending batch and move its turns to BATCHED. Atomic."""
 
     @abstractmethod
+    def buffered_owners(self) -> list[tuple[Scope, int]]:
+        """Every owner with turns not yet batched (sensory or short-term buffers), with the
+        highest ``seq`` among them, oldest buffer first."""
+
+    @abstractmethod
     def list_batches(
         self, scope: Scope | None = None, statuses: Iterable[str] = ("pending", "failed")
     ) -> list[Batch]:

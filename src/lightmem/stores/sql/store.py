@@ -133,6 +133,9 @@ class SQLStore(Store):
         now, d = utcnow(), self.dialect
         self._db.write("create_batch", lambda c: turns.create_batch(c, d, batch, now))
 
+    def buffered_owners(self) -> list[tuple[Scope, int]]:
+        return self._db.read("buffered_owners", turns.buffered_owners)
+
     def list_batches(
         self, scope: Scope | None = None, statuses: Iterable[str] = ("pending", "failed")
     ) -> list[Batch]:
