@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from itertools import chain, islice
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -27,9 +28,12 @@ router = APIRouter(prefix="/v1", responses=ERRORS)
     responses={200: {"content": {NDJSON: {}}, "description": "One JSON record per line."}},
 )
 def export(q: Annotated[ScopeIn, Query()], view: View) -> StreamingResponse:
-    """Every record of a user/agent as JSON Lines (an admin naming nobody: the store)."""
-    records = list(view.export(user_id=q.user_id, agent_id=q.agent_id))
-    return StreamingResponse(_lines(records), media_type=NDJSON)
+    """Every record of a user/agent as JSON Lines (an admin naming nobody: the store),
+    streamed as the store reads it, chunk by chunk."""
+    records = view.export(user_id=q.user_id, agent_id=q.agent_id)
+    # The first read here, in the request: a store that fails answers with its status.
+    first = list(islice(records, 1))
+    return StreamingResponse(_lines(chain(first, records)), media_type=NDJSON)
 
 
 @router.post(

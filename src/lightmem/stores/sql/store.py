@@ -27,6 +27,7 @@ from lightmem.stores.base import Decision, Store, check_batch_entries
 from lightmem.stores.sql import (
     consolidation,
     entries,
+    export,
     forgetting,
     images,
     keys,
@@ -454,9 +455,8 @@ class SQLStore(Store):
 
     # -- export / import ------------------------------------------------------------------------
     def export_records(self, scope: Scope | None = None) -> Iterator[dict[str, Any]]:
-        # Read in one snapshot before yielding: no transaction stays open across yields.
-        d = self.dialect
-        yield from self._db.read("export_records", lambda c: transfer.export_records(c, d, scope))
+        # Chunk by chunk, one short read each: no transaction stays open across yields.
+        return export.export_records(self._db, self.dialect, scope)
 
     def import_records(self, records: Iterable[dict[str, Any]]) -> int:
         items, dim, d = list(records), self.dim, self.dialect
