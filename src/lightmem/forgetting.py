@@ -16,7 +16,6 @@ from lightmem.messages import check_flag, check_forget, check_memory_id, make_sc
 from lightmem.types import Entry, ForgetResult
 
 if TYPE_CHECKING:
-    from lightmem.engine.background import BackgroundWorker
     from lightmem.engine.pipeline import Pipeline
     from lightmem.stores.base import Store
 
@@ -26,7 +25,6 @@ class Forgetting:
 
     engine: Pipeline
     store: Store
-    _worker: BackgroundWorker | None
 
     def _entry(self, memory_id: str, user_id: str | None, agent_id: str | None) -> Entry:
         """The entry (within the scope, when one is named), or NotFoundError: also when it
@@ -60,8 +58,8 @@ class Forgetting:
         """
         owner = make_scope(user_id, agent_id, None)
         check_forget(ids, purge, dry_run, reason, actor)
-        if self._worker is not None:
-            self._worker.wait_idle()  # a batch in flight could cite a turn being erased
+        # Under the owner's lock (the pipeline's): no batch of the owner is in flight, and
+        # a turn still buffered is tombstoned, so no memory is drawn from it later.
         return self.engine.forget(
             owner, query, ids, purge=purge, dry_run=dry_run, actor=actor, reason=reason
         )

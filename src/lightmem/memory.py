@@ -184,9 +184,8 @@ class Memory(Forgetting):
         """Force what is buffered through the pipeline now: ``segment`` cuts the whole sensory
         buffer into topic segments, ``extract`` extracts every short-term segment (and
         retries failed batches). Without a scope, every owner in the store is flushed,
-        ``worker.max_llm_calls`` owners at once."""
-        if self._worker is not None:
-            self._worker.wait_idle()
+        ``worker.max_llm_calls`` owners at once. Each owner waits for the background step
+        in flight for it (if any), never for the background threads to run dry."""
         owners = (
             [make_scope(user_id, agent_id, None)] if user_id or agent_id else self.store.scopes()
         )
@@ -201,7 +200,8 @@ class Memory(Forgetting):
             worker.notify(owner)
 
     def _process_quietly(self, owner: Scope) -> None:
-        self.engine.process(owner, segment=False, extract=False)
+        if self.engine.step(owner) and self._worker is not None:
+            self._worker.notify(owner)  # more batches: after whoever waits for the owner
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for background processing to finish (True at once without a worker)."""

@@ -3,6 +3,9 @@ sleep-time sequence, written once. ``Memory`` and ``lightmem worker`` processes 
 
 * :meth:`Pipeline.process` runs one owner's buffers (segment, plan batches, extract), under
   that owner's lock; owners run concurrently, ``worker.max_llm_calls`` LLM calls at once.
+  :meth:`Pipeline.step` is the background threads' bounded run of the same: the owner's lock
+  is first come first served, so a forget or flush waits for one step, not for the adds to
+  stop.
 * :meth:`Pipeline.sleep_time` is the offline work of a set of owners or of queued entries:
   consolidate (update, delete, merge), purge what expired, bring session summaries up to date.
 * :meth:`Pipeline.forget` previews or applies a forget under the owner's lock.
@@ -38,6 +41,9 @@ from lightmem.types import (
     TurnStage,
     Usage,
 )
+
+#: The most batches one background step extracts while it holds the owner's lock.
+BATCHES_PER_STEP = 4
 
 
 @dataclass(slots=True)
@@ -108,6 +114,16 @@ class Pipeline:
             self.shortterm.plan(owner, force=extract)
             r = self.shortterm.run_batches(owner, retry_failed=extract)
         return FlushResult(r.entries_created, r.batches_done, r.failed_batches)
+
+    def step(self, owner: Scope) -> bool:
+        """The background threads' run of the owner's buffers: segment and plan what is due,
+        extract at most :data:`BATCHES_PER_STEP` batches. Whether batches are left: the
+        caller comes back for them, after whoever queued for the owner's lock meanwhile."""
+        with self.owners.hold(owner):
+            self.sensory.process(owner, force=False)
+            self.shortterm.plan(owner, force=False)
+            r = self.shortterm.run_batches(owner, retry_failed=False, limit=BATCHES_PER_STEP)
+        return r.more
 
     def plan(self, owner: Scope, *, force: bool) -> None:
         """Segment and plan the owner's batches, without extracting (a worker's first step)."""

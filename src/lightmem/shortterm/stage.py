@@ -32,6 +32,7 @@ class StageResult:
     entries_created: int = 0
     batches_done: int = 0
     failed_batches: list[str] = field(default_factory=list)
+    more: bool = False  # batches left pending by a bounded run (``limit``)
 
 
 def bind_events(report: ExtractionReport, turns: list[Turn]) -> list[Entry]:
@@ -102,13 +103,22 @@ class ShortTermStage:
             created += 1
         return created
 
-    def run_batches(self, owner: Scope, *, retry_failed: bool) -> StageResult:
+    def run_batches(
+        self, owner: Scope, *, retry_failed: bool, limit: int | None = None
+    ) -> StageResult:
+        """Extract the owner's pending batches (and failed ones, with ``retry_failed``), at
+        most ``limit`` of them; ``more`` says whether some were left for the next run."""
         result = StageResult()
         statuses = ("pending", "failed") if retry_failed else ("pending",)
+        tried = 0
         for batch in self.store.list_batches(owner, statuses=statuses):
             if batch.status == "failed" and batch.attempts >= self.max_attempts:
                 result.failed_batches.append(batch.id)
                 continue
+            if limit is not None and tried >= limit:
+                result.more = True
+                break
+            tried += 1
             self.run_batch(batch, result)
         return result
 
