@@ -60,7 +60,10 @@ class FailureLog:
         """Log the failure at warning level and keep it in the store. If the store cannot
         take it (it may be why things fail), the warning is the record."""
         failure = Failure(where, message, _now(), ref)
-        log.warning("%s%s failed: %s", where, f" {ref}" if ref else "", message)
+        if where == "llm":  # the outage's message says what failed itself
+            log.warning("%s", message)
+        else:
+            log.warning("%s%s failed: %s", where, f" {ref}" if ref else "", message)
         try:
             with self._lock:
                 kept = [*self.entries(), failure][-self.size :]

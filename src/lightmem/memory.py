@@ -19,6 +19,7 @@ from lightmem.engine.background import BackgroundWorker
 from lightmem.engine.pipeline import FlushResult, Pipeline
 from lightmem.errors import InputError, LightMemError
 from lightmem.forgetting import Forgetting
+from lightmem.llm.circuit import LLMStatus
 from lightmem.messages import (
     AddDefaults,
     check_add,
@@ -112,6 +113,12 @@ class Memory(Forgetting):
         """One line for every surface that names the mode (demo, stats, serve, ingest)."""
         return self.parts.describe_llm()
 
+    def llm_status(self) -> LLMStatus:
+        """Whether extraction can reach its LLM: ``ok``, ``unreachable`` (with the message:
+        what failed, what to check; the batches wait and ``flush`` tries again) or ``off``
+        (no-LLM mode)."""
+        return self.engine.llm_status()
+
     def describe_embedder(self) -> str:
         """The embedder, for the same surfaces: a test fake says it is one."""
         return self.parts.describe_embedder()
@@ -185,10 +192,14 @@ class Memory(Forgetting):
         buffer into topic segments, ``extract`` extracts every short-term segment (and
         retries failed batches). Without a scope, every owner in the store is flushed,
         ``worker.max_llm_calls`` owners at once. Each owner waits for the background step
-        in flight for it (if any), never for the background threads to run dry."""
+        in flight for it (if any), never for the background threads to run dry. An LLM
+        endpoint found unreachable is tried again at once; if it still is, the batches stay
+        pending (``waiting_batches``) and :meth:`llm_status` says why."""
         owners = (
             [make_scope(user_id, agent_id, None)] if user_id or agent_id else self.store.scopes()
         )
+        if extract:
+            self.engine.retry_llm()  # a down endpoint is tried at once, not after its cool-down
         return self.engine.flush(owners, segment=segment, extract=extract)
 
     def _resume(self, worker: BackgroundWorker) -> None:
@@ -200,8 +211,13 @@ class Memory(Forgetting):
             worker.notify(owner)
 
     def _process_quietly(self, owner: Scope) -> None:
-        if self.engine.step(owner) and self._worker is not None:
-            self._worker.notify(owner)  # more batches: after whoever waits for the owner
+        done = self.engine.step(owner)
+        if self._worker is None:
+            return
+        if done.more:  # more batches: after whoever waits for the owner
+            self._worker.notify(owner)
+        elif done.waiting:  # the LLM endpoint is down: try again after its cool-down
+            self._worker.notify_after(owner, self.engine.llm_cooldown)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for background processing to finish (True at once without a worker)."""
@@ -428,6 +444,7 @@ class Memory(Forgetting):
             raise InputError(
                 format_validation_error(exc).replace("config key", "argument")
             ) from None
+        self.engine.retry_llm()
         return self.engine.sleep_time(scope, c)
 
     # -- accounting ---------------------------------------------------------------------------

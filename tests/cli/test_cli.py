@@ -266,6 +266,7 @@ def test_stats_json_shape(cli: Any) -> None:
         "store",
         "llm_mode",
         "llm_description",
+        "extraction",
         "embedder",
         "embedder_description",
         "scopes",
@@ -281,6 +282,7 @@ def test_stats_json_shape(cli: Any) -> None:
     }
     assert stats["failures"] == [] and stats["repaired_sources"] == 0
     assert stats["llm_mode"] == "none" and "no-LLM mode" in stats["llm_description"]
+    assert stats["extraction"] == {"state": "off", "message": None, "since": None, "retry_at": None}
     assert stats["embedder"] in stats["embedder_description"]
     scopes = {(s["user_id"], s["agent_id"]): s for s in stats["scopes"]}
     assert scopes[("u1", None)] == {"user_id": "u1", "agent_id": None, "active": 2, "deleted": 0}
@@ -330,7 +332,7 @@ def test_stats_shows_why_a_batch_failed(tmp_path: Path) -> None:
 def test_consolidate_and_flush_json(cli: Any) -> None:
     add_two(cli)
     flushed = cli("flush", "--json").json()
-    assert set(flushed) == {"entries_created", "batches_done", "failed_batches"}
+    assert set(flushed) == {"entries_created", "batches_done", "failed_batches", "waiting_batches"}
     result = cli("consolidate", "--user", "u1", "--json").json()
     assert set(result) == {
         "examined",

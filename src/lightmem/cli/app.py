@@ -18,6 +18,7 @@ import typer
 
 from lightmem.cli import commands, entries, forget, grants, serve
 from lightmem.cli.demo import demo
+from lightmem.cli.doctor import doctor
 from lightmem.cli.import_chat import import_chat
 from lightmem.cli.ingest import ingest
 from lightmem.cli.keys import keys_app
@@ -81,6 +82,7 @@ for _name, _command in (
     ("consolidate", commands.consolidate),
     ("worker", worker),
     ("stats", commands.stats),
+    ("doctor", doctor),
     ("export", commands.export),
     ("import", commands.import_),
     ("import-chat", import_chat),

@@ -19,6 +19,7 @@ from rich.segment import Segment
 from rich.table import Table
 from rich.text import Span, Text
 
+from lightmem.llm.circuit import LLMStatus
 from lightmem.retrieval.context import Context
 from lightmem.timeutil import format_timestamp
 from lightmem.types import Entry, Failure, HistoryRecord, Hit, Scope, StageUsage, Turn, Usage
@@ -175,6 +176,15 @@ def usage_json(usage: Usage) -> dict[str, Any]:
     return {
         "stages": {name: stage_json(s) for name, s in sorted(usage.stages.items())},
         "total": stage_json(usage.total),
+    }
+
+
+def llm_status_json(status: LLMStatus) -> dict[str, Any]:
+    return {
+        "state": status.state,
+        "message": status.message,
+        "since": format_timestamp(status.since),
+        "retry_at": format_timestamp(status.retry_at),
     }
 
 

@@ -72,7 +72,6 @@ def assemble(
     if config is None:
         config = storedir.saved_config(where)
     cfg = MemoryConfig.load(config, **overrides)
-    storedir.make_store_dir(where)
     embedder: Embedder = build("embedder", cfg.embedder, Embedder)
     llm = build_llm(cfg.llm)
     compressor: Compressor = build("compressor", cfg.compressor, Compressor)
@@ -82,6 +81,7 @@ def assemble(
         if cfg.image_embedder.provider == "none"
         else build("image_embedder", cfg.image_embedder, ImageEmbedder)
     )
+    storedir.make_store_dir(where)  # after the backends: a bad config leaves no directory
     store: Store = build("store", storedir.store_section(cfg, where), Store)
     store.open(embedder.dim)
     try:

@@ -27,9 +27,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from lightmem.embedders.base import Embedder
-from lightmem.errors import ExtractionError, NotFoundError, ProviderError
+from lightmem.errors import ExtractionError, NotFoundError, ProviderError, UnreachableError
 from lightmem.failures import FailureLog, describe, record_transport_failure
 from lightmem.llm.base import LLM, ChatMessage, Completion
+from lightmem.llm.circuit import CircuitOpenError
 from lightmem.llm.structured import ask_structured
 from lightmem.longterm.decisions import (
     BATCH_UPDATE_PROMPT,
@@ -244,6 +245,12 @@ class Consolidator:
             decisions = self._ask(pack)
             texts = [d.text or "" for d in decisions if d.action == "update"]
             vectors: Iterator[Any] = iter(self.embedder.embed(texts) if texts else [])
+        except UnreachableError as exc:
+            # the pairs stay queued for the next run; the outage is reported once, by the
+            # circuit (lightmem.llm.circuit), not once per pack
+            if not isinstance(exc, CircuitOpenError):
+                record_transport_failure(self.store, "consolidation", exc)
+            return ["failed"] * len(pack)
         except (ExtractionError, ProviderError) as exc:
             ids = ", ".join(t.entry.id for t in pack)
             log.warning("consolidation of entries %s failed: %s", ids, type(exc).__name__)

@@ -1,7 +1,9 @@
 """The short-term stage: batch segments by the token threshold and extract each batch with
 ONE call. A failed extraction keeps the batch (status failed, raw reply kept, the reason in
-the failure log); the next flush retries it. The sources the LLM cites are checked against
-the batch and re-pointed where they do not support their fact. Nothing is dropped."""
+the failure log); the next flush retries it. An endpoint that cannot be reached leaves the
+batch pending, its attempts untouched (it was never asked), and the owner's other batches
+wait with it. The sources the LLM cites are checked against the batch and re-pointed where
+they do not support their fact. Nothing is dropped."""
 
 from __future__ import annotations
 
@@ -16,8 +18,9 @@ from typing import Any
 import numpy as np
 
 from lightmem.embedders.base import Embedder
-from lightmem.errors import ConflictError, ExtractionError, ProviderError
+from lightmem.errors import ConflictError, ExtractionError, ProviderError, UnreachableError
 from lightmem.failures import FailureLog, describe, record_transport_failure, turn_texts
+from lightmem.llm.circuit import CircuitOpenError
 from lightmem.shortterm.batching import SegmentSize, plan_batches
 from lightmem.shortterm.extraction import ExtractionReport, Extractor, relink
 from lightmem.shortterm.provenance import LinkRules, check_links, support_matrix
@@ -33,6 +36,8 @@ class StageResult:
     batches_done: int = 0
     failed_batches: list[str] = field(default_factory=list)
     more: bool = False  # batches left pending by a bounded run (``limit``)
+    #: batches left pending because the LLM endpoint could not be reached
+    waiting: list[str] = field(default_factory=list)
 
 
 def bind_events(report: ExtractionReport, turns: list[Turn]) -> list[Entry]:
@@ -115,6 +120,9 @@ class ShortTermStage:
             if batch.status == "failed" and batch.attempts >= self.max_attempts:
                 result.failed_batches.append(batch.id)
                 continue
+            if result.waiting:  # the endpoint is down: the rest wait too, untried
+                result.waiting.append(batch.id)
+                continue
             if limit is not None and tried >= limit:
                 result.more = True
                 break
@@ -129,6 +137,11 @@ class ShortTermStage:
         try:
             with self.llm_slots or contextlib.nullcontext():
                 report = self.extractor.extract(turns)
+        except UnreachableError as exc:
+            if not isinstance(exc, CircuitOpenError):  # a call was made, and failed
+                record_transport_failure(self.store, "extraction", exc)
+            result.waiting.append(batch.id)  # pending as it was; the outage is logged once
+            return False
         except (ExtractionError, ProviderError) as exc:
             record_transport_failure(self.store, "extraction", exc)
             raw = exc.raw if isinstance(exc, ExtractionError) else None
