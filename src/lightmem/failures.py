@@ -26,6 +26,8 @@ from lightmem.types import Failure, FailureWhere, LLMCall, Turn
 log = logging.getLogger(__name__)
 
 META_KEY = "failures"
+#: Store meta: the LLM outage a process found, while it lasts (see ``lightmem.llm.circuit``).
+LLM_DOWN_KEY = "llm_unreachable"
 LOG_SIZE = 10
 MESSAGE_LIMIT = 300
 __all__ = ["REDACTED", "FailureLog", "describe", "scrub", "turn_texts"]
@@ -88,21 +90,27 @@ def read_log(store: Store) -> list[Failure]:
 
 
 def recent_failures(store: Store, limit: int = LOG_SIZE) -> list[Failure]:
-    """The last failures, newest first: the log, with one line per extraction batch (its
-    newest), whose message and attempts come from the batch while it is still failed.
-    Failed batches that left the log are listed after it, without a time."""
+    """The last failures that still hold, newest first: the log, with one line per failed
+    extraction batch (its newest), whose message and attempts come from the batch. A batch
+    extracted since (or erased) and an LLM outage that ended are left out, so the list never
+    contradicts the counts beside it. Failed batches that left the log are listed after it,
+    without a time."""
     failed = {b.id: b for b in store.list_batches(statuses=("failed",))}
+    outage = bool(store.get_meta(LLM_DOWN_KEY))
     out: list[Failure] = []
     seen: set[str] = set()
     for f in reversed(read_log(store)):
+        if f.where == "llm" and not outage:
+            continue
         if f.where == "extraction" and f.ref is not None:
             if f.ref in seen:
                 continue
             seen.add(f.ref)
             batch = failed.get(f.ref)
-            if batch is not None:
-                f.message = batch.last_error or f.message
-                f.attempts = batch.attempts
+            if batch is None:
+                continue  # extracted since, or erased
+            f.message = batch.last_error or f.message
+            f.attempts = batch.attempts
         out.append(f)
     for batch in failed.values():
         if batch.id not in seen:

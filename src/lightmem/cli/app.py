@@ -55,9 +55,18 @@ def _options(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Log progress; tracebacks on errors.")
     ] = False,
+    llm: Annotated[
+        str | None,
+        typer.Option(
+            "--llm",
+            metavar="PROVIDER",
+            help="The LLM: none (no-LLM mode), openai, local, auto... Saved with the store's "
+            "config; the way to change a store's mode.",
+        ),
+    ] = None,
 ) -> None:
     st = state(ctx)
-    st.store, st.config, st.verbose = store, config, verbose
+    st.store, st.config, st.verbose, st.llm = store, config, verbose, llm
     if verbose:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 

@@ -25,6 +25,7 @@ from lightmem.cli.state import JsonOpt, emit_json, out, state
 from lightmem.config import MemoryConfig, lightmem_home
 from lightmem.embedders.base import Embedder
 from lightmem.engine import storedir
+from lightmem.engine.assembly import llm_mode
 from lightmem.errors import LightMemError, UnreachableError
 from lightmem.http import EndpointError
 from lightmem.llm.base import LLM, ChatMessage
@@ -56,7 +57,7 @@ def doctor(
     """Check that the configured LLM endpoint, the embedder and the store work."""
     st = state(ctx)
     path = st.store if st.store is not None else lightmem_home()
-    checks = diagnose(path, st.config, timeout=timeout)
+    checks = diagnose(path, st.config, timeout=timeout, llm=st.llm)
     ok = all(c.ok for c in checks)
     if as_json:
         emit_json({"ok": ok, "store": str(path), "checks": [asdict(c) for c in checks]})
@@ -66,16 +67,19 @@ def doctor(
         raise typer.Exit(1)
 
 
-def diagnose(path: Path, config: Path | None, *, timeout: float) -> list[Check]:
-    """The checks, in order: config, embedder, llm, store."""
+def diagnose(
+    path: Path, config: Path | None, *, timeout: float, llm: str | None = None
+) -> list[Check]:
+    """The checks, in order: config, embedder, llm, store (``llm``: ``--llm``)."""
     source = config if config is not None else storedir.saved_config(path)
     try:
-        cfg = MemoryConfig.load(source)
+        cfg = MemoryConfig.load(source) if llm is None else MemoryConfig.load(source, llm=llm)
     except LightMemError as exc:
         return [Check("config", False, str(source or "defaults"), error=str(exc))]
     checks = [Check("config", True, str(source) if source else "defaults (no config file yet)")]
     embedder_check, embedder = _embedder(cfg)
-    checks += [embedder_check, _llm(cfg, timeout), _store(cfg, path, embedder)]
+    llm_check, mode = _llm(cfg, timeout)
+    checks += [embedder_check, llm_check, _store(cfg, path, embedder, mode)]
     return checks
 
 
@@ -90,14 +94,16 @@ def _embedder(cfg: MemoryConfig) -> tuple[Check, Embedder | None]:
     return Check("embedder", True, detail, _since(t0)), embedder
 
 
-def _llm(cfg: MemoryConfig, timeout: float) -> Check:
+def _llm(cfg: MemoryConfig, timeout: float) -> tuple[Check, str | None]:
+    """The check, and the mode the config resolves to (None: it cannot be built)."""
     t0 = time.perf_counter()
     try:
         llm = build_llm(cfg.llm)
     except LightMemError as exc:
-        return Check("llm", False, cfg.llm.provider, _since(t0), str(exc))
+        return Check("llm", False, cfg.llm.provider, _since(t0), str(exc)), None
+    mode = llm_mode(llm)
     if not llm.available:
-        return Check("llm", True, "no-LLM mode (no endpoint configured): nothing to call")
+        return Check("llm", True, "no-LLM mode (no endpoint configured): nothing to call"), mode
     detail = _describe(llm)
     try:
         outcome = _bounded(lambda: llm.complete(PING, max_tokens=5), timeout)
@@ -105,13 +111,15 @@ def _llm(cfg: MemoryConfig, timeout: float) -> Check:
         llm.close()
     if outcome is None:
         error = f"no answer within {timeout:g} s; {_ENDPOINT_HINT}"
-        return Check("llm", False, detail, _since(t0), error)
+        return Check("llm", False, detail, _since(t0), error), mode
     if isinstance(outcome, BaseException):
-        return Check("llm", False, detail, _since(t0), _llm_error(outcome))
-    return Check("llm", True, detail, _since(t0))
+        return Check("llm", False, detail, _since(t0), _llm_error(outcome)), mode
+    return Check("llm", True, detail, _since(t0)), mode
 
 
-def _store(cfg: MemoryConfig, path: Path, embedder: Embedder | None) -> Check:
+def _store(cfg: MemoryConfig, path: Path, embedder: Embedder | None, mode: str | None) -> Check:
+    """Opened as a Memory would open it: the embedder and the LLM mode it was built with
+    checked (not recorded), a count read and a meta key written."""
     t0 = time.perf_counter()
     if not path.is_dir():
         parent = next((p for p in path.parents if p.exists()), path)
@@ -126,6 +134,8 @@ def _store(cfg: MemoryConfig, path: Path, embedder: Embedder | None) -> Check:
         store.open(embedder.dim)
         try:
             storedir.check_embedder(store, embedder.model_id)
+            if mode is not None:
+                storedir.check_llm_mode(store, cfg.llm.provider, mode, record=False)
             n = store.count_entries(None)
             store.set_meta("doctor:checked_at", datetime.now(UTC).isoformat(timespec="seconds"))
         finally:

@@ -26,10 +26,16 @@ class State:
     store: Path | None = None  # None: LIGHTMEM_HOME (the demo uses a fresh temporary store)
     config: Path | None = None
     verbose: bool = False
+    llm: str | None = None  # --llm: the LLM provider chosen for this run (None: the config's)
 
-    def open(self, path: Path | None = None) -> Memory:
+    def open(self, path: Path | None = None, **overrides: Any) -> Memory:
         """The store at ``path`` (default: ``--store``, else ``LIGHTMEM_HOME``)."""
-        return Memory(path if path is not None else self.store, config=self.config)
+        where = path if path is not None else self.store
+        return Memory(where, config=self.config, **self.overrides(), **overrides)
+
+    def overrides(self) -> dict[str, Any]:
+        """The config the global options set (``--llm``)."""
+        return {"llm": self.llm} if self.llm is not None else {}
 
 
 def state(ctx: typer.Context) -> State:

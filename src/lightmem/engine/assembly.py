@@ -34,7 +34,7 @@ class Components:
     @property
     def llm_mode(self) -> str:
         """``openai``, ``local``, ``scripted`` ... or ``none`` (no-LLM mode)."""
-        return "none" if not self.llm.available else self.llm.mode
+        return llm_mode(self.llm)
 
     def describe_llm(self) -> str:
         """One line for every surface that names the mode (demo, stats, serve, ingest)."""
@@ -86,11 +86,17 @@ def assemble(
     store.open(embedder.dim)
     try:
         storedir.check_embedder(store, embedder.model_id)
+        storedir.check_llm_mode(store, cfg.llm.provider, llm_mode(llm))
         storedir.save_config(cfg, where)
     except BaseException:
         store.close()
         raise
     return Components(where, cfg, embedder, llm, compressor, segmenter, image_embedder, store)
+
+
+def llm_mode(llm: LLM) -> str:
+    """``openai``, ``local``, ``scripted`` ... or ``none`` (no-LLM mode)."""
+    return "none" if not llm.available else llm.mode
 
 
 def segmenter_section(cfg: MemoryConfig, llm: LLM) -> BackendSection:

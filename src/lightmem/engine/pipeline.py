@@ -29,7 +29,13 @@ from lightmem.config import ConsolidationSection
 from lightmem.engine.assembly import Components
 from lightmem.engine.locks import OwnerLocks
 from lightmem.errors import LightMemError
-from lightmem.failures import FailureLog, describe, recent_failures, turn_texts
+from lightmem.failures import (
+    LLM_DOWN_KEY,
+    FailureLog,
+    describe,
+    recent_failures,
+    turn_texts,
+)
 from lightmem.llm.base import LLM, Completion
 from lightmem.llm.circuit import GuardedLLM, LLMStatus
 from lightmem.longterm.consolidation import Consolidator, OnDecision
@@ -51,9 +57,6 @@ from lightmem.types import (
 )
 
 log = logging.getLogger(__name__)
-
-#: Store meta: the outage a process found, while it lasts (``lightmem stats`` reads it).
-LLM_DOWN_KEY = "llm_unreachable"
 
 #: The most batches one background step extracts while it holds the owner's lock.
 BATCHES_PER_STEP = 4

@@ -2,8 +2,10 @@
 ONE call. A failed extraction keeps the batch (status failed, raw reply kept, the reason in
 the failure log); the next flush retries it. An endpoint that cannot be reached leaves the
 batch pending, its attempts untouched (it was never asked), and the owner's other batches
-wait with it. The sources the LLM cites are checked against the batch and re-pointed where
-they do not support their fact. Nothing is dropped."""
+wait with it. Without an LLM (no-LLM mode chosen for a store that had one) a failed batch is
+never retried: its turns wait for an LLM instead of becoming raw memories. The sources the
+LLM cites are checked against the batch and re-pointed where they do not support their
+fact. Nothing is dropped."""
 
 from __future__ import annotations
 
@@ -114,6 +116,9 @@ class ShortTermStage:
         """Extract the owner's pending batches (and failed ones, with ``retry_failed``), at
         most ``limit`` of them; ``more`` says whether some were left for the next run."""
         result = StageResult()
+        # a failed batch failed with an LLM: without one it waits for one, and never
+        # becomes raw-turn memories that would not be extracted again
+        retry_failed = retry_failed and self.extractor.uses_llm
         statuses = ("pending", "failed") if retry_failed else ("pending",)
         tried = 0
         for batch in self.store.list_batches(owner, statuses=statuses):
@@ -132,7 +137,10 @@ class ShortTermStage:
 
     def run_batch(self, batch: Batch, result: StageResult) -> bool:
         """Extract one batch, counting into ``result``; True if this call completed it
-        (False: it failed, or another worker completed it first)."""
+        (False: it failed, or another worker completed it first). A failed batch is left
+        as it is without an LLM (it waits for one)."""
+        if batch.status == "failed" and not self.extractor.uses_llm:
+            return False
         turns = self.store.get_turns(batch.turn_ids)
         try:
             with self.llm_slots or contextlib.nullcontext():
