@@ -42,6 +42,7 @@ class Forgetting:
         query: str | None = None,
         *,
         ids: list[str] | None = None,
+        turn_ids: list[str] | None = None,
         user_id: str | None = None,
         agent_id: str | None = None,
         purge: bool = False,
@@ -50,18 +51,27 @@ class Forgetting:
         actor: str = "user",
     ) -> ForgetResult:
         """Forget the memories a query names (every word of it in their text, or in a turn
-        they were drawn from) and/or the memories ``ids``, with their source turns.
+        they were drawn from) and/or the memories ``ids``, with their source turns, and the
+        turns ``turn_ids`` with the memories drawn from them. To apply a preview exactly
+        (nothing added since), pass the ids it returned instead of its query.
 
         ``dry_run`` only previews. Otherwise the memories are tombstoned (history FORGET;
         their turns leave search), or with ``purge`` erased for good with their history and
         source turns, and the store's files scrubbed (``ForgetResult.compacted``).
         """
         owner = make_scope(user_id, agent_id, None)
-        check_forget(ids, purge, dry_run, reason, actor)
+        check_forget(ids, purge, dry_run, reason, actor, turn_ids)
         # Under the owner's lock (the pipeline's): no batch of the owner is in flight, and
         # a turn still buffered is tombstoned, so no memory is drawn from it later.
         return self.engine.forget(
-            owner, query, ids, purge=purge, dry_run=dry_run, actor=actor, reason=reason
+            owner,
+            query,
+            ids,
+            purge=purge,
+            dry_run=dry_run,
+            actor=actor,
+            reason=reason,
+            turn_ids=turn_ids,
         )
 
     def pin(
