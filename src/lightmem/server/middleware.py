@@ -24,7 +24,9 @@ class BodyLimit:
     """Answer 413 to a request whose body is larger than ``max_bytes``: at once when its
     ``Content-Length`` says so, else as soon as the streamed body passes the limit; and 408
     to one whose next body chunk does not arrive within ``timeout_s`` (a client that stops
-    sending mid-body is not held open)."""
+    sending mid-body is not held open). Once the body is in, the app's later ``receive``
+    (a streamed response waiting for the client to go away) waits as long as it takes: a
+    long export is not cut off after ``timeout_s``."""
 
     def __init__(
         self,
@@ -49,9 +51,12 @@ class BodyLimit:
             await response(scope, receive, send)
             return
         seen = 0
+        body_done = False
 
         async def limited() -> Message:
-            nonlocal seen
+            nonlocal seen, body_done
+            if body_done:
+                return await receive()
             try:
                 message = await asyncio.wait_for(receive(), self.timeout_s)
             except TimeoutError:
@@ -59,6 +64,7 @@ class BodyLimit:
                     408, f"the request body did not arrive within {self.timeout_s:g} s"
                 ) from None
             if message["type"] == "http.request":
+                body_done = not message.get("more_body", False)
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
                     # FastAPI re-raises HTTPException from body parsing; the handler shapes it.

@@ -60,9 +60,24 @@ async def import_(request: Request, view: View) -> ImportOut:
     return ImportOut(imported=n)
 
 
+#: Bytes of JSON Lines sent at once. The response iterates in the thread pool, one hop per
+#: piece it yields: a piece per record made a 20,000-memory export 10x slower than the read.
+CHUNK_BYTES = 256 * 1024
+
+
 def _lines(records: Iterable[dict[str, Any]]) -> Iterator[str]:
+    """The records as JSON Lines, in pieces of about :data:`CHUNK_BYTES`."""
+    piece: list[str] = []
+    size = 0
     for rec in records:
-        yield json.dumps(rec, ensure_ascii=False) + "\n"
+        line = json.dumps(rec, ensure_ascii=False) + "\n"
+        piece.append(line)
+        size += len(line)
+        if size >= CHUNK_BYTES:
+            yield "".join(piece)
+            piece, size = [], 0
+    if piece:
+        yield "".join(piece)
 
 
 def _parse_jsonl(body: bytes) -> list[dict[str, Any]]:
