@@ -39,6 +39,7 @@ CONFIG: dict[str, Any] = {
     "segmenter": "similarity",
     "summaries": {"enabled": False},
 }
+ROOT = Path(__file__).resolve().parents[2]
 WORDS = ("kettle", "zebra", "violin", "harbour", "lantern", "orchid", "pepper", "quarry")
 
 
@@ -71,6 +72,8 @@ class Server:
             self.port = int(s.getsockname()[1])
         exe = Path(sys.executable).with_name("lightmem")
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "LIGHTMEM_"))}
+        # the test suite's fakes (a slow echo LLM) load by dotted path from the checkout
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [env.get("PYTHONPATH"), str(ROOT)]))
         self.proc = subprocess.Popen(
             [str(exe), "--store", str(store), "serve", "--port", str(self.port)],
             env=env,
