@@ -46,3 +46,8 @@ def test_turn_texts_hold_speaker_text_and_view() -> None:
     assert turn_texts([turn]) == ["Maya", "Pixel eats salmon", "Pixel salmon"]
     out = scrub("echo: 'Maya said hi' and Maya: done", turn_texts([turn]))
     assert "Maya" not in out
+
+
+def test_a_short_private_text_at_the_end_of_a_message_is_cut() -> None:
+    """A one-word text found as the message's last word (it crashed the scrubber)."""
+    assert scrub("the endpoint answered: ok", ["OK"]) == f"the endpoint answered: {REDACTED}"

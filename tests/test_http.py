@@ -9,8 +9,14 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from lightmem.errors import ProviderError
-from lightmem.http import EndpointError, post_json, retry_after_seconds, server_message
+from lightmem.errors import ProviderError, UnreachableError
+from lightmem.http import (
+    EndpointError,
+    check_base_url,
+    post_json,
+    retry_after_seconds,
+    server_message,
+)
 from tests.fakes.openai_server import FakeOpenAIServer, FakeResponse
 
 URL = "https://api.example.test/v1/embeddings"
@@ -128,16 +134,39 @@ def test_timeouts_and_connection_errors_are_retried() -> None:
 
 
 def test_timeouts_exhausted() -> None:
-    script = Script(*[httpx.ConnectTimeout("timed out")] * 2)
-    with pytest.raises(EndpointError, match="timed out after 2 attempt") as info:
-        script.post(max_retries=1)
-    assert info.value.status is None
+    script = Script(*[httpx.ReadTimeout("timed out")] * 3)
+    with pytest.raises(UnreachableError, match=r"timed out waiting for the answer \(3 attempts\)"):
+        script.post(max_retries=2)
+    assert len(script.requests) == 3
 
 
 def test_connection_errors_exhausted() -> None:
     script = Script(httpx.ConnectError("[Errno 111] Connection refused"))
-    with pytest.raises(EndpointError, match="connection failed after 1 attempt"):
+    with pytest.raises(EndpointError, match=r"connection refused \(1 attempt\)") as info:
         script.post(max_retries=0)
+    assert info.value.status is None and isinstance(info.value, UnreachableError)
+
+
+@pytest.mark.parametrize(
+    "failure", [httpx.ConnectError("[Errno 111] Connection refused"), httpx.ConnectTimeout("")]
+)
+def test_an_endpoint_that_cannot_be_connected_to_is_tried_twice_not_five_times(
+    failure: httpx.TransportError,
+) -> None:
+    """A refused connection is an endpoint that is not running: backing off for a minute
+    per call (issue 19, finding 2) does not bring it back; the circuit and a flush do."""
+    script = Script(*[failure] * 5)
+    with pytest.raises(UnreachableError, match=r"\(2 attempts\)") as info:
+        script.post(max_retries=4)
+    assert len(script.requests) == 2 and len(script.sleeps) == 1
+    assert "attempt 1 of" not in str(info.value)
+
+
+def test_a_base_url_needs_a_scheme_and_a_host() -> None:
+    assert check_base_url("http://localhost:11434/v1", "base_url")
+    for bad in ("your_base_url", "localhost:8080/v1", "ftp://host/v1", "http://", ""):
+        with pytest.raises(ValueError, match="needs http:// or https:// and a host"):
+            check_base_url(bad, "OPENAI_BASE_URL")
 
 
 def test_secrets_never_reach_the_message() -> None:

@@ -92,3 +92,47 @@ def test_image_embedder_slot_with_the_fake(tmp_path: Path) -> None:
     assert vectors.shape == (3, 16) and vectors.dtype == np.float32
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0)
     assert np.allclose(vectors[0], vectors[1]) and not np.allclose(vectors[0], vectors[2])
+
+
+#: How browsers still read ``javascript:`` (issue 19, finding 7): any leading C0 control or
+#: blank is skipped, tabs and newlines anywhere are dropped, the scheme is case-blind.
+SCRIPT_VARIANTS = [
+    *(chr(c) + "javascript:alert(1)" for c in range(0x00, 0x21)),
+    "java\tscript:alert(1)",
+    "java\nscript:alert(1)",
+    "javascript\r:alert(1)",
+    "JaVaScRiPt:alert(1)",
+    "\x7fjavascript:alert(1)",
+    "\x85javascript:alert(1)",
+    " \x01\tvbscript:msgbox(1)",
+    "\x0cdata:text/html,<script>alert(1)</script>",
+    "https://example.org/a\x1bb.png",
+]
+
+
+@pytest.mark.parametrize("url", SCRIPT_VARIANTS, ids=repr)
+def test_image_urls_browsers_read_as_scripts_are_refused(tmp_path: Path, url: str) -> None:
+    mem = Memory(tmp_path / "s", config=CONFIG)
+    try:
+        message = {"role": "user", "content": "look", "images": [{"url": url}]}
+        with pytest.raises(InputError, match="image URL"):
+            mem.add([message], user_id="u")
+        mem.add([{"role": "user", "content": "look"}], user_id="u")
+        (record,) = [r for r in mem.export(user_id="u") if r["kind"] == "turn"]
+        mem.delete_all(user_id="u")
+        record["images"] = [{"url": url, "caption": None}]
+        with pytest.raises(InputError, match="images"):
+            mem.import_records([record])
+        assert mem.turns(user_id="u") == []
+    finally:
+        mem.close()
+
+
+def test_plain_image_urls_still_pass(tmp_path: Path) -> None:
+    mem = Memory(tmp_path / "s", config=CONFIG)
+    try:
+        urls = ["https://example.org/a b.png", "/photos/1.jpg", "data:image/png;base64,AAAA"]
+        mem.add([{"role": "user", "content": "x", "images": urls}], user_id="u")
+        assert [i.url for i in mem.turns(user_id="u")[0].images] == urls
+    finally:
+        mem.close()

@@ -174,6 +174,13 @@ class WorkerSection(_Section):
         le=256,
         description="extraction calls in flight at once (owners extracted concurrently)",
     )
+    llm_cooldown_seconds: float = Field(
+        30.0,
+        gt=0.0,
+        le=86_400.0,
+        description="after the LLM endpoint could not be reached, no call is made for this "
+        "long (the batches wait; a flush tries at once)",
+    )
 
 
 class MemoryConfig(_Section):
@@ -299,14 +306,19 @@ def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> None:
             base[key] = value
 
 
-def format_validation_error(exc: ValidationError) -> str:
+def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
+    """One line naming each bad key (``prefix``: where the validated dict sits)."""
     lines = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        loc = ".".join([prefix, *(str(p) for p in err["loc"])] if prefix else map(str, err["loc"]))
+        loc = loc or "(top level)"
+        # a validator's own message reads as it was written, without pydantic's "Value error, "
+        cause = err.get("ctx", {}).get("error") if err["type"] == "value_error" else None
+        msg = str(cause) if cause is not None else err["msg"]
         if err["type"] == "extra_forbidden":
             lines.append(f"unknown config key {loc!r}: check its spelling")
         else:
-            lines.append(f"config key {loc!r}: {err['msg']}")
+            lines.append(f"config key {loc!r}: {msg}")
     return "invalid configuration: " + "; ".join(lines)
 
 
@@ -315,8 +327,7 @@ def parse_options(model: type[BaseModel], options: dict[str, Any], where: str) -
     try:
         return model.model_validate(options)
     except ValidationError as exc:
-        msg = format_validation_error(exc).replace("config key '", f"config key '{where}.options.")
-        raise ConfigError(msg) from None
+        raise ConfigError(format_validation_error(exc, f"{where}.options")) from None
 
 
 def lightmem_home(environ: dict[str, str] | None = None) -> Path:

@@ -23,6 +23,11 @@ class ProviderError(LightMemError):
     """A backend (LLM endpoint, embedder, local model) failed or is not installed."""
 
 
+class UnreachableError(ProviderError):
+    """A backend's endpoint could not be reached: the connection was refused or timed out,
+    so nothing answered (the request may be tried again later unchanged)."""
+
+
 class MissingDependencyError(ProviderError):
     """An optional dependency is not installed; the message names the install command."""
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -20,61 +19,18 @@ from typing import Any
 
 from lightmem.errors import LightMemError, ProviderError
 from lightmem.stores.base import Store
-from lightmem.text import clean_text
+from lightmem.text import REDACTED, scrub
 from lightmem.timeutil import format_timestamp, parse_timestamp
 from lightmem.types import Failure, FailureWhere, LLMCall, Turn
 
 log = logging.getLogger(__name__)
 
 META_KEY = "failures"
+#: Store meta: the LLM outage a process found, while it lasts (see ``lightmem.llm.circuit``).
+LLM_DOWN_KEY = "llm_unreachable"
 LOG_SIZE = 10
 MESSAGE_LIMIT = 300
-REDACTED = "[user text removed]"
-_RUN = 3  # a run of this many words found in a private text is user text
-_WORD = re.compile(r"\w+")
-_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
-
-
-def scrub(message: str, private: Iterable[str], limit: int = MESSAGE_LIMIT) -> str:
-    """``message`` without the word runs it shares with the ``private`` texts (runs of
-    three words, or the whole of a shorter text); a quoted string holding such a run goes
-    whole. Whitespace is collapsed; at most ``limit`` characters are kept."""
-    message = " ".join(clean_text(message)[: 4 * limit].split())
-    texts = [_WORD.findall(text.lower()) for text in private]
-    haystack = " " + " ".join(w for words in texts for w in words) + " "
-    short = {tuple(words) for words in texts if 0 < len(words) < _RUN}
-    words = list(_WORD.finditer(message))
-    lowered = [m.group().lower() for m in words]
-    marked = [False] * len(words)
-    for i in range(len(words)):
-        if i + _RUN <= len(words) and f" {' '.join(lowered[i : i + _RUN])} " in haystack:
-            marked[i : i + _RUN] = [True] * _RUN
-        for n in range(1, _RUN):
-            if tuple(lowered[i : i + n]) in short:
-                marked[i : i + n] = [True] * n
-    spans = [(m.start(), m.end()) for m, hit in zip(words, marked, strict=True) if hit]
-    if spans:
-        for q in _QUOTED.finditer(message):
-            if any(q.start() <= a < q.end() for a, _ in spans):
-                spans.append((q.start(), q.end()))
-        message = _cut(message, spans)
-    return message if len(message) <= limit else message[: limit - 1] + "…"
-
-
-def _cut(text: str, spans: list[tuple[int, int]]) -> str:
-    """Replace the union of ``spans`` (gaps of blanks and punctuation joined) by REDACTED."""
-    merged: list[list[int]] = []
-    for a, b in sorted(spans):
-        if merged and not text[merged[-1][1] : a].strip(" ,.;:!?'\"-"):
-            merged[-1][1] = max(merged[-1][1], b)
-        else:
-            merged.append([a, b])
-    out, pos = [], 0
-    for a, b in merged:
-        out += [text[pos:a], REDACTED]
-        pos = b
-    out.append(text[pos:])
-    return "".join(out)
+__all__ = ["REDACTED", "FailureLog", "describe", "scrub", "turn_texts"]
 
 
 def turn_texts(turns: Iterable[Turn]) -> list[str]:
@@ -90,7 +46,7 @@ def describe(exc: BaseException, private: Iterable[str] | None) -> str:
     (``None``) only the type is safe to show."""
     if private is None:
         return f"{type(exc).__name__} (message withheld: the texts to scrub were unavailable)"
-    return scrub(f"{type(exc).__name__}: {exc}", private)
+    return scrub(f"{type(exc).__name__}: {exc}", private, MESSAGE_LIMIT)
 
 
 class FailureLog:
@@ -106,7 +62,10 @@ class FailureLog:
         """Log the failure at warning level and keep it in the store. If the store cannot
         take it (it may be why things fail), the warning is the record."""
         failure = Failure(where, message, _now(), ref)
-        log.warning("%s%s failed: %s", where, f" {ref}" if ref else "", message)
+        if where == "llm":  # the outage's message says what failed itself
+            log.warning("%s", message)
+        else:
+            log.warning("%s%s failed: %s", where, f" {ref}" if ref else "", message)
         try:
             with self._lock:
                 kept = [*self.entries(), failure][-self.size :]
@@ -131,21 +90,27 @@ def read_log(store: Store) -> list[Failure]:
 
 
 def recent_failures(store: Store, limit: int = LOG_SIZE) -> list[Failure]:
-    """The last failures, newest first: the log, with one line per extraction batch (its
-    newest), whose message and attempts come from the batch while it is still failed.
-    Failed batches that left the log are listed after it, without a time."""
+    """The last failures that still hold, newest first: the log, with one line per failed
+    extraction batch (its newest), whose message and attempts come from the batch. A batch
+    extracted since (or erased) and an LLM outage that ended are left out, so the list never
+    contradicts the counts beside it. Failed batches that left the log are listed after it,
+    without a time."""
     failed = {b.id: b for b in store.list_batches(statuses=("failed",))}
+    outage = bool(store.get_meta(LLM_DOWN_KEY))
     out: list[Failure] = []
     seen: set[str] = set()
     for f in reversed(read_log(store)):
+        if f.where == "llm" and not outage:
+            continue
         if f.where == "extraction" and f.ref is not None:
             if f.ref in seen:
                 continue
             seen.add(f.ref)
             batch = failed.get(f.ref)
-            if batch is not None:
-                f.message = batch.last_error or f.message
-                f.attempts = batch.attempts
+            if batch is None:
+                continue  # extracted since, or erased
+            f.message = batch.last_error or f.message
+            f.attempts = batch.attempts
         out.append(f)
     for batch in failed.values():
         if batch.id not in seen:

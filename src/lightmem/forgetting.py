@@ -10,12 +10,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from lightmem.errors import NotFoundError
 from lightmem.longterm.forgetting import as_ttl, is_expired
 from lightmem.messages import check_flag, check_forget, check_memory_id, make_scope
 from lightmem.types import Entry, ForgetResult
 
 if TYPE_CHECKING:
-    from lightmem.engine.background import BackgroundWorker
     from lightmem.engine.pipeline import Pipeline
     from lightmem.stores.base import Store
 
@@ -25,13 +25,16 @@ class Forgetting:
 
     engine: Pipeline
     store: Store
-    _worker: BackgroundWorker | None
 
     def _entry(self, memory_id: str, user_id: str | None, agent_id: str | None) -> Entry:
-        """The entry (within the scope, when one is named), or NotFoundError."""
+        """The entry (within the scope, when one is named), or NotFoundError: also when it
+        has expired, as if sleep time had purged it already."""
         check_memory_id(memory_id)
         scope = make_scope(user_id, agent_id, None) if user_id or agent_id else None
-        return self.store.get_entry(memory_id, scope)
+        entry = self.store.get_entry(memory_id, scope)
+        if self.is_expired(entry):
+            raise NotFoundError(f"no memory entry with id {memory_id!r}")
+        return entry
 
     # -- forgetting -----------------------------------------------------------------------------
     def forget(
@@ -39,6 +42,7 @@ class Forgetting:
         query: str | None = None,
         *,
         ids: list[str] | None = None,
+        turn_ids: list[str] | None = None,
         user_id: str | None = None,
         agent_id: str | None = None,
         purge: bool = False,
@@ -47,18 +51,27 @@ class Forgetting:
         actor: str = "user",
     ) -> ForgetResult:
         """Forget the memories a query names (every word of it in their text, or in a turn
-        they were drawn from) and/or the memories ``ids``, with their source turns.
+        they were drawn from) and/or the memories ``ids``, with their source turns, and the
+        turns ``turn_ids`` with the memories drawn from them. To apply a preview exactly
+        (nothing added since), pass the ids it returned instead of its query.
 
         ``dry_run`` only previews. Otherwise the memories are tombstoned (history FORGET;
         their turns leave search), or with ``purge`` erased for good with their history and
         source turns, and the store's files scrubbed (``ForgetResult.compacted``).
         """
         owner = make_scope(user_id, agent_id, None)
-        check_forget(ids, purge, dry_run, reason, actor)
-        if self._worker is not None:
-            self._worker.wait_idle()  # a batch in flight could cite a turn being erased
+        check_forget(ids, purge, dry_run, reason, actor, turn_ids)
+        # Under the owner's lock (the pipeline's): no batch of the owner is in flight, and
+        # a turn still buffered is tombstoned, so no memory is drawn from it later.
         return self.engine.forget(
-            owner, query, ids, purge=purge, dry_run=dry_run, actor=actor, reason=reason
+            owner,
+            query,
+            ids,
+            purge=purge,
+            dry_run=dry_run,
+            actor=actor,
+            reason=reason,
+            turn_ids=turn_ids,
         )
 
     def pin(

@@ -5,7 +5,9 @@
     data = post_json(client, f"{base_url}/embeddings", {"model": m, "input": texts},
                      headers={"Authorization": f"Bearer {key}"}, max_retries=4, backoff=1.0)
 
-* Retried: HTTP 408, 429 and 5xx, timeouts and connection errors. The wait before retry
+* Retried: HTTP 408, 429 and 5xx, timeouts and connection errors; a connection that cannot
+  be made at all (refused, no route, connect timeout) only ``connect_retries`` times, since
+  an endpoint that is not running stays down for longer than a backoff. The wait before retry
   ``n`` (0-based) is the server's ``Retry-After`` (seconds or an HTTP date) when it sends
   one, else ``backoff * 2**n`` scaled by a random factor in [0.5, 1]; never more than
   ``max_wait`` seconds. ``max_retries=4`` means at most five attempts.
@@ -31,7 +33,7 @@ from typing import Any
 
 import httpx
 
-from lightmem.errors import ProviderError
+from lightmem.errors import ProviderError, UnreachableError
 
 RETRY_STATUSES = frozenset({408, 429})
 _SECRET_HEADERS = frozenset({"authorization", "api-key", "x-api-key", "proxy-authorization"})
@@ -49,6 +51,10 @@ class EndpointError(ProviderError):
         self.server_message = server_message
 
 
+class UnreachableEndpointError(EndpointError, UnreachableError):
+    """No response came back: the connection failed or timed out (``status`` is None)."""
+
+
 def post_json(
     client: httpx.Client,
     url: str,
@@ -59,6 +65,7 @@ def post_json(
     backoff: float = 1.0,
     timeout: float | None = None,
     max_wait: float = 60.0,
+    connect_retries: int = 1,
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
     """POST ``payload`` as JSON to ``url`` and return the decoded JSON object."""
@@ -69,16 +76,17 @@ def post_json(
     if timeout is not None:
         kwargs["timeout"] = timeout
     attempts = max(0, max_retries) + 1
+    no_connection = 0  # attempts that could not connect at all
     for attempt in range(attempts):
         last = attempt == attempts - 1
         try:
             response = client.post(url, **kwargs)
         except httpx.TransportError as exc:  # timeouts, refused connections, broken streams
-            kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "connection failed"
-            if last:
-                detail = _scrub(str(exc) or type(exc).__name__, secrets)
-                raise EndpointError(
-                    f"{where} {kind} after {attempts} attempt(s): {detail}"
+            no_connection += isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+            if last or no_connection > connect_retries:
+                raise UnreachableEndpointError(
+                    f"{where} {_transport_failure(exc, secrets)} "
+                    f"({attempt + 1} attempt{'s' if attempt else ''})"
                 ) from exc
             sleep(_delay(attempt, backoff, None, max_wait))
             continue
@@ -96,6 +104,42 @@ def post_json(
             server_message=message,
         )
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def check_base_url(url: str, source: str) -> str:
+    """``url`` if it is an http(s) URL with a host, else a ValueError that says where it came
+    from (``source``: the option or the environment variable) and what one looks like."""
+    try:
+        u = httpx.URL(url)
+        ok = u.scheme in ("http", "https") and bool(u.host)
+    except (httpx.InvalidURL, TypeError):
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"{source} is {url!r}, which is not an endpoint URL: it needs http:// or https:// "
+            f"and a host, e.g. http://localhost:11434/v1 or https://api.openai.com/v1"
+        )
+    return url
+
+
+def connect_timeout(timeout: float) -> httpx.Timeout:
+    """``timeout`` for the whole request, at most 10 s to connect: a host that does not
+    answer is known as unreachable in seconds, not after a slow model's allowance."""
+    return httpx.Timeout(timeout, connect=min(timeout, 10.0))
+
+
+def _transport_failure(exc: httpx.TransportError, secrets: list[str]) -> str:
+    """What went wrong in words: "connection refused", "timed out while connecting", ..."""
+    detail = _scrub(str(exc) or type(exc).__name__, secrets)
+    if isinstance(exc, httpx.ConnectTimeout):
+        return "timed out while connecting"
+    if isinstance(exc, httpx.TimeoutException):
+        return "timed out waiting for the answer"
+    if isinstance(exc, httpx.ConnectError):
+        if "refused" in detail.lower():
+            return "connection refused"
+        return f"could not connect: {detail}"
+    return f"connection failed: {detail}"
 
 
 def server_message(response: httpx.Response) -> str:

@@ -20,6 +20,7 @@ from lightmem.engine.background import BackgroundWorker
 from lightmem.engine.pipeline import FlushResult, Pipeline
 from lightmem.errors import InputError, LightMemError
 from lightmem.forgetting import Forgetting
+from lightmem.llm.circuit import LLMStatus
 from lightmem.messages import (
     AddDefaults,
     check_add,
@@ -94,6 +95,8 @@ class Memory(Forgetting, Current):
             if w.background and w.enabled
             else None
         )
+        if self._worker is not None:
+            self._resume(self._worker)
 
     @classmethod
     def from_config(
@@ -110,6 +113,12 @@ class Memory(Forgetting, Current):
     def describe_llm(self) -> str:
         """One line for every surface that names the mode (demo, stats, serve, ingest)."""
         return self.parts.describe_llm()
+
+    def llm_status(self) -> LLMStatus:
+        """Whether extraction can reach its LLM: ``ok``, ``unreachable`` (with the message:
+        what failed, what to check; the batches wait and ``flush`` tries again) or ``off``
+        (no-LLM mode)."""
+        return self.engine.llm_status()
 
     def describe_embedder(self) -> str:
         """The embedder, for the same surfaces: a test fake says it is one."""
@@ -183,16 +192,33 @@ class Memory(Forgetting, Current):
         """Force what is buffered through the pipeline now: ``segment`` cuts the whole sensory
         buffer into topic segments, ``extract`` extracts every short-term segment (and
         retries failed batches). Without a scope, every owner in the store is flushed,
-        ``worker.max_llm_calls`` owners at once."""
-        if self._worker is not None:
-            self._worker.wait_idle()
+        ``worker.max_llm_calls`` owners at once. Each owner waits for the background step
+        in flight for it (if any), never for the background threads to run dry. An LLM
+        endpoint found unreachable is tried again at once; if it still is, the batches stay
+        pending (``waiting_batches``) and :meth:`llm_status` says why."""
         owners = (
             [make_scope(user_id, agent_id, None)] if user_id or agent_id else self.store.scopes()
         )
+        if extract:
+            self.engine.retry_llm()  # a down endpoint is tried at once, not after its cool-down
         return self.engine.flush(owners, segment=segment, extract=extract)
 
+    def _resume(self, worker: BackgroundWorker) -> None:
+        """Acknowledged turns a crash (or a stop) left unprocessed: every owner with turns in
+        its buffers or a pending batch is handed to the background threads at start."""
+        owners = [o for o, _ in self.store.buffered_owners()]
+        owners += [b.scope.owner for b in self.store.list_batches(None, ("pending",))]
+        for owner in dict.fromkeys(owners):
+            worker.notify(owner)
+
     def _process_quietly(self, owner: Scope) -> None:
-        self.engine.process(owner, segment=False, extract=False)
+        done = self.engine.step(owner)
+        if self._worker is None:
+            return
+        if done.more:  # more batches: after whoever waits for the owner
+            self._worker.notify(owner)
+        elif done.waiting:  # the LLM endpoint is down: try again after its cool-down
+            self._worker.notify_after(owner, self.engine.llm_cooldown)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for background processing to finish (True at once without a worker)."""
@@ -326,8 +352,7 @@ class Memory(Forgetting, Current):
         scope, an id outside it is :class:`NotFoundError`."""
         new = check_change(memory_id, reason, actor, text)
         assert new is not None
-        if user_id or agent_id:
-            self.get(memory_id, user_id=user_id, agent_id=agent_id)
+        self._entry(memory_id, user_id, agent_id)  # missing, outside the scope or expired
         vector = self.embedder.embed([new])[0]
         return self.store.update_entry(memory_id, new, vector, reason=reason, actor=actor)
 
@@ -341,9 +366,8 @@ class Memory(Forgetting, Current):
         actor: str = "user",
     ) -> None:
         """Soft-delete a memory (a tombstone with history; never returned by search)."""
-        if user_id or agent_id:
-            self.get(memory_id, user_id=user_id, agent_id=agent_id)
         check_change(memory_id, reason, actor)
+        self._entry(memory_id, user_id, agent_id)  # missing, outside the scope or expired
         self.store.delete_entry(memory_id, reason=reason, actor=actor)
 
     def delete_all(
@@ -421,6 +445,7 @@ class Memory(Forgetting, Current):
             raise InputError(
                 format_validation_error(exc).replace("config key", "argument")
             ) from None
+        self.engine.retry_llm()
         return self.engine.sleep_time(scope, c)
 
     # -- accounting ---------------------------------------------------------------------------
@@ -432,7 +457,7 @@ class Memory(Forgetting, Current):
         self, *, user_id: str | None = None, agent_id: str | None = None
     ) -> Iterator[dict[str, Any]]:
         scope = make_scope(user_id, agent_id, None) if user_id or agent_id else None
-        return self.store.export_records(scope)
+        return self.engine.forgetter.unexpired(self.store.export_records(scope))
 
     def import_records(self, records: Iterable[dict[str, Any]]) -> int:
         if isinstance(records, str | bytes | Mapping) or not isinstance(records, Iterable):

@@ -127,11 +127,9 @@ def _images(value: object, where: str) -> list[ImageRef]:
 def _image_url(url: str, where: str) -> str:
     if unsafe_url(url):
         raise InputError(
-            f"{where}: an image URL may not be a javascript:, vbscript: or data: URL "
-            f"(data:image/... is allowed); give an http(s) URL or a path"
+            f"{where}: an image URL may not hold control characters nor be a javascript:, "
+            f"vbscript: or data: URL (data:image/... is allowed); give an http(s) URL or a path"
         )
-    if "\x00" in url:
-        raise InputError(f"{where}: an image URL contains a NUL character; remove it")
     return url
 
 
@@ -266,14 +264,21 @@ def check_change(
 
 
 def check_forget(
-    ids: object, purge: object, dry_run: object, reason: object, actor: object
+    ids: object,
+    purge: object,
+    dry_run: object,
+    reason: object,
+    actor: object,
+    turn_ids: object = None,
 ) -> None:
     """The arguments of ``Memory.forget`` besides the query and the scope."""
     check_flag(purge, "purge")
     check_flag(dry_run, "dry_run")
     check_note(reason, "reason")
     check_note(actor, "actor", optional=False, max_chars=256)
-    if ids is not None and (
-        not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids)
-    ):
-        raise InputError("ids must be a list of memory ids")
+    for value, name in ((ids, "ids"), (turn_ids, "turn_ids")):
+        if value is not None and (
+            not isinstance(value, list) or not all(isinstance(i, str) and i for i in value)
+        ):
+            what = "memory" if name == "ids" else "turn"
+            raise InputError(f"{name} must be a list of {what} ids")

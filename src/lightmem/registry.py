@@ -112,13 +112,15 @@ def build(
     kind: str, section: BackendSection, base: type[T], environ: Mapping[str, str] | None = None
 ) -> T:
     """The backend ``section`` names, built with its validated options. With ``auto`` the
-    options are those of the backend it picks; the fallback is built with its defaults."""
+    options are those of the backend it picks; the fallback (no-LLM mode) is built with its
+    defaults, also when named: the options kept beside it are an endpoint's, there for when
+    the store goes back to it (``--llm none`` on a store configured for ``openai``)."""
     provider, options = section.provider, section.options
     if provider == AUTO:
         env = os.environ if environ is None else environ
         provider = registry.auto(kind, base, options, env)
-        if provider == AUTO_FALLBACK.get(kind):
-            options = {}
+    if provider == AUTO_FALLBACK.get(kind):
+        options = {}
     cls: Any = registry.resolve(kind, provider, base)
     backend: T = cls(parse_options(cls.Options, options, kind))
     return backend

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from lightmem import access
 from lightmem.access import Principal
-from lightmem.errors import AccessDeniedError, NotFoundError
+from lightmem.errors import AccessDeniedError, ConflictError, NotFoundError
+from lightmem.rekey import rekey
 from lightmem.retrieval.context import Context
 from lightmem.types import (
     AccessLevel,
@@ -236,6 +237,32 @@ class ScopedMemory:
         )
 
     def import_records(self, records: list[dict[str, Any]]) -> int:
-        """Import an export; every record must lie in the principal's own scopes."""
+        """Import an export; every record must lie in the principal's own scopes. An admin
+        keeps the file's ids; anyone else gets ids derived from them (:mod:`lightmem.rekey`),
+        so no answer depends on rows outside the principal's scopes."""
         access.check_import(self.principal, records)
-        return self.memory.import_records(records)
+        if self.principal.admin:
+            return self.memory.import_records(records)
+        self._refuse_own(records)
+        try:
+            return self.memory.import_records(rekey(records))
+        except ConflictError:
+            raise ConflictError(
+                "this import was made before: its records are in your scope already; import "
+                "into another scope, or delete those first"
+            ) from None
+
+    def _refuse_own(self, records: list[dict[str, Any]]) -> None:
+        """A conflict when the file's own ids name turns or memories of the principal's
+        scopes (an export imported back where it came from); other ids reveal nothing."""
+        store = self.memory.store
+        turns = [str(r["id"]) for r in records if r.get("kind") == "turn"]
+        entries = [str(r["id"]) for r in records if r.get("kind") == "entry"]
+        found = [(t.id, t.scope) for t in store.get_turns(turns)]
+        found += [(e.id, e.scope) for e in store.get_entries(entries)]
+        mine = [i for i, scope in found if self.principal.allows(scope.owner)]
+        if mine:
+            raise ConflictError(
+                f"id(s) already in your scope: {', '.join(mine[:10])}; import into another "
+                f"scope, or delete those first"
+            )

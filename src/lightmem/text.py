@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 
 _WORD = re.compile(r"[^\W_]+")  # letters and digits, as FTS5's unicode61 tokenizer keeps them
 
@@ -56,12 +57,68 @@ def clean_text(text: str) -> str:
     return text.replace("\x00", "\ufffd")
 
 
+#: What :func:`scrub` puts where user text was.
+REDACTED = "[user text removed]"
+_RUN = 3  # a run of this many words found in a private text is user text
+_RUN_WORD = re.compile(r"\w+")
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+
+
+def scrub(message: str, private: Iterable[str], limit: int = 300) -> str:
+    """``message`` without the word runs it shares with the ``private`` texts (runs of
+    three words, or the whole of a shorter text); a quoted string holding such a run goes
+    whole. Whitespace is collapsed; at most ``limit`` characters are kept."""
+    message = " ".join(clean_text(message)[: 4 * limit].split())
+    texts = [_RUN_WORD.findall(text.lower()) for text in private]
+    haystack = " " + " ".join(w for words in texts for w in words) + " "
+    short = {tuple(words) for words in texts if 0 < len(words) < _RUN}
+    words = list(_RUN_WORD.finditer(message))
+    lowered = [m.group().lower() for m in words]
+    marked = [False] * len(words)
+    for i in range(len(words)):
+        if i + _RUN <= len(words) and f" {' '.join(lowered[i : i + _RUN])} " in haystack:
+            marked[i : i + _RUN] = [True] * _RUN
+        for n in range(1, _RUN):
+            if i + n <= len(words) and tuple(lowered[i : i + n]) in short:
+                marked[i : i + n] = [True] * n
+    spans = [(m.start(), m.end()) for m, hit in zip(words, marked, strict=True) if hit]
+    if spans:
+        for q in _QUOTED.finditer(message):
+            if any(q.start() <= a < q.end() for a, _ in spans):
+                spans.append((q.start(), q.end()))
+        message = _cut(message, spans)
+    return message if len(message) <= limit else message[: limit - 1] + "…"
+
+
+def _cut(text: str, spans: list[tuple[int, int]]) -> str:
+    """Replace the union of ``spans`` (gaps of blanks and punctuation joined) by REDACTED."""
+    merged: list[list[int]] = []
+    for a, b in sorted(spans):
+        if merged and not text[merged[-1][1] : a].strip(" ,.;:!?'\"-"):
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    out, pos = [], 0
+    for a, b in merged:
+        out += [text[pos:a], REDACTED]
+        pos = b
+    out.append(text[pos:])
+    return "".join(out)
+
+
 #: URL schemes an image reference may not have: they run code or carry a document where a
 #: reader (the memory browser, an app) expects a picture.
 _UNSAFE_SCHEMES = ("javascript:", "vbscript:", "data:")
+#: C0 controls, DEL and C1 controls: no real URL holds one raw, and browsers drop or skip
+#: some of them (a leading "\x01" before "javascript:", a tab inside the scheme).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def unsafe_url(url: str) -> bool:
-    """Whether ``url`` is a javascript:, vbscript: or data: URL (data:image/... is not)."""
-    folded = "".join(url.split()).lower()  # browsers ignore whitespace inside a scheme
+    """Whether ``url`` holds a control character, or is a javascript:, vbscript: or data:
+    URL (data:image/... is not) as a browser would read it: blanks around and inside the
+    scheme left out, any case."""
+    if _CONTROL.search(url):
+        return True
+    folded = "".join(url.split()).lower()
     return folded.startswith(_UNSAFE_SCHEMES) and not folded.startswith("data:image/")

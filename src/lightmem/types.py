@@ -277,7 +277,7 @@ class StageUsage:
     seconds: float = 0.0
 
 
-FailureWhere = Literal["extraction", "consolidation", "summary", "worker"]
+FailureWhere = Literal["extraction", "consolidation", "summary", "worker", "llm"]
 
 
 @dataclass(slots=True)

@@ -8,7 +8,6 @@ import os
 import re
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from lightmem.cli import main
-
-CONFIG = """\
-[embedder]
-provider = "hash"
-
-[llm]
-provider = "none"
-"""
+from tests.cli.conftest import Outcome
 
 LOCOMO = [
     {
@@ -59,36 +51,6 @@ LOCOMO = [
         ],
     }
 ]
-
-
-@dataclass
-class Outcome:
-    code: int
-    stdout: str
-    stderr: str
-
-    def json(self) -> Any:
-        return json.loads(self.stdout)
-
-
-@pytest.fixture
-def config(tmp_path: Path) -> Path:
-    path = tmp_path / "config.toml"
-    path.write_text(CONFIG, encoding="utf-8")
-    return path
-
-
-@pytest.fixture
-def cli(tmp_path: Path, config: Path) -> Any:
-    """``cli(*args, input=..., store=...)`` runs ``lightmem --store S --config C *args``."""
-
-    def run(*args: str, input: str | bytes | None = None, store: Path | None = None) -> Outcome:
-        argv = ["--store", str(store or tmp_path / "store"), "--config", str(config), *args]
-        with CliRunner().isolation(input=input) as (out, err, _):
-            code = main(argv)
-            return Outcome(code, out.getvalue().decode(), err.getvalue().decode())
-
-    return run
 
 
 def add_two(cli: Any) -> list[str]:
@@ -322,6 +284,7 @@ def test_stats_json_shape(cli: Any) -> None:
         "store",
         "llm_mode",
         "llm_description",
+        "extraction",
         "embedder",
         "embedder_description",
         "scopes",
@@ -337,6 +300,7 @@ def test_stats_json_shape(cli: Any) -> None:
     }
     assert stats["failures"] == [] and stats["repaired_sources"] == 0
     assert stats["llm_mode"] == "none" and "no-LLM mode" in stats["llm_description"]
+    assert stats["extraction"] == {"state": "off", "message": None, "since": None, "retry_at": None}
     assert stats["embedder"] in stats["embedder_description"]
     scopes = {(s["user_id"], s["agent_id"]): s for s in stats["scopes"]}
     assert scopes[("u1", None)] == {"user_id": "u1", "agent_id": None, "active": 2, "deleted": 0}
@@ -386,7 +350,7 @@ def test_stats_shows_why_a_batch_failed(tmp_path: Path) -> None:
 def test_consolidate_and_flush_json(cli: Any) -> None:
     add_two(cli)
     flushed = cli("flush", "--json").json()
-    assert set(flushed) == {"entries_created", "batches_done", "failed_batches"}
+    assert set(flushed) == {"entries_created", "batches_done", "failed_batches", "waiting_batches"}
     result = cli("consolidate", "--user", "u1", "--json").json()
     assert set(result) == {
         "examined",

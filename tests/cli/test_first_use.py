@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from lightmem import Memory, StorageError
-from tests.cli.test_cli import cli, config  # noqa: F401 - fixtures
 
 CONFIG = {"embedder": {"provider": "hash"}, "llm": "none"}
 
@@ -58,7 +57,7 @@ def test_a_store_under_a_path_that_cannot_be_created_is_a_storage_error(tmp_path
         Memory(blocker / "sub" / "store", config=CONFIG)
 
 
-def test_ingest_redirected_logs_progress_lines(cli: Any, tmp_path: Path) -> None:  # noqa: F811
+def test_ingest_redirected_logs_progress_lines(cli: Any, tmp_path: Path) -> None:
     data = [
         {
             "sample_id": "c1",

@@ -207,6 +207,26 @@ def test_covers_reads_numbers_and_names() -> None:
     assert not covers("Room 346 is booked.", "Room 34 is booked.")
     assert not covers("She met Tom at the cafe.", "She met Jonas at the cafe.")
     assert covers("the cat sleeps. Then it eats.", "The cat sleeps. then it eats.")
+    # issue 19, finding 6: details are compared in their roles, not as a set
+    assert not covers("Invoice 50 is for 20 dollars.", "Invoice 20 is for 50 dollars.")
+    assert not covers("Session 1232 starts at 11.", "Session 11 starts at 1232.")
+    assert not covers("Session 1232 notes, room 11.", "Session 11 notes, room 11.")
+    assert covers("Invoice 20 is for 50 dollars, paid in May.", "Invoice 20 is for 50 dollars.")
+
+
+def test_details_that_swap_places_are_two_facts(make_memory: MakeMemory) -> None:
+    """Without an LLM, "Invoice 50 is for 20 dollars." is no near-duplicate of "Invoice 20
+    is for 50 dollars.": both stay, and each turn still surfaces in search."""
+    mem = make_memory(consolidation={"duplicate_threshold": 0.5, "threshold": 0.5})
+    texts = ["Invoice 20 is for 50 dollars.", "Invoice 50 is for 20 dollars."]
+    for day, text in enumerate(texts, start=1):
+        mem.add({"role": "user", "content": text}, user_id="u", timestamp=f"2024-01-0{day}")
+    mem.flush()
+    assert mem.consolidate(user_id="u").merged == 0
+    assert sorted(e.text for e in mem.get_all(user_id="u")) == [f"user: {t}" for t in texts]
+    for text in texts:
+        hits = mem.search(text, user_id="u", limit=5, mode="bm25")
+        assert any(text in h.text for h in hits)
 
 
 def test_bad_input_is_refused_whole_and_nothing_accepted_is_lost(make_memory: MakeMemory) -> None:

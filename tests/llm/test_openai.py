@@ -161,7 +161,7 @@ def test_401_is_not_retried_and_hides_the_key(openai_server: FakeOpenAIServer, m
 def test_timeout_is_retried_then_raised(openai_server: FakeOpenAIServer, make: Make) -> None:
     openai_server.enqueue(FakeResponse(200, {}, delay=2.0), FakeResponse(200, {}, delay=2.0))
     start = time.perf_counter()
-    with pytest.raises(ProviderError, match="timed out after 2 attempt"):
+    with pytest.raises(ProviderError, match=r"timed out waiting for the answer \(2 attempts\)"):
         make(timeout=0.2, max_retries=1).complete(USER)
     assert time.perf_counter() - start < 1.5
     assert len(openai_server.chat_requests) == 2
@@ -171,7 +171,7 @@ def test_connection_refused_is_a_provider_error() -> None:
     with FakeOpenAIServer() as server:
         url = server.base_url
     llm = OpenAILLM(OpenAIOptions(base_url=url, max_retries=1, backoff=0.0))
-    with closing(llm), pytest.raises(ProviderError, match="connection failed"):
+    with closing(llm), pytest.raises(ProviderError, match="connection refused"):
         llm.complete(USER)
 
 

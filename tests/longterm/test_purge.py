@@ -58,12 +58,16 @@ def postgres_rows_with_secret(mem: Memory) -> dict[str, int]:
 
 def test_purge_erases_everywhere(backend: str, open_memory: Callable[[], Memory]) -> None:
     mem = open_memory()
-    mem.add([{"role": "user", "content": t} for t in TEXTS], user_id="alice")
+    mem.add([{"role": "user", "content": t} for t in TEXTS[:2]], user_id="alice")
+    # an idempotency key (and the digest of its request) names the secret too
+    mem.add(TEXTS[2], user_id="alice", idempotency_key=f"note-{SECRET}-1")
     mem.add([{"role": "user", "content": "bob also likes museum posters"}], user_id="bob")
     mem.flush()
-    first = mem.get_all(user_id="alice")[0]
+    first, ferns = mem.get_all(user_id="alice")[:2]
     # an edit puts the secret in history too; a search fills the per-owner indexes
     mem.update(first.id, f"locker code: under the {SECRET} poster (edited)", reason="typo")
+    # and another memory's edit reason quotes it: that memory stays, the words go
+    mem.update(ferns.id, "I water the ferns on Sundays and Wednesdays", reason=f"not {SECRET}")
     assert any(SECRET in h.text for h in mem.search(SECRET, user_id="alice"))
     assert SECRET in "".join(str(r) for r in mem.export(user_id="alice"))
     if backend == "sqlite":
@@ -83,8 +87,13 @@ def test_purge_erases_everywhere(backend: str, open_memory: Callable[[], Memory]
     assert SECRET not in exported and SECRET.lower() not in exported.lower()
     assert len(mem.get_all(user_id="alice", include_deleted=True)) == 1
     assert len(mem.turns(user_id="alice")) == 1
+    assert [h.reason for h in mem.history(ferns.id)][-1] == "not [user text removed]"
     assert len(mem.get_all(user_id="bob")) == 1  # bob untouched
     assert mem.erasures(user_id="alice")[-1]["entries"] == 2
+    # the key is gone with the turn it stored: a retry stores the turn again
+    again = mem.add(TEXTS[2], user_id="alice", idempotency_key=f"note-{SECRET}-1")
+    assert not again.replayed
+    assert mem.forget(SECRET, user_id="alice", purge=True).erased_turns == 1
 
     if backend == "sqlite":
         assert secret_in_files(mem) == []  # while open: database, -wal, -shm

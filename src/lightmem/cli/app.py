@@ -15,15 +15,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from lightmem.cli import commands, entries, forget, grants, serve
 from lightmem.cli.demo import demo
+from lightmem.cli.doctor import doctor
 from lightmem.cli.import_chat import import_chat
 from lightmem.cli.ingest import ingest
 from lightmem.cli.keys import keys_app
 from lightmem.cli.migrate import migrate
-from lightmem.cli.state import State, state
+from lightmem.cli.state import State, console, state
 from lightmem.cli.worker import worker
 from lightmem.errors import ConfigError, InputError, LightMemError, NotFoundError
 
@@ -55,9 +55,18 @@ def _options(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Log progress; tracebacks on errors.")
     ] = False,
+    llm: Annotated[
+        str | None,
+        typer.Option(
+            "--llm",
+            metavar="PROVIDER",
+            help="The LLM: none (no-LLM mode), openai, local, auto... Saved with the store's "
+            "config; the way to change a store's mode.",
+        ),
+    ] = None,
 ) -> None:
     st = state(ctx)
-    st.store, st.config, st.verbose = store, config, verbose
+    st.store, st.config, st.verbose, st.llm = store, config, verbose, llm
     if verbose:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
@@ -84,6 +93,7 @@ for _name, _command in (
     ("consolidate", commands.consolidate),
     ("worker", worker),
     ("stats", commands.stats),
+    ("doctor", doctor),
     ("export", commands.export),
     ("import", commands.import_),
     ("import-chat", import_chat),
@@ -121,8 +131,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if st.verbose:
             traceback.print_exception(exc)
         message = str(exc).replace("\n", " ") or type(exc).__name__
-        Console(stderr=True, soft_wrap=True, highlight=False).print(
-            f"error: {message}", style="red", markup=False
-        )
+        console(stderr=True, soft_wrap=True).print(f"error: {message}", style="red", markup=False)
         return 2 if isinstance(exc, CALLER_ERRORS) else 1
     return 0

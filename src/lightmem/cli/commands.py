@@ -4,7 +4,6 @@ them in one place."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from dataclasses import asdict
@@ -82,7 +81,10 @@ def flush(
     if as_json:
         emit_json(asdict(result))
         return
-    out().print(f"{result.entries_created} entries created from {result.batches_done} batches")
+    line = f"{result.entries_created} entries created from {result.batches_done} batches"
+    if result.waiting_batches:  # why was logged once, when the endpoint was found down
+        line += f"; {len(result.waiting_batches)} batches wait for the LLM endpoint"
+    out().print(line)
     _warn_failed(result.failed_batches)
 
 
@@ -205,6 +207,11 @@ def stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     console = out()
     console.print(f"store: {data['store']}", markup=False)
     console.print(f"LLM mode: {data['llm_mode']} ({data['llm_description']})", markup=False)
+    extraction = data["extraction"]
+    if extraction["state"] == "unreachable":
+        since = extraction["since"] or "?"
+        console.print(f"LLM endpoint: unreachable since {since}", style="yellow", markup=False)
+        console.print(Text(extraction["message"] or ""), style="yellow")
     console.print(data["embedder_description"], markup=False)
     table = Table(title="Entries by scope")
     for name in ("user_id", "agent_id", "active", "deleted"):
@@ -241,6 +248,7 @@ def stats_json(mem: Memory, usage: Usage) -> dict[str, Any]:
         "store": str(mem.path),
         "llm_mode": mem.llm_mode,
         "llm_description": mem.describe_llm(),
+        "extraction": render.llm_status_json(mem.llm_status()),
         "embedder": mem.embedder.model_id,
         "embedder_description": mem.describe_embedder(),
         "scopes": scopes,
@@ -301,7 +309,7 @@ def import_(
 def _write_jsonl(records: Any, fh: Any) -> int:
     n = 0
     for record in records:
-        fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        fh.write(render.json_text(record) + "\n")
         n += 1
     fh.flush()
     return n

@@ -105,7 +105,7 @@ def demo(
             _stage(console, steps, 3, "flush", "short-term memory: extraction"),
             progress_bar(quiet) as progress,
         ):
-            failed = flush_conversations(mem, [counts], progress)
+            failed = flush_conversations(mem, [counts], progress).failed_batches
         n_entries = len(mem.get_all(user_id=conv.sample_id))
         _done(console, steps, "flush", f"{n_entries} memories, {len(failed)} failed batches")
 

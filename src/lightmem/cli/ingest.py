@@ -29,7 +29,7 @@ from rich.text import Text
 from lightmem.cli.state import JsonOpt, QuietOpt, emit_json, err, out, state, warn
 from lightmem.datasets import Conversation, Dataset, DatasetTurn, load_dataset
 from lightmem.errors import InputError
-from lightmem.memory import Memory
+from lightmem.memory import FlushResult, Memory
 
 
 class Format(StrEnum):
@@ -114,14 +114,14 @@ def add_conversation(
     return counts
 
 
-def flush_conversations(mem: Memory, counts: list[SampleCounts], progress: Progress) -> list[str]:
-    """Flush each ingested user and count its entries; returns the failed batch ids."""
-    failed: list[str] = []
+def flush_conversations(mem: Memory, counts: list[SampleCounts], progress: Progress) -> FlushResult:
+    """Flush each ingested user: what was extracted, what failed, what waits for the LLM."""
+    total = FlushResult()
     task = progress.add_task("extracting", total=len(counts))
     for c in counts:
-        failed += mem.flush(user_id=c.sample_id).failed_batches
+        total.add(mem.flush(user_id=c.sample_id))
         progress.advance(task)
-    return failed
+    return total
 
 
 def ingest(
@@ -140,7 +140,7 @@ def ingest(
 ) -> None:
     """Add a LoCoMo, LongMemEval or JSONL file, each conversation to its own user."""
     dataset = load_dataset(fmt.value, source, ids=samples or None)
-    failed: list[str] = []
+    flushed = FlushResult()
     with state(ctx).open() as mem:
         check_fresh(mem, dataset.conversations)
         with progress_bar(quiet) as progress:
@@ -151,12 +151,15 @@ def ingest(
                 for conv in dataset.conversations
             ]
             if not no_flush:
-                failed = flush_conversations(mem, counts, progress)
+                flushed = flush_conversations(mem, counts, progress)
         for c in counts:
             c.entries = len(mem.get_all(user_id=c.sample_id))
         llm_mode, llm = mem.llm_mode, mem.describe_llm()
+    failed = flushed.failed_batches
     if as_json:
-        emit_json(ingest_json(dataset, counts, llm_mode, flushed=not no_flush, failed=failed))
+        data = ingest_json(dataset, counts, llm_mode, flushed=not no_flush, failed=failed)
+        data["waiting_batches"] = flushed.waiting_batches
+        emit_json(data)
         return
     console = out()
     console.print(llm, markup=False)

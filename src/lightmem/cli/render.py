@@ -1,20 +1,93 @@
 """The CLI's stable JSON shapes (documented in ``docs/cli-json.md``) and its rich tables.
 
 Times are ISO 8601 strings in naive UTC (``"2023-05-08T13:56:00"``) or ``null``. User text
-goes into tables as :class:`rich.text.Text`, so brackets in it are never read as markup.
+goes into tables as :class:`rich.text.Text`, so brackets in it are never read as markup, and
+every console the CLI prints through escapes what a terminal would act on
+(:class:`EscapeControls`), so tenant text never sets a window title or clears the screen.
 """
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Any
 
+from rich.console import Console, ConsoleOptions, RenderableType, RenderHook, RenderResult
+from rich.segment import Segment
 from rich.table import Table
-from rich.text import Text
+from rich.text import Span, Text
 
+from lightmem.llm.circuit import LLMStatus
 from lightmem.retrieval.context import Context
 from lightmem.timeutil import format_timestamp
 from lightmem.types import Entry, Failure, HistoryRecord, Hit, Scope, StageUsage, Turn, Usage
+
+#: What a terminal acts on instead of showing: C0 controls but newline and tab, DEL, C1
+#: controls (0x9b is a CSI on its own), and the bidirectional controls that reorder text.
+_TERMINAL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+#: In JSON output only these need it: json.dumps already escapes the C0 controls.
+_JSON_RAW = re.compile("[\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with every terminal control shown as its escape (``"\\x1b"``)."""
+    return _TERMINAL.sub(lambda m: ascii(m.group())[1:-1], text)
+
+
+def json_text(data: Any, indent: int | None = None) -> str:
+    """``data`` as JSON (non-ASCII kept) with the controls a terminal would act on written
+    as ``\\u`` escapes: the same JSON value, safe to print."""
+    text = json.dumps(data, ensure_ascii=False, indent=indent)
+    return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def escaped_text(text: Text) -> Text:
+    """A copy of ``text`` with its terminal controls escaped, its styles kept in place."""
+    plain = text.plain
+    if not _TERMINAL.search(plain):
+        return text
+    pieces = [escape_controls(c) for c in plain]
+    at = [0]
+    for piece in pieces:
+        at.append(at[-1] + len(piece))
+    out = text.copy()
+    out.plain = "".join(pieces)
+    out.spans = [Span(at[s.start], at[min(s.end, len(plain))], s.style) for s in text.spans]
+    return out
+
+
+def _escaped(item: Any) -> Any:
+    """Text, strings and the cells of tables escaped before layout, so widths stay right."""
+    if isinstance(item, Text):
+        return escaped_text(item)
+    if isinstance(item, str):
+        return escape_controls(item)
+    if isinstance(item, Table):
+        item.title = _escaped(item.title)
+        for column in item.columns:
+            column._cells = [_escaped(c) for c in column._cells]  # rich keeps no other handle
+    return item
+
+
+class _Escaped:
+    """Whatever else a renderable holds, its text segments escaped after layout (the
+    console's own control segments, the cursor moves of a progress display, are kept)."""
+
+    def __init__(self, inner: RenderableType) -> None:
+        self.inner = inner
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for seg in console.render(self.inner, options):
+            yield seg if seg.control else Segment(escape_controls(seg.text), seg.style)
+
+
+class EscapeControls(RenderHook):
+    """A rich render hook: the one place the CLI's output is made safe for a terminal."""
+
+    def process_renderables(self, renderables: Iterable[RenderableType]) -> list[Any]:
+        return [_Escaped(_escaped(r)) for r in renderables]
 
 
 def scope_json(scope: Scope) -> dict[str, str | None]:
@@ -127,6 +200,15 @@ def usage_json(usage: Usage) -> dict[str, Any]:
     return {
         "stages": {name: stage_json(s) for name, s in sorted(usage.stages.items())},
         "total": stage_json(usage.total),
+    }
+
+
+def llm_status_json(status: LLMStatus) -> dict[str, Any]:
+    return {
+        "state": status.state,
+        "message": status.message,
+        "since": format_timestamp(status.since),
+        "retry_at": format_timestamp(status.retry_at),
     }
 
 

@@ -174,7 +174,7 @@ def _open_memory(ctx: typer.Context, *, pipeline: bool = True) -> Memory:
     is false and ``lightmem worker`` processes do the work."""
     st = state(ctx)
     worker = {"background": True} if pipeline else {"background": False, "enabled": False}
-    return Memory(st.store, config=st.config, worker=worker)
+    return st.open(worker=worker)
 
 
 def _require(module: str) -> Any:

@@ -6,7 +6,6 @@ piped. Nothing here logs user data.
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from lightmem.cli.render import EscapeControls, json_text
 from lightmem.errors import InputError
 from lightmem.memory import Memory
 
@@ -26,10 +26,16 @@ class State:
     store: Path | None = None  # None: LIGHTMEM_HOME (the demo uses a fresh temporary store)
     config: Path | None = None
     verbose: bool = False
+    llm: str | None = None  # --llm: the LLM provider chosen for this run (None: the config's)
 
-    def open(self, path: Path | None = None) -> Memory:
+    def open(self, path: Path | None = None, **overrides: Any) -> Memory:
         """The store at ``path`` (default: ``--store``, else ``LIGHTMEM_HOME``)."""
-        return Memory(path if path is not None else self.store, config=self.config)
+        where = path if path is not None else self.store
+        return Memory(where, config=self.config, **self.overrides(), **overrides)
+
+    def overrides(self) -> dict[str, Any]:
+        """The config the global options set (``--llm``)."""
+        return {"llm": self.llm} if self.llm is not None else {}
 
 
 def state(ctx: typer.Context) -> State:
@@ -38,11 +44,18 @@ def state(ctx: typer.Context) -> State:
 
 def out() -> Console:
     """The stdout console (looked up per call, so redirected streams are honoured)."""
-    return Console(highlight=False)
+    return console()
 
 
 def err() -> Console:
-    return Console(stderr=True, highlight=False)
+    return console(stderr=True)
+
+
+def console(*, stderr: bool = False, soft_wrap: bool = False) -> Console:
+    """A console that shows terminal controls in user text escaped, never raw."""
+    made = Console(stderr=stderr, soft_wrap=soft_wrap, highlight=False)
+    made.push_render_hook(EscapeControls())
+    return made
 
 
 def need_scope(user: str | None, agent: str | None) -> None:
@@ -53,7 +66,7 @@ def need_scope(user: str | None, agent: str | None) -> None:
 
 def emit_json(data: Any) -> None:
     """Write ``data`` as indented JSON to stdout (never through rich, which would restyle it)."""
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+    sys.stdout.write(json_text(data, indent=2) + "\n")
     sys.stdout.flush()
 
 

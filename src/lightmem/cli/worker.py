@@ -63,7 +63,7 @@ def worker(
     previous = {s: signal.signal(s, _stop) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         # This process is the pipeline: no facade, no background thread.
-        parts = assemble(st.store, st.config, worker={"enabled": False})
+        parts = assemble(st.store, st.config, worker={"enabled": False}, **st.overrides())
         try:
             if not parts.llm.available:
                 warn(f"{parts.describe_llm()}; consolidation merges near-duplicates only")

@@ -25,11 +25,11 @@ from typing import Any
 
 import httpx
 import numpy as np
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from lightmem.embedders.base import Embedder, EmbedderOptions, Vectors, normalize
 from lightmem.errors import ProviderError
-from lightmem.http import post_json
+from lightmem.http import check_base_url, connect_timeout, post_json
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_MODEL = "text-embedding-3-small"
@@ -52,6 +52,11 @@ class OpenAIEmbedderOptions(EmbedderOptions):
     backoff: float = Field(
         default=1.0, ge=0, description="first retry wait in seconds, then doubled"
     )
+
+    @field_validator("base_url")
+    @classmethod
+    def _a_url(cls, v: str) -> str:
+        return check_base_url(v, "base_url (or OPENAI_BASE_URL)")
 
 
 class OpenAIEmbedder(Embedder):
@@ -139,5 +144,6 @@ class OpenAIEmbedder(Embedder):
     def _http(self) -> httpx.Client:
         with self._lock:
             if self._client is None:
-                self._client = httpx.Client(timeout=self.opts.timeout)  # TLS verify stays on
+                # TLS verification stays on
+                self._client = httpx.Client(timeout=connect_timeout(self.opts.timeout))
             return self._client

@@ -34,7 +34,7 @@ class Components:
     @property
     def llm_mode(self) -> str:
         """``openai``, ``local``, ``scripted`` ... or ``none`` (no-LLM mode)."""
-        return "none" if not self.llm.available else self.llm.mode
+        return llm_mode(self.llm)
 
     def describe_llm(self) -> str:
         """One line for every surface that names the mode (demo, stats, serve, ingest)."""
@@ -72,7 +72,6 @@ def assemble(
     if config is None:
         config = storedir.saved_config(where)
     cfg = MemoryConfig.load(config, **overrides)
-    storedir.make_store_dir(where)
     embedder: Embedder = build("embedder", cfg.embedder, Embedder)
     llm = build_llm(cfg.llm)
     compressor: Compressor = build("compressor", cfg.compressor, Compressor)
@@ -82,15 +81,22 @@ def assemble(
         if cfg.image_embedder.provider == "none"
         else build("image_embedder", cfg.image_embedder, ImageEmbedder)
     )
+    storedir.make_store_dir(where)  # after the backends: a bad config leaves no directory
     store: Store = build("store", storedir.store_section(cfg, where), Store)
     store.open(embedder.dim)
     try:
         storedir.check_embedder(store, embedder.model_id)
+        storedir.check_llm_mode(store, cfg.llm.provider, llm_mode(llm))
         storedir.save_config(cfg, where)
     except BaseException:
         store.close()
         raise
     return Components(where, cfg, embedder, llm, compressor, segmenter, image_embedder, store)
+
+
+def llm_mode(llm: LLM) -> str:
+    """``openai``, ``local``, ``scripted`` ... or ``none`` (no-LLM mode)."""
+    return "none" if not llm.available else llm.mode
 
 
 def segmenter_section(cfg: MemoryConfig, llm: LLM) -> BackendSection:

@@ -3,13 +3,22 @@ sleep-time sequence, written once. ``Memory`` and ``lightmem worker`` processes 
 
 * :meth:`Pipeline.process` runs one owner's buffers (segment, plan batches, extract), under
   that owner's lock; owners run concurrently, ``worker.max_llm_calls`` LLM calls at once.
+  :meth:`Pipeline.step` is the background threads' bounded run of the same: the owner's lock
+  is first come first served, so a forget or flush waits for one step, not for the adds to
+  stop.
 * :meth:`Pipeline.sleep_time` is the offline work of a set of owners or of queued entries:
   consolidate (update, delete, merge), purge what expired, bring session summaries up to date.
 * :meth:`Pipeline.forget` previews or applies a forget under the owner's lock.
+
+Every stage calls the LLM through one :class:`~lightmem.llm.circuit.GuardedLLM`: an endpoint
+found unreachable is left alone for ``worker.llm_cooldown_seconds``, the work waits
+(nothing is lost), the outage is reported once (:meth:`Pipeline.llm_status`).
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,8 +29,15 @@ from lightmem.config import ConsolidationSection
 from lightmem.engine.assembly import Components
 from lightmem.engine.locks import OwnerLocks
 from lightmem.errors import LightMemError
-from lightmem.failures import FailureLog, describe, recent_failures, turn_texts
-from lightmem.llm.base import Completion
+from lightmem.failures import (
+    LLM_DOWN_KEY,
+    FailureLog,
+    describe,
+    recent_failures,
+    turn_texts,
+)
+from lightmem.llm.base import LLM, Completion
+from lightmem.llm.circuit import GuardedLLM, LLMStatus
 from lightmem.longterm.consolidation import Consolidator, OnDecision
 from lightmem.longterm.forgetting import Forgetter
 from lightmem.longterm.summaries import SessionSummarizer, SummaryResult
@@ -29,6 +45,7 @@ from lightmem.longterm.supersession import Supersession
 from lightmem.sensory.stage import SensoryStage
 from lightmem.shortterm.extraction import Extractor, LLMExtractor, TurnExtractor
 from lightmem.shortterm.stage import ShortTermStage, StageResult
+from lightmem.timeutil import format_timestamp, parse_timestamp
 from lightmem.types import (
     Batch,
     ConsolidationResult,
@@ -40,17 +57,26 @@ from lightmem.types import (
     Usage,
 )
 
+log = logging.getLogger(__name__)
+
+#: The most batches one background step extracts while it holds the owner's lock.
+BATCHES_PER_STEP = 4
+
 
 @dataclass(slots=True)
 class FlushResult:
     entries_created: int = 0
     batches_done: int = 0
     failed_batches: list[str] = field(default_factory=list)
+    #: batches left pending because the LLM endpoint could not be reached (nothing lost;
+    #: :meth:`Pipeline.llm_status` says why, the next flush tries again)
+    waiting_batches: list[str] = field(default_factory=list)
 
     def add(self, other: FlushResult) -> None:
         self.entries_created += other.entries_created
         self.batches_done += other.batches_done
         self.failed_batches += other.failed_batches
+        self.waiting_batches += other.waiting_batches
 
 
 class Pipeline:
@@ -60,6 +86,14 @@ class Pipeline:
         self.store = parts.store
         self.timings: dict[str, float] = {}
         self.failures = FailureLog(self.store)
+        self.llm: LLM = parts.llm
+        if parts.llm.available:
+            self.llm = GuardedLLM(
+                parts.llm,
+                cooldown=cfg.worker.llm_cooldown_seconds,
+                on_open=self._llm_down,
+                on_close=self._llm_up,
+            )
         self.owners = OwnerLocks()  # one owner's pipeline at a time; owners run concurrently
         # LLM extraction calls in flight at once, over every owner and thread
         self.llm_slots = threading.BoundedSemaphore(cfg.worker.max_llm_calls)
@@ -89,7 +123,7 @@ class Pipeline:
         self._summarized: dict[Scope, int] = {}
 
     def _extractor(self) -> Extractor:
-        cfg, llm = self.parts.config, self.parts.llm
+        cfg, llm = self.parts.config, self.llm
         if not llm.available:
             return TurnExtractor()
         return LLMExtractor(
@@ -108,7 +142,17 @@ class Pipeline:
             self.sensory.process(owner, force=segment)
             self.shortterm.plan(owner, force=extract)
             r = self.shortterm.run_batches(owner, retry_failed=extract)
-        return FlushResult(r.entries_created, r.batches_done, r.failed_batches)
+        return FlushResult(r.entries_created, r.batches_done, r.failed_batches, r.waiting)
+
+    def step(self, owner: Scope) -> StageResult:
+        """The background threads' run of the owner's buffers: segment and plan what is due,
+        extract at most :data:`BATCHES_PER_STEP` batches. With ``more`` set, the caller
+        comes back for the rest, after whoever queued for the owner's lock meanwhile; with
+        ``waiting``, after the LLM endpoint's cool-down."""
+        with self.owners.hold(owner):
+            self.sensory.process(owner, force=False)
+            self.shortterm.plan(owner, force=False)
+            return self.shortterm.run_batches(owner, retry_failed=False, limit=BATCHES_PER_STEP)
 
     def plan(self, owner: Scope, *, force: bool) -> None:
         """Segment and plan the owner's batches, without extracting (a worker's first step)."""
@@ -152,7 +196,7 @@ class Pipeline:
         return Consolidator(
             self.store,
             self.parts.embedder,
-            self.parts.llm,
+            self.llm,
             threshold=c.threshold,
             top_k=c.top_k,
             workers=c.workers,
@@ -208,7 +252,7 @@ class Pipeline:
         result = SessionSummarizer(
             self.store,
             self.parts.embedder,
-            self.parts.llm,
+            self.llm,
             workers=workers or cfg.consolidation.workers,
             max_retries=cfg.extraction.max_retries,
             sessions_per_call=s.sessions_per_call,
@@ -231,13 +275,65 @@ class Pipeline:
         dry_run: bool,
         actor: str,
         reason: str | None,
+        turn_ids: list[str] | None = None,
     ) -> ForgetResult:
         with self.owners.hold(owner):
-            found = self.forgetter.find(owner, query, ids, tombstones=purge)
+            found = self.forgetter.find(owner, query, ids, tombstones=purge, turn_ids=turn_ids)
             if dry_run:
                 return found
             self._summarized.pop(owner.owner, None)  # a summary may go: rebuild it
-            return self.forgetter.apply(owner, found, purge=purge, actor=actor, reason=reason)
+            return self.forgetter.apply(
+                owner, found, purge=purge, actor=actor, reason=reason, query=query
+            )
+
+    # -- the LLM endpoint -------------------------------------------------------------------
+    def llm_status(self) -> LLMStatus:
+        """``off`` in no-LLM mode; ``unreachable`` while this process waits out an outage or
+        another process recorded one it has not seen end; else ``ok``."""
+        if not isinstance(self.llm, GuardedLLM):
+            return LLMStatus("off")
+        own = self.llm.status()
+        if own.state != "ok":
+            return own
+        try:
+            raw = self.store.get_meta(LLM_DOWN_KEY)
+            seen = json.loads(raw) if raw else None
+        except (LightMemError, ValueError):
+            return own
+        if not isinstance(seen, dict) or not seen.get("message"):
+            return own
+        since = parse_timestamp(seen["since"]) if seen.get("since") else None
+        return LLMStatus("unreachable", str(seen["message"]), since)
+
+    @property
+    def llm_cooldown(self) -> float:
+        return self.parts.config.worker.llm_cooldown_seconds
+
+    def retry_llm(self) -> None:
+        """An explicit flush or consolidate asks: end the cool-down, so the next call tries
+        the endpoint at once."""
+        if isinstance(self.llm, GuardedLLM):
+            self.llm.retry_now()
+
+    def _llm_down(self, message: str) -> None:
+        self.failures.record("llm", message)  # the one warning of the outage
+        record = {"since": format_timestamp(_now()), "message": message}
+        self._set_meta(LLM_DOWN_KEY, json.dumps(record))
+
+    def _llm_up(self) -> None:
+        try:
+            recorded = bool(self.store.get_meta(LLM_DOWN_KEY))
+        except LightMemError:
+            recorded = True
+        if recorded:
+            log.info("the LLM endpoint answers again")
+            self._set_meta(LLM_DOWN_KEY, "")
+
+    def _set_meta(self, key: str, value: str) -> None:
+        try:
+            self.store.set_meta(key, value)
+        except LightMemError as exc:  # the log line (and this process's circuit) remain
+            log.warning("the LLM endpoint's state could not be stored: %s", type(exc).__name__)
 
     # -- accounting -----------------------------------------------------------------------------
     def usage(self) -> Usage:

@@ -63,8 +63,6 @@ class ClaimingStore(Protocol):
 
     def release_claims(self, worker_id: str, entry_ids: list[str] | None = None) -> int: ...
 
-    def buffered_owners(self) -> list[tuple[Scope, int]]: ...
-
     @property
     def claim_ttl_seconds(self) -> int: ...
 
@@ -168,16 +166,13 @@ class WorkerProcess:
         return result
 
     def _plan(self, result: RoundResult) -> None:
-        if self.claims is not None:
-            owners: list[tuple[Scope, int | None]] = list(self.claims.buffered_owners())
-        else:
-            owners = [(o, None) for o in self.pipeline.store.scopes()]
+        owners = self.pipeline.store.buffered_owners()
         present = {o for o, _ in owners}
         for owner in [o for o in self._seen if o not in present]:
             del self._seen[owner]  # batched since: forget it, the table stays small
         for owner, top in owners:
             force = self._flush_all or self._idle_for(owner)
-            if top is not None and self._seen.get(owner) == top and not force:
+            if self._seen.get(owner) == top and not force:
                 continue  # nothing new in its buffers since the last look
             try:
                 self.pipeline.plan(owner, force=force)
@@ -186,8 +181,7 @@ class WorkerProcess:
                 self.pipeline.record_failure(owner, exc)
                 result.failures += 1
                 continue
-            if top is not None:
-                self._seen[owner] = top
+            self._seen[owner] = top
             result.owners += 1
 
     def _idle_for(self, owner: Scope) -> bool:

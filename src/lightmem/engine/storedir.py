@@ -66,6 +66,48 @@ def check_embedder(store: Store, model_id: str) -> None:
         )
 
 
+#: Store meta: the LLM mode the store runs in (``openai``, ``local``, ``none``, ...).
+LLM_MODE_KEY = "llm_mode"
+
+
+def check_llm_mode(store: Store, provider: str, mode: str, *, record: bool = True) -> None:
+    """A store never changes its LLM mode silently. The mode it ran in is kept in the store;
+    opened with ``provider = "auto"`` resolving to another one (the endpoint variables unset,
+    or newly set), it is a ConfigError that says how to choose. A provider named explicitly
+    (``--llm none``, ``llm.provider = "openai"``) is that choice, and becomes the store's
+    mode (with ``record``; ``lightmem doctor`` only looks)."""
+    stored = store.get_meta(LLM_MODE_KEY)
+    if stored is None and mode == "none" and _llm_calls(store):
+        stored = "an LLM"  # a store from before the mode was kept: it has called one
+    if stored is None or stored == mode or provider != "auto":
+        if record and stored != mode:
+            store.set_meta(LLM_MODE_KEY, mode)
+        return
+    if mode == "none":
+        raise ConfigError(
+            f"this store was built in {_mode(stored)} (LLM extraction), but no LLM endpoint is "
+            f"configured now, so it would run in no-LLM mode, and its turns would become raw "
+            f"memories that are never extracted. Configure the endpoint it was built with "
+            f"(OPENAI_BASE_URL and/or OPENAI_API_KEY, or llm.options.base_url), or choose "
+            f"no-LLM mode explicitly: `lightmem --llm none ...`, LIGHTMEM_LLM__PROVIDER=none, "
+            f'llm.provider = "none" in the config, or Memory(path, llm="none")'
+        )
+    raise ConfigError(
+        f"this store was built in {_mode(stored)}, but the configuration now resolves "
+        f'llm.provider "auto" to {_mode(mode)}. Choose the mode explicitly to switch: '
+        f"`lightmem --llm {mode} ...`, LIGHTMEM_LLM__PROVIDER={mode}, or llm.provider = "
+        f'"{mode}" in the config; or restore the setup it was built with'
+    )
+
+
+def _mode(mode: str) -> str:
+    return "no-LLM mode" if mode == "none" else f"{mode} mode" if mode != "an LLM" else mode
+
+
+def _llm_calls(store: Store) -> int:
+    return sum(s.calls for s in store.usage().stages.values())
+
+
 def save_config(config: MemoryConfig, path: Path) -> None:
     """Write the resolved config beside the store, atomically, secrets left out."""
     text = json.dumps(public_config(config), indent=2) + "\n"

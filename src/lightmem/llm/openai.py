@@ -27,7 +27,7 @@ import httpx
 from pydantic import BaseModel, Field, SecretStr, model_validator
 
 from lightmem.errors import ProviderError
-from lightmem.http import EndpointError, post_json
+from lightmem.http import EndpointError, check_base_url, connect_timeout, post_json
 from lightmem.llm.base import LLM, ChatMessage, Completion, LLMOptions
 from lightmem.tokens import count_tokens
 
@@ -59,7 +59,11 @@ class OpenAIOptions(LLMOptions):
         if self.model is None:
             self.model = os.environ.get("LIGHTMEM_LLM_MODEL") or DEFAULT_MODEL
         if self.base_url is None:
-            self.base_url = os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+            from_env = os.environ.get("OPENAI_BASE_URL")
+            self.base_url = check_base_url(from_env, "OPENAI_BASE_URL") if from_env else None
+            self.base_url = self.base_url or DEFAULT_BASE_URL
+        else:
+            check_base_url(self.base_url, "base_url")
         return self
 
 
@@ -85,7 +89,7 @@ class OpenAILLM(LLM):
         self._key = self._opts.api_key or (SecretStr(env_key) if env_key else None)
         self._headers = {"Accept": "application/json", **self._opts.extra_headers}
         self._url = str(self._opts.base_url).rstrip("/") + "/chat/completions"
-        self._client = httpx.Client(timeout=self._opts.timeout, verify=True)
+        self._client = httpx.Client(timeout=connect_timeout(self._opts.timeout), verify=True)
         self._format_lock = threading.Lock()
         self._format = 0 if self._opts.json_schema != "off" else len(_FORMATS) - 1
 

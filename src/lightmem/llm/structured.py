@@ -12,8 +12,11 @@ LLM calls :func:`ask_structured`; no backend parses JSON on its own.
 
 Transport failures are retried inside the backend, not here. When the backend gives up, its
 :class:`ProviderError` is wrapped in an :class:`ExtractionError` (``__cause__`` is the
-ProviderError; ``raw`` is the last reply received, or ``None``) so that the caller handles one
-exception type and always sees the usage spent so far. ``on_call`` sees every completion.
+ProviderError; ``raw`` is the last reply received, or ``None``) so that the caller always
+sees the usage spent so far. An endpoint that could not be reached at all
+(:class:`~lightmem.errors.UnreachableError`) is raised as it is: nothing was asked, and the
+caller waits for the endpoint rather than counting a failed attempt. ``on_call`` sees every
+completion.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from lightmem.errors import ExtractionError, ProviderError
+from lightmem.errors import ExtractionError, ProviderError, UnreachableError
 from lightmem.llm.base import LLM, ChatMessage, Completion
 
 T = TypeVar("T", bound=BaseModel)
@@ -77,6 +80,8 @@ def ask_structured(
     for attempt in range(1, attempts + 1):
         try:
             completion = llm.complete(history, schema=schema, max_tokens=max_tokens)
+        except UnreachableError:
+            raise
         except ProviderError as exc:
             raise ExtractionError(
                 f"LLM call failed on attempt {attempt} of {attempts}: {exc}",

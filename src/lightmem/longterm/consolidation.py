@@ -17,6 +17,7 @@ entry leaves the queue only when all its pairs are decided.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,9 +27,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from lightmem.embedders.base import Embedder
-from lightmem.errors import ExtractionError, NotFoundError, ProviderError
+from lightmem.errors import ExtractionError, NotFoundError, ProviderError, UnreachableError
 from lightmem.failures import FailureLog, describe, record_transport_failure
 from lightmem.llm.base import LLM, ChatMessage, Completion
+from lightmem.llm.circuit import CircuitOpenError
 from lightmem.llm.structured import ask_structured
 from lightmem.longterm.decisions import (
     BATCH_UPDATE_PROMPT,
@@ -246,6 +248,12 @@ class Consolidator:
             decisions = self._ask(pack)
             texts = [d.text or "" for d in decisions if d.action == "update"]
             vectors: Iterator[Any] = iter(self.embedder.embed(texts) if texts else [])
+        except UnreachableError as exc:
+            # the pairs stay queued for the next run; the outage is reported once, by the
+            # circuit (lightmem.llm.circuit), not once per pack
+            if not isinstance(exc, CircuitOpenError):
+                record_transport_failure(self.store, "consolidation", exc)
+            return ["failed"] * len(pack)
         except (ExtractionError, ProviderError) as exc:
             ids = ", ".join(t.entry.id for t in pack)
             log.warning("consolidation of entries %s failed: %s", ids, type(exc).__name__)
@@ -298,23 +306,28 @@ class Consolidator:
         return target_block(number, _old_line(target.entry), _newer_lines(target.sources))
 
 
-def details(text: str) -> set[str]:
+def details(text: str) -> Counter[tuple[str, str]]:
     """What tells one fact from a near-identical one: tokens with a digit (numbers, dates,
-    codes) and capitalised words past the first of a sentence (names, places)."""
-    out: set[str] = set()
-    first = True
+    codes) and capitalised words past the first of a sentence (names, places), each with
+    its role, the word before it: "Invoice 20 is for 50" holds (invoice, 20) and (for, 50),
+    "Invoice 50 is for 20" neither."""
+    out: Counter[tuple[str, str]] = Counter()
+    first, before = True, ""
     for raw in text.split():
         token = raw.strip(".,;:!?()[]{}\"'")
+        folded = words(token)
         if token and (any(ch.isdigit() for ch in token) or (token[0].isupper() and not first)):
-            out.update(words(token))
+            out.update((before, w) for w in folded)
+        before = folded[-1] if folded else before
         first = raw.endswith((".", "!", "?", ":"))
     return out
 
 
 def covers(newer: str, older: str) -> bool:
-    """Whether ``newer`` keeps every detail of ``older``, so merging ``older`` into it by
-    similarity alone loses no fact (``Orin34`` and ``Orin346`` are two travellers)."""
-    return details(older) <= details(newer)
+    """Whether ``newer`` keeps every detail of ``older`` in the same role, so merging
+    ``older`` into it by similarity alone loses no fact (``Orin34`` and ``Orin346`` are two
+    travellers; invoice 20 for 50 dollars is not invoice 50 for 20)."""
+    return not details(older) - details(newer)
 
 
 def _old_line(old: Entry) -> str:

@@ -17,12 +17,15 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from lightmem.errors import InputError, NotFoundError
+from lightmem.failures import turn_texts
 from lightmem.stores.base import Store
+from lightmem.text import STOP_WORDS
 from lightmem.types import Entry, EntryStatus, ForgetResult, Scope
 
 _WORD = re.compile(r"\w+")
@@ -40,14 +43,21 @@ def matches(query: str, text: str) -> bool:
 
 def expiry_time(entry: Entry, default_ttl: timedelta | None) -> datetime | None:
     """When the entry expires, or None (pinned entries never do)."""
-    if entry.pinned:
+    return expires(entry.pinned, entry.expires_at, entry.created_at, default_ttl)
+
+
+def expires(
+    pinned: bool, at: datetime | None, created: datetime | None, default_ttl: timedelta | None
+) -> datetime | None:
+    """When a memory so pinned, with that expiry and creation time, expires (or None)."""
+    if pinned:
         return None
-    if entry.expires_at is not None:
-        return entry.expires_at
-    if default_ttl is None or entry.created_at is None:
+    if at is not None:
+        return at
+    if default_ttl is None or created is None:
         return None
     try:
-        return entry.created_at + default_ttl
+        return created + default_ttl
     except OverflowError:  # a TTL stored before the bound: past the last date, so never
         return None
 
@@ -113,15 +123,43 @@ class Forgetter:
         ttl = self.default_ttl(owner)
         return lambda e: is_expired(e, now, ttl)
 
+    def unexpired(
+        self, records: Iterable[dict[str, Any]], now: datetime | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Export records without the memories that expired (not yet purged by sleep time)
+        and without their history and consolidation pairs; read as they stream by."""
+        now = now if now is not None else datetime.now(UTC).replace(tzinfo=None)
+        ttls: dict[Scope, timedelta | None] = {}
+        gone: set[str] = set()
+        for rec in records:
+            if rec.get("kind") == "entry":
+                owner = Scope(rec.get("user_id"), rec.get("agent_id"))
+                if owner not in ttls:
+                    ttls[owner] = self.default_ttl(owner)
+                if _record_expired(rec, now, ttls[owner]):
+                    gone.add(rec["id"])
+            if not {rec.get("id"), rec.get("entry_id"), rec.get("target_id")} & gone and (
+                rec.get("source_id") not in gone
+            ):
+                yield rec
+
     def find(
-        self, owner: Scope, query: str | None, ids: list[str] | None, *, tombstones: bool
+        self,
+        owner: Scope,
+        query: str | None,
+        ids: list[str] | None,
+        *,
+        tombstones: bool,
+        turn_ids: list[str] | None = None,
     ) -> ForgetResult:
         """The owner's memories and turns a forget request names (``tombstones``: deleted
-        memories too, which a purge erases)."""
+        memories too, which a purge erases): by a query, and/or by the ids of memories and
+        of turns (what a preview showed, so that confirming it takes exactly that, and what
+        is drawn from it: a memory extracted from a named turn since)."""
         if query is not None and (not isinstance(query, str) or not words(query)):
             raise InputError("the forget query must hold at least one word")
-        if query is None and not ids:
-            raise InputError("forget needs a query or memory ids")
+        if query is None and not ids and not turn_ids:
+            raise InputError("forget needs a query, memory ids or turn ids")
         entries = self.store.list_entries(owner, include_deleted=tombstones)
         by_id = {e.id: e for e in entries}
         chosen: dict[str, Entry] = {}
@@ -130,20 +168,26 @@ class Forgetter:
             if tombstones or entry.status == EntryStatus.ACTIVE:
                 chosen[i] = entry
         turns = self.store.list_turns(owner)
-        turn_ids: dict[str, None] = {}
+        named: dict[str, None] = {}
+        known = {t.id for t in turns}
+        for t in turn_ids or []:
+            if t not in known:  # outside the owner, or gone
+                raise NotFoundError(f"no turn with id {t!r}")
+            named[t] = None
         facts = [e for e in entries if e.kind == "fact"]
         if query is not None:
             chosen.update((e.id, e) for e in facts if matches(query, e.text))
-            turn_ids.update((t.id, None) for t in turns if matches(query, t.content))
-            # Memories drawn from a matched turn carry what it said.
-            chosen.update((e.id, e) for e in facts if set(e.sources) & turn_ids.keys())
+            named.update((t.id, None) for t in turns if matches(query, t.content))
+        # Memories drawn from a named or matched turn carry what it said.
+        chosen.update((e.id, e) for e in facts if set(e.sources) & named.keys())
+        if query is not None:
             # A memory edited away from the words still holds them in its history.
             for e in facts:
                 if e.id not in chosen and e.version > 1 and self._history_matches(e.id, query):
                     chosen[e.id] = e
         for e in chosen.values():
             if e.kind == "fact":  # a summary's or event's sources are other facts' turns
-                turn_ids.update((t, None) for t in e.sources)
+                named.update((t, None) for t in e.sources)
         # Structure drawn from what goes (a session summary quoting a forgotten turn, an
         # event binding a forgotten fact, or one that names the words itself) goes too; a
         # summary is rebuilt at sleep time from the turns that stay.
@@ -152,7 +196,7 @@ class Forgetter:
                 continue
             bound = e.meta.get("facts") if e.kind == "event" else None
             if (
-                set(e.sources) & turn_ids.keys()
+                set(e.sources) & named.keys()
                 or (isinstance(bound, list) and set(bound) & chosen.keys())
                 or (query is not None and matches(query, e.text))
                 or (query is not None and e.version > 1 and self._history_matches(e.id, query))
@@ -162,7 +206,7 @@ class Forgetter:
         ordered = [by_id.get(i, e) for i, e in chosen.items()]
         return ForgetResult(
             memories=sorted(ordered, key=_created),
-            turns=[by_turn[t] for t in turn_ids if t in by_turn],
+            turns=[by_turn[t] for t in named if t in by_turn],
         )
 
     def _history_matches(self, entry_id: str, query: str) -> bool:
@@ -174,7 +218,14 @@ class Forgetter:
         )
 
     def apply(
-        self, owner: Scope, found: ForgetResult, *, purge: bool, actor: str, reason: str | None
+        self,
+        owner: Scope,
+        found: ForgetResult,
+        *,
+        purge: bool,
+        actor: str,
+        reason: str | None,
+        query: str | None = None,
     ) -> ForgetResult:
         found.done = True
         if purge:
@@ -184,6 +235,7 @@ class Forgetter:
                 [t.id for t in found.turns],
                 cause="forget",
                 actor=actor,
+                private=erased_texts(found, query),
             )
             found.purged = True
             found.erased_entries, found.erased_turns = r.entries, r.turns
@@ -226,6 +278,25 @@ class Forgetter:
                 continue
             return r.entries
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def erased_texts(found: ForgetResult, query: str | None) -> list[str]:
+    """What a purge erases, as texts to take out of what stays: each word of the query
+    (but function words), the memories' texts and the turns' speakers and contents."""
+    out = [w for w in words(query or "") if w not in STOP_WORDS]
+    return out + [e.text for e in found.memories] + turn_texts(found.turns)
+
+
+def _record_expired(rec: dict[str, Any], now: datetime, ttl: timedelta | None) -> bool:
+    """:func:`is_expired` of an exported entry record (times as ISO strings)."""
+    at, created = rec.get("expires_at"), rec.get("created_at")
+    when = expires(
+        bool(rec.get("pinned")),
+        datetime.fromisoformat(at) if at else None,
+        datetime.fromisoformat(created) if created else None,
+        ttl,
+    )
+    return when is not None and when <= now
 
 
 def _created(e: Entry) -> tuple[datetime, str]:

@@ -31,7 +31,13 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lightmem.embedders.base import Embedder
-from lightmem.errors import ConflictError, ExtractionError, NotFoundError, ProviderError
+from lightmem.errors import (
+    ConflictError,
+    ExtractionError,
+    NotFoundError,
+    ProviderError,
+    UnreachableError,
+)
 from lightmem.failures import FailureLog, describe
 from lightmem.llm.base import LLM, ChatMessage, Completion
 from lightmem.llm.structured import ask_structured
@@ -255,6 +261,8 @@ class SessionSummarizer:
                 max_tokens=REPLY_TOKENS_PER_SESSION * len(pack) + 100,
                 on_call=self.on_call,
             )
+        except UnreachableError:
+            return {}  # the sessions wait for the next run; the circuit reports the outage
         except (ExtractionError, ProviderError) as exc:
             private = [t.content for s in pack for t in s.turns]
             for s in pack:

@@ -96,7 +96,10 @@ def error_body(code: ErrorCode, message: str) -> dict[str, dict[str, str]]:
 
 
 def error_response(status: int, code: ErrorCode, message: str) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    """The error as JSON; ``nosniff`` also on answers given before the app (guards, limits)."""
+    headers = {"X-Content-Type-Options": "nosniff"}
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
     return JSONResponse(error_body(code, message), status_code=status, headers=headers)
 
 

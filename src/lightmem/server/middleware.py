@@ -1,6 +1,7 @@
-"""Two small ASGI middlewares: a request body limit, and an access log that records the method,
-the route template, the status and the duration only (never a path with ids, a query string
-or a body)."""
+"""Small ASGI middlewares: a request body limit, an access log that records the method, the
+route template, the status and the duration only (never a path with ids, a query string or a
+body), ``X-Content-Type-Options: nosniff`` on every response, and the keyless mode's
+loopback guard."""
 
 from __future__ import annotations
 
@@ -23,7 +24,9 @@ class BodyLimit:
     """Answer 413 to a request whose body is larger than ``max_bytes``: at once when its
     ``Content-Length`` says so, else as soon as the streamed body passes the limit; and 408
     to one whose next body chunk does not arrive within ``timeout_s`` (a client that stops
-    sending mid-body is not held open)."""
+    sending mid-body is not held open). Once the body is in, the app's later ``receive``
+    (a streamed response waiting for the client to go away) waits as long as it takes: a
+    long export is not cut off after ``timeout_s``."""
 
     def __init__(
         self,
@@ -48,9 +51,12 @@ class BodyLimit:
             await response(scope, receive, send)
             return
         seen = 0
+        body_done = False
 
         async def limited() -> Message:
-            nonlocal seen
+            nonlocal seen, body_done
+            if body_done:
+                return await receive()
             try:
                 message = await asyncio.wait_for(receive(), self.timeout_s)
             except TimeoutError:
@@ -58,6 +64,7 @@ class BodyLimit:
                     408, f"the request body did not arrive within {self.timeout_s:g} s"
                 ) from None
             if message["type"] == "http.request":
+                body_done = not message.get("more_body", False)
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
                     # FastAPI re-raises HTTPException from body parsing; the handler shapes it.
@@ -90,6 +97,33 @@ class AccessLog:
             route = getattr(scope.get("route"), "path", "<unmatched>")
             ms = (time.perf_counter() - start) * 1000
             access_log.info("%s %s %d %.1fms", scope["method"], route, status, ms)
+
+
+class NoSniff:
+    """``X-Content-Type-Options: nosniff`` on every response (errors, JSON, NDJSON, the
+    browser's files): a browser never reads tenant text served as JSON or text as a script
+    or a page."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def stamped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [
+                    (k, v)
+                    for k, v in message.get("headers", [])
+                    if k.lower() != b"x-content-type-options"
+                ]
+                headers.append((b"x-content-type-options", b"nosniff"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, stamped)
 
 
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})

@@ -3,10 +3,12 @@ answer with (a scope, a grant, a consolidation result)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lightmem.llm.circuit import LLMStatus
 from lightmem.types import ConsolidationResult, PoolGrant
 
 Id = Annotated[str, Field(min_length=1, max_length=256)]
@@ -53,6 +55,34 @@ class ConsolidationOut(BaseModel):
             failed=r.failed,
             summaries=r.summaries,
             failed_summaries=r.failed_summaries,
+        )
+
+
+#: What a key that is not an admin key is told of an outage: not the endpoint's address.
+UNREACHABLE = (
+    "the server's LLM endpoint cannot be reached; extraction waits and nothing is lost: the "
+    "turns are kept and extracted once it answers again (POST /v1/flush tries at once)"
+)
+
+
+class ExtractionOut(BaseModel):
+    """Whether the server can extract memories now; any key may read it."""
+
+    state: Literal["ok", "unreachable", "off"] = Field(
+        description="ok; unreachable: the LLM endpoint did not answer, turns wait for it; "
+        "off: no-LLM mode (memories are the turns)"
+    )
+    message: str | None = Field(
+        None, description="What failed and what happens meanwhile (the endpoint: admin only)."
+    )
+    since: datetime | None = None
+    retry_at: datetime | None = Field(None, description="When the next call may try it.")
+
+    @classmethod
+    def of(cls, status: LLMStatus, *, admin: bool) -> ExtractionOut:
+        message = status.message if admin or status.state != "unreachable" else UNREACHABLE
+        return cls(
+            state=status.state, message=message, since=status.since, retry_at=status.retry_at
         )
 
 

@@ -1,7 +1,11 @@
 """The short-term stage: batch segments by the token threshold and extract each batch with
 ONE call. A failed extraction keeps the batch (status failed, raw reply kept, the reason in
-the failure log); the next flush retries it. The sources the LLM cites are checked against
-the batch and re-pointed where they do not support their fact. Nothing is dropped."""
+the failure log); the next flush retries it. An endpoint that cannot be reached leaves the
+batch pending, its attempts untouched (it was never asked), and the owner's other batches
+wait with it. Without an LLM (no-LLM mode chosen for a store that had one) a failed batch is
+never retried: its turns wait for an LLM instead of becoming raw memories. The sources the
+LLM cites are checked against the batch and re-pointed where they do not support their
+fact. Nothing is dropped."""
 
 from __future__ import annotations
 
@@ -16,8 +20,9 @@ from typing import Any
 import numpy as np
 
 from lightmem.embedders.base import Embedder
-from lightmem.errors import ConflictError, ExtractionError, ProviderError
+from lightmem.errors import ConflictError, ExtractionError, ProviderError, UnreachableError
 from lightmem.failures import FailureLog, describe, record_transport_failure, turn_texts
+from lightmem.llm.circuit import CircuitOpenError
 from lightmem.shortterm.batching import SegmentSize, plan_batches
 from lightmem.shortterm.extraction import ExtractionReport, Extractor, relink
 from lightmem.shortterm.provenance import LinkRules, check_links, support_matrix
@@ -32,6 +37,9 @@ class StageResult:
     entries_created: int = 0
     batches_done: int = 0
     failed_batches: list[str] = field(default_factory=list)
+    more: bool = False  # batches left pending by a bounded run (``limit``)
+    #: batches left pending because the LLM endpoint could not be reached
+    waiting: list[str] = field(default_factory=list)
 
 
 def bind_events(report: ExtractionReport, turns: list[Turn]) -> list[Entry]:
@@ -102,23 +110,46 @@ class ShortTermStage:
             created += 1
         return created
 
-    def run_batches(self, owner: Scope, *, retry_failed: bool) -> StageResult:
+    def run_batches(
+        self, owner: Scope, *, retry_failed: bool, limit: int | None = None
+    ) -> StageResult:
+        """Extract the owner's pending batches (and failed ones, with ``retry_failed``), at
+        most ``limit`` of them; ``more`` says whether some were left for the next run."""
         result = StageResult()
+        # a failed batch failed with an LLM: without one it waits for one, and never
+        # becomes raw-turn memories that would not be extracted again
+        retry_failed = retry_failed and self.extractor.uses_llm
         statuses = ("pending", "failed") if retry_failed else ("pending",)
+        tried = 0
         for batch in self.store.list_batches(owner, statuses=statuses):
             if batch.status == "failed" and batch.attempts >= self.max_attempts:
                 result.failed_batches.append(batch.id)
                 continue
+            if result.waiting:  # the endpoint is down: the rest wait too, untried
+                result.waiting.append(batch.id)
+                continue
+            if limit is not None and tried >= limit:
+                result.more = True
+                break
+            tried += 1
             self.run_batch(batch, result)
         return result
 
     def run_batch(self, batch: Batch, result: StageResult) -> bool:
         """Extract one batch, counting into ``result``; True if this call completed it
-        (False: it failed, or another worker completed it first)."""
+        (False: it failed, or another worker completed it first). A failed batch is left
+        as it is without an LLM (it waits for one)."""
+        if batch.status == "failed" and not self.extractor.uses_llm:
+            return False
         turns = self.store.get_turns(batch.turn_ids)
         try:
             with self.llm_slots or contextlib.nullcontext():
                 report = self.extractor.extract(turns)
+        except UnreachableError as exc:
+            if not isinstance(exc, CircuitOpenError):  # a call was made, and failed
+                record_transport_failure(self.store, "extraction", exc)
+            result.waiting.append(batch.id)  # pending as it was; the outage is logged once
+            return False
         except (ExtractionError, ProviderError) as exc:
             record_transport_failure(self.store, "extraction", exc)
             raw = exc.raw if isinstance(exc, ExtractionError) else None

@@ -17,7 +17,7 @@ Rules every implementation keeps:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
@@ -123,6 +123,11 @@ class Store(ABC):
     @abstractmethod
     def create_batch(self, batch: Batch) -> None:
         """Record a pending batch and move its turns to BATCHED. Atomic."""
+
+    @abstractmethod
+    def buffered_owners(self) -> list[tuple[Scope, int]]:
+        """Every owner with turns not yet batched (sensory or short-term buffers), with the
+        highest ``seq`` among them, oldest buffer first."""
 
     @abstractmethod
     def list_batches(
@@ -231,12 +236,21 @@ class Store(ABC):
 
     @abstractmethod
     def erase(
-        self, owner: Scope, entry_ids: list[str], turn_ids: list[str], *, cause: str, actor: str
+        self,
+        owner: Scope,
+        entry_ids: list[str],
+        turn_ids: list[str],
+        *,
+        cause: str,
+        actor: str,
+        private: Sequence[str] = (),
     ) -> EraseResult:
         """Remove the owner's entries (with history and pairs) and turns for good, drop the
-        erased turns from other entries' sources and from batches (with their raw replies),
-        log the erasure (counts only), then scrub what the backend can (free pages, WAL,
-        dead tuples): ``compacted`` says whether that ran. Ids outside the owner ->
+        erased turns from other entries' sources, from batches (with their raw replies) and
+        the idempotency keys that stored them, take the word runs of ``private`` (the
+        erased text) out of the history reasons of the owner's other entries, log the
+        erasure (counts only), then scrub what the backend can (free pages, WAL, dead
+        tuples): ``compacted`` says whether that ran. Ids outside the owner ->
         :class:`NotFoundError`, nothing changed."""
 
     @abstractmethod

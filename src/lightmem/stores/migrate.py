@@ -1,6 +1,7 @@
 """Move a whole store to another backend (SQLite <-> PostgreSQL, or between two of a kind).
 
-:func:`migrate` reads the source in one snapshot (``export_records``), writes it into an
+:func:`migrate` reads the source (``export_records``, chunk by chunk: run it while nothing
+writes to the source), writes it into an
 empty destination in one transaction (``import_records``: all or nothing), copies every
 meta value the library keeps outside the records (``meta_items``), and then exports the
 destination and checks that it holds exactly the source's records: same ids, texts, vectors

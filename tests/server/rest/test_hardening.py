@@ -101,6 +101,39 @@ def test_a_stalled_body_is_408_not_held_open() -> None:
     assert raised and getattr(raised[0], "status_code", None) == 408
 
 
+def test_a_response_streamed_longer_than_the_body_timeout_is_not_cut_off() -> None:
+    """A streamed response (GET /v1/export of 20,000 memories) waits for the client to go
+    away with ``receive()`` while it streams: the body timeout is for the body only, and
+    once the body is in it must not end the response (it cut exports off at 10 s)."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        assert (await receive())["type"] == "http.request"  # the (empty) body
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        # as Starlette's StreamingResponse: listen for a disconnect while streaming
+        assert (await receive())["type"] == "http.disconnect"
+        await send({"type": "http.response.body", "body": b"done", "more_body": False})
+
+    async def run() -> list[dict[str, Any]]:
+        sent: list[dict[str, Any]] = []
+        queue = [{"type": "http.request", "body": b"", "more_body": False}]
+
+        async def receive() -> dict[str, Any]:
+            if queue:
+                return queue.pop()
+            await asyncio.sleep(1.0)  # the client reads for longer than the timeout
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "method": "GET", "path": "/v1/export", "headers": []}
+        await asyncio.wait_for(BodyLimit(app, timeout_s=0.2)(scope, receive, send), 10)
+        return sent
+
+    sent = asyncio.run(run())
+    assert sent[-1] == {"type": "http.response.body", "body": b"done", "more_body": False}
+
+
 def test_search_limit_zero_is_an_error_in_python(memory: Memory) -> None:
     memory.add("hello there", user_id="alice")
     for bad in (0, -1):

@@ -255,8 +255,6 @@ def test_import_cannot_write_into_or_link_to_another_tenant(
         ("invalid_input", [{**entry, "id": "e-new", "sources": [bob_turn]}]),  # bob's turns
         ("invalid_input", [{"kind": "pair", "target_id": bob_ids[0], "source_id": bob_ids[1]}]),
         ("forbidden", [call]),  # store-wide LLM accounting
-        # an id that bob's entry holds: refused as a conflict (no row of bob is touched)
-        ("conflict", [{**entry, "id": bob_ids[0], "sources": []}]),
         # an event binding bob's fact, or linking to bob's entry: search would follow them
         (
             "invalid_input",
@@ -387,3 +385,34 @@ def test_admin_key_sees_every_tenant(
     assert r.status_code == 200 and r.json()["text"].endswith(BOB_SECRET)
     r = client.get("/v1/memories", headers=tenants.auth(tenants.admin))
     assert r.status_code == 422  # an admin names the scope it works in
+
+
+def test_import_answers_alike_for_another_tenants_id_and_a_fresh_one(
+    client: TestClient, memory: Memory, tenants: Tenants, bob_ids: list[str]
+) -> None:
+    """Issue 19, finding 13: an import naming bob's entry id is answered exactly as one
+    naming a fresh id (200, the row stored under an id of alice's own), so it is no
+    existence oracle; only ids of alice's own scope conflict."""
+    before = bob_state(memory)
+    a = tenants.auth(tenants.alice)
+    entry = next(r for r in memory.export(user_id="alice") if r["kind"] == "entry")
+    answers = []
+    for given in (bob_ids[0], "f" * 32):
+        body = json.dumps({**entry, "id": given, "sources": [], "text": f"copy {given[:4]}"})
+        r = client.post("/v1/import", content=body, headers=a)
+        answers.append((r.status_code, r.json()))
+        for path in (f"/v1/memories/{given}", f"/v1/memories/{given}/history"):
+            assert client.get(path, headers=a).status_code == 404
+    assert answers == [(200, {"imported": 1})] * 2
+    texts = {e.text for e in memory.get_all(user_id="alice")}
+    assert {f"copy {bob_ids[0][:4]}", "copy ffff"} <= texts
+    assert bob_state(memory) == before
+    # alice's own ids conflict (an export imported back), as before
+    own = "\n".join(json.dumps(r) for r in memory.export(user_id="alice"))
+    r = client.post("/v1/import", content=own, headers=a)
+    assert r.status_code == 409 and entry["id"] in r.json()["error"]["message"]
+    # and so does the same file imported twice
+    body = json.dumps({**entry, "id": "e" * 32, "sources": []})
+    assert client.post("/v1/import", content=body, headers=a).status_code == 200
+    r = client.post("/v1/import", content=body, headers=a)
+    assert r.status_code == 409 and "made before" in r.json()["error"]["message"]

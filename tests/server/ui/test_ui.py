@@ -197,3 +197,30 @@ def test_detail_shows_images_and_every_consolidation_decision(
     assert link.text == "image: a red kite over the dunes"
     assert link.get_attribute("href") == kite["url"]
     assert "a red kite" in d.find_element(By.ID, "sources").text
+
+
+def test_erase_for_good_erases_what_the_preview_showed_not_what_came_since(
+    browser: Any, base_url: str, memory: Memory, tenants: Tenants
+) -> None:
+    """Issue 19, finding 9: confirming "forget everything about ..." applies the preview's
+    memory and turn ids; a memory added after the preview is not erased with them."""
+    d = browser
+    seed(memory, "alice", ALICE)
+    login(d, base_url, tenants.alice)
+    wait(d, lambda d: len(rows(d)) == 3)
+    d.find_element(By.ID, "forget-query").send_keys("Ottilie")
+    d.find_element(By.CSS_SELECTOR, "#forget-form button").click()
+    wait(d, lambda d: d.find_element(By.ID, "forget-preview").is_displayed())
+    assert "1 memories and 1 conversation turns" in d.find_element(By.ID, "forget-summary").text
+
+    later = "Ottilie moved to Leuven last spring"  # added while the preview is open
+    before = set(seed(memory, "alice", [later]))
+    assert len(before) == 4
+    d.find_element(By.ID, "forget-purge").click()
+    wait(d, lambda d: not d.find_element(By.ID, "forget-preview").is_displayed())
+    wait(d, lambda d: len(rows(d)) == 3)
+    left = {e.id: e.text for e in memory.get_all(user_id="alice")}
+    assert any(later in t for t in left.values())  # not in the preview: kept
+    assert not any("Ghent" in t for t in left.values())  # in the preview: erased
+    assert not any("Ghent" in t.content for t in memory.turns(user_id="alice"))
+    assert len(before - left.keys()) == 1

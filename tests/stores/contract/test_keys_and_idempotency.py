@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from lightmem.errors import ConflictError
+from lightmem.errors import ConflictError, InputError
 from lightmem.server.keys import KeyStore
 from lightmem.stores.base import Store
 from lightmem.types import Scope, Turn
@@ -127,3 +127,23 @@ def test_racing_idempotent_adds_store_once(make_store: Callable[..., Store]) -> 
     assert len(stores[0].list_turns(ALICE)) == 1
     assert sum(1 for _, replayed in results if not replayed) == 1
     assert len({tuple(ids) for ids, _ in results}) == 1
+
+
+def test_idempotency_digests_are_keyed_and_erased_with_their_turns(store: Store) -> None:
+    """Issue 19, finding 10: the stored digest is an HMAC under the store's salt (the plain
+    digest of a request is not in the database), and erasing a turn drops the keys that
+    stored it, digest included."""
+    saved, _ = store.add_turns_once(turns("hello"), ALICE, "k1", "plain-digest-a")
+    store.add_turns_once(turns("other"), ALICE, "k2", "plain-digest-b")
+    db = store._db  # type: ignore[attr-defined]
+    rows = db.read("t", lambda c: c.execute("SELECT key, digest FROM idempotency_keys").fetchall())
+    assert {r["key"] for r in rows} == {"k1", "k2"}
+    assert not any(r["digest"].startswith("plain-digest") for r in rows)
+    assert "idempotency_salt" not in store.meta_items()
+    with pytest.raises(InputError, match="managed by the store"):
+        store.set_meta("idempotency_salt", "00")
+    _, replayed = store.add_turns_once(turns("again"), ALICE, "k1", "plain-digest-a")
+    assert replayed
+    store.erase(ALICE, [], [saved[0].id], cause="forget", actor="user")
+    rows = db.read("t", lambda c: c.execute("SELECT key FROM idempotency_keys").fetchall())
+    assert [r["key"] for r in rows] == ["k2"]

@@ -82,7 +82,10 @@ def test_schema_version_pragmas_and_dimension_are_recorded(
     finally:
         conn.close()
     assert store.dim == DIM
-    assert store._db.read("fk", lambda c: c.execute("PRAGMA foreign_keys").fetchone()[0]) == 1
+    # foreign keys are enforced where rows are written; reads run on connections that
+    # cannot write
+    assert store._db.write("fk", lambda c: c.execute("PRAGMA foreign_keys").fetchone()[0]) == 1
+    assert store._db.read("ro", lambda c: c.execute("PRAGMA query_only").fetchone()[0]) == 1
 
 
 def test_reserved_meta_keys_are_refused(store: SQLiteStore) -> None:

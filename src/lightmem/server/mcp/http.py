@@ -14,7 +14,7 @@ from lightmem.server.errors import classify, error_response
 from lightmem.server.keys import KeyStore
 from lightmem.server.mcp.base import PRINCIPAL_KEY
 from lightmem.server.mcp.server import create_mcp_server
-from lightmem.server.middleware import LoopbackGuard
+from lightmem.server.middleware import LoopbackGuard, NoSniff
 
 
 class KeyAuth:
@@ -50,6 +50,7 @@ def http_app(
     loopback, fixed to ``principal``. The SDK guards loopback hosts against DNS rebinding."""
     server = create_mcp_server(memory, None if keys is not None else principal)
     app: Any = server.streamable_http_app(host=host)
+    app.add_middleware(NoSniff)  # the guards' own refusals carry it too (error_response)
     if keys is None:
         return LoopbackGuard(app)
     if principal is not None:  # started without keys: loopback only, until the first key

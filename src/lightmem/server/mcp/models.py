@@ -80,6 +80,9 @@ class PromptContext(BaseModel):
 class Added(BaseModel):
     turn_ids: list[str]
     memories_created: int = Field(description="Memories extracted by this call (process_now).")
+    note: str | None = Field(
+        None, description="Set when extraction has to wait (the LLM endpoint is unreachable)."
+    )
 
 
 class Deleted(BaseModel):

@@ -22,7 +22,7 @@ from lightmem.server.mcp.models import (
     PromptContext,
     SearchModeArg,
 )
-from lightmem.server.models import MAX_TEXT, ConsolidationOut
+from lightmem.server.models import MAX_TEXT, UNREACHABLE, ConsolidationOut
 
 #: A flag argument: JSON true or false only ("yes" or 1 is refused, not read as true).
 Flag = Annotated[bool, Field(strict=True)]
@@ -67,10 +67,12 @@ def register_memory_tools(server: MCPServer, conn: Connection) -> None:
             run_id=run_id,
             idempotency_key=idempotency_key,
         )
-        created = 0
+        created, note = 0, None
         if process_now:
-            created = memory.flush(user_id=s.user_id, agent_id=s.agent_id).entries_created
-        return Added(turn_ids=added.turn_ids, memories_created=created)
+            flushed = memory.flush(user_id=s.user_id, agent_id=s.agent_id)
+            created = flushed.entries_created
+            note = UNREACHABLE if flushed.waiting_batches else None
+        return Added(turn_ids=added.turn_ids, memories_created=created, note=note)
 
     @server.tool()
     @translated(ToolError)

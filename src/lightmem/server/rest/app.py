@@ -26,6 +26,7 @@ from lightmem.server.middleware import (
     AccessLog,
     BodyLimit,
     LoopbackGuard,
+    NoSniff,
 )
 from lightmem.server.rest import (
     browser,
@@ -98,5 +99,6 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes, timeout_s=body_timeout_s)
     if keys is None or anonymous_until_keys:
         app.add_middleware(LoopbackGuard)
+    app.add_middleware(NoSniff)  # outside the guard and the limit: their answers get it too
     app.add_middleware(AccessLog)
     return app

@@ -12,6 +12,7 @@ from lightmem.retrieval.context import Context
 from lightmem.server.models import (
     MAX_TEXT,
     ConsolidationOut,
+    ExtractionOut,
     Id,
     ScopeOut,
     StrictIn,
@@ -298,6 +299,12 @@ class FlushOut(BaseModel):
     entries_created: int
     batches_done: int
     failed_batches: list[str]
+    waiting_batches: list[str] = Field(
+        default_factory=list,
+        description="Batches left pending because the LLM endpoint cannot be reached "
+        "(kept; extracted once it answers).",
+    )
+    extraction: ExtractionOut
 
 
 class DeletedOut(BaseModel):
@@ -365,7 +372,7 @@ class StageUsageOut(BaseModel):
 
 
 class FailureOut(BaseModel):
-    where: Literal["extraction", "consolidation", "summary", "worker"]
+    where: Literal["extraction", "consolidation", "summary", "worker", "llm"]
     message: str = Field(description="The provider's or validator's message (no user text).")
     at: datetime | None
     ref: str | None = Field(description="The batch id, or the consolidation target's id.")
@@ -409,6 +416,10 @@ class StatsOut(BaseModel):
     embedder: str = Field(description="The model id of the store's embedder.")
     usage: UsageOut | None = Field(
         None, description="Store-wide LLM usage and pipeline counters (admin keys only)."
+    )
+    extraction: ExtractionOut = Field(
+        description="Whether memories can be extracted now (any key; the endpoint's "
+        "address and the failure's details to admin keys only)."
     )
 
 

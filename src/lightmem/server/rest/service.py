@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
 
 from lightmem import __version__
-from lightmem.server.models import ConsolidationOut, ScopeOut
+from lightmem.server.models import ConsolidationOut, ExtractionOut, ScopeOut
 from lightmem.server.rest.deps import ERRORS, NOT_FOUND, Caller, Mem
 from lightmem.server.rest.jobs import Jobs
 from lightmem.server.rest.schemas import (
@@ -49,6 +49,8 @@ def flush(caller: Caller, memory: Mem, body: ScopeIn | None = None) -> FlushOut:
         entries_created=r.entries_created,
         batches_done=r.batches_done,
         failed_batches=r.failed_batches,
+        waiting_batches=r.waiting_batches,
+        extraction=ExtractionOut.of(memory.llm_status(), admin=caller.admin),
     )
 
 
@@ -95,6 +97,7 @@ def stats(q: Annotated[ScopeIn, Query()], caller: Caller, memory: Mem) -> StatsO
         llm_mode=memory.llm_mode,
         embedder=memory.embedder.model_id,
         usage=UsageOut.of(memory.usage()) if caller.admin else None,
+        extraction=ExtractionOut.of(memory.llm_status(), admin=caller.admin),
     )
 
 

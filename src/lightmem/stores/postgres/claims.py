@@ -122,15 +122,3 @@ def renew(
             [until, worker_id, list(dict.fromkeys(entry_ids))],
         ).rowcount
     return int(batches), int(entries)
-
-
-def buffered_owners(cur: Conn) -> list[tuple[Scope, int]]:
-    """Every owner with turns not batched yet (sensory or short-term), with the highest
-    ``seq`` among them: a worker skips an owner whose buffer did not move since it last
-    looked. Read from the ``turns_stage`` index."""
-    rows = cur.execute(
-        """SELECT user_id, agent_id, max(seq) AS top FROM turns
-           WHERE stage IN ('sensory', 'short_term')
-           GROUP BY user_id, agent_id ORDER BY min(seq)"""
-    ).fetchall()
-    return [(Scope(r["user_id"], r["agent_id"]), int(r["top"])) for r in rows]

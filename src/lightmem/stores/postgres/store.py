@@ -199,7 +199,3 @@ class PostgresStore(SQLStore):
         return self._db.write(
             "renew_claims", lambda c: claims.renew(c, worker_id, batch_ids, entry_ids, ttl)
         )
-
-    def buffered_owners(self) -> list[tuple[Scope, int]]:
-        """Owners with turns not batched yet, each with the highest seq among those turns."""
-        return self._db.read("buffered_owners", claims.buffered_owners)

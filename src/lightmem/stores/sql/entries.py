@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from lightmem.errors import NotFoundError
+from lightmem.stores.sql import keys
 from lightmem.stores.sql.codec import (
     ENTRY_FIELDS,
     HISTORY_FIELDS,
@@ -234,11 +235,15 @@ def delete_all(c: Conn, d: Dialect, scope: Scope) -> int:
     (foreign keys). Returns the number of entries removed."""
     where, params = scope_where(scope)
     removed = c.execute(f"DELETE FROM entries WHERE {where}", params).rowcount
-    c.execute(f"DELETE FROM turns WHERE {where}", params)
     if scope.run_id is None:
+        c.execute(f"DELETE FROM turns WHERE {where}", params)
         c.execute(f"DELETE FROM batches WHERE {where}", params)
+        keys.drop_idempotency_keys(c, scope.owner)
     else:
+        gone = {r["id"] for r in c.execute(f"SELECT id FROM turns WHERE {where}", params)}
+        c.execute(f"DELETE FROM turns WHERE {where}", params)
         _purge_orphan_batches(c, d, scope)
+        keys.drop_idempotency_keys(c, scope.owner, gone)
     return int(removed)
 
 

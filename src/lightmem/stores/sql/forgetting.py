@@ -1,7 +1,8 @@
 """Forgetting in SQL: pins and expiry times (with history), and the erasure of entries and
 turns for good: their rows, history, consolidation pairs, the batches that saw the turns (an
-LLM's raw reply quotes them) and the turn ids cited by surviving entries. One row per erasure
-goes to ``erasures`` (counts, no text).
+LLM's raw reply quotes them), the idempotency keys that stored them, the turn ids cited by
+surviving entries, and the erased text quoted in the history reasons of those. One row per
+erasure goes to ``erasures`` (counts, no text).
 
 Whatever search keeps beside the rows follows by itself (triggers, generated columns); the
 store scrubs its files after the transaction (``SQLStore._compact``).
@@ -9,10 +10,12 @@ store scrubs its files after the transaction (``SQLStore._compact``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from lightmem.errors import NotFoundError
+from lightmem.stores.sql import keys
 from lightmem.stores.sql.codec import (
     dump_list,
     in_scope,
@@ -24,6 +27,7 @@ from lightmem.stores.sql.codec import (
 from lightmem.stores.sql.dialect import Conn, Dialect
 from lightmem.stores.sql.entries import add_history, entry_row
 from lightmem.stores.sql.turns import rows_by_id
+from lightmem.text import scrub
 from lightmem.types import Entry, EraseResult, HistoryEvent, Scope
 
 #: ``set_entry_flags`` leaves a value as it is when given this.
@@ -56,23 +60,31 @@ def set_entry_flags(
     return row_to_entry(entry_row(c, d, entry_id))
 
 
-def erase(
-    c: Conn,
-    d: Dialect,
-    owner: Scope,
-    entry_ids: list[str],
-    turn_ids: list[str],
-    *,
-    cause: str,
-    actor: str,
-    now: datetime,
-) -> EraseResult:
+@dataclass(frozen=True, slots=True)
+class Erasure:
+    """What one erasure removes: the owner's entries and turns by id, why and by whom, and
+    the texts whose word runs leave the history reasons of the entries that stay."""
+
+    owner: Scope
+    entry_ids: list[str]
+    turn_ids: list[str]
+    cause: str
+    actor: str
+    now: datetime
+    private: tuple[str, ...] = ()
+
+
+def erase(c: Conn, d: Dialect, what: Erasure) -> EraseResult:
     """Delete the owner's entries and turns with these ids (ids of other owners are
     :class:`NotFoundError`, with the message an unknown id gets)."""
-    owner = owner.owner
-    entries = rows_by_id(c, d, "entries", entry_ids, "id, user_id, agent_id, run_id", lock=True)
-    turns = rows_by_id(c, d, "turns", turn_ids, "id, user_id, agent_id, run_id", lock=True)
-    for kind, wanted, rows in (("memory entry", entry_ids, entries), ("turn", turn_ids, turns)):
+    owner = what.owner.owner
+    columns = "id, user_id, agent_id, run_id"
+    entries = rows_by_id(c, d, "entries", what.entry_ids, columns, lock=True)
+    turns = rows_by_id(c, d, "turns", what.turn_ids, columns, lock=True)
+    for kind, wanted, rows in (
+        ("memory entry", what.entry_ids, entries),
+        ("turn", what.turn_ids, turns),
+    ):
         for i in wanted:
             if i not in rows or not in_scope(rows[i], owner):
                 raise NotFoundError(f"no {kind} with id {i!r}")
@@ -90,20 +102,36 @@ def erase(
     if gone:
         _drop_cited_turns(c, d, owner, gone)
         result.batches = _scrub_batches(c, d, owner, gone)
+        keys.drop_idempotency_keys(c, owner, gone)
+    if what.private:
+        _scrub_reasons(c, owner, what.private)
     c.execute(
         """INSERT INTO erasures (user_id, agent_id, cause, entries, turns, actor, created_at)
            VALUES (?, ?, ?, ?, ?, ?, ?)""",
         (
             owner.user_id,
             owner.agent_id,
-            cause,
+            what.cause,
             result.entries,
             result.turns,
-            actor,
-            d.dump_time(now),
+            what.actor,
+            d.dump_time(what.now),
         ),
     )
     return result
+
+
+def _scrub_reasons(c: Conn, owner: Scope, private: tuple[str, ...]) -> None:
+    """The history reasons of the owner's remaining entries without the erased text (an
+    edit's reason, a decision's, may quote it)."""
+    where, params = scope_where(owner, "e")
+    sql = f"""SELECT h.id, h.reason FROM history h JOIN entries e ON e.id = h.entry_id
+              WHERE {where} AND h.reason IS NOT NULL"""
+    for row in c.execute(sql, params).fetchall():
+        reason = str(row["reason"])
+        cleaned = scrub(reason, private, limit=4 * len(reason) + 100)
+        if cleaned != " ".join(reason.split()):
+            c.execute("UPDATE history SET reason = ? WHERE id = ?", (cleaned, row["id"]))
 
 
 def _drop_cited_turns(c: Conn, d: Dialect, owner: Scope, gone: set[str]) -> None:

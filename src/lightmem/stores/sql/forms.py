@@ -176,7 +176,10 @@ def _form_problem(form: str, value: Any, dim: int) -> str | None:
         except (TypeError, ValueError):
             return "must be a list of {'url': string, 'caption': string or null}"
         if any(unsafe_url(i.url) or not storable(i.url + (i.caption or "")) for i in refs):
-            return "must hold http(s) URLs or paths (no javascript:, vbscript: or data: URL)"
+            return (
+                "must hold http(s) URLs or paths (no control character, no javascript:, "
+                "vbscript: or data: URL)"
+            )
         return None
     if form == "vector":
         if not isinstance(value, str):

@@ -4,7 +4,10 @@ revoked one, and a retried ``add`` with the same idempotency key stores its turn
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import secrets
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +33,8 @@ SCHEMA = [
         PRIMARY KEY (owner, key))""",
 ]
 _KEY_FIELDS = "name, sha256, admin, grants, created_at"
+#: The meta key of the salt that keys the stored digests of idempotent requests.
+SALT_META = "idempotency_salt"
 
 
 def _key(row: Any) -> StoredKey:
@@ -73,12 +78,13 @@ def add_turns_once(
     digest: str,
 ) -> tuple[list[Turn], bool]:
     who = json.dumps([owner.user_id, owner.agent_id])
+    keyed = _keyed(c, who, key, digest)
     # Claim the key first: a concurrent writer with the same key waits on this row, then
     # finds it taken and reads what the first one stored.
     claimed = c.execute(
         """INSERT INTO idempotency_keys (owner, key, digest, turn_ids, created_at)
            VALUES (?, ?, ?, '[]', ?) ON CONFLICT DO NOTHING""",
-        (who, key, digest, now.isoformat()),
+        (who, key, keyed, now.isoformat()),
     ).rowcount
     if claimed == 1:
         saved = turns.add_turns(c, d, new, now)
@@ -90,9 +96,31 @@ def add_turns_once(
     row = c.execute(
         "SELECT digest, turn_ids FROM idempotency_keys WHERE owner = ? AND key = ?", (who, key)
     ).fetchone()
-    if row["digest"] != digest:
+    if row["digest"] not in (keyed, digest):  # a plain digest: stored before it was keyed
         raise ConflictError(
             f"the idempotency key {key!r} was used for another request; use a new key for "
             f"new content"
         )
     return turns.get_turns(c, d, json.loads(row["turn_ids"])), True
+
+
+def _keyed(c: Conn, who: str, key: str, digest: str) -> str:
+    """The digest as stored: an HMAC under the store's own random salt (made by the first
+    keyed add), so a row tells nothing of the request to whoever reads the file."""
+    c.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+        (SALT_META, secrets.token_hex(32)),
+    )
+    salt = c.execute("SELECT value FROM meta WHERE key = ?", (SALT_META,)).fetchone()["value"]
+    message = "\x1f".join((who, key, digest)).encode("utf-8")
+    return hmac.new(bytes.fromhex(salt), message, hashlib.sha256).hexdigest()
+
+
+def drop_idempotency_keys(c: Conn, owner: Scope, gone: set[str] | None = None) -> None:
+    """Forget the owner's idempotency keys that stored one of the turns ``gone`` (None:
+    every key of the owner): a key and its digest outlive no erased turn."""
+    who = json.dumps([owner.user_id, owner.agent_id])
+    rows = c.execute("SELECT key, turn_ids FROM idempotency_keys WHERE owner = ?", (who,))
+    for row in rows.fetchall():
+        if gone is None or set(json.loads(row["turn_ids"])) & gone:
+            c.execute("DELETE FROM idempotency_keys WHERE owner = ? AND key = ?", (who, row["key"]))

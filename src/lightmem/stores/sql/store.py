@@ -17,7 +17,7 @@ each transaction to the modules by subject (``turns``, ``entries``, ``consolidat
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -27,6 +27,7 @@ from lightmem.stores.base import Decision, Store, check_batch_entries
 from lightmem.stores.sql import (
     consolidation,
     entries,
+    export,
     forgetting,
     images,
     keys,
@@ -57,7 +58,7 @@ from lightmem.types import (
 )
 
 #: Meta keys the store owns; ``set_meta`` refuses them.
-RESERVED_META = frozenset({"dim", "generation"})
+RESERVED_META = frozenset({"dim", "generation", keys.SALT_META})
 #: Keys the schema migrations keep in ``meta``: they describe one store's schema, not data.
 SCHEMA_META = frozenset({"skipped_migrations", "changes_floor"})
 
@@ -133,6 +134,9 @@ class SQLStore(Store):
     def create_batch(self, batch: Batch) -> None:
         now, d = utcnow(), self.dialect
         self._db.write("create_batch", lambda c: turns.create_batch(c, d, batch, now))
+
+    def buffered_owners(self) -> list[tuple[Scope, int]]:
+        return self._db.read("buffered_owners", turns.buffered_owners)
 
     def list_batches(
         self, scope: Scope | None = None, statuses: Iterable[str] = ("pending", "failed")
@@ -314,16 +318,19 @@ class SQLStore(Store):
         return self._db.write("forget_entries", run)
 
     def erase(
-        self, owner: Scope, entry_ids: list[str], turn_ids: list[str], *, cause: str, actor: str
+        self,
+        owner: Scope,
+        entry_ids: list[str],
+        turn_ids: list[str],
+        *,
+        cause: str,
+        actor: str,
+        private: Sequence[str] = (),
     ) -> EraseResult:
         now, d = utcnow(), self.dialect
         e_ids, t_ids = list(dict.fromkeys(entry_ids)), list(dict.fromkeys(turn_ids))
-        result = self._db.write(
-            "erase",
-            lambda c: forgetting.erase(
-                c, d, owner, e_ids, t_ids, cause=cause, actor=actor, now=now
-            ),
-        )
+        what = forgetting.Erasure(owner, e_ids, t_ids, cause, actor, now, tuple(private))
+        result = self._db.write("erase", lambda c: forgetting.erase(c, d, what))
         result.compacted = self._compact()
         return result
 
@@ -478,9 +485,8 @@ class SQLStore(Store):
 
     # -- export / import ------------------------------------------------------------------------
     def export_records(self, scope: Scope | None = None) -> Iterator[dict[str, Any]]:
-        # Read in one snapshot before yielding: no transaction stays open across yields.
-        d = self.dialect
-        yield from self._db.read("export_records", lambda c: transfer.export_records(c, d, scope))
+        # Chunk by chunk, one short read each: no transaction stays open across yields.
+        return export.export_records(self._db, self.dialect, scope)
 
     def import_records(self, records: Iterable[dict[str, Any]]) -> int:
         items, dim, d = list(records), self.dim, self.dialect

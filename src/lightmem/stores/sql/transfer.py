@@ -1,4 +1,5 @@
-"""Export and import: JSON-able records, one per row, the same format for every SQL store.
+"""The export format and import: JSON-able records, one per row, the same format for every
+SQL store (``export.py`` reads them out, chunk by chunk; this module writes them in).
 
 Kinds: ``turn``, ``entry``, ``history``, ``batch``, ``pair``, ``image_vector`` and
 ``llm_call`` (the last only in a whole-store export: LLM calls belong to no scope). Fields
@@ -24,20 +25,14 @@ from lightmem.stores.sql.codec import (
     dump_images,
     dump_list,
     dump_meta,
-    images_json,
     load_images,
-    load_list,
     load_meta,
     load_time,
     load_time_required,
-    scope_where,
-    to_iso,
-    vector_to_b64,
 )
 from lightmem.stores.sql.dialect import Conn, Dialect
 from lightmem.stores.sql.forms import check_shape
 from lightmem.stores.sql.turns import check_new_ids, existing_ids
-from lightmem.types import Scope
 
 ENTRY_KINDS = ("fact", "summary", "event")
 KINDS = ("turn", "image_vector", "entry", "batch", "history", "pair", "llm_call")  # import order
@@ -99,77 +94,6 @@ HISTORY_COLUMNS = (
 )
 CALL_COLUMNS = ("stage", "tokens_in", "tokens_out", "seconds", "ok", "created_at")
 TIME_COLUMNS = ("timestamp", "created_at", "updated_at")
-
-
-def _plain(r: Any, columns: Iterable[str]) -> dict[str, Any]:
-    """The row's values for ``columns``, times as ISO strings."""
-    return {
-        c: to_iso(load_time_required(r[c])) if c in TIME_COLUMNS and r[c] else r[c] for c in columns
-    }
-
-
-def export_records(c: Conn, d: Dialect, scope: Scope | None) -> list[dict[str, Any]]:
-    def where(alias: str) -> tuple[str, list[Any]]:
-        return scope_where(scope, alias) if scope is not None else ("1 = 1", [])
-
-    def rows(sql: str, params: list[Any]) -> list[Any]:
-        return list(c.execute(sql, params).fetchall())
-
-    out: list[dict[str, Any]] = []
-    w, p = where("t")
-    vector = d.read_vector("t.vector")
-    for r in rows(f"SELECT t.*, {vector} AS vbytes FROM turns t WHERE {w} ORDER BY t.seq", p):
-        vec = vector_to_b64(d.load_vector(r["vbytes"]))
-        rec = {
-            "kind": "turn",
-            **_plain(r, TURN_COLUMNS),
-            "author": r["author"],
-            "images": images_json(load_images(r["images"])),
-            "forgotten": int(r["forgotten"]),
-        }
-        out.append({**rec, "vector": vec})
-    w, p = where("e")
-    sql = f"""SELECT e.*, {d.read_vector("e.vector")} AS vbytes, {d.queued("e")} AS queued
-              FROM entries e WHERE {w} ORDER BY e.pk"""
-    for r in rows(sql, p):
-        rec = {"kind": "entry", **_plain(r, ENTRY_COLUMNS), "consolidated": 0 if r["queued"] else 1}
-        rec.update({c: load_list(r[c]) for c in ENTRY_LISTS})
-        rec.update(pinned=int(r["pinned"]), expires_at=to_iso(load_time(r["expires_at"])))
-        rec.update(memory_kind=r["kind"], meta=load_meta(r["meta"]))
-        rec["images"] = images_json(load_images(r["images"]))
-        rec.update(
-            superseded_by=r["superseded_by"], valid_until=to_iso(load_time(r["valid_until"]))
-        )
-        out.append({**rec, "vector": vector_to_b64(d.load_vector(r["vbytes"]))})
-    w, p = where("b")
-    for r in rows(f"SELECT b.* FROM batches b WHERE {w} ORDER BY b.pk", p):
-        out.append(
-            {"kind": "batch", **_plain(r, BATCH_COLUMNS), "turn_ids": load_list(r["turn_ids"])}
-        )
-    w, p = where("e")
-    sql = f"SELECT h.* FROM history h JOIN entries e ON e.id = h.entry_id WHERE {w} ORDER BY h.id"
-    out += [{"kind": "history", **_plain(r, HISTORY_COLUMNS)} for r in rows(sql, p)]
-    ws, ps = where("s")
-    sql = f"""SELECT p.target_id, p.source_id, p.decision, p.reason, p.decided_at
-              FROM consolidation_pairs p
-              JOIN entries e ON e.id = p.target_id JOIN entries s ON s.id = p.source_id
-              WHERE {w} AND {ws} ORDER BY p.target_id{d.bytewise}, p.source_id{d.bytewise}"""
-    for r in rows(sql, p + ps):
-        out.append(
-            {
-                "kind": "pair",
-                "target_id": r["target_id"],
-                "source_id": r["source_id"],
-                "decision": r["decision"],
-                "reason": r["reason"],
-                "decided_at": to_iso(load_time(r["decided_at"])),
-            }
-        )
-    out += images.export_image_vectors(c, d, scope)
-    if scope is None:
-        for r in rows("SELECT * FROM llm_calls ORDER BY id", []):
-            out.append({"kind": "llm_call", **_plain(r, CALL_COLUMNS), "ok": bool(r["ok"])})
-    return out
 
 
 def import_records(c: Conn, d: Dialect, records: Iterable[dict[str, Any]], dim: int) -> int:

@@ -256,3 +256,15 @@ def fail_batch(c: Conn, d: Dialect, batch_id: str, error: str, raw_reply: str | 
             raw_reply = COALESCE(?, raw_reply), attempts = attempts + 1 WHERE id = ?""",
         (error, raw_reply, batch_id),
     )
+
+
+def buffered_owners(c: Conn) -> list[tuple[Scope, int]]:
+    """Every owner with turns not batched yet (sensory or short-term), with the highest
+    ``seq`` among them: a worker skips an owner whose buffer did not move since it last
+    looked. Read from the ``turns_stage`` index."""
+    rows = c.execute(
+        """SELECT user_id, agent_id, max(seq) AS top FROM turns
+           WHERE stage IN ('sensory', 'short_term')
+           GROUP BY user_id, agent_id ORDER BY min(seq)"""
+    ).fetchall()
+    return [(Scope(r["user_id"], r["agent_id"]), int(r["top"])) for r in rows]

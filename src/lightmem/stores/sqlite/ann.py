@@ -112,7 +112,7 @@ class AnnIndex:
     a removal) and are scored exactly beside the graph's candidates. A background thread
     merges them into a new graph file once there are :data:`MERGE_AT`, or builds the graph
     from the store when there is none (meanwhile search is exact); either is swapped in at
-    the next search. Every method runs inside the store's lock."""
+    the next search. Every method runs under the store's cache lock."""
 
     def __init__(self, settings: AnnSettings, key: str, dim: int, db_path: str) -> None:
         self.settings = settings

@@ -35,7 +35,7 @@ DELTA_MIN = 5_000
 
 class SearchCache:
     """Owner indexes, least recently searched dropped first once ``budget`` bytes are held.
-    Used only inside the store's lock, so it needs none of its own."""
+    Used only under the store's cache lock, so it needs none of its own."""
 
     def __init__(
         self,

@@ -1,10 +1,14 @@
-"""The connection: pragmas, one transaction per call, lock retries, error translation.
+"""The connections: pragmas, one transaction per call, lock retries, error translation.
 
-One ``sqlite3.Connection`` is shared by every thread of the process (consolidation calls the
-store from a thread pool); an ``RLock`` serialises the calls, so each public store method
-runs as exactly one transaction. Other processes may open the same file: SQLite's busy
-timeout waits for their locks, and a ``database is locked`` that still escapes is retried a
-bounded number of times with backoff before it becomes a :class:`StorageError`.
+Writes go through one ``sqlite3.Connection``, shared by every thread of the process; an
+``RLock`` serialises them, so each public store method runs as exactly one transaction. Reads
+take a connection of their own from a small pool (:data:`READERS`, opened as needed): in WAL
+mode a reader sees the last commit and never waits for the writer, so a long read (an
+export, a large tenant's search) holds up neither writes nor the other reads, such as an API
+key's lookup. A ``:memory:`` database has one connection: its reads take the write lock.
+Other processes may open the same file: SQLite's busy timeout waits for their locks, and a
+``database is locked`` that still escapes is retried a bounded number of times with backoff
+before it becomes a :class:`StorageError`.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -27,15 +31,56 @@ T = TypeVar("T")
 #: Attempts of one transaction when SQLite reports the database busy or locked.
 LOCK_ATTEMPTS = 4
 LOCK_BACKOFF_S = 0.05
+#: Read connections open at most (reads beyond wait for one to come back).
+READERS = 8
+
+
+class Readers:
+    """A pool of read connections, opened by ``connect`` when none is idle."""
+
+    def __init__(self, connect: Callable[[], sqlite3.Connection], size: int) -> None:
+        self._connect = connect
+        self._slots = threading.BoundedSemaphore(size)
+        self._idle: list[sqlite3.Connection] = []
+        self._guard = threading.Lock()
+        self._closed = False
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        with self._slots:
+            with self._guard:
+                conn = self._idle.pop() if self._idle else None
+            if conn is None:
+                conn = self._connect()
+            try:
+                yield conn
+            finally:
+                with self._guard:
+                    keep = not self._closed
+                    if keep:
+                        self._idle.append(conn)
+                if not keep:
+                    conn.close()
+
+    def close(self) -> None:
+        with self._guard:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
 
 
 class Database:
-    def __init__(self, path: str, busy_timeout_ms: int, synchronous: str = "FULL") -> None:
+    def __init__(
+        self, path: str, busy_timeout_ms: int, synchronous: str = "FULL", readers: int = READERS
+    ) -> None:
         self.path = path
         self.busy_timeout_ms = busy_timeout_ms
         self.synchronous = "NORMAL" if synchronous.upper() == "NORMAL" else "FULL"
-        self.lock = threading.RLock()  # also guards state kept beside the connection
+        self.lock = threading.RLock()  # the write connection (every connection of :memory:)
         self._conn: sqlite3.Connection | None = None
+        self._size = readers
+        self._readers: Readers | None = None
 
     def connect(self) -> None:
         """Open the connection; a new database file is created readable by its owner only
@@ -51,21 +96,8 @@ class Database:
                     raise StorageError(
                         f"SQLite store {self.path!r}: cannot create its directory: {exc}"
                     ) from exc
+            conn = self._open()
             try:
-                conn = sqlite3.connect(
-                    self.path,
-                    timeout=self.busy_timeout_ms / 1000,
-                    isolation_level=None,  # we issue BEGIN/COMMIT ourselves
-                    check_same_thread=False,  # shared by threads, serialised by self.lock
-                )
-            except sqlite3.Error as exc:
-                raise self.error("open", exc) from exc
-            conn.row_factory = sqlite3.Row
-            try:
-                # The entries triggers store every entry's BM25 terms through this function.
-                conn.create_function("lightmem_terms", 2, encode_terms, deterministic=True)
-                conn.create_function("lightmem_terms", 3, encode_entry_terms, deterministic=True)
-                conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
                 conn.execute("PRAGMA foreign_keys = ON")
                 # Deleted content is overwritten with zeros (right to erasure: a forgotten
                 # memory leaves no bytes in free space or free pages).
@@ -82,6 +114,39 @@ class Database:
                 conn.close()
                 raise self.error("open", exc) from exc
             self._conn = conn
+            if self.path != ":memory:":
+                self._readers = Readers(self._reader, self._size)
+
+    def _open(self) -> sqlite3.Connection:
+        """A connection with what every one needs: rows by name, the busy timeout, and the
+        function the entries triggers store every entry's BM25 terms through."""
+        try:
+            conn = sqlite3.connect(
+                self.path,
+                timeout=self.busy_timeout_ms / 1000,
+                isolation_level=None,  # we issue BEGIN/COMMIT ourselves
+                check_same_thread=False,  # used by one thread at a time (a lock, the pool)
+            )
+        except sqlite3.Error as exc:
+            raise self.error("open", exc) from exc
+        conn.row_factory = sqlite3.Row
+        try:
+            conn.create_function("lightmem_terms", 2, encode_terms, deterministic=True)
+            conn.create_function("lightmem_terms", 3, encode_entry_terms, deterministic=True)
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+        except sqlite3.Error as exc:
+            conn.close()
+            raise self.error("open", exc) from exc
+        return conn
+
+    def _reader(self) -> sqlite3.Connection:
+        conn = self._open()
+        try:
+            conn.execute("PRAGMA query_only = ON")  # a read connection never writes
+        except sqlite3.Error as exc:
+            conn.close()
+            raise self.error("open", exc) from exc
+        return conn
 
     def _wal(self, conn: sqlite3.Connection) -> None:
         """Switch the file to WAL mode. A new file is switched by the first process that gets
@@ -104,28 +169,42 @@ class Database:
         with self.lock:
             if self._conn is None:
                 return
+            readers, self._readers = self._readers, None
+            if readers is not None:
+                readers.close()
             conn, self._conn = self._conn, None
             try:
                 conn.close()
             except sqlite3.Error as exc:
                 raise self.error("close", exc) from exc
 
-    def checkpoint(self) -> bool:
-        """Copy the WAL into the database file and truncate the WAL to zero bytes. False
-        when another connection's open read kept part of it (the next checkpoint copies it)."""
-        with self.lock:
-            conn = self._conn
-            if conn is None:
-                raise StorageError(f"SQLite store {self.path!r}: checkpoint: the store is not open")
-            try:
-                busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-            except sqlite3.Error as exc:
-                raise self.error("checkpoint", exc) from exc
-            return busy == 0
+    def checkpoint(self, patience_s: float = 2.0) -> bool:
+        """Copy the WAL into the database file and truncate the WAL to zero bytes. A read in
+        progress (here or in another process) keeps the WAL: tried again for ``patience_s``;
+        False when one still held it (the next checkpoint copies it)."""
+        deadline = time.monotonic() + patience_s
+        while True:
+            with self.lock:
+                conn = self._conn
+                if conn is None:
+                    raise StorageError(
+                        f"SQLite store {self.path!r}: checkpoint: the store is not open"
+                    )
+                try:
+                    busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                except sqlite3.Error as exc:
+                    raise self.error("checkpoint", exc) from exc
+            if busy == 0 or time.monotonic() >= deadline:
+                return busy == 0
+            time.sleep(LOCK_BACKOFF_S)
 
     def read(self, what: str, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn`` in one read transaction (a consistent snapshot)."""
-        return self._run(what, fn, "BEGIN")
+        """Run ``fn`` in one read transaction (a consistent snapshot), on a read connection."""
+        readers = self._readers
+        if readers is None:  # :memory:, or not open (the write path says so)
+            return self._run(what, fn, "BEGIN")
+        with readers.connection() as conn:
+            return self._attempts(conn, what, fn, "BEGIN")
 
     def write(self, what: str, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` in one write transaction; everything or nothing is committed."""
@@ -136,22 +215,27 @@ class Database:
             conn = self._conn
             if conn is None:
                 raise StorageError(f"SQLite store {self.path!r}: {what}: the store is not open")
-            for attempt in range(1, LOCK_ATTEMPTS + 1):
+            return self._attempts(conn, what, fn, begin)
+
+    def _attempts(
+        self, conn: sqlite3.Connection, what: str, fn: Callable[[sqlite3.Connection], T], begin: str
+    ) -> T:
+        for attempt in range(1, LOCK_ATTEMPTS + 1):
+            try:
+                conn.execute(begin)
                 try:
-                    conn.execute(begin)
-                    try:
-                        result = fn(conn)
-                        conn.execute("COMMIT")
-                    except BaseException:
-                        _rollback(conn)
-                        raise
-                    return result
-                except sqlite3.Error as exc:
-                    if _is_busy(exc) and attempt < LOCK_ATTEMPTS:
-                        time.sleep(LOCK_BACKOFF_S * 2 ** (attempt - 1))
-                        continue
-                    raise self.error(what, exc, attempts=attempt) from exc
-            raise AssertionError("unreachable")  # pragma: no cover
+                    result = fn(conn)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    _rollback(conn)
+                    raise
+                return result
+            except sqlite3.Error as exc:
+                if _is_busy(exc) and attempt < LOCK_ATTEMPTS:
+                    time.sleep(LOCK_BACKOFF_S * 2 ** (attempt - 1))
+                    continue
+                raise self.error(what, exc, attempts=attempt) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def error(self, what: str, exc: sqlite3.Error, attempts: int = 1) -> StorageError:
         """A :class:`StorageError` that says what failed and, in words, why."""

@@ -9,6 +9,7 @@ indexes in memory (``cache``, ``search``, ``lexical``) and an ANN sidecar for la
 from __future__ import annotations
 
 import sqlite3
+import threading
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
@@ -67,6 +68,9 @@ class SQLiteStore(SQLStore):
         self.opts = options
         self._db = Database(options.path, options.busy_timeout_ms, options.synchronous)
         self._cache: SearchCache | None = None
+        # The search cache (and its ANN graphs) is changed by one search at a time; reads
+        # run on connections of their own, so they no longer serialise it.
+        self._cache_lock = threading.RLock()
 
     # -- lifecycle ------------------------------------------------------------------------
     @property
@@ -109,12 +113,12 @@ class SQLiteStore(SQLStore):
                 return owner is not None and search.more_active_than(c, owner, threshold)
 
             cache = self._cache
-            self._db.read("open", lambda c: cache.sweep(c, is_large))
+            self._db.read("open", lambda c: cache.sweep(c, is_large))  # no search runs yet
 
     def close(self) -> None:
         cache, self._cache = self._cache, None
         if cache is not None:
-            with self._db.lock:
+            with self._cache_lock:
                 cache.clear()  # writes the ANN sidecars' pending changes
         self._db.close()
 
@@ -134,7 +138,7 @@ class SQLiteStore(SQLStore):
     def cache_stats(self) -> dict[str, Any]:
         """What the search cache holds: owners, bytes, hits, loads, evictions."""
         cache = self._search()
-        with self._db.lock:
+        with self._cache_lock:
             return cache.stats()
 
     # -- search -----------------------------------------------------------------------------
@@ -147,12 +151,13 @@ class SQLiteStore(SQLStore):
             return []
 
         def run(c: sqlite3.Connection) -> tuple[search.OwnerIndex, list[tuple[int, float]]]:
-            index = cache.get(c, scope.owner)
-            if index.ann is None:
-                return index, []
-            keep = index.slots.mask(scope.run_id, time_range)
-            keep = index.has_vector if keep is None else keep & index.has_vector
-            return index, index.ann.search(c, index.slots, query, k, keep)
+            with self._cache_lock:
+                index = cache.get(c, scope.owner)
+                if index.ann is None:
+                    return index, []
+                keep = index.slots.mask(scope.run_id, time_range)
+                keep = index.has_vector if keep is None else keep & index.has_vector
+                return index, index.ann.search(c, index.slots, query, k, keep)
 
         index, found = self._db.read("search_dense", run)
         if index.ann is not None:
@@ -168,11 +173,12 @@ class SQLiteStore(SQLStore):
             return []
 
         def run(c: sqlite3.Connection) -> search.OwnerIndex:
-            index = cache.get(c, scope.owner)
-            if index.postings is None:
-                search.load_postings(c, index, scope.owner)
-                cache.trim()
-            return index
+            with self._cache_lock:
+                index = cache.get(c, scope.owner)
+                if index.postings is None:
+                    search.load_postings(c, index, scope.owner)
+                    cache.trim()
+                return index
 
         return self._db.read("search_bm25", run).bm25(query, k, scope.run_id, time_range)
 

@@ -198,7 +198,9 @@ async function previewForget(event) {
   event.preventDefault();
   const q = $("forget-query").value.trim();
   const out = await api("POST", "/v1/forget", { ...scope(), query: q, confirm: false });
-  pendingForget = q;
+  // Confirming applies exactly what is shown: these ids, not the query run again (a
+  // memory added since the preview must not go with it).
+  pendingForget = { ids: out.memories.map((m) => m.id), turn_ids: out.turns.map((t) => t.id) };
   $("forget-preview").hidden = false;
   $("forget-summary").textContent = out.memories.length + " memories and " + out.turns.length +
     " conversation turns match \u201c" + q + "\u201d.";
@@ -209,7 +211,7 @@ async function previewForget(event) {
 
 async function confirmForget(purge) {
   if (!pendingForget) return;
-  await api("POST", "/v1/forget", { ...scope(), query: pendingForget, purge, confirm: true });
+  await api("POST", "/v1/forget", { ...scope(), ...pendingForget, purge, confirm: true });
   pendingForget = null;
   $("forget-preview").hidden = true;
   $("forget-query").value = "";

@@ -1,0 +1,80 @@
+"""Expiry before sleep time (issue 19, finding 11): a memory whose time is up is gone from
+every read and edit at once, as if purged, on every store backend; sleep time then erases it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+import pytest
+from fastapi.testclient import TestClient
+
+from lightmem import Memory
+from lightmem.errors import NotFoundError
+from lightmem.server.keys import KeyStore
+from lightmem.server.rest.app import create_app
+from lightmem.types import Entry, Scope
+
+TEXTS = ["the spare key is under the blue flowerpot", "I play tennis on Thursdays"]
+
+
+def expired_one(mem: Memory) -> tuple[Entry, Entry]:
+    mem.add([{"role": "user", "content": t} for t in TEXTS], user_id="alice")
+    mem.flush(user_id="alice")
+    gone, kept = mem.get_all(user_id="alice")
+    mem.store.set_entry_flags(gone.id, expires_at=datetime(2000, 1, 1), actor="user")
+    return gone, kept
+
+
+def test_an_expired_memory_is_gone_from_every_read_and_edit(
+    open_memory: Callable[[], Memory],
+) -> None:
+    mem = open_memory()
+    gone, kept = expired_one(mem)
+    calls: list[Callable[[], object]] = [
+        lambda: mem.get(gone.id),
+        lambda: mem.get(gone.id, user_id="alice"),
+        lambda: mem.sources(gone.id),
+        lambda: mem.history(gone.id),
+        lambda: mem.decisions(gone.id),
+        lambda: mem.update(gone.id, "the key moved"),
+        lambda: mem.delete(gone.id),
+        lambda: mem.pin(gone.id),
+        lambda: mem.set_ttl(gone.id, 3600),
+    ]
+    alice = mem.as_scope(user_id="alice")
+    calls += [lambda: alice.get(gone.id), lambda: alice.update(gone.id, "x")]
+    for call in calls:
+        with pytest.raises(NotFoundError, match="no memory"):
+            call()
+    assert [e.id for e in mem.get_all(user_id="alice")] == [kept.id]
+    exported = list(mem.export(user_id="alice"))
+    assert gone.id not in {r.get("id") for r in exported}
+    assert gone.id not in {r.get("entry_id") for r in exported if r["kind"] == "history"}
+    assert kept.id in {r.get("id") for r in exported}
+    assert mem.get(kept.id).text == kept.text
+    assert mem.consolidate(user_id="alice").expired == 1
+    assert [e.id for e in mem.get_all(user_id="alice", include_deleted=True)] == [kept.id]
+
+
+def test_rest_answers_404_for_an_expired_memory(make_memory: Callable[..., Memory]) -> None:
+    mem = make_memory(worker={"background": True})
+    gone, kept = expired_one(mem)
+    keys = KeyStore.for_memory(mem)
+    h = {"Authorization": f"Bearer {keys.create(users=['alice'])[0]}"}
+    with TestClient(create_app(mem, keys)) as c:
+        answers = [
+            c.get(f"/v1/memories/{gone.id}", headers=h),
+            c.get(f"/v1/memories/{gone.id}/sources", headers=h),
+            c.get(f"/v1/memories/{gone.id}/history", headers=h),
+            c.patch(f"/v1/memories/{gone.id}", json={"text": "moved"}, headers=h),
+            c.delete(f"/v1/memories/{gone.id}", headers=h),
+            c.post(f"/v1/memories/{gone.id}/pin", json={}, headers=h),
+            c.post(f"/v1/memories/{gone.id}/ttl", json={"ttl_seconds": 60}, headers=h),
+        ]
+        assert [r.status_code for r in answers] == [404] * len(answers)
+        assert {r.json()["error"]["code"] for r in answers} == {"not_found"}
+        exported = c.get("/v1/export", headers=h).text
+        assert gone.id not in exported  # its turn stays until sleep time erases it too
+        assert c.get(f"/v1/memories/{kept.id}", headers=h).status_code == 200
+    assert mem.store.get_entry(gone.id, Scope("alice")).id == gone.id  # until sleep time
