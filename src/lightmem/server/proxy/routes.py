@@ -1,0 +1,135 @@
+"""The OpenAI-compatible routes: ``POST /v1/chat/completions`` (streamed or not),
+``GET /v1/models`` (passed through) and ``GET /v1/health``.
+
+A chat completion: authenticate the LightMem key, choose the user within its scopes, build
+the upstream messages (:mod:`.injection`), record the user's turn, forward, relay the answer
+(event-stream chunks as they arrive), then record the reply. Store work runs in worker
+threads, off the event loop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from lightmem.access import Principal
+from lightmem.config import ProxySection
+from lightmem.memory import Memory
+from lightmem.server.auth import authenticate, bearer_token
+from lightmem.server.keys import KeyStore
+from lightmem.server.proxy import injection
+from lightmem.server.proxy.injection import Plan
+from lightmem.server.proxy.recorder import Recorder, StreamText, reply_text
+from lightmem.server.proxy.requests import chosen_user, parse_chat, session_of
+from lightmem.server.proxy.upstream import Upstream, UpstreamError, json_object
+
+log = logging.getLogger("lightmem.server.proxy")
+router = APIRouter()
+
+
+@dataclass(slots=True)
+class ProxyState:
+    memory: Memory
+    keys: KeyStore | None
+    anonymous_until_keys: bool
+    settings: ProxySection
+    upstream: Upstream
+
+    def caller(self, headers: Mapping[str, str]) -> Principal:
+        token = bearer_token(headers.get("authorization"))
+        return authenticate(self.keys, token, anonymous_until_keys=self.anonymous_until_keys)
+
+
+@dataclass(slots=True)
+class Exchange:
+    """One request on its way: what goes upstream, where turns are recorded."""
+
+    plan: Plan
+    recorder: Recorder
+    recorded: list[str]
+
+    def headers(self) -> dict[str, str]:
+        return self.plan.headers(self.recorder.session)
+
+
+def _state(request: Request) -> ProxyState:
+    state: ProxyState = request.app.state.proxy
+    return state
+
+
+def begin(state: ProxyState, headers: Mapping[str, str], body: dict[str, Any]) -> Exchange:
+    """Authenticate, plan the upstream messages and record the user's turn (a thread)."""
+    caller = state.caller(headers)
+    view = state.memory.as_actor(caller)
+    scope = view.where(user_id=chosen_user(body, headers, caller), need="write")
+    recorder = Recorder(view, scope, session_of(headers, caller))
+    plan = injection.plan(view, scope, body["messages"], state.settings)
+    recorded = recorder.user(body["messages"], headers.get("idempotency-key"))
+    return Exchange(plan, recorder, recorded)
+
+
+@router.get("/v1/health", include_in_schema=False)
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/v1/models")
+async def models(request: Request) -> Response:
+    state = _state(request)
+    await run_in_threadpool(state.caller, request.headers)
+    answer = await state.upstream.get("/models")
+    return Response(answer.content, answer.status_code, media_type="application/json")
+
+
+@router.post("/v1/chat/completions")
+async def chat_completions(request: Request) -> Response:
+    state = _state(request)
+    body = parse_chat(await request.body())
+    exchange = await run_in_threadpool(begin, state, request.headers, body)
+    payload = {**body, "messages": exchange.plan.messages}
+    if body.get("stream"):
+        answer = await state.upstream.post("/chat/completions", payload, stream=True)
+        return StreamingResponse(
+            relay(state.upstream, exchange, answer),
+            media_type=answer.headers.get("content-type", "text/event-stream"),
+            headers=exchange.headers(),
+        )
+    answer = await state.upstream.post("/chat/completions", payload, stream=False)
+    reply = json_object(answer, "a chat completion")
+    exchange.recorded += await run_in_threadpool(exchange.recorder.reply, reply_text(reply))
+    reply["lightmem"] = exchange.plan.report(exchange.recorder.session, exchange.recorded)
+    return JSONResponse(reply, headers=exchange.headers())
+
+
+async def relay(
+    upstream: Upstream, exchange: Exchange, answer: httpx.Response
+) -> AsyncIterator[bytes]:
+    """The upstream's chunks as they arrive; the reply recorded once the stream is whole.
+    A stream that breaks ends with an error event (OpenAI clients raise it)."""
+    text = StreamText()
+    try:
+        async for chunk in answer.aiter_bytes():
+            text.feed(chunk)
+            yield chunk
+    except httpx.TransportError as exc:
+        failure = upstream.failure(exc)
+        log.warning("upstream stream broke: %s", failure.code)
+        yield error_event(failure)
+        return
+    finally:
+        await answer.aclose()
+    if text.error is None:
+        await run_in_threadpool(exchange.recorder.reply, text.text)
+
+
+def error_event(failure: UpstreamError) -> bytes:
+    error = {"message": str(failure), "type": "server_error", "param": None, "code": failure.code}
+    return b"data: " + json.dumps({"error": error}).encode() + b"\n\n"
