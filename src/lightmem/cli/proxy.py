@@ -59,7 +59,6 @@ def proxy(
             keys_configured=configured,
             allow_unauthenticated_loopback=allow_unauthenticated_loopback,
         )
-        log_to_stderr()
         app = create_proxy_app(
             memory,
             keys,
@@ -68,6 +67,7 @@ def proxy(
             max_body_bytes=max_body_bytes,
             body_timeout_s=body_timeout,
         )
+        log_to_stderr()
         announce(f"memory proxy on http://{hostport(host, port)}/v1", memory, keys, configured)
         note(
             f"upstream: {settings.upstream_url} (memory block {settings.budget_tokens} tokens, "

@@ -67,6 +67,7 @@ class StreamText:
         self._pending = b""
         self._parts: list[str] = []
         self.error: str | None = None
+        self.done = False  # the ``data: [DONE]`` event came
 
     @property
     def text(self) -> str:
@@ -82,6 +83,7 @@ class StreamText:
             return
         data = line[5:].strip()
         if data == b"[DONE]":
+            self.done = True
             return
         try:
             event = json.loads(data)

@@ -112,12 +112,17 @@ async def chat_completions(request: Request) -> Response:
 async def relay(
     upstream: Upstream, exchange: Exchange, answer: httpx.Response
 ) -> AsyncIterator[bytes]:
-    """The upstream's chunks as they arrive; the reply recorded once the stream is whole.
-    A stream that breaks ends with an error event (OpenAI clients raise it)."""
+    """The upstream's chunks as they arrive. The reply is recorded once the stream is whole,
+    before its last event goes out (a client stops reading at ``[DONE]``). A stream that
+    breaks ends with an error event (OpenAI clients raise it), and no reply is recorded."""
     text = StreamText()
+    recorded = False
     try:
         async for chunk in answer.aiter_bytes():
             text.feed(chunk)
+            if text.done and not recorded and text.error is None:
+                recorded = True
+                await run_in_threadpool(exchange.recorder.reply, text.text)
             yield chunk
     except httpx.TransportError as exc:
         failure = upstream.failure(exc)
@@ -126,7 +131,7 @@ async def relay(
         return
     finally:
         await answer.aclose()
-    if text.error is None:
+    if not recorded and text.error is None:  # an upstream that sends no [DONE]
         await run_in_threadpool(exchange.recorder.reply, text.text)
 
 
