@@ -136,6 +136,16 @@ class Entry:
     #: the images of its source turns (by reference); their captions are searchable
     images: list[ImageRef] = field(default_factory=list)
 
+    @property
+    def keyed(self) -> bool:
+        """Written by an application under a key of its own (:mod:`lightmem.keyed`)."""
+        return "key" in self.meta
+
+    @property
+    def searchable(self) -> bool:
+        """False for a keyed memory kept but never searched (``meta["searchable"]``)."""
+        return self.meta.get("searchable") is not False
+
 
 def carried_images(turns: list[Turn]) -> list[ImageRef]:
     """The images of ``turns`` an entry drawn from them carries: each URL once, in order."""

@@ -259,8 +259,8 @@ class Searcher:
                 entry = entries.get(key if kind == "e" else turn_entry[key])
                 if entry is None or entry.status != EntryStatus.ACTIVE or entry.id in seen_entries:
                     continue
-                if entry.kind == "summary":
-                    continue  # the store's own indexes rank summaries too: not a hit
+                if entry.kind == "summary" or not entry.searchable:
+                    continue  # the store's own indexes rank these too: not a hit
                 if hidden is not None and hidden(entry):
                     continue
                 if kind == "t" and key in covered:
