@@ -139,6 +139,18 @@ class ScopedMemory:
             user_id=s.user_id, agent_id=s.agent_id, run_id=s.run_id, **kwargs
         )
 
+    def turns(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        pool: Scope | None = None,
+        session_id: str | None = None,
+    ) -> list[Turn]:
+        """The turns of a scope (of one session), in order."""
+        s = self.where(user_id, agent_id, pool=pool)
+        return self.memory.turns(user_id=s.user_id, agent_id=s.agent_id, session_id=session_id)
+
     def history(self, memory_id: str) -> list[HistoryRecord]:
         self.entry(memory_id)
         return self.memory.history(memory_id)
@@ -283,6 +295,22 @@ class ScopedMemory:
         s = self.where(user_id, agent_id, pool=pool, need="write").owner
         access.check_purge(self.principal, s)
         return keyed.delete(self.memory, s, key, actor=self._actor(s))
+
+    def erase_turns(
+        self,
+        turn_ids: list[str],
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        pool: Scope | None = None,
+        cause: str = "turns erased",
+    ) -> int:
+        """Erase turns for good: only the pool's owner erases."""
+        s = self.where(user_id, agent_id, pool=pool, need="write")
+        access.check_purge(self.principal, s)
+        return self.memory.erase_turns(
+            turn_ids, user_id=s.user_id, agent_id=s.agent_id, cause=cause, actor=self._actor(s)
+        )
 
     def import_records(self, records: list[dict[str, Any]]) -> int:
         """Import an export; every record must lie in the principal's own scopes."""

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from lightmem.retrieval.query import memory_query, text_of
 from lightmem.server.proxy.block import (
     STABLE_HEADER,
-    memory_query,
     message_tokens,
     render_stable,
     split_system,
-    text_of,
     trim,
 )
 from lightmem.server.proxy.recorder import StreamText, reply_text

@@ -17,13 +17,11 @@ from functools import lru_cache
 from typing import Any
 
 from lightmem.retrieval.context import day, session_line
+from lightmem.retrieval.query import MEMORY_PREAMBLE, text_of
 from lightmem.tokens import count_tokens
 from lightmem.types import Entry
 
-STABLE_HEADER = (
-    "Long-term memory about the user, kept by LightMem. Use it where it helps the reply; "
-    "it may be incomplete."
-)
+STABLE_HEADER = MEMORY_PREAMBLE
 PINNED_HEADER = "Pinned:"
 SESSIONS_HEADER = "Earlier sessions (oldest first):"
 QUESTION_HEADER = "Relevant to this request:"
@@ -31,17 +29,6 @@ QUESTION_HEADER = "Relevant to this request:"
 SYSTEM_ROLES = frozenset({"system", "developer"})
 #: What one message costs beyond its text (role, separators), as chat templates count.
 MESSAGE_OVERHEAD = 4
-
-
-def text_of(message: dict[str, Any]) -> str:
-    """A message's text: its ``content`` string, or the text parts of a content list."""
-    content = message.get("content")
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = [p.get("text") for p in content if isinstance(p, dict)]
-        return "\n".join(p for p in parts if isinstance(p, str))
-    return ""
 
 
 def split_system(messages: Sequence[dict[str, Any]]) -> tuple[list[Any], list[Any]]:
@@ -61,12 +48,6 @@ def trim(turns: Sequence[dict[str, Any]], keep: int) -> tuple[list[Any], list[An
     while cut < len(turns) - 1 and turns[cut].get("role") == "tool":
         cut += 1
     return list(turns[cut:]), list(turns[:cut])
-
-
-def memory_query(turns: Sequence[dict[str, Any]], n: int) -> str:
-    """The last ``n`` user turns' texts, oldest first: what the memory is searched for."""
-    texts = [text_of(m) for m in turns if m.get("role") == "user"]
-    return "\n".join(t for t in texts[-n:] if t.strip())
 
 
 def stable_entries(entries: Sequence[Entry]) -> tuple[list[Entry], list[Entry]]:

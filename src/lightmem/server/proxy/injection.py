@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lightmem.config import ProxySection
+from lightmem.retrieval.query import memory_query
 from lightmem.scoped import ScopedMemory
 from lightmem.server.proxy.block import (
     QUESTION_HEADER,
     compose,
-    memory_query,
     message_tokens,
     render_stable,
     split_system,

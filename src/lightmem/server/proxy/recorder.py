@@ -9,8 +9,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from lightmem.retrieval.query import text_of
 from lightmem.scoped import ScopedMemory
-from lightmem.server.proxy.block import text_of
 from lightmem.types import Scope
 
 
