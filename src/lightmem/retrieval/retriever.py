@@ -116,6 +116,12 @@ class Retriever:
         searcher = Searcher(store, embedder, settings, image_embedder, timings)
         return cls(searcher, store, r, config.consolidation.threshold, hidden)
 
+    def prepare(self, scope: Scope) -> None:
+        """Bring the owner's search indexes up to date now (after writes, off a request's
+        path), so that its next search does not rebuild them."""
+        if self.settings.turns:
+            self.searcher.turn_search.keys(scope.owner, self.settings.pool_max_items)
+
     def search(
         self,
         query: str,

@@ -19,6 +19,7 @@ from lightmem.server.middleware import DEFAULT_BODY_TIMEOUT_S
 from lightmem.server.proxy.errors import UpstreamError, on_upstream_error, openai_error
 from lightmem.server.proxy.routes import ProxyState, router
 from lightmem.server.proxy.upstream import Upstream
+from lightmem.server.proxy.warmup import Warmer
 
 #: Chat histories are longer than REST bodies: 16 MiB by default.
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -42,11 +43,13 @@ def create_proxy_app(
     the process environment); ``transport`` replaces the upstream HTTP transport."""
     require_background(memory)
     upstream = Upstream(settings or memory.config.proxy, environ=environ, transport=transport)
+    warmer = Warmer(memory)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         await upstream.aclose()
+        warmer.close()
 
     app = FastAPI(
         title="LightMem proxy",
@@ -56,7 +59,9 @@ def create_proxy_app(
         redoc_url=None,
         lifespan=lifespan,
     )
-    app.state.proxy = ProxyState(memory, keys, anonymous_until_keys, upstream.settings, upstream)
+    app.state.proxy = ProxyState(
+        memory, keys, anonymous_until_keys, upstream.settings, upstream, warmer
+    )
     app.include_router(router)
     app.add_exception_handler(UpstreamError, on_upstream_error)
     harden(

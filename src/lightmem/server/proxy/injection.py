@@ -87,9 +87,9 @@ def plan(
     system, turns = split_system(messages)
     sent, dropped = trim(turns, settings.history_turns)
     budget = settings.budget_tokens
-    stable, stable_ids = render_stable(
-        view.get_all(pool=scope), int(budget * settings.stable_share)
-    )
+    shown = [*view.get_all(pool=scope, pinned=True), *view.get_all(pool=scope, kind="summary")]
+    unique = list({e.id: e for e in shown}.values())
+    stable, stable_ids = render_stable(unique, int(budget * settings.stable_share))
     stable_tokens = text_tokens(stable)
     query = memory_query(turns, settings.query_turns)
     room = budget - stable_tokens - text_tokens(QUESTION_HEADER) - 2

@@ -2,13 +2,14 @@
 ``GET /v1/models`` (passed through) and ``GET /v1/health``.
 
 A chat completion: authenticate the LightMem key, choose the user within its scopes, build
-the upstream messages (:mod:`.injection`), record the user's turn, forward, relay the answer
-(event-stream chunks as they arrive), then record the reply. Store work runs in worker
-threads, off the event loop.
+the upstream messages (:mod:`.injection`), forward them while the user's turn is recorded,
+relay the answer (event-stream chunks as they arrive), then record the reply. Store work
+runs in worker threads, off the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping
@@ -30,6 +31,7 @@ from lightmem.server.proxy.injection import Plan
 from lightmem.server.proxy.recorder import Recorder, StreamText, reply_text
 from lightmem.server.proxy.requests import chosen_user, parse_chat, session_of
 from lightmem.server.proxy.upstream import Upstream, UpstreamError, json_object
+from lightmem.server.proxy.warmup import Warmer
 
 log = logging.getLogger("lightmem.server.proxy")
 router = APIRouter()
@@ -42,6 +44,7 @@ class ProxyState:
     anonymous_until_keys: bool
     settings: ProxySection
     upstream: Upstream
+    warmer: Warmer
 
     def caller(self, headers: Mapping[str, str]) -> Principal:
         token = bearer_token(headers.get("authorization"))
@@ -55,9 +58,15 @@ class Exchange:
     plan: Plan
     recorder: Recorder
     recorded: list[str]
+    warmer: Warmer
 
     def headers(self) -> dict[str, str]:
         return self.plan.headers(self.recorder.session)
+
+    async def reply(self, text: str) -> None:
+        """Record the reply (in a thread), then queue the user's index warm-up."""
+        self.recorded += await run_in_threadpool(self.recorder.reply, text)
+        self.warmer.after_write(self.recorder.scope.owner)
 
 
 def _state(request: Request) -> ProxyState:
@@ -66,14 +75,35 @@ def _state(request: Request) -> ProxyState:
 
 
 def begin(state: ProxyState, headers: Mapping[str, str], body: dict[str, Any]) -> Exchange:
-    """Authenticate, plan the upstream messages and record the user's turn (a thread)."""
+    """Authenticate and plan the upstream messages (in a thread)."""
     caller = state.caller(headers)
     view = state.memory.as_actor(caller)
     scope = view.where(user_id=chosen_user(body, headers, caller), need="write")
     recorder = Recorder(view, scope, session_of(headers, caller))
     plan = injection.plan(view, scope, body["messages"], state.settings)
-    recorded = recorder.user(body["messages"], headers.get("idempotency-key"))
-    return Exchange(plan, recorder, recorded)
+    return Exchange(plan, recorder, [], state.warmer)
+
+
+async def forward(
+    state: ProxyState, exchange: Exchange, body: dict[str, Any], key: str | None
+) -> httpx.Response:
+    """Send the request upstream while the user's turn is recorded (in a thread): both are
+    done before anything is answered, and a failing upstream still leaves the turn kept."""
+    record = asyncio.ensure_future(run_in_threadpool(exchange.recorder.user, body["messages"], key))
+    payload = {**body, "messages": exchange.plan.messages}
+    try:
+        answer = await state.upstream.post(
+            "/chat/completions", payload, stream=bool(body.get("stream"))
+        )
+    except BaseException:
+        exchange.recorded = await record
+        raise
+    try:
+        exchange.recorded = await record
+    except BaseException:
+        await answer.aclose()
+        raise
+    return answer
 
 
 @router.get("/v1/health", include_in_schema=False)
@@ -94,17 +124,15 @@ async def chat_completions(request: Request) -> Response:
     state = _state(request)
     body = parse_chat(await request.body())
     exchange = await run_in_threadpool(begin, state, request.headers, body)
-    payload = {**body, "messages": exchange.plan.messages}
+    answer = await forward(state, exchange, body, request.headers.get("idempotency-key"))
     if body.get("stream"):
-        answer = await state.upstream.post("/chat/completions", payload, stream=True)
         return StreamingResponse(
             relay(state.upstream, exchange, answer),
             media_type=answer.headers.get("content-type", "text/event-stream"),
             headers=exchange.headers(),
         )
-    answer = await state.upstream.post("/chat/completions", payload, stream=False)
     reply = json_object(answer, "a chat completion")
-    exchange.recorded += await run_in_threadpool(exchange.recorder.reply, reply_text(reply))
+    await exchange.reply(reply_text(reply))
     reply["lightmem"] = exchange.plan.report(exchange.recorder.session, exchange.recorded)
     return JSONResponse(reply, headers=exchange.headers())
 
@@ -122,7 +150,7 @@ async def relay(
             text.feed(chunk)
             if text.done and not recorded and text.error is None:
                 recorded = True
-                await run_in_threadpool(exchange.recorder.reply, text.text)
+                await exchange.reply(text.text)
             yield chunk
     except httpx.TransportError as exc:
         failure = upstream.failure(exc)
@@ -132,7 +160,7 @@ async def relay(
     finally:
         await answer.aclose()
     if not recorded and text.error is None:  # an upstream that sends no [DONE]
-        await run_in_threadpool(exchange.recorder.reply, text.text)
+        await exchange.reply(text.text)
 
 
 def error_event(failure: UpstreamError) -> bytes:
