@@ -15,15 +15,16 @@ from lightmem.cli.serving import (
     BodyTimeoutOpt,
     HostOpt,
     MaxBodyOpt,
+    PortOpt,
     announce,
-    check_bind,
+    checked_keys,
     hostport,
     log_to_stderr,
     open_memory,
     require,
+    run_http,
 )
 from lightmem.cli.state import note
-from lightmem.server.keys import KeyStore
 
 #: The default request body limit: chat histories are long.
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -32,9 +33,7 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 def proxy(
     ctx: typer.Context,
     host: HostOpt = "127.0.0.1",
-    port: Annotated[
-        int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")
-    ] = 8100,
+    port: PortOpt = 8100,
     upstream: Annotated[
         str | None,
         typer.Option(
@@ -52,13 +51,7 @@ def proxy(
         settings = memory.config.proxy
         if upstream is not None:
             settings = settings.model_copy(update={"upstream_url": upstream})
-        keys = KeyStore.for_memory(memory)
-        configured = keys.configured()
-        check_bind(
-            host,
-            keys_configured=configured,
-            allow_unauthenticated_loopback=allow_unauthenticated_loopback,
-        )
+        keys, configured = checked_keys(memory, host, allow_unauthenticated_loopback)
         app = create_proxy_app(
             memory,
             keys,
@@ -73,6 +66,4 @@ def proxy(
             f"upstream: {settings.upstream_url} (memory block {settings.budget_tokens} tokens, "
             f"history turns kept: {settings.history_turns or 'all'})"
         )
-        uvicorn.run(
-            app, host=host, port=port, access_log=False, log_level="info", timeout_keep_alive=5
-        )
+        run_http(uvicorn, app, host, port)

@@ -18,17 +18,19 @@ from lightmem.cli.serving import (
     BodyTimeoutOpt,
     HostOpt,
     MaxBodyOpt,
+    PortOpt,
     announce,
     check_bind,
+    checked_keys,
     hostport,
     is_loopback,
     log_to_stderr,
     open_memory,
     require,
+    run_http,
 )
 from lightmem.cli.state import AgentOpt, UserOpt, note
 from lightmem.errors import InputError
-from lightmem.server.keys import KeyStore
 
 __all__ = ["check_bind", "is_loopback", "mcp", "serve"]
 
@@ -41,9 +43,7 @@ class Transport(StrEnum):
 def serve(
     ctx: typer.Context,
     host: HostOpt = "127.0.0.1",
-    port: Annotated[
-        int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")
-    ] = 8000,
+    port: PortOpt = 8000,
     allow_unauthenticated_loopback: AllowOpt = False,
     max_body_bytes: MaxBodyOpt = 1024 * 1024,
     body_timeout: BodyTimeoutOpt = 10.0,
@@ -59,13 +59,7 @@ def serve(
     uvicorn = require("uvicorn")
     create_app = require("lightmem.server.rest.app").create_app
     with open_memory(ctx, pipeline=not no_worker) as memory:
-        keys = KeyStore.for_memory(memory)
-        configured = keys.configured()
-        check_bind(
-            host,
-            keys_configured=configured,
-            allow_unauthenticated_loopback=allow_unauthenticated_loopback,
-        )
+        keys, configured = checked_keys(memory, host, allow_unauthenticated_loopback)
         log_to_stderr()
         # Started without keys: anonymous loopback clients until the first key is created,
         # then every request needs a key (a later `keys create` switches the server to auth).
@@ -79,14 +73,7 @@ def serve(
         announce(f"REST API on http://{hostport(host, port)}/v1", memory, keys, configured)
         if no_worker:
             note("--no-worker: this process stores turns only; `lightmem worker` processes them")
-        uvicorn.run(
-            app,
-            host=host,
-            port=port,
-            access_log=False,
-            log_level="info",
-            timeout_keep_alive=5,
-        )
+        run_http(uvicorn, app, host, port)
 
 
 def mcp(
@@ -114,13 +101,7 @@ def mcp(
         return
     uvicorn = require("uvicorn")
     with open_memory(ctx) as memory:
-        keys = KeyStore.for_memory(memory)
-        configured = keys.configured()
-        check_bind(
-            host,
-            keys_configured=configured,
-            allow_unauthenticated_loopback=allow_unauthenticated_loopback,
-        )
+        keys, configured = checked_keys(memory, host, allow_unauthenticated_loopback)
         if configured and (user is not None or agent is not None):
             raise InputError(
                 "with API keys, each request's key names its user: drop --user/--agent"

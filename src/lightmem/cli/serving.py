@@ -23,6 +23,7 @@ AllowOpt = Annotated[
         help="Without API keys, serve local clients (loopback only) without authentication.",
     ),
 ]
+PortOpt = Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")]
 MaxBodyOpt = Annotated[
     int, typer.Option("--max-body-bytes", min=1, help="Request body limit (413 above).")
 ]
@@ -60,6 +61,25 @@ def check_bind(host: str, *, keys_configured: bool, allow_unauthenticated_loopba
             "`lightmem keys create --user USER`, or pass --allow-unauthenticated-loopback to "
             "serve local clients without authentication"
         )
+
+
+def checked_keys(
+    memory: Memory, host: str, allow_unauthenticated_loopback: bool
+) -> tuple[KeyStore, bool]:
+    """The store's API keys and whether any exists, once :func:`check_bind` allows ``host``."""
+    keys = KeyStore.for_memory(memory)
+    configured = keys.configured()
+    check_bind(
+        host,
+        keys_configured=configured,
+        allow_unauthenticated_loopback=allow_unauthenticated_loopback,
+    )
+    return keys, configured
+
+
+def run_http(uvicorn: Any, app: Any, host: str, port: int) -> None:
+    """Serve ``app`` with uvicorn until stopped (its own access log off: ours has no ids)."""
+    uvicorn.run(app, host=host, port=port, access_log=False, log_level="info", timeout_keep_alive=5)
 
 
 def open_memory(ctx: typer.Context, *, pipeline: bool = True) -> Memory:

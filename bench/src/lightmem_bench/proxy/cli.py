@@ -3,7 +3,6 @@ printed; tables go to stdout, progress to stderr."""
 
 from __future__ import annotations
 
-import json
 import shlex
 import sys
 from pathlib import Path
@@ -11,9 +10,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from lightmem.datasets import load_locomo
+from lightmem_bench.console import EmbedderOpt, JsonOutOpt, QuietOpt, print_tables, write_json
 from lightmem_bench.perf.run import embedder_section
 from lightmem_bench.perf.stats import load_average, machine
 from lightmem_bench.proxy.replay import Settings, replay
@@ -37,18 +36,16 @@ def proxy(
         int, typer.Option("--history-turns", min=0, help="proxy.history_turns (0: all)")
     ] = 8,
     query_turns: Annotated[int, typer.Option("--query-turns", min=1, help="proxy.query_turns")] = 3,
-    embedder: Annotated[
-        str, typer.Option("--embedder", help="minilm, or hash (no model, for a quick check).")
-    ] = "minilm",
+    embedder: EmbedderOpt = "minilm",
     max_requests: Annotated[
         int | None, typer.Option("--max-requests", min=1, help="Stop after this many requests.")
     ] = None,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the result here.")] = None,
+    json_out: JsonOutOpt = None,
     report: Annotated[
         Path | None,
         typer.Option("--report", help="Write proxy.json and the proxy part of report.md here."),
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Replay a LoCoMo conversation through `lightmem proxy` (an app resending its whole
     history, a fake upstream): tokens upstream vs the full history, the proxy's overhead
@@ -80,16 +77,8 @@ def proxy(
     }
     result.update(summarize(rows))
     result["requests"] = rows
-    console = Console(highlight=False, width=None if Console().is_terminal else 200)
-    for title, head, body in tables(result):
-        table = Table(title=title, title_justify="left")
-        for h in head:
-            table.add_column(h)
-        for row in body:
-            table.add_row(*row)
-        console.print(table)
+    print_tables(tables(result), left_columns=0)
     if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        write_json(json_out, result)
     if report is not None:
         write_report(result, report)
