@@ -388,19 +388,6 @@ def test_list_entries_creation_order_limit_offset(store: Store) -> None:
     assert [e.id for e in store.list_entries(ALICE, offset=4)] == ["e4"]
 
 
-def test_list_entries_of_a_kind_pinned_or_not(store: Store) -> None:
-    add(
-        store,
-        (entry("e0", "fact 0"), vec(1, 0)),
-        (entry("s0", "a summary", kind="summary"), vec(1, 1)),
-    )
-    add(store, (entry("e1", "fact 1"), vec(1, 2)))
-    store.set_entry_flags("e1", pinned=True, actor="user")
-    assert [e.id for e in store.list_entries(ALICE, kind="summary")] == ["s0"]
-    assert [e.id for e in store.list_entries(ALICE, pinned=True)] == ["e1"]
-    assert [e.id for e in store.list_entries(ALICE, pinned=False, kind="fact")] == ["e0"]
-
-
 def test_history_timestamps_are_ordered(store: Store) -> None:
     add(store, (entry("e1", "v1"), vec(1)))
     store.update_entry("e1", "v2", vec(1), reason=None, actor="user")
