@@ -82,6 +82,8 @@ def test_the_field_and_the_header_must_agree(proxy: Proxy, tenants: Tenants) -> 
 def test_no_key_or_a_wrong_key_is_401(proxy: Proxy) -> None:
     keyless = httpx.post(proxy.url + "/v1/chat/completions", json={"messages": QUESTION})
     assert keyless.status_code == 401 and "API key is required" in keyless.text
+    garbage = httpx.post(proxy.url + "/v1/chat/completions", content=b"{not json")
+    assert garbage.status_code == 401  # no key: nothing of the body is looked at
     with pytest.raises(openai.AuthenticationError):
         proxy.client("lm-not-a-key").chat.completions.create(model="m", messages=QUESTION)
     with pytest.raises(openai.AuthenticationError):

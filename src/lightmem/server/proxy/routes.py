@@ -74,9 +74,10 @@ def _state(request: Request) -> ProxyState:
     return state
 
 
-def begin(state: ProxyState, headers: Mapping[str, str], body: dict[str, Any]) -> Exchange:
-    """Authenticate and plan the upstream messages (in a thread)."""
-    caller = state.caller(headers)
+def begin(
+    state: ProxyState, caller: Principal, headers: Mapping[str, str], body: dict[str, Any]
+) -> Exchange:
+    """Choose the scope and plan the upstream messages (in a thread)."""
     view = state.memory.as_actor(caller)
     scope = view.where(user_id=chosen_user(body, headers, caller), need="write")
     recorder = Recorder(view, scope, session_of(headers, caller))
@@ -122,8 +123,9 @@ async def models(request: Request) -> Response:
 @router.post("/v1/chat/completions")
 async def chat_completions(request: Request) -> Response:
     state = _state(request)
+    caller = await run_in_threadpool(state.caller, request.headers)  # 401 before anything
     body = parse_chat(await request.body())
-    exchange = await run_in_threadpool(begin, state, request.headers, body)
+    exchange = await run_in_threadpool(begin, state, caller, request.headers, body)
     answer = await forward(state, exchange, body, request.headers.get("idempotency-key"))
     if body.get("stream"):
         return StreamingResponse(
