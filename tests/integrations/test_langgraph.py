@@ -147,6 +147,9 @@ def test_namespaces_are_listed_and_matched(store: LightMemStore) -> None:
     assert store.list_namespaces(prefix=("*", "bob")) == [("memories", "bob")]
     assert store.list_namespaces(max_depth=1) == [("memories",)]
     assert store.list_namespaces(limit=1, offset=2) == [("memories", "bob")]
+    # a keyed memory that other code wrote is not an item of the store
+    store.view.put_keyed("profile", "alice likes jazz", data=None, user_id="alice")
+    assert len(store.list_namespaces()) == 3 and len(store.search(("memories",))) == 3
 
 
 def test_each_namespace_maps_to_its_users_scope(memory: Memory) -> None:

@@ -151,8 +151,8 @@ class LightMemStore(BaseStore):
         found: set[tuple[str, ...]] = set()
         for scope in self._scopes(()):
             for entry in self.view.list_keyed(pool=scope):
-                namespace = tuple(entry.meta["data"]["namespace"])
-                if all(
+                namespace = _namespace(entry)
+                if namespace is not None and all(
                     namespace_matches(c.match_type, c.path, namespace)
                     for c in op.match_conditions or ()
                 ):
@@ -190,11 +190,18 @@ def _key(namespace: tuple[str, ...], key: str) -> str:
     return json.dumps([*namespace, key], ensure_ascii=False)
 
 
-def _within(entry: Entry, prefix: tuple[str, ...], filter: dict[str, Any] | None) -> bool:
+def _namespace(entry: Entry) -> tuple[str, ...] | None:
+    """The namespace of an item this store wrote (None: a keyed memory of other code)."""
     data = entry.meta.get("data")
-    if not isinstance(data, dict) or tuple(data.get("namespace", ()))[: len(prefix)] != prefix:
+    namespace = data.get("namespace") if isinstance(data, dict) else None
+    return tuple(namespace) if isinstance(namespace, list) else None
+
+
+def _within(entry: Entry, prefix: tuple[str, ...], filter: dict[str, Any] | None) -> bool:
+    namespace = _namespace(entry)
+    if namespace is None or namespace[: len(prefix)] != prefix:
         return False
-    return matches(data.get("value") or {}, filter or {})
+    return matches(entry.meta["data"].get("value") or {}, filter or {})
 
 
 def _item(entry: Entry, cls: type[Any], score: float | None = None) -> Any:
