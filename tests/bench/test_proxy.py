@@ -15,7 +15,7 @@ from lightmem_bench.sections import write_section
 from tests.bench.conftest import locomo_sample
 
 TOP_KEYS = {"machine", "settings", "tokens", "latency", "stable", "requests"}
-ROW_KEYS = {"session", "full_tokens", "upstream_tokens", "injected_tokens", "stable_tokens"}
+ROW_KEYS = {"session", "full_tokens", "upstream_tokens", "injected_tokens", "block_ms"}
 
 
 def test_the_conversation_becomes_an_apps_requests(locomo_file: Path) -> None:

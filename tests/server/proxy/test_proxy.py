@@ -36,6 +36,7 @@ def test_a_completion_gets_the_users_memories_and_is_recorded(
     assert report["injected_tokens"] > 0 and report["memories"]
     assert raw.headers["x-lightmem-injected-tokens"] == str(report["injected_tokens"])
     assert raw.headers["x-lightmem-stable-hash"] == report["stable_hash"]
+    assert raw.headers["server-timing"].startswith("lightmem-block;dur=")
     assert proxy.session_turns("alice", "proxy-alice") == [
         ("user", "Which instrument does alice play in the orchestra?"),
         ("assistant", "You play the cello."),

@@ -156,6 +156,7 @@ class _Run:
             "injected_tokens": int(h["x-lightmem-injected-tokens"]),
             "stable_tokens": int(h["x-lightmem-stable-tokens"]),
             "stable_hash": h["x-lightmem-stable-hash"],
+            "block_ms": float(h["server-timing"].split("dur=", 1)[1]),
             "direct_ms": round(direct * 1e3, 3),
             "proxy_ms": round(proxied * 1e3, 3),
         }

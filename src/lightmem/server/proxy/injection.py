@@ -8,6 +8,7 @@ the scopes it may read.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +43,8 @@ class Plan:
     upstream_tokens: int = 0
     memories: list[str] = field(default_factory=list)
     turns: list[str] = field(default_factory=list)
+    #: seconds spent building the block (retrieval included)
+    seconds: float = 0.0
 
     @property
     def saved_tokens(self) -> int:
@@ -77,6 +80,7 @@ class Plan:
             "X-LightMem-Trimmed-Tokens": str(self.trimmed_tokens),
             "X-LightMem-Saved-Tokens": str(self.saved_tokens),
             "X-LightMem-Upstream-Tokens": str(self.upstream_tokens),
+            "Server-Timing": f"lightmem-block;dur={self.seconds * 1e3:.1f}",
         }
 
 
@@ -84,6 +88,7 @@ def plan(
     view: ScopedMemory, scope: Scope, messages: list[dict[str, Any]], settings: ProxySection
 ) -> Plan:
     """Trim the history, build the block for the recent user turns, count the tokens."""
+    start = time.perf_counter()
     system, turns = split_system(messages)
     sent, dropped = trim(turns, settings.history_turns)
     budget = settings.budget_tokens
@@ -105,6 +110,7 @@ def plan(
         out.memories = [*stable_ids, *_ids(found, "memory")]
         out.turns = _ids(found, "turn")
     out.upstream_tokens = message_tokens(out.messages)
+    out.seconds = time.perf_counter() - start
     return out
 
 
