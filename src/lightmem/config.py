@@ -183,6 +183,43 @@ class WorkerSection(_Section):
     )
 
 
+class ProxyOptions(_Section):
+    api_key: str | None = Field(
+        None, description="the upstream's API key (never saved with the store's config)"
+    )
+
+
+class ProxySection(_Section):
+    """``lightmem proxy``: the OpenAI-compatible memory proxy in front of a model server."""
+
+    upstream_url: str = Field(
+        "", description="base URL of the OpenAI-compatible upstream, e.g. http://host:8080/v1"
+    )
+    api_key_env: str = Field(
+        "LIGHTMEM_PROXY_API_KEY",
+        description="environment variable holding the upstream key (then OPENAI_API_KEY)",
+    )
+    options: ProxyOptions = Field(default_factory=ProxyOptions)
+    budget_tokens: int = Field(
+        800, ge=50, le=200_000, description="tokens of the injected memory block, both parts"
+    )
+    stable_share: float = Field(
+        0.5, gt=0.0, le=1.0, description="most of budget_tokens the stable part may take"
+    )
+    history_turns: int = Field(
+        0, ge=0, description="only the last N turns of a request go upstream; 0: all of them"
+    )
+    query_turns: int = Field(
+        3, ge=1, le=50, description="recent user turns that make the memory query"
+    )
+    timeout_seconds: float = Field(
+        120.0, gt=0.0, description="seconds to wait for the upstream's answer (504 after)"
+    )
+    connect_timeout_seconds: float = Field(
+        10.0, gt=0.0, description="seconds to wait for a connection to the upstream"
+    )
+
+
 class MemoryConfig(_Section):
     """The whole configuration of a store."""
 
@@ -198,6 +235,7 @@ class MemoryConfig(_Section):
     summaries: SummariesSection = Field(default_factory=SummariesSection)
     retrieval: RetrievalSection = Field(default_factory=RetrievalSection)
     worker: WorkerSection = Field(default_factory=WorkerSection)
+    proxy: ProxySection = Field(default_factory=ProxySection)
 
     @field_validator("llm", mode="before")
     @classmethod

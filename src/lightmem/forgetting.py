@@ -122,6 +122,22 @@ class Forgetting:
     def is_expired(self, entry: Entry) -> bool:
         return is_expired(entry, _now(), self.engine.forgetter.default_ttl(entry.scope.owner))
 
+    def erase_turns(
+        self,
+        turn_ids: list[str],
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        cause: str = "turns erased",
+        actor: str = "user",
+    ) -> int:
+        """Erase the owner's turns ``turn_ids`` for good (an ``Agents`` session's pop and
+        clear): out of the buffers, search and the memories' sources; the memories already
+        drawn from them stay. Another owner's id is :class:`NotFoundError`, nothing erased."""
+        owner = make_scope(user_id, agent_id, None)
+        # under the owner's lock: a batch in flight could cite a turn being erased
+        return self.engine.erase_turns(owner, turn_ids, cause=cause, actor=actor)
+
     def erasures(
         self, *, user_id: str | None = None, agent_id: str | None = None
     ) -> list[dict[str, Any]]:

@@ -71,7 +71,7 @@ def post_json(
     """POST ``payload`` as JSON to ``url`` and return the decoded JSON object."""
     headers = dict(headers or {})
     secrets = _secret_values(headers)
-    where = f"POST {_display_url(url)}"
+    where = f"POST {display_url(url)}"
     kwargs: dict[str, Any] = {"json": payload, "headers": headers}
     if timeout is not None:
         kwargs["timeout"] = timeout
@@ -204,7 +204,7 @@ def _decode(response: httpx.Response, where: str, secrets: list[str]) -> dict[st
     return body
 
 
-def _display_url(url: str) -> str:
+def display_url(url: str) -> str:
     """Scheme, host, port and path only: no credentials, no query (keys hide there)."""
     try:
         u = httpx.URL(url)
@@ -212,6 +212,11 @@ def _display_url(url: str) -> str:
         return "<invalid url>"
     port = f":{u.port}" if u.port else ""
     return f"{u.scheme}://{u.host}{port}{u.path}"
+
+
+def scrub_headers(text: str, headers: Mapping[str, str]) -> str:
+    """``text`` with the secret values of ``headers`` (keys, tokens) replaced by ``***``."""
+    return _scrub(text, _secret_values(headers))
 
 
 def _secret_values(headers: Mapping[str, str]) -> list[str]:

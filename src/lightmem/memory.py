@@ -43,6 +43,7 @@ from lightmem.types import (
     ConsolidationResult,
     DecisionRecord,
     Entry,
+    EntryKind,
     HistoryRecord,
     Hit,
     PoolGrant,
@@ -287,16 +288,22 @@ class Memory(Forgetting, Current):
         run_id: str | None = None,
         limit: int | None = None,
         include_deleted: bool = False,
+        kind: EntryKind | None = None,
+        pinned: bool | None = None,
     ) -> list[Entry]:
-        """The scope's memories in creation order; ``include_deleted`` adds tombstones and
-        expired memories (not yet purged)."""
+        """The scope's memories in creation order (of one ``kind``, pinned or not, when
+        given); ``include_deleted`` adds tombstones and expired memories (not yet purged)."""
         check_limit(limit)
         check_flag(include_deleted, "include_deleted")
+        check_flag(pinned, "pinned", optional=True)
         scope = make_scope(user_id, agent_id, run_id)
         if include_deleted:
-            return self.store.list_entries(scope, limit=limit, include_deleted=True)
+            return self.store.list_entries(
+                scope, limit=limit, include_deleted=True, kind=kind, pinned=pinned
+            )
         hidden = self.engine.hidden(scope.owner)
-        entries = [e for e in self.store.list_entries(scope) if not hidden(e)]
+        found = self.store.list_entries(scope, kind=kind, pinned=pinned)
+        entries = [e for e in found if not hidden(e)]
         return entries if limit is None else entries[: max(0, limit)]
 
     def turns(

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from lightmem import access
+from lightmem import access, keyed
 from lightmem.access import Principal
 from lightmem.errors import AccessDeniedError, ConflictError, NotFoundError
 from lightmem.rekey import rekey
@@ -140,6 +140,18 @@ class ScopedMemory:
             user_id=s.user_id, agent_id=s.agent_id, run_id=s.run_id, **kwargs
         )
 
+    def turns(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        pool: Scope | None = None,
+        session_id: str | None = None,
+    ) -> list[Turn]:
+        """The turns of a scope (of one session), in order."""
+        s = self.where(user_id, agent_id, pool=pool)
+        return self.memory.turns(user_id=s.user_id, agent_id=s.agent_id, session_id=session_id)
+
     def history(self, memory_id: str) -> list[HistoryRecord]:
         self.entry(memory_id)
         return self.memory.history(memory_id)
@@ -234,6 +246,82 @@ class ScopedMemory:
             dry_run=dry_run,
             actor=self.principal.author,
             **kwargs,
+        )
+
+    # -- keyed memories (:mod:`lightmem.keyed`) --------------------------------------------------
+    def put_keyed(
+        self,
+        key: str,
+        text: str,
+        *,
+        data: Any = None,
+        searchable: bool = True,
+        ttl: Any = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        pool: Scope | None = None,
+    ) -> Entry:
+        """Create or replace the memory an application keeps under ``key``."""
+        s = self.where(user_id, agent_id, pool=pool, need="write").owner
+        return keyed.put(
+            self.memory,
+            s,
+            key,
+            text,
+            data=data,
+            searchable=searchable,
+            ttl=ttl,
+            actor=self._actor(s),
+        )
+
+    def get_keyed(
+        self,
+        key: str,
+        *,
+        refresh_ttl: bool = False,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        pool: Scope | None = None,
+    ) -> Entry | None:
+        """The memory of ``key`` (None if there is none); ``refresh_ttl`` restarts its TTL."""
+        s = self.where(user_id, agent_id, pool=pool).owner
+        entry = keyed.get(self.memory, s, key)
+        if entry is not None and refresh_ttl and self.may(s, "write"):
+            keyed.touch(self.memory, entry, actor=self._actor(s))
+        return entry
+
+    def list_keyed(
+        self, *, user_id: str | None = None, agent_id: str | None = None, pool: Scope | None = None
+    ) -> list[Entry]:
+        return keyed.listed(self.memory, self.where(user_id, agent_id, pool=pool).owner)
+
+    def delete_keyed(
+        self,
+        key: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        pool: Scope | None = None,
+    ) -> bool:
+        """Erase the memory of ``key`` for good: only the pool's owner erases."""
+        s = self.where(user_id, agent_id, pool=pool, need="write").owner
+        access.check_purge(self.principal, s)
+        return keyed.delete(self.memory, s, key, actor=self._actor(s))
+
+    def erase_turns(
+        self,
+        turn_ids: list[str],
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        pool: Scope | None = None,
+        cause: str = "turns erased",
+    ) -> int:
+        """Erase turns for good: only the pool's owner erases."""
+        s = self.where(user_id, agent_id, pool=pool, need="write")
+        access.check_purge(self.principal, s)
+        return self.memory.erase_turns(
+            turn_ids, user_id=s.user_id, agent_id=s.agent_id, cause=cause, actor=self._actor(s)
         )
 
     def import_records(self, records: list[dict[str, Any]]) -> int:

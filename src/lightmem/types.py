@@ -150,6 +150,16 @@ class Entry:
         """Whether no newer memory replaced it."""
         return self.superseded_by is None
 
+    @property
+    def keyed(self) -> bool:
+        """Written by an application under a key of its own (:mod:`lightmem.keyed`)."""
+        return "key" in self.meta
+
+    @property
+    def searchable(self) -> bool:
+        """False for a keyed memory kept but never searched (``meta["searchable"]``)."""
+        return self.meta.get("searchable") is not False
+
 
 def carried_images(turns: list[Turn]) -> list[ImageRef]:
     """The images of ``turns`` an entry drawn from them carries: each URL once, in order."""

@@ -5,6 +5,9 @@ It listens on ``127.0.0.1`` (a free port) in a background thread and serves
 * ``POST /v1/chat/completions``: replies popped from a queue (:meth:`FakeOpenAIServer.reply`,
   :meth:`FakeOpenAIServer.error`, :meth:`FakeOpenAIServer.enqueue`); when the queue is empty
   it asks ``chat_responder`` if one is set, else answers a loud HTTP 418.
+  A request with ``"stream": true`` gets a successful completion as server-sent events
+  (chunked, a few words a chunk, ``chunk_delay`` seconds apart, then ``data: [DONE]``);
+  ``break_after=n`` drops the connection after n chunks.
 * ``POST /v1/embeddings``: its own queue first (to script errors), else deterministic vectors
   from a hash of each input (:func:`fake_embedding`; dimension ``embedding_dim`` or the
   request's ``dimensions``; ``encoding_format="base64"`` supported).
@@ -44,6 +47,8 @@ class FakeResponse:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds to wait before answering (to provoke client timeouts)
+    chunk_delay: float = 0.0  # a stream: seconds between two chunks
+    break_after: int | None = None  # a stream: drop the connection after this many chunks
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,24 @@ def chat_body(
             "total_tokens": usage[0] + usage[1],
         }
     return body
+
+
+def chat_chunks(body: dict[str, Any], words_per_chunk: int = 2) -> list[dict[str, Any]]:
+    """A chat completion as the stream of ``chat.completion.chunk`` events that carries it."""
+    content = body["choices"][0]["message"]["content"] or ""
+    words = content.split(" ")
+    pieces = [
+        " ".join(words[i : i + words_per_chunk]) + (" " if i + words_per_chunk < len(words) else "")
+        for i in range(0, len(words), words_per_chunk)
+    ]
+    base = {"id": body["id"], "object": "chat.completion.chunk", "model": body["model"]}
+    deltas: list[dict[str, Any]] = [{"role": "assistant", "content": ""}]
+    deltas += [{"content": p} for p in pieces]
+    chunks = [
+        {**base, "choices": [{"index": 0, "delta": d, "finish_reason": None}]} for d in deltas
+    ]
+    chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    return chunks
 
 
 def error_body(message: str, *, kind: str = "invalid_request_error") -> dict[str, Any]:
@@ -263,7 +286,12 @@ def _make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
             path = self.path.split("?", 1)[0]
             headers = {k.lower(): v for k, v in self.headers.items()}
             server._record(RecordedRequest("POST", path, headers, body, raw))
-            self._send(server._answer(path, body))
+            answer = server._answer(path, body)
+            streamed = isinstance(body, dict) and body.get("stream") is True
+            if streamed and answer.status == 200 and isinstance(answer.body, dict):
+                self._stream(answer)
+            else:
+                self._send(answer)
 
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
@@ -295,6 +323,30 @@ def _make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(payload)
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up (a timeout test); nothing to answer
+
+        def _stream(self, response: FakeResponse) -> None:
+            """The completion as server-sent events, one HTTP chunk each."""
+            if response.delay and server._stopping.wait(response.delay):
+                return
+            events = [f"data: {json.dumps(c)}\n\n" for c in chat_chunks(response.body)]
+            events.append("data: [DONE]\n\n")
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                for n, event in enumerate(events):
+                    if n == response.break_after:
+                        self.close_connection = True
+                        return  # no closing chunk: the client sees a broken stream
+                    if n and response.chunk_delay and server._stopping.wait(response.chunk_delay):
+                        return
+                    data = event.encode()
+                    self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+                    self.wfile.flush()
+                self.wfile.write(b"0\r\n\r\n")
+            except (BrokenPipeError, ConnectionResetError):
+                pass
 
         def log_message(self, format: str, *args: Any) -> None:
             pass  # keep test output clean

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import base64
+import json
 import math
 import struct
 
 import httpx
+import pytest
 
-from tests.fakes.openai_server import EMBEDDINGS_PATH, FakeOpenAIServer, fake_embedding
+from tests.fakes.openai_server import (
+    EMBEDDINGS_PATH,
+    FakeOpenAIServer,
+    FakeResponse,
+    chat_body,
+    fake_embedding,
+)
 
 
 def test_embeddings_are_deterministic_unit_vectors(openai_server: FakeOpenAIServer) -> None:
@@ -48,3 +56,25 @@ def test_empty_chat_queue_is_loud_unless_a_responder_is_set(
     openai_server.chat_responder = lambda body: f"{len(body['messages'])} messages"
     reply = httpx.post(url, json={"messages": [{"role": "user", "content": "hi"}]}).json()
     assert reply["choices"][0]["message"]["content"] == "1 messages"
+
+
+def test_a_streamed_completion_is_server_sent_events(openai_server: FakeOpenAIServer) -> None:
+    openai_server.reply("one two three four five")
+    url = f"{openai_server.base_url}/chat/completions"
+    with httpx.stream("POST", url, json={"messages": [], "stream": True}) as response:
+        assert response.headers["content-type"] == "text/event-stream"
+        lines = [line for line in response.iter_lines() if line.startswith("data: ")]
+    assert lines[-1] == "data: [DONE]"
+    chunks = [json.loads(line[6:]) for line in lines[:-1]]
+    text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks)
+    assert text == "one two three four five"
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+
+
+def test_a_stream_can_break(openai_server: FakeOpenAIServer) -> None:
+    openai_server.enqueue(FakeResponse(200, chat_body("a b c d e f"), break_after=2))
+    url = f"{openai_server.base_url}/chat/completions"
+    with pytest.raises(httpx.RemoteProtocolError):  # noqa: SIM117 - the error is in the read
+        with httpx.stream("POST", url, json={"messages": [], "stream": True}) as response:
+            for _ in response.iter_bytes():
+                pass

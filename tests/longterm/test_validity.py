@@ -4,14 +4,15 @@ it, and search and context putting the current memory first for questions about 
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 
-from lightmem import InputError, Memory, NotFoundError
+from lightmem import InputError, Memory, NotFoundError, keyed
 from lightmem.llm.scripted import ScriptedLLM
 from lightmem.longterm.validity import Candidate, change_cue, predecessor, replaces
-from lightmem.types import EntryStatus, HistoryEvent
+from lightmem.types import EntryStatus, HistoryEvent, Scope
 from tests.fakes.decide import per_target
 from tests.support.memories import MakeMemory
 
@@ -184,3 +185,24 @@ def test_an_llm_replace_decision_records_validity(make_memory: MakeMemory) -> No
     assert kept.superseded_by == globex.id and kept.valid_until == globex.timestamp
     assert [h.event for h in mem.history(acme.id)] == [HistoryEvent.ADD, HistoryEvent.SUPERSEDE]
     assert mem.history(acme.id)[-1].reason == "changed jobs"
+
+
+def test_keyed_memories_are_left_to_their_application(make_memory: MakeMemory) -> None:
+    """An application's keyed memories are replaced by a put under their key, never by the
+    rule: the same two statements written under keys stay current both."""
+    mem = make_memory(**HASH)
+    owner = Scope(user_id="maya")
+    first = keyed.put(mem, owner, "dog", "Maya: My dog is called Biscuit, a retriever.", actor="a")
+    time.sleep(1.05)  # stamped to the second: the second put is the newer one
+    second = keyed.put(
+        mem,
+        owner,
+        "dog-now",
+        "Maya: Sad news: Biscuit passed away, and we adopted a new dog called Pepper.",
+        actor="a",
+    )
+    assert mem.consolidate(user_id="maya").replaced == 0
+    assert {e.id: e.superseded_by for e in mem.get_all(user_id="maya")} == {
+        first.id: None,
+        second.id: None,
+    }

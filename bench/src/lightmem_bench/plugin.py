@@ -9,11 +9,13 @@ import typer
 
 
 def register_commands(app: typer.Typer) -> None:
-    """Mount ``bench`` (retrieval, qa, cost, segmentation, perf) on the ``lightmem`` app."""
+    """Mount ``bench`` (retrieval, qa, cost, segmentation, perf, proxy) on the ``lightmem`` app."""
     from lightmem_bench.cli import bench_app
     from lightmem_bench.perf.cli import perf
+    from lightmem_bench.proxy.cli import proxy
     from lightmem_bench.segmentation.cli import segmentation
 
     bench_app.command("segmentation")(segmentation)
     bench_app.command("perf")(perf)
+    bench_app.command("proxy")(proxy)
     app.add_typer(bench_app, name="bench")

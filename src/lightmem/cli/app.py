@@ -23,6 +23,7 @@ from lightmem.cli.import_chat import import_chat
 from lightmem.cli.ingest import ingest
 from lightmem.cli.keys import keys_app
 from lightmem.cli.migrate import migrate
+from lightmem.cli.proxy import proxy
 from lightmem.cli.state import State, console, state
 from lightmem.cli.worker import worker
 from lightmem.errors import ConfigError, InputError, LightMemError, NotFoundError
@@ -99,6 +100,7 @@ for _name, _command in (
     ("import-chat", import_chat),
     ("serve", serve.serve),
     ("mcp", serve.mcp),
+    ("proxy", proxy),
     ("migrate", migrate),
     ("demo", demo),
 ):

@@ -286,6 +286,12 @@ class Pipeline:
                 owner, found, purge=purge, actor=actor, reason=reason, query=query
             )
 
+    def erase_turns(self, owner: Scope, turn_ids: list[str], *, cause: str, actor: str) -> int:
+        """Erase the owner's turns for good under its lock (no batch of the owner in flight
+        cites one); the memories drawn from them stay. The count erased."""
+        with self.owners.hold(owner):
+            return self.store.erase(owner, [], turn_ids, cause=cause, actor=actor).turns
+
     # -- the LLM endpoint -------------------------------------------------------------------
     def llm_status(self) -> LLMStatus:
         """``off`` in no-LLM mode; ``unreachable`` while this process waits out an outage or

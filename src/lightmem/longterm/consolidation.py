@@ -162,14 +162,14 @@ class Consolidator:
         vectors = self.store.entry_vectors([e.id for e in new_entries])
         by_target: dict[str, Target] = {}
         for new in sorted(new_entries, key=_order_key):
-            if new.status != EntryStatus.ACTIVE or new.kind != "fact" or new.id not in vectors:
+            if new.status != EntryStatus.ACTIVE or not _consolidated(new) or new.id not in vectors:
                 continue
             owner = new.scope.owner
             hits = self.store.search_dense(owner, vectors[new.id], self.top_k + 1)
             cand_ids = [i for i, s in hits if i != new.id and s >= self.threshold]
             scores = dict(hits)
             for old in self.store.get_entries(cand_ids):
-                if old.kind != "fact" or _order_key(old) >= _order_key(new):
+                if not _consolidated(old) or _order_key(old) >= _order_key(new):
                     continue  # only newer facts act on older ones; structure is rebuilt
                 t = by_target.get(old.id)
                 if t is None:
@@ -340,3 +340,8 @@ def _newer_lines(newer: list[Entry]) -> list[str]:
 
 def _date(e: Entry) -> str:
     return e.timestamp.strftime("%Y-%m-%d") if e.timestamp else "undated"
+
+
+def _consolidated(entry: Entry) -> bool:
+    """Facts only: structure is rebuilt, and an application owns its keyed memories."""
+    return entry.kind == "fact" and not entry.keyed

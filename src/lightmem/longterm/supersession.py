@@ -96,7 +96,9 @@ class Supersession:
 
 
 def _fact(e: Entry) -> bool:
-    return e.kind == "fact" and e.status == EntryStatus.ACTIVE and not e.pinned
+    """A fact the rule may compare: not pinned, and no keyed memory (its application owns
+    it: it is replaced by a put under its key, never by the rule)."""
+    return e.kind == "fact" and e.status == EntryStatus.ACTIVE and not e.pinned and not e.keyed
 
 
 def _when(e: Entry) -> tuple[str, str]:

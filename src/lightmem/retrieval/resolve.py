@@ -66,6 +66,7 @@ class Resolver:
             entry is not None
             and entry.status == EntryStatus.ACTIVE
             and entry.kind != "summary"  # the store's own indexes rank summaries too
+            and entry.searchable  # a keyed memory kept but not searched
             and entry.id not in self.seen
             and not (self.hidden is not None and self.hidden(entry))
         )

@@ -114,6 +114,11 @@ class Retriever:
         searcher = Searcher(store, embedder, settings, image_embedder, timings)
         return cls(searcher, store, r, hidden)
 
+    def prepare(self, scope: Scope) -> None:
+        """Bring the owner's index up to date with the change log now (after writes, off a
+        request's path), so that its next search applies no delta (or, cold, builds none)."""
+        self.searcher.index(scope)
+
     def search(
         self,
         query: str,

@@ -9,11 +9,13 @@ endpoints and model output stay out of responses; only the exception's type is l
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from functools import partial
 from typing import Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -103,20 +105,26 @@ def error_response(status: int, code: ErrorCode, message: str) -> JSONResponse:
     return JSONResponse(error_body(code, message), status_code=status, headers=headers)
 
 
-def install_error_handlers(app: FastAPI) -> None:
+#: Writes an error response: ``(status, code, message)``. The REST API's is
+#: :func:`error_response`; the proxy answers in OpenAI's shape with the same table.
+Respond = Callable[[int, ErrorCode, str], Response]
+
+
+def install_error_handlers(app: FastAPI, respond: Respond = error_response) -> None:
     """Register the handlers; call before adding other middleware (this one is innermost)."""
-    app.add_exception_handler(LightMemError, _on_error)
-    app.add_exception_handler(RequestValidationError, _on_validation)  # type: ignore[arg-type]
-    app.add_exception_handler(StarletteHTTPException, _on_http)  # type: ignore[arg-type]
-    app.add_middleware(_Unexpected)
+    app.add_exception_handler(LightMemError, partial(_on_error, respond=respond))
+    app.add_exception_handler(RequestValidationError, partial(_on_validation, respond=respond))
+    app.add_exception_handler(StarletteHTTPException, partial(_on_http, respond=respond))
+    app.add_middleware(_Unexpected, respond=respond)
 
 
 class _Unexpected:
     """Any other exception: the same JSON shape, and only its type in the log. (Starlette's
     own handler would re-raise it, and the server would log its message and traceback.)"""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, respond: Respond = error_response) -> None:
         self.app = app
+        self.respond = respond
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -136,36 +144,38 @@ class _Unexpected:
             log.error("%s %s failed: %s", scope["method"], route, type(exc).__name__)
             if not started:
                 status, code, message = classify(exc)
-                await error_response(status, code, message)(scope, receive, send)
+                await self.respond(status, code, message)(scope, receive, send)
 
 
-async def _on_error(request: Request, exc: Exception) -> JSONResponse:
+async def _on_error(request: Request, exc: Exception, *, respond: Respond) -> Response:
     status, code, message = classify(exc)
     if status >= 500:
         log.error("%s %s failed: %s", request.method, _template(request), type(exc).__name__)
-    return error_response(status, code, message)
+    return respond(status, code, message)
 
 
-async def _on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+async def _on_validation(
+    request: Request, exc: RequestValidationError, *, respond: Respond
+) -> Response:
     # Locations and reasons only: the rejected values are the caller's data.
     problems = []
     for err in exc.errors()[:10]:
         loc = ".".join(str(p) for p in err.get("loc", ())) or "request"
         problems.append(f"{loc}: {err.get('msg', 'invalid')}")
     message = "; ".join(problems) or "invalid request"
-    return error_response(422, "invalid_input", message)
+    return respond(422, "invalid_input", message)
 
 
-async def _on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+async def _on_http(request: Request, exc: StarletteHTTPException, *, respond: Respond) -> Response:
     if exc.status_code == 400:
         # A body that is not JSON (FastAPI's 400): the documented answer is 422.
         detail = exc.detail if isinstance(exc.detail, str) else "malformed request body"
-        return error_response(422, "invalid_input", f"malformed request body: {detail}")
+        return respond(422, "invalid_input", f"malformed request body: {detail}")
     code = _HTTP_CODES.get(exc.status_code)
     if code is None:
         code = "internal" if exc.status_code >= 500 else "invalid_input"
     message = exc.detail if isinstance(exc.detail, str) else code
-    return error_response(exc.status_code, code, message)
+    return respond(exc.status_code, code, message)
 
 
 def _template(request: Request) -> str:

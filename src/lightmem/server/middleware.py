@@ -12,7 +12,7 @@ import time
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lightmem.server.errors import error_response
+from lightmem.server.errors import Respond, error_response
 
 access_log = logging.getLogger("lightmem.server.access")
 
@@ -33,10 +33,12 @@ class BodyLimit:
         app: ASGIApp,
         max_bytes: int = DEFAULT_MAX_BODY_BYTES,
         timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
+        respond: Respond = error_response,
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.timeout_s = timeout_s
+        self.respond = respond
 
     def _message(self) -> str:
         return f"the request body is larger than the limit of {self.max_bytes} bytes"
@@ -47,7 +49,7 @@ class BodyLimit:
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            response = error_response(413, "too_large", self._message())
+            response = self.respond(413, "too_large", self._message())
             await response(scope, receive, send)
             return
         seen = 0
@@ -141,8 +143,9 @@ class LoopbackGuard:
     """For the keyless mode: refuse requests whose ``Host`` or ``Origin`` is not a loopback
     name, so a web page cannot reach the server through DNS rebinding or a cross-site form."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, respond: Respond = error_response) -> None:
         self.app = app
+        self.respond = respond
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -150,7 +153,7 @@ class LoopbackGuard:
             names = [headers.get(b"host", b""), headers.get(b"origin")]
             for raw in names:
                 if raw is not None and _host_part(raw.decode("latin-1")) not in LOOPBACK_NAMES:
-                    response = error_response(
+                    response = self.respond(
                         403,
                         "forbidden",
                         "this server runs without API keys and answers loopback clients only",

@@ -169,8 +169,10 @@ class Store(ABC):
         limit: int | None = None,
         offset: int = 0,
         kind: EntryKind | None = None,
+        pinned: bool | None = None,
     ) -> list[Entry]:
-        """Entries of a scope in creation order (of one ``kind`` when given)."""
+        """Entries of a scope in creation order (of one ``kind``, pinned or not, when
+        given)."""
 
     @abstractmethod
     def update_entry(

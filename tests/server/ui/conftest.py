@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,34 +27,14 @@ def _missing(what: str) -> None:
     pytest.skip(message)
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def base_url(memory: Any, tenants: Tenants) -> Iterator[str]:  # noqa: F811
     """The app over the test's store, served by uvicorn in a thread."""
-    import uvicorn
-
     from lightmem.server.rest.app import create_app
+    from lightmem.server.threaded import ThreadedServer
 
-    port = _free_port()
-    config = uvicorn.Config(
-        create_app(memory, tenants.store), host="127.0.0.1", port=port, log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with ThreadedServer(create_app(memory, tenants.store)) as server:
+        yield server.url
 
 
 @pytest.fixture

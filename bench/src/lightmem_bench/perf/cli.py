@@ -12,9 +12,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from lightmem_bench.cli import usable_cache
+from lightmem_bench.console import EmbedderOpt, JsonOutOpt, QuietOpt, print_tables, write_json
 from lightmem_bench.perf.report import all_tables, write_report
 from lightmem_bench.perf.run import embedder_section, parse_sizes, run_perf_bench
 
@@ -26,9 +26,7 @@ def perf(
             "--sizes", help="Store sizes, comma-separated (k and m suffixes); none: skip."
         ),
     ] = "10k,100k,1m",
-    json_out: Annotated[
-        Path | None, typer.Option("--json", help="Write the full result here.")
-    ] = None,
+    json_out: JsonOutOpt = None,
     report: Annotated[
         Path | None, typer.Option("--report", help="Write report.md (and perf.json) here.")
     ] = None,
@@ -36,9 +34,7 @@ def perf(
         int, typer.Option("--queries", min=1, help="Questions per timed round.")
     ] = 200,
     rounds: Annotated[int, typer.Option("--rounds", min=1, help="Timed rounds per mode.")] = 3,
-    embedder: Annotated[
-        str, typer.Option("--embedder", help="minilm, or hash (no model, for a quick check).")
-    ] = "minilm",
+    embedder: EmbedderOpt = "minilm",
     embed_threads: Annotated[
         int, typer.Option("--embed-threads", min=0, help="MiniLM threads; 0: onnxruntime's.")
     ] = 1,
@@ -70,7 +66,7 @@ def perf(
     rebuild: Annotated[
         bool, typer.Option("--rebuild", help="Build the stores again even if cached.")
     ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
+    quiet: QuietOpt = False,
     ann_scale: Annotated[
         str | None,
         typer.Option(
@@ -169,19 +165,9 @@ def perf(
         for target in [json_out, report / "perf.json" if report is not None else None]:
             if target is not None and target.is_file():
                 result = {**json.loads(target.read_text(encoding="utf-8")), **result}
-    console = Console(highlight=False)
-    if not console.is_terminal:
-        console = Console(highlight=False, width=200)
-    for title, head, rows in all_tables(result):
-        table = Table(title=title, title_justify="left")
-        for i, h in enumerate(head):
-            table.add_column(h, justify="left" if i < 2 else "right")
-        for row in rows:
-            table.add_row(*row)
-        console.print(table)
+    print_tables(all_tables(result))
     if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        write_json(json_out, result)
     if report is not None:
         write_report(result, report)
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from lightmem_bench.perf.heavy import heavy_tables
 from lightmem_bench.perf.scaleout.report import scaleout_tables
+from lightmem_bench.sections import kept_sections
 
 Table = tuple[str, list[str], list[list[str]]]  # title, header, rows
 
@@ -245,7 +246,7 @@ def _table_lines(found: list[Table]) -> list[str]:
 def write_report(result: dict[str, Any], folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "report.md"
-    path.write_text(markdown(result), encoding="utf-8")
+    path.write_text(markdown(result) + kept_sections(path), encoding="utf-8")
     (folder / "perf.json").write_text(
         json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
     )

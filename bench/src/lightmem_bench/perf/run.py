@@ -25,8 +25,6 @@ extraction of 1 vs 8 owners with a slow scripted LLM.
 
 from __future__ import annotations
 
-import platform
-import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -58,7 +56,7 @@ from lightmem_bench.perf.measure import (
     ingest_and_consolidate,
     search_latency,
 )
-from lightmem_bench.perf.stats import current_rss_mb, load_average, peak_rss_mb
+from lightmem_bench.perf.stats import current_rss_mb, load_average, machine, peak_rss_mb
 from lightmem_bench.perf.stores import StoreSpec, corpus_key, ensure_store, store_bytes
 from lightmem_bench.perf.throughput import concurrent_extraction, ingest_bulk, thread_scaling
 
@@ -168,7 +166,7 @@ def run_perf_bench(
     conv = load_locomo(data / "locomo-dev.json").conversations[0]
     threshold = _ann_threshold(opts)
     result: dict[str, Any] = {
-        "machine": _machine(),
+        "machine": machine(),
         "settings": {
             "sizes": list(sizes),
             "queries": queries,
@@ -427,16 +425,3 @@ def _targets(size: int, row: dict[str, Any]) -> dict[str, Any]:
     if add is not None:
         out["add_p95_ok"] = add["p95_ms"] <= ADD_P95_TARGET_MS
     return out
-
-
-def _machine() -> dict[str, Any]:
-    import os
-
-    return {
-        "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
-        "numpy": np.__version__,
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "load_average_start": load_average(),
-    }

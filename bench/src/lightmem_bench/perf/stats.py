@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import platform
 import resource
+import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -74,3 +76,15 @@ def load_average() -> list[float] | None:
         return [round(x, 2) for x in os.getloadavg()]
     except OSError:
         return None
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on (the load average at the start included)."""
+    return {
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "load_average_start": load_average(),
+    }

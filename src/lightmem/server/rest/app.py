@@ -16,18 +16,10 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from lightmem import __version__
-from lightmem.errors import ConfigError
 from lightmem.memory import Memory
-from lightmem.server.errors import install_error_handlers
+from lightmem.server.base import harden, require_background
 from lightmem.server.keys import KeyStore
-from lightmem.server.middleware import (
-    DEFAULT_BODY_TIMEOUT_S,
-    DEFAULT_MAX_BODY_BYTES,
-    AccessLog,
-    BodyLimit,
-    LoopbackGuard,
-    NoSniff,
-)
+from lightmem.server.middleware import DEFAULT_BODY_TIMEOUT_S, DEFAULT_MAX_BODY_BYTES
 from lightmem.server.rest import (
     browser,
     decisions,
@@ -73,12 +65,7 @@ def create_app(
     clients only (the caller binds to loopback; ``lightmem serve`` checks it);
     ``anonymous_until_keys`` does so only while the store has no key: once one is created,
     every request needs a key."""
-    if memory.config.worker.enabled and not memory.config.worker.background:
-        raise ConfigError(
-            "the server needs a Memory opened with worker.background = true (or "
-            "worker.enabled = false, with `lightmem worker` processes), so that adding "
-            "returns once turns are durable and extraction runs in the background"
-        )
+    require_background(memory)
     app = FastAPI(
         title="LightMem",
         version=__version__,
@@ -95,10 +82,10 @@ def create_app(
     for routes in (service, memories, forgetting, grants, decisions, transfer):
         app.include_router(routes.router)
     browser.mount(app)
-    install_error_handlers(app)
-    app.add_middleware(BodyLimit, max_bytes=max_body_bytes, timeout_s=body_timeout_s)
-    if keys is None or anonymous_until_keys:
-        app.add_middleware(LoopbackGuard)
-    app.add_middleware(NoSniff)  # outside the guard and the limit: their answers get it too
-    app.add_middleware(AccessLog)
+    harden(
+        app,
+        keyless=keys is None or anonymous_until_keys,
+        max_body_bytes=max_body_bytes,
+        body_timeout_s=body_timeout_s,
+    )
     return app

@@ -133,6 +133,7 @@ def list_entries(
     limit: int | None,
     offset: int,
     kind: str | None = None,
+    pinned: bool | None = None,
 ) -> list[Entry]:
     where, params = scope_where(scope)
     if not include_deleted:
@@ -140,6 +141,9 @@ def list_entries(
     if kind is not None:
         where += " AND kind = ?"
         params.append(kind)
+    if pinned is not None:
+        where += " AND pinned = ?"
+        params.append(int(pinned))
     sql = f"SELECT {ENTRY_FIELDS} FROM entries WHERE {where} ORDER BY pk LIMIT ? OFFSET ?"
     params += [d.no_limit if limit is None else max(0, limit), max(0, offset)]
     return [row_to_entry(r) for r in c.execute(sql, params).fetchall()]

@@ -184,11 +184,14 @@ class SQLStore(Store):
         limit: int | None = None,
         offset: int = 0,
         kind: EntryKind | None = None,
+        pinned: bool | None = None,
     ) -> list[Entry]:
         d = self.dialect
         return self._db.read(
             "list_entries",
-            lambda c: entries.list_entries(c, d, scope, include_deleted, limit, offset, kind),
+            lambda c: entries.list_entries(
+                c, d, scope, include_deleted, limit, offset, kind, pinned
+            ),
         )
 
     def update_entry(

@@ -1,0 +1,36 @@
+"""Several benches in one ``report.md``: a bench writes its part between two markers, and a
+bench that rewrites the whole file keeps the other benches' parts."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+_SECTION = re.compile(r"<!-- bench (\S+) -->\n.*?<!-- /bench \1 -->\n", re.S)
+
+
+def marked(name: str, text: str) -> str:
+    return f"<!-- bench {name} -->\n{text.rstrip()}\n<!-- /bench {name} -->\n"
+
+
+def write_section(path: Path, name: str, text: str) -> None:
+    """Put ``text`` into ``path`` as the part ``name``: in place of the old one, else at the
+    end; the rest of the file is kept."""
+    old = path.read_text(encoding="utf-8") if path.is_file() else ""
+    block = marked(name, text)
+    parts = {m.group(1): m for m in _SECTION.finditer(old)}
+    if name in parts:
+        m = parts[name]
+        new = old[: m.start()] + block + old[m.end() :]
+    else:
+        new = (old.rstrip() + "\n\n" if old.strip() else "") + block
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(new, encoding="utf-8")
+
+
+def kept_sections(path: Path) -> str:
+    """The marked parts of ``path`` (to append after rewriting the rest), or ``""``."""
+    if not path.is_file():
+        return ""
+    found = [m.group(0) for m in _SECTION.finditer(path.read_text(encoding="utf-8"))]
+    return "\n" + "\n".join(found) if found else ""

@@ -1,0 +1,127 @@
+"""What the serving commands share (``serve``, ``mcp``, ``proxy``): the bind check, opening
+the store with the background worker, importing an extra, and the startup lines."""
+
+from __future__ import annotations
+
+import importlib
+import ipaddress
+import logging
+from typing import Annotated, Any
+
+import typer
+
+from lightmem.cli.state import note, state, warn
+from lightmem.errors import ConfigError, MissingDependencyError
+from lightmem.memory import Memory
+from lightmem.server.keys import KeyStore
+
+HostOpt = Annotated[str, typer.Option("--host", help="Address to bind.")]
+AllowOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-unauthenticated-loopback",
+        help="Without API keys, serve local clients (loopback only) without authentication.",
+    ),
+]
+PortOpt = Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")]
+MaxBodyOpt = Annotated[
+    int, typer.Option("--max-body-bytes", min=1, help="Request body limit (413 above).")
+]
+BodyTimeoutOpt = Annotated[
+    float,
+    typer.Option(
+        "--body-timeout", min=0.1, help="Seconds to wait for each body chunk (408 after)."
+    ),
+]
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(host: str, *, keys_configured: bool, allow_unauthenticated_loopback: bool) -> None:
+    """Refuse to serve without authentication anywhere but loopback, and without keys at all
+    unless asked to. Raises :class:`ConfigError` with the fix."""
+    if keys_configured:
+        return
+    if not is_loopback(host):
+        raise ConfigError(
+            f"refusing to serve on {host!r} without API keys: without keys the server binds "
+            f"to loopback only (127.0.0.1 or ::1). Create a key with "
+            f"`lightmem keys create --user USER`, or bind to --host 127.0.0.1"
+        )
+    if not allow_unauthenticated_loopback:
+        raise ConfigError(
+            "no API keys are configured for this store: create one with "
+            "`lightmem keys create --user USER`, or pass --allow-unauthenticated-loopback to "
+            "serve local clients without authentication"
+        )
+
+
+def checked_keys(
+    memory: Memory, host: str, allow_unauthenticated_loopback: bool
+) -> tuple[KeyStore, bool]:
+    """The store's API keys and whether any exists, once :func:`check_bind` allows ``host``."""
+    keys = KeyStore.for_memory(memory)
+    configured = keys.configured()
+    check_bind(
+        host,
+        keys_configured=configured,
+        allow_unauthenticated_loopback=allow_unauthenticated_loopback,
+    )
+    return keys, configured
+
+
+def run_http(uvicorn: Any, app: Any, host: str, port: int) -> None:
+    """Serve ``app`` with uvicorn until stopped (its own access log off: ours has no ids)."""
+    uvicorn.run(app, host=host, port=port, access_log=False, log_level="info", timeout_keep_alive=5)
+
+
+def open_memory(ctx: typer.Context, *, pipeline: bool = True) -> Memory:
+    """The store, with the background worker on: requests return once turns are durable.
+    Without ``pipeline`` (``serve --no-worker``), this process runs none: ``worker.enabled``
+    is false and ``lightmem worker`` processes do the work."""
+    st = state(ctx)
+    worker = {"background": True} if pipeline else {"background": False, "enabled": False}
+    return st.open(worker=worker)
+
+
+def require(module: str, extra: str = "server") -> Any:
+    """Import ``module``; a missing third-party package names the extra that brings it."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        missing = (exc.name or module).split(".")[0]
+        if missing == "lightmem":
+            raise
+        raise MissingDependencyError(missing, extra=extra) from None
+
+
+def hostport(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def announce(where: str, memory: Memory, keys: KeyStore, configured: bool) -> None:
+    note(f"{where} for the store {str(memory.path)!r} ({memory.describe_llm()})")
+    note(memory.describe_embedder())
+    if configured:
+        note(f"authentication: API keys from {keys.where} ({len(keys.list_keys())} key(s))")
+    else:
+        warn(
+            "no API keys: serving WITHOUT authentication, to loopback clients only, until the "
+            "first key is created (`lightmem keys create`), from then on every request needs one"
+        )
+
+
+def log_to_stderr() -> None:
+    logger = logging.getLogger("lightmem.server")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)

@@ -1,0 +1,118 @@
+"""What goes upstream for one request: the app's system messages, the memory block (as one
+more system message), then the last ``proxy.history_turns`` turns; and the accounting the
+response reports (``X-LightMem-*`` headers and the ``lightmem`` field).
+
+Everything is read through the caller's scoped view, so a key only ever injects memories of
+the scopes it may read.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from lightmem.config import ProxySection
+from lightmem.retrieval.query import memory_query
+from lightmem.scoped import ScopedMemory
+from lightmem.server.proxy.block import (
+    QUESTION_HEADER,
+    compose,
+    message_tokens,
+    render_stable,
+    split_system,
+    stable_hash,
+    text_tokens,
+    trim,
+)
+from lightmem.types import Scope
+
+#: The per-question part is left out below this many tokens: too small to hold a memory.
+MIN_QUESTION_TOKENS = 20
+
+
+@dataclass(slots=True)
+class Plan:
+    """The upstream messages and what the proxy did to them."""
+
+    messages: list[dict[str, Any]]
+    stable: str = ""
+    injected_tokens: int = 0
+    stable_tokens: int = 0
+    trimmed_tokens: int = 0
+    upstream_tokens: int = 0
+    memories: list[str] = field(default_factory=list)
+    turns: list[str] = field(default_factory=list)
+    #: seconds spent building the block (retrieval included)
+    seconds: float = 0.0
+
+    @property
+    def saved_tokens(self) -> int:
+        """Tokens fewer than the request as the app sent it (negative: the block is larger
+        than the history left out)."""
+        return self.trimmed_tokens - self.injected_tokens
+
+    @property
+    def stable_hash(self) -> str:
+        return stable_hash(self.stable) if self.stable else ""
+
+    def report(self, session: str, recorded: list[str]) -> dict[str, Any]:
+        """The ``lightmem`` field of a response (OpenAI clients ignore it)."""
+        return {
+            "session": session,
+            "injected_tokens": self.injected_tokens,
+            "stable_tokens": self.stable_tokens,
+            "stable_hash": self.stable_hash,
+            "trimmed_tokens": self.trimmed_tokens,
+            "saved_tokens": self.saved_tokens,
+            "upstream_tokens": self.upstream_tokens,
+            "memories": self.memories,
+            "turns": self.turns,
+            "recorded": recorded,
+        }
+
+    def headers(self, session: str) -> dict[str, str]:
+        return {
+            "X-LightMem-Session": session,
+            "X-LightMem-Injected-Tokens": str(self.injected_tokens),
+            "X-LightMem-Stable-Tokens": str(self.stable_tokens),
+            "X-LightMem-Stable-Hash": self.stable_hash,
+            "X-LightMem-Trimmed-Tokens": str(self.trimmed_tokens),
+            "X-LightMem-Saved-Tokens": str(self.saved_tokens),
+            "X-LightMem-Upstream-Tokens": str(self.upstream_tokens),
+            "Server-Timing": f"lightmem-block;dur={self.seconds * 1e3:.1f}",
+        }
+
+
+def plan(
+    view: ScopedMemory, scope: Scope, messages: list[dict[str, Any]], settings: ProxySection
+) -> Plan:
+    """Trim the history, build the block for the recent user turns, count the tokens."""
+    start = time.perf_counter()
+    system, turns = split_system(messages)
+    sent, dropped = trim(turns, settings.history_turns)
+    budget = settings.budget_tokens
+    shown = [*view.get_all(pool=scope, pinned=True), *view.get_all(pool=scope, kind="summary")]
+    unique = list({e.id: e for e in shown}.values())
+    stable, stable_ids = render_stable(unique, int(budget * settings.stable_share))
+    stable_tokens = text_tokens(stable)
+    query = memory_query(turns, settings.query_turns)
+    room = budget - stable_tokens - text_tokens(QUESTION_HEADER) - 2
+    found = None
+    if query and room >= MIN_QUESTION_TOKENS:
+        found = view.context(query, pool=scope, budget_tokens=room, hierarchical=False)
+    out = Plan(messages=[*system, *sent], trimmed_tokens=message_tokens(dropped))
+    if stable_ids or (found is not None and found.items):
+        block = compose(stable, found.text if found is not None else "")
+        out.messages = [*system, {"role": "system", "content": block}, *sent]
+        out.stable, out.stable_tokens = stable, stable_tokens
+        out.injected_tokens = message_tokens(out.messages[len(system) : len(system) + 1])
+        out.memories = [*stable_ids, *_ids(found, "memory")]
+        out.turns = _ids(found, "turn")
+    out.upstream_tokens = message_tokens(out.messages)
+    out.seconds = time.perf_counter() - start
+    return out
+
+
+def _ids(found: Any, kind: str) -> list[str]:
+    return [] if found is None else [h.id for h in found.items if h.kind == kind]

@@ -1,0 +1,61 @@
+"""Reading one chat-completion request: its JSON (the fields the proxy needs checked, every
+other field passed upstream as it is), whose memory it uses and which session it adds to."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from lightmem.access import Principal
+from lightmem.errors import InputError
+from lightmem.messages import check_ids
+
+USER_HEADER = "x-lightmem-user"
+SESSION_HEADER = "x-lightmem-session"
+
+
+def parse_chat(raw: bytes) -> dict[str, Any]:
+    """The request body, checked: an object with a non-empty ``messages`` list of objects
+    that have a ``role``; ``stream`` a boolean and ``user`` a string when given."""
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"the request body is not JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise InputError("the request body must be a JSON object")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise InputError("'messages' must be a non-empty list of messages")
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+            raise InputError(f"messages[{i}] must be an object with a string 'role'")
+    if body.get("stream") is not None and not isinstance(body["stream"], bool):
+        raise InputError("'stream' must be true or false")
+    if body.get("user") is not None and not isinstance(body["user"], str):
+        raise InputError("'user' must be a string")
+    return body
+
+
+def chosen_user(body: dict[str, Any], headers: Mapping[str, str], caller: Principal) -> str | None:
+    """The user named by the ``user`` field or the ``X-LightMem-User`` header (they must
+    agree); None leaves it to the key, which must then cover one scope."""
+    field, header = body.get("user") or None, headers.get(USER_HEADER) or None
+    if field is not None and header is not None and field != header:
+        raise InputError(
+            "the 'user' field and the X-LightMem-User header name different users: send one"
+        )
+    user = field or header
+    if user is None and (caller.admin or len(caller.scopes) > 1):
+        raise InputError(
+            "name the user whose memory to use: the 'user' field or an X-LightMem-User header "
+            "(this key covers more than one)"
+        )
+    return user
+
+
+def session_of(headers: Mapping[str, str], caller: Principal) -> str:
+    """The ``X-LightMem-Session`` header, else the key's own default session."""
+    session = headers.get(SESSION_HEADER) or f"proxy-{caller.name}"
+    check_ids(None, None, session)
+    return session

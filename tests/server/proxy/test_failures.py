@@ -1,0 +1,102 @@
+"""When the upstream fails, the user's turn is kept and the client gets an OpenAI-shaped
+error that says what failed: 502 (unreachable, an error answer), 504 (too slow); a refusal
+of the request itself keeps its status; a stream that breaks ends with an error event."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from lightmem.server.threaded import free_port
+from tests.fakes.openai_server import FakeResponse, chat_body
+from tests.server.conftest import Tenants
+from tests.server.proxy.conftest import MakeProxy, Proxy
+
+QUESTION = [{"role": "user", "content": "my passport number is X1234, keep it"}]
+
+
+def kept_user_turn(proxy: Proxy) -> bool:
+    return proxy.session_turns("alice", "proxy-alice") == [("user", QUESTION[0]["content"])]
+
+
+def failure(proxy: Proxy, key: str) -> tuple[int, dict[str, Any]]:
+    """The status and the OpenAI-shaped error of a request that must fail."""
+    with pytest.raises(openai.APIStatusError) as caught:
+        proxy.client(key).chat.completions.create(model="m", messages=QUESTION)
+    body = caught.value.response.json()
+    assert set(body) == {"error"} and {"message", "type", "code"} <= set(body["error"])
+    return caught.value.status_code, body["error"]
+
+
+def test_an_unreachable_upstream_is_502_and_the_turn_is_kept(
+    make_proxy: MakeProxy, tenants: Tenants
+) -> None:
+    proxy = make_proxy(upstream_url=f"http://127.0.0.1:{free_port()}/v1")
+    status, error = failure(proxy, tenants.alice)
+    assert status == 502 and error["type"] == "server_error"
+    assert error["code"] == "upstream_error" and "unreachable" in error["message"]
+    assert kept_user_turn(proxy)
+
+
+def test_a_slow_upstream_is_504_and_the_turn_is_kept(
+    make_proxy: MakeProxy, tenants: Tenants
+) -> None:
+    proxy = make_proxy(timeout_seconds=0.5)
+    proxy.upstream.reply("too late", delay=3)
+    status, error = failure(proxy, tenants.alice)
+    assert status == 504
+    assert error["code"] == "upstream_timeout" and "0.5 s" in error["message"]
+    assert kept_user_turn(proxy)
+
+
+@pytest.mark.parametrize("status", [500, 401, 503])
+def test_an_upstream_error_answer_is_502(proxy: Proxy, tenants: Tenants, status: int) -> None:
+    proxy.upstream.error(status, "the model fell over")
+    answered, error = failure(proxy, tenants.alice)
+    assert answered == 502
+    assert f"HTTP {status}" in error["message"] and "the model fell over" in error["message"]
+    assert kept_user_turn(proxy)
+
+
+def test_a_refused_request_keeps_the_upstreams_status(proxy: Proxy, tenants: Tenants) -> None:
+    proxy.upstream.error(404, "no model named m", headers={"Retry-After": "3"})
+    status, error = failure(proxy, tenants.alice)
+    assert status == 404 and error["code"] == "upstream_refused"
+    proxy.upstream.error(429, "slow down", headers={"Retry-After": "3"})
+    with pytest.raises(openai.RateLimitError) as limited:
+        proxy.client(tenants.alice).chat.completions.create(model="m", messages=QUESTION)
+    assert limited.value.response.headers["retry-after"] == "3"
+
+
+def test_a_broken_stream_ends_with_an_error_event(proxy: Proxy, tenants: Tenants) -> None:
+    proxy.upstream.enqueue(FakeResponse(200, chat_body("one two three four five"), break_after=2))
+    stream = proxy.client(tenants.alice).chat.completions.create(
+        model="m", messages=QUESTION, stream=True
+    )
+    with pytest.raises(openai.APIError, match=r"unreachable|upstream"):
+        for _ in stream:
+            pass
+    assert kept_user_turn(proxy)  # and no half reply recorded
+
+
+def test_a_failing_stream_start_is_an_error_answer(proxy: Proxy, tenants: Tenants) -> None:
+    proxy.upstream.error(500, "boom")
+    with pytest.raises(openai.InternalServerError):
+        proxy.client(tenants.alice).chat.completions.create(
+            model="m", messages=QUESTION, stream=True
+        )
+    assert kept_user_turn(proxy)
+
+
+def test_an_upstream_answer_that_is_not_json_is_502(proxy: Proxy, tenants: Tenants) -> None:
+    proxy.upstream.enqueue(FakeResponse(200, "<html>gateway</html>"))
+    response = httpx.post(
+        proxy.url + "/v1/chat/completions",
+        json={"model": "m", "messages": QUESTION},
+        headers={"Authorization": f"Bearer {tenants.alice}"},
+    )
+    assert response.status_code == 502 and "not a JSON object" in response.text
+    assert kept_user_turn(proxy)
