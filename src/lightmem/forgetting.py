@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from lightmem.longterm.forgetting import as_ttl, is_expired
-from lightmem.messages import check_flag, check_forget, check_memory_id, make_scope
+from lightmem.messages import check_flag, check_forget, check_id_list, check_memory_id, make_scope
 from lightmem.types import Entry, ForgetResult
 
 if TYPE_CHECKING:
@@ -39,6 +39,7 @@ class Forgetting:
         query: str | None = None,
         *,
         ids: list[str] | None = None,
+        turn_ids: list[str] | None = None,
         user_id: str | None = None,
         agent_id: str | None = None,
         purge: bool = False,
@@ -47,7 +48,9 @@ class Forgetting:
         actor: str = "user",
     ) -> ForgetResult:
         """Forget the memories a query names (every word of it in their text, or in a turn
-        they were drawn from) and/or the memories ``ids``, with their source turns.
+        they were drawn from) and/or the memories ``ids`` and turns ``turn_ids`` (with the
+        memories drawn from them), with their source turns. Ids name exactly what a preview
+        showed: what was added since is left alone.
 
         ``dry_run`` only previews. Otherwise the memories are tombstoned (history FORGET;
         their turns leave search), or with ``purge`` erased for good with their history and
@@ -55,10 +58,18 @@ class Forgetting:
         """
         owner = make_scope(user_id, agent_id, None)
         check_forget(ids, purge, dry_run, reason, actor)
+        check_id_list(turn_ids, "turn_ids", "turn ids")
         if self._worker is not None:
             self._worker.wait_idle()  # a batch in flight could cite a turn being erased
         return self.engine.forget(
-            owner, query, ids, purge=purge, dry_run=dry_run, actor=actor, reason=reason
+            owner,
+            query,
+            ids,
+            purge=purge,
+            dry_run=dry_run,
+            actor=actor,
+            reason=reason,
+            turn_ids=turn_ids,
         )
 
     def pin(

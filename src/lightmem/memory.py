@@ -39,6 +39,7 @@ from lightmem.types import (
     AccessLevel,
     AddResult,
     ConsolidationResult,
+    DayActivity,
     DecisionRecord,
     Entry,
     HistoryRecord,
@@ -305,6 +306,14 @@ class Memory(Forgetting):
         scope = make_scope(user_id, agent_id, None) if user_id or agent_id else None
         active = self.store.count_entries(scope)
         return active, self.store.count_entries(scope, include_deleted=True) - active
+
+    def activity(
+        self, *, user_id: str | None = None, agent_id: str | None = None
+    ) -> list[DayActivity]:
+        """Per day: turns and memories stored for a user/agent (naming nobody: the whole
+        store), and the store's LLM calls, failed calls and tokens."""
+        scope = make_scope(user_id, agent_id, None) if user_id or agent_id else None
+        return self.store.activity(scope)
 
     def scopes(self) -> list[Scope]:
         """Every owner scope that holds turns or memories."""

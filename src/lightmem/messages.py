@@ -273,7 +273,12 @@ def check_forget(
     check_flag(dry_run, "dry_run")
     check_note(reason, "reason")
     check_note(actor, "actor", optional=False, max_chars=256)
+    check_id_list(ids, "ids", "memory ids")
+
+
+def check_id_list(ids: object, name: str, what: str) -> None:
+    """``None`` or a list of non-empty id strings."""
     if ids is not None and (
         not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids)
     ):
-        raise InputError("ids must be a list of memory ids")
+        raise InputError(f"{name} must be a list of {what}")

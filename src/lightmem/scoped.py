@@ -139,6 +139,19 @@ class ScopedMemory:
             user_id=s.user_id, agent_id=s.agent_id, run_id=s.run_id, **kwargs
         )
 
+    def turns(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        pool: Scope | None = None,
+    ) -> list[Turn]:
+        """The conversation turns of one scope or pool (forgotten ones left out)."""
+        s = self.where(user_id, agent_id, pool=pool)
+        found = self.memory.turns(user_id=s.user_id, agent_id=s.agent_id, session_id=session_id)
+        return [t for t in found if not t.forgotten]
+
     def history(self, memory_id: str) -> list[HistoryRecord]:
         self.entry(memory_id)
         return self.memory.history(memory_id)

@@ -228,9 +228,10 @@ class Pipeline:
         dry_run: bool,
         actor: str,
         reason: str | None,
+        turn_ids: list[str] | None = None,
     ) -> ForgetResult:
         with self.owners.hold(owner):
-            found = self.forgetter.find(owner, query, ids, tombstones=purge)
+            found = self.forgetter.find(owner, query, ids, tombstones=purge, turn_ids=turn_ids)
             if dry_run:
                 return found
             self._summarized.pop(owner.owner, None)  # a summary may go: rebuild it

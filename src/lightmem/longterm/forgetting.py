@@ -114,14 +114,20 @@ class Forgetter:
         return lambda e: is_expired(e, now, ttl)
 
     def find(
-        self, owner: Scope, query: str | None, ids: list[str] | None, *, tombstones: bool
+        self,
+        owner: Scope,
+        query: str | None,
+        ids: list[str] | None,
+        *,
+        tombstones: bool,
+        turn_ids: list[str] | None = None,
     ) -> ForgetResult:
-        """The owner's memories and turns a forget request names (``tombstones``: deleted
-        memories too, which a purge erases)."""
+        """The owner's memories and turns a forget request names by query, memory ids or
+        turn ids (``tombstones``: deleted memories too, which a purge erases)."""
         if query is not None and (not isinstance(query, str) or not words(query)):
             raise InputError("the forget query must hold at least one word")
-        if query is None and not ids:
-            raise InputError("forget needs a query or memory ids")
+        if query is None and not ids and not turn_ids:
+            raise InputError("forget needs a query, memory ids or turn ids")
         entries = self.store.list_entries(owner, include_deleted=tombstones)
         by_id = {e.id: e for e in entries}
         chosen: dict[str, Entry] = {}
@@ -130,20 +136,25 @@ class Forgetter:
             if tombstones or entry.status == EntryStatus.ACTIVE:
                 chosen[i] = entry
         turns = self.store.list_turns(owner)
-        turn_ids: dict[str, None] = {}
+        by_turn = {t.id: t for t in turns}
+        named: dict[str, None] = dict.fromkeys(turn_ids or [])
+        for t in named:
+            if t not in by_turn:
+                raise NotFoundError(f"no turn with id {t!r}")
         facts = [e for e in entries if e.kind == "fact"]
         if query is not None:
             chosen.update((e.id, e) for e in facts if matches(query, e.text))
-            turn_ids.update((t.id, None) for t in turns if matches(query, t.content))
-            # Memories drawn from a matched turn carry what it said.
-            chosen.update((e.id, e) for e in facts if set(e.sources) & turn_ids.keys())
+            named.update((t.id, None) for t in turns if matches(query, t.content))
+        # Memories drawn from a matched or named turn carry what it said.
+        chosen.update((e.id, e) for e in facts if set(e.sources) & named.keys())
+        if query is not None:
             # A memory edited away from the words still holds them in its history.
             for e in facts:
                 if e.id not in chosen and e.version > 1 and self._history_matches(e.id, query):
                     chosen[e.id] = e
         for e in chosen.values():
             if e.kind == "fact":  # a summary's or event's sources are other facts' turns
-                turn_ids.update((t, None) for t in e.sources)
+                named.update((t, None) for t in e.sources)
         # Structure drawn from what goes (a session summary quoting a forgotten turn, an
         # event binding a forgotten fact, or one that names the words itself) goes too; a
         # summary is rebuilt at sleep time from the turns that stay.
@@ -152,17 +163,16 @@ class Forgetter:
                 continue
             bound = e.meta.get("facts") if e.kind == "event" else None
             if (
-                set(e.sources) & turn_ids.keys()
+                set(e.sources) & named.keys()
                 or (isinstance(bound, list) and set(bound) & chosen.keys())
                 or (query is not None and matches(query, e.text))
                 or (query is not None and e.version > 1 and self._history_matches(e.id, query))
             ):
                 chosen[e.id] = e
-        by_turn = {t.id: t for t in turns}
         ordered = [by_id.get(i, e) for i, e in chosen.items()]
         return ForgetResult(
             memories=sorted(ordered, key=_created),
-            turns=[by_turn[t] for t in turn_ids if t in by_turn],
+            turns=[by_turn[t] for t in named if t in by_turn],
         )
 
     def _history_matches(self, entry_id: str, query: str) -> bool:

@@ -19,19 +19,21 @@ CSP = (
 )
 
 
+def page_headers(csp: str) -> dict[str, str]:
+    """The headers of a page this server serves (``/ui``, ``/docs``)."""
+    return {
+        "Content-Security-Policy": csp,
+        "Cache-Control": "no-store",
+        "Referrer-Policy": "no-referrer",
+    }
+
+
 def mount(app: FastAPI) -> None:
     app.mount("/ui/assets", StaticFiles(directory=ASSETS), name="ui-assets")
 
     @app.get("/ui", include_in_schema=False)
     def page() -> FileResponse:
-        return FileResponse(
-            ASSETS / "index.html",
-            headers={
-                "Content-Security-Policy": CSP,
-                "Cache-Control": "no-store",
-                "Referrer-Policy": "no-referrer",
-            },
-        )
+        return FileResponse(ASSETS / "index.html", headers=page_headers(CSP))
 
     @app.get("/ui/", include_in_schema=False)
     def slash() -> RedirectResponse:

@@ -19,6 +19,12 @@ router = APIRouter(prefix="/v1", responses=ERRORS)
 class ForgetIn(ScopeIn):
     query: Text | None = Field(None, description="Forget memories holding every word of it.")
     ids: list[Id] | None = Field(None, max_length=10_000, description="Memory ids to forget.")
+    turn_ids: list[Id] | None = Field(
+        None,
+        max_length=10_000,
+        description="Turn ids to forget (with the memories drawn from them): with `ids`, "
+        "exactly what a preview showed, whatever was added since.",
+    )
     purge: bool = Field(
         False, strict=True, description="Erase for good, with history and source turns."
     )
@@ -73,6 +79,7 @@ def forget(body: ForgetIn, view: View) -> ForgetOut:
     r = view.forget(
         body.query,
         ids=body.ids,
+        turn_ids=body.turn_ids,
         user_id=body.user_id,
         agent_id=body.agent_id,
         purge=body.purge,
