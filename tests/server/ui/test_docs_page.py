@@ -10,7 +10,7 @@ from typing import Any
 from selenium.webdriver.common.by import By
 
 from tests.server.conftest import Tenants
-from tests.server.ui.test_ui import login, wait
+from tests.server.ui.pages import login, wait
 
 
 def test_docs_render_openapi_31_offline_under_the_csp(
