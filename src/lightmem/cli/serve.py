@@ -109,7 +109,10 @@ def serve(
             max_body_bytes=max_body_bytes,
             body_timeout_s=body_timeout,
         )
-        _announce(f"REST API on http://{_hostport(host, port)}/v1", memory, keys, configured)
+        base = f"http://{_hostport(host, port)}"
+        _announce(f"REST API on {base}/v1", memory, keys, configured)
+        note(f"memory browser: {base}/ui")
+        note(f"API reference: {base}/docs")
         if no_worker:
             note("--no-worker: this process stores turns only; `lightmem worker` processes them")
         uvicorn.run(

@@ -4,9 +4,16 @@ headers of the two pages (``/ui``, ``/docs``)."""
 
 from __future__ import annotations
 
+import os
 import re
+import socket
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime
+from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from lightmem import Memory
@@ -95,3 +102,29 @@ def test_docs_and_ui_pages_carry_a_strict_csp_and_no_inline_script(client: TestC
     assert client.get("/docs/assets/swagger-ui-bundle.js").status_code == 200
     init = client.get("/ui/assets/docs-init.js")
     assert init.status_code == 200 and "/openapi.json" in init.text
+
+
+def test_the_serve_banner_names_the_browser_and_the_docs(tmp_path: Path) -> None:
+    script = Path(sys.executable).with_name("lightmem")
+    if not script.exists():
+        pytest.skip("the lightmem console script is not installed in this environment")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    argv = [str(script), "--store", str(tmp_path / "s"), "serve", "--port", str(port)]
+    argv.append("--allow-unauthenticated-loopback")
+    env = {**os.environ, "LIGHTMEM_EMBEDDER__PROVIDER": "hash", "LIGHTMEM_LLM__PROVIDER": "none"}
+    env["COLUMNS"] = "300"
+    proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stderr is not None
+        lines = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any("/docs" in line for line in lines):
+            lines.append(proc.stderr.readline())
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    banner = "".join(lines)
+    assert f"memory browser: http://127.0.0.1:{port}/ui" in banner
+    assert f"API reference: http://127.0.0.1:{port}/docs" in banner
