@@ -6,10 +6,10 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 from mcp.server.mcpserver import Context
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from lightmem.memory import Memory
 from lightmem.scoped import ScopedMemory
@@ -26,6 +26,28 @@ PoolAgent = Annotated[str | None, Field(description="A shared pool's agent id (n
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+def tool_error_text(exc: Exception) -> str:
+    """The text of a failed tool call, ``"<code>: <message>"`` as the REST API's codes: the
+    SDK's wrapper (``Error executing tool ...``) is dropped, and bad arguments name the field
+    and the rule, without the rejected value or a link."""
+    cause = exc.__cause__
+    if isinstance(cause, ValidationError):
+        return "invalid_input: " + "; ".join(_problem(e) for e in cause.errors())
+    if isinstance(cause, Exception) and cause.__class__ is exc.__class__:
+        return str(cause)  # a translated LightMem error: already "<code>: <message>"
+    text = str(exc)
+    if text.startswith("Unknown tool: "):
+        return f"not_found: no tool named {text.removeprefix('Unknown tool: ')!r}"
+    return text
+
+
+def _problem(error: Any) -> str:
+    where = ".".join(str(p) for p in error["loc"]) or "arguments"
+    if error["type"] == "extra_forbidden":
+        return f"{where}: this tool takes no such argument"
+    return f"{where}: {error['msg']}"
 
 
 def translated(error: type[Exception]) -> Callable[[Callable[P, R]], Callable[P, R]]:
