@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import ipaddress
 import logging
+import threading
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -16,9 +17,11 @@ import typer
 
 from lightmem.access import Principal
 from lightmem.cli.state import AgentOpt, UserOpt, note, state, warn
-from lightmem.errors import ConfigError, InputError, MissingDependencyError
+from lightmem.errors import ConfigError, InputError, LightMemError, MissingDependencyError
 from lightmem.memory import Memory
 from lightmem.server.keys import KeyStore
+
+log = logging.getLogger(__name__)
 
 HostOpt = Annotated[str, typer.Option("--host", help="Address to bind.")]
 AllowOpt = Annotated[
@@ -139,15 +142,18 @@ def mcp(
     allow_unauthenticated_loopback: AllowOpt = False,
 ) -> None:
     """Serve memory tools over MCP: on stdio for --user/--agent, on HTTP per API key."""
-    mcp_mod = _require("lightmem.server.mcp")
     logging.getLogger("mcp").setLevel(logging.WARNING)  # its INFO lines quote tool errors
     if transport is Transport.stdio:
         if user is None and agent is None:
             raise InputError("give --user USER and/or --agent AGENT: the memories to serve")
         principal = Principal.for_scope("stdio", user, agent)
         with _open_memory(ctx) as memory:
-            mcp_mod.create_mcp_server(memory, principal).run("stdio")
+            # The embedding model loads while the MCP SDK is imported and the client
+            # connects, not at the first search: a client starts this server per session.
+            warm_up(memory)
+            _require("lightmem.server.mcp").create_mcp_server(memory, principal).run("stdio")
         return
+    mcp_mod = _require("lightmem.server.mcp")
     uvicorn = _require("uvicorn")
     with _open_memory(ctx) as memory:
         keys = KeyStore.for_memory(memory)
@@ -171,6 +177,21 @@ def mcp(
 
 
 # -- helpers ----------------------------------------------------------------------------
+def warm_up(memory: Memory) -> threading.Thread:
+    """Load the embedder in a background thread. A failure is left to the first call that
+    embeds, which raises it with its message to the client."""
+
+    def load() -> None:
+        try:
+            memory.embedder.warm()
+        except LightMemError as exc:
+            log.debug("embedder warm-up failed (%s); the first search will say why", exc)
+
+    thread = threading.Thread(target=load, name="lightmem-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
 def _open_memory(ctx: typer.Context, *, pipeline: bool = True) -> Memory:
     """The store, with the background worker on: requests return once turns are durable.
     Without ``pipeline`` (``serve --no-worker``), this process runs none: ``worker.enabled``

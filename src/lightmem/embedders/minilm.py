@@ -95,6 +95,9 @@ class MiniLMEmbedder(Embedder):
             out[rows] = _run(loaded, ids, mask)
         return normalize(out)
 
+    def warm(self) -> None:
+        self._load()
+
     def close(self) -> None:
         with self._lock:
             self._loaded = None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated, ParamSpec, TypeVar
 
 from mcp.server.mcpserver import Context
 from pydantic import Field, ValidationError
@@ -14,7 +14,7 @@ from pydantic import Field, ValidationError
 from lightmem.memory import Memory
 from lightmem.scoped import ScopedMemory
 from lightmem.server.auth import Principal
-from lightmem.server.errors import UnauthorizedError, classify, log
+from lightmem.server.codes import UnauthorizedError, classify, log, problems
 
 #: Where :class:`~lightmem.server.mcp.http.KeyAuth` leaves the caller's principal in the ASGI
 #: scope of an HTTP request.
@@ -34,20 +34,13 @@ def tool_error_text(exc: Exception) -> str:
     and the rule, without the rejected value or a link."""
     cause = exc.__cause__
     if isinstance(cause, ValidationError):
-        return "invalid_input: " + "; ".join(_problem(e) for e in cause.errors())
+        return "invalid_input: " + problems(cause.errors(), "this tool takes no such argument")
     if isinstance(cause, Exception) and cause.__class__ is exc.__class__:
         return str(cause)  # a translated LightMem error: already "<code>: <message>"
     text = str(exc)
     if text.startswith("Unknown tool: "):
         return f"not_found: no tool named {text.removeprefix('Unknown tool: ')!r}"
     return text
-
-
-def _problem(error: Any) -> str:
-    where = ".".join(str(p) for p in error["loc"]) or "arguments"
-    if error["type"] == "extra_forbidden":
-        return f"{where}: this tool takes no such argument"
-    return f"{where}: {error['msg']}"
 
 
 def translated(error: type[Exception]) -> Callable[[Callable[P, R]], Callable[P, R]]:
