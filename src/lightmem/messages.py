@@ -17,10 +17,12 @@ from lightmem.timeutil import parse_timestamp
 from lightmem.types import ImageRef, Scope, Turn
 
 ROLES = frozenset({"user", "assistant", "system", "tool"})
-_KEYS = frozenset(
+#: The keys of a message, everywhere one is given (Python, REST, CLI files, JSON Lines).
+MESSAGE_KEYS = frozenset(
     {"role", "content", "name", "speaker", "timestamp", "time", "session_id", "id", "ref"}
     | {"images"}
 )
+_KEYS = MESSAGE_KEYS
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +89,7 @@ def _one(index: int, message: object, scope: Scope, defaults: AddDefaults) -> Tu
     )
     session = _opt_str(message, "session_id", where) or defaults.session_id or scope.run_id
     ref = _opt_str(message, "ref", where) or _opt_str(message, "id", where)
-    images = _images(message.get("images"), where)
+    images = parse_images(message.get("images"), where)
     return Turn(
         id=uuid.uuid4().hex,
         scope=Scope(scope.user_id, scope.agent_id, session),
@@ -102,7 +104,7 @@ def _one(index: int, message: object, scope: Scope, defaults: AddDefaults) -> Tu
     )
 
 
-def _images(value: object, where: str) -> list[ImageRef]:
+def parse_images(value: object, where: str) -> list[ImageRef]:
     """``images``: a list of URLs (or paths) or of ``{"url", "caption"?}``."""
     if value is None:
         return []
