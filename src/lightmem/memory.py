@@ -55,6 +55,10 @@ log = logging.getLogger(__name__)
 
 __all__ = ["FlushResult", "Memory"]
 
+#: Upstream LightMem's code imports ``lightmem.memory.lightmem``; this module lends its name
+#: to that path, which resolves to a shim of :mod:`lightmem.compat` (not a package of ours).
+__path__ = [str(Path(__file__).with_name("compat") / "upstream_imports")]
+
 
 class Memory(Forgetting):
     """Long-term memory for LLM applications.
