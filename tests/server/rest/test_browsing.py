@@ -100,6 +100,10 @@ def test_docs_and_ui_pages_carry_a_strict_csp_and_no_inline_script(client: TestC
         scripts = re.findall(r"<script([^>]*)>(.*?)</script>", page.text, re.S)
         assert scripts and all('src="/' in attrs and not body.strip() for attrs, body in scripts)
     assert client.get("/docs/assets/swagger-ui-bundle.js").status_code == 200
+    for path in ("/ui/assets/docs.html", "/ui/assets/index.html", "/ui/assets/app.js"):
+        asset = client.get(path)  # a page reached by its asset path is held to the CSP too
+        assert asset.status_code == 200
+        assert "script-src 'self'" in asset.headers["content-security-policy"]
     init = client.get("/ui/assets/docs-init.js")
     assert init.status_code == 200 and "/openapi.json" in init.text
 

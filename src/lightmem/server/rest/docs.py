@@ -11,9 +11,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
-from fastapi.staticfiles import StaticFiles
 
-from lightmem.server.rest.browser import ASSETS, page_headers
+from lightmem.server.rest.browser import ASSETS, Assets, page_headers
 
 #: Swagger UI draws its SVG icons from data: URLs; nothing else leaves the origin.
 CSP = (
@@ -36,7 +35,7 @@ def mount(app: FastAPI) -> None:
     assets = swagger_assets()
     if assets is None:
         return
-    app.mount("/docs/assets", StaticFiles(directory=assets), name="docs-assets")
+    app.mount("/docs/assets", Assets(assets, CSP), name="docs-assets")
 
     @app.get("/docs", include_in_schema=False)
     def page() -> FileResponse:
