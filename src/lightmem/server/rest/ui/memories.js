@@ -151,7 +151,6 @@ export async function openMemory(id) {
   $("decisions").replaceChildren(...(decided.decisions.length
     ? decided.decisions.map((d) => decisionLine(d, id)) : none()));
   for (const li of $("list").children) li.classList.toggle("selected", li.dataset.id === id);
-  document.dispatchEvent(new CustomEvent("memory-opened", { detail: m }));
   $("detail").focus();
 }
 
