@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -65,38 +64,3 @@ def test_readme_toml_example_is_a_valid_config(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_text(block)
     MemoryConfig.load(path, env={})
-
-
-def test_readme_cli_commands_on_locomo(tmp_path: Path) -> None:
-    """The README's CLI block, run as written (no-LLM mode, default MiniLM embedder):
-    a LoCoMo conversation ingested, searched with dia_id sources, reopened by `stats`."""
-    from tests.conftest import shared_data_dir
-
-    data = shared_data_dir()
-    if data is None:
-        import pytest
-
-        pytest.skip("shared/data is not beside the checkout")
-    readme = (ROOT / "README.md").read_text()
-    block = readme.split("## CLI", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
-    commands = [shlex.split(line) for line in block.strip().splitlines()]
-    env = {**os.environ, "LIGHTMEM_LLM__PROVIDER": "none", "LIGHTMEM_HOME": str(tmp_path)}
-    exe = Path(sys.executable).with_name("lightmem")
-    outputs = []
-    for argv in commands:
-        assert argv[0] == "lightmem"
-        argv = [str(data / Path(a).name) if a.endswith(".json") else a for a in argv[1:]]
-        if "search" in argv:
-            argv.append("--json")
-        proc = subprocess.run(
-            [str(exe), *argv], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
-        )
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        outputs.append(proc.stdout)
-    import json
-
-    hits = json.loads(outputs[1])
-    refs = [s["ref"] for h in hits for s in h["sources"]]
-    assert refs and all(re.fullmatch(r"D\d+:\d+", r) for r in refs)
-    assert any("camp" in h["text"].lower() for h in hits)
-    assert "419" in outputs[2]  # stats after reopening: all turns are there

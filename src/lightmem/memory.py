@@ -41,6 +41,7 @@ from lightmem.types import (
     AccessLevel,
     AddResult,
     ConsolidationResult,
+    DayActivity,
     DecisionRecord,
     Entry,
     EntryKind,
@@ -56,6 +57,10 @@ from lightmem.types import (
 log = logging.getLogger(__name__)
 
 __all__ = ["FlushResult", "Memory"]
+
+#: Upstream LightMem's code imports ``lightmem.memory.lightmem``; this module lends its name
+#: to that path, which resolves to a shim of :mod:`lightmem.compat` (not a package of ours).
+__path__ = [str(Path(__file__).with_name("compat") / "upstream_imports")]
 
 
 class Memory(Forgetting, Current):
@@ -339,6 +344,14 @@ class Memory(Forgetting, Current):
         scope = make_scope(user_id, agent_id, None) if user_id or agent_id else None
         active = self.store.count_entries(scope)
         return active, self.store.count_entries(scope, include_deleted=True) - active
+
+    def activity(
+        self, *, user_id: str | None = None, agent_id: str | None = None
+    ) -> list[DayActivity]:
+        """Per day: turns and memories stored for a user/agent (naming nobody: the whole
+        store), and the store's LLM calls, failed calls and tokens."""
+        scope = make_scope(user_id, agent_id, None) if user_id or agent_id else None
+        return self.store.activity(scope)
 
     def scopes(self) -> list[Scope]:
         """Every owner scope that holds turns or memories."""

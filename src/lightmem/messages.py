@@ -17,10 +17,12 @@ from lightmem.timeutil import parse_timestamp
 from lightmem.types import ImageRef, Scope, Turn
 
 ROLES = frozenset({"user", "assistant", "system", "tool"})
-_KEYS = frozenset(
+#: The keys of a message, everywhere one is given (Python, REST, CLI files, JSON Lines).
+MESSAGE_KEYS = frozenset(
     {"role", "content", "name", "speaker", "timestamp", "time", "session_id", "id", "ref"}
     | {"images"}
 )
+_KEYS = MESSAGE_KEYS
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +89,7 @@ def _one(index: int, message: object, scope: Scope, defaults: AddDefaults) -> Tu
     )
     session = _opt_str(message, "session_id", where) or defaults.session_id or scope.run_id
     ref = _opt_str(message, "ref", where) or _opt_str(message, "id", where)
-    images = _images(message.get("images"), where)
+    images = parse_images(message.get("images"), where)
     return Turn(
         id=uuid.uuid4().hex,
         scope=Scope(scope.user_id, scope.agent_id, session),
@@ -102,7 +104,7 @@ def _one(index: int, message: object, scope: Scope, defaults: AddDefaults) -> Tu
     )
 
 
-def _images(value: object, where: str) -> list[ImageRef]:
+def parse_images(value: object, where: str) -> list[ImageRef]:
     """``images``: a list of URLs (or paths) or of ``{"url", "caption"?}``."""
     if value is None:
         return []
@@ -276,9 +278,13 @@ def check_forget(
     check_flag(dry_run, "dry_run")
     check_note(reason, "reason")
     check_note(actor, "actor", optional=False, max_chars=256)
-    for value, name in ((ids, "ids"), (turn_ids, "turn_ids")):
-        if value is not None and (
-            not isinstance(value, list) or not all(isinstance(i, str) and i for i in value)
-        ):
-            what = "memory" if name == "ids" else "turn"
-            raise InputError(f"{name} must be a list of {what} ids")
+    check_id_list(ids, "ids", "memory ids")
+    check_id_list(turn_ids, "turn_ids", "turn ids")
+
+
+def check_id_list(ids: object, name: str, what: str) -> None:
+    """``None`` or a list of non-empty id strings."""
+    if ids is not None and (
+        not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids)
+    ):
+        raise InputError(f"{name} must be a list of {what}")

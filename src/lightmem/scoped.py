@@ -145,12 +145,13 @@ class ScopedMemory:
         *,
         user_id: str | None = None,
         agent_id: str | None = None,
-        pool: Scope | None = None,
         session_id: str | None = None,
+        pool: Scope | None = None,
     ) -> list[Turn]:
-        """The turns of a scope (of one session), in order."""
+        """The conversation turns of one scope or pool (forgotten ones left out)."""
         s = self.where(user_id, agent_id, pool=pool)
-        return self.memory.turns(user_id=s.user_id, agent_id=s.agent_id, session_id=session_id)
+        found = self.memory.turns(user_id=s.user_id, agent_id=s.agent_id, session_id=session_id)
+        return [t for t in found if not t.forgotten]
 
     def history(self, memory_id: str) -> list[HistoryRecord]:
         self.entry(memory_id)

@@ -305,6 +305,19 @@ class Failure:
 
 
 @dataclass(slots=True)
+class DayActivity:
+    """What entered the store on one day (UTC): turns and memories of a scope, and LLM
+    calls (store-wide: calls are not recorded per owner)."""
+
+    day: str  # YYYY-MM-DD
+    turns: int = 0
+    memories: int = 0
+    llm_calls: int = 0
+    failed_calls: int = 0
+    tokens: int = 0
+
+
+@dataclass(slots=True)
 class Usage:
     """LLM calls, tokens and seconds by stage, plus pipeline counters."""
 

@@ -11,8 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.progress import Progress, TaskID
 
 from lightmem import Memory, StorageError
+from lightmem.cli.ingest import add_conversation
+from lightmem.datasets import Conversation, DatasetTurn
 
 CONFIG = {"embedder": {"provider": "hash"}, "llm": "none"}
 
@@ -78,3 +81,30 @@ def test_ingest_redirected_logs_progress_lines(cli: Any, tmp_path: Path) -> None
     r = cli("ingest", "--format", "locomo", str(src))
     assert r.code == 0, r.stderr
     assert "c1: 5/5" in r.stderr and "extracting: 1/1" in r.stderr
+
+
+class Recorded(Progress):
+    """A real progress display that also keeps each task's completed count after every step."""
+
+    def __init__(self) -> None:
+        super().__init__(disable=True)
+        self.steps: list[float] = []
+
+    def advance(self, task_id: TaskID, advance: float = 1) -> None:
+        super().advance(task_id, advance)
+        self.steps.append(self._tasks[task_id].completed)
+
+
+def test_ingest_progress_moves_while_the_turns_are_stored(tmp_path: Path) -> None:
+    """The bar stood at 0/8944 for a whole ingest, then jumped to done."""
+    turns = [
+        DatasetTurn(f"D{i}", f"s{i // 100}", "user", "A", f"turn number {i} about things", None)
+        for i in range(600)
+    ]
+    turns[5] = DatasetTurn("D5", "s0", "user", "A", "   ", None)  # an empty turn: skipped
+    with Memory(tmp_path / "s", config=CONFIG) as mem:
+        progress = Recorded()
+        task = progress.add_task("c1", total=len(turns))
+        counts = add_conversation(mem, Conversation("c1", turns, []), progress, task)
+    assert counts.turns == 599 and counts.skipped_turns == 1
+    assert progress.steps == [1, 257, 513, 600]

@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from lightmem.cli import render
-from lightmem.cli.inputs import STDIN, parse_jsonl, parse_messages, read_source
+from lightmem.cli.inputs import STDIN, by_user, parse_jsonl, parse_messages, read_source
 from lightmem.cli.state import (
     AgentOpt,
     JsonOpt,
@@ -30,7 +30,7 @@ from lightmem.cli.state import (
 )
 from lightmem.errors import InputError
 from lightmem.memory import Memory
-from lightmem.types import Usage
+from lightmem.types import AddResult, Usage
 
 
 class Mode(StrEnum):
@@ -54,16 +54,24 @@ def add(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Add messages: a JSON list, one JSON object, or JSON Lines, from a file or stdin."""
-    need_scope(user, agent)
+    """Add messages: a JSON list, one JSON object, or JSON Lines, from a file or stdin (a
+    message's user_id, as in `ingest --format jsonl`, names its user)."""
     if source == STDIN and sys.stdin.isatty():
         note("reading messages from stdin (end with Ctrl-D)")
     text, name = read_source(source)
-    messages = parse_messages(text, name)
+    groups = by_user(parse_messages(text, name), user, name)
+    if None in groups and agent is None:
+        raise InputError("give --user USER (or a user_id on every message) and/or --agent AGENT")
+    result = AddResult(turn_ids=[])
     with state(ctx).open() as mem:
-        result = mem.add(
-            messages, user_id=user, agent_id=agent, session_id=session, timestamp=timestamp
-        )
+        for owner, messages in groups.items():
+            done = mem.add(
+                messages, user_id=owner, agent_id=agent, session_id=session, timestamp=timestamp
+            )
+            result.turn_ids += done.turn_ids
+            result.entries_created += done.entries_created
+            result.failed_batches += done.failed_batches
+            result.deferred = result.deferred or done.deferred
     if as_json:
         emit_json(asdict(result))
         return

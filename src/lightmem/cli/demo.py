@@ -9,6 +9,8 @@ turns and whether a source is gold evidence; finally LLM usage and stage timings
 from __future__ import annotations
 
 import shlex
+import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -28,7 +30,6 @@ from lightmem.cli.ingest import (
     check_fresh,
     flush_conversations,
     progress_bar,
-    quirks_line,
 )
 from lightmem.cli.state import QuietOpt, out, state
 from lightmem.datasets import Conversation, Dataset, Question, load_dataset
@@ -78,13 +79,14 @@ def demo(
             dataset = _load(data, fmt, sample)
             conv = dataset.conversations[0]
             check_fresh(mem, [conv])
+        picked = sorted(conv.questions, key=lambda q: not q.evidence)[:questions]
         _done(
             console,
             steps,
             "load",
             f"{dataset.name} conversation {conv.sample_id!r}: "
-            f"{len(conv.session_ids)} sessions, {len(conv.turns)} turns, "
-            f"{len(conv.questions)} questions; {quirks_line(dataset)}",
+            f"{len(conv.session_ids)} sessions, {len(conv.turns)} turns; "
+            f"{_asking(len(picked), len(conv.questions))}",
         )
 
         with (
@@ -120,7 +122,6 @@ def demo(
             f"failed {len(merged.failed)}",
         )
 
-        picked = sorted(conv.questions, key=lambda q: not q.evidence)[:questions]
         with _stage(console, steps, 5, "search", f"top {TOP_K} hits per question"):
             found = sum(
                 _ask(console, mem, conv, q, i, dataset.name) for i, q in enumerate(picked, start=1)
@@ -139,25 +140,53 @@ def demo(
             console.print(render.timings_table(usage.timings, "Non-LLM stages (s)"))
         console.print(render.timings_table(steps, "Demo steps (s)"))
 
-    query = shlex.quote(picked[0].question if picked else "QUERY")
-    store, user = shlex.quote(str(path)), shlex.quote(conv.sample_id)
-    console.print(
-        f"The store is kept at {path}; explore it with:\n"
-        f"  lightmem --store {store} search {query} --user {user}\n"
-        f"  lightmem --store {store} context {query} --user {user} --budget 500",
-        markup=False,
-        soft_wrap=True,
-    )
+    _suggest(console, path, conv.sample_id, picked[0].question if picked else "QUERY", mode)
+
+
+def _asking(asked: int, given: int) -> str:
+    if asked == given:
+        return f"asking its {given} questions"
+    return f"asking {asked} of its {given} questions (--questions N for more)"
+
+
+def command_name() -> str:
+    """How to run ``lightmem`` again from this shell, pasted as is: ``lightmem`` when the
+    one on PATH is this one, else the path this run used (``.venv/bin/lightmem`` after
+    ``make demo``, whose venv is not activated)."""
+    ran = Path(sys.argv[0])
+    if ran.name != "lightmem":  # python -m lightmem, or a test runner
+        return "lightmem"
+    found = shutil.which("lightmem")
+    if found is not None and Path(found).resolve() == ran.resolve():
+        return "lightmem"
+    if not ran.is_absolute():
+        return shlex.quote(str(ran))
+    try:
+        return shlex.quote(str(ran.relative_to(Path.cwd())))
+    except ValueError:
+        return shlex.quote(str(ran))
+
+
+def _suggest(console: Console, path: Path, user_id: str, question: str, mode: str) -> None:
+    """What to run next, with the store and user of this run filled in."""
+    cmd = command_name()
+    query, store, user = shlex.quote(question), shlex.quote(str(path)), shlex.quote(user_id)
+    lines = [
+        f"The store is kept at {path}; explore it with:",
+        f"  {cmd} --store {store} search {query} --user {user}",
+        f"  {cmd} --store {store} context {query} --user {user} --budget 500",
+    ]
+    if cmd != "lightmem":
+        lines.append(f"(`lightmem` is {cmd}: activate the venv with `source .venv/bin/activate`)")
     if mode == "none":
-        console.print(
+        lines += [
             "This ran in no-LLM mode. For LLM extraction (facts, not turns), point LightMem "
-            "at any OpenAI-compatible endpoint:\n"
+            "at any OpenAI-compatible endpoint:",
             "  OPENAI_BASE_URL=http://localhost:11434/v1 LIGHTMEM_LLM_MODEL=qwen2.5:7b "
-            "lightmem demo   # e.g. Ollama\n"
-            "  OPENAI_API_KEY=sk-... lightmem demo                   # OpenAI",
-            markup=False,
-            soft_wrap=True,
-        )
+            f"{cmd} demo   # e.g. Ollama",
+            f"  OPENAI_API_KEY=sk-... {cmd} demo                   # OpenAI",
+        ]
+    console.print("\n".join(lines), markup=False, soft_wrap=True)
 
 
 def _load(data: Path | None, fmt: Format, sample: str | None) -> Dataset:

@@ -1,9 +1,10 @@
 """``ingest``: load a benchmark file and add each conversation to its own user.
 
 Each LoCoMo sample / LongMemEval instance / JSONL user becomes ``user_id = sample_id``; its
-turns are added in ONE ``add`` (one transaction, one embedding pass), each message keeping
-its session and carrying the dataset's own id as ``ref``, so search results point back at
-``dia_id``s. The demo uses the same functions.
+turns are added ``CHUNK`` at a time (each ``add`` one transaction and one embedding pass),
+so the progress bar moves as they are stored, each message keeping its session and carrying
+the dataset's own id as ``ref``, so search results point back at ``dia_id``s. The demo uses
+the same functions.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ from lightmem.cli.state import JsonOpt, QuietOpt, emit_json, err, out, state, wa
 from lightmem.datasets import Conversation, Dataset, DatasetTurn, load_dataset
 from lightmem.errors import InputError
 from lightmem.memory import FlushResult, Memory
+
+#: Turns per ``add`` while ingesting: the progress bar's step.
+CHUNK = 256
 
 
 class Format(StrEnum):
@@ -94,9 +98,9 @@ def check_fresh(mem: Memory, conversations: list[Conversation]) -> None:
 def add_conversation(
     mem: Memory, conv: Conversation, progress: Progress, task: TaskID
 ) -> SampleCounts:
-    """Add one conversation's turns to user ``conv.sample_id`` in ONE ``add``: one
-    transaction for its turns and one embedding pass over all of them (each message keeps
-    its own session and timestamp; a turn without one takes its session's first)."""
+    """Add one conversation's turns to user ``conv.sample_id``, ``CHUNK`` turns per ``add``
+    (each message keeps its own session and timestamp; a turn without one takes its
+    session's first), advancing ``task`` as each chunk is stored."""
     sessions: dict[str, list[DatasetTurn]] = {}
     for turn in conv.turns:
         sessions.setdefault(turn.session_id, []).append(turn)
@@ -107,10 +111,12 @@ def add_conversation(
         kept = [_message(t, session_id, first) for t in turns if t.content.strip()]
         counts.skipped_turns += len(turns) - len(kept)
         messages += kept
-    if messages:
-        mem.add(messages, user_id=conv.sample_id)
-        counts.turns = len(messages)
-    progress.advance(task, len(conv.turns))
+    progress.advance(task, counts.skipped_turns)
+    for start in range(0, len(messages), CHUNK):
+        chunk = messages[start : start + CHUNK]
+        mem.add(chunk, user_id=conv.sample_id)
+        counts.turns += len(chunk)
+        progress.advance(task, len(chunk))
     return counts
 
 

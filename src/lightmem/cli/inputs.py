@@ -100,6 +100,30 @@ def parse_jsonl(text: str, name: str, *, what: str) -> list[dict[str, Any]]:
     return items
 
 
+def by_user(
+    messages: list[dict[str, Any]] | dict[str, Any], user: str | None, name: str
+) -> dict[str | None, list[dict[str, Any]]]:
+    """The messages grouped by their ``user_id`` (a message without one is ``user``'s), in
+    file order; the key is taken off each message. A ``user_id`` other than ``--user`` is
+    an error: which one was meant is not for the CLI to guess."""
+    groups: dict[str | None, list[dict[str, Any]]] = {}
+    for i, message in enumerate(messages if isinstance(messages, list) else [messages]):
+        owner = user
+        if isinstance(message, dict) and "user_id" in message:
+            message = dict(message)
+            given = message.pop("user_id")
+            if not isinstance(given, str) or not given.strip():
+                raise InputError(f"{name}, message {i}: 'user_id' must be a non-empty string")
+            if user is not None and given != user:
+                raise InputError(
+                    f"{name}, message {i}: user_id {given!r} differs from --user {user!r}; "
+                    "drop one of them"
+                )
+            owner = given
+        groups.setdefault(owner, []).append(message)
+    return groups
+
+
 def _kind(value: object) -> str:
     return {
         str: "string",

@@ -7,6 +7,7 @@ options and its one error handler. They import the server extra when they run.
 from __future__ import annotations
 
 import logging
+import threading
 from enum import StrEnum
 from typing import Annotated
 
@@ -30,9 +31,12 @@ from lightmem.cli.serving import (
     run_http,
 )
 from lightmem.cli.state import AgentOpt, UserOpt, note
-from lightmem.errors import InputError
+from lightmem.errors import InputError, LightMemError
+from lightmem.memory import Memory
 
-__all__ = ["check_bind", "is_loopback", "mcp", "serve"]
+__all__ = ["check_bind", "is_loopback", "mcp", "serve", "warm_up"]
+
+log = logging.getLogger(__name__)
 
 
 class Transport(StrEnum):
@@ -70,7 +74,10 @@ def serve(
             max_body_bytes=max_body_bytes,
             body_timeout_s=body_timeout,
         )
-        announce(f"REST API on http://{hostport(host, port)}/v1", memory, keys, configured)
+        base = f"http://{hostport(host, port)}"
+        announce(f"REST API on {base}/v1", memory, keys, configured)
+        note(f"memory browser: {base}/ui")
+        note(f"API reference: {base}/docs")
         if no_worker:
             note("--no-worker: this process stores turns only; `lightmem worker` processes them")
         run_http(uvicorn, app, host, port)
@@ -90,15 +97,18 @@ def mcp(
     allow_unauthenticated_loopback: AllowOpt = False,
 ) -> None:
     """Serve memory tools over MCP: on stdio for --user/--agent, on HTTP per API key."""
-    mcp_mod = require("lightmem.server.mcp")
     logging.getLogger("mcp").setLevel(logging.WARNING)  # its INFO lines quote tool errors
     if transport is Transport.stdio:
         if user is None and agent is None:
             raise InputError("give --user USER and/or --agent AGENT: the memories to serve")
         principal = Principal.for_scope("stdio", user, agent)
         with open_memory(ctx) as memory:
-            mcp_mod.create_mcp_server(memory, principal).run("stdio")
+            # The embedding model loads while the MCP SDK is imported and the client
+            # connects, not at the first search: a client starts this server per session.
+            warm_up(memory)
+            require("lightmem.server.mcp").create_mcp_server(memory, principal).run("stdio")
         return
+    mcp_mod = require("lightmem.server.mcp")
     uvicorn = require("uvicorn")
     with open_memory(ctx) as memory:
         keys, configured = checked_keys(memory, host, allow_unauthenticated_loopback)
@@ -113,3 +123,18 @@ def mcp(
         app = mcp_mod.http_app(memory, keys=keys, principal=local, host=host)
         announce(f"MCP on http://{hostport(host, port)}/mcp", memory, keys, configured)
         uvicorn.run(app, host=host, port=port, access_log=False, log_level="info")
+
+
+def warm_up(memory: Memory) -> threading.Thread:
+    """Load the embedder in a background thread. A failure is left to the first call that
+    embeds, which raises it with its message to the client."""
+
+    def load() -> None:
+        try:
+            memory.embedder.warm()
+        except LightMemError as exc:
+            log.debug("embedder warm-up failed (%s); the first search will say why", exc)
+
+    thread = threading.Thread(target=load, name="lightmem-warm-up", daemon=True)
+    thread.start()
+    return thread

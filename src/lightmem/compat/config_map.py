@@ -193,7 +193,12 @@ class _Mapper:
                 f"the model behind an OpenAI-compatible endpoint (vllm serve, ollama) and use "
                 f"'vllm' or 'ollama' with its base URL, or 'local' for a GGUF model",
             )
-        if name not in OPENAI_COMPATIBLE:  # one of ours: scripted, none, local, auto, dotted
+        if name == "none":  # our no-LLM mode: no LLM setting can take effect
+            for key, value in configs.items():
+                self.notes.note(f"memory_manager.configs.{key}", value)
+            self.out["llm"] = {"provider": "none"}
+            return
+        if name not in OPENAI_COMPATIBLE:  # one of ours: scripted, local, auto, dotted
             self.out["llm"] = {"provider": name, "options": dict(configs)}
             return
         options: dict[str, Any] = {}

@@ -22,7 +22,7 @@ from lightmem.config import MemoryConfig
 from lightmem.errors import ConfigError, InputError, LightMemError
 from lightmem.memory import Memory
 from lightmem.messages import AddDefaults, make_scope, to_turns
-from lightmem.types import AddResult, ConsolidationResult, Hit, Turn
+from lightmem.types import AddResult, ConsolidationResult, Hit, Turn, TurnStage
 
 DEFAULT_USER_ID: Final = "default"
 #: Our sections that name a backend: an override replaces them whole, options included.
@@ -170,8 +170,38 @@ class LightMemory:
     def retrieve(
         self, query: str, limit: int = 10, filters: Mapping[str, Any] | None = None
     ) -> str:
-        """Upstream's shape: one ``"{time_stamp} {weekday} {memory}"`` line per memory."""
-        return "\n".join(format_hit(h) for h in self.retrieve_hits(query, limit, filters))
+        """Upstream's shape: one ``"{time_stamp} {weekday} {memory}"`` line per memory.
+        Nothing found while turns of the user are not memories yet (extraction failed, or
+        they wait in the buffer) warns, saying how many and why: ``""`` alone would read as
+        "nothing was ever said"."""
+        hits = self.retrieve_hits(query, limit, filters)
+        if not hits:
+            self._warn_unextracted()
+        return "\n".join(format_hit(h) for h in hits)
+
+    def _warn_unextracted(self) -> None:
+        waiting = [
+            t
+            for t in self.memory.turns(user_id=self.user_id)
+            if t.stage != TurnStage.EXTRACTED and not t.forgotten
+        ]
+        if not waiting:
+            return
+        owner = make_scope(self.user_id, None, None)
+        failed = self.memory.store.list_batches(owner, statuses=("failed",))
+        why = (
+            f"{len(failed)} extraction batch(es) failed (the last: {failed[-1].last_error}); "
+            "add_memory(..., force_extract=True) or memory.flush() retries them"
+            if failed
+            else "they wait in the buffer; add_memory(..., force_segment=True, "
+            "force_extract=True) extracts them now"
+        )
+        warnings.warn(
+            f"retrieve found no memory, but {len(waiting)} turn(s) of user {self.user_id!r} "
+            f"are not memories yet: {why}",
+            UpstreamCompatWarning,
+            stacklevel=3,
+        )
 
     def retrieve_hits(
         self,

@@ -1,11 +1,13 @@
 """Our own simple format: JSON Lines, one message per line.
 
-Each line is an object with ``role`` and ``content`` and optionally ``name`` or ``speaker``,
-``timestamp`` (ISO 8601 or a UNIX epoch), ``session_id``, ``id`` and ``user_id``. The messages
-of each ``user_id`` (``"default"`` when absent) form one :class:`Conversation`, in file order.
-A message's ref is its ``id``, else ``"L{line number}"``. Blank lines are skipped. Any other key
-is an error (a misspelled key must not be dropped quietly). Quirks counted:
-``missing_timestamp``.
+A line is a message as everywhere else (``lightmem add``, the Python API, REST): ``role``
+and ``content``, optionally ``speaker`` (or ``name``), ``timestamp`` (or ``time``; ISO 8601
+or a UNIX epoch), ``session_id``, ``ref`` (or ``id``: your id of the message) and
+``images``, plus ``user_id``: the messages of each ``user_id`` (``"default"`` when absent)
+form one :class:`Conversation`, in file order. A message's ref is its ``ref``/``id``, else
+``"L{line number}"``. Blank lines are skipped. Any other key is an error (a misspelled key
+must not be dropped quietly). Quirks counted: ``missing_timestamp``. The schema:
+docs/cli-json.md, "Messages in files".
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ from lightmem.datasets.base import (
     read_text,
 )
 from lightmem.errors import InputError
+from lightmem.messages import MESSAGE_KEYS, parse_images
 from lightmem.timeutil import parse_timestamp
 
-_KEYS = {"role", "content", "name", "speaker", "timestamp", "session_id", "id", "user_id"}
+_KEYS = MESSAGE_KEYS | {"user_id"}
 DEFAULT_USER = "default"
 DEFAULT_SESSION = "default"
 
@@ -88,24 +91,32 @@ def _message(
     for key in ("role", "content"):
         if not isinstance(raw.get(key), str):
             raise InputError(f"{where}: {key!r} is required and must be a string")
-    name, speaker = raw.get("name"), raw.get("speaker")
-    if name is not None and speaker is not None and name != speaker:
-        raise InputError(f"{where}: 'name' and 'speaker' disagree; give only one")
-    speaker = speaker if speaker is not None else name
+    speaker = _one_of(raw, "speaker", "name", where)
+    ref = _one_of(raw, "ref", "id", where)
+    stamp = _one_of(raw, "timestamp", "time", where)
     timestamp = None
-    if raw.get("timestamp") is None:
+    if stamp is None:
         count(quirks, "missing_timestamp")
     else:
-        timestamp = parse_timestamp(raw["timestamp"], field=f"{where}: timestamp")
+        timestamp = parse_timestamp(stamp, field=f"{where}: timestamp")
     turn = DatasetTurn(
-        ref=str(raw["id"]) if raw.get("id") is not None else f"L{lineno}",
+        ref=str(ref) if ref is not None else f"L{lineno}",
         session_id=str(raw.get("session_id") or DEFAULT_SESSION),
         role=raw["role"],
         speaker=None if speaker is None else str(speaker),
         content=raw["content"],
         timestamp=timestamp,
+        images=parse_images(raw.get("images"), where),
     )
     return str(raw.get("user_id") or DEFAULT_USER), turn
+
+
+def _one_of(raw: dict[str, Any], key: str, alias: str, where: str) -> Any:
+    """A key given under its name or its alias (both only when they agree)."""
+    value, other = raw.get(key), raw.get(alias)
+    if value is not None and other is not None and value != other:
+        raise InputError(f"{where}: {key!r} and {alias!r} disagree; give only one")
+    return value if value is not None else other
 
 
 def _whole_file_hint(text: str) -> str:

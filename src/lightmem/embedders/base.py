@@ -36,6 +36,10 @@ class Embedder(ABC):
     def embed(self, texts: list[str]) -> Vectors:
         """Return an ``(len(texts), dim)`` float32 array with unit-norm rows."""
 
+    def warm(self) -> None:  # noqa: B027 - optional hook
+        """Load what the first ``embed`` would (a local model), ahead of it; a remote
+        embedder has nothing to load. A server calls it while it starts."""
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources."""
 

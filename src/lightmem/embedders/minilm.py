@@ -107,6 +107,9 @@ class MiniLMEmbedder(Embedder):
             out[rows] = _run(loaded, session, ids, mask)
         return normalize(out)
 
+    def warm(self) -> None:
+        self._load()
+
     def close(self) -> None:
         with self._lock:
             self._loaded = None

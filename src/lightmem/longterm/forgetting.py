@@ -169,9 +169,9 @@ class Forgetter:
                 chosen[i] = entry
         turns = self.store.list_turns(owner)
         named: dict[str, None] = {}
-        known = {t.id for t in turns}
+        by_turn = {t.id: t for t in turns}
         for t in turn_ids or []:
-            if t not in known:  # outside the owner, or gone
+            if t not in by_turn:  # outside the owner, or gone
                 raise NotFoundError(f"no turn with id {t!r}")
             named[t] = None
         facts = [e for e in entries if e.kind == "fact"]
@@ -202,7 +202,6 @@ class Forgetter:
                 or (query is not None and e.version > 1 and self._history_matches(e.id, query))
             ):
                 chosen[e.id] = e
-        by_turn = {t.id: t for t in turns}
         ordered = [by_id.get(i, e) for i, e in chosen.items()]
         return ForgetResult(
             memories=sorted(ordered, key=_created),

@@ -10,15 +10,15 @@ changes.
 With an LLM, sessions are summarised several to a call (``summaries.sessions_per_call``,
 bounded by ``summaries.max_call_tokens``), the calls in a bounded thread pool: a session
 fails alone (it is retried at the next sleep time and shows in ``stats``). Without one, a
-summary is extractive: the session's date and speakers, its key terms (TF-IDF against the
-owner's other sessions) and its most central turns (closest to the session's mean vector).
+summary is extractive (:mod:`lightmem.longterm.extractive`): the speakers, the names and
+words that carry the topic (TF-IDF against the owner's other sessions) and the most central
+turns (closest to the session's mean vector); the date is the summary's own time.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -41,9 +41,10 @@ from lightmem.errors import (
 from lightmem.failures import FailureLog, describe
 from lightmem.llm.base import LLM, ChatMessage, Completion
 from lightmem.llm.structured import ask_structured
+from lightmem.longterm.extractive import KEY_TERMS, document_frequencies, extractive_summary
 from lightmem.shortterm.extraction import prompt_views, render_batch
 from lightmem.stores.base import Store
-from lightmem.text import STOP_WORDS, clean_text, words
+from lightmem.text import clean_text
 from lightmem.tokens import count_tokens
 from lightmem.types import Entry, EntryStatus, HistoryEvent, Scope, Turn
 
@@ -57,9 +58,6 @@ SUMMARY_PROMPT = (
     "for each '# Session n' block."
 )
 SESSION_MARK = "# Session "
-CENTRAL_TURNS = 3
-KEY_TERMS = 8
-TURN_WORDS = 40  # words of a central turn quoted in an extractive summary
 REPLY_TOKENS_PER_SESSION = 200
 
 
@@ -209,7 +207,7 @@ class SessionSummarizer:
         result: SummaryResult,
     ) -> dict[tuple[str | None, str], tuple[str, list[str]]]:
         if self.llm is None:
-            df = _document_frequencies(grouped.values())
+            df = document_frequencies(grouped.values())
             return {
                 s.key: extractive_summary(s.turns, self._vectors(s), df, len(grouped))
                 for s in stale
@@ -368,43 +366,6 @@ def summary_id(scope: Scope, session_id: str, generation: int = 0) -> str:
     cannot both add its summary."""
     key = json.dumps([scope.user_id, scope.agent_id, scope.run_id, session_id, generation])
     return uuid.uuid5(uuid.NAMESPACE_URL, "lightmem:summary:" + key).hex
-
-
-def _document_frequencies(sessions: Any) -> Counter[str]:
-    df: Counter[str] = Counter()
-    for turns in sessions:
-        df.update({w for t in turns for w in _content_words(t.content)})
-    return df
-
-
-def _content_words(text: str) -> list[str]:
-    return [w for w in words(text) if len(w) > 2 and w not in STOP_WORDS and not w.isdigit()]
-
-
-def extractive_summary(
-    turns: list[Turn], vectors: np.ndarray, df: Counter[str], sessions: int
-) -> tuple[str, list[str]]:
-    """A summary without an LLM: date and speakers, key terms, the most central turns."""
-    tf = Counter(w for t in turns for w in _content_words(t.content))
-    scored = sorted(
-        tf, key=lambda w: (-(1 + math.log(tf[w])) * math.log((1 + sessions) / (1 + df[w])), w)
-    )
-    keywords = scored[:KEY_TERMS]
-    norms = np.linalg.norm(vectors, axis=1)
-    centroid = vectors[norms > 0].mean(axis=0) if (norms > 0).any() else None
-    if centroid is None:
-        central = list(range(min(CENTRAL_TURNS, len(turns))))
-    else:
-        scores = vectors @ centroid
-        central = sorted(np.argsort(-scores, kind="stable")[:CENTRAL_TURNS].tolist())
-    stamps = [t.timestamp for t in turns if t.timestamp is not None]
-    when = min(stamps).strftime("%Y-%m-%d") if stamps else "undated"
-    speakers = " and ".join(dict.fromkeys(t.label for t in turns))
-    head = f"{when}: {speakers} talked about {', '.join(keywords) or 'various things'}."
-    quotes = [
-        f'{turns[i].label}: "{" ".join(turns[i].content.split()[:TURN_WORDS])}"' for i in central
-    ]
-    return " ".join([head, *quotes]), keywords
 
 
 def _iso(ts: datetime) -> str:

@@ -11,7 +11,7 @@ so the existence of other tenants' memories does not leak.
 from __future__ import annotations
 
 from lightmem.access import ANONYMOUS, Principal
-from lightmem.server.errors import UnauthorizedError
+from lightmem.server.codes import UnauthorizedError
 from lightmem.server.keys import ApiKey, KeyStore
 
 __all__ = ["ANONYMOUS", "Principal", "authenticate", "bearer_token", "principal_of"]

@@ -1,5 +1,5 @@
-"""Errors of the server layer, and the one table that turns every error into a status and a
-stable code. The REST handlers below and the MCP tools (``mcp.py``) both read it.
+"""The REST API's error responses: every error becomes a status and a stable code through
+the one table in :mod:`lightmem.server.codes`, which the MCP tools read too.
 
 Every error response has the shape ``{"error": {"code": ..., "message": ...}}``. Faults on
 the server side (config, storage, provider, internal) answer a fixed message, so paths,
@@ -8,10 +8,8 @@ endpoints and model output stay out of responses; only the exception's type is l
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from functools import partial
-from typing import Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,61 +17,29 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lightmem.errors import (
-    AccessDeniedError,
-    ConfigError,
-    ConflictError,
-    ExtractionError,
-    InputError,
-    LightMemError,
-    NotFoundError,
-    ProviderError,
-    StorageError,
+from lightmem.errors import LightMemError
+from lightmem.server.codes import (
+    ErrorCode,
+    ServerError,
+    TooLargeError,
+    UnauthorizedError,
+    classify,
+    log,
+    problems,
 )
 
-log = logging.getLogger("lightmem.server")
-
-ErrorCode = Literal[
-    "not_found",
-    "invalid_input",
-    "config",
-    "forbidden",
-    "unauthorized",
-    "too_large",
-    "conflict",
-    "method_not_allowed",
-    "timeout",
-    "provider",
-    "storage",
-    "internal",
+__all__ = [
+    "ErrorCode",
+    "ServerError",
+    "TooLargeError",
+    "UnauthorizedError",
+    "classify",
+    "error_body",
+    "error_response",
+    "install_error_handlers",
+    "log",
 ]
 
-
-class ServerError(LightMemError):
-    """An error of the HTTP/MCP layer itself."""
-
-
-class UnauthorizedError(ServerError):
-    """No API key, an unknown key, or a revoked one."""
-
-
-class TooLargeError(ServerError):
-    """The request body is larger than the server's limit."""
-
-
-#: First match wins. ``message=None``: the exception's own text goes to the caller.
-_TABLE: tuple[tuple[type[BaseException], int, ErrorCode, str | None], ...] = (
-    (UnauthorizedError, 401, "unauthorized", None),
-    (AccessDeniedError, 403, "forbidden", None),
-    (TooLargeError, 413, "too_large", None),
-    (NotFoundError, 404, "not_found", None),
-    (InputError, 422, "invalid_input", None),
-    (ConflictError, 409, "conflict", None),
-    (ConfigError, 500, "config", "the server's configuration is invalid; see its log"),
-    (ExtractionError, 502, "provider", "the LLM did not return a usable answer; try again"),
-    (ProviderError, 502, "provider", "an LLM or embedding backend failed; try again"),
-    (StorageError, 503, "storage", "the memory store is unavailable; try again"),
-)
 _HTTP_CODES: dict[int, ErrorCode] = {
     401: "unauthorized",
     403: "forbidden",
@@ -83,14 +49,6 @@ _HTTP_CODES: dict[int, ErrorCode] = {
     409: "conflict",
     413: "too_large",
 }
-
-
-def classify(exc: BaseException) -> tuple[int, ErrorCode, str]:
-    """``(http_status, code, message)`` for any exception."""
-    for cls, status, code, fixed in _TABLE:
-        if isinstance(exc, cls):
-            return status, code, fixed or str(exc) or code
-    return 500, "internal", "internal server error"
 
 
 def error_body(code: ErrorCode, message: str) -> dict[str, dict[str, str]]:
@@ -157,13 +115,8 @@ async def _on_error(request: Request, exc: Exception, *, respond: Respond) -> Re
 async def _on_validation(
     request: Request, exc: RequestValidationError, *, respond: Respond
 ) -> Response:
-    # Locations and reasons only: the rejected values are the caller's data.
-    problems = []
-    for err in exc.errors()[:10]:
-        loc = ".".join(str(p) for p in err.get("loc", ())) or "request"
-        problems.append(f"{loc}: {err.get('msg', 'invalid')}")
-    message = "; ".join(problems) or "invalid request"
-    return respond(422, "invalid_input", message)
+    message = problems(exc.errors(), "unknown field: check its spelling")
+    return respond(422, "invalid_input", message or "invalid request")
 
 
 async def _on_http(request: Request, exc: StarletteHTTPException, *, respond: Respond) -> Response:

@@ -28,6 +28,7 @@ from lightmem.errors import StorageError
 from lightmem.types import (
     AccessLevel,
     Batch,
+    DayActivity,
     DecisionRecord,
     Entry,
     EntryKind,
@@ -424,6 +425,10 @@ class Store(ABC):
     @abstractmethod
     def scopes(self) -> list[Scope]:
         """Every owner (user_id, agent_id) that has turns or entries."""
+
+    @abstractmethod
+    def activity(self, scope: Scope | None = None) -> list[DayActivity]:
+        """Per day, oldest first: the scope's turns and memories stored, and LLM calls."""
 
     # -- export / import ------------------------------------------------------------------------
     @abstractmethod

@@ -48,6 +48,7 @@ def browser(tmp_path: Path) -> Iterator[Any]:
         _missing("chromium or chromedriver is not installed")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # console, CSP reports
     for arg in (
         "--headless=new",
         "--no-sandbox",

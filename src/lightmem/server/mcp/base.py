@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from typing import Annotated, ParamSpec, TypeVar
 
 from mcp.server.mcpserver import Context
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from lightmem.memory import Memory
 from lightmem.scoped import ScopedMemory
 from lightmem.server.auth import Principal
-from lightmem.server.errors import UnauthorizedError, classify, log
+from lightmem.server.codes import UnauthorizedError, classify, log, problems
 
 #: Where :class:`~lightmem.server.mcp.http.KeyAuth` leaves the caller's principal in the ASGI
 #: scope of an HTTP request.
@@ -26,6 +26,21 @@ PoolAgent = Annotated[str | None, Field(description="A shared pool's agent id (n
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+def tool_error_text(exc: Exception) -> str:
+    """The text of a failed tool call, ``"<code>: <message>"`` as the REST API's codes: the
+    SDK's wrapper (``Error executing tool ...``) is dropped, and bad arguments name the field
+    and the rule, without the rejected value or a link."""
+    cause = exc.__cause__
+    if isinstance(cause, ValidationError):
+        return "invalid_input: " + problems(cause.errors(), "this tool takes no such argument")
+    if isinstance(cause, Exception) and cause.__class__ is exc.__class__:
+        return str(cause)  # a translated LightMem error: already "<code>: <message>"
+    text = str(exc)
+    if text.startswith("Unknown tool: "):
+        return f"not_found: no tool named {text.removeprefix('Unknown tool: ')!r}"
+    return text
 
 
 def translated(error: type[Exception]) -> Callable[[Callable[P, R]], Callable[P, R]]:

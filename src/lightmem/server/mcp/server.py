@@ -9,12 +9,15 @@ user id, so a model cannot wander into another tenant's memories. Errors become 
 
 from __future__ import annotations
 
-from mcp.server.mcpserver import MCPServer
+from typing import Any
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 
 from lightmem import __version__
 from lightmem.memory import Memory
 from lightmem.server.auth import Principal
-from lightmem.server.mcp.base import Connection
+from lightmem.server.mcp.base import Connection, tool_error_text
 from lightmem.server.mcp.entries import ENTRY_TOOLS, register_entry_tools
 from lightmem.server.mcp.tools import MEMORY_TOOLS, register_memory_tools
 
@@ -26,10 +29,24 @@ INSTRUCTIONS = (
 )
 
 
+class LightMemServer(MCPServer):
+    """The SDK's server, whose failed tool calls answer ``"<code>: <message>"``."""
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
+    ) -> Any:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except UnexpectedToolError:
+            raise  # a crash: its text stays on the server
+        except ToolError as exc:
+            raise ToolError(tool_error_text(exc)) from exc.__cause__
+
+
 def create_mcp_server(memory: Memory, principal: Principal | None = None) -> MCPServer:
     """Tools over ``memory``. ``principal`` fixes the caller (stdio); without it each HTTP
     request's principal is the one :class:`~lightmem.server.mcp.http.KeyAuth` authenticated."""
-    server: MCPServer = MCPServer("lightmem", version=__version__, instructions=INSTRUCTIONS)
+    server: MCPServer = LightMemServer("lightmem", version=__version__, instructions=INSTRUCTIONS)
     conn = Connection(memory, principal)
     register_memory_tools(server, conn)
     register_entry_tools(server, conn)

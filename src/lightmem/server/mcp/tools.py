@@ -48,6 +48,13 @@ def register_memory_tools(server: MCPServer, conn: Connection) -> None:
         content: Query,
         ctx: Context,
         role: Literal["user", "assistant"] = "user",
+        speaker: Annotated[
+            str | None, Field(max_length=200, description="Who said it (a name).")
+        ] = None,
+        timestamp: Annotated[
+            str | None,
+            Field(max_length=64, description="When it was said, ISO 8601; default: now."),
+        ] = None,
         run_id: str | None = None,
         process_now: Flag = True,
         pool_user: PoolUser = None,
@@ -61,8 +68,9 @@ def register_memory_tools(server: MCPServer, conn: Connection) -> None:
         """
         view = conn.view(ctx)
         s = view.where(pool_user, pool_agent, need="write")
+        message = {"role": role, "content": content, "speaker": speaker, "timestamp": timestamp}
         added = view.add(
-            [{"role": role, "content": content}],
+            [{k: v for k, v in message.items() if v is not None}],
             pool=s,
             run_id=run_id,
             idempotency_key=idempotency_key,

@@ -8,12 +8,7 @@ after the response.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fastapi import FastAPI
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse
-from fastapi.staticfiles import StaticFiles
 
 from lightmem import __version__
 from lightmem.memory import Memory
@@ -21,8 +16,10 @@ from lightmem.server.base import harden, require_background
 from lightmem.server.keys import KeyStore
 from lightmem.server.middleware import DEFAULT_BODY_TIMEOUT_S, DEFAULT_MAX_BODY_BYTES
 from lightmem.server.rest import (
+    activity,
     browser,
     decisions,
+    docs,
     forgetting,
     grants,
     memories,
@@ -30,27 +27,6 @@ from lightmem.server.rest import (
     transfer,
 )
 from lightmem.server.rest.jobs import Jobs
-
-
-def mount_docs(app: FastAPI) -> None:
-    """Swagger UI at ``/docs`` from the ``swagger-ui-bundle`` package's files (installed
-    with ``lightmem[server]``), so the page works without network access."""
-    try:
-        from swagger_ui_bundle import swagger_ui_path
-    except ImportError:
-        return
-    assets = Path(str(swagger_ui_path))
-    app.mount("/docs/assets", StaticFiles(directory=assets), name="docs-assets")
-
-    @app.get("/docs", include_in_schema=False)
-    def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url="/openapi.json",
-            title="LightMem API",
-            swagger_js_url="/docs/assets/swagger-ui-bundle.js",
-            swagger_css_url="/docs/assets/swagger-ui.css",
-            swagger_favicon_url="/docs/assets/favicon-32x32.png",
-        )
 
 
 def create_app(
@@ -74,12 +50,12 @@ def create_app(
         docs_url=None,  # served below from local assets: no CDN, works offline
         redoc_url=None,
     )
-    mount_docs(app)
+    docs.mount(app)
     app.state.memory = memory
     app.state.keys = keys
     app.state.anonymous_until_keys = anonymous_until_keys
     app.state.jobs = Jobs()
-    for routes in (service, memories, forgetting, grants, decisions, transfer):
+    for routes in (service, activity, memories, forgetting, grants, decisions, transfer):
         app.include_router(routes.router)
     browser.mount(app)
     harden(

@@ -99,14 +99,12 @@ def context(body: ContextIn, view: View) -> ContextOut:
 
 @router.get("/memories", tags=["memories"])
 def list_memories(q: Annotated[ListQuery, Query()], view: View) -> MemoriesOut:
+    """The scope's memories in creation order, the first ``limit``; ``total`` counts all."""
     entries = view.get_all(
-        user_id=q.user_id,
-        agent_id=q.agent_id,
-        run_id=q.run_id,
-        limit=q.limit,
-        include_deleted=q.include_deleted,
+        user_id=q.user_id, agent_id=q.agent_id, run_id=q.run_id, include_deleted=q.include_deleted
     )
-    return MemoriesOut(memories=[MemoryOut.of(e) for e in entries])
+    shown = entries if q.limit is None else entries[: q.limit]
+    return MemoriesOut(memories=[MemoryOut.of(e) for e in shown], total=len(entries))
 
 
 @router.delete("/memories", tags=["memories"])

@@ -285,6 +285,7 @@ class ContextOut(BaseModel):
 
 class MemoriesOut(BaseModel):
     memories: list[MemoryOut]
+    total: int | None = Field(None, description="How many match, beyond `limit` too.")
 
 
 class AddOut(BaseModel):

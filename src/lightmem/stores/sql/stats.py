@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from lightmem.stores.sql.codec import scope_where
 from lightmem.stores.sql.dialect import Conn, Dialect
-from lightmem.types import Scope, StageUsage, TurnStage, Usage
+from lightmem.types import DayActivity, Scope, StageUsage, TurnStage, Usage
 
 
 def read_usage(c: Conn, d: Dialect) -> Usage:
@@ -43,3 +44,39 @@ def read_scopes(c: Conn, d: Dialect) -> list[Scope]:
            ORDER BY user_id{d.bytewise} NULLS FIRST, agent_id{d.bytewise} NULLS FIRST"""
     ).fetchall()
     return [Scope(r["user_id"], r["agent_id"]) for r in rows]
+
+
+#: The day (UTC) of a stored time, the same text in SQLite (ISO text) and PostgreSQL.
+_DAY = "substr(CAST(created_at AS TEXT), 1, 10)"
+
+
+def read_activity(c: Conn, scope: Scope | None) -> list[DayActivity]:
+    """Per day, oldest first: the turns and memories of ``scope`` (None: the whole store)
+    stored that day, and the store's LLM calls, failed calls and tokens."""
+    where, params = scope_where(scope.owner) if scope is not None else ("1 = 1", [])
+    days: dict[str, DayActivity] = {}
+
+    def day(value: str) -> DayActivity:
+        return days.setdefault(value, DayActivity(value))
+
+    for table in ("turns", "entries"):
+        sql = f"SELECT {_DAY} AS day, count(*) AS n FROM {table} WHERE {where} GROUP BY 1"
+        for r in c.execute(sql, params).fetchall():
+            a = day(r["day"])
+            if table == "turns":
+                a.turns = int(r["n"])
+            else:
+                a.memories = int(r["n"])
+    calls = c.execute(
+        f"""SELECT {_DAY} AS day, count(*) AS n, sum(CASE WHEN ok THEN 0 ELSE 1 END) AS failed,
+                   sum(tokens_in + tokens_out) AS tokens
+            FROM llm_calls GROUP BY 1"""
+    ).fetchall()
+    for r in calls:
+        a = day(r["day"])
+        a.llm_calls, a.failed_calls, a.tokens = (
+            int(r["n"]),
+            int(r["failed"] or 0),
+            int(r["tokens"] or 0),
+        )
+    return [days[k] for k in sorted(days)]

@@ -42,6 +42,7 @@ from lightmem.stores.sql.dialect import Conn, Dialect, Transactions
 from lightmem.types import (
     AccessLevel,
     Batch,
+    DayActivity,
     DecisionRecord,
     Entry,
     EntryKind,
@@ -485,6 +486,9 @@ class SQLStore(Store):
 
     def scopes(self) -> list[Scope]:
         return self._db.read("scopes", lambda c: stats.read_scopes(c, self.dialect))
+
+    def activity(self, scope: Scope | None = None) -> list[DayActivity]:
+        return self._db.read("activity", lambda c: stats.read_activity(c, scope))
 
     # -- export / import ------------------------------------------------------------------------
     def export_records(self, scope: Scope | None = None) -> Iterator[dict[str, Any]]:
