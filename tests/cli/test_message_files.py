@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from lightmem import Memory
-from tests.cli.test_cli import cli, config  # noqa: F401 - fixtures
 
 LINES = [
     {
