@@ -1,6 +1,7 @@
-"""The memory browser's timeline and stats in a real headless Chromium, by keyboard too, and
-at a phone's width (420 px) without sideways scrolling. The run writes the screenshots the
-README shows: ``docs/ui-desktop.png``, ``docs/ui-phone.png`` and ``docs/ui-stats.png``."""
+"""The memory browser's timeline, stats and a memory's chain in a real headless Chromium, by
+keyboard too, and at a phone's width (420 px) without sideways scrolling. The run writes the
+screenshots the docs show: ``docs/ui-desktop.png``, ``docs/ui-phone.png``,
+``docs/ui-stats.png`` and ``docs/ui-chain.png``."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from selenium.webdriver.common.keys import Keys
 
 from lightmem import Memory
 from lightmem.server.keys import KeyStore
+from tests.server.conftest import Tenants
 from tests.server.ui.conversation import add_conversation
-from tests.server.ui.pages import login, no_sideways_scroll, tab, text_of, wait
+from tests.server.ui.pages import click, login, no_sideways_scroll, rows, tab, text_of, wait
 
 DOCS = Path(__file__).resolve().parents[3] / "docs"
 
@@ -134,3 +136,72 @@ def test_every_view_fits_a_phone_without_sideways_scrolling(
     tab(d, "stats")
     wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#chart svg"))
     assert no_sideways_scroll(d)
+
+
+def badged(driver: Any) -> list[str]:
+    """The texts of the listed memories that carry the "replaced" badge."""
+    script = "return [...document.querySelectorAll('#list li.memory')]"
+    script += ".filter(li => li.querySelector('.badge.replaced'))"
+    script += ".map(li => li.querySelector('.text').textContent)"
+    return list(driver.execute_script(script))
+
+
+def chain(driver: Any) -> list[str]:
+    return [str(e.text) for e in driver.find_elements(By.CSS_SELECTOR, "#chain li")]
+
+
+def test_a_replaced_memory_shows_its_mark_and_its_chain_which_opens_the_current_one(
+    browser: Any, base_url: str, memory: Memory, tenants: Tenants
+) -> None:
+    d = browser
+    said = [
+        ("I live in Lisbon, near the river", "2024-01-07T10:00:00"),
+        ("I moved to Porto last week", "2024-06-02T18:30:00"),
+        ("my cat Biscuit eats salmon kibble", "2024-06-03T08:00:00"),
+    ]
+    memory.add([{"role": "user", "content": c, "timestamp": t} for c, t in said], user_id="alice")
+    memory.flush(user_id="alice")
+    by_text = {e.text: e for e in memory.get_all(user_id="alice")}
+    old, new, cat = (by_text["user: " + c] for c, _ in said)
+    assert old.superseded_by is None
+    memory.supersede(old.id, by=new.id, user_id="alice")
+
+    d.set_window_size(1280, 900)
+    login(d, base_url, tenants.alice)
+    tab(d, "memories")
+    wait(d, lambda d: len(rows(d)) == 3)
+    assert badged(d) == [old.text]  # in the list
+
+    # the older one: the mark with its date, and the chain oldest first, itself highlighted
+    click(d, f"#list li[data-id='{old.id}'] button")
+    wait(d, lambda d: text_of(d, "detail-id") == old.id and len(chain(d)) == 2)
+    assert text_of(d, "replaced") == "Replaced by a newer memory on 2024-06-02"
+    assert chain(d) == [
+        "2024-01-07 10:00\n" + old.text,
+        "2024-06-02 18:30\n" + new.text + "\ncurrent",
+    ]
+    opened = d.find_element(By.CSS_SELECTOR, "#chain li[aria-current='true']")
+    assert old.text in opened.text and "opened" in str(opened.get_attribute("class"))
+    d.execute_script("window.scrollTo(0, 0)")
+    DOCS.mkdir(exist_ok=True)
+    d.save_screenshot(str(DOCS / "ui-chain.png"))
+    d.set_window_size(420, 900)
+    assert no_sideways_scroll(d)
+    d.set_window_size(1280, 900)
+
+    # a click on the newer version opens it: current, so no mark, the same chain
+    click(d, "#chain li:not(.opened) button")
+    wait(d, lambda d: text_of(d, "detail-id") == new.id)
+    assert not d.find_element(By.ID, "replaced").is_displayed()
+    wait(d, lambda d: new.text in d.find_element(By.CSS_SELECTOR, "#chain li.opened").text)
+    assert len(chain(d)) == 2
+
+    # a memory that neither replaced nor was replaced has no chain section
+    click(d, f"#list li[data-id='{cat.id}'] button")
+    wait(d, lambda d: text_of(d, "detail-id") == cat.id)
+    wait(d, lambda d: not d.find_element(By.ID, "chain-box").is_displayed())
+
+    d.find_element(By.ID, "q").send_keys("Lisbon river")
+    d.find_element(By.ID, "search").click()
+    wait(d, lambda d: text_of(d, "list-what") == "Results")
+    assert badged(d) == [old.text]  # search results carry the badge too

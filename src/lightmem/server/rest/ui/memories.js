@@ -1,6 +1,7 @@
 // The memories view: the list (with its true count) or search results (with their relevance
-// and counts), a memory's detail (text, sources, history, decisions), and "forget everything
-// about ...", which previews and then erases exactly the memories and turns it showed.
+// and counts), a memory's detail (text, whether a newer memory replaced it and the chain of
+// its versions, sources, history, decisions), and "forget everything about ...", which
+// previews and then erases exactly the memories and turns it showed.
 
 import {
   $, api, el, imageLink, plural, query, relevanceBar, repeats, scope, stamp, when, who,
@@ -39,6 +40,7 @@ function row(item, relevance) {
     if (m.memory_kind !== "fact") b.append(el("span", m.memory_kind, "badge"));
     if (m.pinned) b.append(el("span", "pinned", "badge pinned"));
     if (m.status !== "active") b.append(el("span", m.status, "badge deleted"));
+    if (m.superseded_by) b.append(el("span", "replaced", "badge replaced"));
     b.append(el("span", [stamp(when(m)), m.origin, m.run_id ? "session " + m.run_id : ""]
       .filter(Boolean).join(" · "), "meta"));
     b.addEventListener("click", () => openMemory(m.id));
@@ -127,23 +129,46 @@ function decisionLine(d, id) {
 
 const none = () => [el("li", "none", "meta")];
 
+// One version in a memory's chain: its date and text; the opened one is highlighted and the
+// others open on a click.
+function chainLine(v, id) {
+  const opened = v.id === id;
+  const li = el("li", null, opened ? "version opened" : "version");
+  const b = el(opened ? "div" : "button", null, "row");
+  if (opened) li.setAttribute("aria-current", "true");
+  else {
+    b.type = "button";
+    b.addEventListener("click", () => openMemory(v.id));
+  }
+  b.append(el("span", stamp(v.valid_from || when(v)), "meta"), el("span", v.text, "text"));
+  if (v.status !== "active") b.append(el("span", v.status, "badge deleted"));
+  else if (!v.superseded_by) b.append(el("span", "current", "badge current"));
+  li.append(b);
+  return li;
+}
+
 export async function openMemory(id) {
   if (location.hash !== "#memories") location.hash = "#memories";
   selected = id;
   const path = "/v1/memories/" + encodeURIComponent(id);
-  const [m, sources, history, decided] = await Promise.all([
+  const [m, sources, history, decided, versions] = await Promise.all([
     api("GET", path), api("GET", path + "/sources"), api("GET", path + "/history"),
-    api("GET", path + "/decisions"),
+    api("GET", path + "/decisions"), api("GET", path + "/chain"),
   ]);
   $("detail").hidden = false;
   $("detail-id").textContent = m.id;
   $("detail-meta").textContent = [m.memory_kind, m.status, m.pinned ? "pinned" : "", "version " + m.version,
     m.origin, stamp(when(m)), m.expires_at ? "expires " + stamp(m.expires_at) : ""]
     .filter(Boolean).join(" · ");
+  $("replaced").hidden = !m.superseded_by;
+  $("replaced").textContent = "Replaced by a newer memory" +
+    (m.valid_until ? " on " + stamp(m.valid_until, 10) : "");
   $("detail-text").value = m.text;
   $("pin").textContent = m.pinned ? "Unpin" : "Pin";
   $("pin").dataset.pinned = m.pinned ? "1" : "";
   for (const b of ["save", "pin", "forget"]) $(b).disabled = m.status !== "active";
+  $("chain-box").hidden = versions.chain.length < 2;
+  $("chain").replaceChildren(...versions.chain.map((v) => chainLine(v, id)));
   $("images").replaceChildren(...(m.images.length
     ? m.images.map((image) => imageLink(image, el("li", null, "image-ref"))) : none()));
   $("sources").replaceChildren(...(sources.turns.length ? sources.turns.map(turnLine) : none()));
