@@ -38,7 +38,7 @@ def check(store: Path) -> None:
     assert turns[0].images[0].caption == "the Douro at dusk"
 
 
-def test_the_same_jsonl_file_goes_into_add_and_ingest(cli: Any, tmp_path: Path) -> None:  # noqa: F811
+def test_the_same_jsonl_file_goes_into_add_and_ingest(cli: Any, tmp_path: Path) -> None:
     data = write(tmp_path / "messages.jsonl", LINES)
     added = cli("add", str(data), store=tmp_path / "a")
     assert added.code == 0, added.stderr
@@ -48,7 +48,7 @@ def test_the_same_jsonl_file_goes_into_add_and_ingest(cli: Any, tmp_path: Path) 
     check(tmp_path / "b")
 
 
-def test_add_refuses_a_user_id_that_is_not_the_users(cli: Any, tmp_path: Path) -> None:  # noqa: F811
+def test_add_refuses_a_user_id_that_is_not_the_users(cli: Any, tmp_path: Path) -> None:
     data = write(tmp_path / "messages.jsonl", LINES)
     r = cli("add", str(data), "--user", "bob", store=tmp_path / "s")
     assert r.code == 2 and "user_id 'maya' differs from --user 'bob'" in r.stderr
@@ -57,7 +57,7 @@ def test_add_refuses_a_user_id_that_is_not_the_users(cli: Any, tmp_path: Path) -
     assert r.code == 2 and "a user_id on every message" in r.stderr
 
 
-def test_ingest_names_a_misspelled_key_and_ref_id_must_agree(cli: Any, tmp_path: Path) -> None:  # noqa: F811
+def test_ingest_names_a_misspelled_key_and_ref_id_must_agree(cli: Any, tmp_path: Path) -> None:
     typo = write(tmp_path / "typo.jsonl", [{"role": "user", "content": "x", "speeker": "A"}])
     r = cli("ingest", "--format", "jsonl", str(typo), store=tmp_path / "s")
     assert r.code == 2 and "unknown key(s) speeker" in r.stderr and "ref" in r.stderr
