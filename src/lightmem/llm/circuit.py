@@ -67,6 +67,7 @@ class GuardedLLM(LLM):
         self._since: datetime | None = None
         self._message: str | None = None
         self._answered = False  # whether a call got through in this process yet
+        self._checked = False  # whether preflight ran
 
     # -- what callers read of the inner backend ---------------------------------------------
     @property
@@ -83,6 +84,21 @@ class GuardedLLM(LLM):
 
     def close(self) -> None:
         """The inner backend belongs to whoever built it; nothing to release here."""
+
+    def unreachable(self) -> str | None:
+        return self.inner.unreachable()
+
+    def preflight(self) -> None:
+        """Once per process, before any call got through: a quick check of the endpoint
+        (:meth:`LLM.unreachable`) that opens the circuit when it cannot be reached at all,
+        so work that only pays off with an LLM can be left out from the start."""
+        with self._lock:
+            if self._checked or self._answered or self._open_until is not None:
+                return
+            self._checked = True
+        failure = self.inner.unreachable()
+        if failure is not None:
+            self._trip(UnreachableError(failure))
 
     # -- the circuit --------------------------------------------------------------------------
     def complete(

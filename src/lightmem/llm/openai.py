@@ -27,7 +27,14 @@ import httpx
 from pydantic import BaseModel, Field, SecretStr, model_validator
 
 from lightmem.errors import ProviderError
-from lightmem.http import EndpointError, check_base_url, connect_timeout, post_json
+from lightmem.http import (
+    EndpointError,
+    check_base_url,
+    connect_timeout,
+    display_url,
+    post_json,
+    transport_failure,
+)
 from lightmem.llm.base import LLM, ChatMessage, Completion, LLMOptions
 from lightmem.tokens import count_tokens
 
@@ -35,6 +42,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "gpt-4o-mini"
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
+#: how long the reachability check waits (a completion's own timeout is much longer)
+PROBE_SECONDS = 3.0
 
 # The response formats tried in order under json_schema="auto".
 _FORMATS: tuple[str, ...] = ("json_schema", "json_object", "none")
@@ -104,6 +113,19 @@ class OpenAILLM(LLM):
 
     def close(self) -> None:
         self._client.close()
+
+    def unreachable(self) -> str | None:
+        """GET the endpoint's ``/models`` (no key sent) with a short timeout: any answer,
+        an error status included, means it is reachable; only a failed connection counts
+        (through the same client, so a proxy and TLS are as for a completion)."""
+        url = str(self._opts.base_url).rstrip("/") + "/models"
+        try:
+            self._client.get(url, timeout=httpx.Timeout(PROBE_SECONDS)).close()
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            return f"GET {display_url(url)} {transport_failure(exc, [])} (a quick check)"
+        except httpx.HTTPError:
+            return None  # it answered slowly or oddly: the completion call will tell
+        return None
 
     def complete(
         self,

@@ -167,20 +167,35 @@ class BertEncoder:
     ) -> BertOutput:
         """Run ``ids`` (batch, tokens) through the encoder; ``mask`` marks real tokens.
 
-        ``last_layer`` stops after that layer (for callers that need attention maps only);
-        ``hidden`` is then that layer's output."""
+        ``last_layer`` stops after that layer; ``hidden`` is then that layer's output."""
+        return self._run(ids, mask, attention_layers, last_layer, hidden=True)
+
+    def attention_maps(self, ids: npt.NDArray[np.int64], layers: frozenset[int]) -> dict[int, F32]:
+        """The attention probabilities of ``layers`` for ``ids`` (all real tokens); the pass
+        stops at the last of them, right after its attention (nothing later is computed)."""
+        return self._run(ids, None, layers, max(layers), hidden=False).attentions
+
+    def _run(
+        self,
+        ids: npt.NDArray[np.int64],
+        mask: npt.NDArray[np.int64] | None,
+        attention_layers: frozenset[int],
+        last_layer: int | None,
+        *,
+        hidden: bool,
+    ) -> BertOutput:
         cfg = self.config
         batch, width = ids.shape
         if width > cfg.max_positions:
             raise ProviderError(f"{width} tokens do not fit the model's {cfg.max_positions}")
-        if mask is None:
-            mask = np.ones_like(ids)
         positions = np.arange(width) + cfg.position_offset
         x = self.word[ids] + self.position[positions][None]
         if self.token_type is not None:
             x = x + self.token_type
         x = _layer_norm(x, *self.emb_norm, cfg.layer_norm_eps)
-        bias = np.where(mask[:, None, None, :] > 0, 0.0, -1e9).astype(np.float32)
+        bias = None  # no padding: no mask to add
+        if mask is not None and not mask.all():
+            bias = np.where(mask[:, None, None, :] > 0, 0.0, -1e9).astype(np.float32)
         heads, size = cfg.num_heads, cfg.hidden_size // cfg.num_heads
         scale = np.float32(1.0 / math.sqrt(size))
         attentions: dict[int, F32] = {}
@@ -190,9 +205,12 @@ class BertEncoder:
             # (batch, heads, tokens, size), contiguous: numpy's stacked matmul is only fast then
             q, v = (np.ascontiguousarray(qkv[:, :, j].transpose(0, 2, 1, 3)) for j in (0, 2))
             k_t = np.ascontiguousarray(qkv[:, :, 1].transpose(0, 2, 3, 1))
-            probs = _softmax((q @ k_t) * scale + bias)
+            q *= scale
+            probs = _softmax_(q @ k_t, bias)
             if i in attention_layers:
                 attentions[i] = probs
+            if not hidden and i == stop - 1:
+                break  # the caller wants this layer's attention only
             context = (probs @ v).transpose(0, 2, 1, 3).reshape(batch, width, cfg.hidden_size)
             x = _layer_norm(
                 x + context @ w["out"] + w["out_b"], w["ln1"], w["ln1_b"], cfg.layer_norm_eps
@@ -267,26 +285,51 @@ def _layer_norm(x: F32, weight: F32, bias: F32, eps: float) -> F32:
     return ((x - mean) / np.sqrt(var + eps) * weight + bias).astype(np.float32, copy=False)
 
 
-def _softmax(x: F32) -> F32:
-    e = np.exp(x - x.max(axis=-1, keepdims=True))
-    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32, copy=False)
+def _softmax_(x: F32, bias: F32 | None = None) -> F32:
+    """Softmax over the last axis, in place (``x`` is a fresh score array)."""
+    if bias is not None:
+        x += bias
+    x -= x.max(axis=-1, keepdims=True)
+    np.exp(x, out=x)
+    x /= x.sum(axis=-1, keepdims=True)
+    return x
 
 
 def _activation(x: F32, name: str) -> F32:
+    """The activation, in place (``x`` is a fresh float32 array)."""
     if name in ("gelu_new", "gelu_pytorch_tanh", "gelu_fast"):
         inner = np.float32(math.sqrt(2 / math.pi)) * (x + np.float32(0.044715) * x**3)
-        return (0.5 * x * (1 + np.tanh(inner))).astype(np.float32, copy=False)
+        np.tanh(inner, out=inner)
+        inner += 1
+        x *= inner
+        x *= np.float32(0.5)
+        return x
     if name == "relu":
-        return np.maximum(x, 0)
-    return (0.5 * x * (1 + _erf(x / np.float32(math.sqrt(2))))).astype(np.float32, copy=False)
+        return np.maximum(x, 0, out=x)
+    half = _erf(x * np.float32(1 / math.sqrt(2)))
+    half += 1
+    half *= np.float32(0.5)
+    x *= half
+    return x
 
 
 def _erf(x: F32) -> F32:
-    """Abramowitz & Stegun 7.1.26 (absolute error < 1.5e-7): the exact GELU without scipy."""
+    """Abramowitz & Stegun 7.1.26 (absolute error < 1.5e-7): the exact GELU without scipy.
+    Float32 throughout, in place on ``x`` (a fresh array)."""
     sign = np.sign(x)
-    a = np.abs(x)
-    t = 1 / (1 + 0.3275911 * a)
-    poly = t * (
-        0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))
-    )
-    return np.asarray(sign * (1 - poly * np.exp(-a * a)), dtype=np.float32)
+    np.abs(x, out=x)
+    t = x * np.float32(0.3275911)
+    t += 1
+    np.reciprocal(t, out=t)
+    poly = np.full_like(t, np.float32(1.061405429))
+    for c in (-1.453152027, 1.421413741, -0.284496736, 0.254829592):
+        poly *= t
+        poly += np.float32(c)
+    poly *= t
+    np.square(x, out=x)
+    np.negative(x, out=x)
+    np.exp(x, out=x)
+    poly *= x  # poly * exp(-a^2)
+    np.subtract(1, poly, out=poly)
+    poly *= sign
+    return poly

@@ -233,10 +233,8 @@ class AttentionSegmenter(Segmenter):
             spans.append((len(seq), len(seq) + len(ids)))
             seq.extend(ids)
         seq.append(model.sep_id)  # positions 0 and len-1 belong to no span: sinks left out
-        result = model.encoder.forward(
-            np.asarray([seq], dtype=np.int64), attention_layers=layers, last_layer=max(layers)
-        )
-        attention = np.mean([result.attentions[i][0].mean(axis=0) for i in layers], axis=0)
+        maps = model.encoder.attention_maps(np.asarray([seq], dtype=np.int64), layers)
+        attention = np.mean([maps[i][0].mean(axis=0) for i in layers], axis=0)
         matrix = turn_matrix(attention, spans)
         return gap_scores(
             matrix, score=self.opts.score, normalize=self.opts.normalize, width=self.opts.width

@@ -19,6 +19,12 @@ Both signals work on the same unit, the buffered turns, and are combined by an e
   ``tolerance`` from all of them;
 - ``"attention"`` / ``"similarity"``: one signal alone.
 
+While :attr:`CombinedSegmenter.pause` says so (the pipeline sets it to the LLM endpoint being
+unreachable), a buffer is segmented by similarity alone, as in no-LLM mode: its batch waits
+for the endpoint anyway, and the attention pass (the costliest step of an ingest on a CPU)
+would turn an outage into an ingest several times slower. :attr:`CombinedSegmenter.paused`
+counts those buffers.
+
 When no attention model is installed the segmenter falls back to similarity alone: it logs a
 warning once and says so in :attr:`CombinedSegmenter.fallback` (``None`` while both signals
 are in use) and :attr:`CombinedSegmenter.effective_rule`. Only a *missing* model is a reason
@@ -28,7 +34,7 @@ to fall back; a model path that was configured but does not load raises.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -102,6 +108,10 @@ class CombinedSegmenter(Segmenter):
         self.last_weights: list[float] = []
         #: fusion: each owner's running gap statistics (its stream calibrates the cut-off)
         self.histories = Histories()
+        #: a buffer is segmented by similarity alone while this returns True
+        self.pause: Callable[[], bool] | None = None
+        #: buffers segmented without attention because of :attr:`pause`
+        self.paused = 0
 
     @property
     def lookahead(self) -> int:
@@ -114,6 +124,9 @@ class CombinedSegmenter(Segmenter):
 
     def boundaries(self, turns: list[Turn], embeddings: Vectors) -> list[int]:
         rule = self.opts.rule
+        if rule != "similarity" and self.pause is not None and self.pause():
+            self.paused += 1
+            return self.similarity.boundaries(turns, embeddings)
         if rule == "fusion":
             return self._fused(turns, embeddings)
         fine = self.similarity.boundaries(turns, embeddings) if rule != "attention" else []
