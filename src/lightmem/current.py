@@ -49,9 +49,8 @@ class Current:
         old = self.store.get_entry(memory_id, scope)
         until = None
         if by is not None:
-            new = self.store.get_entry(by, old.scope.owner)
-            if old.kind == "summary" or new.kind == "summary":
-                raise InputError("a session summary neither replaces nor is replaced")
+            new = self.store.get_entry(by, scope)
+            _check_successor(old, new)
             until = new.timestamp
         return self.store.set_validity(
             memory_id, superseded_by=by, valid_until=until, reason=reason, actor=actor
@@ -71,7 +70,9 @@ class Current:
         while frontier and len(seen) < MAX_CHAIN:
             older = [e for i in frontier for e in self.store.replaced_by(i) if e.id not in seen]
             seen.update(e.id for e in older)
-            before = older + before
+            # a link's order, not the clock's: what a memory replaced comes before it even
+            # where both carry the same time
+            before = sorted(older, key=_when) + before
             frontier = [e.id for e in older]
         after: list[Entry] = []
         step = entry
@@ -79,5 +80,28 @@ class Current:
             seen.add(step.superseded_by)
             step = self.store.get_entry(step.superseded_by)
             after.append(step)
-        ordered = sorted(before, key=lambda e: (e.timestamp or datetime.min, e.id))
-        return [*ordered, entry, *after]
+        return [*before, entry, *after]
+
+
+def _when(e: Entry) -> tuple[datetime, str]:
+    return (e.timestamp or datetime.min, e.id)
+
+
+def _check_successor(old: Entry, new: Entry) -> None:
+    """A memory is replaced by another of its own pool, not a summary, not itself, and not
+    by an older one (its validity would end before it began)."""
+    if new.id == old.id:
+        raise InputError(f"memory {old.id} cannot replace itself")
+    if old.kind == "summary" or new.kind == "summary":
+        raise InputError("a session summary neither replaces nor is replaced")
+    if new.scope.owner != old.scope.owner:
+        raise InputError(
+            f"memory {new.id} belongs to another scope than {old.id}: a memory is replaced "
+            "only by a memory of its own user or agent"
+        )
+    if old.timestamp and new.timestamp and new.timestamp < old.timestamp:
+        raise InputError(
+            f"memory {new.id} ({new.timestamp:%Y-%m-%d %H:%M}) is older than {old.id} "
+            f"({old.timestamp:%Y-%m-%d %H:%M}): a memory is replaced by a newer one; "
+            "swap the two ids"
+        )

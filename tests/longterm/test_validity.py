@@ -147,11 +147,42 @@ def test_a_person_marks_and_undoes_a_replacement(make_memory: MakeMemory) -> Non
     assert mem.history(acme.id)[-1].reason == "new job"
     with pytest.raises(NotFoundError):  # another user's view sees neither
         mem.supersede(acme.id, globex.id, user_id="bob")
-    with pytest.raises(InputError, match="cycle"):
-        mem.supersede(globex.id, acme.id)
+    with pytest.raises(InputError, match="is older than .* swap the two ids"):
+        mem.supersede(globex.id, acme.id)  # its validity would end before it began
     back = mem.supersede(acme.id, None)
     assert back.superseded_by is None and back.valid_until is None
     assert [e.id for e in mem.chain(acme.id)] == [acme.id]
+    with pytest.raises(InputError, match="is older than"):  # undone, still the wrong way
+        mem.supersede(globex.id, acme.id)
+    with pytest.raises(InputError, match="cannot replace itself"):
+        mem.supersede(acme.id, acme.id)
+    assert mem.history(globex.id)[-1].event != HistoryEvent.SUPERSEDE  # nothing was recorded
+
+
+def test_a_memory_of_another_scope_the_caller_sees_is_no_successor(
+    make_memory: MakeMemory,
+) -> None:
+    mem = make_memory(**HASH)
+    mem.add("I work at Acme.", user_id="maya", timestamp="2024-01-05T10:00:00")
+    mem.add("I started at Globex.", user_id="maya", agent_id="coach", timestamp="2024-06-02")
+    mem.flush()
+    acme = by_text(mem, "Acme")
+    (globex,) = mem.get_all(user_id="maya", agent_id="coach")
+    with pytest.raises(InputError, match="another scope"):  # both are maya's to see: a 422
+        mem.supersede(acme.id, globex.id)
+    assert mem.get(acme.id).superseded_by is None
+
+
+def test_a_chain_follows_its_links_where_the_times_tie(make_memory: MakeMemory) -> None:
+    mem = make_memory(**HASH)
+    for text in ("I live in Porto.", "I live in Lyon.", "I live in Oslo."):
+        mem.add(text, user_id="maya", timestamp="2024-03-01T10:00:00")  # one moment
+    mem.flush(user_id="maya")
+    porto, lyon, oslo = (by_text(mem, w) for w in ("Porto", "Lyon", "Oslo"))
+    for old, new in ((lyon, porto), (porto, oslo)):  # marked against the ids' order
+        mem.supersede(old.id, new.id)
+    ids = [lyon.id, porto.id, oslo.id]
+    assert all([e.id for e in mem.chain(i)] == ids for i in ids)
 
 
 def test_an_llm_replace_decision_records_validity(make_memory: MakeMemory) -> None:
