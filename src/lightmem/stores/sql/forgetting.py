@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from lightmem.errors import NotFoundError
-from lightmem.stores.sql import keys
+from lightmem.stores.sql import entries, keys
 from lightmem.stores.sql.codec import (
     dump_list,
     in_scope,
@@ -145,6 +145,28 @@ def _drop_cited_turns(c: Conn, d: Dialect, owner: Scope, gone: set[str]) -> None
                 f"UPDATE entries SET sources = {d.json_param} WHERE id = ?",
                 (dump_list(kept), row["id"]),
             )
+
+
+def forget_entries(
+    c: Conn,
+    d: Dialect,
+    entry_ids: list[str],
+    owner: Scope | None,
+    turn_ids: list[str],
+    reason: str | None,
+    actor: str,
+    now: datetime,
+) -> int:
+    """Tombstone the active entries ``entry_ids`` (FORGET in their history) and, within
+    ``owner``, forget the turns ``turn_ids``; how many entries."""
+    if turn_ids and owner is not None:
+        forget_turns(c, d, owner, turn_ids)
+    for entry_id in entry_ids:
+        row = entries.active_row(c, d, entry_id, "forget")
+        entries.tombstone(
+            c, d, row, HistoryEvent.FORGET, new_text=None, reason=reason, actor=actor, now=now
+        )
+    return len(entry_ids)
 
 
 def forget_turns(c: Conn, d: Dialect, owner: Scope, turn_ids: list[str]) -> int:

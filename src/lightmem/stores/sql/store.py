@@ -47,7 +47,6 @@ from lightmem.types import (
     Entry,
     EntryKind,
     EraseResult,
-    HistoryEvent,
     HistoryRecord,
     LLMCall,
     PoolGrant,
@@ -300,26 +299,10 @@ class SQLStore(Store):
         if t_ids and owner is None:
             raise InputError("forget_entries: turns are forgotten within an owner; pass owner")
 
-        def run(c: Conn) -> int:
-            if t_ids and owner is not None:
-                forgetting.forget_turns(c, d, owner, t_ids)
-            done = 0
-            for entry_id in ids:
-                row = entries.active_row(c, d, entry_id, "forget")
-                entries.tombstone(
-                    c,
-                    d,
-                    row,
-                    HistoryEvent.FORGET,
-                    new_text=None,
-                    reason=reason,
-                    actor=actor,
-                    now=now,
-                )
-                done += 1
-            return done
-
-        return self._db.write("forget_entries", run)
+        return self._db.write(
+            "forget_entries",
+            lambda c: forgetting.forget_entries(c, d, ids, owner, t_ids, reason, actor, now),
+        )
 
     def erase(
         self,
