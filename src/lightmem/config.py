@@ -157,8 +157,9 @@ class WorkerSection(_Section):
     idle_flush_seconds: float = Field(
         30.0,
         ge=0.0,
-        description="lightmem worker: a buffer with no new turn for this long is segmented "
-        "and extracted in full (its open segment closed), as a flush would",
+        description="a buffer with no new turn for this long is segmented and extracted in "
+        "full (its open segment closed), as a flush would: by `lightmem worker` and by the "
+        "background threads (serve, mcp, proxy); 0: never",
     )
     enabled: bool = Field(
         True,

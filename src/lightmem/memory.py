@@ -16,7 +16,7 @@ from lightmem.chats import DEFAULT_GAP_HOURS, ChatImportResult, ProgressFn, impo
 from lightmem.config import MemoryConfig, format_validation_error
 from lightmem.current import Current
 from lightmem.engine.assembly import assemble
-from lightmem.engine.background import BackgroundWorker
+from lightmem.engine.background import PipelineThreads
 from lightmem.engine.pipeline import FlushResult, Pipeline
 from lightmem.errors import InputError, LightMemError
 from lightmem.forgetting import Forgetting
@@ -30,15 +30,14 @@ from lightmem.messages import (
     check_limit,
     make_scope,
     request_digest,
-    scope_arg,
     to_turns,
 )
+from lightmem.pools import Pools
 from lightmem.retrieval.context import Context
 from lightmem.retrieval.retriever import Retriever
 from lightmem.scoped import ScopedMemory
 from lightmem.timeutil import parse_timestamp
 from lightmem.types import (
-    AccessLevel,
     AddResult,
     ConsolidationResult,
     DayActivity,
@@ -47,7 +46,6 @@ from lightmem.types import (
     EntryKind,
     HistoryRecord,
     Hit,
-    PoolGrant,
     Scope,
     SearchMode,
     Turn,
@@ -63,7 +61,7 @@ __all__ = ["FlushResult", "Memory"]
 __path__ = [str(Path(__file__).with_name("compat") / "upstream_imports")]
 
 
-class Memory(Forgetting, Current):
+class Memory(Forgetting, Current, Pools):
     """Long-term memory for LLM applications.
 
     ``Memory()`` opens the store under ``LIGHTMEM_HOME`` (default ``~/.lightmem``);
@@ -94,15 +92,7 @@ class Memory(Forgetting, Current):
         )
         self.searcher = self.retriever.searcher
         w = self.config.worker
-        self._worker = (
-            BackgroundWorker(
-                self._process_quietly, self.engine.record_failure, threads=w.max_llm_calls
-            )
-            if w.background and w.enabled
-            else None
-        )
-        if self._worker is not None:
-            self._resume(self._worker)
+        self._worker = PipelineThreads(self.engine) if w.background and w.enabled else None
 
     @classmethod
     def from_config(
@@ -208,23 +198,6 @@ class Memory(Forgetting, Current):
         if extract:
             self.engine.retry_llm()  # a down endpoint is tried at once, not after its cool-down
         return self.engine.flush(owners, segment=segment, extract=extract)
-
-    def _resume(self, worker: BackgroundWorker) -> None:
-        """Acknowledged turns a crash (or a stop) left unprocessed: every owner with turns in
-        its buffers or a pending batch is handed to the background threads at start."""
-        owners = [o for o, _ in self.store.buffered_owners()]
-        owners += [b.scope.owner for b in self.store.list_batches(None, ("pending",))]
-        for owner in dict.fromkeys(owners):
-            worker.notify(owner)
-
-    def _process_quietly(self, owner: Scope) -> None:
-        done = self.engine.step(owner)
-        if self._worker is None:
-            return
-        if done.more:  # more batches: after whoever waits for the owner
-            self._worker.notify(owner)
-        elif done.waiting:  # the LLM endpoint is down: try again after its cool-down
-            self._worker.notify_after(owner, self.engine.llm_cooldown)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for background processing to finish (True at once without a worker)."""
@@ -395,40 +368,7 @@ class Memory(Forgetting, Current):
     ) -> int:
         return self.store.delete_all(make_scope(user_id, agent_id, run_id))
 
-    # -- shared pools ---------------------------------------------------------------------------
-    def grant(
-        self,
-        level: AccessLevel | None,
-        *,
-        pool: Scope | dict[str, str],
-        to: Scope | dict[str, str],
-    ) -> PoolGrant | None:
-        """Let the scope ``to`` read (``"read"``) or read and write (``"write"``) the
-        memories of the owner scope ``pool``; ``None`` revokes, effective at once. A grant to
-        a user alone covers that user's agents. Returns the grant (None when revoked)."""
-        p, g = scope_arg(pool, "pool"), scope_arg(to, "to")
-        if p == g:
-            raise InputError("a pool cannot be granted to its own owner")
-        level = None if level is None else access.check_level(level)
-        self.store.set_grant(p, g, level)
-        found = [x for x in self.store.list_grants(pool=p) if x.grantee == g]
-        return found[0] if found else None
-
-    def revoke(self, *, pool: Scope | dict[str, str], to: Scope | dict[str, str]) -> bool:
-        """Remove a grant; the next call of that scope is refused. Whether it existed."""
-        return self.store.set_grant(scope_arg(pool, "pool"), scope_arg(to, "to"), None)
-
-    def grants(
-        self,
-        *,
-        pool: Scope | dict[str, str] | None = None,
-        to: Scope | dict[str, str] | None = None,
-    ) -> list[PoolGrant]:
-        return self.store.list_grants(
-            pool=None if pool is None else scope_arg(pool, "pool"),
-            grantee=None if to is None else scope_arg(to, "to"),
-        )
-
+    # -- shared pools (grants: lightmem.pools) ------------------------------------------------
     def as_actor(self, principal: access.Principal) -> ScopedMemory:
         """This memory as ``principal`` (an API key, an MCP session) sees it: its own scopes
         plus the pools granted to it, every operation checked (:mod:`lightmem.scoped`)."""

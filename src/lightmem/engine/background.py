@@ -9,8 +9,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from lightmem.types import Scope
+from lightmem.types import Scope, TurnStage
+
+if TYPE_CHECKING:
+    from lightmem.engine.pipeline import Pipeline
+    from lightmem.stores.base import Store
 
 log = logging.getLogger(__name__)
 
@@ -114,3 +119,81 @@ class BackgroundWorker:
             del self._later[owner]
             self._dirty[owner] = None
         return min(self._later.values()) - now if self._later else None
+
+
+class IdleBuffers:
+    """When each owner's sensory buffer last took a turn: a buffer with no new turn for
+    ``seconds`` is due to be flushed (its open segment closed, its short-term segments
+    extracted), as :meth:`lightmem.Memory.flush` would. Shared by the background threads and
+    ``lightmem worker``; ``seconds`` 0 turns the idle flush off."""
+
+    def __init__(self, store: Store, seconds: float) -> None:
+        self.store = store
+        self.seconds = seconds
+        self._seen: dict[Scope, tuple[str, float]] = {}  # owner -> (newest turn, first seen)
+        self._lock = threading.Lock()
+
+    def due_in(self, owner: Scope) -> float | None:
+        """Seconds until the owner's buffer is due (0: now); None when it holds no turn or
+        the idle flush is off."""
+        if self.seconds <= 0:
+            return None
+        buffered = self.store.list_turns(owner, stage=TurnStage.SENSORY)
+        now = time.monotonic()
+        with self._lock:
+            if not buffered:
+                self._seen.pop(owner, None)
+                return None
+            newest = buffered[-1].id
+            seen = self._seen.get(owner)
+            if seen is None or seen[0] != newest:
+                self._seen[owner] = seen = (newest, now)
+            return max(0.0, self.seconds - (now - seen[1]))
+
+
+class PipelineThreads:
+    """The background threads of a :class:`~lightmem.engine.pipeline.Pipeline`: each owner
+    an ``add`` touched is stepped; more batches bring it back at once, an LLM outage after
+    the cool-down, and a buffer left idle for ``worker.idle_flush_seconds`` is flushed (a
+    chat's last messages do not wait for its next one). At start, every owner with buffered
+    turns or pending batches (a crash or a stop left them) is handed to the threads."""
+
+    def __init__(self, engine: Pipeline) -> None:
+        self.engine = engine
+        worker = engine.parts.config.worker
+        self.idle = IdleBuffers(engine.store, worker.idle_flush_seconds)
+        self.threads = BackgroundWorker(
+            self._process, engine.record_failure, threads=worker.max_llm_calls
+        )
+        store = engine.store
+        owners = [o for o, _ in store.buffered_owners()]
+        owners += [b.scope.owner for b in store.list_batches(None, ("pending",))]
+        for owner in dict.fromkeys(owners):
+            self.threads.notify(owner)
+
+    def notify(self, owner: Scope) -> None:
+        self.threads.notify(owner)
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        return self.threads.wait_idle(timeout)
+
+    def stop(self) -> None:
+        self.threads.stop()
+
+    def _process(self, owner: Scope) -> None:
+        done = self.engine.step(owner)
+        if done.more:  # more batches: after whoever waits for the owner
+            self.threads.notify(owner)
+            return
+        if done.waiting:  # the LLM endpoint is down: try again after its cool-down
+            self.threads.notify_after(owner, self.engine.llm_cooldown)
+            return
+        due = self.idle.due_in(owner)
+        if due is None:
+            return
+        if due > 0:
+            self.threads.notify_after(owner, due)
+            return
+        flushed = self.engine.process(owner, segment=True, extract=True)
+        if flushed.waiting_batches:
+            self.threads.notify_after(owner, self.engine.llm_cooldown)

@@ -34,17 +34,17 @@ import json
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from lightmem.engine.background import IdleBuffers
 from lightmem.engine.pipeline import Pipeline
 from lightmem.errors import InputError, LightMemError
 from lightmem.shortterm.stage import StageResult
-from lightmem.types import Batch, Scope, TurnStage
+from lightmem.types import Batch, Scope
 
 log = logging.getLogger(__name__)
 
@@ -134,9 +134,8 @@ class WorkerProcess:
         store = pipeline.store
         self.claims: ClaimingStore | None = store if isinstance(store, ClaimingStore) else None
         self._seen: dict[Scope, int] = {}  # owner -> highest unbatched seq already planned
-        #: owner -> (its buffer's newest turn, when that was first seen): an idle buffer's
-        #: open segment is closed after ``worker.idle_flush_seconds``, as a flush would
-        self._idle: dict[Scope, tuple[str | None, float]] = {}
+        #: an idle buffer's open segment is closed after ``worker.idle_flush_seconds``
+        self.idle = IdleBuffers(store, pipeline.parts.config.worker.idle_flush_seconds)
         self._flush_all = False
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(
@@ -186,15 +185,7 @@ class WorkerProcess:
 
     def _idle_for(self, owner: Scope) -> bool:
         """Whether the owner's buffer has had no new turn for ``worker.idle_flush_seconds``."""
-        buffered = self.pipeline.store.list_turns(owner, stage=TurnStage.SENSORY)
-        newest = buffered[-1].id if buffered else None
-        now = time.monotonic()
-        seen = self._idle.get(owner)
-        if seen is None or seen[0] != newest:
-            self._idle[owner] = (newest, now)
-            return False
-        wait = self.pipeline.parts.config.worker.idle_flush_seconds
-        return newest is not None and now - seen[1] >= wait
+        return self.idle.due_in(owner) == 0
 
     def _extract(self, result: RoundResult) -> None:
         max_attempts = self.pipeline.parts.config.extraction.max_attempts_per_batch
