@@ -116,15 +116,16 @@ class OpenAILLM(LLM):
 
     def unreachable(self) -> str | None:
         """GET the endpoint's ``/models`` (no key sent) with a short timeout: any answer,
-        an error status included, means it is reachable; only a failed connection counts
-        (through the same client, so a proxy and TLS are as for a completion)."""
+        an error status included, means it is reachable; only a connection that fails
+        outright (refused, an unknown host) counts, through the same client (so a proxy and
+        TLS are as for a completion). A slow one is left to the completion call to judge."""
         url = str(self._opts.base_url).rstrip("/") + "/models"
         try:
             self._client.get(url, timeout=httpx.Timeout(PROBE_SECONDS)).close()
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        except httpx.ConnectError as exc:
             return f"GET {display_url(url)} {transport_failure(exc, [])} (a quick check)"
         except httpx.HTTPError:
-            return None  # it answered slowly or oddly: the completion call will tell
+            return None  # slow or odd: the completion call will tell
         return None
 
     def complete(
