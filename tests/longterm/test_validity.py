@@ -147,7 +147,7 @@ def test_a_person_marks_and_undoes_a_replacement(make_memory: MakeMemory) -> Non
     assert mem.history(acme.id)[-1].reason == "new job"
     with pytest.raises(NotFoundError):  # another user's view sees neither
         mem.supersede(acme.id, globex.id, user_id="bob")
-    with pytest.raises(InputError, match="is older than .* swap the two ids"):
+    with pytest.raises(InputError, match=r"is older than .* swap the two ids"):
         mem.supersede(globex.id, acme.id)  # its validity would end before it began
     back = mem.supersede(acme.id, None)
     assert back.superseded_by is None and back.valid_until is None

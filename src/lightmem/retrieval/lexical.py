@@ -8,6 +8,8 @@ millions of rows); this index serves what is rebuilt from a scope's turns on dem
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from lightmem.text import STOP_WORDS, words
 
 K1 = 1.2
@@ -16,6 +18,7 @@ B = 0.75
 _SUFFIXES = ("ingly", "edly", "ings", "ing", "ied", "ies", "ed", "es", "s", "ly")
 
 
+@lru_cache(maxsize=1 << 16)  # a vocabulary repeats: an index build stems each word once
 def stem(word: str) -> str:
     """A light English stemmer: strips one inflectional suffix from words long enough to
     keep a stem of three or more letters (``camping`` -> ``camp``, ``parties`` -> ``party``),
