@@ -38,6 +38,13 @@ def test_names_are_joined_and_small_talk_is_left_out() -> None:
     assert "great" not in plain and "nice" not in plain and "moved" not in plain
 
 
+def test_contractions_are_no_names() -> None:
+    names, plain = terms(
+        "Oh, I'm glad you came, It's been much fun with Ilse. We'll see, I've met Bach."
+    )
+    assert names == ["Ilse", "Bach"] and "much" not in plain
+
+
 def test_key_terms_carry_the_topic() -> None:
     found = key_terms(SESSION, Counter(), sessions=1)
     assert found[:3] == ["Golden Gate", "Ottilie", "San Francisco"]

@@ -36,7 +36,7 @@ found thing things stuff way time times day days today yesterday tomorrow week w
 year years morning evening night else nothing something anything everything someone
 anyone everyone far along alright yes yeah thanks thank hey wow new old big small long
 short best better right left last next noted sounds sound hope hopes wish wishes mean
-means sometimes always never often maybe probably definitely near
+means sometimes always never often maybe probably definitely near much many
 """
 SMALL_TALK = frozenset(_SMALL_TALK.split())
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z'\-]*")
@@ -61,8 +61,9 @@ def terms(text: str) -> tuple[list[str], list[str]]:
         run: list[str] = []
         for i, match in enumerate(_TOKEN.finditer(sentence)):
             token = match.group().strip("'-")
-            capital = token[:1].isupper() and token != "I" and not token.isupper()
-            if capital and i > 0 and token.lower() not in STOP_WORDS:
+            base = token.split("'")[0]  # a contraction is its first word: I'm, It's, We'll
+            capital = base[:1].isupper() and base != "I" and not token.isupper()
+            if capital and i > 0 and base.lower() not in STOP_WORDS:
                 run.append(token)
                 continue
             if run:
