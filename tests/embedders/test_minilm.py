@@ -117,6 +117,16 @@ def test_threads_option_gives_the_same_vectors(minilm: MiniLMEmbedder) -> None:
     text = ["one thread is enough for a short sentence"]
     single = MiniLMEmbedder(MiniLMOptions(threads=1)).embed(text)
     assert np.allclose(single, minilm.embed(text), atol=1e-5)
+    # many texts: their batches run on three threads at once, rows in the caller's order
+    texts = [f"sentence {i} " + "about the weekend trip " * (i % 7) for i in range(30)]
+    one, three = (MiniLMEmbedder(MiniLMOptions(threads=n, batch_size=4)) for n in (1, 3))
+    try:
+        assert np.allclose(one.embed(texts), three.embed(texts), atol=1e-6)
+        assert three._pool is not None and one._pool is None
+    finally:
+        one.close()
+        three.close()
+    assert three._pool is None  # close ends the threads
 
 
 def test_concurrent_first_use_loads_once() -> None:

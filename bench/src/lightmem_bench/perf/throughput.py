@@ -1,7 +1,7 @@
 """Throughput sections of ``lightmem bench perf`` (issue 13), each measured in one run:
 
-* ``embed_threads``: the embedder's texts/s on one LoCoMo conversation's turns at 1 and 2
-  onnxruntime threads (MiniLM only);
+* ``embed_threads``: the embedder's texts/s on one LoCoMo conversation's turns with 1 and 2
+  batches embedded at once (MiniLM only);
 * ``ingest_bulk``: no-LLM ingest of that conversation into a fresh store, one ``add`` per
   session (how ``lightmem ingest`` added before) and one ``add`` for the whole
   conversation (one transaction, one embedding pass: how it adds now);
