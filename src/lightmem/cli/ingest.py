@@ -31,6 +31,7 @@ from lightmem.cli.state import JsonOpt, QuietOpt, emit_json, err, out, state, wa
 from lightmem.datasets import Conversation, Dataset, DatasetTurn, load_dataset
 from lightmem.errors import InputError
 from lightmem.memory import FlushResult, Memory
+from lightmem.tokens import warm_in_background
 
 #: Turns per ``add`` while ingesting: the progress bar's step.
 CHUNK = 256
@@ -145,6 +146,7 @@ def ingest(
     as_json: JsonOpt = False,
 ) -> None:
     """Add a LoCoMo, LongMemEval or JSONL file, each conversation to its own user."""
+    warm_in_background()  # the token counter loads while the file is read
     dataset = load_dataset(fmt.value, source, ids=samples or None)
     flushed = FlushResult()
     with state(ctx).open() as mem:
