@@ -176,6 +176,18 @@ class ScopedMemory:
         s = self.where(user_id, agent_id, pool=pool)
         return self.memory.export(user_id=s.user_id, agent_id=s.agent_id)
 
+    def export_lines(
+        self, *, user_id: str | None = None, agent_id: str | None = None
+    ) -> Iterator[str]:
+        """:meth:`export` as JSON Lines, a large one made in a process of its own (see
+        :mod:`lightmem.exporting`)."""
+        from lightmem.exporting import export_lines
+
+        if self.principal.admin and user_id is None and agent_id is None:
+            return export_lines(self.memory, None)
+        s = self.where(user_id, agent_id)
+        return export_lines(self.memory, Scope(user_id=s.user_id, agent_id=s.agent_id))
+
     def grants(self) -> tuple[list[PoolGrant], list[PoolGrant]]:
         """(given, received): the grants on the principal's scopes and those reaching it."""
         every = self.memory.store.list_grants()
