@@ -122,7 +122,7 @@ def mcp(
         log_to_stderr()
         app = mcp_mod.http_app(memory, keys=keys, principal=local, host=host)
         announce(f"MCP on http://{hostport(host, port)}/mcp", memory, keys, configured)
-        uvicorn.run(app, host=host, port=port, access_log=False, log_level="info")
+        run_http(uvicorn, app, host, port)
 
 
 def warm_up(memory: Memory) -> threading.Thread:

@@ -78,8 +78,17 @@ def checked_keys(
 
 
 def run_http(uvicorn: Any, app: Any, host: str, port: int) -> None:
-    """Serve ``app`` with uvicorn until stopped (its own access log off: ours has no ids)."""
-    uvicorn.run(app, host=host, port=port, access_log=False, log_level="info", timeout_keep_alive=5)
+    """Serve ``app`` with uvicorn until stopped (its own access log off: ours has no ids),
+    the interpreter set for many small requests (:mod:`lightmem.server.interpreter`)."""
+    from lightmem.server.interpreter import ServerInterpreter
+
+    interpreter = ServerInterpreter()
+    try:
+        uvicorn.run(
+            app, host=host, port=port, access_log=False, log_level="info", timeout_keep_alive=5
+        )
+    finally:
+        interpreter.stop()
 
 
 def open_memory(ctx: typer.Context, *, pipeline: bool = True) -> Memory:

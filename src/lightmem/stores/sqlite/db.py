@@ -9,6 +9,10 @@ key's lookup. A ``:memory:`` database has one connection: its reads take the wri
 Other processes may open the same file: SQLite's busy timeout waits for their locks, and a
 ``database is locked`` that still escapes is retried a bounded number of times with backoff
 before it becomes a :class:`StorageError`.
+
+Rows come back a piece at a time (:class:`Cursor`): ``sqlite3``'s own ``fetchall`` builds every
+row in C without letting another thread run, and 40,000 rows held every other request of a
+server for ~100 ms.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from lightmem.errors import StorageError
 from lightmem.stores.sqlite.lexical import encode_entry_terms, encode_terms
@@ -33,6 +37,23 @@ LOCK_ATTEMPTS = 4
 LOCK_BACKOFF_S = 0.05
 #: Read connections open at most (reads beyond wait for one to come back).
 READERS = 8
+#: Rows fetched in one call of the driver: between pieces the interpreter may switch threads.
+FETCH_ROWS = 256
+
+
+class Cursor(sqlite3.Cursor):
+    def fetchall(self) -> list[Any]:
+        rows: list[Any] = []
+        while piece := self.fetchmany(FETCH_ROWS):
+            rows += piece
+        return rows
+
+
+class Connection(sqlite3.Connection):
+    """Every ``execute`` on a :class:`Cursor`."""
+
+    def execute(self, sql: str, parameters: Any = (), /) -> Cursor:
+        return self.cursor(Cursor).execute(sql, parameters)
 
 
 class Readers:
@@ -126,6 +147,7 @@ class Database:
                 timeout=self.busy_timeout_ms / 1000,
                 isolation_level=None,  # we issue BEGIN/COMMIT ourselves
                 check_same_thread=False,  # used by one thread at a time (a lock, the pool)
+                factory=Connection,
             )
         except sqlite3.Error as exc:
             raise self.error("open", exc) from exc

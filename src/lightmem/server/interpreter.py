@@ -1,0 +1,57 @@
+"""The interpreter of a server process, set for the latency of many small requests.
+
+A server's requests share one interpreter lock, and two of CPython's defaults make every
+other tenant wait for one tenant's large operation:
+
+* *Full garbage collections in allocation bursts.* CPython collects its oldest generation
+  once allocations have grown it by a quarter, holding the lock for as long as it walks the
+  heap. Decoding one large tenant's rows (a forget or a first search over 40,000 memories:
+  some 400,000 objects) set off four or five of them, 25 to 110 ms each. A server leaves the
+  young generations as they are (cheap, and where most reference cycles die) and collects
+  the old one every :data:`INTERVAL_S` seconds on a thread of its own.
+* *A 5 ms switch interval.* A request that waits for I/O a few times waits for the lock
+  after each, up to the interval each time, while another thread computes. A server uses
+  :data:`SWITCH_S`.
+
+Another tenant's ``GET /v1/me`` p95 while a 40,000-memory tenant forgot 1,700 memories:
+285 ms with the defaults, 55 ms with the collections on a clock, 16 ms with both (4.6 ms
+idle). ``serve``, ``mcp`` and ``proxy`` set it; a library user's process keeps its own.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+import threading
+
+#: Seconds between two collections of the old generation.
+INTERVAL_S = 60.0
+#: A threshold the old generation's count never reaches.
+NEVER = 2**31 - 1
+#: The interpreter's switch interval in a server, seconds.
+SWITCH_S = 0.001
+
+
+class ServerInterpreter:
+    """Sets the policy above; :meth:`stop` gives the interpreter's own back."""
+
+    def __init__(self, interval_s: float = INTERVAL_S) -> None:
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._threshold = gc.get_threshold()
+        self._switch = sys.getswitchinterval()
+        young, middle, _ = self._threshold
+        gc.set_threshold(young, middle, NEVER)
+        sys.setswitchinterval(SWITCH_S)
+        self._thread = threading.Thread(target=self._loop, name="lightmem-gc", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            gc.collect()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        gc.set_threshold(*self._threshold)
+        sys.setswitchinterval(self._switch)
