@@ -98,6 +98,14 @@ def perf(
             "and context through the public API and REST.",
         ),
     ] = None,
+    noisy_tenant: Annotated[
+        str | None,
+        typer.Option(
+            "--noisy-tenant",
+            help="One tenant with this many memories (e.g. 10k,20k,40k) exports, searches and "
+            "forgets on `lightmem serve` while another one's requests are timed.",
+        ),
+    ] = None,
     merge: Annotated[
         bool,
         typer.Option("--merge", help="Keep the other sections of an existing --json/--report."),
@@ -120,9 +128,10 @@ def perf(
             options[key] = value
     say = None if quiet else lambda msg: err.print(msg, markup=False, style="dim")
     sweep = sizes.strip().lower() != "none"
-    if not sweep and not scaleout and not ann_scale and not heavy_user:
+    if not sweep and not scaleout and not ann_scale and not heavy_user and not noisy_tenant:
         raise typer.BadParameter(
-            "--sizes none runs nothing without --scaleout, --ann-scale or --heavy-user"
+            "--sizes none runs nothing without --scaleout, --ann-scale, --heavy-user or "
+            "--noisy-tenant"
         )
     result: dict[str, Any] = {}
     if sweep or ann_scale:
@@ -159,6 +168,14 @@ def perf(
             data=data or find_data_dir(),
             embedder=embedder_section(embedder, embed_threads or None),
             queries=min(queries, 100),
+            progress=say,
+        )
+    if noisy_tenant:
+        from lightmem_bench.perf.neighbour import run_noisy_tenant
+
+        result["noisy_tenant"] = run_noisy_tenant(
+            parse_sizes(noisy_tenant),
+            embedder=embedder_section(embedder, None),  # as `serve` embeds by default
             progress=say,
         )
     if merge:

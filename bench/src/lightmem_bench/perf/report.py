@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from lightmem_bench.perf.heavy import heavy_tables
+from lightmem_bench.perf.neighbour import neighbour_tables
 from lightmem_bench.perf.scaleout.report import scaleout_tables
 from lightmem_bench.sections import kept_sections
 
@@ -208,7 +209,12 @@ def throughput_tables(t: dict[str, Any]) -> list[Table]:
 def all_tables(result: dict[str, Any]) -> list[Table]:
     """The SQLite sweep's tables (when it ran), then the scale-out load test's."""
     out = tables(result) if "sizes" in result else []
-    return out + heavy_tables(result.get("heavy_user")) + scaleout_tables(result.get("scaleout"))
+    return (
+        out
+        + heavy_tables(result.get("heavy_user"))
+        + neighbour_tables(result.get("noisy_tenant"))
+        + scaleout_tables(result.get("scaleout"))
+    )
 
 
 def markdown(result: dict[str, Any]) -> str:

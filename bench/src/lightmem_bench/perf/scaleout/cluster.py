@@ -65,7 +65,7 @@ class Child:
         return self.log.read_text(errors="replace")[-n:] if self.log.is_file() else ""
 
 
-def _spawn(name: str, argv: list[str], work: Path, **extra: Any) -> Child:
+def spawn(name: str, argv: list[str], work: Path, **extra: Any) -> Child:
     log = work / f"{name}.log"
     out = extra.pop("out", None)
     with open(log, "wb") as fh, open(out, "wb") if out else open(os.devnull, "wb") as so:
@@ -98,7 +98,7 @@ def start_worker(
         "--json",
         *args,
     ]
-    return _spawn(name, argv, work, journal=journal, out=work / f"{name}.json")
+    return spawn(name, argv, work, journal=journal, out=work / f"{name}.json")
 
 
 def start_server(work: Path, config: Path, name: str) -> Child:
@@ -114,7 +114,7 @@ def start_server(work: Path, config: Path, name: str) -> Child:
         "--allow-unauthenticated-loopback",
         "--no-worker",
     ]
-    return _spawn(name, argv, work, url=f"http://127.0.0.1:{port}")
+    return spawn(name, argv, work, url=f"http://127.0.0.1:{port}")
 
 
 def wait_healthy(servers: list[Child], timeout_s: float = 180.0) -> None:
