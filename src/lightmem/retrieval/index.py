@@ -22,6 +22,7 @@ import bisect
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -106,13 +107,27 @@ class Grid:
 
     def append(self) -> int:
         if self.n == len(self.live):
-            for name in ("vectors", "live", "has", "ts", "run", "speaker", "user"):
-                old = getattr(self, name)
-                grown = np.resize(old, (2 * len(old), *old.shape[1:]))
-                grown[len(old) :] = 0 if name != "ts" else np.nan
-                setattr(self, name, grown)
+            self.reserve(2 * len(self.live))
         self.n += 1
         return self.n - 1
+
+    def reserve(self, rows: int) -> None:
+        """Room for ``rows`` rows (a rebuild knows how many it will add)."""
+        if rows <= len(self.live):
+            return
+        for name, fill in _FILL.items():
+            setattr(self, name, grown(getattr(self, name), rows, fill))
+
+
+#: what a fresh row of each grid column holds
+_FILL = {"vectors": 0, "live": 0, "has": 0, "ts": np.nan, "run": -1, "speaker": -1, "user": 0}
+
+
+def grown(old: npt.NDArray[Any], rows: int, fill: Any) -> npt.NDArray[Any]:
+    """``old`` with room for ``rows`` rows, the new ones ``fill``."""
+    out = np.full((rows, *old.shape[1:]), fill, dtype=old.dtype)
+    out[: len(old)] = old
+    return out
 
 
 class OwnerIndex:
@@ -183,6 +198,8 @@ class OwnerIndex:
         fresh = OwnerIndex(self.owner, self.s)
         turns = store.list_turns(self.owner)
         entries = store.list_entries(self.owner, include_deleted=True)
+        fresh.grid.reserve(len(turns))  # no regrowth on the way
+        fresh.mem.reserve(len(entries))
         fresh._load(store, turns, [t.id for t in turns], entries, [e.id for e in entries])
         fresh.images_dirty = True
         self.__dict__.update({k: v for k, v in fresh.__dict__.items() if k != "lock"})
@@ -340,9 +357,8 @@ class OwnerIndex:
         g = self.grid
         row = g.append()
         if row >= len(self.context_norm):
-            self.neighbours = np.resize(self.neighbours, (2 * row, 2 * MAX_REACH))
-            self.neighbours[row:] = -1
-            self.context_norm = np.resize(self.context_norm, 2 * row)
+            self.neighbours = grown(self.neighbours, max(2 * row, len(g.live)), -1)
+            self.context_norm = grown(self.context_norm, max(2 * row, len(g.live)), 1.0)
         self.row_of[turn.id] = row
         self.row_turn.append(turn)
         self.row_ids.append(turn.id)
