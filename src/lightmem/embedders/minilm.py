@@ -29,7 +29,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -64,6 +64,11 @@ class MiniLMOptions(EmbedderOptions):
         "much slower when other processes want the cores",
     )
     max_length: int = Field(default=256, ge=2, le=512, description="tokens per text, longer is cut")
+    graph_optimization: Literal["basic", "extended", "all"] = Field(
+        default="basic",
+        description="onnxruntime's graph optimizations; the int8 model runs ~7% faster with "
+        "the basic ones than with all on this project's machines",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +202,7 @@ def _load(opts: MiniLMOptions) -> _Loaded:
                 f"{option!r} at it, or install the defaults with: {INSTALL_MODEL}"
             )
     # one intra-op thread: a call's batches run side by side instead (see the module's doc)
-    session = _session(ort, model_path, 1, opts.spinning)
+    session = _session(ort, model_path, opts)
     try:
         tokenizer = Tokenizer.from_file(str(tokenizer_path))
     except Exception as exc:  # the Rust side raises a bare Exception
@@ -216,11 +221,17 @@ def _load(opts: MiniLMOptions) -> _Loaded:
     return _Loaded(session, tokenizer, inputs, output.name)
 
 
-def _session(ort: Any, model_path: Path, threads: int, spinning: bool) -> Any:
+_LEVELS = {"basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
+
+
+def _session(ort: Any, model_path: Path, opts: MiniLMOptions) -> Any:
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
+    options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
-    if not spinning:
+    options.graph_optimization_level = getattr(
+        ort.GraphOptimizationLevel, _LEVELS[opts.graph_optimization]
+    )
+    if not opts.spinning:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.add_session_config_entry("session.inter_op.allow_spinning", "0")
     try:
