@@ -22,4 +22,5 @@ def test_noisy_tenant_reports_each_operation_beside_the_idle_figure() -> None:
     assert row["forget"]["memories"] == len([j for j in range(600) if 7 in (j % 97, j % 31)])
     assert row["first_search"]["searches"] == 1 and row["search"]["searches"] >= 1
     ((title, head, rows),) = neighbour_tables(result)
+    assert "another tenant" in title and head[0] == "memories"
     assert len(rows) == len(OPERATIONS) and rows[0][0] == "600"

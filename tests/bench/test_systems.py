@@ -10,7 +10,7 @@ import pytest
 from lightmem.config import MemoryConfig
 from lightmem.datasets import load_dataset
 from lightmem.errors import InputError
-from lightmem_bench import fake
+from lightmem_bench import fake, runner
 from lightmem_bench.runner import BenchSpec, MemoryCache, run, select
 from lightmem_bench.systems import SystemSettings, make_system
 from lightmem_bench.systems.naive_rag import chunk_turns
@@ -147,3 +147,16 @@ def test_cache_identity_hides_secrets_but_tells_endpoints_apart() -> None:
     assert "sk-secret" not in str(a)
     assert a != identity("http://b/v1", "sk-secret")
     assert a == identity("http://a/v1", "sk-secret")
+
+
+def test_a_build_is_reused_only_by_the_code_that_made_it(
+    locomo_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = spec(locomo_file, tmp_path / "cache", ["naive-rag"], samples=["s1"])
+    sel = select(s)
+    system = make_system("naive-rag", SystemSettings(s.config))
+    cache = MemoryCache(tmp_path / "cache")
+    today = cache.key(system, sel.conversations[0], s, sel.dataset.sha256)
+    assert cache.key(system, sel.conversations[0], s, sel.dataset.sha256) == today
+    monkeypatch.setattr(runner, "code_fingerprint", lambda: "another-source")
+    assert cache.key(system, sel.conversations[0], s, sel.dataset.sha256) != today
