@@ -43,12 +43,20 @@ class LiveBM25:
 
     def put(self, row: int, doc: Sequence[str]) -> None:
         """Index ``doc`` as row ``row`` (replacing what the row held)."""
-        self.remove(row)
+        if row in self._docs:
+            self.remove(row)
         counts = Counter(doc)
         self._docs[row] = counts
+        postings = self._postings
         for term, tf in counts.items():
-            self._postings.setdefault(term, {})[row] = tf
-            self._arrays.pop(term, None)
+            found = postings.get(term)  # not setdefault: it would make a dict per call
+            if found is None:
+                postings[term] = {row: tf}
+            else:
+                found[row] = tf
+        if self._arrays:
+            for term in counts:
+                self._arrays.pop(term, None)
         self._pairs += len(counts)
         if row >= len(self._lengths):
             grown = np.zeros(max(2 * len(self._lengths), row + 1), dtype=np.float32)

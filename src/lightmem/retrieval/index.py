@@ -199,7 +199,6 @@ class OwnerIndex:
         turns = store.list_turns(self.owner)
         entries = store.list_entries(self.owner, include_deleted=True)
         fresh.grid.reserve(len(turns))  # no regrowth on the way
-        fresh.mem.reserve(len(entries))
         fresh._load(store, turns, [t.id for t in turns], entries, [e.id for e in entries])
         fresh.images_dirty = True
         self.__dict__.update({k: v for k, v in fresh.__dict__.items() if k != "lock"})

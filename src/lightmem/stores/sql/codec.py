@@ -136,7 +136,13 @@ def dump_list(values: list[str]) -> str:
     return json.dumps([str(v) for v in values], ensure_ascii=False)
 
 
+#: the JSON of an empty list or object, as most rows hold it: no decoder call for those
+EMPTY_LIST, EMPTY_OBJECT = "[]", "{}"
+
+
 def load_list(value: str | list[Any] | None) -> list[str]:
+    if value == EMPTY_LIST:
+        return []
     if isinstance(value, str):
         value = json.loads(value)
     return [str(v) for v in value or []]
@@ -200,6 +206,8 @@ def row_to_turn(row: Row) -> Turn:
 
 def load_images(value: str | list[Any] | None) -> list[ImageRef]:
     """Images from their JSON column (text or decoded) or from export records."""
+    if value == EMPTY_LIST:
+        return []
     items = json.loads(value) if isinstance(value, str) else value or []
     out = []
     for i in items:
@@ -245,6 +253,8 @@ def row_to_entry(row: Row) -> Entry:
 
 def load_meta(value: Any) -> dict[str, Any]:
     """An entry's structure from its JSON column (text or decoded) or an export record."""
+    if value == EMPTY_OBJECT:
+        return {}
     meta = json.loads(value) if isinstance(value, str) else value
     if meta is None:
         return {}
