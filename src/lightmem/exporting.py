@@ -114,7 +114,7 @@ def _child(section: StoreSection, dim: int, scope: Scope | None) -> Iterator[str
     }
     with tempfile.TemporaryFile() as errors:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "lightmem.exporting"],
+            [sys.executable, "-P", "-m", "lightmem.exporting"],  # -P: not from the cwd
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=errors,

@@ -53,7 +53,7 @@ def test_a_large_export_is_made_in_a_child_with_the_same_lines(
     monkeypatch.setattr(exporting, "CHUNK_BYTES", 512)  # many pieces through the pipe
     child = client.get("/v1/export", headers=tenants.auth(tenants.alice))
     assert child.status_code == 200 and len(children.started) == 1
-    assert children.started[0].args[1:] == ["-m", "lightmem.exporting"]
+    assert children.started[0].args[1:] == ["-P", "-m", "lightmem.exporting"]
     assert children.started[0].returncode == 0
     assert child.text == here.text and "día 11" in child.text
     assert "bob's own memory" not in child.text

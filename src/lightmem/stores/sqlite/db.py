@@ -11,8 +11,8 @@ Other processes may open the same file: SQLite's busy timeout waits for their lo
 before it becomes a :class:`StorageError`.
 
 Rows come back a piece at a time (:class:`Cursor`): ``sqlite3``'s own ``fetchall`` builds every
-row in C without letting another thread run, and 40,000 rows held every other request of a
-server for ~100 ms.
+row in one C call, which the interpreter cannot switch threads in (45,000 memories: 250 ms in
+one go; 256 rows: under 2 ms), so a large tenant's read held up every other request.
 """
 
 from __future__ import annotations
