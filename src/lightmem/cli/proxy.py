@@ -23,6 +23,7 @@ from lightmem.cli.serving import (
     open_memory,
     require,
     run_http,
+    warm_up,
 )
 from lightmem.cli.state import note
 
@@ -66,4 +67,5 @@ def proxy(
             f"upstream: {settings.upstream_url} (memory block {settings.budget_tokens} tokens, "
             f"history turns kept: {settings.history_turns or 'all'})"
         )
+        warm_up(memory)
         run_http(uvicorn, app, host, port)

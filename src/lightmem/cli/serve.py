@@ -7,7 +7,6 @@ options and its one error handler. They import the server extra when they run.
 from __future__ import annotations
 
 import logging
-import threading
 from enum import StrEnum
 from typing import Annotated
 
@@ -29,14 +28,12 @@ from lightmem.cli.serving import (
     open_memory,
     require,
     run_http,
+    warm_up,
 )
 from lightmem.cli.state import AgentOpt, UserOpt, note
-from lightmem.errors import InputError, LightMemError
-from lightmem.memory import Memory
+from lightmem.errors import InputError
 
-__all__ = ["check_bind", "is_loopback", "mcp", "serve", "warm_up"]
-
-log = logging.getLogger(__name__)
+__all__ = ["check_bind", "is_loopback", "mcp", "serve"]
 
 
 class Transport(StrEnum):
@@ -80,6 +77,7 @@ def serve(
         note(f"API reference: {base}/docs")
         if no_worker:
             note("--no-worker: this process stores turns only; `lightmem worker` processes them")
+        warm_up(memory)
         run_http(uvicorn, app, host, port)
 
 
@@ -122,19 +120,5 @@ def mcp(
         log_to_stderr()
         app = mcp_mod.http_app(memory, keys=keys, principal=local, host=host)
         announce(f"MCP on http://{hostport(host, port)}/mcp", memory, keys, configured)
+        warm_up(memory)
         run_http(uvicorn, app, host, port)
-
-
-def warm_up(memory: Memory) -> threading.Thread:
-    """Load the embedder in a background thread. A failure is left to the first call that
-    embeds, which raises it with its message to the client."""
-
-    def load() -> None:
-        try:
-            memory.embedder.warm()
-        except LightMemError as exc:
-            log.debug("embedder warm-up failed (%s); the first search will say why", exc)
-
-    thread = threading.Thread(target=load, name="lightmem-warm-up", daemon=True)
-    thread.start()
-    return thread

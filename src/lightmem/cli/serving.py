@@ -6,14 +6,18 @@ from __future__ import annotations
 import importlib
 import ipaddress
 import logging
+import threading
 from typing import Annotated, Any
 
 import typer
 
 from lightmem.cli.state import note, state, warn
-from lightmem.errors import ConfigError, MissingDependencyError
+from lightmem.errors import ConfigError, LightMemError, MissingDependencyError
 from lightmem.memory import Memory
 from lightmem.server.keys import KeyStore
+from lightmem.tokens import count_tokens
+
+log = logging.getLogger(__name__)
 
 HostOpt = Annotated[str, typer.Option("--host", help="Address to bind.")]
 AllowOpt = Annotated[
@@ -89,6 +93,23 @@ def run_http(uvicorn: Any, app: Any, host: str, port: int) -> None:
         )
     finally:
         interpreter.stop()
+
+
+def warm_up(memory: Memory) -> threading.Thread:
+    """Load the embedder and the token counter in a background thread, so that the first
+    search does not (a model loading in C holds every other request up). A failure is left
+    to the first call that embeds, which raises it with its message to the client."""
+
+    def load() -> None:
+        try:
+            memory.embedder.warm()
+            count_tokens("warm")
+        except LightMemError as exc:
+            log.debug("embedder warm-up failed (%s); the first search will say why", exc)
+
+    thread = threading.Thread(target=load, name="lightmem-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def open_memory(ctx: typer.Context, *, pipeline: bool = True) -> Memory:
