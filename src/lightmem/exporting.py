@@ -42,6 +42,8 @@ CHUNK_BYTES = 256 * 1024
 #: Rows (memories and turns of the scope) from which a server exports in a child process; a
 #: smaller export is quicker made than a process is started (~0.4 s).
 PROCESS_FROM_ROWS = 5000
+#: The child's niceness: an export is background work beside the server's requests.
+NICE = 10
 
 
 def lines(records: Iterable[dict[str, Any]]) -> Iterator[str]:
@@ -151,6 +153,8 @@ def main() -> None:
     """The child: a job on stdin (the store section, the vector dimension, the scope), the
     export's JSON Lines on stdout; an error's message on stderr and a non-zero exit."""
     job = json.load(sys.stdin)
+    if hasattr(os, "nice"):
+        os.nice(NICE)  # the server's requests come first when the cores are busy
     section = StoreSection.model_validate(job["store"])
     path = section.options.get("path")
     if section.provider == "sqlite" and not (isinstance(path, str) and os.path.isfile(path)):
