@@ -34,9 +34,13 @@ def test_the_old_generation_is_collected_on_a_clock_and_not_by_allocations() -> 
         while not full and time.monotonic() < deadline:
             time.sleep(0.05)
         assert full[:1] == ["clock"]
+        while gc.get_freeze_count() == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)  # the collection started; it freezes what survives when done
+        assert gc.get_freeze_count() > len(kept)  # left out of the next walk
         del kept
     finally:
         gc.callbacks.remove(watch)
         policy.stop()
     assert gc.get_threshold() == before  # stop gives the interpreter's own policy back
+    assert gc.get_freeze_count() == 0
     assert sys.getswitchinterval() == pytest.approx(switch)

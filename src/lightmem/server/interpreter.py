@@ -8,7 +8,11 @@ other tenant wait for one tenant's large operation:
   heap. Decoding one large tenant's rows (a forget or a first search over 40,000 memories:
   some 400,000 objects) set off four or five of them, 25 to 110 ms each. A server leaves the
   young generations as they are (cheap, and where most reference cycles die) and collects
-  the old one every :data:`INTERVAL_S` seconds on a thread of its own.
+  the old one every :data:`INTERVAL_S` seconds on a thread of its own. What survives a
+  collection is frozen (``gc.freeze``: objects are still freed when no longer referenced,
+  only the cycle search skips them), so the next one walks only what came since (2 ms
+  instead of 80 for a 400,000-object heap); every :data:`FULL_EVERY` collections the heap
+  is thawed and walked whole, so that cycles among old objects are freed too.
 * *A 5 ms switch interval.* A request that waits for I/O a few times waits for the lock
   after each, up to the interval each time, while another thread computes. A server uses
   :data:`SWITCH_S`: the computing thread is the one that waits, a fraction of a millisecond
@@ -28,6 +32,8 @@ import threading
 
 #: Seconds between two collections of the old generation.
 INTERVAL_S = 60.0
+#: One collection in this many walks the whole heap (the others what came since the last).
+FULL_EVERY = 10
 #: A threshold the old generation's count never reaches.
 NEVER = 2**31 - 1
 #: The interpreter's switch interval in a server, seconds.
@@ -49,11 +55,17 @@ class ServerInterpreter:
         self._thread.start()
 
     def _loop(self) -> None:
+        ticks = 0
         while not self._stop.wait(self.interval_s):
+            ticks += 1
+            if ticks % FULL_EVERY == 0:
+                gc.unfreeze()
             gc.collect()
+            gc.freeze()
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
+        gc.unfreeze()
         gc.set_threshold(*self._threshold)
         sys.setswitchinterval(self._switch)
