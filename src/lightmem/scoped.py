@@ -171,10 +171,10 @@ class ScopedMemory:
         self, *, user_id: str | None = None, agent_id: str | None = None, pool: Scope | None = None
     ) -> Iterator[dict[str, Any]]:
         """The records of one scope or pool; an admin naming nobody: the whole store."""
-        if self.principal.admin and user_id is None and agent_id is None and pool is None:
+        owner = self._exported(user_id, agent_id, pool)
+        if owner is None:
             return self.memory.export()
-        s = self.where(user_id, agent_id, pool=pool)
-        return self.memory.export(user_id=s.user_id, agent_id=s.agent_id)
+        return self.memory.export(user_id=owner.user_id, agent_id=owner.agent_id)
 
     def export_lines(
         self, *, user_id: str | None = None, agent_id: str | None = None
@@ -183,10 +183,16 @@ class ScopedMemory:
         :mod:`lightmem.exporting`)."""
         from lightmem.exporting import export_lines
 
-        if self.principal.admin and user_id is None and agent_id is None:
-            return export_lines(self.memory, None)
-        s = self.where(user_id, agent_id)
-        return export_lines(self.memory, Scope(user_id=s.user_id, agent_id=s.agent_id))
+        return export_lines(self.memory, self._exported(user_id, agent_id, None))
+
+    def _exported(
+        self, user_id: str | None, agent_id: str | None, pool: Scope | None
+    ) -> Scope | None:
+        """The owner an export reads (None: the whole store, for an admin naming nobody)."""
+        if self.principal.admin and user_id is None and agent_id is None and pool is None:
+            return None
+        s = self.where(user_id, agent_id, pool=pool)
+        return Scope(user_id=s.user_id, agent_id=s.agent_id)
 
     def grants(self) -> tuple[list[PoolGrant], list[PoolGrant]]:
         """(given, received): the grants on the principal's scopes and those reaching it."""
