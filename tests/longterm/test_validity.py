@@ -237,3 +237,32 @@ def test_keyed_memories_are_left_to_their_application(make_memory: MakeMemory) -
         first.id: None,
         second.id: None,
     }
+
+
+class ErasesFirst:
+    """The store, where the older memory is erased (by another sleep-time run's expiry)
+    between the rule's read and its write."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    def set_validity(self, entry_id: str, **kw: Any) -> Any:
+        owner = self.store.get_entry(entry_id).scope.owner
+        self.store.erase(owner, [entry_id], [], cause="expiry", actor="consolidation")
+        return self.store.set_validity(entry_id, **kw)
+
+
+def test_a_memory_erased_meanwhile_is_no_failure(make_memory: MakeMemory) -> None:
+    """Three sleep-time runs of one owner at once failed now and then: one erased what
+    another was about to mark as replaced."""
+    from lightmem.longterm.supersession import Supersession
+
+    mem = make_memory(**HASH)
+    two_sessions(mem)
+    new = by_text(mem, "Pepper")
+    assert Supersession(ErasesFirst(mem.store)).run([new.id]) == 0
+    assert not [e for e in mem.get_all(user_id="maya") if "Biscuit, a" in e.text]
+    assert by_text(mem, "Pepper").status == EntryStatus.ACTIVE

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from lightmem.errors import NotFoundError
 from lightmem.longterm.validity import Candidate, content_terms, predecessor
 from lightmem.stores.base import Store
 from lightmem.types import Entry, EntryStatus, Scope
@@ -67,13 +68,18 @@ class Supersession:
             chosen = predecessor(subject(new), self._candidates(new, facts, sims), ignore)
             if chosen is None:
                 continue
-            self.store.set_validity(
-                chosen,
-                superseded_by=new.id,
-                valid_until=new.timestamp,
-                reason=REASON,
-                actor=self.actor,
-            )
+            try:
+                self.store.set_validity(
+                    chosen,
+                    superseded_by=new.id,
+                    valid_until=new.timestamp,
+                    reason=REASON,
+                    actor=self.actor,
+                )
+            except NotFoundError:
+                # one of the two was erased since it was read (a forget, or the expiry of
+                # another sleep-time run of this owner): there is no change to record
+                continue
             facts[position[chosen]].superseded_by = new.id
             replaced += 1
         return replaced
