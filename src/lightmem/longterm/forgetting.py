@@ -26,7 +26,7 @@ from lightmem.errors import InputError, NotFoundError
 from lightmem.failures import turn_texts
 from lightmem.stores.base import Store
 from lightmem.text import STOP_WORDS
-from lightmem.types import Entry, EntryStatus, ForgetResult, Scope
+from lightmem.types import Entry, EntryStatus, ForgetResult, Scope, Turn
 
 _WORD = re.compile(r"\w+")
 
@@ -160,24 +160,29 @@ class Forgetter:
             raise InputError("the forget query must hold at least one word")
         if query is None and not ids and not turn_ids:
             raise InputError("forget needs a query, memory ids or turn ids")
-        entries = self.store.list_entries(owner, include_deleted=tombstones)
-        by_id = {e.id: e for e in entries}
+        wanted = words(query) if query is not None else None
         chosen: dict[str, Entry] = {}
         for i in ids or []:
             entry = self.store.get_entry(i, owner)  # NotFoundError outside the owner
             if tombstones or entry.status == EntryStatus.ACTIVE:
                 chosen[i] = entry
-        turns = self.store.list_turns(owner)
         named: dict[str, None] = {}
-        by_turn = {t.id: t for t in turns}
+        by_turn = self._owned_turns(owner, turn_ids or [])
         for t in turn_ids or []:
             if t not in by_turn:  # outside the owner, or gone
                 raise NotFoundError(f"no turn with id {t!r}")
             named[t] = None
+        if wanted:
+            # the store narrows the rows down in its database; the match here is exact
+            for t in self.store.forget_turn_candidates(owner, wanted):
+                if matches(query, t.content):
+                    named[t.id] = None
+                    by_turn[t.id] = t
+        entries = self.store.forget_entry_candidates(owner, wanted, list(named), tombstones)
+        by_id = {e.id: e for e in entries}
         facts = [e for e in entries if e.kind == "fact"]
         if query is not None:
             chosen.update((e.id, e) for e in facts if matches(query, e.text))
-            named.update((t.id, None) for t in turns if matches(query, t.content))
         # Memories drawn from a named or matched turn carry what it said.
         chosen.update((e.id, e) for e in facts if set(e.sources) & named.keys())
         if query is not None:
@@ -203,10 +208,20 @@ class Forgetter:
             ):
                 chosen[e.id] = e
         ordered = [by_id.get(i, e) for i, e in chosen.items()]
+        by_turn.update(self._owned_turns(owner, [t for t in named if t not in by_turn]))
         return ForgetResult(
             memories=sorted(ordered, key=_created),
             turns=[by_turn[t] for t in named if t in by_turn],
         )
+
+    def _owned_turns(self, owner: Scope, turn_ids: list[str]) -> dict[str, Turn]:
+        """The turns of ``turn_ids`` that the owner has (others, and erased ones, absent)."""
+        found = self.store.get_turns(turn_ids) if turn_ids else []
+        return {
+            t.id: t
+            for t in found
+            if (t.scope.user_id, t.scope.agent_id) == (owner.user_id, owner.agent_id)
+        }
 
     def _history_matches(self, entry_id: str, query: str) -> bool:
         return any(

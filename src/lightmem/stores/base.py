@@ -222,6 +222,20 @@ class Store(ABC):
         default ``...`` leaves it), each change with its history event (PIN, UNPIN, EXPIRY).
         Unknown id -> :class:`NotFoundError`."""
 
+    def forget_turn_candidates(self, owner: Scope, words: list[str]) -> list[Turn]:
+        """The owner's turns whose content may hold every one of ``words`` (case-folded),
+        by ``seq``: every turn that does, and others (the caller matches exactly). This
+        default reads them all; a backend narrows it in its database."""
+        return self.list_turns(owner)
+
+    def forget_entry_candidates(
+        self, owner: Scope, words: list[str] | None, cites: list[str], include_deleted: bool
+    ) -> list[Entry]:
+        """The owner's entries a forget request may reach, in creation order: at least
+        those that are not facts or were edited, the facts whose text may hold every one of
+        ``words``, and those citing a turn of ``cites``. This default reads them all."""
+        return self.list_entries(owner, include_deleted=include_deleted)
+
     @abstractmethod
     def forget_entries(
         self,

@@ -37,10 +37,20 @@ class PostgresDialect(Dialect):
     for_update: ClassVar[str] = " FOR UPDATE"
     lock_by_id: ClassVar[str] = ' ORDER BY id COLLATE "C" FOR UPDATE'
     bytewise: ClassVar[str] = ' COLLATE "C"'
+    like_any_case: ClassVar[str] = "ILIKE"
 
     def any_of(self, column: str, values: Sequence[Any]) -> Iterator[tuple[str, list[Any]]]:
         if values:
             yield f"{column} = ANY(?)", [list(values)]
+
+    def json_text(self, column: str) -> str:
+        return f"{column}::text"
+
+    def cites_any(self, column: str, ids: Sequence[str]) -> tuple[str, list[Any]]:
+        return f"jsonb_exists_any({column}, ?)", [list(ids)]
+
+    def non_ascii(self, column: str) -> tuple[str, list[Any]]:
+        return f"{column} ~ ?", [f"[^{chr(1)}-{chr(127)}]"]
 
     def dump_time(self, value: datetime | None) -> datetime | None:
         # An aware value would be converted through the session's time zone instead.

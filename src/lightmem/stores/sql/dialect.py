@@ -75,6 +75,22 @@ class Dialect(ABC):
         """Run the INSERT ``sql`` once per row; the value of ``column`` (the table's
         generated key) each row got."""
 
+    # -- candidate filters (forget's word match) ----------------------------------------------
+    #: The operator that matches a pattern with ASCII letters in either case.
+    like_any_case: ClassVar[str] = "LIKE"
+
+    def json_text(self, column: str) -> str:
+        """The JSON column ``column`` as text (a list as ``["a", "b"]``)."""
+        return column
+
+    @abstractmethod
+    def cites_any(self, column: str, ids: Sequence[str]) -> tuple[str, list[Any]]:
+        """The condition that the JSON list ``column`` holds one of ``ids``."""
+
+    @abstractmethod
+    def non_ascii(self, column: str) -> tuple[str, list[Any]]:
+        """The condition that ``column`` holds a character outside ASCII (or a NUL)."""
+
     # -- the consolidation queue ------------------------------------------------------------
     @abstractmethod
     def queued(self, alias: str) -> str:

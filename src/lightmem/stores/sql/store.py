@@ -25,6 +25,7 @@ from lightmem.embedders.base import Vectors
 from lightmem.errors import InputError
 from lightmem.stores.base import Decision, Store, check_batch_entries
 from lightmem.stores.sql import (
+    candidates,
     consolidation,
     entries,
     export,
@@ -347,6 +348,21 @@ class SQLStore(Store):
         """After an erasure: scrub what the database keeps of deleted rows outside the
         tables (a backend overrides it). True when it ran."""
         return False
+
+    def forget_turn_candidates(self, owner: Scope, words: list[str]) -> list[Turn]:
+        d = self.dialect
+        return self._db.read(
+            "forget_turn_candidates", lambda c: candidates.turns(c, d, owner, words)
+        )
+
+    def forget_entry_candidates(
+        self, owner: Scope, words: list[str] | None, cites: list[str], include_deleted: bool
+    ) -> list[Entry]:
+        d = self.dialect
+        return self._db.read(
+            "forget_entry_candidates",
+            lambda c: candidates.entries(c, d, owner, words, cites, include_deleted),
+        )
 
     def count_turns(self, scope: Scope) -> int:
         return self._db.read("count_turns", lambda c: turns.count_turns(c, scope))

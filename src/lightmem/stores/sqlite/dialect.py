@@ -46,6 +46,19 @@ class SQLiteDialect(Dialect):
         # 3.35) needed.
         return [c.execute(sql, row).lastrowid for row in rows]
 
+    def cites_any(self, column: str, ids: Sequence[str]) -> tuple[str, list[Any]]:
+        # a list written by another program and not valid JSON is a candidate
+        chunks = [list(ids[i : i + CHUNK]) for i in range(0, len(ids), CHUNK)]
+        found = " OR ".join(
+            f"EXISTS (SELECT 1 FROM json_each({column}) WHERE value IN ({placeholders(len(p))}))"
+            for p in chunks
+        )
+        return f"(CASE WHEN json_valid({column}) THEN ({found}) ELSE 1 END)", list(ids)
+
+    def non_ascii(self, column: str) -> tuple[str, list[Any]]:
+        # GLOB compares a class's bounds by code point
+        return f"{column} GLOB ?", [f"*[^{chr(1)}-{chr(127)}]*"]
+
     def queued(self, alias: str) -> str:
         return f"{alias}.consolidated = 0"
 
