@@ -172,12 +172,12 @@ class Forgetter:
             if t not in by_turn:  # outside the owner, or gone
                 raise NotFoundError(f"no turn with id {t!r}")
             named[t] = None
-        if wanted:
+        if query is not None and wanted:
             # the store narrows the rows down in its database; the match here is exact
-            for t in self.store.forget_turn_candidates(owner, wanted):
-                if matches(query, t.content):
-                    named[t.id] = None
-                    by_turn[t.id] = t
+            for turn in self.store.forget_turn_candidates(owner, wanted):
+                if matches(query, turn.content):
+                    named[turn.id] = None
+                    by_turn[turn.id] = turn
         entries = self.store.forget_entry_candidates(owner, wanted, list(named), tombstones)
         by_id = {e.id: e for e in entries}
         facts = [e for e in entries if e.kind == "fact"]
