@@ -35,6 +35,8 @@ from lightmem.types import Entry, EntryStatus, Scope, Turn, image_captions
 
 #: turns each side a context key may reach, however short they are
 MAX_REACH = 8
+#: context keys whose norms are computed at once (a block's gather is ~25 MB at 384 dims)
+NORM_BLOCK = 1024
 #: the store meta key holding the highest change id pruned from the log (see
 #: :meth:`~lightmem.stores.base.Store.prune_changes`)
 FLOOR_KEY = "changes_floor"
@@ -405,6 +407,7 @@ class OwnerIndex:
         for row in todo:
             if g.live[row]:
                 by_session.setdefault(int(g.run[row]), []).append(row)
+        rewritten: list[int] = []
         for session, dirty in by_session.items():
             rows = self.session_rows[session]
             where = {r: i for i, r in enumerate(rows)}
@@ -413,18 +416,32 @@ class OwnerIndex:
                 at = where[row]
                 positions.update(range(max(0, at - MAX_REACH), min(len(rows), at + MAX_REACH + 1)))
             for pos in sorted(positions):
-                self._rewrite_context(rows, pos)
+                rewritten.append(self._rewrite_context(rows, pos))
+        self._context_norms(rewritten)
 
-    def _rewrite_context(self, rows: list[int], pos: int) -> None:
-        """The context key of the turn at ``pos`` of its session's rows."""
+    def _rewrite_context(self, rows: list[int], pos: int) -> int:
+        """The neighbours and BM25 context key of the turn at ``pos`` of its session's rows
+        (its vector's norm follows in :meth:`_context_norms`); its row."""
         row = rows[pos]
         near = self._reach(rows, pos)
         self.neighbours[row] = -1
         self.neighbours[row, : len(near)] = near
-        key = self.grid.vectors[row] + self.s.neighbour_weight * self.grid.vectors[near].sum(0)
-        norm = float(np.linalg.norm(key))
-        self.context_norm[row] = norm if norm > 0 else 1.0
         self.context_bm25.put(row, self.words[row] + [w for j in near for w in self.words[j]])
+        return row
+
+    def _context_norms(self, rows: list[int]) -> None:
+        """The norms of these rows' context vectors (the turn's vector plus
+        ``neighbour_weight`` times its neighbours'), in blocks of array arithmetic: one
+        numpy call per row gave the interpreter lock up and took it back each time, and
+        other threads (another tenant's request) waited for many of them in a row."""
+        vectors, weight = self.grid.vectors, self.s.neighbour_weight
+        for start in range(0, len(rows), NORM_BLOCK):
+            block = np.asarray(rows[start : start + NORM_BLOCK], dtype=np.int64)
+            near = self.neighbours[block]
+            gathered = vectors[np.maximum(near, 0)] * (near >= 0)[:, :, None]
+            keys = vectors[block] + weight * gathered.sum(axis=1)
+            norms = np.sqrt(np.einsum("ij,ij->i", keys, keys))
+            self.context_norm[block] = np.where(norms > 0, norms, 1.0)
 
     def _reach(self, rows: list[int], pos: int) -> list[int]:
         """The neighbours of the turn at ``pos``: ``window`` each side, then more while they
