@@ -177,13 +177,13 @@ class ScopedMemory:
         return self.memory.export(user_id=owner.user_id, agent_id=owner.agent_id)
 
     def export_lines(
-        self, *, user_id: str | None = None, agent_id: str | None = None
+        self, *, user_id: str | None = None, agent_id: str | None = None, pool: Scope | None = None
     ) -> Iterator[str]:
         """:meth:`export` as JSON Lines, a large one made in a process of its own (see
         :mod:`lightmem.exporting`)."""
         from lightmem.exporting import export_lines
 
-        return export_lines(self.memory, self._exported(user_id, agent_id, None))
+        return export_lines(self.memory, self._exported(user_id, agent_id, pool))
 
     def _exported(
         self, user_id: str | None, agent_id: str | None, pool: Scope | None

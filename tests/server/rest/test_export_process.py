@@ -10,11 +10,13 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from mcp import Client
 
 from lightmem import Memory, exporting
 from lightmem.config import StoreSection
 from lightmem.types import Scope
 from tests.server.conftest import Tenants, seed
+from tests.server.mcp.test_mcp import run_with
 
 
 class Children:
@@ -94,3 +96,25 @@ def test_a_reader_that_stops_early_ends_the_child(
     pieces.close()  # type: ignore[attr-defined]
     (proc,) = children.started
     assert proc.returncode is not None  # killed and reaped, not left running
+
+
+def test_mcp_export_of_a_large_pool_is_made_in_a_child_too(
+    memory: Memory, tenants: Tenants, children: Children, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MCP's ``export_memories`` read every row in the server process (issue 19, finding
+    1): a large export is made by the same child as REST's, with the same records."""
+    seed(memory, "alice", [f"I keep note {i} about the garden, día {i}" for i in range(12)])
+    seed(memory, "bob", ["bob's own memory"])
+
+    async def export(c: Client) -> Any:
+        return (await c.call_tool("export_memories", {})).structured_content["records"]
+
+    here = run_with(memory, "alice", export)
+    assert not children.started
+    monkeypatch.setattr(exporting, "PROCESS_FROM_ROWS", 1)
+    child = run_with(memory, "alice", export)
+    assert len(children.started) == 1 and children.started[0].returncode == 0
+    assert child == here
+    assert {r["kind"] for r in child} >= {"turn", "entry", "history"}
+    assert all("vector" not in r for r in child)
+    assert "bob's own memory" not in str(child)

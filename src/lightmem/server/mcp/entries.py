@@ -11,6 +11,7 @@ not be able to share a user's memories with someone else (``lightmem grant`` and
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -52,8 +53,15 @@ def register_entry_tools(server: MCPServer, conn: Connection) -> None:
         history, batches, as GET /v1/export gives them, without the embedding vectors."""
         view = conn.view(ctx)
         own = view.where(pool_user, pool_agent)  # never the whole store, even for an admin
-        records = [{k: v for k, v in r.items() if k != "vector"} for r in view.export(pool=own)]
-        return Exported(records=records)
+        # the lines of a large export are made in a process of its own, as for REST
+        # (each piece holds whole lines; a JSON string never holds a raw newline)
+        records = [
+            json.loads(line)
+            for piece in view.export_lines(pool=own)
+            for line in piece.split("\n")
+            if line
+        ]
+        return Exported(records=[{k: v for k, v in r.items() if k != "vector"} for r in records])
 
     @server.tool()
     @translated(ToolError)
