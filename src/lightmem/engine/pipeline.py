@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from lightmem import giveway
 from lightmem.config import ConsolidationSection
 from lightmem.engine.assembly import Components
 from lightmem.engine.locks import OwnerLocks
@@ -287,7 +288,8 @@ class Pipeline:
         reason: str | None,
         turn_ids: list[str] | None = None,
     ) -> ForgetResult:
-        with self.owners.hold(owner):
+        # long work: in a server it gives way to other requests (lightmem.giveway)
+        with self.owners.hold(owner), giveway.long_work():
             found = self.forgetter.find(owner, query, ids, tombstones=purge, turn_ids=turn_ids)
             if dry_run:
                 return found

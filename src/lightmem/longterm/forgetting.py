@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from lightmem import giveway
 from lightmem.errors import InputError, NotFoundError
 from lightmem.failures import turn_texts
 from lightmem.stores.base import Store
@@ -175,6 +176,7 @@ class Forgetter:
         if query is not None and wanted:
             # the store narrows the rows down in its database; the match here is exact
             for turn in self.store.forget_turn_candidates(owner, wanted):
+                giveway.checkpoint()
                 if matches(query, turn.content):
                     named[turn.id] = None
                     by_turn[turn.id] = turn
@@ -182,7 +184,10 @@ class Forgetter:
         by_id = {e.id: e for e in entries}
         facts = [e for e in entries if e.kind == "fact"]
         if query is not None:
-            chosen.update((e.id, e) for e in facts if matches(query, e.text))
+            for e in facts:
+                giveway.checkpoint()
+                if matches(query, e.text):
+                    chosen[e.id] = e
         # Memories drawn from a named or matched turn carry what it said.
         chosen.update((e.id, e) for e in facts if set(e.sources) & named.keys())
         if query is not None:

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from lightmem import giveway
 from lightmem.retrieval import people
 from lightmem.retrieval.bm25 import LiveBM25
 from lightmem.retrieval.lexical import terms
@@ -177,8 +178,9 @@ class OwnerIndex:
 
     # -- reading the store -----------------------------------------------------------------
     def refresh(self, store: Store) -> bool:
-        """Bring the index up to the store's latest change of the owner; whether it moved."""
-        with self.lock:
+        """Bring the index up to the store's latest change of the owner; whether it moved
+        (long work: it gives way to other requests in a server, see :mod:`lightmem.giveway`)."""
+        with self.lock, giveway.long_work():
             last = store.last_change(self.owner)
             if last is not None and last == self.watermark:
                 return False
@@ -226,6 +228,7 @@ class OwnerIndex:
         entry_vectors = store.entry_vectors(keyed) if keyed else {}
         touched: set[str] = set()
         for entry_id in entry_ids:
+            giveway.checkpoint()
             touched |= self._set_entry(entry_id, found_e.get(entry_id))
         found_t = {t.id: t for t in turns if t.scope.owner == self.owner}
         for turn_id in turn_ids:
@@ -240,9 +243,11 @@ class OwnerIndex:
         fetch = [i for i in touched if i in self.turns and (i in changed or i not in self.row_of)]
         turn_vectors = store.turn_vectors(fetch) if fetch else {}
         for turn_id in sorted(touched, key=self._seq):
+            giveway.checkpoint()
             self._place(turn_id, turn_id in changed, turn_vectors)
         self._rewrite_dirty()
         for entry_id in entry_ids:
+            giveway.checkpoint()
             if entry_id in found_e:
                 self._key_memory(found_e[entry_id], entry_vectors.get(entry_id))
         self._refresh_summaries(entry_vectors)
@@ -416,6 +421,7 @@ class OwnerIndex:
                 at = where[row]
                 positions.update(range(max(0, at - MAX_REACH), min(len(rows), at + MAX_REACH + 1)))
             for pos in sorted(positions):
+                giveway.checkpoint()
                 rewritten.append(self._rewrite_context(rows, pos))
         self._context_norms(rewritten)
 
@@ -436,6 +442,7 @@ class OwnerIndex:
         other threads (another tenant's request) waited for many of them in a row."""
         vectors, weight = self.grid.vectors, self.s.neighbour_weight
         for start in range(0, len(rows), NORM_BLOCK):
+            giveway.checkpoint()
             block = np.asarray(rows[start : start + NORM_BLOCK], dtype=np.int64)
             near = self.neighbours[block]
             gathered = vectors[np.maximum(near, 0)] * (near >= 0)[:, :, None]

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from lightmem.errors import ConfigError
 from lightmem.memory import Memory
 from lightmem.server.errors import Respond, error_response, install_error_handlers
-from lightmem.server.middleware import AccessLog, BodyLimit, LoopbackGuard, NoSniff
+from lightmem.server.middleware import AccessLog, BodyLimit, InFlight, LoopbackGuard, NoSniff
 
 
 def require_background(memory: Memory) -> None:
@@ -31,8 +31,9 @@ def harden(
     respond: Respond = error_response,
 ) -> None:
     """Error handlers (innermost), the body limit, the loopback guard of the keyless mode,
-    ``nosniff`` on every answer (the guards' and the limit's too) and the access log
-    (outermost), each answering through ``respond``."""
+    ``nosniff`` on every answer (the guards' and the limit's too), the count of requests in
+    flight that long work gives way to, and the access log (outermost), each answering
+    through ``respond``."""
     install_error_handlers(app, respond)
     app.add_middleware(
         BodyLimit, max_bytes=max_body_bytes, timeout_s=body_timeout_s, respond=respond
@@ -40,4 +41,5 @@ def harden(
     if keyless:
         app.add_middleware(LoopbackGuard, respond=respond)
     app.add_middleware(NoSniff)
+    app.add_middleware(InFlight)
     app.add_middleware(AccessLog)

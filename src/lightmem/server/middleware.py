@@ -1,7 +1,7 @@
 """Small ASGI middlewares: a request body limit, an access log that records the method, the
 route template, the status and the duration only (never a path with ids, a query string or a
-body), ``X-Content-Type-Options: nosniff`` on every response, and the keyless mode's
-loopback guard."""
+body), ``X-Content-Type-Options: nosniff`` on every response, the keyless mode's loopback
+guard, and the count of requests in flight that long work gives way to (:mod:`lightmem.giveway`)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import time
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from lightmem import giveway
 from lightmem.server.errors import Respond, error_response
 
 access_log = logging.getLogger("lightmem.server.access")
@@ -99,6 +100,21 @@ class AccessLog:
             route = getattr(scope.get("route"), "path", "<unmatched>")
             ms = (time.perf_counter() - start) * 1000
             access_log.info("%s %s %d %.1fms", scope["method"], route, status, ms)
+
+
+class InFlight:
+    """Counts each HTTP request while it runs, response body included
+    (:func:`lightmem.giveway.request`)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        with giveway.request():
+            await self.app(scope, receive, send)
 
 
 class NoSniff:

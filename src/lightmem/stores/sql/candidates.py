@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from lightmem import giveway
 from lightmem.stores.sql.codec import (
     ENTRY_FIELDS,
     TURN_FIELDS,
@@ -47,7 +48,7 @@ def turns(c: Conn, d: Dialect, owner: Scope, words: list[str]) -> list[Turn]:
     where, params = scope_where(owner)
     cond, more = may_hold(d, "content", words)
     sql = f"SELECT {TURN_FIELDS} FROM turns WHERE {where} AND {cond} ORDER BY seq"
-    return [row_to_turn(r) for r in c.execute(sql, [*params, *more]).fetchall()]
+    return giveway.each(c.execute(sql, [*params, *more]).fetchall(), row_to_turn)
 
 
 def entries(
@@ -78,4 +79,4 @@ def entries(
         f"SELECT {ENTRY_FIELDS} FROM entries WHERE {where} AND ({' OR '.join(alternatives)}) "
         "ORDER BY pk"
     )
-    return [row_to_entry(r) for r in c.execute(sql, params).fetchall()]
+    return giveway.each(c.execute(sql, params).fetchall(), row_to_entry)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from lightmem import giveway
 from lightmem.errors import NotFoundError
 from lightmem.stores.sql import keys
 from lightmem.stores.sql.codec import (
@@ -146,7 +147,7 @@ def list_entries(
         params.append(int(pinned))
     sql = f"SELECT {ENTRY_FIELDS} FROM entries WHERE {where} ORDER BY pk LIMIT ? OFFSET ?"
     params += [d.no_limit if limit is None else max(0, limit), max(0, offset)]
-    return [row_to_entry(r) for r in c.execute(sql, params).fetchall()]
+    return giveway.each(c.execute(sql, params).fetchall(), row_to_entry)
 
 
 def count_entries(c: Conn, scope: Scope | None, include_deleted: bool) -> int:

@@ -13,6 +13,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from lightmem import giveway
 from lightmem.errors import ConflictError, InputError, NotFoundError, StorageError
 from lightmem.stores.sql.codec import (
     BATCH_FIELDS,
@@ -129,7 +130,7 @@ def list_turns(
     if limit is not None:
         sql += " LIMIT ?"
         params.append(max(0, limit))
-    return [row_to_turn(r) for r in c.execute(sql, params).fetchall()]
+    return giveway.each(c.execute(sql, params).fetchall(), row_to_turn)
 
 
 def count_turns(c: Conn, scope: Scope) -> int:
