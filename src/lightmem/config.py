@@ -136,6 +136,13 @@ class RetrievalSection(_Section):
         description="a turn's context key also takes neighbours beyond context_window while "
         "they fit this many words (short chat messages get more context), 8 each side at most",
     )
+    snapshot_min_rows: int = Field(
+        2000,
+        ge=0,
+        description="an owner's search index of this many rows or more is written to a "
+        "snapshot file when the store closes and read back at its next first search "
+        "(SQLite stores); 0: never",
+    )
     pool_max_items: int = Field(
         50_000,
         ge=0,

@@ -455,7 +455,12 @@ class Memory(Forgetting, Current, Pools):
     def close(self) -> None:
         if self._worker is not None:
             self._worker.stop()
-        self.parts.close()
+        try:
+            self.searcher.save_snapshots()
+        except OSError as exc:  # a cache file: the next first search builds from the rows
+            log.warning("index snapshots not written (%s: %s)", type(exc).__name__, exc)
+        finally:
+            self.parts.close()
 
     def __enter__(self) -> Memory:
         return self

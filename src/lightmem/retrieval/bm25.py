@@ -25,7 +25,7 @@ class LiveBM25:
     def __init__(self) -> None:
         self._postings: dict[str, dict[int, int]] = {}
         self._arrays: dict[str, tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]] = {}
-        self._docs: dict[int, Counter[str]] = {}
+        self._docs: dict[int, dict[str, int]] = {}  # row -> term frequencies
         self._lengths = np.zeros(64, dtype=np.float32)
         self._total = 0
         self._pairs = 0  # postings in all
@@ -45,7 +45,7 @@ class LiveBM25:
         """Index ``doc`` as row ``row`` (replacing what the row held)."""
         if row in self._docs:
             self.remove(row)
-        counts = Counter(doc)
+        counts = dict(Counter(doc))  # a plain dict: a snapshot reads it back at C speed
         self._docs[row] = counts
         postings = self._postings
         for term, tf in counts.items():

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -160,6 +161,13 @@ class OwnerIndex:
         self.image_urls: list[str] = []
         self.images_dirty = True
         self._aliases: dict[str, str] | None = None
+        #: a turn or memory was erased from the store since this index was built: what it
+        #: said may linger (a word in the BM25 vocabulary, a session code), so the index is
+        #: never written to a snapshot (:mod:`lightmem.retrieval.snapshot`)
+        self.erased = False
+        #: where a cold index looks for a snapshot before it builds from the rows (set by
+        #: the searcher; None: always build)
+        self.restore: Callable[[OwnerIndex, Store], bool] | None = None
 
     def _reset_rows(self) -> None:
         self.grid = Grid(self.s.dim)
@@ -182,8 +190,11 @@ class OwnerIndex:
         (long work: it gives way to other requests in a server, see :mod:`lightmem.giveway`)."""
         with self.lock, giveway.long_work():
             last = store.last_change(self.owner)
+            restored = False
+            if self.watermark < 0 and last is not None and self.restore is not None:
+                restored = self.restore(self, store)  # then only the changes since it
             if last is not None and last == self.watermark:
-                return False
+                return restored
             if last is None or self.watermark < 0:
                 self._rebuild(store, last)
                 return True
@@ -205,7 +216,8 @@ class OwnerIndex:
         fresh.grid.reserve(len(turns))  # no regrowth on the way
         fresh._load(store, turns, [t.id for t in turns], entries, [e.id for e in entries])
         fresh.images_dirty = True
-        self.__dict__.update({k: v for k, v in fresh.__dict__.items() if k != "lock"})
+        keep = ("lock", "restore")
+        self.__dict__.update({k: v for k, v in fresh.__dict__.items() if k not in keep})
         self.watermark = last if last is not None else -1
 
     def _apply(self, store: Store, turn_ids: set[str], entry_ids: set[str], images: bool) -> None:
@@ -229,9 +241,13 @@ class OwnerIndex:
         touched: set[str] = set()
         for entry_id in entry_ids:
             giveway.checkpoint()
+            if entry_id not in found_e and entry_id in self.entries:
+                self.erased = True
             touched |= self._set_entry(entry_id, found_e.get(entry_id))
         found_t = {t.id: t for t in turns if t.scope.owner == self.owner}
         for turn_id in turn_ids:
+            if turn_id not in found_t and turn_id in self.turns:
+                self.erased = True
             old = self.turns.pop(turn_id, None)
             if old is not None and old.images:
                 self.images_dirty = True
@@ -402,6 +418,7 @@ class OwnerIndex:
         del rows[at], seqs[at]
         self.row_turn[row] = None
         self.row_ids[row] = ""
+        self.words[row] = []
         self.dead += 1
 
     def _rewrite_dirty(self) -> None:

@@ -45,6 +45,7 @@ from lightmem.retrieval import people, rank, when
 from lightmem.retrieval.fusion import rrf
 from lightmem.retrieval.index import IndexSettings, OwnerIndex, is_turn_text
 from lightmem.retrieval.resolve import Resolver
+from lightmem.retrieval.snapshot import Snapshots
 from lightmem.stores.base import Store, TimeRange
 from lightmem.types import Entry, Hit, Scope, SearchMode
 
@@ -73,6 +74,7 @@ class SearchSettings:
     source_weight: float = 0.6
     sessions: int = 3
     session_weight: float = 0.3
+    snapshot_min_rows: int = 2000
 
 
 class Searcher:
@@ -101,6 +103,7 @@ class Searcher:
         )
         self._lock = threading.Lock()
         self._indexes: OrderedDict[Scope, OwnerIndex] = OrderedDict()
+        self.snapshots = Snapshots(store, s.snapshot_min_rows)
 
     def index(self, owner: Scope) -> OwnerIndex:
         """The owner's index, brought up to date with the store's change log."""
@@ -109,6 +112,8 @@ class Searcher:
             found = self._indexes.get(owner)
             if found is None:
                 found = self._indexes[owner] = OwnerIndex(owner, self.index_settings)
+                if self.snapshots.enabled:
+                    found.restore = self.snapshots.restore
             self._indexes.move_to_end(owner)
         if found.refresh(self.store):
             with self._lock:
@@ -117,6 +122,15 @@ class Searcher:
                     _, dropped = self._indexes.popitem(last=False)
                     total -= dropped.nbytes
         return found
+
+    def save_snapshots(self) -> int:
+        """Write the snapshots of the large owners whose indexes are in memory (when the
+        store closes: their next first search reads them); how many were written."""
+        if not self.snapshots.enabled:
+            return 0
+        with self._lock:
+            indexes = list(self._indexes.values())
+        return sum(self.snapshots.save(i) for i in indexes)
 
     def search(
         self,

@@ -16,9 +16,11 @@ Rules every implementation keeps:
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -86,6 +88,28 @@ class Store(ABC):
     def meta_items(self) -> dict[str, str]:
         """Every meta value the library set (``set_meta``), by key; none the store manages
         itself (the dimension, counters of its schema), so another store can take them all."""
+
+    # -- derived files -------------------------------------------------------------------------
+    @property
+    def snapshot_folder(self) -> Path | None:
+        """A folder of the store's own for files derived from it that can be rebuilt (owner
+        index snapshots, :mod:`lightmem.retrieval.snapshot`); None where the store keeps none
+        (PostgreSQL, a store in memory)."""
+        return None
+
+    def snapshot_path(self, owner: Scope) -> Path | None:
+        """The owner's index snapshot (named by a digest: no user id in a file name)."""
+        folder = self.snapshot_folder
+        if folder is None:
+            return None
+        key = f"{owner.user_id or ''}\x00{owner.agent_id or ''}".encode()
+        return folder / f"{hashlib.sha256(key).hexdigest()[:32]}.idx"
+
+    def drop_snapshot(self, owner: Scope) -> None:
+        """Remove the owner's snapshot: after an erasure no file may keep what was erased."""
+        path = self.snapshot_path(owner.owner)
+        if path is not None:
+            path.unlink(missing_ok=True)
 
     # -- turns -------------------------------------------------------------------------------
     @abstractmethod

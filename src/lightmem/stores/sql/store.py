@@ -240,7 +240,9 @@ class SQLStore(Store):
                 sharing.drop_grants(c, scope)
             return entries.delete_all(c, self.dialect, scope)
 
-        return self._db.write("delete_all", run)
+        removed = self._db.write("delete_all", run)
+        self.drop_snapshot(scope)
+        return removed
 
     def count_entries(self, scope: Scope | None = None, *, include_deleted: bool = False) -> int:
         return self._db.read(
@@ -319,6 +321,7 @@ class SQLStore(Store):
         e_ids, t_ids = list(dict.fromkeys(entry_ids)), list(dict.fromkeys(turn_ids))
         what = forgetting.Erasure(owner, e_ids, t_ids, cause, actor, now, tuple(private))
         result = self._db.write("erase", lambda c: forgetting.erase(c, d, what))
+        self.drop_snapshot(owner)
         result.compacted = self._compact()
         return result
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
@@ -121,6 +122,10 @@ class SQLiteStore(SQLStore):
             with self._cache_lock:
                 cache.clear()  # writes the ANN sidecars' pending changes
         self._db.close()
+
+    @property
+    def snapshot_folder(self) -> Path | None:
+        return None if self.opts.path == ":memory:" else Path(f"{self.opts.path}.index")
 
     def _compact(self) -> bool:
         """Deleted rows are zeroed in the file (``secure_delete``); a TRUNCATE checkpoint
