@@ -238,6 +238,9 @@ def _private(path: Path) -> bool:
 def _frames(idx: OwnerIndex, header: dict[str, Any]) -> list[bytes]:
     frames: list[bytes] = [b""]
     fields: dict[str, Any] = {}
+    shared: dict[Scope, Scope] = {}  # one scope object per value: pickled once a piece
+    for row in (*idx.turns.values(), *idx.entries.values()):
+        row.scope = shared.setdefault(row.scope, row.scope)
     state = {k: v for k, v in idx.__dict__.items() if k not in _DERIVED}
     state["memories"] = [e.id if e is not None else None for e in idx.memories]
     state["summaries"] = [e.id for e in idx.summaries]
@@ -256,8 +259,9 @@ def _plan(value: Any, frames: list[bytes]) -> tuple[Any, ...]:
         frames.append(pickle.dumps(obj, protocol=5))
         return len(frames) - 1
 
-    if isinstance(value, bm25.LiveBM25):
-        return ("bm25", {k: _plan(v, frames) for k, v in vars(value).items()})
+    if isinstance(value, bm25.LiveBM25):  # its arrays are a cache of the postings
+        fields = {k: {} if k == "_arrays" else v for k, v in vars(value).items()}
+        return ("bm25", {k: _plan(v, frames) for k, v in fields.items()})
     if type(value) is dict and len(value) > PIECE:
         items = list(value.items())
         return ("dict", [put(items[i : i + PIECE]) for i in range(0, len(items), PIECE)])
