@@ -239,8 +239,10 @@ def _frames(idx: OwnerIndex, header: dict[str, Any]) -> list[bytes]:
     frames: list[bytes] = [b""]
     fields: dict[str, Any] = {}
     shared: dict[Scope, Scope] = {}  # one scope object per value: pickled once a piece
-    for row in (*idx.turns.values(), *idx.entries.values()):
-        row.scope = shared.setdefault(row.scope, row.scope)
+    for turn in idx.turns.values():
+        turn.scope = shared.setdefault(turn.scope, turn.scope)
+    for entry in idx.entries.values():
+        entry.scope = shared.setdefault(entry.scope, entry.scope)
     state = {k: v for k, v in idx.__dict__.items() if k not in _DERIVED}
     state["memories"] = [e.id if e is not None else None for e in idx.memories]
     state["summaries"] = [e.id for e in idx.summaries]
