@@ -8,7 +8,10 @@ from lightmem_bench.perf.neighbour import OPERATIONS, neighbour_tables, run_nois
 
 def test_noisy_tenant_reports_each_operation_beside_the_idle_figure() -> None:
     result = run_noisy_tenant(
-        [600], embedder={"provider": "hash", "options": {"dim": 32}}, search_s=0.3
+        [600],
+        embedder={"provider": "hash", "options": {"dim": 32}},
+        search_s=0.3,
+        retrieval={"snapshot_min_rows": 500},
     )
     row = result["600"]
     assert set(row) == set(OPERATIONS)
@@ -21,6 +24,8 @@ def test_noisy_tenant_reports_each_operation_beside_the_idle_figure() -> None:
     assert row["export"]["lines"] >= 2 * 600
     assert row["forget"]["memories"] == len([j for j in range(600) if 7 in (j % 97, j % 31)])
     assert row["first_search"]["searches"] == 1 and row["search"]["searches"] >= 1
+    # the server stopped with SIGTERM wrote the large tenant's index for the next one to read
+    assert row["snapshot_search"]["snapshot_file"] is True
     ((title, head, rows),) = neighbour_tables(result)
     assert "another tenant" in title and head[0] == "memories"
     assert len(rows) == len(OPERATIONS) and rows[0][0] == "600"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import ipaddress
 import logging
+import signal
 import threading
 from typing import Annotated, Any
 
@@ -87,12 +88,24 @@ def run_http(uvicorn: Any, app: Any, host: str, port: int) -> None:
     from lightmem.server.interpreter import ServerInterpreter
 
     interpreter = ServerInterpreter()
+    main = threading.current_thread() is threading.main_thread()
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again: with the
+    # default handler that ended the process before the store was closed (its snapshots and
+    # the ANN sidecars' pending changes never written); this handler ends it by SystemExit,
+    # so every ``with`` around the server closes what it opened
+    previous = signal.signal(signal.SIGTERM, _terminated) if main else None
     try:
         uvicorn.run(
             app, host=host, port=port, access_log=False, log_level="info", timeout_keep_alive=5
         )
     finally:
         interpreter.stop()
+        if main:
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise SystemExit(0)  # a stop asked for and done: the server shut down gracefully
 
 
 def warm_up(memory: Memory) -> threading.Thread:

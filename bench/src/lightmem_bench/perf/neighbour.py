@@ -5,13 +5,17 @@ For each N: a store with one tenant of N memories (one-line notes added through
 ``Memory.add``, no LLM) and a small one; ``lightmem serve`` started on it as a user starts it
 (its own process, the store's own config). The small tenant calls ``GET /v1/me`` every 20 ms
 while the large one, in turn: exports everything (``GET /v1/export``, read to the end), makes
-its first search (the owner's index is built), searches back to back for a few seconds, and
-forgets the memories that name one item (``POST /v1/forget``, confirmed). Before each, 100
-idle calls give the idle figure; the target is a p95 within 2x of it.
+its first search (the owner's index is built), searches back to back for a few seconds, makes
+its first search again after the server was stopped (SIGTERM) and started on the same port
+(``snapshot_search``: the index is read from the snapshot the stop wrote, see
+docs/scaling.md#index-snapshots), and forgets the memories that name one item
+(``POST /v1/forget``, confirmed). Before each, 100 idle calls give the idle figure; the
+target is a p95 within 2x of it.
 
-JSON: ``noisy_tenant.<N>.<export|first_search|search|forget>`` with ``idle`` and ``during``
-(p50/p95 ms of the small tenant's calls), ``ratio_p95`` and what the large tenant's work did
-(``seconds``, ``lines``, ``searches``, ``memories``).
+JSON: ``noisy_tenant.<N>.<export|first_search|search|snapshot_search|forget>`` with ``idle``
+and ``during`` (p50/p95 ms of the small tenant's calls), ``ratio_p95`` and what the large
+tenant's work did (``seconds``, ``lines``, ``searches``, ``memories``; ``snapshot_file``:
+whether the stop wrote one).
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ IDLE_CALLS = 100
 POLL_S = 0.02
 SEARCH_S = 5.0
 CHUNK = 500
-OPERATIONS = ("export", "first_search", "search", "forget")
+OPERATIONS = ("export", "first_search", "search", "snapshot_search", "forget")
 
 
 def note(j: int) -> str:
@@ -49,26 +53,49 @@ def run_noisy_tenant(
     embedder: dict[str, Any],
     progress: Progress | None = None,
     search_s: float = SEARCH_S,
+    retrieval: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """``retrieval``: settings of the store's ``retrieval`` section (default: the defaults)."""
     out: dict[str, Any] = {}
     for n in sizes:
         with tempfile.TemporaryDirectory(prefix="lightmem-neighbour-") as tmp:
             work = Path(tmp)
             if progress:
                 progress(f"noisy tenant: {n:,} memories")
-            big_key, small_key = build(work / "store", n, embedder)
-            server = start(work)
+            big_key, small_key = build(work / "store", n, embedder, retrieval or {})
+            server = Restartable(work)
             try:
-                wait_healthy([server])
-                out[str(n)] = measure(server.url or "", big_key, small_key, search_s, progress)
+                url = server.child.url or ""
+                out[str(n)] = measure(url, big_key, small_key, search_s, progress, server.restart)
             finally:
-                server.stop()
+                server.child.stop()
     return out
 
 
-def build(path: Path, n: int, embedder: dict[str, Any]) -> tuple[str, str]:
+class Restartable:
+    """``lightmem serve`` on the store in ``work``, stopped and started on the same port."""
+
+    def __init__(self, work: Path) -> None:
+        self.work, self.port = work, free_port()
+        self.child = start(work, self.port)
+        wait_healthy([self.child])
+
+    def restart(self) -> bool:
+        """Stop (SIGTERM: the store closes and writes its snapshots) and start again;
+        whether the stop left a snapshot for the new server to read."""
+        self.child.stop()
+        written = any((self.work / "store" / "lightmem.sqlite3.index").glob("*.idx"))
+        self.child = start(self.work, self.port)
+        wait_healthy([self.child])
+        return written
+
+
+def build(
+    path: Path, n: int, embedder: dict[str, Any], retrieval: dict[str, Any] | None = None
+) -> tuple[str, str]:
     """The store: ``n`` one-line memories of the large tenant, one of the small; a key each."""
-    with Memory(path, config={"embedder": embedder, "llm": "none"}) as memory:
+    config = {"embedder": embedder, "llm": "none", "retrieval": retrieval or {}}
+    with Memory(path, config=config) as memory:
         for first in range(0, n, CHUNK):
             lines = [note(j) for j in range(first, min(n, first + CHUNK))]
             memory.add([{"role": "user", "content": t} for t in lines], user_id=BIG)
@@ -80,14 +107,18 @@ def build(path: Path, n: int, embedder: dict[str, Any]) -> tuple[str, str]:
     return big, small
 
 
-def start(work: Path) -> Child:
-    port = free_port()
+def start(work: Path, port: int) -> Child:
     argv = ["--store", str(work / "store"), "serve", "--port", str(port)]
     return spawn("serve", argv, work, url=f"http://127.0.0.1:{port}")
 
 
 def measure(
-    url: str, big_key: str, small_key: str, search_s: float, progress: Progress | None
+    url: str,
+    big_key: str,
+    small_key: str,
+    search_s: float,
+    progress: Progress | None,
+    restart: Callable[[], bool],
 ) -> dict[str, Any]:
     big = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {big_key}"}, timeout=900)
     small = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {small_key}"})
@@ -97,14 +128,20 @@ def measure(
             "export": lambda: export(big),
             "first_search": lambda: {**searches(big, 0.0), "seconds": None},
             "search": lambda: searches(big, search_s),
+            "snapshot_search": lambda: {**searches(big, 0.0), "seconds": None},
             "forget": lambda: forget(big),
         }
         out: dict[str, Any] = {}
         for name in OPERATIONS:
             if progress:
                 progress(f"  {name}")
+            written = name == "snapshot_search" and restart()
+            if name == "snapshot_search":
+                poll(small, 10)
             idle = summary([ms / 1e3 for ms in poll(small, IDLE_CALLS)])
             did, during_ms = beside(work[name], small)
+            if name == "snapshot_search":
+                did["snapshot_file"] = written
             during = summary([ms / 1e3 for ms in during_ms])
             ratio = round(during["p95_ms"] / idle["p95_ms"], 2)
             out[name] = {"idle": idle, "during": during, "ratio_p95": ratio, **did}
