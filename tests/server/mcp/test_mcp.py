@@ -201,22 +201,28 @@ def test_http_transport_scopes_each_request_by_its_key(memory: Memory, tenants: 
             r = await c.call_tool("list_memories", {})
             return r.structured_content or {}
 
-    async def main() -> tuple[dict[str, Any], dict[str, Any], int, int]:
+    ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+
+    async def main() -> tuple[dict[str, Any], dict[str, Any], list[httpx2.Response]]:
         async with app.app.router.lifespan_context(app.app):
             alice = await session(tenants.alice)
             bob = await session(tenants.bob)
             async with client_for("lm_unknown") as raw:
-                bad = await raw.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
+                bad = await raw.post("/mcp", json=ping)
             async with httpx2.AsyncClient(
                 transport=httpx2.ASGITransport(app=app), base_url=BASE
             ) as raw:
-                none = await raw.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
-            return alice, bob, bad.status_code, none.status_code
+                none = await raw.post("/mcp", json=ping)
+            async with client_for(tenants.alice) as raw:
+                keyed = await raw.post("/mcp", json=ping)  # no session: the SDK's own answer
+            return alice, bob, [bad, none, keyed]
 
-    alice, bob, bad, none = anyio.run(main)
+    alice, bob, (bad, none, keyed) = anyio.run(main)
     assert [m["text"] for m in alice["memories"]] == [f"user: note of {tenants.alice[:8]}"]
     assert "7731" in json.dumps(bob) and tenants.alice[:8] not in json.dumps(bob)
-    assert bad == none == 401
+    assert bad.status_code == none.status_code == 401 and keyed.status_code != 401
+    # issue 19, finding 15: every MCP-over-HTTP answer says nosniff, the guards' refusals too
+    assert all(r.headers.get("x-content-type-options") == "nosniff" for r in (bad, none, keyed))
     assert [e.text for e in memory.get_all(user_id="alice")] == [
         f"user: note of {tenants.alice[:8]}"
     ]
