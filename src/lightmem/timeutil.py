@@ -32,6 +32,20 @@ def to_utc_naive(value: datetime, *, field: str = "timestamp") -> datetime:
     return value
 
 
+_EPOCH = datetime(1970, 1, 1)
+
+
+def epoch_seconds(value: datetime | None) -> float:
+    """Seconds since 1970-01-01 UTC (nan for None), for every date of years 1-9999: a naive
+    value is UTC here, where ``datetime.timestamp()`` reads it as local time (machine- and
+    DST-dependent) and fails at the ends of the range ("year 0 is out of range")."""
+    if value is None:
+        return float("nan")
+    if value.tzinfo is not None:
+        return (value - _EPOCH.replace(tzinfo=UTC)).total_seconds()
+    return (value - _EPOCH).total_seconds()
+
+
 def parse_timestamp(value: object, *, field: str = "timestamp") -> datetime:
     """Parse a datetime, an ISO 8601 string, a UNIX epoch number or a dataset date string.
 

@@ -137,3 +137,24 @@ def test_the_index_follows_writes_by_delta(make_memory: MakeMemory) -> None:
     hits = mem.search("new job as a nurse", user_id="alice", limit=3)
     assert "Riverside" in hits[0].text
     assert read == []  # no full read of the owner's memories or turns
+
+
+def test_turns_at_the_ends_of_the_date_range_are_searched_and_filtered(
+    make_memory: MakeMemory,
+) -> None:
+    """A turn of 0001-01-01 made every search of its scope fail ("year 0 is out of range":
+    a naive time was read as local time); the ends of years 1-9999 are ordinary dates."""
+    mem = make_memory()
+    stamps = ["0001-01-01T00:00:00", "0001-01-01T00:00:00-14:00", "9999-12-31T23:59:59+14:00"]
+    for i, ts in enumerate(stamps):
+        mem.add(
+            [{"role": "user", "content": f"beekeeping note {i}", "timestamp": ts}], user_id="alice"
+        )
+    mem.add("beekeeping note today", user_id="alice", timestamp="2024-05-01T10:00:00")
+    mem.flush(user_id="alice")
+    assert len(mem.search("beekeeping note", user_id="alice", limit=10)) == 4
+    assert "beekeeping" in mem.context("beekeeping", user_id="alice").text
+    early = mem.search("beekeeping", user_id="alice", time_range=(None, "0001-01-02"))
+    assert sorted(h.text[-6:] for h in early) == ["note 0", "note 1"]
+    late = mem.search("beekeeping", user_id="alice", time_range=("2024-01-01", None))
+    assert sorted(h.text[-6:] for h in late) == [" today", "note 2"]

@@ -33,6 +33,7 @@ from lightmem.retrieval import people
 from lightmem.retrieval.bm25 import LiveBM25
 from lightmem.retrieval.lexical import terms
 from lightmem.stores.base import Store
+from lightmem.timeutil import epoch_seconds
 from lightmem.types import Entry, EntryStatus, Scope, Turn, image_captions
 
 #: turns each side a context key may reach, however short they are
@@ -71,7 +72,7 @@ def is_turn_text(entry: Entry) -> bool:
 
 
 def timestamp(value: datetime | None) -> float:
-    return value.timestamp() if value is not None else float("nan")
+    return epoch_seconds(value)
 
 
 class Codes:

@@ -14,6 +14,7 @@ import numpy.typing as npt
 from lightmem.retrieval.index import Grid, OwnerIndex
 from lightmem.retrieval.lexical import terms
 from lightmem.stores.base import TimeRange
+from lightmem.timeutil import epoch_seconds
 from lightmem.types import Entry, Scope
 
 Mask = npt.NDArray[np.bool_]
@@ -64,9 +65,9 @@ def _window_mask(ts: npt.NDArray[np.float64], time_range: TimeRange | None) -> M
     start, end = time_range
     ok &= ~np.isnan(ts)
     if start is not None:
-        ok &= ts >= start.timestamp()
+        ok &= ts >= epoch_seconds(start)
     if end is not None:
-        ok &= ts <= end.timestamp()
+        ok &= ts <= epoch_seconds(end)
     return ok
 
 
@@ -90,7 +91,7 @@ def focus_mask(index: OwnerIndex, focus: Focus) -> Mask:
         inside = np.zeros(g.n, dtype=bool)
         for a, b in focus.windows:
             ts = g.ts[: g.n]
-            inside |= (ts >= a.timestamp()) & (ts < b.timestamp())
+            inside |= (ts >= epoch_seconds(a)) & (ts < epoch_seconds(b))
         mask &= inside
     return mask
 
