@@ -12,6 +12,7 @@ import pytest
 from lightmem import Memory
 from lightmem.longterm.forgetting import Forgetter, matches, words
 from lightmem.stores.base import Store
+from lightmem.stores.sql import candidates
 from lightmem.types import Entry, Scope, Turn
 
 ALICE = Scope(user_id="alice")
@@ -130,3 +131,23 @@ def test_entries_citing_named_turns_are_candidates(open_memory: Callable[[], Mem
     result = mem.forget(turn_ids=[turns[3].id], user_id="alice", dry_run=True)
     assert [t.id for t in result.turns] == [turns[3].id]
     assert [e.sources for e in result.memories] == [[turns[3].id]]
+
+
+def test_a_query_of_many_or_long_words_is_answered(
+    open_memory: Callable[[], Memory], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A forget of a thousand words, or of one 50,000-character word, overran the database's
+    limits (expression depth, LIKE pattern length) and answered 503 (black-box probe)."""
+    mem = seeded(open_memory)
+    many = " ".join(f"w{i}" for i in range(1200))
+    mem.add({"role": "user", "content": many}, user_id="alice", session_id="s9")
+    mem.flush(user_id="alice")
+    assert [t.content for t in mem.forget(many, user_id="alice", dry_run=True).turns] == [many]
+    assert mem.forget("x" * 50_000, user_id="alice", dry_run=True).turns == []
+    # more turns named than a statement can bind: every entry is a candidate, the match exact
+    monkeypatch.setattr(candidates, "MAX_CITES", 1)
+    store = mem.store
+    narrow, full = Forgetter(store), Forgetter(cast(Store, ReadsEverything(store)))
+    got = narrow.find(ALICE, "kite", None, tombstones=False)
+    want = full.find(ALICE, "kite", None, tombstones=False)
+    assert len(got.turns) > 1 and [e.id for e in got.memories] == [e.id for e in want.memories]

@@ -26,6 +26,14 @@ from lightmem.stores.sql.dialect import Conn, Dialect
 from lightmem.types import Entry, Scope, Turn
 
 ESCAPE = "\\"
+#: words a condition narrows by, at most (the longest: every word must be there, so a few
+#: narrow as well as all of them, and a thousand overran SQLite's expression depth)
+MAX_WORDS = 16
+#: a longer word narrows nothing (SQLite refuses LIKE patterns over 50,000 bytes)
+MAX_WORD_CHARS = 1000
+#: turn ids a condition names, at most; beyond, every entry is a candidate (SQLite binds at
+#: most 32,766 values to one statement)
+MAX_CITES = 20_000
 
 
 def like_pattern(text: str) -> str:
@@ -39,8 +47,12 @@ def may_hold(d: Dialect, column: str, words: list[str]) -> tuple[str, list[Any]]
     other, params = d.non_ascii(column)
     if not words or not all(w.isascii() for w in words):
         return other, params
-    likes = " AND ".join(f"{column} {d.like_any_case} ? ESCAPE '{ESCAPE}'" for _ in words)
-    return f"({other} OR ({likes}))", [*params, *(f"%{like_pattern(w)}%" for w in words)]
+    narrowing = sorted({w for w in words if len(w) <= MAX_WORD_CHARS}, key=lambda w: (-len(w), w))
+    narrowing = narrowing[:MAX_WORDS]
+    if not narrowing:
+        return "1 = 1", []
+    likes = " AND ".join(f"{column} {d.like_any_case} ? ESCAPE '{ESCAPE}'" for _ in narrowing)
+    return f"({other} OR ({likes}))", [*params, *(f"%{like_pattern(w)}%" for w in narrowing)]
 
 
 def turns(c: Conn, d: Dialect, owner: Scope, words: list[str]) -> list[Turn]:
@@ -71,7 +83,9 @@ def entries(
         cond, more = may_hold(d, "text", words)
         alternatives.append(cond)
         params += more
-    if cites:
+    if len(cites) > MAX_CITES:
+        alternatives.append("1 = 1")
+    elif cites:
         cond, more = d.cites_any("sources", cites)
         alternatives.append(cond)
         params += more
