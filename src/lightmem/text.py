@@ -64,12 +64,17 @@ _RUN_WORD = re.compile(r"\w+")
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
 
 
+def word_runs(text: str) -> list[str]:
+    """The words :func:`scrub` compares: runs of word characters, lower case."""
+    return _RUN_WORD.findall(text.lower())
+
+
 def scrub(message: str, private: Iterable[str], limit: int = 300) -> str:
     """``message`` without the word runs it shares with the ``private`` texts (runs of
     three words, or the whole of a shorter text); a quoted string holding such a run goes
     whole. Whitespace is collapsed; at most ``limit`` characters are kept."""
     message = " ".join(clean_text(message)[: 4 * limit].split())
-    texts = [_RUN_WORD.findall(text.lower()) for text in private]
+    texts = [word_runs(text) for text in private]
     haystack = " " + " ".join(w for words in texts for w in words) + " "
     short = {tuple(words) for words in texts if 0 < len(words) < _RUN}
     words = list(_RUN_WORD.finditer(message))

@@ -110,3 +110,21 @@ def test_purge_erases_everywhere(backend: str, open_memory: Callable[[], Memory]
         assert not any(SECRET in h.text for h in reopened.search(SECRET, user_id="alice"))
     else:
         assert postgres_rows_with_secret(mem) == {}
+
+
+def test_a_purge_by_id_takes_a_word_only_the_erased_text_said_out_of_other_reasons(
+    backend: str, open_memory: Callable[[], Memory]
+) -> None:
+    """Erased by id (no query words): a reason quoting one word of it kept that word, as it
+    is no run of three (black-box probe, round 3). A word nothing kept says goes alone; a
+    word the kept memories say too stays."""
+    mem = open_memory()
+    mem.add("my gym locker code is zq7731 this month", user_id="alice")
+    mem.add("I go to the gym on Mondays", user_id="alice")
+    mem.flush()
+    code, gym = mem.get_all(user_id="alice")
+    mem.update(gym.id, "I go to the gym on Mondays and Fridays", reason="gym days, see zq7731")
+    result = mem.forget(ids=[code.id], user_id="alice", purge=True)
+    assert result.erased_entries == 1 and result.erased_turns == 1
+    assert [h.reason for h in mem.history(gym.id)][-1] == "gym days, see [user text removed]"
+    assert "zq7731" not in "".join(str(r) for r in mem.export(user_id="alice"))

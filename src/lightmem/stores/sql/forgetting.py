@@ -16,6 +16,7 @@ from typing import Any
 
 from lightmem.errors import NotFoundError
 from lightmem.stores.sql import entries, keys
+from lightmem.stores.sql.candidates import ESCAPE, like_pattern
 from lightmem.stores.sql.codec import (
     dump_list,
     in_scope,
@@ -27,7 +28,7 @@ from lightmem.stores.sql.codec import (
 from lightmem.stores.sql.dialect import Conn, Dialect
 from lightmem.stores.sql.entries import add_history, entry_row
 from lightmem.stores.sql.turns import rows_by_id
-from lightmem.text import scrub
+from lightmem.text import STOP_WORDS, scrub, word_runs
 from lightmem.types import Entry, EraseResult, HistoryEvent, Scope
 
 #: ``set_entry_flags`` leaves a value as it is when given this.
@@ -104,7 +105,7 @@ def erase(c: Conn, d: Dialect, what: Erasure) -> EraseResult:
         result.batches = _scrub_batches(c, d, owner, gone)
         keys.drop_idempotency_keys(c, owner, gone)
     if what.private:
-        _scrub_reasons(c, owner, what.private)
+        _scrub_reasons(c, d, owner, what.private)
     c.execute(
         """INSERT INTO erasures (user_id, agent_id, cause, entries, turns, actor, created_at)
            VALUES (?, ?, ?, ?, ?, ?, ?)""",
@@ -121,17 +122,42 @@ def erase(c: Conn, d: Dialect, what: Erasure) -> EraseResult:
     return result
 
 
-def _scrub_reasons(c: Conn, owner: Scope, private: tuple[str, ...]) -> None:
+def _scrub_reasons(c: Conn, d: Dialect, owner: Scope, private: tuple[str, ...]) -> None:
     """The history reasons of the owner's remaining entries without the erased text (an
-    edit's reason, a decision's, may quote it)."""
+    edit's reason, a decision's, may quote it): its runs of words, and on its own each word
+    of it that nothing the owner keeps says (a code, a name only the erased text held)."""
     where, params = scope_where(owner, "e")
     sql = f"""SELECT h.id, h.reason FROM history h JOIN entries e ON e.id = h.entry_id
               WHERE {where} AND h.reason IS NOT NULL"""
-    for row in c.execute(sql, params).fetchall():
+    rows = c.execute(sql, params).fetchall()
+    erased = {w for text in private for w in word_runs(text) if w not in STOP_WORDS}
+    quoted = sorted({w for r in rows for w in word_runs(str(r["reason"]))} & erased)
+    alone = [w for w in quoted[:MAX_ALONE] if not _still_said(c, d, owner, w)]
+    texts = (*private, *alone)
+    for row in rows:
         reason = str(row["reason"])
-        cleaned = scrub(reason, private, limit=4 * len(reason) + 100)
+        cleaned = scrub(reason, texts, limit=4 * len(reason) + 100)
         if cleaned != " ".join(reason.split()):
             c.execute("UPDATE history SET reason = ? WHERE id = ?", (cleaned, row["id"]))
+
+
+#: erased words quoted in reasons that are looked up in what the owner keeps, at most
+MAX_ALONE = 64
+
+
+def _still_said(c: Conn, d: Dialect, owner: Scope, word: str) -> bool:
+    """Whether a turn or memory the owner keeps may say ``word`` (a substring, in ASCII any
+    case: when unsure it is said, and the word stays)."""
+    pattern = f"%{like_pattern(word)}%"
+    for table, column in (("turns", "content"), ("entries", "text")):
+        where, params = scope_where(owner)
+        sql = (
+            f"SELECT 1 FROM {table} WHERE {where} AND {column} {d.like_any_case} ? "
+            f"ESCAPE '{ESCAPE}' LIMIT 1"
+        )
+        if c.execute(sql, [*params, pattern]).fetchone() is not None:
+            return True
+    return False
 
 
 def _drop_cited_turns(c: Conn, d: Dialect, owner: Scope, gone: set[str]) -> None:
