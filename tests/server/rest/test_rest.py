@@ -202,6 +202,12 @@ def test_unknown_query_parameter_is_422(client: TestClient, tenants: Tenants) ->
     assert client.get("/v1/grants", headers=a).status_code == 200
     r = client.get("/v1/grants", params={"user_id": "bob"}, headers=a)
     assert r.status_code == 422 and "user_id" in error_of(r)["message"]
+    # a route taking its fields in the body ignored its query string (black-box probe)
+    body = {"query": "anything"}
+    r = client.post("/v1/search", params={"user_id": "bob"}, json=body, headers=a)
+    assert r.status_code == 422 and "user_id" in error_of(r)["message"]
+    assert "JSON body" in error_of(r)["message"]
+    assert client.post("/v1/search", json=body, headers=a).status_code == 200
 
 
 def test_unknown_route_and_method_use_the_error_shape(client: TestClient) -> None:

@@ -8,7 +8,7 @@ after the response.
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from lightmem import __version__
 from lightmem.memory import Memory
@@ -26,6 +26,7 @@ from lightmem.server.rest import (
     service,
     transfer,
 )
+from lightmem.server.rest.deps import known_query
 from lightmem.server.rest.jobs import Jobs
 
 
@@ -56,7 +57,7 @@ def create_app(
     app.state.anonymous_until_keys = anonymous_until_keys
     app.state.jobs = Jobs()
     for routes in (service, activity, memories, forgetting, grants, decisions, transfer):
-        app.include_router(routes.router)
+        app.include_router(routes.router, dependencies=[Depends(known_query)])
     browser.mount(app)
     harden(
         app,

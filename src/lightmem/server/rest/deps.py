@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from lightmem.errors import InputError
 from lightmem.memory import Memory
 from lightmem.scoped import ScopedMemory
 from lightmem.server.auth import Principal, authenticate
@@ -62,3 +63,30 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorOut, "description": "not_found: no such id in the key's scopes"}
 }
+
+
+#: methods whose fields come in a JSON body
+_BODY_METHODS = frozenset({"POST", "PATCH", "PUT"})
+
+
+def known_query(request: Request) -> None:
+    """A query parameter the route does not take is 422: a route that takes its fields in
+    the body ignored them, so ``POST /v1/search?user_id=bob`` answered as if it were not
+    there (the GET routes refuse them in their query models)."""
+    if request.method not in _BODY_METHODS or not request.query_params:
+        return
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    if dependant is None:
+        return
+    known: set[str] = set()
+    stack = [dependant]
+    while stack:
+        d = stack.pop()
+        known.update(p.alias for p in d.query_params)
+        stack.extend(d.dependencies)
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        raise InputError(
+            f"unknown query parameter(s): {', '.join(unknown)}; {request.method} "
+            f"{request.url.path} takes its fields in the JSON body"
+        )
