@@ -110,6 +110,9 @@ class Store(ABC):
         path = self.snapshot_path(owner.owner)
         if path is not None:
             path.unlink(missing_ok=True)
+            if path.parent.is_dir():  # and one a process left half written (killed)
+                for left in path.parent.glob(f".{path.name}.*.tmp"):
+                    left.unlink(missing_ok=True)
 
     # -- turns -------------------------------------------------------------------------------
     @abstractmethod
