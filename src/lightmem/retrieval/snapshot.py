@@ -19,7 +19,8 @@ What keeps it safe:
   whose owner has had an erasure since it was written (by any process) is removed unread.
 
 Reading gives way to other requests in a server (:mod:`lightmem.giveway`): the file is read
-in pieces of :data:`PIECE` items, a checkpoint between two.
+in pieces of :data:`PIECE` items, a checkpoint between two; a BM25 index is a few flat
+arrays (:meth:`~lightmem.retrieval.bm25.LiveBM25.freeze`), no object per posting.
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ _ALLOWED = {
     ("lightmem.retrieval.index", "Codes"),
     ("lightmem.retrieval.index", "Grid"),
     ("lightmem.retrieval.index", "IndexSettings"),
+    ("lightmem.retrieval.bm25", "Frozen"),
 }
 
 
@@ -261,9 +263,8 @@ def _plan(value: Any, frames: list[bytes]) -> tuple[Any, ...]:
         frames.append(pickle.dumps(obj, protocol=5))
         return len(frames) - 1
 
-    if isinstance(value, bm25.LiveBM25):  # its arrays are a cache of the postings
-        fields = {k: {} if k == "_arrays" else v for k, v in vars(value).items()}
-        return ("bm25", {k: _plan(v, frames) for k, v in fields.items()})
+    if isinstance(value, bm25.LiveBM25):  # flat arrays, made dictionaries on demand
+        return ("bm25", put(value.freeze()))
     if type(value) is dict and len(value) > PIECE:
         items = list(value.items())
         return ("dict", [put(items[i : i + PIECE]) for i in range(0, len(items), PIECE)])
@@ -276,10 +277,7 @@ def _build(spec: tuple[Any, ...], frames: list[memoryview]) -> Any:
     kind, where = spec
     giveway.checkpoint()
     if kind == "bm25":
-        out = bm25.LiveBM25()
-        for name, part in where.items():
-            setattr(out, name, _build(part, frames))
-        return out
+        return bm25.LiveBM25.thawed(*_loads(frames[where]))
     if kind == "dict":
         d: dict[Any, Any] = {}
         for i in where:
