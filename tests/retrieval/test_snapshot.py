@@ -197,7 +197,7 @@ def test_a_file_others_can_write_or_that_names_other_code_is_never_unpickled(
 
     flag = tmp_path / "ran"
     evil = pickle.dumps(_Evil(str(flag)))
-    body = good[: len(MAGIC) + 32] + len(evil).to_bytes(8, "little") + evil
+    body = good[: len(MAGIC) + 32] + evil
     path.write_bytes(body)
     os.chmod(path, 0o600)
     third = make_memory(retrieval=SMALL)

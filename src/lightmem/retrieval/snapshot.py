@@ -27,11 +27,10 @@ from __future__ import annotations
 
 import gc
 import hashlib
-import io
 import logging
+import mmap
 import os
 import pickle
-import struct
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +52,6 @@ _DERIVED = (
     *("row_turn", "memories", "summaries", "lock", "restore"),
     *("images", "image_turn", "image_urls"),
 )
-_FRAME = struct.Struct("<Q")
 
 
 def _format() -> bytes:
@@ -99,8 +97,20 @@ class _Unpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
-def _loads(data: bytes | memoryview) -> Any:
-    return _Unpickler(io.BytesIO(data)).load()
+class _Frames:
+    """The pickles of a snapshot, one after another (each read by an unpickler of its own:
+    pickles number their memo from 0; the stream is left right after the one read)."""
+
+    def __init__(self, stream: mmap.mmap) -> None:
+        self.stream = stream
+
+    def next(self) -> Any:
+        return _Unpickler(self.stream).load()
+
+
+#: the format of the code this process loaded (read when it was imported, not when a file is
+#: written: a process that runs while its files are upgraded writes the old format's digest)
+FORMAT = _format()
 
 
 class Snapshots:
@@ -109,17 +119,11 @@ class Snapshots:
     def __init__(self, store: Store, min_rows: int) -> None:
         self.store = store
         self.min_rows = min_rows
-        self._format: bytes | None = None
         self._saved: dict[Scope, int] = {}  # owner -> the change its file is at
 
     @property
     def enabled(self) -> bool:
         return self.min_rows > 0 and self.store.snapshot_folder is not None
-
-    def format(self) -> bytes:
-        if self._format is None:
-            self._format = _format()
-        return self._format
 
     # -- writing ------------------------------------------------------------------------------
     def save(self, idx: OwnerIndex) -> bool:
@@ -151,9 +155,8 @@ class Snapshots:
         tmp = folder / f".{path.name}.{os.getpid()}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as out:
-            out.write(MAGIC + self.format())
-            for frame in frames:
-                out.write(_FRAME.pack(len(frame)))
+            out.write(MAGIC + FORMAT)
+            for frame in frames:  # one pickle after another: one unpickler reads them all
                 out.write(frame)
         os.replace(tmp, path)
         if self.store.last_change(idx.owner) != mark[0]:
@@ -204,12 +207,16 @@ class Snapshots:
         return True
 
     def _read(self, path: Path, idx: OwnerIndex) -> dict[str, Any] | None:
-        data = memoryview(path.read_bytes())
-        head = len(MAGIC) + len(self.format())
-        if bytes(data[:head]) != MAGIC + self.format():
+        with path.open("rb") as raw, mmap.mmap(raw.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            return self._parse(data, idx)
+
+    def _parse(self, data: mmap.mmap, idx: OwnerIndex) -> dict[str, Any] | None:
+        """The state a mapped snapshot holds (its pages are read as the pickles are: no
+        copy of the whole file first)."""
+        if data.read(len(MAGIC) + len(FORMAT)) != MAGIC + FORMAT:
             return None  # another version's
-        frames = _split(data, head)
-        header = _loads(frames[0])
+        frames = _Frames(data)
+        header = frames.next()
         if header["owner"] != idx.owner or header["settings"] != idx.s:
             return None
         at = header["mark"][0]
@@ -224,6 +231,8 @@ class Snapshots:
         finally:
             if enabled:
                 gc.enable()
+        if data.read(1):
+            raise ValueError("an index snapshot with more than its header names")
         _link(state, idx.s.dim)
         return state
 
@@ -273,40 +282,25 @@ def _plan(value: Any, frames: list[bytes]) -> tuple[Any, ...]:
     return ("one", put(value))
 
 
-def _build(spec: tuple[Any, ...], frames: list[memoryview]) -> Any:
+def _build(spec: tuple[Any, ...], frames: _Frames) -> Any:
+    """The value ``spec`` describes, read from ``frames`` (its pickles come in order)."""
     kind, where = spec
     giveway.checkpoint()
     if kind == "bm25":
-        return bm25.LiveBM25.thawed(*_loads(frames[where]))
+        return bm25.LiveBM25.thawed(*frames.next())
     if kind == "dict":
         d: dict[Any, Any] = {}
-        for i in where:
+        for _ in where:
             giveway.checkpoint()
-            d.update(_loads(frames[i]))
+            d.update(frames.next())
         return d
     if kind == "list":
         items: list[Any] = []
-        for i in where:
+        for _ in where:
             giveway.checkpoint()
-            items.extend(_loads(frames[i]))
+            items.extend(frames.next())
         return items
-    return _loads(frames[where])
-
-
-def _split(data: memoryview, at: int) -> list[memoryview]:
-    frames = []
-    while at < len(data):
-        if at + _FRAME.size > len(data):
-            raise ValueError("a truncated index snapshot")
-        (size,) = _FRAME.unpack_from(data, at)
-        at += _FRAME.size
-        if at + size > len(data):
-            raise ValueError("a truncated index snapshot")
-        frames.append(data[at : at + size])
-        at += size
-    if not frames:
-        raise ValueError("an empty index snapshot")
-    return frames
+    return frames.next()
 
 
 def _link(state: dict[str, Any], dim: int) -> None:
