@@ -182,11 +182,11 @@ def perf(
         for target in [json_out, report / "perf.json" if report is not None else None]:
             if target is not None and target.is_file():
                 result = {**json.loads(target.read_text(encoding="utf-8")), **result}
-    print_tables(all_tables(result))
-    if json_out is not None:
+    if json_out is not None:  # written first: a long run's figures outlive any table
         write_json(json_out, result)
     if report is not None:
         write_report(result, report)
+    print_tables(all_tables(result))
 
 
 perf_app = typer.Typer(help="SQLite store performance benchmark.", add_completion=False)

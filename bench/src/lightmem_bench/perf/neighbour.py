@@ -228,7 +228,9 @@ def neighbour_tables(result: dict[str, Any] | None) -> list[tuple[str, list[str]
     rows = []
     for size in sorted((k for k in result if k.isdigit()), key=int):
         for name in OPERATIONS:
-            r = result[size][name]
+            r = result[size].get(name)
+            if r is None:  # a section an older run wrote, before this operation was timed
+                continue
             work = ", ".join(
                 f"{k} {v}"
                 for k, v in r.items()
