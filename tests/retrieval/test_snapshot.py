@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from lightmem import Memory
+from lightmem.retrieval import snapshot
 from lightmem.retrieval.index import OwnerIndex
 from lightmem.retrieval.snapshot import MAGIC, Snapshots
 from lightmem.stores.base import Store
@@ -62,6 +63,19 @@ def snapshot_file(mem: Memory) -> Path:
     return path
 
 
+def spy_on_restore(mem: Memory) -> list[bool]:
+    """What each restore of ``mem``'s searcher answered (True: it read a snapshot)."""
+    restored: list[bool] = []
+    real = mem.searcher.snapshots.restore
+
+    def spy(idx: OwnerIndex, store: Store) -> bool:
+        restored.append(real(idx, store))
+        return restored[-1]
+
+    mem.searcher.snapshots.restore = spy  # type: ignore[method-assign]
+    return restored
+
+
 def test_a_reopened_store_reads_the_snapshot_and_answers_as_a_cold_build(
     make_memory: MakeMemory, tmp_path: Path
 ) -> None:
@@ -74,14 +88,7 @@ def test_a_reopened_store_reads_the_snapshot_and_answers_as_a_cold_build(
     assert path.stat().st_mode & 0o777 == 0o600 and path.parent.stat().st_mode & 0o777 == 0o700
 
     again = make_memory(retrieval=SMALL)
-    restored: list[bool] = []
-    real = again.searcher.snapshots.restore
-
-    def spy(idx: OwnerIndex, store: Store) -> bool:
-        restored.append(real(idx, store))
-        return restored[-1]
-
-    again.searcher.snapshots.restore = spy  # type: ignore[method-assign]
+    restored = spy_on_restore(again)
     assert answers(again) == cold
     assert restored == [True]
     # the state equals a build from the rows, field by field where it matters
@@ -251,3 +258,30 @@ def test_a_damaged_file_is_removed_and_the_index_built(make_memory: MakeMemory, 
     again.close()
     assert path.exists()  # written again, whole
     assert path.stat().st_size > 1000
+
+
+def test_small_pieces_read_back_the_same_index(
+    make_memory: MakeMemory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Arrays, dicts and lists go in pieces (a checkpoint between two, for other requests);
+    pieces of a few items put back every one where it was."""
+    monkeypatch.setattr(snapshot, "BLOCK_BYTES", 512)
+    monkeypatch.setattr(snapshot, "PIECE", 3)
+    mem = make_memory(retrieval=SMALL)
+    fill(mem, 6)
+    cold = answers(mem)
+    built = index_of(mem)
+    mem.close()
+    again = make_memory(retrieval=SMALL)
+    restored = spy_on_restore(again)
+    assert answers(again) == cold
+    assert restored == [True]
+    got = index_of(again)
+    for name in ("vectors", "live", "ts", "run", "speaker"):
+        a, b = getattr(got.grid, name)[: got.grid.n], getattr(built.grid, name)[: built.grid.n]
+        assert np.array_equal(a, b, equal_nan=a.dtype.kind == "f"), name
+    assert got.grid.vectors.shape == built.grid.vectors.shape
+    assert got.row_ids == built.row_ids and got.cites == built.cites
+    assert sorted(got.context_bm25.scores(["pottery", "thursday"]).items()) == sorted(
+        built.context_bm25.scores(["pottery", "thursday"]).items()
+    )

@@ -38,7 +38,7 @@ import numpy as np
 
 from lightmem import giveway
 from lightmem.retrieval import bm25
-from lightmem.retrieval.index import OwnerIndex
+from lightmem.retrieval.index import Grid, OwnerIndex
 from lightmem.stores.base import Store
 from lightmem.types import Scope
 
@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 MAGIC = b"LMIDX\x00\x01\n"
 #: items of a dict or list pickled together (one piece: a few milliseconds to read)
 PIECE = 256
+#: bytes of an array pickled together
+BLOCK_BYTES = 1 << 21
 #: the index's fields that hold objects another field holds too: written as ids
 _DERIVED = (
     *("row_turn", "memories", "summaries", "lock", "restore"),
@@ -265,38 +267,72 @@ def _frames(idx: OwnerIndex, header: dict[str, Any]) -> list[bytes]:
 
 
 def _plan(value: Any, frames: list[bytes]) -> tuple[Any, ...]:
-    """How ``value`` is written: pieces of a large dict or list, a BM25 index by its fields,
-    anything else whole; the frame numbers it takes."""
+    """How ``value`` is written, in pieces that each read in a few milliseconds: a large
+    dict or list by :data:`PIECE` items, a large array by blocks of :data:`BLOCK_BYTES`, a
+    grid or a BM25 index by its fields, anything else whole; the pieces go to ``frames``."""
 
-    def put(obj: Any) -> int:
+    def put(obj: Any) -> None:
         frames.append(pickle.dumps(obj, protocol=5))
-        return len(frames) - 1
 
     if isinstance(value, bm25.LiveBM25):  # flat arrays, made dictionaries on demand
-        return ("bm25", put(value.freeze()))
+        frozen, lengths, total, pairs, count = value.freeze()
+        return ("bm25", _plan(frozen, frames), _plan(lengths, frames), total, pairs, count)
+    if isinstance(value, (Grid, bm25.Frozen)):
+        fields = {f: _plan(getattr(value, f), frames) for f in type(value).__slots__}
+        return ("fields", type(value).__name__, fields)
+    if isinstance(value, np.ndarray) and value.ndim and value.nbytes > BLOCK_BYTES:
+        step = max(1, BLOCK_BYTES * len(value) // value.nbytes)
+        for i in range(0, len(value), step):
+            put(value[i : i + step])
+        return ("array", value.dtype.str, value.shape, step)
     if type(value) is dict and len(value) > PIECE:
         items = list(value.items())
-        return ("dict", [put(items[i : i + PIECE]) for i in range(0, len(items), PIECE)])
+        for i in range(0, len(items), PIECE):
+            put(items[i : i + PIECE])
+        return ("dict", len(range(0, len(items), PIECE)))
     if type(value) is list and len(value) > PIECE:
-        return ("list", [put(value[i : i + PIECE]) for i in range(0, len(value), PIECE)])
-    return ("one", put(value))
+        for i in range(0, len(value), PIECE):
+            put(value[i : i + PIECE])
+        return ("list", len(range(0, len(value), PIECE)))
+    put(value)
+    return ("one",)
+
+
+_CLASSES: dict[str, type[Any]] = {"Grid": Grid, "Frozen": bm25.Frozen}
 
 
 def _build(spec: tuple[Any, ...], frames: _Frames) -> Any:
-    """The value ``spec`` describes, read from ``frames`` (its pickles come in order)."""
-    kind, where = spec
+    """The value ``spec`` describes, read from ``frames`` (its pieces come in order), a
+    checkpoint between two pieces."""
+    kind = spec[0]
     giveway.checkpoint()
     if kind == "bm25":
-        return bm25.LiveBM25.thawed(*frames.next())
+        _, frozen, lengths, total, pairs, count = spec
+        return bm25.LiveBM25.thawed(
+            _build(frozen, frames), _build(lengths, frames), total, pairs, count
+        )
+    if kind == "fields":
+        cls = _CLASSES[spec[1]]
+        out = object.__new__(cls)
+        for name, part in spec[2].items():
+            setattr(out, name, _build(part, frames))
+        return out
+    if kind == "array":
+        _, dtype, shape, step = spec
+        array = np.empty(shape, dtype=np.dtype(dtype))
+        for i in range(0, shape[0], step):
+            giveway.checkpoint()
+            array[i : i + step] = frames.next()
+        return array
     if kind == "dict":
         d: dict[Any, Any] = {}
-        for _ in where:
+        for _ in range(spec[1]):
             giveway.checkpoint()
             d.update(frames.next())
         return d
     if kind == "list":
         items: list[Any] = []
-        for _ in where:
+        for _ in range(spec[1]):
             giveway.checkpoint()
             items.extend(frames.next())
         return items
