@@ -47,6 +47,30 @@ def matvec(matrix: npt.NDArray[np.float32], vector: Vector) -> npt.NDArray[np.fl
     return out
 
 
+class Dense:
+    """One query vector's cosines to the owner's turns and memories, each computed once a
+    search however many rankings use it (plain, over the question's focus, the changes)."""
+
+    def __init__(self, index: OwnerIndex, vector: Vector) -> None:
+        self.index, self.vector = index, vector
+        self._turns: npt.NDArray[np.float32] | None = None
+        self._memories: npt.NDArray[np.float32] | None = None
+
+    @property
+    def turns(self) -> npt.NDArray[np.float32]:
+        if self._turns is None:
+            g = self.index.grid
+            self._turns = matvec(g.vectors[: g.n], self.vector)
+        return self._turns
+
+    @property
+    def memories(self) -> npt.NDArray[np.float32]:
+        if self._memories is None:
+            g = self.index.mem
+            self._memories = matvec(g.vectors[: g.n], self.vector)
+        return self._memories
+
+
 def top(scores: npt.NDArray[np.float32], usable: Mask, depth: int) -> list[int]:
     """Row numbers of the ``depth`` best usable scores, best first (ties: lower row)."""
     n = min(depth, int(usable.sum()))
@@ -99,17 +123,17 @@ def focus_mask(index: OwnerIndex, focus: Focus) -> Mask:
 def turn_rankings(
     index: OwnerIndex,
     allowed: Mask,
-    vector: Vector | None,
+    dense: Dense | None,
     query: str | None,
     depth: int,
 ) -> list[list[str]]:
-    """Turn ids, one list per key: dense plain and context (when ``vector``), BM25 plain
+    """Turn ids, one list per key: dense plain and context (when ``dense``), BM25 plain
     and context (when ``query``)."""
     g, out = index.grid, []
     ids = index.row_ids
-    if vector is not None:
+    if dense is not None:
         usable = allowed & g.has[: g.n]
-        plain = matvec(g.vectors[: g.n], vector)
+        plain = dense.turns
         out.append([ids[i] for i in top(plain, usable, depth)])
         padded = np.append(plain, np.float32(0.0))
         near = padded[index.neighbours[: g.n]].sum(axis=1)
@@ -128,22 +152,22 @@ def memory_mask(index: OwnerIndex, scope: Scope, time_range: TimeRange | None) -
 
 
 def memory_dense(
-    index: OwnerIndex, allowed: Mask, vector: Vector, depth: int, least: float = -1.0
+    index: OwnerIndex, allowed: Mask, dense: Dense, depth: int, least: float = -1.0
 ) -> list[str]:
     """Memory ids by cosine to their evidence-keyed vectors (at least ``least``), best
     first."""
     g = index.mem
-    scores = matvec(g.vectors[: g.n], vector)
+    scores = dense.memories
     usable = allowed & g.has[: g.n] & (scores >= least)
     return [_memory_id(index, i) for i in top(scores, usable, depth)]
 
 
 def turn_dense(
-    index: OwnerIndex, allowed: Mask, vector: Vector, depth: int, least: float = -1.0
+    index: OwnerIndex, allowed: Mask, dense: Dense, depth: int, least: float = -1.0
 ) -> list[str]:
     """Turn ids by cosine of their own vectors (at least ``least``), best first."""
     g = index.grid
-    scores = matvec(g.vectors[: g.n], vector)
+    scores = dense.turns
     usable = allowed & g.has[: g.n] & (scores >= least)
     return [index.row_ids[i] for i in top(scores, usable, depth)]
 

@@ -177,26 +177,27 @@ class Searcher:
         lists: list[list[str]] = []
         weights: list[float] = []
         mem_allowed = rank.memory_mask(index, scope, time_range)
-        if vector is not None:
-            lists.append(["e:" + i for i in rank.memory_dense(index, mem_allowed, vector, deep)])
+        dense = rank.Dense(index, vector) if vector is not None else None
+        if dense is not None:
+            lists.append(["e:" + i for i in rank.memory_dense(index, mem_allowed, dense, deep)])
         if text is not None:
             lists.append(["e:" + i for i in rank.memory_bm25(index, mem_allowed, text, deep)])
         weights += [self.settings.memory_weight] * len(lists)
         allowed = rank.grid_mask(index.grid, index.sessions.of, scope, time_range)
-        for ranked in rank.turn_rankings(index, allowed, vector, text, deep):
+        for ranked in rank.turn_rankings(index, allowed, dense, text, deep):
             lists.append(["t:" + i for i in ranked])
             weights.append(1.0)
         if focus:
             narrowed = allowed & rank.focus_mask(index, focus)
-            for ranked in rank.turn_rankings(index, narrowed, vector, text, deep):
+            for ranked in rank.turn_rankings(index, narrowed, dense, text, deep):
                 lists.append(["t:" + i for i in ranked])
                 weights.append(FOCUS_WEIGHT)
         present = not when.about_past(query)
-        if present and vector is not None and index.replaced:
+        if present and dense is not None and index.replaced:
             # a question about now: the memories that say something changed, on their own
             turns, memories = index.changes_mask()
-            ranked = rank.turn_dense(index, allowed & turns, vector, deep, CHANGE_COSINE)
-            ranked_m = rank.memory_dense(index, mem_allowed & memories, vector, deep, CHANGE_COSINE)
+            ranked = rank.turn_dense(index, allowed & turns, dense, deep, CHANGE_COSINE)
+            ranked_m = rank.memory_dense(index, mem_allowed & memories, dense, deep, CHANGE_COSINE)
             lists.append(["t:" + i for i in ranked] + ["e:" + i for i in ranked_m])
             weights.append(CHANGE_WEIGHT)
         if vector is not None and self.image_embedder is not None:
