@@ -3,6 +3,7 @@ brought up to date by delta; never holding what was erased, never read when unsa
 
 from __future__ import annotations
 
+import gc
 import os
 import pickle
 from pathlib import Path
@@ -285,3 +286,14 @@ def test_small_pieces_read_back_the_same_index(
     assert sorted(got.context_bm25.scores(["pottery", "thursday"]).items()) == sorted(
         built.context_bm25.scores(["pottery", "thursday"]).items()
     )
+
+
+def test_a_read_holds_off_full_collections_only_and_puts_the_thresholds_back() -> None:
+    before = gc.get_threshold()
+    with snapshot._young_collections_only():
+        inside = gc.get_threshold()
+        with snapshot._young_collections_only():  # another thread's read meanwhile
+            assert gc.get_threshold() == inside
+        assert gc.get_threshold() == inside
+        assert gc.isenabled() and inside[:2] == before[:2] and inside[2] >= 1 << 30
+    assert gc.get_threshold() == before
