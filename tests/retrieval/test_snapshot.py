@@ -64,6 +64,16 @@ def snapshot_file(mem: Memory) -> Path:
     return path
 
 
+def written(make_memory: MakeMemory) -> tuple[list[list[tuple[str, float]]], Path]:
+    """A store of six sessions searched (so its index is built) and closed (so the snapshot
+    is written): what it answered, and the snapshot's path."""
+    mem = make_memory(retrieval=SMALL)
+    fill(mem, 6)
+    cold = answers(mem)
+    mem.close()
+    return cold, snapshot_file(mem)
+
+
 def spy_on_restore(mem: Memory) -> list[bool]:
     """What each restore of ``mem``'s searcher answered (True: it read a snapshot)."""
     restored: list[bool] = []
@@ -105,10 +115,7 @@ def test_a_reopened_store_reads_the_snapshot_and_answers_as_a_cold_build(
 def test_changes_made_after_the_snapshot_are_applied_by_delta(
     make_memory: MakeMemory, tmp_path: Path
 ) -> None:
-    mem = make_memory(retrieval=SMALL)
-    fill(mem, 6)
-    answers(mem)
-    mem.close()
+    written(make_memory)
     writer = make_memory(retrieval=SMALL)  # writes, never searches: the file stays as it was
     writer.add("I adopted a greyhound called Comet.", user_id="alice", session_id="s9")
     writer.flush(user_id="alice")
@@ -169,11 +176,7 @@ def test_an_erasure_removes_the_file_and_nothing_erased_is_written_again(
 def test_an_erasure_the_file_did_not_see_means_it_is_not_read(
     make_memory: MakeMemory,
 ) -> None:
-    mem = make_memory(retrieval=SMALL)
-    fill(mem, 6)
-    answers(mem)
-    mem.close()
-    path = snapshot_file(mem)
+    _, path = written(make_memory)
     kept = path.read_bytes()
     purger = make_memory(retrieval=SMALL)
     purger.forget("Lisbon", user_id="alice", purge=True)
@@ -190,11 +193,7 @@ def test_an_erasure_the_file_did_not_see_means_it_is_not_read(
 def test_a_file_others_can_write_or_that_names_other_code_is_never_unpickled(
     make_memory: MakeMemory, tmp_path: Path
 ) -> None:
-    mem = make_memory(retrieval=SMALL)
-    fill(mem, 6)
-    cold = answers(mem)
-    mem.close()
-    path = snapshot_file(mem)
+    cold, path = written(make_memory)
     good = path.read_bytes()
 
     os.chmod(path, 0o666)
@@ -222,10 +221,7 @@ class _Evil:
 
 
 def test_another_setting_or_a_small_owner_builds_from_the_rows(make_memory: MakeMemory) -> None:
-    mem = make_memory(retrieval=SMALL)
-    fill(mem, 6)
-    answers(mem)
-    mem.close()
+    _, path = written(make_memory)
     wider = make_memory(retrieval={**SMALL, "context_window": 3})
     s = wider.searcher.snapshots
     assert isinstance(s, Snapshots)
@@ -236,7 +232,7 @@ def test_another_setting_or_a_small_owner_builds_from_the_rows(make_memory: Make
     remade = make_memory(retrieval=SMALL)
     answers(remade)
     remade.close()
-    before = snapshot_file(mem).stat().st_mtime_ns
+    before = path.stat().st_mtime_ns
     small = make_memory(retrieval={"snapshot_min_rows": 1000})
     small.add("One more line about the garden.", user_id="alice", session_id="s7")
     small.flush(user_id="alice")
@@ -247,11 +243,7 @@ def test_another_setting_or_a_small_owner_builds_from_the_rows(make_memory: Make
 
 @pytest.mark.parametrize("cut", [10, 200])
 def test_a_damaged_file_is_removed_and_the_index_built(make_memory: MakeMemory, cut: int) -> None:
-    mem = make_memory(retrieval=SMALL)
-    fill(mem, 6)
-    cold = answers(mem)
-    mem.close()
-    path = snapshot_file(mem)
+    cold, path = written(make_memory)
     path.write_bytes(path.read_bytes()[:-cut])
     os.chmod(path, 0o600)
     again = make_memory(retrieval=SMALL)
