@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import pickle
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -457,7 +458,9 @@ class Memory(Forgetting, Current, Pools):
             self._worker.stop()
         try:
             self.searcher.save_snapshots()
-        except OSError as exc:  # a cache file: the next first search builds from the rows
+        except (OSError, LightMemError, pickle.PicklingError, TypeError) as exc:
+            # a cache file: the store still closes, and the next first search builds the
+            # index from the rows
             log.warning("index snapshots not written (%s: %s)", type(exc).__name__, exc)
         finally:
             self.parts.close()
