@@ -22,7 +22,6 @@ import bisect
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -69,10 +68,6 @@ def unit_text(turn: Turn) -> str:
 def is_turn_text(entry: Entry) -> bool:
     """A no-LLM memory still holding its turn's text (an edited one is ranked by its own)."""
     return entry.kind == "fact" and entry.origin == "turn" and entry.version == 1
-
-
-def timestamp(value: datetime | None) -> float:
-    return epoch_seconds(value)
 
 
 class Codes:
@@ -328,7 +323,7 @@ class OwnerIndex:
         self.memory_row[entry.id] = row
         g = self.mem
         g.live[row] = True
-        g.ts[row] = timestamp(entry.timestamp)
+        g.ts[row] = epoch_seconds(entry.timestamp)
         g.run[row] = self.runs(entry.scope.run_id)
         if vector is not None:
             key = np.asarray(vector, dtype=np.float32).copy()
@@ -389,7 +384,7 @@ class OwnerIndex:
         self.words.append(words)
         self.sizes.append(len(turn.content.split()))
         g.live[row] = True
-        g.ts[row] = timestamp(turn.timestamp)
+        g.ts[row] = epoch_seconds(turn.timestamp)
         g.run[row] = self.sessions(turn.session_id)
         g.speaker[row] = self.speakers(turn.speaker)
         g.user[row] = turn.role == "user"

@@ -41,6 +41,12 @@ def like_pattern(text: str) -> str:
     return text.replace(ESCAPE, ESCAPE * 2).replace("%", ESCAPE + "%").replace("_", ESCAPE + "_")
 
 
+def contains(d: Dialect, column: str, word: str) -> tuple[str, str]:
+    """The condition that ``column`` holds ``word`` as a substring (ASCII in any case), and
+    its parameter."""
+    return f"{column} {d.like_any_case} ? ESCAPE '{ESCAPE}'", f"%{like_pattern(word)}%"
+
+
 def may_hold(d: Dialect, column: str, words: list[str]) -> tuple[str, list[Any]]:
     """The condition that ``column`` may hold every one of ``words`` (case-folded) as a
     word: true for every text that does, and for few others."""
@@ -51,8 +57,9 @@ def may_hold(d: Dialect, column: str, words: list[str]) -> tuple[str, list[Any]]
     narrowing = narrowing[:MAX_WORDS]
     if not narrowing:
         return "1 = 1", []
-    likes = " AND ".join(f"{column} {d.like_any_case} ? ESCAPE '{ESCAPE}'" for _ in narrowing)
-    return f"({other} OR ({likes}))", [*params, *(f"%{like_pattern(w)}%" for w in narrowing)]
+    likes = [contains(d, column, w) for w in narrowing]
+    held = " AND ".join(cond for cond, _ in likes)
+    return f"({other} OR ({held}))", [*params, *(param for _, param in likes)]
 
 
 def turns(c: Conn, d: Dialect, owner: Scope, words: list[str]) -> list[Turn]:

@@ -16,7 +16,7 @@ from typing import Any
 
 from lightmem.errors import NotFoundError
 from lightmem.stores.sql import entries, keys
-from lightmem.stores.sql.candidates import ESCAPE, like_pattern
+from lightmem.stores.sql.candidates import contains
 from lightmem.stores.sql.codec import (
     dump_list,
     in_scope,
@@ -148,13 +148,10 @@ MAX_ALONE = 64
 def _still_said(c: Conn, d: Dialect, owner: Scope, word: str) -> bool:
     """Whether a turn or memory the owner keeps may say ``word`` (a substring, in ASCII any
     case: when unsure it is said, and the word stays)."""
-    pattern = f"%{like_pattern(word)}%"
+    where, params = scope_where(owner)
     for table, column in (("turns", "content"), ("entries", "text")):
-        where, params = scope_where(owner)
-        sql = (
-            f"SELECT 1 FROM {table} WHERE {where} AND {column} {d.like_any_case} ? "
-            f"ESCAPE '{ESCAPE}' LIMIT 1"
-        )
+        cond, pattern = contains(d, column, word)
+        sql = f"SELECT 1 FROM {table} WHERE {where} AND {cond} LIMIT 1"
         if c.execute(sql, [*params, pattern]).fetchone() is not None:
             return True
     return False
