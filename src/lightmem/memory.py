@@ -67,7 +67,9 @@ class Memory(Forgetting, Current, Pools):
 
     ``Memory()`` opens the store under ``LIGHTMEM_HOME`` (default ``~/.lightmem``);
     ``Memory(path)`` opens or creates a store directory at ``path``. The resolved config is
-    saved there (secrets excluded), so reopening a store needs no config.
+    saved there (secrets excluded), so reopening a store needs no config. ``warm=True``
+    loads a local embedder's model on a thread at once, while the store opens (for a caller
+    about to add or search: the first call then does not wait for it all).
     """
 
     def __init__(
@@ -75,9 +77,10 @@ class Memory(Forgetting, Current, Pools):
         path: str | Path | None = None,
         *,
         config: MemoryConfig | dict[str, Any] | str | Path | None = None,
+        warm: bool = False,
         **overrides: Any,
     ) -> None:
-        self.parts = assemble(path, config, **overrides)
+        self.parts = assemble(path, config, warm=warm, **overrides)
         self.path, self.config, self.store = self.parts.path, self.parts.config, self.parts.store
         self.embedder, self.llm = self.parts.embedder, self.parts.llm
         self.image_embedder = self.parts.image_embedder

@@ -3,6 +3,8 @@ the store opened in its directory and checked against the embedder, the config s
 
 from __future__ import annotations
 
+import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,8 @@ from lightmem.registry import build, build_llm
 from lightmem.sensory.compressors.base import Compressor
 from lightmem.sensory.segmenters.base import Segmenter
 from lightmem.stores.base import Store
+
+log = logging.getLogger("lightmem.engine")
 
 
 @dataclass(slots=True)
@@ -64,15 +68,20 @@ class Components:
 def assemble(
     path: str | Path | None,
     config: MemoryConfig | dict[str, Any] | str | Path | None = None,
+    *,
+    warm: bool = False,
     **overrides: Any,
 ) -> Components:
     """Open (or create) the store at ``path`` (default: ``LIGHTMEM_HOME``) with ``config``
-    (default: the config saved beside the store), ``overrides`` on top."""
+    (default: the config saved beside the store), ``overrides`` on top. With ``warm`` the
+    embedder's model loads on a thread while the rest is built and the store opens."""
     where = Path(path) if path is not None else lightmem_home()
     if config is None:
         config = storedir.saved_config(where)
     cfg = MemoryConfig.load(config, **overrides)
     embedder: Embedder = build("embedder", cfg.embedder, Embedder)
+    if warm:
+        warm_in_background(embedder)
     llm = build_llm(cfg.llm)
     compressor: Compressor = build("compressor", cfg.compressor, Compressor)
     segmenter: Segmenter = build("segmenter", segmenter_section(cfg, llm), Segmenter)
@@ -92,6 +101,22 @@ def assemble(
         store.close()
         raise
     return Components(where, cfg, embedder, llm, compressor, segmenter, image_embedder, store)
+
+
+def warm_in_background(embedder: Embedder) -> threading.Thread:
+    """Start :meth:`Embedder.warm` on a thread (not a daemon: the process waits for a load
+    under way rather than ending inside it). A failure is left to the first ``embed``, which
+    raises it where the caller sees it."""
+
+    def load() -> None:
+        try:
+            embedder.warm()
+        except Exception as exc:  # noqa: BLE001 - the first embed raises it to the caller
+            log.debug("embedder warm-up failed: %s", type(exc).__name__)
+
+    thread = threading.Thread(target=load, name="lightmem-embedder-warm")
+    thread.start()
+    return thread
 
 
 def llm_mode(llm: LLM) -> str:

@@ -1,0 +1,62 @@
+"""``Memory(warm=True)`` loads the embedder's model on a thread while the store opens (the
+CLI's ``add``, ``search``, ``context``, ``ingest`` and ``import-chat`` open it so): opening
+does not wait for the load, and a load that fails is raised by the first call that embeds,
+not by the thread."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from lightmem import Memory
+from lightmem.embedders.hashing import HashEmbedder
+from lightmem.errors import ProviderError
+
+HASH = {"embedder": {"provider": "hash", "options": {"dim": 64}}, "llm": "none"}
+
+
+def test_the_model_loads_on_a_thread_while_the_store_opens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started, release = threading.Event(), threading.Event()
+    loaded_on: list[str] = []
+
+    def slow_warm(self: HashEmbedder) -> None:
+        loaded_on.append(threading.current_thread().name)
+        started.set()
+        assert release.wait(10)
+
+    monkeypatch.setattr(HashEmbedder, "warm", slow_warm)
+    with Memory(tmp_path / "s", config=HASH, warm=True) as mem:
+        assert started.wait(10)
+        # the store is open and answers while the model is still loading
+        assert mem.get_all(user_id="u") == []
+        release.set()
+        mem.add("I keep bees on the roof", user_id="u")
+        found = mem.search("bees", user_id="u")
+        assert [e.text for e in found] == ["user: I keep bees on the roof"]
+    assert loaded_on == ["lightmem-embedder-warm"]
+
+
+def test_without_warm_nothing_loads_before_the_first_embed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(HashEmbedder, "warm", lambda self: calls.append("warm"))
+    with Memory(tmp_path / "s", config=HASH):
+        pass
+    assert calls == []
+
+
+def test_a_failed_load_is_raised_by_the_first_embed_not_at_open(tmp_path: Path) -> None:
+    config = {
+        "embedder": {"provider": "minilm", "options": {"model_path": str(tmp_path / "none.onnx")}},
+        "llm": "none",
+    }
+    with Memory(tmp_path / "s", config=config, warm=True) as mem:
+        mem.add("I keep bees on the roof", user_id="u")  # kept; its processing waits
+        assert [t.content for t in mem.turns(user_id="u")] == ["I keep bees on the roof"]
+        with pytest.raises(ProviderError, match="model_path"):
+            mem.search("bees", user_id="u")
