@@ -1,0 +1,70 @@
+"""Query vectors, line by line and remembered.
+
+A query of several lines (the proxy's recent user messages, a pasted exchange) is embedded
+line by line and searched by the mean of its lines' vectors. Embedded whole, its lines would
+compete for the embedder's window (MiniLM reads 256 tokens and cuts the rest: the newest
+message, last in the query, was the part cut), and every request of a growing conversation
+would embed all of its recent messages again. Here each line's vector is kept (the last
+:data:`SIZE` lines, by a digest of the text: no query text is held), so a conversation that
+grows by one message embeds one message. A query of one line is embedded as before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+
+import numpy as np
+
+from lightmem.embedders.base import Embedder
+from lightmem.retrieval.index import Vector
+
+#: lines whose vectors are kept (384 floats each for MiniLM: 1.5 MB)
+SIZE = 1024
+
+
+class QueryVectors:
+    def __init__(self, embedder: Embedder, size: int = SIZE) -> None:
+        self.embedder = embedder
+        self.size = size
+        self._kept: OrderedDict[bytes, Vector] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(self, query: str) -> Vector:
+        """The query's unit vector: the normalised mean of its lines' vectors."""
+        lines = [s for s in (line.strip() for line in query.splitlines()) if s] or [query]
+        keys = [_digest(line) for line in lines]
+        vectors = self._recall(keys)
+        missing = {k: line for k, line in zip(keys, lines, strict=True) if k not in vectors}
+        if missing:
+            fresh = self.embedder.embed(list(missing.values()))
+            # aligned copies: a view into the model's output buffer makes BLAS crawl
+            made = {k: np.array(v, dtype=np.float32) for k, v in zip(missing, fresh, strict=True)}
+            self._keep(made)
+            vectors.update(made)
+        if len(keys) == 1:
+            return vectors[keys[0]].copy()
+        mean = np.mean([vectors[k] for k in keys], axis=0, dtype=np.float32)
+        norm = float(np.linalg.norm(mean))
+        return np.asarray(mean / norm if norm > 1e-9 else mean, dtype=np.float32)
+
+    def _recall(self, keys: list[bytes]) -> dict[bytes, Vector]:
+        found: dict[bytes, Vector] = {}
+        with self._lock:
+            for k in keys:
+                v = self._kept.get(k)
+                if v is not None:
+                    self._kept.move_to_end(k)
+                    found[k] = v
+        return found
+
+    def _keep(self, made: dict[bytes, Vector]) -> None:
+        with self._lock:
+            self._kept.update(made)
+            while len(self._kept) > self.size:
+                self._kept.popitem(last=False)
+
+
+def _digest(line: str) -> bytes:
+    return hashlib.blake2b(line.encode("utf-8", "surrogatepass"), digest_size=16).digest()
