@@ -11,7 +11,7 @@ import pytest
 
 from lightmem import InputError, Memory, NotFoundError, keyed
 from lightmem.llm.scripted import ScriptedLLM
-from lightmem.longterm.validity import Candidate, change_cue, predecessor, replaces
+from lightmem.longterm.validity import Candidate, change_cue, details, predecessor, replaces
 from lightmem.types import EntryStatus, HistoryEvent, Scope
 from tests.fakes.decide import per_target
 from tests.support.memories import MakeMemory
@@ -27,6 +27,10 @@ HASH = {"embedder": {"provider": "hash", "options": {"dim": 256}}}
         ("Biscuit passed away; we adopted a new dog called Pepper.", "My dog is Biscuit."),
         ("I don't drink coffee anymore, only green tea.", "I drink two coffees every morning."),
         ("My new phone number is 555-0199.", "My phone number is 555-0142."),
+        # a number with its unit is a detail: "now" and a swapped amount say the change
+        ("I got a raise, my salary is 52k now.", "My salary is 45k."),
+        ("I resigned from Deloitte and joined a startup as their CFO.", "I work at Deloitte."),
+        ("We relocated the studio from Leeds to Bristol.", "Our studio is in Leeds."),
     ],
 )
 def test_a_statement_of_change_replaces_the_older_statement(newer: str, older: str) -> None:
@@ -58,6 +62,10 @@ def test_cues_and_the_one_predecessor() -> None:
     assert change_cue("I switched jobs") == "strong"
     assert change_cue("I have a new bike") == "weak"
     assert change_cue("I would never quit") is None
+    assert change_cue("I write Go at work now") == "weak"
+    # "right now" is this moment, not a change
+    assert change_cue("I'm signing up for a lesson right now") is None
+    assert change_cue("I was laid off in May") == "strong"
     older = [
         Candidate("a", "I work at Acme as an engineer.", 0.55),
         Candidate("b", "I work at Acme in sales.", 0.7),
@@ -65,6 +73,18 @@ def test_cues_and_the_one_predecessor() -> None:
     ]
     assert predecessor("I quit Acme and now work at Globex.", older) == "b"  # the closest
     assert predecessor("See you soon!", older) is None
+
+
+def test_details_are_names_and_amounts_not_i_nor_the_one_spoken_to() -> None:
+    assert details("I got a raise, my salary is 52k now.") == {"52k"}
+    assert details("The yoga class was moved to 7pm on Fridays.") == {"7pm", "fridays"}
+    assert details("Thank you Kate. I’m going, I'm off, I've said it.") == {"kate"}
+    # the name of the one spoken to (a speaker, or a word most memories use) is no detail:
+    # here it made a thank-you with "get started" replace the statement it followed
+    newer = "Thank you so much Kate. I'm going to sign up for a lesson and get started."
+    older = "I dropped Spanish and started Japanese lessons with a tutor."
+    assert replaces(newer, older, 0.5)
+    assert not replaces(newer, older, 0.5, ignore=frozenset({"kate"}))
 
 
 def two_sessions(mem: Memory) -> None:

@@ -9,9 +9,11 @@ The rule, for a newer memory N and an older memory O of the same owner and speak
    memories use): at least ``MIN_OVERLAP`` of the shorter one's, and their vectors are
    similar (cosine >= ``SUBJECT_COSINE``);
 2. *a change*: N says that something changed: a change word ("switched", "moved", "no
-   longer", "instead", "quit", "raised" ...; not negated: "I won't quit" is none), or a
-   weaker one ("now", "new") with two shared words or a swapped detail (a name or number of
-   O's that N lacks, and one of N's own);
+   longer", "instead", "quit", "raised", "relocated", "resigned" ...; not negated: "I won't
+   quit" is none), or a weaker one ("now", "new"; not "right now") with two shared words or
+   a swapped detail (a name or number of O's that N lacks, and one of N's own; "52k" and
+   "7pm" are numbers, "I'm" and the ignored words, such as the name of the one spoken to,
+   are no names);
 3. *not a repeat*: N is not a near-duplicate of O (consolidation merges those) and does not
    keep all of O's details (then it adds to O rather than replacing it).
 
@@ -40,7 +42,8 @@ _STRONG = """
 anymore instead switched switch switching changed change transferred transfer quit quitting
 stopped stop gave dropped replaced replacing retired rehomed adopted raised lowered pushed
 postponed cancelled canceled rescheduled rewrote upgraded downgraded sold converted left
-leaving moved former formerly ex
+leaving moved former formerly ex relocated relocating resigned promoted graduated divorced
+separated swapped traded ditched renamed
 """
 #: words that say it only beside a second shared word or a swapped detail ("now", "new")
 _WEAK = """
@@ -64,10 +67,18 @@ CUE_PHRASES = (
     "switched to",
     "from now on",
     "used to",
+    "laid off",
+    "got rid of",
+    "taken up",
+    "took up",
 )
+#: words before "now" that make it "at this moment", not "from now on" ("right now")
+_MOMENT = frozenset({"right", "just", "for", "by", "until", "till", "til", "up"})
+#: capitalised words that name no one: "I" and its contractions
+_PRONOUN_I = frozenset({"i'm", "i’m", "i've", "i’ve", "i'd", "i’d", "i'll", "i’ll"})
 _NEGATIONS = frozenset({"not", "never", "won", "wont", "can", "cant", "don", "dont", "didn"})
 _CUE_STEMS = frozenset(stem(w) for w in CUE_WORDS)
-_DETAIL = re.compile(r"\b(?:[A-Z][\w'’.-]*[a-z][\w'’-]*|\d[\d.,:/-]*)\b")
+_DETAIL = re.compile(r"\b(?:[A-Z][\w'’.-]*[a-z][\w'’-]*|\d[\w.,:/-]*)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +104,8 @@ def change_cue(text: str) -> str | None:
         return "strong"
     found = None
     for i, w in enumerate(said):
+        if w == "now" and i > 0 and said[i - 1] in _MOMENT:
+            continue
         if w in CUE_WORDS and not _NEGATIONS & set(said[max(0, i - 3) : i]):
             if w in STRONG_CUES:
                 return "strong"
@@ -105,10 +118,12 @@ def says_change(text: str) -> bool:
 
 
 def details(text: str) -> set[str]:
-    """Names and numbers (capitalised words after the first, digits)."""
+    """Names and numbers (capitalised words after the first but "I'm" and the like; numbers
+    with what they count: "52k", "7pm")."""
     found = _DETAIL.findall(text)
     first = text.split()[0] if text.split() else ""
-    return {d.lower().strip(".'’") for d in found if d != first}
+    out = {d.lower().strip(".,:/-'’") for d in found if d != first}
+    return out - _PRONOUN_I
 
 
 #: the least share of the shorter memory's content words the two must share
@@ -136,12 +151,18 @@ def replaces(newer: str, older: str, cosine: float, ignore: frozenset[str] = fro
     shared = a & b
     if not shared or len(shared) < MIN_OVERLAP * min(len(a), len(b)):
         return False
-    old_details, new_details = details(older), details(newer)
+    old_details, new_details = _own(details(older), ignore), _own(details(newer), ignore)
     cue = change_cue(newer)
     if old_details and old_details <= new_details and cue is None:
         return False  # keeps every detail: it adds, it does not replace
     swapped = bool(old_details - new_details) and bool(new_details - old_details)
     return cue == "strong" or (cue == "weak" and (swapped or len(shared) >= 2))
+
+
+def _own(found: set[str], ignore: frozenset[str]) -> set[str]:
+    """Details that are not the speakers' names nor words most memories use ("Thanks
+    Kate!" names the one spoken to: no detail of a fact)."""
+    return {d for d in found if d not in ignore and stem(d) not in ignore}
 
 
 def predecessor(
