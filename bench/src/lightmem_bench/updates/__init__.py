@@ -1,0 +1,1 @@
+"""``lightmem bench updates``: facts that change, in a long chat."""
