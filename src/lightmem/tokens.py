@@ -3,8 +3,10 @@ package, loaded once and lazily; a regex word+punctuation count is the fallback.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
+from collections import OrderedDict
 from functools import cache
 from typing import Any
 
@@ -43,6 +45,32 @@ def count_tokens(text: str) -> int:
     if enc is None:
         return count_words(text)
     return len(enc.encode(text, disallowed_special=()))
+
+
+#: texts whose counts :func:`count_tokens_kept` keeps (by a digest: no text is held)
+KEPT_COUNTS = 16384
+_kept: OrderedDict[bytes, int] = OrderedDict()
+_kept_lock = threading.Lock()
+
+
+def count_tokens_kept(text: str) -> int:
+    """:func:`count_tokens` of a text counted again and again (a memory's line in every
+    context that shows it, a message an app resends with each request): the last
+    :data:`KEPT_COUNTS` counts are kept."""
+    # the counting method is part of the key: a regex count is never served for cl100k's
+    method = b"c" if _encoding() is not None else b"r"
+    key = method + hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    with _kept_lock:
+        n = _kept.get(key)
+        if n is not None:
+            _kept.move_to_end(key)
+            return n
+    n = count_tokens(text)
+    with _kept_lock:
+        _kept[key] = n
+        if len(_kept) > KEPT_COUNTS:
+            _kept.popitem(last=False)
+    return n
 
 
 def count_words(text: str) -> int:

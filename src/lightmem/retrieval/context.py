@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from lightmem.retrieval.when import resolve_relative
-from lightmem.tokens import count_tokens, truncate_tokens
+from lightmem.tokens import count_tokens, count_tokens_kept, truncate_tokens
 from lightmem.types import Entry, Hit
 
 MEMORY_HEADER = "Memories (oldest first):"
@@ -107,7 +107,7 @@ def build_context(hits: Sequence[Hit], budget: int, *, sessions: bool = False) -
         used = count_tokens(SESSION_HEADER) + 2
         for s in dict.fromkeys(h.session.id for h in hits if h.session is not None):
             entry = next(h.session for h in hits if h.session is not None and h.session.id == s)
-            size = count_tokens(session_line(entry)) + 1
+            size = count_tokens_kept(session_line(entry)) + 1
             if used + size <= budget // 2:  # at most half of the budget
                 summaries.append(entry)
                 used += size
@@ -137,9 +137,9 @@ def build_context(hits: Sequence[Hit], budget: int, *, sessions: bool = False) -
 
 def _size(hit: Hit, hits: Sequence[Hit], found: dict[int, int], i: int) -> int:
     if hit.kind != "memory":
-        return count_tokens(turn_line(hit)) + 1
+        return count_tokens_kept(turn_line(hit)) + 1
     older = hits[found[i]] if i in found else None
-    return count_tokens(memory_line(hit, older)) + 1
+    return count_tokens_kept(memory_line(hit, older)) + 1
 
 
 def render(

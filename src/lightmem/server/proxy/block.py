@@ -13,12 +13,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 from lightmem.retrieval.context import day, session_line
 from lightmem.retrieval.query import MEMORY_PREAMBLE, text_of
-from lightmem.tokens import count_tokens
+from lightmem.tokens import count_tokens_kept
 from lightmem.types import Entry
 
 STABLE_HEADER = MEMORY_PREAMBLE
@@ -65,13 +64,13 @@ def render_stable(entries: Sequence[Entry], budget: int) -> tuple[str, list[str]
     dropped). Only the entries decide it: the same entries give the same bytes."""
     pinned, summaries = stable_entries(entries)
     lines, ids = [STABLE_HEADER], []
-    used = count_tokens(STABLE_HEADER)
+    used = count_tokens_kept(STABLE_HEADER)
     for header, group in ((PINNED_HEADER, pinned), (SESSIONS_HEADER, summaries)):
         chosen: list[str] = []
-        cost = count_tokens(header) + 2
+        cost = count_tokens_kept(header) + 2
         for e in group:
             line = session_line(e) if e.kind == "summary" else pinned_line(e)
-            size = count_tokens(line) + 1
+            size = count_tokens_kept(line) + 1
             if used + cost + size > budget:
                 break
             chosen.append(line)
@@ -102,7 +101,6 @@ def message_tokens(messages: Sequence[dict[str, Any]]) -> int:
     return sum(text_tokens(text_of(m)) + MESSAGE_OVERHEAD for m in messages)
 
 
-@lru_cache(maxsize=16384)
 def text_tokens(text: str) -> int:
-    """:func:`count_tokens`, cached: an app resends the same history with every request."""
-    return count_tokens(text)
+    """:func:`count_tokens`, kept: an app resends the same history with every request."""
+    return count_tokens_kept(text)
