@@ -32,7 +32,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -250,7 +250,15 @@ class Searcher:
         """The flat rankings cut to ``depth``, plus each deep ranking restricted to the top
         sessions (weighted ``session_weight``)."""
         wanted = top_sessions.keys()
-        drilled = [[u for u in ranked if _sessions(index, u) & wanted] for ranked in lists]
+        inside: dict[str, bool] = {}  # a unit is in several rankings: decided once
+
+        def within(unit: str) -> bool:
+            found = inside.get(unit)
+            if found is None:
+                found = inside[unit] = _within(index, unit, wanted)
+            return found
+
+        drilled = [[u for u in ranked if within(u)] for ranked in lists]
         w = self.settings.session_weight
         return (
             [ranked[:depth] for ranked in lists] + [d[:depth] for d in drilled],
@@ -323,15 +331,16 @@ def check_query(query: object, mode: object, limit: object) -> None:
         raise InputError(f"limit must be an integer >= 1, got {limit!r}")
 
 
-def _sessions(index: OwnerIndex, unit: str) -> set[str | None]:
-    """The sessions a ranked unit ("t:turn" or "e:entry") comes from."""
+def _within(index: OwnerIndex, unit: str, sessions: Collection[str | None]) -> bool:
+    """Whether a ranked unit ("t:turn" or "e:entry") comes from one of ``sessions``."""
     if unit.startswith("t:"):
         t = index.turns.get(unit[2:])
-        return {t.session_id} if t is not None else set()
+        return t is not None and t.session_id in sessions
     entry = index.entries.get(unit[2:])
     if entry is None:
-        return set()
-    return {index.turns[s].session_id for s in entry.sources if s in index.turns}
+        return False
+    turns = index.turns
+    return any(s in turns and turns[s].session_id in sessions for s in entry.sources)
 
 
 __all__ = ["MODES", "SearchSettings", "Searcher", "check_query", "is_turn_text"]
