@@ -23,7 +23,13 @@ def rrf(
     for i, ranking in enumerate(rankings):
         w = 1.0 if weights is None else float(weights[i])
         for rank, doc in enumerate(ranking, start=1):
-            scores[doc] = scores.get(doc, 0.0) + w / (k + rank)
-            best[doc] = min(best.get(doc, rank), rank)
-            order.setdefault(doc, len(order))
+            score = scores.get(doc)
+            if score is None:  # first seen: this is its best rank so far
+                scores[doc] = w / (k + rank)
+                best[doc] = rank
+                order[doc] = len(order)
+            else:
+                scores[doc] = score + w / (k + rank)
+                if rank < best[doc]:
+                    best[doc] = rank
     return sorted(scores.items(), key=lambda kv: (-kv[1], best[kv[0]], order[kv[0]]))
