@@ -65,7 +65,11 @@ def test_cues_and_the_one_predecessor() -> None:
     assert change_cue("I write Go at work now") == "weak"
     # "right now" is this moment, not a change
     assert change_cue("I'm signing up for a lesson right now") is None
-    assert change_cue("I was laid off in May") == "strong"
+    assert change_cue("We relocated to Bristol") == "strong"
+    # a negated phrase says nothing, and a phrase is matched as whole words
+    assert change_cue("Luckily I was not moved to the night team") is None
+    assert change_cue("I never used to like it") is None
+    assert change_cue("The boxes were removed today") is None  # no "moved to" in it
     older = [
         Candidate("a", "I work at Acme as an engineer.", 0.55),
         Candidate("b", "I work at Acme in sales.", 0.7),
@@ -75,16 +79,52 @@ def test_cues_and_the_one_predecessor() -> None:
     assert predecessor("See you soon!", older) is None
 
 
-def test_details_are_names_and_amounts_not_i_nor_the_one_spoken_to() -> None:
-    assert details("I got a raise, my salary is 52k now.") == {"52k"}
-    assert details("The yoga class was moved to 7pm on Fridays.") == {"7pm", "fridays"}
+def test_details_are_names_and_numbers_not_i_nor_a_speaker() -> None:
+    # a number is its digits, whatever unit follows
+    assert details("I got a raise, my salary is 52k now.") == {"52"}
+    assert details("The yoga class was moved to 7pm on Fridays.") == {"7", "fridays"}
+    assert details("The new rent is 1,200.") == {"1200"}
     assert details("Thank you Kate. I’m going, I'm off, I've said it.") == {"kate"}
-    # the name of the one spoken to (a speaker, or a word most memories use) is no detail:
-    # here it made a thank-you with "get started" replace the statement it followed
+    # the name of a speaker (here the one spoken to) is no detail: it made a thank-you
+    # with "get started" replace the statement it followed
     newer = "Thank you so much Kate. I'm going to sign up for a lesson and get started."
     older = "I dropped Spanish and started Japanese lessons with a tutor."
     assert replaces(newer, older, 0.5)
-    assert not replaces(newer, older, 0.5, ignore=frozenset({"kate"}))
+    assert not replaces(newer, older, 0.5, names=frozenset({"kate"}))
+    # a word the owner uses often is still a detail: London is what changed here
+    assert replaces("I now live in Paris.", "I live in London.", 0.6, ignore=frozenset({"london"}))
+
+
+@pytest.mark.parametrize(
+    ("newer", "older"),
+    [
+        # everyday verbs and phrases that replace nothing (these were change words once)
+        (
+            "I swapped shifts at the bakery with Anna this week.",
+            "I work at the bakery on Main Street.",
+        ),
+        ("I traded two baseball cards with Mike yesterday.", "I collect vintage baseball cards."),
+        (
+            "We separated Luna and Milo at dinner because they fight.",
+            "We have two cats, Luna and Milo.",
+        ),
+        (
+            "Volunteering at the shelter took up my whole Saturday.",
+            "I volunteer at the animal shelter on Saturdays.",
+        ),
+        (
+            "My friend was laid off so I'm covering her shifts at the cafe.",
+            "I work shifts at the cafe.",
+        ),
+        # the same number with a unit is no swapped detail
+        ("My 2nd kid started school.", "I have 2 kids."),
+        ("Now I know the meeting is at 10am.", "The meeting is at 10."),
+        # "right now" is this moment
+        ("I'm at the gym right now.", "I go to the gym on Mondays."),
+    ],
+)
+def test_no_replacement_in_everyday_chat(newer: str, older: str) -> None:
+    assert not replaces(newer, older, cosine=0.6)
 
 
 def two_sessions(mem: Memory) -> None:

@@ -18,6 +18,7 @@ import numpy as np
 
 from lightmem.errors import NotFoundError
 from lightmem.longterm.validity import Candidate, content_terms, predecessor
+from lightmem.retrieval.lexical import stem
 from lightmem.stores.base import Store
 from lightmem.types import Entry, EntryStatus, Scope
 
@@ -58,14 +59,16 @@ class Supersession:
         if not facts:
             return 0
         matrix = np.stack([vectors[e.id] for e in facts]).astype(np.float32)
-        ignore = _ignored(facts)
+        names = _names(facts)
+        ignore = _common(facts) | names | {stem(w) for w in names}
         position = {e.id: i for i, e in enumerate(facts)}
         replaced = 0
         for new in sorted(fresh, key=_when):
             if new.id not in position:
                 continue
             sims = matrix @ matrix[position[new.id]]
-            chosen = predecessor(subject(new), self._candidates(new, facts, sims), ignore)
+            candidates = self._candidates(new, facts, sims)
+            chosen = predecessor(subject(new), candidates, ignore, names)
             if chosen is None:
                 continue
             try:
@@ -112,10 +115,13 @@ def _when(e: Entry) -> tuple[str, str]:
     return (stamp.isoformat() if stamp else "", e.id)
 
 
-def _ignored(facts: list[Entry]) -> frozenset[str]:
-    """Words that carry no subject for this owner: its speakers' names and the words more
-    than :data:`COMMON_SHARE` of its facts use (at least 5)."""
+def _common(facts: list[Entry]) -> frozenset[str]:
+    """Words that carry no subject for this owner: those more than :data:`COMMON_SHARE` of
+    its facts use (at least 5)."""
     df = Counter(w for e in facts for w in set(content_terms(subject(e))))
-    common = {w for w, n in df.items() if n > max(5, COMMON_SHARE * len(facts))}
-    names = {w.lower() for e in facts for s in e.speakers for w in s.split()}
-    return frozenset(common | names)
+    return frozenset(w for w, n in df.items() if n > max(5, COMMON_SHARE * len(facts)))
+
+
+def _names(facts: list[Entry]) -> frozenset[str]:
+    """The words of its speakers' names: no subject, and no detail of a fact."""
+    return frozenset(w.lower() for e in facts for s in e.speakers for w in s.split())

@@ -11,9 +11,9 @@ The rule, for a newer memory N and an older memory O of the same owner and speak
 2. *a change*: N says that something changed: a change word ("switched", "moved", "no
    longer", "instead", "quit", "raised", "relocated", "resigned" ...; not negated: "I won't
    quit" is none), or a weaker one ("now", "new"; not "right now") with two shared words or
-   a swapped detail (a name or number of O's that N lacks, and one of N's own; "52k" and
-   "7pm" are numbers, "I'm" and the ignored words, such as the name of the one spoken to,
-   are no names);
+   a swapped detail (a name or number of O's that N lacks, and one of N's own; a number is
+   its digits, "52k" is 52; "I'm" and the speakers' names, such as the one spoken to, are
+   no details);
 3. *not a repeat*: N is not a near-duplicate of O (consolidation merges those) and does not
    keep all of O's details (then it adds to O rather than replacing it).
 
@@ -42,8 +42,7 @@ _STRONG = """
 anymore instead switched switch switching changed change transferred transfer quit quitting
 stopped stop gave dropped replaced replacing retired rehomed adopted raised lowered pushed
 postponed cancelled canceled rescheduled rewrote upgraded downgraded sold converted left
-leaving moved former formerly ex relocated relocating resigned promoted graduated divorced
-separated swapped traded ditched renamed
+leaving moved former formerly ex relocated relocating resigned divorced
 """
 #: words that say it only beside a second shared word or a swapped detail ("now", "new")
 _WEAK = """
@@ -67,18 +66,17 @@ CUE_PHRASES = (
     "switched to",
     "from now on",
     "used to",
-    "laid off",
-    "got rid of",
-    "taken up",
-    "took up",
 )
 #: words before "now" that make it "at this moment", not "from now on" ("right now")
-_MOMENT = frozenset({"right", "just", "for", "by", "until", "till", "til", "up"})
+_MOMENT = frozenset({"right", "just", "by", "until", "till", "til", "up"})
 #: capitalised words that name no one: "I" and its contractions
 _PRONOUN_I = frozenset({"i'm", "i’m", "i've", "i’ve", "i'd", "i’d", "i'll", "i’ll"})
 _NEGATIONS = frozenset({"not", "never", "won", "wont", "can", "cant", "don", "dont", "didn"})
+_PHRASE_WORDS = tuple(tuple(p.split()) for p in CUE_PHRASES)
 _CUE_STEMS = frozenset(stem(w) for w in CUE_WORDS)
-_DETAIL = re.compile(r"\b(?:[A-Z][\w'’.-]*[a-z][\w'’-]*|\d[\w.,:/-]*)")
+#: a name (a capitalised word), or a number: its digits, whatever unit follows ("52k" is 52,
+#: "2nd" is 2), so that "45k" and "52k" differ and "2nd" and "2" do not
+_DETAIL = re.compile(r"\b(?:[A-Z][\w'’.-]*[a-z][\w'’-]*|\d[\d.,:/-]*)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,18 +97,29 @@ def change_cue(text: str) -> str | None:
     """``"strong"`` when the text says something changed, ``"weak"`` when it only hints at
     it ("now", "new"), None otherwise. A negated cue ("I won't quit") says nothing."""
     said = words(text)
-    lower = " ".join(said)
-    if any(p in lower for p in CUE_PHRASES):
-        return "strong"
+    for phrase in _PHRASE_WORDS:
+        if any(not _negated(said, i) for i in _starts(said, phrase)):
+            return "strong"
     found = None
     for i, w in enumerate(said):
         if w == "now" and i > 0 and said[i - 1] in _MOMENT:
             continue
-        if w in CUE_WORDS and not _NEGATIONS & set(said[max(0, i - 3) : i]):
+        if w in CUE_WORDS and not _negated(said, i):
             if w in STRONG_CUES:
                 return "strong"
             found = "weak"
     return found
+
+
+def _starts(said: list[str], phrase: tuple[str, ...]) -> list[int]:
+    """Where ``phrase`` (words) starts in ``said``, as whole words."""
+    n = len(phrase)
+    return [i for i in range(len(said) - n + 1) if tuple(said[i : i + n]) == phrase]
+
+
+def _negated(said: list[str], i: int) -> bool:
+    """A negation within the three words before position ``i`` ("I won't quit")."""
+    return bool(_NEGATIONS & set(said[max(0, i - 3) : i]))
 
 
 def says_change(text: str) -> bool:
@@ -118,12 +127,12 @@ def says_change(text: str) -> bool:
 
 
 def details(text: str) -> set[str]:
-    """Names and numbers (capitalised words after the first but "I'm" and the like; numbers
-    with what they count: "52k", "7pm")."""
+    """Names and numbers (capitalised words after the first but "I'm" and the like; a
+    number by its digits: "52k" is "52", "1,200" is "1200")."""
     found = _DETAIL.findall(text)
     first = text.split()[0] if text.split() else ""
     out = {d.lower().strip(".,:/-'’") for d in found if d != first}
-    return out - _PRONOUN_I
+    return {d.replace(",", "") if d[:1].isdigit() else d for d in out} - _PRONOUN_I
 
 
 #: the least share of the shorter memory's content words the two must share
@@ -137,10 +146,16 @@ def statement(text: str) -> bool:
     return "?" not in text
 
 
-def replaces(newer: str, older: str, cosine: float, ignore: frozenset[str] = frozenset()) -> bool:
+def replaces(
+    newer: str,
+    older: str,
+    cosine: float,
+    ignore: frozenset[str] = frozenset(),
+    names: frozenset[str] = frozenset(),
+) -> bool:
     """Whether ``newer`` states a change of what ``older`` said (the rule above); words in
     ``ignore`` (the speakers' names, words most of the owner's memories use) carry no
-    subject."""
+    subject, and ``names`` (the speakers') are no details."""
     if cosine < SUBJECT_COSINE or cosine >= REPEAT_COSINE:
         return False
     if not (statement(newer) and statement(older)):
@@ -151,7 +166,7 @@ def replaces(newer: str, older: str, cosine: float, ignore: frozenset[str] = fro
     shared = a & b
     if not shared or len(shared) < MIN_OVERLAP * min(len(a), len(b)):
         return False
-    old_details, new_details = _own(details(older), ignore), _own(details(newer), ignore)
+    old_details, new_details = details(older) - names, details(newer) - names
     cue = change_cue(newer)
     if old_details and old_details <= new_details and cue is None:
         return False  # keeps every detail: it adds, it does not replace
@@ -159,17 +174,14 @@ def replaces(newer: str, older: str, cosine: float, ignore: frozenset[str] = fro
     return cue == "strong" or (cue == "weak" and (swapped or len(shared) >= 2))
 
 
-def _own(found: set[str], ignore: frozenset[str]) -> set[str]:
-    """Details that are not the speakers' names nor words most memories use ("Thanks
-    Kate!" names the one spoken to: no detail of a fact)."""
-    return {d for d in found if d not in ignore and stem(d) not in ignore}
-
-
 def predecessor(
-    newer: str, candidates: list[Candidate], ignore: frozenset[str] = frozenset()
+    newer: str,
+    candidates: list[Candidate],
+    ignore: frozenset[str] = frozenset(),
+    names: frozenset[str] = frozenset(),
 ) -> str | None:
     """The older memory ``newer`` replaces: the most similar one that passes the rule."""
-    passing = [c for c in candidates if replaces(newer, c.text, c.cosine, ignore)]
+    passing = [c for c in candidates if replaces(newer, c.text, c.cosine, ignore, names)]
     if not passing:
         return None
     return max(passing, key=lambda c: (c.cosine, c.entry_id)).entry_id
