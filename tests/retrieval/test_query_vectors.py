@@ -12,6 +12,7 @@ import pytest
 from lightmem import Memory
 from lightmem.embedders.base import Vectors
 from lightmem.embedders.hashing import HashEmbedder, HashEmbedderOptions
+from lightmem.retrieval import people
 from lightmem.retrieval.queryvec import QueryVectors
 
 
@@ -36,11 +37,11 @@ def test_a_growing_conversation_embeds_only_its_new_line() -> None:
     assert len(e.texts) == 3
 
 
-def test_the_vector_is_the_normalised_mean_of_the_lines() -> None:
+def test_the_vector_is_the_mean_of_the_lines_weighted_by_their_words() -> None:
     e = HashEmbedder(HashEmbedderOptions(dim=64))
-    got = QueryVectors(e)("I keep bees\n\n  they swarmed in May  \n")
+    got = QueryVectors(e)("I keep bees\n\n  they swarmed in May  \n```\n")
     a, b = e.embed(["I keep bees", "they swarmed in May"])
-    want = (a + b) / np.linalg.norm(a + b)
+    want = (3 * a + 4 * b) / np.linalg.norm(3 * a + 4 * b)  # the fence has no word
     assert np.allclose(got, want, atol=1e-6)
     assert got.dtype == np.float32 and got.flags["C_CONTIGUOUS"]
     one = QueryVectors(e)("I keep bees")
@@ -61,14 +62,35 @@ def test_no_text_is_kept_and_the_store_is_bounded() -> None:
 
 
 def test_the_newest_message_is_searched_after_a_long_first_one(tmp_path: Path) -> None:
-    """MiniLM reads 256 tokens: embedded whole, this query was only the weather."""
+    """MiniLM reads 256 tokens: embedded whole, this query was the weather alone, and the
+    umbrella outranked the bees. Line by line the question counts, as much as a sentence."""
     config = {"embedder": {"provider": "minilm"}, "llm": "none"}
     weather = " ".join(["The weather was grey and windy all week, with rain most days."] * 30)
     with Memory(tmp_path / "s", config=config) as mem:
-        mem.add("I keep three beehives on the roof of my flat.", user_id="u")
-        mem.add("My sister is a nurse at the city hospital.", user_id="u")
-        mem.add("Storms kept us indoors; the rain did not stop for days.", user_id="u")
-        mem.add("I walk my dog in the park every morning.", user_id="u")
+        for text in [
+            "I keep three beehives on the roof of my flat.",
+            "My sister is a nurse at the city hospital.",
+            "Storms kept us indoors; the rain did not stop for days.",
+            "I walk my dog in the park every morning.",
+            "I bought a new blue umbrella last month.",
+        ]:
+            mem.add(text, user_id="u")
         mem.flush(user_id="u")
-        hits = mem.search(weather + "\nHow are my bees doing?", user_id="u", mode="dense")
-        assert "beehives" in hits[0].text
+        alone = [h.text for h in mem.search(weather, user_id="u", mode="dense")]
+        assert alone.index(next(t for t in alone if "umbrella" in t)) < alone.index(
+            next(t for t in alone if "beehives" in t)
+        )
+        hits = [h.text for h in mem.search(weather + "\nHow are my bees doing?", user_id="u")]
+        assert "Storms" in hits[0] and "beehives" in hits[1]
+
+
+def test_names_and_the_user_are_taken_out_line_by_line() -> None:
+    """A query naming a speaker (or "the user") keeps its lines, so it is still embedded
+    line by line; a one-line query is as before."""
+    found, words = people.named_speakers("Kate's coat is red\nhow are my bees?", {"kate": "Kate"})
+    assert (found, words) == ({"Kate"}, "coat is red\nhow are my bees?")
+    assert people.about_user("the user table is slow\nhow are  my bees?") == (
+        True,
+        "table is slow\nhow are my bees?",
+    )
+    assert people.about_user("What does  the user like?") == (True, "What does like?")

@@ -62,18 +62,27 @@ def about_user(query: str) -> tuple[bool, str]:
     """Whether ``query`` asks about "the user" (whose memory this is: the messages of role
     ``user``), and the query with those words taken out."""
     stripped = _THE_USER.sub(" ", query)
-    return stripped != query, " ".join(stripped.split()) if stripped != query else query
+    return stripped != query, _tidy(stripped) if stripped != query else query
 
 
 def named_speakers(query: str, known: dict[str, str]) -> tuple[set[str], str]:
     """The speakers ``query`` names, and the query with those names taken out."""
     found: set[str] = set()
-    words = []
-    for raw in _POSSESSIVE.sub("", query).split():
-        word = raw.strip(".,;:!?()[]\"'").lower()
-        speaker = known.get(word)
-        if speaker is not None:
-            found.add(speaker)
-            continue
-        words.append(raw)
-    return found, " ".join(words) if found else query
+    lines = []
+    for line in _POSSESSIVE.sub("", query).splitlines():
+        words = []
+        for raw in line.split():
+            word = raw.strip(".,;:!?()[]\"'").lower()
+            speaker = known.get(word)
+            if speaker is not None:
+                found.add(speaker)
+                continue
+            words.append(raw)
+        lines.append(" ".join(words))
+    return found, "\n".join(lines) if found else query
+
+
+def _tidy(text: str) -> str:
+    """Each line's words joined by one space; the lines kept (a query of several lines is
+    embedded line by line)."""
+    return "\n".join(" ".join(line.split()) for line in text.splitlines())
