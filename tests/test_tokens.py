@@ -33,22 +33,21 @@ def test_a_warm_up_and_a_first_count_load_the_encoding_once(
         tokens._load.cache_clear()
 
 
-def test_kept_counts_are_the_counts_by_digest_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(tokens, "KEPT_COUNTS", 3)
-    monkeypatch.setattr(tokens, "_kept", type(tokens._kept)())
+def test_kept_counts_are_the_counts_by_digest_and_bounded() -> None:
+    counts = tokens.TokenCounts(size=3)
     texts = ["Maya: My cat Pixel only eats salmon.", "hello there, world", "a", "b c"]
     for t in texts:
-        assert tokens.count_tokens_kept(t) == tokens.count_tokens(t)
-        assert tokens.count_tokens_kept(t) == tokens.count_tokens(t)  # the kept one
-    assert len(tokens._kept) == 3
-    assert all(isinstance(k, bytes) and b"salmon" not in k for k in tokens._kept)
+        assert counts(t) == tokens.count_tokens(t)
+        assert counts(t) == tokens.count_tokens(t)  # the kept one
+    assert len(counts) == 3
+    assert all(isinstance(k, bytes) and b"salmon" not in k for k in counts._kept)
 
 
 def test_a_kept_count_is_not_served_for_another_counting_method(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(tokens, "_kept", type(tokens._kept)())
+    counts = tokens.TokenCounts()
     text = "don't count me twice!!"
-    cl100k = tokens.count_tokens_kept(text)
+    cl100k = counts(text)
     monkeypatch.setattr(tokens, "_encoding", lambda: None)  # tiktoken missing: the regex count
-    assert tokens.count_tokens_kept(text) == tokens.count_words(text) != cl100k
+    assert counts(text) == tokens.count_words(text) != cl100k

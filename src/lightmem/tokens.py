@@ -47,30 +47,35 @@ def count_tokens(text: str) -> int:
     return len(enc.encode(text, disallowed_special=()))
 
 
-#: texts whose counts :func:`count_tokens_kept` keeps (by a digest: no text is held)
-KEPT_COUNTS = 16384
-_kept: OrderedDict[bytes, int] = OrderedDict()
-_kept_lock = threading.Lock()
+class TokenCounts:
+    """:func:`count_tokens` of texts counted again and again (a memory's line in every
+    context that shows it, a message an app resends with each request): the last ``size``
+    counts are kept, by a digest of the text (no text is held) and the counting method (a
+    regex count is never served for cl100k's)."""
 
+    def __init__(self, size: int = 16384) -> None:
+        self.size = size
+        self._kept: OrderedDict[bytes, int] = OrderedDict()
+        self._lock = threading.Lock()
 
-def count_tokens_kept(text: str) -> int:
-    """:func:`count_tokens` of a text counted again and again (a memory's line in every
-    context that shows it, a message an app resends with each request): the last
-    :data:`KEPT_COUNTS` counts are kept."""
-    # the counting method is part of the key: a regex count is never served for cl100k's
-    method = b"c" if _encoding() is not None else b"r"
-    key = method + hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
-    with _kept_lock:
-        n = _kept.get(key)
-        if n is not None:
-            _kept.move_to_end(key)
-            return n
-    n = count_tokens(text)
-    with _kept_lock:
-        _kept[key] = n
-        if len(_kept) > KEPT_COUNTS:
-            _kept.popitem(last=False)
-    return n
+    def __call__(self, text: str) -> int:
+        method = b"c" if _encoding() is not None else b"r"
+        digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16)
+        key = method + digest.digest()
+        with self._lock:
+            n = self._kept.get(key)
+            if n is not None:
+                self._kept.move_to_end(key)
+                return n
+        n = count_tokens(text)
+        with self._lock:
+            self._kept[key] = n
+            if len(self._kept) > self.size:
+                self._kept.popitem(last=False)
+        return n
+
+    def __len__(self) -> int:
+        return len(self._kept)
 
 
 def count_words(text: str) -> int:

@@ -15,12 +15,12 @@ the block as written.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from lightmem.retrieval.when import resolve_relative
-from lightmem.tokens import count_tokens, count_tokens_kept, truncate_tokens
+from lightmem.tokens import count_tokens, truncate_tokens
 from lightmem.types import Entry, Hit
 
 MEMORY_HEADER = "Memories (oldest first):"
@@ -98,16 +98,23 @@ def supersession(hits: Sequence[Hit]) -> dict[int, int]:
     return out
 
 
-def build_context(hits: Sequence[Hit], budget: int, *, sessions: bool = False) -> Context:
+def build_context(
+    hits: Sequence[Hit],
+    budget: int,
+    *,
+    sessions: bool = False,
+    counts: Callable[[str], int] = count_tokens,
+) -> Context:
     """Pack ``hits`` (best first) into ``budget`` tokens and write the block; with
-    ``sessions``, the hits' session summaries first (best session first, while they fit)."""
+    ``sessions``, the hits' session summaries first (best session first, while they fit).
+    ``counts`` sizes the lines (a :class:`~lightmem.tokens.TokenCounts` keeps them)."""
     summaries: list[Entry] = []
     budget_left = budget
     if sessions:
         used = count_tokens(SESSION_HEADER) + 2
         for s in dict.fromkeys(h.session.id for h in hits if h.session is not None):
             entry = next(h.session for h in hits if h.session is not None and h.session.id == s)
-            size = count_tokens_kept(session_line(entry)) + 1
+            size = counts(session_line(entry)) + 1
             if used + size <= budget // 2:  # at most half of the budget
                 summaries.append(entry)
                 used += size
@@ -115,7 +122,7 @@ def build_context(hits: Sequence[Hit], budget: int, *, sessions: bool = False) -
     overhead = count_tokens(MEMORY_HEADER) + count_tokens(TURN_HEADER) + 4
     found = supersession(hits)
     replaced = set(found.values())
-    sizes = [_size(h, hits, found, i) for i, h in enumerate(hits)]
+    sizes = [_size(h, hits, found, i, counts) for i, h in enumerate(hits)]
     room = max(0, budget_left - overhead)
     first = pack([0 if i in replaced else s for i, s in enumerate(sizes)], room)
     left = room - sum(sizes[i] for i in first)
@@ -135,11 +142,13 @@ def build_context(hits: Sequence[Hit], budget: int, *, sessions: bool = False) -
     return Context(text, count_tokens(text), budget, list(kept), supersedes)
 
 
-def _size(hit: Hit, hits: Sequence[Hit], found: dict[int, int], i: int) -> int:
+def _size(
+    hit: Hit, hits: Sequence[Hit], found: dict[int, int], i: int, counts: Callable[[str], int]
+) -> int:
     if hit.kind != "memory":
-        return count_tokens_kept(turn_line(hit)) + 1
+        return counts(turn_line(hit)) + 1
     older = hits[found[i]] if i in found else None
-    return count_tokens_kept(memory_line(hit, older)) + 1
+    return counts(memory_line(hit, older)) + 1
 
 
 def render(

@@ -10,7 +10,7 @@ call it with one scope, the scoped view (shared pools) with several.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from lightmem.config import MemoryConfig, RetrievalSection
@@ -23,6 +23,7 @@ from lightmem.retrieval.fusion import rrf
 from lightmem.retrieval.search import Searcher, SearchSettings
 from lightmem.stores.base import Store, TimeRange
 from lightmem.timeutil import parse_timestamp
+from lightmem.tokens import TokenCounts
 from lightmem.types import Entry, Hit, Scope, SearchMode
 
 #: the entries to leave out of an owner's results now (expired ones), as if deleted
@@ -96,6 +97,8 @@ class Retriever:
     store: Store
     settings: RetrievalSection
     hidden: Hidden
+    #: the token counts of the lines contexts show again and again
+    counts: TokenCounts = field(default_factory=TokenCounts)
 
     @classmethod
     def build(
@@ -170,4 +173,4 @@ class Retriever:
         hits = self.search(
             query, scopes, limit=candidates(budget), mode=chosen, time_range=time_range
         )
-        return build_context(hits, budget, sessions=sessions)
+        return build_context(hits, budget, sessions=sessions, counts=self.counts)

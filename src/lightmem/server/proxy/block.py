@@ -11,13 +11,13 @@ prefix cache can keep everything up to the per-question part.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 from lightmem.retrieval.context import day, session_line
 from lightmem.retrieval.query import MEMORY_PREAMBLE, text_of
-from lightmem.tokens import count_tokens_kept
+from lightmem.tokens import count_tokens
 from lightmem.types import Entry
 
 STABLE_HEADER = MEMORY_PREAMBLE
@@ -26,6 +26,8 @@ SESSIONS_HEADER = "Earlier sessions (oldest first):"
 QUESTION_HEADER = "Relevant to this request:"
 #: Roles whose leading messages are the app's own instructions: kept, never trimmed.
 SYSTEM_ROLES = frozenset({"system", "developer"})
+#: Counts a text's tokens (:func:`count_tokens`, or a :class:`~lightmem.tokens.TokenCounts`).
+Counter = Callable[[str], int]
 #: What one message costs beyond its text (role, separators), as chat templates count.
 MESSAGE_OVERHEAD = 4
 
@@ -58,19 +60,21 @@ def stable_entries(entries: Sequence[Entry]) -> tuple[list[Entry], list[Entry]]:
     return pinned, summaries
 
 
-def render_stable(entries: Sequence[Entry], budget: int) -> tuple[str, list[str]]:
+def render_stable(
+    entries: Sequence[Entry], budget: int, counts: Counter = count_tokens
+) -> tuple[str, list[str]]:
     """The stable part within ``budget`` tokens and the ids it holds: the header, the pinned
     memories, then the summaries, each line while it fits (the newest summaries first
     dropped). Only the entries decide it: the same entries give the same bytes."""
     pinned, summaries = stable_entries(entries)
     lines, ids = [STABLE_HEADER], []
-    used = count_tokens_kept(STABLE_HEADER)
+    used = counts(STABLE_HEADER)
     for header, group in ((PINNED_HEADER, pinned), (SESSIONS_HEADER, summaries)):
         chosen: list[str] = []
-        cost = count_tokens_kept(header) + 2
+        cost = counts(header) + 2
         for e in group:
             line = session_line(e) if e.kind == "summary" else pinned_line(e)
-            size = count_tokens_kept(line) + 1
+            size = counts(line) + 1
             if used + cost + size > budget:
                 break
             chosen.append(line)
@@ -96,11 +100,7 @@ def stable_hash(stable: str) -> str:
     return hashlib.sha256(stable.encode()).hexdigest()[:16]
 
 
-def message_tokens(messages: Sequence[dict[str, Any]]) -> int:
-    """cl100k tokens of the messages' text plus :data:`MESSAGE_OVERHEAD` each."""
-    return sum(text_tokens(text_of(m)) + MESSAGE_OVERHEAD for m in messages)
-
-
-def text_tokens(text: str) -> int:
-    """:func:`count_tokens`, kept: an app resends the same history with every request."""
-    return count_tokens_kept(text)
+def message_tokens(messages: Sequence[dict[str, Any]], counts: Counter = count_tokens) -> int:
+    """cl100k tokens of the messages' text plus :data:`MESSAGE_OVERHEAD` each (``counts``:
+    a :class:`~lightmem.tokens.TokenCounts` when the same messages come again and again)."""
+    return sum(counts(text_of(m)) + MESSAGE_OVERHEAD for m in messages)

@@ -17,14 +17,15 @@ from lightmem.retrieval.query import memory_query
 from lightmem.scoped import ScopedMemory
 from lightmem.server.proxy.block import (
     QUESTION_HEADER,
+    Counter,
     compose,
     message_tokens,
     render_stable,
     split_system,
     stable_hash,
-    text_tokens,
     trim,
 )
+from lightmem.tokens import count_tokens
 from lightmem.types import Scope
 
 #: The per-question part is left out below this many tokens: too small to hold a memory.
@@ -85,31 +86,37 @@ class Plan:
 
 
 def plan(
-    view: ScopedMemory, scope: Scope, messages: list[dict[str, Any]], settings: ProxySection
+    view: ScopedMemory,
+    scope: Scope,
+    messages: list[dict[str, Any]],
+    settings: ProxySection,
+    counts: Counter = count_tokens,
 ) -> Plan:
-    """Trim the history, build the block for the recent user turns, count the tokens."""
+    """Trim the history, build the block for the recent user turns, count the tokens
+    (``counts``: the proxy's :class:`~lightmem.tokens.TokenCounts`, as an app resends the
+    same history with every request)."""
     start = time.perf_counter()
     system, turns = split_system(messages)
     sent, dropped = trim(turns, settings.history_turns)
     budget = settings.budget_tokens
     shown = [*view.get_all(pool=scope, pinned=True), *view.get_all(pool=scope, kind="summary")]
     unique = list({e.id: e for e in shown}.values())
-    stable, stable_ids = render_stable(unique, int(budget * settings.stable_share))
-    stable_tokens = text_tokens(stable)
+    stable, stable_ids = render_stable(unique, int(budget * settings.stable_share), counts)
+    stable_tokens = counts(stable)
     query = memory_query(turns, settings.query_turns)
-    room = budget - stable_tokens - text_tokens(QUESTION_HEADER) - 2
+    room = budget - stable_tokens - counts(QUESTION_HEADER) - 2
     found = None
     if query and room >= MIN_QUESTION_TOKENS:
         found = view.context(query, pool=scope, budget_tokens=room, hierarchical=False)
-    out = Plan(messages=[*system, *sent], trimmed_tokens=message_tokens(dropped))
+    out = Plan(messages=[*system, *sent], trimmed_tokens=message_tokens(dropped, counts))
     if stable_ids or (found is not None and found.items):
         block = compose(stable, found.text if found is not None else "")
         out.messages = [*system, {"role": "system", "content": block}, *sent]
         out.stable, out.stable_tokens = stable, stable_tokens
-        out.injected_tokens = message_tokens(out.messages[len(system) : len(system) + 1])
+        out.injected_tokens = message_tokens(out.messages[len(system) : len(system) + 1], counts)
         out.memories = [*stable_ids, *_ids(found, "memory")]
         out.turns = _ids(found, "turn")
-    out.upstream_tokens = message_tokens(out.messages)
+    out.upstream_tokens = message_tokens(out.messages, counts)
     out.seconds = time.perf_counter() - start
     return out
 

@@ -13,7 +13,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -32,6 +32,7 @@ from lightmem.server.proxy.recorder import Recorder, StreamText, reply_text
 from lightmem.server.proxy.requests import chosen_user, parse_chat, session_of
 from lightmem.server.proxy.upstream import Upstream, UpstreamError, json_object
 from lightmem.server.proxy.warmup import Warmer
+from lightmem.tokens import TokenCounts
 
 log = logging.getLogger("lightmem.server.proxy")
 router = APIRouter()
@@ -45,6 +46,8 @@ class ProxyState:
     settings: ProxySection
     upstream: Upstream
     warmer: Warmer
+    #: token counts of the messages apps resend with every request
+    counts: TokenCounts = field(default_factory=TokenCounts)
 
     def caller(self, headers: Mapping[str, str]) -> Principal:
         token = bearer_token(headers.get("authorization"))
@@ -81,7 +84,7 @@ def begin(
     view = state.memory.as_actor(caller)
     scope = view.where(user_id=chosen_user(body, headers, caller), need="write")
     recorder = Recorder(view, scope, session_of(headers, caller))
-    plan = injection.plan(view, scope, body["messages"], state.settings)
+    plan = injection.plan(view, scope, body["messages"], state.settings, state.counts)
     return Exchange(plan, recorder, [], state.warmer)
 
 
