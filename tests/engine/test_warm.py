@@ -12,7 +12,7 @@ import pytest
 
 from lightmem import Memory
 from lightmem.embedders.hashing import HashEmbedder
-from lightmem.errors import ProviderError
+from lightmem.errors import ConfigError, ProviderError
 
 HASH = {"embedder": {"provider": "hash", "options": {"dim": 64}}, "llm": "none"}
 
@@ -60,3 +60,29 @@ def test_a_failed_load_is_raised_by_the_first_embed_not_at_open(tmp_path: Path) 
         assert [t.content for t in mem.turns(user_id="u")] == ["I keep bees on the roof"]
         with pytest.raises(ProviderError, match="model_path"):
             mem.search("bees", user_id="u")
+
+
+def test_close_waits_for_a_load_under_way(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Closed while the model still loads, the memory waits for it (the load must not land
+    in a closed embedder); an open that fails does not leave a load running either."""
+    release = threading.Event()
+    done: list[str] = []
+
+    def slow_warm(self: HashEmbedder) -> None:
+        assert release.wait(10)
+        done.append("loaded")
+
+    monkeypatch.setattr(HashEmbedder, "warm", slow_warm)
+    closer = threading.Thread(target=lambda: Memory(tmp_path / "s", config=HASH, warm=True).close())
+    closer.start()
+    closer.join(0.3)
+    assert closer.is_alive()  # close waits for the load
+    release.set()
+    closer.join(10)
+    assert done == ["loaded"] and not closer.is_alive()
+    release.clear()
+    threading.Timer(0.3, release.set).start()
+    bad = {**HASH, "store": {"provider": "no-such-store"}}
+    with pytest.raises(ConfigError, match="no-such-store"):
+        Memory(tmp_path / "t", config=bad, warm=True)
+    assert done == ["loaded", "loaded"]  # joined before the error went out

@@ -139,7 +139,7 @@ def search(
 ) -> None:
     """Search the memories of one user/agent: a table of rank, score, text, time, sources."""
     where = _query_scope(user, agent, session, mode, since, until)
-    with state(ctx).open(warm=True) as mem:
+    with state(ctx).open(warm=mode != "bm25") as mem:  # BM25 embeds nothing
         hits = mem.search(query, limit=limit, **where)
     if as_json:
         emit_json([render.hit_json(h) for h in hits])

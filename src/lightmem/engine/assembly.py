@@ -34,6 +34,8 @@ class Components:
     segmenter: Segmenter
     image_embedder: ImageEmbedder | None
     store: Store
+    #: the thread loading the embedder's model (``warm``), joined before it is closed
+    warming: threading.Thread | None = None
 
     @property
     def llm_mode(self) -> str:
@@ -62,6 +64,8 @@ class Components:
     def close(self) -> None:
         self.store.close()
         self.llm.close()
+        if self.warming is not None:
+            self.warming.join()  # else it could load the model into a closed embedder
         self.embedder.close()
 
 
@@ -80,8 +84,19 @@ def assemble(
         config = storedir.saved_config(where)
     cfg = MemoryConfig.load(config, **overrides)
     embedder: Embedder = build("embedder", cfg.embedder, Embedder)
-    if warm:
-        warm_in_background(embedder)
+    warming = start_warming(embedder) if warm else None
+    try:
+        return _open(where, cfg, embedder, warming)
+    except BaseException:
+        if warming is not None:  # no load left running for an embedder nobody will use
+            warming.join()
+        raise
+
+
+def _open(
+    where: Path, cfg: MemoryConfig, embedder: Embedder, warming: threading.Thread | None
+) -> Components:
+    """The other backends built and the store opened, for :func:`assemble`."""
     llm = build_llm(cfg.llm)
     compressor: Compressor = build("compressor", cfg.compressor, Compressor)
     segmenter: Segmenter = build("segmenter", segmenter_section(cfg, llm), Segmenter)
@@ -100,10 +115,12 @@ def assemble(
     except BaseException:
         store.close()
         raise
-    return Components(where, cfg, embedder, llm, compressor, segmenter, image_embedder, store)
+    return Components(
+        where, cfg, embedder, llm, compressor, segmenter, image_embedder, store, warming
+    )
 
 
-def warm_in_background(embedder: Embedder) -> threading.Thread:
+def start_warming(embedder: Embedder) -> threading.Thread:
     """Start :meth:`Embedder.warm` on a thread (not a daemon: the process waits for a load
     under way rather than ending inside it). A failure is left to the first ``embed``, which
     raises it where the caller sees it."""
