@@ -68,3 +68,23 @@ def test_a_malformed_cases_file_is_refused_by_name(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["bench", "updates", "--cases", str(cases), "-q"])
     assert result.exit_code != 0
     assert "case 1" in str(result.exception) + result.output
+
+
+def test_a_filler_file_not_in_locomos_layout_is_refused(tmp_path: Path) -> None:
+    cases, filler = tmp_path / "cases.json", tmp_path / "chat.json"
+    cases.write_text(json.dumps(CASES), encoding="utf-8")
+    argv = ["bench", "updates", "--cases", str(cases), "--filler", str(filler), "-q"]
+    for bad in ([{"qa": []}], {"conversation": {}}, [{"conversation": {"session_1": ["hi"]}}]):
+        filler.write_text(json.dumps(bad), encoding="utf-8")
+        result = CliRunner().invoke(app, argv)
+        assert result.exit_code != 0
+        assert "LoCoMo's layout" in str(result.exception), result.exception
+
+
+def test_a_key_must_be_a_lower_case_part_of_its_statement(tmp_path: Path) -> None:
+    cases = tmp_path / "cases.json"
+    for key in ("Biscuit", "", "rex"):
+        cases.write_text(json.dumps([[*CASES[0][:3], key, "pepper"]]), encoding="utf-8")
+        result = CliRunner().invoke(app, ["bench", "updates", "--cases", str(cases), "-q"])
+        assert result.exit_code != 0
+        assert "must be a lower-case part" in str(result.exception)

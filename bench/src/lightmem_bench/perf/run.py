@@ -102,7 +102,7 @@ def embedder_section(name: str, threads: int | None) -> dict[str, Any]:
         return {"provider": "minilm", "options": {} if threads is None else {"threads": threads}}
     if name == "hash":
         return {"provider": "hash", "options": {"dim": 64}}
-    raise InputError(f"unknown embedder {name!r} for the perf bench; use minilm or hash")
+    raise InputError(f"unknown embedder {name!r} for the bench; use minilm or hash")
 
 
 def memory_config(

@@ -19,7 +19,7 @@ def tables(result: dict[str, Any]) -> Tables:
         "current in top 5",
         "stale only",
         "context: current",
-        "stale only",
+        "context: stale only",
         "current, no unmarked stale",
         "right links",
         "filler links",
@@ -38,8 +38,8 @@ def tables(result: dict[str, Any]) -> Tables:
                 f"{c['current_present']}/{n}",
                 f"{c['stale_only']}/{n}",
                 f"{c['current_without_unmarked_stale']}/{n}",
-                f"{r['links']['right']}/{n}",
-                str(r["links"]["filler"]),
+                "-" if r["links"] is None else f"{r['links']['right']}/{n}",
+                "-" if r["links"] is None else str(r["links"]["filler"]),
             ]
         )
     missed = [
@@ -70,7 +70,7 @@ def markdown(result: dict[str, Any]) -> str:
         "the question about now: search top 5, context 500 tokens",
         "- right links: the old statement marked replaced by its update at sleep time; filler "
         "links: filler memories marked replaced by other filler (mostly false: the rule's "
-        "precision)",
+        "precision); no-LLM mode only (an LLM rewrites the statements)",
         f"- command: `{s['command']}`",
     ]
     for title, head, rows in tables(result):

@@ -60,7 +60,16 @@ def load_cases(path: Path) -> list[Case]:
                 f"{str(path)!r} case {n}: expected [old, new, question, old key, new key] "
                 "(five strings)"
             )
-        cases.append(Case(*item))
+        case = Case(*item)
+        for key, said in ((case.old_key, case.old), (case.new_key, case.new)):
+            if not key or key != key.lower() or key not in said.lower():
+                raise InputError(
+                    f"{str(path)!r} case {n}: the key {key!r} must be a lower-case part of "
+                    f"its statement {said!r}"
+                )
+        cases.append(case)
+    if not cases:
+        raise InputError(f"{str(path)!r} holds no case")
     return cases
 
 
@@ -70,14 +79,20 @@ def load_filler(path: Path) -> list[str]:
         samples = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot read the filler file {str(path)!r}: {exc}") from exc
-    texts = [
-        str(t["text"])
-        for s in samples[:3]
-        for k, v in s["conversation"].items()
-        if k.startswith("session_") and isinstance(v, list)
-        for t in v
-        if str(t.get("text", "")).strip()
-    ]
+    try:
+        texts = [
+            str(t["text"])
+            for s in samples[:3]
+            for k, v in s["conversation"].items()
+            if k.startswith("session_") and isinstance(v, list)
+            for t in v
+            if str(t.get("text", "")).strip()
+        ]
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise InputError(
+            f"{str(path)!r} is not in LoCoMo's layout (a list of samples, each with a "
+            f"'conversation' of 'session_N' lists of turns with a 'text'): {exc!r}"
+        ) from exc
     if not texts:
         raise InputError(f"{str(path)!r} holds no session turns (a LoCoMo-layout file?)")
     return texts
@@ -125,21 +140,25 @@ def measure(
         if progress:
             progress(f"{len(cases)} cases: stored and consolidated; asking")
         memories = mem.get_all(user_id=USER.lower())
-        rows = [_case(mem, memories, case) for case in cases]
+        # the links are read off the memories that hold each statement's text: with an LLM
+        # extraction rewrites them, and they are not measured
+        turns = mem.llm_mode == "none"
+        rows = [_case(mem, memories if turns else None, case) for case in cases]
+        links = None
+        if turns:
+            right = sum(bool(r["linked"]) for r in rows)
+            links = {"right": right, "filler": _filler_links(memories, cases)}
         return {
             "n": len(cases),
             "llm_mode": mem.llm_mode,
             "search": _search_totals(rows),
             "context": _context_totals(rows),
-            "links": {
-                "right": sum(r["linked"] for r in rows),
-                "filler": _filler_links(memories, cases),
-            },
+            "links": links,
             "per_case": rows,
         }
 
 
-def _case(mem: Memory, memories: list[Entry], case: Case) -> dict[str, Any]:
+def _case(mem: Memory, memories: list[Entry] | None, case: Case) -> dict[str, Any]:
     hits = [h.text.lower() for h in mem.search(case.question, user_id="sam", limit=TOP)]
     i_new = next((i for i, t in enumerate(hits) if case.new_key in t), None)
     i_old = next(
@@ -149,7 +168,7 @@ def _case(mem: Memory, memories: list[Entry], case: Case) -> dict[str, Any]:
     has_new, has_old = case.new_key in block, case.old_key in block
     return {
         "new_key": case.new_key,
-        "linked": _linked(memories, case),
+        "linked": None if memories is None else _linked(memories, case),
         "search_new_rank": i_new,
         "search_old_rank": i_old,
         "current_first": i_new is not None and (i_old is None or i_new < i_old),
