@@ -20,6 +20,7 @@ from lightmem_bench.updates.run import load_cases, load_filler, measure
 DEFAULT_CASES = [
     Path("../shared/data/knowledge-updates-dev.json"),
     Path("bench/data/knowledge-updates-extra.json"),
+    Path("bench/data/knowledge-updates-heldout.json"),
 ]
 DEFAULT_FILLER = [Path("../shared/data/realtalk-dev.json"), Path("../shared/data/locomo-dev.json")]
 
@@ -30,7 +31,8 @@ def updates(
         typer.Option(
             "--cases",
             help="A JSON list of [old, new, question, old key, new key] (repeatable; default: "
-            "the shared dev cases and bench/data/knowledge-updates-extra.json).",
+            "the shared dev cases, bench/data/knowledge-updates-extra.json and "
+            "knowledge-updates-heldout.json).",
         ),
     ] = None,
     filler: Annotated[
