@@ -94,3 +94,12 @@ def test_names_and_the_user_are_taken_out_line_by_line() -> None:
         "table is slow\nhow are my bees?",
     )
     assert people.about_user("What does  the user like?") == (True, "What does like?")
+
+
+def test_clear_forgets_every_kept_vector() -> None:
+    e = Counting()
+    vectors = QueryVectors(e)
+    vectors("I keep bees")
+    vectors.clear()
+    vectors("I keep bees")
+    assert e.texts == ["I keep bees", "I keep bees"]

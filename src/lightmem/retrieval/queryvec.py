@@ -62,6 +62,11 @@ class QueryVectors:
         norm = float(np.linalg.norm(mean))
         return np.asarray(mean / norm if norm > 1e-9 else mean, dtype=np.float32)
 
+    def clear(self) -> None:
+        """Forget every kept vector (a benchmark timing fresh questions)."""
+        with self._lock:
+            self._kept.clear()
+
     def _recall(self, keys: list[bytes]) -> dict[bytes, Vector]:
         found: dict[bytes, Vector] = {}
         with self._lock:

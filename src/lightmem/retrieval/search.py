@@ -105,7 +105,8 @@ class Searcher:
         self._lock = threading.Lock()
         self._indexes: OrderedDict[Scope, OwnerIndex] = OrderedDict()
         self.snapshots = Snapshots(store, s.snapshot_min_rows)
-        self._query_vectors = QueryVectors(embedder)
+        #: the vectors of query lines, kept (:mod:`lightmem.retrieval.queryvec`)
+        self.query_vectors = QueryVectors(embedder)
 
     def index(self, owner: Scope) -> OwnerIndex:
         """The owner's index, brought up to date with the store's change log."""
@@ -295,7 +296,7 @@ class Searcher:
 
     def _embed_query(self, query: str) -> Vector:
         start = time.perf_counter()
-        vector = self._query_vectors(query)
+        vector = self.query_vectors(query)
         seconds = time.perf_counter() - start
         self.timings["search_embedding"] = self.timings.get("search_embedding", 0.0) + seconds
         return vector

@@ -128,9 +128,17 @@ def _timed(calls: Sequence[Callable[[], object]]) -> list[float]:
     return out
 
 
+def _fresh(mem: Memory) -> None:
+    """Forget the kept query vectors: each phase embeds its questions, as new questions are
+    (search keeps a line's vector once embedded; asked again, a question embeds nothing)."""
+    mem.searcher.query_vectors.clear()
+
+
 def _query_times(mem: Memory, questions: list[str]) -> dict[str, Any]:
     first = _timed([lambda: mem.search(questions[0], user_id=USER)])[0]
+    _fresh(mem)
     search = _timed([partial(mem.search, q, user_id=USER) for q in questions])
+    _fresh(mem)
     context = _timed(
         [partial(mem.context, q, user_id=USER, budget_tokens=CONTEXT_TOKENS) for q in questions]
     )
@@ -159,7 +167,9 @@ def _rest(mem: Memory, questions: list[str]) -> dict[str, Any]:
             r = client.post(path, json=body, headers=auth)
             r.raise_for_status()
 
+        _fresh(mem)
         search = _timed([partial(post, "/v1/search", {"query": q}) for q in questions])
+        _fresh(mem)
         context = _timed(
             [
                 partial(post, "/v1/context", {"query": q, "budget_tokens": CONTEXT_TOKENS})
