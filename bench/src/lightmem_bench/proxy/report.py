@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from lightmem_bench.perf.stats import summary
-from lightmem_bench.sections import write_section
+from lightmem_bench.sections import table_lines, write_part
 
 TARGET_LAST_SESSION_RATIO = 0.15
 TARGET_OVERHEAD_P95_MS = 15.0
@@ -157,20 +157,12 @@ def markdown(result: dict[str, Any]) -> str:
         "extraction; sleep time (flush + consolidate) between sessions",
         f"- command: `{s['command']}`",
     ]
-    for title, head, rows in tables(result):
-        lines += ["", f"### {title}", "", "| " + " | ".join(head) + " |"]
-        lines.append("|" + "---|" * len(head))
-        lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + table_lines(tables(result))) + "\n"
 
 
 def write_report(result: dict[str, Any], folder: Path) -> Path:
     """``proxy.json`` and the proxy part of ``report.md`` in ``folder``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "proxy.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    path = folder / "report.md"
-    write_section(path, "proxy", markdown(result))
-    return path
+    return write_part(folder, "proxy", result, markdown(result))
 
 
 def _ratio(part: int, whole: int) -> float | None:

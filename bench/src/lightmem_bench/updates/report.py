@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from lightmem_bench.console import Tables
-from lightmem_bench.sections import write_section
+from lightmem_bench.sections import table_lines, write_part
 
 
 def tables(result: dict[str, Any]) -> Tables:
@@ -73,17 +73,9 @@ def markdown(result: dict[str, Any]) -> str:
         "precision); no-LLM mode only (an LLM rewrites the statements)",
         f"- command: `{s['command']}`",
     ]
-    for title, head, rows in tables(result):
-        lines += ["", f"### {title}", "", "| " + " | ".join(head) + " |"]
-        lines.append("|" + "---|" * len(head))
-        lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + table_lines(tables(result))) + "\n"
 
 
 def write_report(result: dict[str, Any], folder: Path) -> Path:
     """``updates.json`` and the updates part of ``report.md`` in ``folder``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "updates.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    path = folder / "report.md"
-    write_section(path, "updates", markdown(result))
-    return path
+    return write_part(folder, "updates", result, markdown(result))
