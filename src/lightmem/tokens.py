@@ -3,12 +3,12 @@ package, loaded once and lazily; a regex word+punctuation count is the fallback.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import threading
-from collections import OrderedDict
 from functools import cache
 from typing import Any
+
+from lightmem.kept import Kept, digest
 
 _WORDISH = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 _LOADING = threading.Lock()
@@ -54,24 +54,14 @@ class TokenCounts:
     regex count is never served for cl100k's)."""
 
     def __init__(self, size: int = 16384) -> None:
-        self.size = size
-        self._kept: OrderedDict[bytes, int] = OrderedDict()
-        self._lock = threading.Lock()
+        self._kept: Kept[int] = Kept(size)
 
     def __call__(self, text: str) -> int:
-        method = b"c" if _encoding() is not None else b"r"
-        digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16)
-        key = method + digest.digest()
-        with self._lock:
-            n = self._kept.get(key)
-            if n is not None:
-                self._kept.move_to_end(key)
-                return n
-        n = count_tokens(text)
-        with self._lock:
-            self._kept[key] = n
-            if len(self._kept) > self.size:
-                self._kept.popitem(last=False)
+        key = (b"c" if _encoding() is not None else b"r") + digest(text)
+        n = self._kept.get(key)
+        if n is None:
+            n = count_tokens(text)
+            self._kept.put(key, n)
         return n
 
     def __len__(self) -> int:

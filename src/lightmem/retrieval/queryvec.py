@@ -12,14 +12,12 @@ line is embedded as before.
 
 from __future__ import annotations
 
-import hashlib
 import re
-import threading
-from collections import OrderedDict
 
 import numpy as np
 
 from lightmem.embedders.base import Embedder
+from lightmem.kept import Kept, digest
 from lightmem.retrieval.index import Vector
 
 _WORD = re.compile(r"\w+")
@@ -33,24 +31,22 @@ SIZE = 1024
 class QueryVectors:
     def __init__(self, embedder: Embedder, size: int = SIZE) -> None:
         self.embedder = embedder
-        self.size = size
-        self._kept: OrderedDict[bytes, Vector] = OrderedDict()
-        self._lock = threading.Lock()
+        self._kept: Kept[Vector] = Kept(size)
 
     def __call__(self, query: str) -> Vector:
         """The query's unit vector: the mean of its lines' vectors weighted by their words
         (as a whole-text embedding pools its tokens: "Thanks!" weighs little beside the
         question, a code fence nothing), normalised."""
         lines = [s for s in (line.strip() for line in query.splitlines()) if s] or [query]
-        keys = [_digest(line) for line in lines]
-        vectors = self._recall(keys)
+        keys = [digest(line) for line in lines]
+        vectors = {k: v for k in keys if (v := self._kept.get(k)) is not None}
         missing = {k: line for k, line in zip(keys, lines, strict=True) if k not in vectors}
         if missing:
             fresh = self.embedder.embed(list(missing.values()))
             # aligned copies: a view into the model's output buffer makes BLAS crawl
-            made = {k: np.array(v, dtype=np.float32) for k, v in zip(missing, fresh, strict=True)}
-            self._keep(made)
-            vectors.update(made)
+            for k, v in zip(missing, fresh, strict=True):
+                vectors[k] = np.array(v, dtype=np.float32)
+                self._kept.put(k, vectors[k])
         if len(keys) == 1:
             return vectors[keys[0]].copy()
         weights = np.array(
@@ -64,25 +60,4 @@ class QueryVectors:
 
     def clear(self) -> None:
         """Forget every kept vector (a benchmark timing fresh questions)."""
-        with self._lock:
-            self._kept.clear()
-
-    def _recall(self, keys: list[bytes]) -> dict[bytes, Vector]:
-        found: dict[bytes, Vector] = {}
-        with self._lock:
-            for k in keys:
-                v = self._kept.get(k)
-                if v is not None:
-                    self._kept.move_to_end(k)
-                    found[k] = v
-        return found
-
-    def _keep(self, made: dict[bytes, Vector]) -> None:
-        with self._lock:
-            self._kept.update(made)
-            while len(self._kept) > self.size:
-                self._kept.popitem(last=False)
-
-
-def _digest(line: str) -> bytes:
-    return hashlib.blake2b(line.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        self._kept.clear()
