@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -53,22 +54,16 @@ class Dense:
 
     def __init__(self, index: OwnerIndex, vector: Vector) -> None:
         self.index, self.vector = index, vector
-        self._turns: npt.NDArray[np.float32] | None = None
-        self._memories: npt.NDArray[np.float32] | None = None
 
-    @property
+    @cached_property
     def turns(self) -> npt.NDArray[np.float32]:
-        if self._turns is None:
-            g = self.index.grid
-            self._turns = matvec(g.vectors[: g.n], self.vector)
-        return self._turns
+        g = self.index.grid
+        return matvec(g.vectors[: g.n], self.vector)
 
-    @property
+    @cached_property
     def memories(self) -> npt.NDArray[np.float32]:
-        if self._memories is None:
-            g = self.index.mem
-            self._memories = matvec(g.vectors[: g.n], self.vector)
-        return self._memories
+        g = self.index.mem
+        return matvec(g.vectors[: g.n], self.vector)
 
 
 def top(scores: npt.NDArray[np.float32], usable: Mask, depth: int) -> list[int]:
