@@ -143,11 +143,12 @@ def measure(
         # the links are read off the memories that hold each statement's text: with an LLM
         # extraction rewrites them, and they are not measured
         turns = mem.llm_mode == "none"
-        rows = [_case(mem, memories if turns else None, case) for case in cases]
+        by_id = {e.id: e for e in memories} if turns else None
+        rows = [_case(mem, memories, by_id, case) for case in cases]
         links = None
         if turns:
             right = sum(bool(r["linked"]) for r in rows)
-            links = {"right": right, "filler": _filler_links(memories, cases)}
+            links = {"right": right, "filler": _filler_links(memories, by_id or {}, cases)}
         return {
             "n": len(cases),
             "llm_mode": mem.llm_mode,
@@ -158,7 +159,10 @@ def measure(
         }
 
 
-def _case(mem: Memory, memories: list[Entry] | None, case: Case) -> dict[str, Any]:
+def _case(
+    mem: Memory, memories: list[Entry], by_id: dict[str, Entry] | None, case: Case
+) -> dict[str, Any]:
+    """One case asked; ``by_id`` (the memories by id; None with an LLM) for its link."""
     hits = [h.text.lower() for h in mem.search(case.question, user_id="sam", limit=TOP)]
     i_new = next((i for i, t in enumerate(hits) if case.new_key in t), None)
     i_old = next(
@@ -168,7 +172,7 @@ def _case(mem: Memory, memories: list[Entry] | None, case: Case) -> dict[str, An
     has_new, has_old = case.new_key in block, case.old_key in block
     return {
         "new_key": case.new_key,
-        "linked": None if memories is None else _linked(memories, case),
+        "linked": None if by_id is None else _linked(memories, by_id, case),
         "search_new_rank": i_new,
         "search_old_rank": i_old,
         "current_first": i_new is not None and (i_old is None or i_new < i_old),
@@ -180,9 +184,8 @@ def _case(mem: Memory, memories: list[Entry] | None, case: Case) -> dict[str, An
     }
 
 
-def _linked(memories: list[Entry], case: Case) -> bool:
+def _linked(memories: list[Entry], by_id: dict[str, Entry], case: Case) -> bool:
     """Whether sleep time marked the old statement replaced by the update."""
-    by_id = {e.id: e for e in memories}
     old = next((e for e in memories if e.text.endswith(case.old)), None)
     if old is None or old.superseded_by is None:
         return False
@@ -190,10 +193,9 @@ def _linked(memories: list[Entry], case: Case) -> bool:
     return successor is not None and successor.text.endswith(case.new)
 
 
-def _filler_links(memories: list[Entry], cases: list[Case]) -> int:
+def _filler_links(memories: list[Entry], by_id: dict[str, Entry], cases: list[Case]) -> int:
     """Memories marked replaced where neither side is a case's statement."""
     said = {c.old for c in cases} | {c.new for c in cases}
-    by_id = {e.id: e for e in memories}
 
     def of_case(e: Entry | None) -> bool:
         return e is not None and any(e.text.endswith(s) for s in said)
