@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import sys
 import threading
@@ -127,6 +128,47 @@ def test_threads_option_gives_the_same_vectors(minilm: MiniLMEmbedder) -> None:
         one.close()
         three.close()
     assert three._pool is None  # close ends the threads
+
+
+def test_query_threads_run_a_short_call_on_their_own_session() -> None:
+    texts = [f"a query about the weekend trip number {i}" for i in range(12)]
+    one = MiniLMEmbedder(MiniLMOptions(query_threads=1, threads=1, batch_size=4))
+    two = MiniLMEmbedder(MiniLMOptions(query_threads=2, threads=1, batch_size=4))
+    try:
+        assert np.allclose(one.embed(texts[:1]), two.embed(texts[:1]), atol=1e-5)
+        assert np.allclose(one.embed(texts), two.embed(texts), atol=1e-5)
+        for e, threads in ((one, 1), (two, 2)):
+            loaded = e._loaded
+            assert loaded is not None
+            short = loaded.short.get_session_options().intra_op_num_threads
+            bulk = loaded.session.get_session_options().intra_op_num_threads
+            assert (short, bulk) == (threads, 1)
+        assert one._loaded is not None and one._loaded.short is one._loaded.session
+        # which session runs a call: one batch the short one, several the bulk one
+        ran: list[str] = []
+        loaded = two._loaded
+        assert loaded is not None
+        two._loaded = dataclasses.replace(
+            loaded,
+            session=_Counted(loaded.session, "bulk", ran),
+            short=_Counted(loaded.short, "short", ran),
+        )
+        two.embed(texts[:4])
+        assert ran == ["short"]
+        two.embed(texts)
+        assert ran == ["short", "bulk", "bulk", "bulk"]
+    finally:
+        one.close()
+        two.close()
+
+
+class _Counted:
+    def __init__(self, session: Any, name: str, ran: list[str]) -> None:
+        self.session, self.name, self.ran = session, name, ran
+
+    def run(self, *args: Any) -> Any:
+        self.ran.append(self.name)
+        return self.session.run(*args)
 
 
 def test_concurrent_first_use_loads_once() -> None:

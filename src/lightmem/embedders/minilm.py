@@ -13,13 +13,17 @@ the instance (loading is guarded by a lock, and onnxruntime sessions may run con
 Within a call, texts are sorted by token count and batched so that each batch is padded only
 to its own longest text; the rows come back in the caller's order.
 
-The session runs on one onnxruntime thread; a call of many texts runs its batches on
-``threads`` Python threads at once (onnxruntime releases the GIL). On this project's 2-core
-machines that embeds ~1.35x faster than one run on two intra-op threads (250 against 183
-texts/s over a LoCoMo conversation's turns): a small batch's matrices are too small for
-intra-op threads to pay for their synchronisation. The graph gets onnxruntime's basic
-optimizations only: its extended fusions are slower for this int8 model (283 texts/s with
-the basic ones, 230 with all).
+A call of many texts runs its batches on ``threads`` Python threads at once, each on a session
+of one onnxruntime thread (onnxruntime releases the GIL). On this project's 2-core machines
+that embeds ~1.35x faster than one run on two intra-op threads (250 against 183 texts/s over
+a LoCoMo conversation's turns): a small batch's matrices are too small for intra-op threads to
+pay for their synchronisation. A call of one batch (a search's query, one message added) has
+nothing to run beside it: it runs on a second session of ``query_threads`` intra-op threads,
+and a query is what a user waits on. There two threads embed one LoCoMo turn (35 tokens
+at the median) in 6.8 ms against 10.2 on one, p95 13.3 against 19.8.
+
+The graph gets onnxruntime's basic optimizations only: its extended fusions are slower for
+this int8 model (283 texts/s with the basic ones, 230 with all).
 """
 
 from __future__ import annotations
@@ -60,6 +64,12 @@ class MiniLMOptions(EmbedderOptions):
         description="batches of one call embedded at once (one onnxruntime thread each); "
         "None: one per CPU core",
     )
+    query_threads: int | None = Field(
+        default=None,
+        ge=1,
+        description="onnxruntime threads for a call of one batch (a query, one message "
+        "added); None: two, one on a one-core machine",
+    )
     spinning: bool = Field(
         default=False,
         description="let idle onnxruntime threads spin: a little faster on an idle machine, "
@@ -77,6 +87,9 @@ class MiniLMOptions(EmbedderOptions):
 @dataclass(frozen=True, slots=True)
 class _Loaded:
     session: Any  # onnxruntime.InferenceSession on one intra-op thread
+    #: the session of a call of few texts: ``query_threads`` intra-op threads (the same
+    #: session when that is one)
+    short: Any
     tokenizer: Any  # tokenizers.Tokenizer
     inputs: frozenset[str]
     output: str
@@ -116,6 +129,9 @@ class MiniLMEmbedder(Embedder):
         size = self.opts.batch_size
         batches = [order[start : start + size] for start in range(0, len(texts), size)]
 
+        single = len(texts) <= SINGLE_TEXTS or len(batches) == 1
+        session = loaded.short if single else loaded.session
+
         def run(rows: np.ndarray) -> None:
             width = int(lengths[rows].max())
             ids = np.zeros((len(rows), width), dtype=np.int64)
@@ -123,10 +139,10 @@ class MiniLMEmbedder(Embedder):
             for r, i in enumerate(rows):
                 ids[r, : lengths[i]] = encodings[i].ids
                 mask[r, : lengths[i]] = 1
-            out[rows] = _run(loaded, ids, mask)
+            out[rows] = _run(loaded, session, ids, mask)
 
         n = self.threads
-        if len(texts) <= SINGLE_TEXTS or len(batches) == 1 or n < 2:
+        if single or n < 2:
             _each(run, batches)
         else:  # each thread takes every n-th batch: short and long texts alike
             pool = self._workers()
@@ -149,6 +165,11 @@ class MiniLMEmbedder(Embedder):
         """Batches of one call embedded at once."""
         return self.opts.threads or os.cpu_count() or 1
 
+    @property
+    def query_threads(self) -> int:
+        """onnxruntime threads of a call of one batch."""
+        return self.opts.query_threads or min(2, os.cpu_count() or 1)
+
     def _workers(self) -> ThreadPoolExecutor:
         with self._lock:
             if self._pool is None:
@@ -160,7 +181,7 @@ class MiniLMEmbedder(Embedder):
         if loaded is None:
             with self._lock:
                 if self._loaded is None:
-                    self._loaded = _load(self.opts)
+                    self._loaded = _load(self.opts, self.query_threads)
                 loaded = self._loaded
         return loaded
 
@@ -170,12 +191,12 @@ def _each(run: Callable[[np.ndarray], None], lane: list[np.ndarray]) -> None:
         run(rows)
 
 
-def _run(loaded: _Loaded, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def _run(loaded: _Loaded, session: Any, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
     feeds = {"input_ids": ids, "attention_mask": mask}
     if "token_type_ids" in loaded.inputs:
         feeds["token_type_ids"] = np.zeros_like(ids)
     try:
-        (hidden,) = loaded.session.run([loaded.output], feeds)
+        (hidden,) = session.run([loaded.output], feeds)
     except Exception as exc:  # onnxruntime raises its own untyped errors
         raise ProviderError(f"MiniLM inference failed: {exc}") from exc
     if hidden.ndim == 2:  # an export that pools inside the graph
@@ -190,7 +211,7 @@ def _utf8(text: str) -> str:
     return text if text.isascii() else text.encode("utf-8", "replace").decode("utf-8")
 
 
-def _load(opts: MiniLMOptions) -> _Loaded:
+def _load(opts: MiniLMOptions, query_threads: int) -> _Loaded:
     try:
         import onnxruntime as ort
         from tokenizers import Tokenizer
@@ -205,7 +226,8 @@ def _load(opts: MiniLMOptions) -> _Loaded:
                 f"{option!r} at it, or install the defaults with: {INSTALL_MODEL}"
             )
     # one intra-op thread: a call's batches run side by side instead (see the module's doc)
-    session = _session(ort, model_path, opts)
+    session = _session(ort, model_path, opts, 1)
+    short = session if query_threads == 1 else _session(ort, model_path, opts, query_threads)
     try:
         tokenizer = Tokenizer.from_file(str(tokenizer_path))
     except Exception as exc:  # the Rust side raises a bare Exception
@@ -221,15 +243,15 @@ def _load(opts: MiniLMOptions) -> _Loaded:
             f"{str(model_path)!r} is not a MiniLM-L6 export: inputs {sorted(inputs)}, "
             f"output {output.name} {output.shape}"
         )
-    return _Loaded(session, tokenizer, inputs, output.name)
+    return _Loaded(session, short, tokenizer, inputs, output.name)
 
 
 _LEVELS = {"basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
 
 
-def _session(ort: Any, model_path: Path, opts: MiniLMOptions) -> Any:
+def _session(ort: Any, model_path: Path, opts: MiniLMOptions, threads: int) -> Any:
     options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
+    options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.graph_optimization_level = getattr(
         ort.GraphOptimizationLevel, _LEVELS[opts.graph_optimization]
