@@ -16,6 +16,7 @@ from lightmem import access
 from lightmem.chats import DEFAULT_GAP_HOURS, ChatImportResult, ProgressFn, import_chat
 from lightmem.config import MemoryConfig, format_validation_error
 from lightmem.current import Current
+from lightmem.embedders.base import Warm
 from lightmem.engine.assembly import assemble
 from lightmem.engine.background import PipelineThreads
 from lightmem.engine.pipeline import FlushResult, Pipeline
@@ -69,7 +70,8 @@ class Memory(Forgetting, Current, Pools):
     ``Memory(path)`` opens or creates a store directory at ``path``. The resolved config is
     saved there (secrets excluded), so reopening a store needs no config. ``warm=True``
     loads a local embedder's model on a thread at once, while the store opens (for a caller
-    about to add or search: the first call then does not wait for it all).
+    about to add or search: the first call then does not wait for it all); ``"queries"``
+    or ``"batches"`` loads only what searches and single messages, or bulk adds, need.
     """
 
     def __init__(
@@ -77,7 +79,7 @@ class Memory(Forgetting, Current, Pools):
         path: str | Path | None = None,
         *,
         config: MemoryConfig | dict[str, Any] | str | Path | None = None,
-        warm: bool = False,
+        warm: bool | Warm = False,
         **overrides: Any,
     ) -> None:
         self.parts = assemble(path, config, warm=warm, **overrides)

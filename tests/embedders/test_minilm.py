@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 import sys
 import threading
@@ -136,38 +135,40 @@ def test_query_threads_run_a_short_call_on_their_own_session() -> None:
     two = MiniLMEmbedder(MiniLMOptions(query_threads=2, threads=1, batch_size=4))
     try:
         assert np.allclose(one.embed(texts[:1]), two.embed(texts[:1]), atol=1e-5)
+        assert set(two._sessions) == {2}  # a query loads only the session it runs on
         assert np.allclose(one.embed(texts), two.embed(texts), atol=1e-5)
-        for e, threads in ((one, 1), (two, 2)):
-            loaded = e._loaded
-            assert loaded is not None
-            short = loaded.short.get_session_options().intra_op_num_threads
-            bulk = loaded.session.get_session_options().intra_op_num_threads
-            assert (short, bulk) == (threads, 1)
-        assert one._loaded is not None and one._loaded.short is one._loaded.session
-        # which session runs a call: one batch the short one, several the bulk one
-        ran: list[str] = []
-        loaded = two._loaded
-        assert loaded is not None
-        two._loaded = dataclasses.replace(
-            loaded,
-            session=_Counted(loaded.session, "bulk", ran),
-            short=_Counted(loaded.short, "short", ran),
-        )
+        assert set(one._sessions) == {1} and set(two._sessions) == {1, 2}
+        for threads, session in two._sessions.items():
+            assert session.get_session_options().intra_op_num_threads == threads
+        # which session runs a call: one batch the query one, several the bulk one
+        ran: list[int] = []
+        two._sessions = {n: _Counted(x, n, ran) for n, x in two._sessions.items()}
         two.embed(texts[:4])
-        assert ran == ["short"]
+        assert ran == [2]
         two.embed(texts)
-        assert ran == ["short", "bulk", "bulk", "bulk"]
+        assert ran == [2, 1, 1, 1]
     finally:
         one.close()
         two.close()
+    assert not two._sessions
+
+
+@pytest.mark.parametrize(("what", "loaded"), [("all", {1, 2}), ("queries", {2}), ("batches", {1})])
+def test_warm_loads_what_it_is_asked_for(what: Any, loaded: set[int]) -> None:
+    e = MiniLMEmbedder(MiniLMOptions(query_threads=2))
+    try:
+        e.warm(what)
+        assert set(e._sessions) == loaded
+    finally:
+        e.close()
 
 
 class _Counted:
-    def __init__(self, session: Any, name: str, ran: list[str]) -> None:
-        self.session, self.name, self.ran = session, name, ran
+    def __init__(self, session: Any, threads: int, ran: list[int]) -> None:
+        self.session, self.threads, self.ran = session, threads, ran
 
     def run(self, *args: Any) -> Any:
-        self.ran.append(self.name)
+        self.ran.append(self.threads)
         return self.session.run(*args)
 
 

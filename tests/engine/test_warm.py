@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from lightmem import Memory
+from lightmem.embedders.base import Warm
 from lightmem.embedders.hashing import HashEmbedder
 from lightmem.errors import ConfigError, ProviderError
 
@@ -23,13 +24,13 @@ def test_the_model_loads_on_a_thread_while_the_store_opens(
     started, release = threading.Event(), threading.Event()
     loaded_on: list[str] = []
 
-    def slow_warm(self: HashEmbedder) -> None:
-        loaded_on.append(threading.current_thread().name)
+    def slow_warm(self: HashEmbedder, what: Warm = "all") -> None:
+        loaded_on.append(f"{threading.current_thread().name} {what}")
         started.set()
         assert release.wait(10)
 
     monkeypatch.setattr(HashEmbedder, "warm", slow_warm)
-    with Memory(tmp_path / "s", config=HASH, warm=True) as mem:
+    with Memory(tmp_path / "s", config=HASH, warm="queries") as mem:
         assert started.wait(10)
         # the store is open and answers while the model is still loading
         assert mem.get_all(user_id="u") == []
@@ -37,14 +38,17 @@ def test_the_model_loads_on_a_thread_while_the_store_opens(
         mem.add("I keep bees on the roof", user_id="u")
         found = mem.search("bees", user_id="u")
         assert [e.text for e in found] == ["user: I keep bees on the roof"]
-    assert loaded_on == ["lightmem-embedder-warm"]
+    assert loaded_on == ["lightmem-embedder-warm queries"]  # what to load is passed on
+    with Memory(tmp_path / "s", warm=True):
+        pass
+    assert loaded_on[1:] == ["lightmem-embedder-warm all"]
 
 
 def test_without_warm_nothing_loads_before_the_first_embed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[str] = []
-    monkeypatch.setattr(HashEmbedder, "warm", lambda self: calls.append("warm"))
+    monkeypatch.setattr(HashEmbedder, "warm", lambda self, what="all": calls.append(what))
     with Memory(tmp_path / "s", config=HASH):
         pass
     assert calls == []
@@ -68,7 +72,7 @@ def test_close_waits_for_a_load_under_way(tmp_path: Path, monkeypatch: pytest.Mo
     release = threading.Event()
     done: list[str] = []
 
-    def slow_warm(self: HashEmbedder) -> None:
+    def slow_warm(self: HashEmbedder, what: Warm = "all") -> None:
         assert release.wait(10)
         done.append("loaded")
 

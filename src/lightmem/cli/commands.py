@@ -63,7 +63,7 @@ def add(
     if None in groups and agent is None:
         raise InputError("give --user USER (or a user_id on every message) and/or --agent AGENT")
     result = AddResult(turn_ids=[])
-    with state(ctx).open(warm=True) as mem:
+    with state(ctx).open(warm="queries") as mem:  # a message or a few (more load on demand)
         for owner, messages in groups.items():
             done = mem.add(
                 messages, user_id=owner, agent_id=agent, session_id=session, timestamp=timestamp
@@ -139,7 +139,7 @@ def search(
 ) -> None:
     """Search the memories of one user/agent: a table of rank, score, text, time, sources."""
     where = _query_scope(user, agent, session, mode, since, until)
-    with state(ctx).open(warm=mode != "bm25") as mem:  # BM25 embeds nothing
+    with state(ctx).open(warm="queries" if mode != "bm25" else False) as mem:  # BM25: no vector
         hits = mem.search(query, limit=limit, **where)
     if as_json:
         emit_json([render.hit_json(h) for h in hits])
@@ -171,7 +171,7 @@ def context(
     """The prompt-ready block an app puts before its reply: memories in time order, then
     the evidence turns, packed into a token budget."""
     where = _query_scope(user, agent, session, mode, since, until)
-    with state(ctx).open(warm=True) as mem:
+    with state(ctx).open(warm="queries") as mem:
         block = mem.context(query, budget_tokens=budget, hierarchical=hierarchical or None, **where)
     if as_json:
         emit_json(render.context_json(block))

@@ -61,7 +61,10 @@ def import_chat(
 ) -> None:
     """Import a ChatGPT, Claude, WhatsApp or Telegram chat export (a re-import adds nothing)."""
     need_scope(user, agent)
-    with state(ctx).open(warm=not dry_run) as mem, progress_bar(quiet or dry_run) as bar:
+    with (
+        state(ctx).open(warm=False if dry_run else "batches") as mem,
+        progress_bar(quiet or dry_run) as bar,
+    ):
         result = chats.import_chat(
             mem,
             source,

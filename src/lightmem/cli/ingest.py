@@ -149,7 +149,7 @@ def ingest(
     warm_in_background()  # the token counter loads while the file is read
     dataset = load_dataset(fmt.value, source, ids=samples or None)
     flushed = FlushResult()
-    with state(ctx).open(warm=True) as mem:
+    with state(ctx).open(warm="batches") as mem:
         check_fresh(mem, dataset.conversations)
         with progress_bar(quiet) as progress:
             counts = [

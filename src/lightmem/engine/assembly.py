@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from lightmem.config import BackendSection, MemoryConfig, lightmem_home
-from lightmem.embedders.base import Embedder
+from lightmem.embedders.base import Embedder, Warm
 from lightmem.embedders.images import ImageEmbedder
 from lightmem.engine import storedir
 from lightmem.llm.base import LLM
@@ -73,18 +73,19 @@ def assemble(
     path: str | Path | None,
     config: MemoryConfig | dict[str, Any] | str | Path | None = None,
     *,
-    warm: bool = False,
+    warm: bool | Warm = False,
     **overrides: Any,
 ) -> Components:
     """Open (or create) the store at ``path`` (default: ``LIGHTMEM_HOME``) with ``config``
     (default: the config saved beside the store), ``overrides`` on top. With ``warm`` the
-    embedder's model loads on a thread while the rest is built and the store opens."""
+    embedder's model loads on a thread while the rest is built and the store opens: what
+    it needs for ``"queries"``, for ``"batches"`` of many texts, or ``"all"`` (``True``)."""
     where = Path(path) if path is not None else lightmem_home()
     if config is None:
         config = storedir.saved_config(where)
     cfg = MemoryConfig.load(config, **overrides)
     embedder: Embedder = build("embedder", cfg.embedder, Embedder)
-    warming = start_warming(embedder) if warm else None
+    warming = start_warming(embedder, "all" if warm is True else warm) if warm else None
     try:
         return _open(where, cfg, embedder, warming)
     except BaseException:
@@ -120,14 +121,14 @@ def _open(
     )
 
 
-def start_warming(embedder: Embedder) -> threading.Thread:
-    """Start :meth:`Embedder.warm` on a thread (not a daemon: the process waits for a load
-    under way rather than ending inside it). A failure is left to the first ``embed``, which
-    raises it where the caller sees it."""
+def start_warming(embedder: Embedder, what: Warm = "all") -> threading.Thread:
+    """Start :meth:`Embedder.warm` of ``what`` on a thread (not a daemon: the process waits
+    for a load under way rather than ending inside it). A failure is left to the first
+    ``embed``, which raises it where the caller sees it."""
 
     def load() -> None:
         try:
-            embedder.warm()
+            embedder.warm(what)
         except Exception as exc:  # noqa: BLE001 - the first embed raises it to the caller
             log.debug("embedder warm-up failed: %s", type(exc).__name__)
 
