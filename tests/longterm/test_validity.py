@@ -4,7 +4,10 @@ it, and search and context putting the current memory first for questions about 
 
 from __future__ import annotations
 
+import itertools
 import time
+import uuid
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -174,6 +177,39 @@ def test_sleep_time_without_an_llm_records_the_change(make_memory: MakeMemory) -
     assert event.event == HistoryEvent.SUPERSEDE and event.actor == "consolidation"
     assert [e.id for e in mem.chain(new.id)] == [old.id, new.id]
     assert [e.id for e in mem.chain(old.id)] == [old.id, new.id]
+
+
+@pytest.mark.parametrize("ids", ["rising", "falling"])
+def test_of_one_time_the_later_statement_is_the_newer(
+    make_memory: MakeMemory, monkeypatch: pytest.MonkeyPatch, ids: str
+) -> None:
+    """A LoCoMo session has one date for all its turns: the turns' order says which
+    statement is the newer, whatever order the random ids happen to fall in."""
+    counter = itertools.count()
+    step = 1 if ids == "rising" else -1
+    monkeypatch.setattr(
+        uuid, "uuid4", lambda: SimpleNamespace(hex=f"{10**9 + step * next(counter):032x}")
+    )
+    mem = make_memory(**HASH)
+    mem.add(
+        [
+            {"role": "user", "name": "Maya", "content": "My dog is called Biscuit, a retriever."},
+            {"role": "user", "name": "Jonas", "content": "Hi Maya! How was the weekend?"},
+            {
+                "role": "user",
+                "name": "Maya",
+                "content": "Sad news: Biscuit passed away, and we adopted a new dog called Pepper.",
+            },
+        ],
+        user_id="maya",
+        session_id="s1",
+        timestamp="2024-01-05T10:00:00",
+    )
+    mem.flush(user_id="maya")
+    assert mem.consolidate(user_id="maya").replaced == 1
+    old, new = by_text(mem, "Biscuit, a"), by_text(mem, "Pepper")
+    assert (old.id < new.id) == (ids == "rising")
+    assert old.superseded_by == new.id and new.superseded_by is None
 
 
 def test_search_and_context_put_the_current_memory_first(make_memory: MakeMemory) -> None:

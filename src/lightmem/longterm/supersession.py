@@ -7,6 +7,11 @@ decisions record what the model saw (similar memories); the rule adds the change
 wording is too far apart for that (a new job or city rarely reaches the consolidation
 threshold). A fact is compared with the current memories only (not those already replaced),
 so a chain of changes stays a chain.
+
+Which of two memories is the newer is decided by their evidence's time, and between
+memories of one time (a LoCoMo session has one date for all its turns) by the order they
+were made in, which is the order of their turns: never by their random ids, which made the
+same conversation link differently from one run to the next.
 """
 
 from __future__ import annotations
@@ -61,13 +66,14 @@ class Supersession:
         matrix = np.stack([vectors[e.id] for e in facts]).astype(np.float32)
         names = _names(facts)
         ignore = _common(facts) | names | {stem(w) for w in names}
-        position = {e.id: i for i, e in enumerate(facts)}
+        position = {e.id: i for i, e in enumerate(facts)}  # facts come in creation order
+        when = [(_stamp(e), i) for i, e in enumerate(facts)]
         replaced = 0
-        for new in sorted(fresh, key=_when):
-            if new.id not in position:
-                continue
-            sims = matrix @ matrix[position[new.id]]
-            candidates = self._candidates(new, facts, sims)
+        for new in sorted(
+            (e for e in fresh if e.id in position), key=lambda e: when[position[e.id]]
+        ):
+            at = position[new.id]
+            candidates = self._candidates(at, facts, when, matrix @ matrix[at])
             chosen = predecessor(subject(new), candidates, ignore, names)
             if chosen is None:
                 continue
@@ -88,16 +94,20 @@ class Supersession:
         return replaced
 
     @staticmethod
-    def _candidates(new: Entry, facts: list[Entry], sims: np.ndarray) -> list[Candidate]:
+    def _candidates(
+        at: int, facts: list[Entry], when: list[tuple[str, int]], sims: np.ndarray
+    ) -> list[Candidate]:
+        """The older facts most like ``facts[at]`` (by cosine, most similar first; equal
+        ones in creation order) of the same speakers, not replaced yet."""
+        new = facts[at]
         out: list[Candidate] = []
-        for i in np.argsort(-sims):
+        for i in np.argsort(-sims, kind="stable"):
             old = facts[int(i)]
             if len(out) >= CANDIDATES:
                 break
             if (
-                old.id != new.id
+                when[int(i)] < when[at]
                 and old.superseded_by is None
-                and _when(old) < _when(new)
                 and set(old.speakers) == set(new.speakers)
             ):
                 out.append(Candidate(old.id, subject(old), float(sims[int(i)])))
@@ -110,9 +120,9 @@ def _fact(e: Entry) -> bool:
     return e.kind == "fact" and e.status == EntryStatus.ACTIVE and not e.pinned and not e.keyed
 
 
-def _when(e: Entry) -> tuple[str, str]:
+def _stamp(e: Entry) -> str:
     stamp = e.timestamp or e.created_at
-    return (stamp.isoformat() if stamp else "", e.id)
+    return stamp.isoformat() if stamp else ""
 
 
 def _common(facts: list[Entry]) -> frozenset[str]:

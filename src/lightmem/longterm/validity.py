@@ -180,11 +180,12 @@ def predecessor(
     ignore: frozenset[str] = frozenset(),
     names: frozenset[str] = frozenset(),
 ) -> str | None:
-    """The older memory ``newer`` replaces: the most similar one that passes the rule."""
+    """The older memory ``newer`` replaces: the most similar one that passes the rule (of
+    equally similar ones, the first in ``candidates``' order)."""
     passing = [c for c in candidates if replaces(newer, c.text, c.cosine, ignore, names)]
     if not passing:
         return None
-    return max(passing, key=lambda c: (c.cosine, c.entry_id)).entry_id
+    return max(passing, key=lambda c: c.cosine).entry_id
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
