@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from lightmem.errors import InputError
+from lightmem.ids import new_id
 from lightmem.text import has_lone_surrogate, storable, unsafe_url
 from lightmem.timeutil import parse_timestamp
 from lightmem.types import ImageRef, Scope, Turn
@@ -91,7 +91,7 @@ def _one(index: int, message: object, scope: Scope, defaults: AddDefaults) -> Tu
     ref = _opt_str(message, "ref", where) or _opt_str(message, "id", where)
     images = parse_images(message.get("images"), where)
     return Turn(
-        id=uuid.uuid4().hex,
+        id=new_id(),
         scope=Scope(scope.user_id, scope.agent_id, session),
         seq=0,
         role=role,

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import itertools
 import time
-import uuid
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -15,6 +13,7 @@ import pytest
 from lightmem import InputError, Memory, NotFoundError, keyed
 from lightmem.llm.scripted import ScriptedLLM
 from lightmem.longterm.validity import Candidate, change_cue, details, predecessor, replaces
+from lightmem.shortterm import extraction
 from lightmem.types import EntryStatus, HistoryEvent, Scope
 from tests.fakes.decide import per_target
 from tests.support.memories import MakeMemory
@@ -187,9 +186,7 @@ def test_of_one_time_the_later_statement_is_the_newer(
     statement is the newer, whatever order the random ids happen to fall in."""
     counter = itertools.count()
     step = 1 if ids == "rising" else -1
-    monkeypatch.setattr(
-        uuid, "uuid4", lambda: SimpleNamespace(hex=f"{10**9 + step * next(counter):032x}")
-    )
+    monkeypatch.setattr(extraction, "new_id", lambda: f"{10**9 + step * next(counter):032x}")
     mem = make_memory(**HASH)
     mem.add(
         [

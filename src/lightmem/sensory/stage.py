@@ -16,13 +16,13 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-import uuid
 
 import numpy as np
 
 from lightmem.embedders.base import Embedder
 from lightmem.embedders.images import ImageEmbedder
 from lightmem.errors import ConflictError
+from lightmem.ids import new_id
 from lightmem.sensory.compressors.base import Compressor
 from lightmem.sensory.segmenters.base import Segmenter
 from lightmem.stores.base import Store
@@ -157,9 +157,7 @@ class SensoryStage:
         self._seen[owner] = {t.id for t in turns[carry:]}
         if segments:
             try:
-                self.store.assign_segments(
-                    [(uuid.uuid4().hex, [t.id for t in seg]) for seg in segments]
-                )
+                self.store.assign_segments([(new_id(), [t.id for t in seg]) for seg in segments])
             except ConflictError:
                 # another process segmented (some of) these turns first: nothing is lost,
                 # the next pass sees the buffer as it is now

@@ -14,7 +14,6 @@ its full text.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -22,6 +21,7 @@ from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
+from lightmem.ids import new_id
 from lightmem.llm.base import LLM, ChatMessage, Completion
 from lightmem.llm.structured import ask_structured
 from lightmem.shortterm.batching import fair_caps, turn_budget
@@ -220,7 +220,7 @@ def _header_time(ts: datetime | None) -> str | None:
 def entry_from_turns(text: str, turns: list[Turn], keywords: list[str], origin: str) -> Entry:
     """An entry linked to its source turns; time, speakers, run and topic come from them."""
     entry = Entry(
-        id=uuid.uuid4().hex,
+        id=new_id(),
         scope=turns[0].scope,
         text=text.strip(),
         keywords=[k.strip() for k in keywords if k.strip()],

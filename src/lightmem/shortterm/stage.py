@@ -13,7 +13,6 @@ import contextlib
 import logging
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +21,7 @@ import numpy as np
 from lightmem.embedders.base import Embedder
 from lightmem.errors import ConflictError, ExtractionError, ProviderError, UnreachableError
 from lightmem.failures import FailureLog, describe, record_transport_failure, turn_texts
+from lightmem.ids import new_id
 from lightmem.llm.circuit import CircuitOpenError
 from lightmem.shortterm.batching import SegmentSize, plan_batches
 from lightmem.shortterm.extraction import ExtractionReport, Extractor, relink
@@ -102,7 +102,7 @@ class ShortTermStage:
         created = 0
         for turn_ids in planned:
             try:
-                self.store.create_batch(Batch(id=uuid.uuid4().hex, scope=owner, turn_ids=turn_ids))
+                self.store.create_batch(Batch(id=new_id(), scope=owner, turn_ids=turn_ids))
             except ConflictError:
                 # another process batched these turns first; its batch will be extracted
                 log.info("turns of a planned batch were batched by another worker")
