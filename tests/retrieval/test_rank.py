@@ -4,6 +4,7 @@ it."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -85,3 +86,22 @@ def test_matvec_never_waits_for_a_helper_that_has_no_core(
     assert took < 0.4 and np.array_equal(out, blocks(plain, vector))
     helper.threads[0].join(5)
     assert np.array_equal(out, blocks(plain, vector))  # its late write changes nothing
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX")
+def test_a_forked_child_gets_a_helper_of_its_own() -> None:
+    rng = np.random.default_rng(2)
+    matrix = rng.random((rank.SHARED_ROWS, 16), dtype=np.float32)
+    vector = rng.random(16, dtype=np.float32)
+    rank.matvec(matrix, vector)  # the parent's helper exists now
+    parent = rank._helping()
+    pid = os.fork()
+    if pid == 0:  # the child: its own helper, whose thread runs
+        ok = rank._helper is None and np.array_equal(
+            rank.matvec(matrix, vector), blocks(matrix, vector)
+        )
+        helper = rank._helping()
+        ok = ok and helper is not parent and helper.submit(lambda: 7).result(5) == 7
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

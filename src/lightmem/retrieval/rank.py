@@ -91,6 +91,16 @@ def _helping() -> ThreadPoolExecutor | None:
         return _helper
 
 
+def _forget_helper() -> None:
+    """In a forked child: the parent's executor came along without its thread (its queue
+    would only grow), and its lock may have been held at the fork."""
+    global _helper, _helper_lock
+    _helper, _helper_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_helper)
+
+
 class Dense:
     """One query vector's cosines to the owner's turns and memories, each computed once a
     search however many rankings use it (plain, over the question's focus, the changes)."""
