@@ -20,9 +20,16 @@ _ENDPOINT_VARS = (
 )
 
 
+@pytest.fixture(scope="session")
+def _graph_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache directory for the whole run: the MiniLM graph is written once."""
+    return tmp_path_factory.mktemp("lightmem-cache")
+
+
 @pytest.fixture(autouse=True)
-def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _graph_cache: Path) -> None:
     monkeypatch.setenv("LIGHTMEM_HOME", str(tmp_path / "lightmem-home"))
+    monkeypatch.setenv("LIGHTMEM_CACHE", str(_graph_cache))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     for var in _ENDPOINT_VARS:
         monkeypatch.delenv(var, raising=False)

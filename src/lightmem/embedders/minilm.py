@@ -40,6 +40,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
+from lightmem.embedders import graphcache
 from lightmem.embedders.base import Embedder, EmbedderOptions, Vectors, Warm, normalize
 from lightmem.errors import MissingDependencyError, ProviderError
 
@@ -76,6 +77,11 @@ class MiniLMOptions(EmbedderOptions):
         "much slower when other processes want the cores",
     )
     max_length: int = Field(default=256, ge=2, le=512, description="tokens per text, longer is cut")
+    cache_graph: bool = Field(
+        default=True,
+        description="keep onnxruntime's optimized graph (basic level) in the cache directory "
+        "($LIGHTMEM_CACHE, else ~/.cache/lightmem): a session then loads in ~0.2 s, not ~0.5",
+    )
     graph_optimization: Literal["basic", "extended", "all"] = Field(
         default="basic",
         description="onnxruntime's graph optimizations; the int8 model embeds ~20% faster "
@@ -258,19 +264,25 @@ _LEVELS = {"basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED", "all"
 def _session(model_path: Path, opts: MiniLMOptions, threads: int) -> Any:
     import onnxruntime as ort  # imported (or its absence reported) by _load
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = getattr(
-        ort.GraphOptimizationLevel, _LEVELS[opts.graph_optimization]
-    )
-    if not opts.spinning:
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
-    try:
+    def make(path: Path, optimized: Path | None, optimize: bool) -> Any:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        level = _LEVELS[opts.graph_optimization] if optimize else "ORT_DISABLE_ALL"
+        options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
+        if optimized is not None:
+            options.optimized_model_filepath = str(optimized)
+        if not opts.spinning:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         return ort.InferenceSession(
-            str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
+            str(path), sess_options=options, providers=["CPUExecutionProvider"]
         )
+
+    try:
+        if opts.cache_graph and opts.graph_optimization == "basic":
+            return graphcache.session(model_path, "basic", ort.__version__, make)
+        return make(model_path, None, True)
     except Exception as exc:  # InvalidProtobuf, Fail, NoSuchFile: no common base class
         raise ProviderError(f"cannot load the MiniLM model {str(model_path)!r}: {exc}") from exc
 

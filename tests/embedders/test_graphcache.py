@@ -1,0 +1,102 @@
+"""The optimized-graph cache: written once, loaded ready, never in the way."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from lightmem.embedders import graphcache
+from lightmem.embedders.minilm import MiniLMEmbedder, MiniLMOptions
+
+
+class Maker:
+    """A session maker that writes the "optimized graph" as onnxruntime would, and records
+    each call; ``fail_on`` makes loading that file fail."""
+
+    def __init__(self, fail_on: Path | None = None) -> None:
+        self.calls: list[tuple[Path, Path | None, bool]] = []
+        self.fail_on = fail_on
+
+    def __call__(self, path: Path, optimized: Path | None, optimize: bool) -> Any:
+        self.calls.append((path, optimized, optimize))
+        if path == self.fail_on:
+            raise RuntimeError("InvalidProtobuf")
+        if optimized is not None:
+            optimized.write_bytes(b"optimized:" + path.read_bytes())
+        return ("session", path)
+
+
+@pytest.fixture
+def model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("LIGHTMEM_CACHE", str(tmp_path / "cache"))
+    path = tmp_path / "model.onnx"
+    path.write_bytes(b"int8 weights")
+    return path
+
+
+def test_cache_dir_precedence() -> None:
+    assert graphcache.cache_dir({"LIGHTMEM_CACHE": "/c", "XDG_CACHE_HOME": "/x"}) == Path("/c")
+    assert graphcache.cache_dir({"XDG_CACHE_HOME": "/x"}) == Path("/x/lightmem")
+    assert graphcache.cache_dir({}) == Path.home() / ".cache" / "lightmem"
+
+
+def test_written_once_then_loaded_without_optimizing(model: Path) -> None:
+    make = Maker()
+    first = graphcache.session(model, "basic", "1.0", make)
+    target = graphcache.graph_path(model, "basic", "1.0")
+    assert first == ("session", model)
+    assert target.read_bytes() == b"optimized:int8 weights"
+    assert make.calls[0][0] == model and make.calls[0][2] is True
+    assert make.calls[0][1] is not None and make.calls[0][1].parent == target.parent
+    assert graphcache.session(model, "basic", "1.0", make) == ("session", target)
+    assert make.calls[1] == (target, None, False)
+    assert [p.name for p in target.parent.iterdir()] == [target.name]  # no partial left
+
+
+def test_a_changed_model_or_runtime_gets_its_own_graph(model: Path) -> None:
+    before = graphcache.graph_path(model, "basic", "1.0")
+    assert graphcache.graph_path(model, "basic", "1.1") != before
+    model.write_bytes(b"other int8 weights")
+    os.utime(model, ns=(1, 1))
+    assert graphcache.graph_path(model, "basic", "1.0") != before
+
+
+def test_a_bad_cached_graph_is_made_again(model: Path) -> None:
+    target = graphcache.graph_path(model, "basic", "1.0")
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"truncated")
+    make = Maker(fail_on=target)
+    assert graphcache.session(model, "basic", "1.0", make) == ("session", model)
+    assert target.read_bytes() == b"optimized:int8 weights"
+
+
+def test_an_unwritable_cache_costs_only_the_saving(
+    model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the cache directory would be")
+    monkeypatch.setenv("LIGHTMEM_CACHE", str(blocker))
+    make = Maker()
+    assert graphcache.session(model, "basic", "1.0", make) == ("session", model)
+    assert make.calls == [(model, None, True)]
+
+
+def test_minilm_vectors_are_the_same_from_the_cached_graph(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LIGHTMEM_CACHE", str(tmp_path / "cache"))
+    texts = ["I moved to Lisbon in May.", "What a cute cat!", "My dog is called Biscuit."]
+    plain = MiniLMEmbedder(MiniLMOptions(cache_graph=False)).embed(texts)
+    assert not (tmp_path / "cache").exists()
+    writing, reading = MiniLMEmbedder(), MiniLMEmbedder()
+    assert np.array_equal(writing.embed(texts), plain)
+    graphs = list((tmp_path / "cache" / "graphs").iterdir())
+    assert len(graphs) == 1 and graphs[0].suffix == ".onnx"
+    written = graphs[0].stat()
+    assert np.array_equal(reading.embed(texts), plain)
+    again = graphs[0].stat()  # loaded from the file written, not written again
+    assert (again.st_ino, again.st_mtime_ns) == (written.st_ino, written.st_mtime_ns)
