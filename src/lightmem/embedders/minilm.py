@@ -23,7 +23,8 @@ and a query is what a user waits on. There two threads embed one LoCoMo turn (35
 at the median) in 6.8 ms against 10.2 on one, p95 13.3 against 19.8.
 
 The graph gets onnxruntime's basic optimizations only: its extended fusions are slower for
-this int8 model (283 texts/s with the basic ones, 230 with all).
+this int8 model (283 texts/s with the basic ones, 230 with all). The optimized graph is kept
+in the cache directory (:mod:`lightmem.embedders.graphcache`): a session loads it ready.
 """
 
 from __future__ import annotations
