@@ -8,9 +8,11 @@ import itertools
 import time
 from typing import Any
 
+import numpy as np
 import pytest
 
 from lightmem import InputError, Memory, NotFoundError, keyed
+from lightmem.embedders.base import Embedder
 from lightmem.llm.scripted import ScriptedLLM
 from lightmem.longterm.validity import Candidate, change_cue, details, predecessor, replaces
 from lightmem.shortterm import extraction
@@ -33,6 +35,7 @@ HASH = {"embedder": {"provider": "hash", "options": {"dim": 256}}}
         ("I got a raise, my salary is 52k now.", "My salary is 45k."),
         ("I resigned from Deloitte and joined a startup as their CFO.", "I work at Deloitte."),
         ("We relocated the studio from Leeds to Bristol.", "Our studio is in Leeds."),
+        ("I used to work at Acme, these days I'm at Globex.", "I work at Acme as an engineer."),
     ],
 )
 def test_a_statement_of_change_replaces_the_older_statement(newer: str, older: str) -> None:
@@ -54,6 +57,14 @@ def test_a_statement_of_change_replaces_the_older_statement(newer: str, older: s
         ("Did you switch jobs from Acme?", "I work at Acme as an engineer.", 0.6),
         # it keeps every detail of the older one and says no change: it adds to it
         ("I work at Acme as an engineer, in the Berlin office.", "I work at Acme.", 0.7),
+        # a change wished, advised, planned or supposed has not happened (REALTALK's
+        # chats linked such messages: "people should stop caring", "tell her to stop")
+        ("I want to quit Acme and work at Globex.", "I work at Acme as an engineer.", 0.6),
+        ("You should stop working at Acme so late.", "I work at Acme as an engineer.", 0.6),
+        ("I'll switch from Acme to Globex next year.", "I work at Acme as an engineer.", 0.6),
+        ("If I quit Acme, I'd join Globex as an engineer.", "I work at Acme as an engineer.", 0.6),
+        # "used to" as accustomed, not a former habit
+        ("We are used to the long Acme hours now.", "I work at Acme as an engineer.", 0.6),
     ],
 )
 def test_what_is_no_replacement(newer: str, older: str, cosine: float) -> None:
@@ -330,6 +341,46 @@ def test_keyed_memories_are_left_to_their_application(make_memory: MakeMemory) -
         first.id: None,
         second.id: None,
     }
+
+
+class Unrelated(Embedder):
+    """Vectors that make every two texts unrelated (cosine 0): what a memory's own text
+    says when only the speaker's name made the stored vectors alike."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: list[str] = []
+
+    @property
+    def dim(self) -> int:
+        return 64
+
+    @property
+    def model_id(self) -> str:
+        return "unrelated"
+
+    def embed(self, texts: list[str]) -> Any:
+        self.texts += texts
+        rows = [(len(self.texts) - len(texts) + i) % self.dim for i in range(len(texts))]
+        return np.eye(self.dim, dtype=np.float32)[rows]
+
+
+def test_the_rule_weighs_the_memories_own_texts(make_memory: MakeMemory) -> None:
+    """The stored vectors of two of one speaker's messages share "Maya: "; the rule's
+    cosine is their texts' own, embedded for the older memories whose words pass it."""
+    from lightmem.longterm.supersession import Supersession
+
+    mem = make_memory(**HASH)
+    two_sessions(mem)
+    new = by_text(mem, "Pepper")
+    own = Unrelated()
+    assert Supersession(mem.store, own).run([new.id]) == 0
+    assert own.texts == [
+        "Sad news: Biscuit passed away, and we adopted a new dog called Pepper.",
+        "My dog is called Biscuit, a retriever.",
+    ]  # the new memory and the one older memory worded as its change, without "Maya: "
+    assert by_text(mem, "Biscuit, a").superseded_by is None
+    assert Supersession(mem.store, mem.embedder).run([new.id]) == 1  # alike on their own
 
 
 class ErasesFirst:

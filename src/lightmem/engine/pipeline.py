@@ -239,7 +239,7 @@ class Pipeline:
             owners = [scope] if scope is not None else self.store.scopes()
         result = consolidator.run_entries(entry_ids)
         if not self.parts.llm.available:  # an LLM's update decisions record replacement
-            result.replaced += Supersession(self.store).run(entry_ids)
+            result.replaced += Supersession(self.store, self.parts.embedder).run(entry_ids)
         now = _now()
         for owner in owners:
             result.expired += self.forgetter.purge_expired(owner, now)

@@ -18,16 +18,18 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import replace
 
 import numpy as np
 
+from lightmem.embedders.base import Embedder
 from lightmem.errors import NotFoundError
-from lightmem.longterm.validity import Candidate, content_terms, predecessor
+from lightmem.longterm.validity import Candidate, content_terms, predecessor, worded_as_change
 from lightmem.retrieval.lexical import stem
 from lightmem.stores.base import Store
 from lightmem.types import Entry, EntryStatus, Scope
 
-#: older memories (by cosine) the rule looks at for each new one
+#: older memories (by the stored vectors' cosine) the rule looks at for each new one
 CANDIDATES = 30
 #: a word more than this share of the owner's facts use carries no subject
 COMMON_SHARE = 0.005
@@ -44,9 +46,17 @@ def subject(entry: Entry) -> str:
 
 
 class Supersession:
-    def __init__(self, store: Store, actor: str = "consolidation") -> None:
+    def __init__(
+        self, store: Store, embedder: Embedder | None = None, actor: str = "consolidation"
+    ) -> None:
+        """With ``embedder``, the rule's cosine is the texts' own, embedded for the few
+        older memories whose words pass it; without, the stored vectors' (in no-LLM mode
+        a turn's "Speaker: text")."""
         self.store = store
+        self.embedder = embedder
         self.actor = actor
+        #: subject texts' own vectors, embedded once per run
+        self._own: dict[str, np.ndarray] = {}
 
     def run(self, entry_ids: Iterable[str]) -> int:
         """Check the facts ``entry_ids`` (new at this sleep time); how many older ones
@@ -74,7 +84,9 @@ class Supersession:
         ):
             at = position[new.id]
             candidates = self._candidates(at, facts, when, matrix @ matrix[at])
-            chosen = predecessor(subject(new), candidates, ignore, names)
+            text = subject(new)
+            worded = [c for c in candidates if worded_as_change(text, c.text, ignore, names)]
+            chosen = predecessor(text, self._own_cosines(text, worded), ignore, names)
             if chosen is None:
                 continue
             try:
@@ -92,6 +104,17 @@ class Supersession:
             facts[position[chosen]].superseded_by = new.id
             replaced += 1
         return replaced
+
+    def _own_cosines(self, text: str, candidates: list[Candidate]) -> list[Candidate]:
+        """``candidates`` with the cosine of their texts' own vectors to ``text``'s."""
+        if self.embedder is None or not candidates:
+            return candidates
+        texts = [text, *(c.text for c in candidates)]
+        missing = list(dict.fromkeys(t for t in texts if t not in self._own))
+        if missing:
+            self._own.update(zip(missing, self.embedder.embed(missing), strict=True))
+        mine = self._own[text]
+        return [replace(c, cosine=float(self._own[c.text] @ mine)) for c in candidates]
 
     @staticmethod
     def _candidates(

@@ -34,7 +34,7 @@ from lightmem.retrieval.lexical import stem, terms
 from lightmem.text import words
 
 #: cosine from which two memories can be about the same subject
-SUBJECT_COSINE = 0.35
+SUBJECT_COSINE = 0.30
 #: cosine from which they say the same thing (left to the near-duplicate merge)
 REPEAT_COSINE = 0.97
 #: words that say something changed, on their own
@@ -48,6 +48,8 @@ leaving moved former formerly ex relocated relocating resigned divorced
 _WEAK = """
 now new newly since started starting became become becoming currently lately recently
 """
+_WORDS_MODAL = "should would could might must may will shall gonna wanna want wants wish hope d ll"
+_WORDS_BEING = "am is are was were be been being get got getting m re s"
 STRONG_CUES = frozenset(_STRONG.split())
 WEAK_CUES = frozenset(_WEAK.split())
 CUE_WORDS = STRONG_CUES | WEAK_CUES
@@ -72,6 +74,12 @@ _MOMENT = frozenset({"right", "just", "by", "until", "till", "til", "up"})
 #: capitalised words that name no one: "I" and its contractions
 _PRONOUN_I = frozenset({"i'm", "i’m", "i've", "i’ve", "i'd", "i’d", "i'll", "i’ll"})
 _NEGATIONS = frozenset({"not", "never", "won", "wont", "can", "cant", "don", "dont", "didn"})
+#: words that make what follows a wish, advice, plan or supposition ("I'd" and "I'll" are
+#: split into "d" and "ll")
+_MODALS = frozenset(_WORDS_MODAL.split())
+_NOT_STATED = _NEGATIONS | _MODALS
+#: "are used to", "we're used to", "got used to": accustomed, not a former habit
+_BEING = frozenset(_WORDS_BEING.split())
 _PHRASE_WORDS = tuple(tuple(p.split()) for p in CUE_PHRASES)
 _CUE_STEMS = frozenset(stem(w) for w in CUE_WORDS)
 #: a name (a capitalised word), or a number: its digits, whatever unit follows ("52k" is 52,
@@ -95,16 +103,18 @@ def content_terms(text: str) -> set[str]:
 
 def change_cue(text: str) -> str | None:
     """``"strong"`` when the text says something changed, ``"weak"`` when it only hints at
-    it ("now", "new"), None otherwise. A negated cue ("I won't quit") says nothing."""
+    it ("now", "new"), None otherwise. A cue that is not asserted says nothing: negated
+    ("I won't quit"), wished, advised or supposed ("I want to quit", "you should stop",
+    "if I moved"), or "used to" as being accustomed ("we are used to it")."""
     said = words(text)
     for phrase in _PHRASE_WORDS:
-        if any(not _negated(said, i) for i in _starts(said, phrase)):
+        if any(not _unasserted(said, i) for i in _starts(said, phrase)):
             return "strong"
     found = None
     for i, w in enumerate(said):
         if w == "now" and i > 0 and said[i - 1] in _MOMENT:
             continue
-        if w in CUE_WORDS and not _negated(said, i):
+        if w in CUE_WORDS and not _unasserted(said, i):
             if w in STRONG_CUES:
                 return "strong"
             found = "weak"
@@ -117,9 +127,14 @@ def _starts(said: list[str], phrase: tuple[str, ...]) -> list[int]:
     return [i for i in range(len(said) - n + 1) if tuple(said[i : i + n]) == phrase]
 
 
-def _negated(said: list[str], i: int) -> bool:
-    """A negation within the three words before position ``i`` ("I won't quit")."""
-    return bool(_NEGATIONS & set(said[max(0, i - 3) : i]))
+def _unasserted(said: list[str], i: int) -> bool:
+    """The cue at position ``i`` states no change: a negation or a modal within the three
+    words before it, an "if" anywhere before it, "to" just before it, or "used" after a
+    form of "be" or "get"."""
+    if _NOT_STATED & set(said[max(0, i - 3) : i]) or "if" in said[:i]:
+        return True
+    before = said[i - 1] if i > 0 else ""
+    return before == "to" or (said[i] == "used" and before in _BEING)
 
 
 def says_change(text: str) -> bool:
@@ -155,9 +170,22 @@ def replaces(
 ) -> bool:
     """Whether ``newer`` states a change of what ``older`` said (the rule above); words in
     ``ignore`` (the speakers' names, words most of the owner's memories use) carry no
-    subject, and ``names`` (the speakers') are no details."""
+    subject, and ``names`` (the speakers') are no details. ``cosine`` is the two texts'
+    own (no "Speaker: " before them: a name both start with makes any two of one speaker's
+    short messages look alike)."""
     if cosine < SUBJECT_COSINE or cosine >= REPEAT_COSINE:
         return False
+    return worded_as_change(newer, older, ignore, names)
+
+
+def worded_as_change(
+    newer: str,
+    older: str,
+    ignore: frozenset[str] = frozenset(),
+    names: frozenset[str] = frozenset(),
+) -> bool:
+    """The rule's conditions on the words alone (all but the cosine): what decides before
+    any vector is needed."""
     if not (statement(newer) and statement(older)):
         return False
     if max(len(newer.split()), len(older.split())) > MAX_WORDS:
