@@ -108,6 +108,27 @@ def test_details_are_names_and_numbers_not_i_nor_a_speaker() -> None:
     assert replaces("I now live in Paris.", "I live in London.", 0.6, ignore=frozenset({"london"}))
 
 
+def test_a_capital_that_starts_a_sentence_names_nothing() -> None:
+    """LoCoMo's long turns start sentence after sentence with a capital ("Thanks! Losing my
+    job ..."): each counted as a swapped name, and a weak "since" linked a thank-you to the
+    turn it followed."""
+    assert details("Thanks, Maria. Friendship means a lot to me!") == {"maria"}
+    assert details("Thanks! It's been tough. “Great” said Tom.") == {"tom"}
+    # after a title the name goes on
+    assert details("Dr. Okafor retired, so my dentist is now Dr. Lindqvist.") == {
+        "okafor",
+        "dr",
+        "lindqvist",
+    }
+    assert details("I work nights at St. Mary's as a nurse.") == {"st", "mary's"}
+    older = "Thanks, Maria. Friendship means a lot to me."
+    newer = "Thanks, Maria! We had a great time at the new party. Veterans came too."
+    speakers = frozenset({"maria", "john"})
+    assert not replaces(newer, older, 0.55, ignore=speakers, names=speakers)
+    # a name in the middle of a sentence is still one
+    assert replaces("Thanks! The party has a new venue, Hall 4.", "The party is at Hall 2.", 0.55)
+
+
 @pytest.mark.parametrize(
     ("newer", "older"),
     [

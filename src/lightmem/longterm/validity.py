@@ -80,6 +80,8 @@ _MODALS = frozenset(_WORDS_MODAL.split())
 _NOT_STATED = _NEGATIONS | _MODALS
 #: "are used to", "we're used to", "got used to": accustomed, not a former habit
 _BEING = frozenset(_WORDS_BEING.split())
+#: abbreviations after which a capitalised word is a name, not a sentence's start
+_TITLES = frozenset({"dr", "mr", "mrs", "ms", "st", "jr", "sr", "prof", "mt"})
 _PHRASE_WORDS = tuple(tuple(p.split()) for p in CUE_PHRASES)
 _CUE_STEMS = frozenset(stem(w) for w in CUE_WORDS)
 #: a name (a capitalised word), or a number: its digits, whatever unit follows ("52k" is 52,
@@ -142,12 +144,29 @@ def says_change(text: str) -> bool:
 
 
 def details(text: str) -> set[str]:
-    """Names and numbers (capitalised words after the first but "I'm" and the like; a
-    number by its digits: "52k" is "52", "1,200" is "1200")."""
-    found = _DETAIL.findall(text)
-    first = text.split()[0] if text.split() else ""
-    out = {d.lower().strip(".,:/-'’") for d in found if d != first}
-    return {d.replace(",", "") if d[:1].isdigit() else d for d in out} - _PRONOUN_I
+    """Names and numbers: capitalised words but those that start a sentence ("Thanks,
+    Maria. Friendship means a lot" names Maria only; after "Dr." or "St." a name goes on)
+    and "I'm" and the like; a number by its digits ("52k" is "52", "1,200" is "1200")."""
+    out = set()
+    for found in _DETAIL.finditer(text):
+        d = found.group()
+        if not d[:1].isdigit() and _starts_sentence(text[: found.start()]):
+            continue
+        d = d.lower().strip(".,:/-'’")
+        out.add(d.replace(",", "") if d[:1].isdigit() else d)
+    return out - _PRONOUN_I
+
+
+def _starts_sentence(before: str) -> bool:
+    """Whether a word after ``before`` starts a sentence: nothing before it but spaces and
+    quotes, or a sentence's end that is no title ("Dr.", "St.")."""
+    before = before.rstrip().rstrip("\"'“‘(").rstrip()
+    if not before:
+        return True
+    if before[-1] not in ".!?":
+        return False
+    last = before.split()[-1].rstrip(".!?").lower()
+    return last not in _TITLES
 
 
 #: the least share of the shorter memory's content words the two must share
