@@ -6,14 +6,17 @@ The rule, for a newer memory N and an older memory O of the same owner and speak
 1. *same subject*: both are short statements (no question, at most ``MAX_WORDS`` words: a
    long message mixes subjects), share content words (stemmed, no
    stop words, no change words, not the speakers' names nor words most of the owner's
-   memories use): at least ``MIN_OVERLAP`` of the shorter one's, and their vectors are
-   similar (cosine >= ``SUBJECT_COSINE``);
+   memories use): at least ``MIN_OVERLAP`` of the shorter one's, and their texts' own
+   vectors are similar (cosine >= ``SUBJECT_COSINE``; without the "Speaker: " a no-LLM
+   memory's stored vector starts with, which made any two short messages of one speaker
+   look alike);
 2. *a change*: N says that something changed: a change word ("switched", "moved", "no
-   longer", "instead", "quit", "raised", "relocated", "resigned" ...; not negated: "I won't
-   quit" is none), or a weaker one ("now", "new"; not "right now") with two shared words or
-   a swapped detail (a name or number of O's that N lacks, and one of N's own; a number is
-   its digits, "52k" is 52; "I'm" and the speakers' names, such as the one spoken to, are
-   no details);
+   longer", "instead", "quit", "raised", "relocated", "resigned" ...), asserted (not "I
+   won't quit", "I want to quit", "you should stop", "if I moved", "we are used to"), or a
+   weaker one ("now", "new"; not "right now") with two shared words or a swapped detail (a
+   name or number of O's that N lacks, and one of N's own; a number is its digits, "52k" is
+   52; a capital that starts a sentence, "I'm" and the speakers' names, such as the one
+   spoken to, are no details);
 3. *not a repeat*: N is not a near-duplicate of O (consolidation merges those) and does not
    keep all of O's details (then it adds to O rather than replacing it).
 
