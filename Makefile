@@ -38,7 +38,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 # The benchmark harness is its own distribution (bench/): it adds `lightmem bench` and its
 # fake LLMs through entry points; a plain `pip install lightmem` has neither.
 $(DEV_STAMP): $(STAMP) bench/pyproject.toml
-	$(BIN)/pip install -q -e '.[dev,server,postgres,ann,proxy,langgraph,agents]' -e ./bench
+	$(BIN)/pip install -q -e '.[dev,server,postgres,ann,proxy,langgraph,agents,quantize]' -e ./bench
 	touch $@
 
 $(LOCAL_STAMP): $(DEV_STAMP)

