@@ -47,5 +47,6 @@ def test_the_bench_replays_through_the_proxy_and_reports(tmp_path: Path) -> None
     assert doc["tokens"]["last_session"]["session"] == "session_2"
     assert 0 <= doc["stable"]["share"] <= 1 and doc["latency"]["overhead"]["n"] == 5
     assert json.loads((reports / "proxy.json").read_text())["settings"]["sample"] == "s1"
+    assert doc["settings"]["embedder_model"].startswith("hash")  # the mode it really ran in
     report = (reports / "report.md").read_text()
     assert "kept as it was" in report and "tokens sent upstream" in report

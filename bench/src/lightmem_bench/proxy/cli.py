@@ -62,7 +62,7 @@ def proxy(
     )
     result: dict[str, Any] = {"machine": machine()}
     say = None if quiet else lambda msg: err.print(msg, markup=False, style="dim")
-    rows = replay(conv, settings, progress=say)
+    rows, model = replay(conv, settings, progress=say)
     result["machine"]["load_average_end"] = load_average()
     result["settings"] = {
         "data": str(data),
@@ -73,6 +73,7 @@ def proxy(
         "history_turns": history_turns,
         "query_turns": query_turns,
         "embedder": settings.embedder,
+        "embedder_model": model,
         "command": "lightmem bench proxy " + shlex.join(sys.argv[3:] if len(sys.argv) > 3 else []),
     }
     result.update(summarize(rows))

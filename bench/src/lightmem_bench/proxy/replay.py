@@ -79,8 +79,9 @@ def replay(
     *,
     progress: Callable[[str], None] | None = None,
     store: Path | None = None,
-) -> list[dict[str, Any]]:
-    """One row per request: tokens, the stable part's hash, both latencies."""
+) -> tuple[list[dict[str, Any]], str]:
+    """One row per request (tokens, the stable part's hash, both latencies), and the
+    embedder's ``model_id`` as the config resolved it (environment overrides included)."""
     from lightmem.config import ProxySection
     from lightmem.server.proxy import create_proxy_app
     from lightmem.server.threaded import ThreadedServer
@@ -102,7 +103,8 @@ def replay(
         app = create_proxy_app(memory, KeyStore.for_memory(memory), section, environ={})
         with ThreadedServer(app) as proxy, httpx.Client(timeout=60) as http:
             run = _Run(memory, app.state.proxy.warmer, upstream, http, up.url, proxy.url, key)
-            return run.all(exchanges(conv)[: settings.max_requests], progress)
+            rows = run.all(exchanges(conv)[: settings.max_requests], progress)
+            return rows, memory.embedder.model_id
 
 
 @dataclass

@@ -153,7 +153,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"- data: {s['data']} sample {s['sample']} ({s['sessions']} sessions, "
         f"{len(result['requests'])} requests); the app resends its whole history each request",
         f"- proxy: budget_tokens {s['budget_tokens']}, history_turns {s['history_turns']}, "
-        f"query_turns {s['query_turns']}; embedder {json.dumps(s['embedder'])}; no-LLM "
+        f"query_turns {s['query_turns']}; embedder {json.dumps(s['embedder'])} "
+        f"({s.get('embedder_model', 'model not recorded')}); no-LLM "
         "extraction; sleep time (flush + consolidate) between sessions",
         f"- command: `{s['command']}`",
     ]
