@@ -14,7 +14,15 @@ import pytest
 from lightmem import InputError, Memory, NotFoundError, keyed
 from lightmem.embedders.base import Embedder
 from lightmem.llm.scripted import ScriptedLLM
-from lightmem.longterm.validity import Candidate, change_cue, details, predecessor, replaces
+from lightmem.longterm.validity import (
+    SUBJECT_COSINE,
+    SWAP_COSINE,
+    Candidate,
+    change_cue,
+    details,
+    predecessor,
+    replaces,
+)
 from lightmem.shortterm import extraction
 from lightmem.types import EntryStatus, HistoryEvent, Scope
 from tests.fakes.decide import per_target
@@ -36,6 +44,9 @@ HASH = {"embedder": {"provider": "hash", "options": {"dim": 256}}}
         ("I resigned from Deloitte and joined a startup as their CFO.", "I work at Deloitte."),
         ("We relocated the studio from Leeds to Bristol.", "Our studio is in Leeds."),
         ("I used to work at Acme, these days I'm at Globex.", "I work at Acme as an engineer."),
+        # a change verb in any of its forms ("gave up", "given up", "giving up")
+        ("I've given up meat, it's mostly lentils at home now.", "I eat meat at home most days."),
+        ("We're moving the book club to the library.", "The book club meets at the pub."),
     ],
 )
 def test_a_statement_of_change_replaces_the_older_statement(newer: str, older: str) -> None:
@@ -106,6 +117,17 @@ def test_details_are_names_and_numbers_not_i_nor_a_speaker() -> None:
     assert not replaces(newer, older, 0.5, names=frozenset({"kate"}))
     # a word the owner uses often is still a detail: London is what changed here
     assert replaces("I now live in Paris.", "I live in London.", 0.6, ignore=frozenset({"london"}))
+
+
+def test_a_swapped_name_ties_two_statements_that_share_no_word() -> None:
+    """Where nothing but a name is shared in meaning ("a flat in Glasgow", "in Edinburgh"),
+    a change cue and a swapped name make it one subject, at a higher cosine."""
+    older, newer = "My partner and I live in a flat in Glasgow.", "We bought a house in Leith now."
+    assert not replaces(newer, older, SUBJECT_COSINE + 0.05)
+    assert replaces(newer, older, SWAP_COSINE + 0.01)
+    # without a change cue, or without a swapped name, nothing ties them
+    assert not replaces("We bought a house in Leith.", older, SWAP_COSINE + 0.1)
+    assert not replaces("We bought a house now.", older, SWAP_COSINE + 0.1)
 
 
 def test_a_capital_that_starts_a_sentence_names_nothing() -> None:

@@ -85,7 +85,9 @@ class Supersession:
             at = position[new.id]
             candidates = self._candidates(at, facts, when, matrix @ matrix[at])
             text = subject(new)
-            worded = [c for c in candidates if worded_as_change(text, c.text, ignore, names)]
+            worded = [
+                c for c in candidates if worded_as_change(text, c.text, ignore, names) is not None
+            ]
             chosen = predecessor(text, self._own_cosines(text, worded), ignore, names)
             if chosen is None:
                 continue

@@ -38,6 +38,9 @@ from lightmem.text import words
 
 #: cosine from which two memories can be about the same subject
 SUBJECT_COSINE = 0.30
+#: cosine from which two memories sharing no content word are one subject, when a name or
+#: number of the older one is swapped for another in the newer one
+SWAP_COSINE = 0.6
 #: cosine from which they say the same thing (left to the near-duplicate merge)
 REPEAT_COSINE = 0.97
 #: words that say something changed, on their own
@@ -46,6 +49,7 @@ anymore instead switched switch switching changed change transferred transfer qu
 stopped stop gave dropped replaced replacing retired rehomed adopted raised lowered pushed
 postponed cancelled canceled rescheduled rewrote upgraded downgraded sold converted left
 leaving moved former formerly ex relocated relocating resigned divorced
+moving stopping dropping retiring selling cancelling canceling changing
 """
 #: words that say it only beside a second shared word or a swapped detail ("now", "new")
 _WEAK = """
@@ -61,6 +65,8 @@ CUE_PHRASES = (
     "not anymore",
     "these days",
     "gave up",
+    "given up",
+    "giving up",
     "took in",
     "passed away",
     "fell out",
@@ -195,9 +201,8 @@ def replaces(
     subject, and ``names`` (the speakers') are no details. ``cosine`` is the two texts'
     own (no "Speaker: " before them: a name both start with makes any two of one speaker's
     short messages look alike)."""
-    if cosine < SUBJECT_COSINE or cosine >= REPEAT_COSINE:
-        return False
-    return worded_as_change(newer, older, ignore, names)
+    least = worded_as_change(newer, older, ignore, names)
+    return least is not None and least <= cosine < REPEAT_COSINE
 
 
 def worded_as_change(
@@ -205,23 +210,29 @@ def worded_as_change(
     older: str,
     ignore: frozenset[str] = frozenset(),
     names: frozenset[str] = frozenset(),
-) -> bool:
-    """The rule's conditions on the words alone (all but the cosine): what decides before
-    any vector is needed."""
+) -> float | None:
+    """The rule's conditions on the words alone: None when they rule a change out, else the
+    least cosine at which the two are one subject (``SUBJECT_COSINE``; ``SWAP_COSINE`` when
+    they share no content word and only a swapped name or number ties them: "we live in a
+    flat in Glasgow", "we're in Edinburgh now")."""
     if not (statement(newer) and statement(older)):
-        return False
+        return None
     if max(len(newer.split()), len(older.split())) > MAX_WORDS:
-        return False
+        return None
     a, b = content_terms(newer) - ignore, content_terms(older) - ignore
     shared = a & b
-    if not shared or len(shared) < MIN_OVERLAP * min(len(a), len(b)):
-        return False
     old_details, new_details = details(older) - names, details(newer) - names
-    cue = change_cue(newer)
-    if old_details and old_details <= new_details and cue is None:
-        return False  # keeps every detail: it adds, it does not replace
     swapped = bool(old_details - new_details) and bool(new_details - old_details)
-    return cue == "strong" or (cue == "weak" and (swapped or len(shared) >= 2))
+    cue = change_cue(newer)
+    if not shared:
+        return SWAP_COSINE if cue is not None and swapped else None
+    if len(shared) < MIN_OVERLAP * min(len(a), len(b)):
+        return None
+    if old_details and old_details <= new_details and cue is None:
+        return None  # keeps every detail: it adds, it does not replace
+    if cue == "strong" or (cue == "weak" and (swapped or len(shared) >= 2)):
+        return SUBJECT_COSINE
+    return None
 
 
 def predecessor(

@@ -21,6 +21,7 @@ DEFAULT_CASES = [
     Path("../shared/data/knowledge-updates-dev.json"),
     Path("bench/data/knowledge-updates-extra.json"),
     Path("bench/data/knowledge-updates-heldout.json"),
+    Path("bench/data/knowledge-updates-heldout-2.json"),
 ]
 DEFAULT_FILLER = [Path("../shared/data/realtalk-dev.json"), Path("../shared/data/locomo-dev.json")]
 
@@ -31,8 +32,8 @@ def updates(
         typer.Option(
             "--cases",
             help="A JSON list of [old, new, question, old key, new key] (repeatable; default: "
-            "the shared dev cases, bench/data/knowledge-updates-extra.json and "
-            "knowledge-updates-heldout.json).",
+            "the shared dev cases, bench/data/knowledge-updates-extra.json, "
+            "knowledge-updates-heldout.json and knowledge-updates-heldout-2.json).",
         ),
     ] = None,
     filler: Annotated[
