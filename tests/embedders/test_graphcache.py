@@ -89,6 +89,23 @@ def test_an_unwritable_cache_costs_only_the_saving(
     assert make.calls == [(model, None, True)]
 
 
+class CannotWrite(Maker):
+    """onnxruntime failing to write the optimized graph (a read-only cache directory)."""
+
+    def __call__(self, path: Path, optimized: Path | None, optimize: bool) -> Any:
+        if optimized is not None:
+            self.calls.append((path, optimized, optimize))
+            raise RuntimeError("cannot open file for writing")
+        return super().__call__(path, optimized, optimize)
+
+
+def test_a_graph_that_cannot_be_written_leaves_the_session_as_before(model: Path) -> None:
+    make = CannotWrite()
+    assert graphcache.session(model, "basic", "1.0", make) == ("session", model)
+    assert make.calls[-1] == (model, None, True)
+    assert not list(graphcache.graph_path(model, "basic", "1.0").parent.iterdir())
+
+
 def test_minilm_vectors_are_the_same_from_the_cached_graph(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

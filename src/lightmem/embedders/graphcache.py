@@ -100,7 +100,7 @@ def session(model: Path, level: str, version: str, make: Make) -> Any:
     from ``model`` while the graph is written to the cache."""
     try:
         target = graph_path(model, level, version)
-    except OSError:  # the source is missing: ``make`` says so in its own words
+    except (OSError, RuntimeError):  # no source (``make`` says so in its words), no home
         return make(model, None, True)
     if target.is_file():
         try:
@@ -114,7 +114,12 @@ def session(model: Path, level: str, version: str, make: Make) -> Any:
         log.debug("no graph cache at %s: %s", target.parent, exc)
         return make(model, None, True)
     partial = _partial(target, "graph")
-    made = make(model, partial, True)
+    try:
+        made = make(model, partial, True)
+    except Exception as exc:  # noqa: BLE001 - the graph could not be written there
+        _remove(partial)
+        log.debug("graph cache not written: %s", exc)
+        return make(model, None, True)  # a fault of the model itself is raised here
     try:
         os.replace(partial, target)
     except OSError as exc:  # onnxruntime could not write it, or the rename failed
