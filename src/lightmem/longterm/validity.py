@@ -9,7 +9,9 @@ The rule, for a newer memory N and an older memory O of the same owner and speak
    memories use): at least ``MIN_OVERLAP`` of the shorter one's, and their texts' own
    vectors are similar (cosine >= ``SUBJECT_COSINE``; without the "Speaker: " a no-LLM
    memory's stored vector starts with, which made any two short messages of one speaker
-   look alike);
+   look alike); sharing no content word, they are one subject only when a name or number
+   of O's is swapped for another and the cosine reaches ``SWAP_COSINE`` ("we live in a
+   flat in Glasgow", "we're in Edinburgh now");
 2. *a change*: N says that something changed: a change word ("switched", "moved", "no
    longer", "instead", "quit", "raised", "relocated", "resigned" ...), asserted (not "I
    won't quit", "I want to quit", "you should stop", "if I moved", "we are used to"), or a
