@@ -21,6 +21,7 @@ from lightmem.longterm.validity import (
     change_cue,
     details,
     predecessor,
+    refills,
     replaces,
 )
 from lightmem.shortterm import extraction
@@ -453,3 +454,25 @@ def test_a_memory_erased_meanwhile_is_no_failure(make_memory: MakeMemory) -> Non
     assert Supersession(ErasesFirst(mem.store)).run([new.id]) == 0
     assert not [e for e in mem.get_all(user_id="maya") if "Biscuit, a" in e.text]
     assert by_text(mem, "Pepper").status == EntryStatus.ACTIVE
+
+
+def test_a_new_value_given_by_it_refills_the_speakers_own_slot() -> None:
+    """ "My coffee order is a flat white", weeks later "I quit dairy, so now it's an oat
+    cortado": no word shared, no name swapped, yet the second gives the first's slot a new
+    value. Only that form ties them: "my ... is a ..." before, a change and "it's a ..."
+    after."""
+    older = "My coffee order is a flat white."
+    newer = "I quit dairy, so now it's an oat cortado every morning."
+    assert refills(newer, older)
+    assert replaces(newer, older, SUBJECT_COSINE + 0.05)
+    assert not replaces(newer, older, SUBJECT_COSINE - 0.05)
+    assert refills("Sold it, it is now a Pixel.", "My phone is an iPhone.")
+    # the older one must fill a slot of the speaker's ...
+    assert not replaces(newer, "Your coffee order is a flat white.", 0.9)
+    assert not replaces(newer, "We had a flat white at the market.", 0.9)
+    # ... with a thing, as the newer one does ("now it's fine" refills nothing)
+    assert not replaces("I was ill, but now it's fine.", "My week is a mess.", 0.9)
+    assert not replaces(newer, "My coffee order is good.", 0.9)
+    # and the newer one must say that something changed
+    assert not replaces("It's an oat cortado every morning.", older, 0.9)
+    assert not replaces("If I quit dairy, it's an oat cortado.", older, 0.9)

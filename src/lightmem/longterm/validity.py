@@ -11,7 +11,9 @@ The rule, for a newer memory N and an older memory O of the same owner and speak
    memory's stored vector starts with, which made any two short messages of one speaker
    look alike); sharing no content word, they are one subject only when a name or number
    of O's is swapped for another and the cosine reaches ``SWAP_COSINE`` ("we live in a
-   flat in Glasgow", "we're in Edinburgh now");
+   flat in Glasgow", "we're in Edinburgh now"), or when N gives a new value, by "it", to a
+   slot O filled in the speaker's own words ("my coffee order is a flat white", "now it's
+   an oat cortado": see :func:`refills`), at ``SUBJECT_COSINE``;
 2. *a change*: N says that something changed: a change word ("switched", "moved", "no
    longer", "instead", "quit", "raised", "relocated", "resigned" ...), asserted (not "I
    won't quit", "I want to quit", "you should stop", "if I moved", "we are used to"), or a
@@ -216,7 +218,8 @@ def worded_as_change(
     """The rule's conditions on the words alone: None when they rule a change out, else the
     least cosine at which the two are one subject (``SUBJECT_COSINE``; ``SWAP_COSINE`` when
     they share no content word and only a swapped name or number ties them: "we live in a
-    flat in Glasgow", "we're in Edinburgh now")."""
+    flat in Glasgow", "we're in Edinburgh now"; ``SUBJECT_COSINE`` again where ``newer``
+    refills ``older``'s slot by "it")."""
     if not (statement(newer) and statement(older)):
         return None
     if max(len(newer.split()), len(older.split())) > MAX_WORDS:
@@ -227,6 +230,8 @@ def worded_as_change(
     swapped = bool(old_details - new_details) and bool(new_details - old_details)
     cue = change_cue(newer)
     if not shared:
+        if cue is not None and refills(newer, older):
+            return SUBJECT_COSINE
         return SWAP_COSINE if cue is not None and swapped else None
     if len(shared) < MIN_OVERLAP * min(len(a), len(b)):
         return None
@@ -235,6 +240,41 @@ def worded_as_change(
     if cue == "strong" or (cue == "weak" and (swapped or len(shared) >= 2)):
         return SUBJECT_COSINE
     return None
+
+
+_ARTICLES = frozenset({"a", "an", "the"})
+_IS = frozenset({"is", "are", "s", "re"})
+#: words between "my" and the "is" of a statement of one's own slot ("my coffee order is")
+_SLOT_NAME = 3
+
+
+def refills(newer: str, older: str) -> bool:
+    """Whether ``newer`` gives a new value, by "it", to a slot ``older`` filled in the
+    speaker's own words: "now it's an oat cortado" after "my coffee order is a flat white".
+    Both values are things named with an article (a, an, the); the words of the two then
+    need not meet."""
+    return _value_by_it(words(newer)) and _own_slot(words(older))
+
+
+def _value_by_it(said: list[str]) -> bool:
+    """ "it's a ...", "it is now the ...": a value given to a slot named before."""
+    for i in range(len(said) - 2):
+        if said[i] == "it" and said[i + 1] in ("s", "is"):
+            value = said[i + 2 : i + 4]
+            if value[0] == "now":
+                value = value[1:]
+            if value and value[0] in _ARTICLES:
+                return True
+    return False
+
+
+def _own_slot(said: list[str]) -> bool:
+    """ "my coffee order is a ...": a slot of the speaker's filled with a thing."""
+    return any(
+        said[i] == "my" and said[j] in _IS and said[j + 1] in _ARTICLES
+        for i in range(len(said))
+        for j in range(i + 2, min(i + 2 + _SLOT_NAME, len(said) - 1))
+    )
 
 
 def predecessor(
