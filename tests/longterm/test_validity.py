@@ -95,6 +95,16 @@ def test_cues_and_the_one_predecessor() -> None:
     assert change_cue("Luckily I was not moved to the night team") is None
     assert change_cue("I never used to like it") is None
     assert change_cue("The boxes were removed today") is None  # no "moved to" in it
+    # verbs of a change of state, and what is no assertion of one
+    assert change_cue("Nibbles died last month") == "strong"
+    assert change_cue("I got promoted to senior designer") == "strong"
+    assert change_cue("We swapped Crete for the Algarve") == "strong"
+    assert change_cue("We traded in the Focus for a Yaris") == "strong"
+    assert change_cue("I swapped shifts with Anna") is None  # an exchange, nothing replaced
+    assert change_cue("The pottery course ended") == "strong"
+    assert change_cue("She ended up scratching my neck") is None  # an idiom
+    assert change_cue("I haven't finished Vinland Saga") is None
+    assert change_cue("I don't think I ever finished it as a kid") is None
     older = [
         Candidate("a", "I work at Acme as an engineer.", 0.55),
         Candidate("b", "I work at Acme in sales.", 0.7),

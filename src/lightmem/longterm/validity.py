@@ -15,8 +15,9 @@ The rule, for a newer memory N and an older memory O of the same owner and speak
    slot O filled in the speaker's own words ("my coffee order is a flat white", "now it's
    an oat cortado": see :func:`refills`), at ``SUBJECT_COSINE``;
 2. *a change*: N says that something changed: a change word ("switched", "moved", "no
-   longer", "instead", "quit", "raised", "relocated", "resigned" ...), asserted (not "I
-   won't quit", "I want to quit", "you should stop", "if I moved", "we are used to"), or a
+   longer", "instead", "quit", "raised", "relocated", "resigned", "died", "promoted",
+   "swapped ... for" ...), asserted (not "I won't quit", "I want to quit", "you should
+   stop", "if I moved", "we are used to", "I haven't finished"; "ended up" is none), or a
    weaker one ("now", "new"; not "right now") with two shared words or a swapped detail (a
    name or number of O's that N lacks, and one of N's own; a number is its digits, "52k" is
    52; a capital that starts a sentence, "I'm" and the speakers' names, such as the one
@@ -54,7 +55,12 @@ stopped stop gave dropped replaced replacing retired rehomed adopted raised lowe
 postponed cancelled canceled rescheduled rewrote upgraded downgraded sold converted left
 leaving moved former formerly ex relocated relocating resigned divorced
 moving stopping dropping retiring selling cancelling canceling changing
+died promoted finished increased decreased reduced bumped migrated handed cleared ended
 """
+#: words of an exchange: a change only when "for" follows within :data:`_FOR_WITHIN` words
+#: ("we swapped Crete for the Algarve"; "I swapped shifts with Anna" is none)
+_EXCHANGE = frozenset({"swapped", "swapping", "traded", "trading"})
+_FOR_WITHIN = 5
 #: words that say it only beside a second shared word or a swapped detail ("now", "new")
 _WEAK = """
 now new newly since started starting became become becoming currently lately recently
@@ -86,7 +92,12 @@ CUE_PHRASES = (
 _MOMENT = frozenset({"right", "just", "by", "until", "till", "til", "up"})
 #: capitalised words that name no one: "I" and its contractions
 _PRONOUN_I = frozenset({"i'm", "i’m", "i've", "i’ve", "i'd", "i’d", "i'll", "i’ll"})
-_NEGATIONS = frozenset({"not", "never", "won", "wont", "can", "cant", "don", "dont", "didn"})
+#: negations ("haven't" is split into "haven" and "t"), and "ever", which stands where a
+#: change is denied or asked about ("I don't think I ever finished it")
+_WORDS_NEGATION = "not never ever won wont can cant don dont didn doesn haven hasn hadn isn wasn"
+_NEGATIONS = frozenset(_WORDS_NEGATION.split())
+#: a cue followed by this word is an idiom, no change ("it ended up scratching me")
+_IDIOMS = frozenset({("ended", "up")})
 #: words that make what follows a wish, advice, plan or supposition ("I'd" and "I'll" are
 #: split into "d" and "ll")
 _MODALS = frozenset(_WORDS_MODAL.split())
@@ -96,7 +107,7 @@ _BEING = frozenset(_WORDS_BEING.split())
 #: abbreviations after which a capitalised word is a name, not a sentence's start
 _TITLES = frozenset({"dr", "mr", "mrs", "ms", "st", "jr", "sr", "prof", "mt"})
 _PHRASE_WORDS = tuple(tuple(p.split()) for p in CUE_PHRASES)
-_CUE_STEMS = frozenset(stem(w) for w in CUE_WORDS)
+_CUE_STEMS = frozenset(stem(w) for w in CUE_WORDS | _EXCHANGE)
 #: a name (a capitalised word), or a number: its digits, whatever unit follows ("52k" is 52,
 #: "2nd" is 2), so that "45k" and "52k" differ and "2nd" and "2" do not
 _DETAIL = re.compile(r"\b(?:[A-Z][\w'’.-]*[a-z][\w'’-]*|\d[\d.,:/-]*)")
@@ -128,6 +139,12 @@ def change_cue(text: str) -> str | None:
     found = None
     for i, w in enumerate(said):
         if w == "now" and i > 0 and said[i - 1] in _MOMENT:
+            continue
+        if (w, said[i + 1] if i + 1 < len(said) else "") in _IDIOMS:
+            continue
+        if w in _EXCHANGE and "for" in said[i + 1 : i + 1 + _FOR_WITHIN]:
+            if not _unasserted(said, i):
+                return "strong"
             continue
         if w in CUE_WORDS and not _unasserted(said, i):
             if w in STRONG_CUES:
