@@ -105,6 +105,10 @@ def test_cues_and_the_one_predecessor() -> None:
     assert change_cue("She ended up scratching my neck") is None  # an idiom
     assert change_cue("I haven't finished Vinland Saga") is None
     assert change_cue("I don't think I ever finished it as a kid") is None
+    # a hope or a guess states nothing: a thank-you that "hopefully gets started" took the
+    # place of the lessons it thanked for
+    assert change_cue("I'll sign up for a lesson and hopefully get started soon") is None
+    assert change_cue("Maybe switched, I can't remember") is None
     older = [
         Candidate("a", "I work at Acme as an engineer.", 0.55),
         Candidate("b", "I work at Acme in sales.", 0.7),

@@ -65,7 +65,10 @@ _FOR_WITHIN = 5
 _WEAK = """
 now new newly since started starting became become becoming currently lately recently
 """
-_WORDS_MODAL = "should would could might must may will shall gonna wanna want wants wish hope d ll"
+_WORDS_MODAL = (
+    "should would could might must may will shall gonna wanna want wants wish hope hopefully "
+    "maybe perhaps probably d ll"
+)
 _WORDS_BEING = "am is are was were be been being get got getting m re s"
 STRONG_CUES = frozenset(_STRONG.split())
 WEAK_CUES = frozenset(_WEAK.split())
