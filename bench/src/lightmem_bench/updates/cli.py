@@ -22,6 +22,8 @@ DEFAULT_CASES = [
     Path("bench/data/knowledge-updates-extra.json"),
     Path("bench/data/knowledge-updates-heldout.json"),
     Path("bench/data/knowledge-updates-heldout-2.json"),
+    Path("bench/data/knowledge-updates-heldout-3.json"),
+    Path("bench/data/knowledge-updates-heldout-4.json"),
 ]
 DEFAULT_FILLER = [Path("../shared/data/realtalk-dev.json"), Path("../shared/data/locomo-dev.json")]
 
@@ -33,7 +35,7 @@ def updates(
             "--cases",
             help="A JSON list of [old, new, question, old key, new key] (repeatable; default: "
             "the shared dev cases, bench/data/knowledge-updates-extra.json, "
-            "knowledge-updates-heldout.json and knowledge-updates-heldout-2.json).",
+            "knowledge-updates-heldout.json and -heldout-2, -3 and -4).",
         ),
     ] = None,
     filler: Annotated[
