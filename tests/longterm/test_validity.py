@@ -109,6 +109,12 @@ def test_cues_and_the_one_predecessor() -> None:
     # place of the lessons it thanked for
     assert change_cue("I'll sign up for a lesson and hopefully get started soon") is None
     assert change_cue("Maybe switched, I can't remember") is None
+    # stepping down and going back are changes; "had to" did what "want to" only wishes
+    assert change_cue("I stepped down as treasurer") == "strong"
+    assert change_cue("I've gone back to full time at the charity") == "strong"
+    assert change_cue("I'll get back to you on that") is None
+    assert change_cue("We had to switch our energy to EDF") == "strong"
+    assert change_cue("We want to switch our energy to EDF") is None
     older = [
         Candidate("a", "I work at Acme as an engineer.", 0.55),
         Candidate("b", "I work at Acme in sales.", 0.7),

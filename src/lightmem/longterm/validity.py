@@ -16,8 +16,9 @@ The rule, for a newer memory N and an older memory O of the same owner and speak
    an oat cortado": see :func:`refills`), at ``SUBJECT_COSINE``;
 2. *a change*: N says that something changed: a change word ("switched", "moved", "no
    longer", "instead", "quit", "raised", "relocated", "resigned", "died", "promoted",
-   "swapped ... for" ...), asserted (not "I won't quit", "I want to quit", "you should
-   stop", "if I moved", "we are used to", "I haven't finished"; "ended up" is none), or a
+   "swapped ... for", "stepped down", "back to" ...), asserted (not "I won't quit", "I
+   want to quit" but "I had to quit", "you should stop", "if I moved", "we are used to",
+   "I haven't finished"; "ended up" is none), or a
    weaker one ("now", "new"; not "right now") with two shared words or a swapped detail (a
    name or number of O's that N lacks, and one of N's own; a number is its digits, "52k" is
    52; a capital that starts a sentence, "I'm" and the speakers' names, such as the one
@@ -85,6 +86,11 @@ CUE_PHRASES = (
     "fell out",
     "broke up",
     "change of plans",
+    "stepped down",
+    "stepping down",
+    "stepped back",
+    "stepping back",
+    "back to",
     "pushed back",
     "moved to",
     "switched to",
@@ -169,7 +175,9 @@ def _unasserted(said: list[str], i: int) -> bool:
     if _NOT_STATED & set(said[max(0, i - 3) : i]) or "if" in said[:i]:
         return True
     before = said[i - 1] if i > 0 else ""
-    return before == "to" or (said[i] == "used" and before in _BEING)
+    if before == "to":  # a plan or a wish ("I want to quit"), but "I had to switch" did
+        return i < 2 or said[i - 2] != "had"
+    return said[i] == "used" and before in _BEING
 
 
 def says_change(text: str) -> bool:
