@@ -24,6 +24,7 @@ DEFAULT_CASES = [
     Path("bench/data/knowledge-updates-heldout-2.json"),
     Path("bench/data/knowledge-updates-heldout-3.json"),
     Path("bench/data/knowledge-updates-heldout-4.json"),
+    Path("bench/data/knowledge-updates-heldout-5.json"),
 ]
 DEFAULT_FILLER = [Path("../shared/data/realtalk-dev.json"), Path("../shared/data/locomo-dev.json")]
 
@@ -35,7 +36,7 @@ def updates(
             "--cases",
             help="A JSON list of [old, new, question, old key, new key] (repeatable; default: "
             "the shared dev cases, bench/data/knowledge-updates-extra.json, "
-            "knowledge-updates-heldout.json and -heldout-2, -3 and -4).",
+            "knowledge-updates-heldout.json and -heldout-2 to -5).",
         ),
     ] = None,
     filler: Annotated[
