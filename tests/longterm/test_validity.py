@@ -101,10 +101,12 @@ def test_cues_and_the_one_predecessor() -> None:
     assert change_cue("We swapped Crete for the Algarve") == "strong"
     assert change_cue("We traded in the Focus for a Yaris") == "strong"
     assert change_cue("I swapped shifts with Anna") is None  # an exchange, nothing replaced
+    assert change_cue("I swapped shifts with Anna for Friday") is None
     assert change_cue("The pottery course ended") == "strong"
     assert change_cue("She ended up scratching my neck") is None  # an idiom
-    assert change_cue("I haven't finished Vinland Saga") is None
-    assert change_cue("I don't think I ever finished it as a kid") is None
+    assert change_cue("I haven't switched banks") is None
+    assert change_cue("Ever since I moved to Leeds it rains") == "strong"
+    assert change_cue("I nearly died laughing") is None
     # a hope or a guess states nothing: a thank-you that "hopefully gets started" took the
     # place of the lessons it thanked for
     assert change_cue("I'll sign up for a lesson and hopefully get started soon") is None
@@ -113,6 +115,7 @@ def test_cues_and_the_one_predecessor() -> None:
     assert change_cue("I stepped down as treasurer") == "strong"
     assert change_cue("I've gone back to full time at the charity") == "strong"
     assert change_cue("I'll get back to you on that") is None
+    assert change_cue("Thanks for getting back to me about the flat") is None
     assert change_cue("We had to switch our energy to EDF") == "strong"
     assert change_cue("We want to switch our energy to EDF") is None
     older = [
@@ -493,6 +496,7 @@ def test_a_new_value_given_by_it_refills_the_speakers_own_slot() -> None:
     # ... with a thing, as the newer one does ("now it's fine" refills nothing)
     assert not replaces("I was ill, but now it's fine.", "My week is a mess.", 0.9)
     assert not replaces(newer, "My coffee order is good.", 0.9)
-    # and the newer one must say that something changed
+    # and the newer one must say that something changed, in a word that says it alone
     assert not replaces("It's an oat cortado every morning.", older, 0.9)
+    assert not replaces("Now it's a good time to relax.", "My sister is a nurse.", 0.9)
     assert not replaces("If I quit dairy, it's an oat cortado.", older, 0.9)

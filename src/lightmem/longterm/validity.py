@@ -12,8 +12,9 @@ The rule, for a newer memory N and an older memory O of the same owner and speak
    look alike); sharing no content word, they are one subject only when a name or number
    of O's is swapped for another and the cosine reaches ``SWAP_COSINE`` ("we live in a
    flat in Glasgow", "we're in Edinburgh now"), or when N gives a new value, by "it", to a
-   slot O filled in the speaker's own words ("my coffee order is a flat white", "now it's
-   an oat cortado": see :func:`refills`), at ``SUBJECT_COSINE``;
+   slot O filled in the speaker's own words and a change word says so ("my coffee order is
+   a flat white", "I quit dairy, so now it's an oat cortado": see :func:`refills`), at
+   ``SUBJECT_COSINE``;
 2. *a change*: N says that something changed: a change word ("switched", "moved", "no
    longer", "instead", "quit", "raised", "relocated", "resigned", "died", "promoted",
    "swapped ... for", "stepped down", "back to" ...), asserted (not "I won't quit", "I
@@ -56,7 +57,7 @@ stopped stop gave dropped replaced replacing retired rehomed adopted raised lowe
 postponed cancelled canceled rescheduled rewrote upgraded downgraded sold converted left
 leaving moved former formerly ex relocated relocating resigned divorced
 moving stopping dropping retiring selling cancelling canceling changing
-died promoted finished increased decreased reduced bumped migrated handed cleared ended
+died promoted increased decreased migrated ended
 """
 #: words of an exchange: a change only when "for" follows within :data:`_FOR_WITHIN` words
 #: ("we swapped Crete for the Algarve"; "I swapped shifts with Anna" is none)
@@ -90,7 +91,11 @@ CUE_PHRASES = (
     "stepping down",
     "stepped back",
     "stepping back",
-    "back to",
+    "gone back to",
+    "went back to",
+    "going back to",
+    "moved back to",
+    "switched back to",
     "pushed back",
     "moved to",
     "switched to",
@@ -101,12 +106,11 @@ CUE_PHRASES = (
 _MOMENT = frozenset({"right", "just", "by", "until", "till", "til", "up"})
 #: capitalised words that name no one: "I" and its contractions
 _PRONOUN_I = frozenset({"i'm", "i’m", "i've", "i’ve", "i'd", "i’d", "i'll", "i’ll"})
-#: negations ("haven't" is split into "haven" and "t"), and "ever", which stands where a
-#: change is denied or asked about ("I don't think I ever finished it")
-_WORDS_NEGATION = "not never ever won wont can cant don dont didn doesn haven hasn hadn isn wasn"
+#: negations ("haven't" is split into "haven" and "t")
+_WORDS_NEGATION = "not never won wont can cant don dont didn doesn haven hasn hadn isn wasn"
 _NEGATIONS = frozenset(_WORDS_NEGATION.split())
 #: a cue followed by this word is an idiom, no change ("it ended up scratching me")
-_IDIOMS = frozenset({("ended", "up")})
+_IDIOMS = frozenset({("ended", "up"), ("died", "laughing")})
 #: words that make what follows a wish, advice, plan or supposition ("I'd" and "I'll" are
 #: split into "d" and "ll")
 _MODALS = frozenset(_WORDS_MODAL.split())
@@ -139,8 +143,11 @@ def content_terms(text: str) -> set[str]:
 def change_cue(text: str) -> str | None:
     """``"strong"`` when the text says something changed, ``"weak"`` when it only hints at
     it ("now", "new"), None otherwise. A cue that is not asserted says nothing: negated
-    ("I won't quit"), wished, advised or supposed ("I want to quit", "you should stop",
-    "if I moved"), or "used to" as being accustomed ("we are used to it")."""
+    ("I won't quit", "I haven't switched"), wished, advised or supposed ("I want to quit",
+    "you should stop", "if I moved", "hopefully"), or "used to" as being accustomed ("we
+    are used to it"); nor does an idiom ("it ended up ...") or an exchange that replaces
+    nothing ("swapped" or "traded" is one only with a "for" after it, and no "with"
+    before that: "we swapped Crete for the Algarve", not "I swapped shifts with Anna")."""
     said = words(text)
     for phrase in _PHRASE_WORDS:
         if any(not _unasserted(said, i) for i in _starts(said, phrase)):
@@ -151,8 +158,8 @@ def change_cue(text: str) -> str | None:
             continue
         if (w, said[i + 1] if i + 1 < len(said) else "") in _IDIOMS:
             continue
-        if w in _EXCHANGE and "for" in said[i + 1 : i + 1 + _FOR_WITHIN]:
-            if not _unasserted(said, i):
+        if w in _EXCHANGE:
+            if _exchanged(said, i) and not _unasserted(said, i):
                 return "strong"
             continue
         if w in CUE_WORDS and not _unasserted(said, i):
@@ -160,6 +167,13 @@ def change_cue(text: str) -> str | None:
                 return "strong"
             found = "weak"
     return found
+
+
+def _exchanged(said: list[str], i: int) -> bool:
+    """Whether the exchange word at ``i`` gives one thing for another: a "for" within
+    :data:`_FOR_WITHIN` words after it, and no "with" before that "for"."""
+    after = said[i + 1 : i + 1 + _FOR_WITHIN]
+    return "for" in after and "with" not in after[: after.index("for")]
 
 
 def _starts(said: list[str], phrase: tuple[str, ...]) -> list[int]:
@@ -170,8 +184,8 @@ def _starts(said: list[str], phrase: tuple[str, ...]) -> list[int]:
 
 def _unasserted(said: list[str], i: int) -> bool:
     """The cue at position ``i`` states no change: a negation or a modal within the three
-    words before it, an "if" anywhere before it, "to" just before it, or "used" after a
-    form of "be" or "get"."""
+    words before it, an "if" anywhere before it, "to" just before it (but for "had to":
+    what one had to do was done), or "used" after a form of "be" or "get"."""
     if _NOT_STATED & set(said[max(0, i - 3) : i]) or "if" in said[:i]:
         return True
     before = said[i - 1] if i > 0 else ""
@@ -258,7 +272,7 @@ def worded_as_change(
     swapped = bool(old_details - new_details) and bool(new_details - old_details)
     cue = change_cue(newer)
     if not shared:
-        if cue is not None and refills(newer, older):
+        if cue == "strong" and refills(newer, older):
             return SUBJECT_COSINE
         return SWAP_COSINE if cue is not None and swapped else None
     if len(shared) < MIN_OVERLAP * min(len(a), len(b)):
