@@ -10,12 +10,12 @@ from typer.testing import CliRunner
 
 from lightmem.cli.app import app
 from lightmem.datasets import load_locomo
-from lightmem_bench.proxy.replay import exchanges
+from lightmem_bench.proxy.replay import exchanges, server_timing
 from lightmem_bench.sections import write_section
 from tests.bench.conftest import locomo_sample
 
 TOP_KEYS = {"machine", "settings", "tokens", "latency", "stable", "requests"}
-ROW_KEYS = {"session", "full_tokens", "upstream_tokens", "injected_tokens", "block_ms"}
+ROW_KEYS = {"session", "full_tokens", "upstream_tokens", "injected_tokens", "block_ms", "embed_ms"}
 
 
 def test_the_conversation_becomes_an_apps_requests(locomo_file: Path) -> None:
@@ -46,7 +46,15 @@ def test_the_bench_replays_through_the_proxy_and_reports(tmp_path: Path) -> None
     assert last["upstream_tokens"] < last["full_tokens"] + last["injected_tokens"]
     assert doc["tokens"]["last_session"]["session"] == "session_2"
     assert 0 <= doc["stable"]["share"] <= 1 and doc["latency"]["overhead"]["n"] == 5
+    assert all(r["embed_ms"] <= r["block_ms"] for r in doc["requests"])
+    assert doc["latency"]["embed"]["n"] == doc["latency"]["overhead_less_embed"]["n"] == 5
     assert json.loads((reports / "proxy.json").read_text())["settings"]["sample"] == "s1"
     assert doc["settings"]["embedder_model"].startswith("hash")  # the mode it really ran in
     report = (reports / "report.md").read_text()
     assert "kept as it was" in report and "tokens sent upstream" in report
+
+
+def test_server_timing_is_read_by_metric() -> None:
+    header = "lightmem-block;dur=12.5, lightmem-embed;dur=7.0"
+    assert server_timing(header) == {"lightmem-block": 12.5, "lightmem-embed": 7.0}
+    assert server_timing('other;desc="x";dur=1') == {"other": 1.0}

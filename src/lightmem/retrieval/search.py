@@ -33,6 +33,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Collection
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,6 +54,9 @@ from lightmem.types import Entry, Hit, Scope, SearchMode
 MODES: tuple[SearchMode, ...] = ("dense", "bm25", "hybrid", "hierarchical")
 #: how much deeper the rankings go when drilling into the top sessions
 DRILL_DEPTH = 4
+#: seconds the searches of this context (a thread, a task) spent embedding their queries: a
+#: caller that sets it to 0.0 first reads what one search cost (the proxy's Server-Timing)
+QUERY_EMBEDDING: ContextVar[float] = ContextVar("lightmem_query_embedding", default=0.0)
 #: fusion weight of each turn ranking over the question's focus (speakers, dates)
 FOCUS_WEIGHT = 1.0
 #: fusion weight of the rankings of memories that replaced another, for a question about now
@@ -299,6 +303,7 @@ class Searcher:
         vector = self.query_vectors(query)
         seconds = time.perf_counter() - start
         self.timings["search_embedding"] = self.timings.get("search_embedding", 0.0) + seconds
+        QUERY_EMBEDDING.set(QUERY_EMBEDDING.get() + seconds)
         return vector
 
     def _top_sessions(

@@ -36,7 +36,10 @@ def test_a_completion_gets_the_users_memories_and_is_recorded(
     assert report["injected_tokens"] > 0 and report["memories"]
     assert raw.headers["x-lightmem-injected-tokens"] == str(report["injected_tokens"])
     assert raw.headers["x-lightmem-stable-hash"] == report["stable_hash"]
-    assert raw.headers["server-timing"].startswith("lightmem-block;dur=")
+    metrics = [m.strip().split(";dur=") for m in raw.headers["server-timing"].split(",")]
+    timing = {name: float(ms) for name, ms in metrics}
+    assert set(timing) == {"lightmem-block", "lightmem-embed"}
+    assert 0 < timing["lightmem-embed"] <= timing["lightmem-block"]
     assert proxy.session_turns("alice", "proxy-alice") == [
         ("user", "Which instrument does alice play in the orchestra?"),
         ("assistant", "You play the cello."),

@@ -45,6 +45,18 @@ class Settings:
     max_requests: int | None = None
 
 
+def server_timing(header: str) -> dict[str, float]:
+    """A ``Server-Timing`` header's durations by metric name (ms)."""
+    out = {}
+    for metric in header.split(","):
+        name, _, params = metric.strip().partition(";")
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key == "dur":
+                out[name] = float(value)
+    return out
+
+
 def exchanges(conv: Conversation) -> list[Exchange]:
     """The app's requests: consecutive turns of a speaker joined, the first speaker's
     messages each a request whose reply is the other speaker's next message."""
@@ -151,6 +163,7 @@ class _Run:
         headers = {"Authorization": f"Bearer {self.key}", "X-LightMem-Session": ex.session}
         proxied, answer = self._post(self.proxy_url, body, headers)
         h = answer.headers
+        timing = server_timing(h["server-timing"])
         return {
             "session": ex.session,
             "full_tokens": message_tokens(messages),
@@ -158,7 +171,8 @@ class _Run:
             "injected_tokens": int(h["x-lightmem-injected-tokens"]),
             "stable_tokens": int(h["x-lightmem-stable-tokens"]),
             "stable_hash": h["x-lightmem-stable-hash"],
-            "block_ms": float(h["server-timing"].split("dur=", 1)[1]),
+            "block_ms": timing["lightmem-block"],
+            "embed_ms": timing["lightmem-embed"],
             "direct_ms": round(direct * 1e3, 3),
             "proxy_ms": round(proxied * 1e3, 3),
         }

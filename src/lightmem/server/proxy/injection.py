@@ -14,6 +14,7 @@ from typing import Any
 
 from lightmem.config import ProxySection
 from lightmem.retrieval.query import memory_query
+from lightmem.retrieval.search import QUERY_EMBEDDING
 from lightmem.scoped import ScopedMemory
 from lightmem.server.proxy.block import (
     QUESTION_HEADER,
@@ -46,6 +47,8 @@ class Plan:
     turns: list[str] = field(default_factory=list)
     #: seconds spent building the block (retrieval included)
     seconds: float = 0.0
+    #: of which embedding the query (the one new message, as the others' vectors are kept)
+    embedding_seconds: float = 0.0
 
     @property
     def saved_tokens(self) -> int:
@@ -81,7 +84,8 @@ class Plan:
             "X-LightMem-Trimmed-Tokens": str(self.trimmed_tokens),
             "X-LightMem-Saved-Tokens": str(self.saved_tokens),
             "X-LightMem-Upstream-Tokens": str(self.upstream_tokens),
-            "Server-Timing": f"lightmem-block;dur={self.seconds * 1e3:.1f}",
+            "Server-Timing": f"lightmem-block;dur={self.seconds * 1e3:.1f}, "
+            f"lightmem-embed;dur={self.embedding_seconds * 1e3:.1f}",
         }
 
 
@@ -106,6 +110,7 @@ def plan(
     query = memory_query(turns, settings.query_turns)
     room = budget - stable_tokens - counts(QUESTION_HEADER) - 2
     found = None
+    QUERY_EMBEDDING.set(0.0)
     if query and room >= MIN_QUESTION_TOKENS:
         found = view.context(query, pool=scope, budget_tokens=room, hierarchical=False)
     out = Plan(messages=[*system, *sent], trimmed_tokens=message_tokens(dropped, counts))
@@ -118,6 +123,7 @@ def plan(
         out.turns = _ids(found, "turn")
     out.upstream_tokens = message_tokens(out.messages, counts)
     out.seconds = time.perf_counter() - start
+    out.embedding_seconds = QUERY_EMBEDDING.get()
     return out
 
 
