@@ -17,7 +17,7 @@ The rule, for a newer memory N and an older memory O of the same owner and speak
    ``SUBJECT_COSINE``;
 2. *a change*: N says that something changed: a change word ("switched", "moved", "no
    longer", "instead", "quit", "raised", "relocated", "resigned", "died", "promoted",
-   "swapped ... for", "stepped down", "back to" ...), asserted (not "I won't quit", "I
+   "swapped ... for", "stepped down", "went back to" ...), asserted (not "I won't quit", "I
    want to quit" but "I had to quit", "you should stop", "if I moved", "we are used to",
    "I haven't finished"; "ended up" is none), or a
    weaker one ("now", "new"; not "right now") with two shared words or a swapped detail (a
