@@ -19,12 +19,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import replace
+from functools import partial
 
 import numpy as np
 
 from lightmem.embedders.base import Embedder
 from lightmem.errors import NotFoundError
-from lightmem.longterm.validity import Candidate, content_terms, predecessor, worded_as_change
+from lightmem.longterm.validity import Candidate, content_terms, predecessor
 from lightmem.retrieval.lexical import stem
 from lightmem.stores.base import Store
 from lightmem.types import Entry, EntryStatus, Scope
@@ -85,10 +86,7 @@ class Supersession:
             at = position[new.id]
             candidates = self._candidates(at, facts, when, matrix @ matrix[at])
             text = subject(new)
-            worded = [
-                c for c in candidates if worded_as_change(text, c.text, ignore, names) is not None
-            ]
-            chosen = predecessor(text, self._own_cosines(text, worded), ignore, names)
+            chosen = predecessor(text, candidates, ignore, names, partial(self._own_cosines, text))
             if chosen is None:
                 continue
             try:
@@ -109,7 +107,7 @@ class Supersession:
 
     def _own_cosines(self, text: str, candidates: list[Candidate]) -> list[Candidate]:
         """``candidates`` with the cosine of their texts' own vectors to ``text``'s."""
-        if self.embedder is None or not candidates:
+        if self.embedder is None:
             return candidates
         texts = [text, *(c.text for c in candidates)]
         missing = list(dict.fromkeys(t for t in texts if t not in self._own))

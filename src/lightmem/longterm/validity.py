@@ -36,6 +36,7 @@ None) and mark one by hand.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -324,10 +325,18 @@ def predecessor(
     candidates: list[Candidate],
     ignore: frozenset[str] = frozenset(),
     names: frozenset[str] = frozenset(),
+    rescore: Callable[[list[Candidate]], list[Candidate]] | None = None,
 ) -> str | None:
     """The older memory ``newer`` replaces: the most similar one that passes the rule (of
-    equally similar ones, the first in ``candidates``' order)."""
-    passing = [c for c in candidates if replaces(newer, c.text, c.cosine, ignore, names)]
+    equally similar ones, the first in ``candidates``' order). ``rescore`` gives the
+    candidates whose words pass their cosine anew (the texts' own, embedded only for
+    those), in the same order."""
+    least = [worded_as_change(newer, c.text, ignore, names) for c in candidates]
+    worded = [(c, t) for c, t in zip(candidates, least, strict=True) if t is not None]
+    if rescore is not None and worded:
+        fresh = rescore([c for c, _ in worded])
+        worded = [(c, t) for c, (_, t) in zip(fresh, worded, strict=True)]
+    passing = [c for c, t in worded if t <= c.cosine < REPEAT_COSINE]
     if not passing:
         return None
     return max(passing, key=lambda c: c.cosine).entry_id
