@@ -1,6 +1,8 @@
 """What goes upstream for one request: the app's system messages, the memory block (as one
 more system message), then the last ``proxy.history_turns`` turns; and the accounting the
-response reports (``X-LightMem-*`` headers and the ``lightmem`` field).
+response reports (``X-LightMem-*`` headers and the ``lightmem`` field). The accounting counts
+every message the app sent (a growing history: a millisecond per 400 messages), so it is
+done while the upstream answers (:meth:`Plan.account`), not before the request goes out.
 
 Everything is read through the caller's scoped view, so a key only ever injects memories of
 the scopes it may read.
@@ -38,6 +40,10 @@ class Plan:
     """The upstream messages and what the proxy did to them."""
 
     messages: list[dict[str, Any]]
+    #: the turns left out (their tokens are counted by :meth:`account`)
+    dropped: list[dict[str, Any]] = field(default_factory=list)
+    #: the injected system message's index in :attr:`messages` (None: nothing injected)
+    block_at: int | None = None
     stable: str = ""
     injected_tokens: int = 0
     stable_tokens: int = 0
@@ -49,6 +55,14 @@ class Plan:
     seconds: float = 0.0
     #: of which embedding the query (the one new message, as the others' vectors are kept)
     embedding_seconds: float = 0.0
+
+    def account(self, counts: Counter = count_tokens) -> None:
+        """Count the tokens the response reports: injected, left out, sent upstream."""
+        at = self.block_at
+        injected = [] if at is None else self.messages[at : at + 1]
+        self.injected_tokens = message_tokens(injected, counts)
+        self.trimmed_tokens = message_tokens(self.dropped, counts)
+        self.upstream_tokens = message_tokens(self.messages, counts)
 
     @property
     def saved_tokens(self) -> int:
@@ -96,9 +110,9 @@ def plan(
     settings: ProxySection,
     counts: Counter = count_tokens,
 ) -> Plan:
-    """Trim the history, build the block for the recent user turns, count the tokens
-    (``counts``: the proxy's :class:`~lightmem.tokens.TokenCounts`, as an app resends the
-    same history with every request)."""
+    """Trim the history and build the block for the recent user turns (``counts``: the
+    proxy's :class:`~lightmem.tokens.TokenCounts`, as the block's fixed parts come again and
+    again). The tokens to report are counted later, by :meth:`Plan.account`."""
     start = time.perf_counter()
     system, turns = split_system(messages)
     sent, dropped = trim(turns, settings.history_turns)
@@ -113,15 +127,14 @@ def plan(
     QUERY_EMBEDDING.set(0.0)
     if query and room >= MIN_QUESTION_TOKENS:
         found = view.context(query, pool=scope, budget_tokens=room, hierarchical=False)
-    out = Plan(messages=[*system, *sent], trimmed_tokens=message_tokens(dropped, counts))
+    out = Plan(messages=[*system, *sent], dropped=dropped)
     if stable_ids or (found is not None and found.items):
         block = compose(stable, found.text if found is not None else "")
         out.messages = [*system, {"role": "system", "content": block}, *sent]
+        out.block_at = len(system)
         out.stable, out.stable_tokens = stable, stable_tokens
-        out.injected_tokens = message_tokens(out.messages[len(system) : len(system) + 1], counts)
         out.memories = [*stable_ids, *_ids(found, "memory")]
         out.turns = _ids(found, "turn")
-    out.upstream_tokens = message_tokens(out.messages, counts)
     out.seconds = time.perf_counter() - start
     out.embedding_seconds = QUERY_EMBEDDING.get()
     return out

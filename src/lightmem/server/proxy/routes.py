@@ -27,6 +27,7 @@ from lightmem.memory import Memory
 from lightmem.server.auth import authenticate, bearer_token
 from lightmem.server.keys import KeyStore
 from lightmem.server.proxy import injection
+from lightmem.server.proxy.block import Counter
 from lightmem.server.proxy.injection import Plan
 from lightmem.server.proxy.recorder import Recorder, StreamText, reply_text
 from lightmem.server.proxy.requests import chosen_user, parse_chat, session_of
@@ -62,6 +63,14 @@ class Exchange:
     recorder: Recorder
     recorded: list[str]
     warmer: Warmer
+    counts: Counter
+
+    def settle(self, messages: list[dict[str, Any]], key: str | None) -> list[str]:
+        """What is done while the upstream answers (in a thread): the user's turn recorded,
+        then the tokens the response reports counted."""
+        recorded = self.recorder.user(messages, key)
+        self.plan.account(self.counts)
+        return recorded
 
     def headers(self) -> dict[str, str]:
         return self.plan.headers(self.recorder.session)
@@ -85,15 +94,16 @@ def begin(
     scope = view.where(user_id=chosen_user(body, headers, caller), need="write")
     recorder = Recorder(view, scope, session_of(headers, caller))
     plan = injection.plan(view, scope, body["messages"], state.settings, state.counts)
-    return Exchange(plan, recorder, [], state.warmer)
+    return Exchange(plan, recorder, [], state.warmer, state.counts)
 
 
 async def forward(
     state: ProxyState, exchange: Exchange, body: dict[str, Any], key: str | None
 ) -> httpx.Response:
-    """Send the request upstream while the user's turn is recorded (in a thread): both are
-    done before anything is answered, and a failing upstream still leaves the turn kept."""
-    record = asyncio.ensure_future(run_in_threadpool(exchange.recorder.user, body["messages"], key))
+    """Send the request upstream while the user's turn is recorded and the tokens counted
+    (in a thread, :meth:`Exchange.settle`): both are done before anything is answered, and
+    a failing upstream still leaves the turn kept."""
+    record = asyncio.ensure_future(run_in_threadpool(exchange.settle, body["messages"], key))
     payload = {**body, "messages": exchange.plan.messages}
     try:
         answer = await state.upstream.post(
