@@ -274,21 +274,32 @@ class Memory(Forgetting, Current, Pools):
         include_deleted: bool = False,
         kind: EntryKind | None = None,
         pinned: bool | None = None,
+        newest_first: bool = False,
     ) -> list[Entry]:
-        """The scope's memories in creation order (of one ``kind``, pinned or not, when
-        given); ``include_deleted`` adds tombstones and expired memories (not yet purged)."""
+        """The scope's memories in creation order, the newest first with ``newest_first``
+        (of one ``kind``, pinned or not, when given); ``include_deleted`` adds tombstones
+        and expired memories (not yet purged). With a ``limit`` only about that many rows
+        are read, however many the scope holds."""
         check_limit(limit)
         check_flag(include_deleted, "include_deleted")
         check_flag(pinned, "pinned", optional=True)
+        check_flag(newest_first, "newest_first")
         scope = make_scope(user_id, agent_id, run_id)
+        which: dict[str, Any] = {"kind": kind, "pinned": pinned, "newest_first": newest_first}
         if include_deleted:
-            return self.store.list_entries(
-                scope, limit=limit, include_deleted=True, kind=kind, pinned=pinned
-            )
+            return self.store.list_entries(scope, limit=limit, include_deleted=True, **which)
         hidden = self.engine.hidden(scope.owner)
-        found = self.store.list_entries(scope, kind=kind, pinned=pinned)
-        entries = [e for e in found if not hidden(e)]
-        return entries if limit is None else entries[: max(0, limit)]
+        if limit is None:
+            return [e for e in self.store.list_entries(scope, **which) if not hidden(e)]
+        out: dict[str, Entry] = {}  # by id: a row written meanwhile shifts the pages
+        offset = 0
+        while len(out) < limit:
+            page = self.store.list_entries(scope, limit=limit, offset=offset, **which)
+            out.update((e.id, e) for e in page if not hidden(e) and e.id not in out)
+            if len(page) < limit:
+                break
+            offset += limit
+        return list(out.values())[:limit]
 
     def turns(
         self,

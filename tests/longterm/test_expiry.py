@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from lightmem import Memory
-from lightmem.errors import NotFoundError
+from lightmem.errors import InputError, NotFoundError
 from lightmem.server.keys import KeyStore
 from lightmem.server.rest.app import create_app
 from lightmem.types import Entry, Scope
@@ -78,3 +78,25 @@ def test_rest_answers_404_for_an_expired_memory(make_memory: Callable[..., Memor
         assert gone.id not in exported  # its turn stays until sleep time erases it too
         assert c.get(f"/v1/memories/{kept.id}", headers=h).status_code == 200
     assert mem.store.get_entry(gone.id, Scope("alice")).id == gone.id  # until sleep time
+
+
+def test_a_listing_with_a_limit_pages_past_expired_memories(
+    open_memory: Callable[[], Memory],
+) -> None:
+    """get_all(limit=...) reads about ``limit`` rows, yet still returns ``limit`` visible
+    memories when the first rows it reads have expired; ``newest_first`` reverses the order."""
+    mem = open_memory()
+    texts = [f"note {n}: I keep the {thing} in the shed" for n, thing in enumerate("abcdef")]
+    mem.add([{"role": "user", "content": t} for t in texts], user_id="alice")
+    mem.flush(user_id="alice")
+    every = mem.get_all(user_id="alice")
+    assert len(every) == len(texts)
+    for gone in every[-3:-1]:  # the second and third newest
+        mem.store.set_entry_flags(gone.id, expires_at=datetime(2000, 1, 1), actor="user")
+    visible = [e.id for e in every if e.id not in {g.id for g in every[-3:-1]}]
+    newest = [e.id for e in mem.get_all(user_id="alice", newest_first=True, limit=2)]
+    assert newest == [visible[-1], visible[-2]]
+    assert [e.id for e in mem.get_all(user_id="alice", limit=2)] == visible[:2]
+    assert [e.id for e in mem.get_all(user_id="alice", newest_first=True, limit=9)] == visible[::-1]
+    with pytest.raises(InputError, match="newest_first"):
+        mem.get_all(user_id="alice", newest_first="yes")  # type: ignore[arg-type]

@@ -198,9 +198,10 @@ class Store(ABC):
         offset: int = 0,
         kind: EntryKind | None = None,
         pinned: bool | None = None,
+        newest_first: bool = False,
     ) -> list[Entry]:
-        """Entries of a scope in creation order (of one ``kind``, pinned or not, when
-        given)."""
+        """Entries of a scope in creation order, the newest first with ``newest_first`` (of
+        one ``kind``, pinned or not, when given)."""
 
     @abstractmethod
     def update_entry(

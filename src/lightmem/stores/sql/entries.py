@@ -135,6 +135,7 @@ def list_entries(
     offset: int,
     kind: str | None = None,
     pinned: bool | None = None,
+    newest_first: bool = False,
 ) -> list[Entry]:
     where, params = scope_where(scope)
     if not include_deleted:
@@ -145,7 +146,8 @@ def list_entries(
     if pinned is not None:
         where += " AND pinned = ?"
         params.append(int(pinned))
-    sql = f"SELECT {ENTRY_FIELDS} FROM entries WHERE {where} ORDER BY pk LIMIT ? OFFSET ?"
+    order = "pk DESC" if newest_first else "pk"
+    sql = f"SELECT {ENTRY_FIELDS} FROM entries WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?"
     params += [d.no_limit if limit is None else max(0, limit), max(0, offset)]
     return giveway.each(c.execute(sql, params).fetchall(), row_to_entry)
 

@@ -186,12 +186,13 @@ class SQLStore(Store):
         offset: int = 0,
         kind: EntryKind | None = None,
         pinned: bool | None = None,
+        newest_first: bool = False,
     ) -> list[Entry]:
         d = self.dialect
         return self._db.read(
             "list_entries",
             lambda c: entries.list_entries(
-                c, d, scope, include_deleted, limit, offset, kind, pinned
+                c, d, scope, include_deleted, limit, offset, kind, pinned, newest_first
             ),
         )
 
