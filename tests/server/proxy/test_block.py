@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from lightmem.retrieval.context import session_line
 from lightmem.retrieval.query import memory_query, text_of
 from lightmem.server.proxy.block import (
+    SESSIONS_HEADER,
     STABLE_HEADER,
     message_tokens,
     render_stable,
@@ -14,6 +16,7 @@ from lightmem.server.proxy.block import (
     trim,
 )
 from lightmem.server.proxy.recorder import StreamText, reply_text
+from lightmem.tokens import count_tokens as counts_of
 from lightmem.types import Entry, Scope
 
 ALICE = Scope("alice")
@@ -71,6 +74,9 @@ def test_the_stable_part_is_ordered_and_budgeted() -> None:
     assert render_stable(list(reversed(entries)), 500) == (text, ids)  # order-proof
     small, small_ids = render_stable(entries, 45)  # the header (25) and the pin (16)
     assert small_ids == ["p1"] and "bikes" not in small
+    one = 45 + counts_of(SESSIONS_HEADER) + 2 + counts_of(session_line(entries[0])) + 1
+    latest, latest_ids = render_stable(entries, one)  # room for one summary: the latest
+    assert latest_ids == ["p1", "s2"] and "boats" in latest and "bikes" not in latest
     assert render_stable([], 500) == (STABLE_HEADER, [])
 
 

@@ -2,10 +2,10 @@
 how the injected block is written, and how many tokens each part holds.
 
 The injected block is one system message, cache-friendly: a **stable part** first (a fixed
-header, the user's pinned memories, then the session summaries, all in a fixed order), byte
-for byte the same from request to request until sleep time (or the user) changes them, then
-the **per-question part** (``context()`` for the recent user turns). A model server's
-prefix cache can keep everything up to the per-question part.
+header, the user's pinned memories, then the summaries of the latest sessions, all in a
+fixed order), byte for byte the same from request to request until sleep time (or the user)
+changes them, then the **per-question part** (``context()`` for the recent user turns). A
+model server's prefix cache can keep everything up to the per-question part.
 """
 
 from __future__ import annotations
@@ -64,24 +64,27 @@ def render_stable(
     entries: Sequence[Entry], budget: int, counts: Counter = count_tokens
 ) -> tuple[str, list[str]]:
     """The stable part within ``budget`` tokens and the ids it holds: the header, the pinned
-    memories, then the summaries, each line while it fits (the newest summaries first
-    dropped). Only the entries decide it: the same entries give the same bytes."""
+    memories (the oldest first, while they fit), then the latest sessions' summaries that
+    fit (the oldest sessions dropped), shown oldest first. Only the entries decide it: the
+    same entries give the same bytes."""
     pinned, summaries = stable_entries(entries)
     lines, ids = [STABLE_HEADER], []
     used = counts(STABLE_HEADER)
-    for header, group in ((PINNED_HEADER, pinned), (SESSIONS_HEADER, summaries)):
-        chosen: list[str] = []
+    for header, group in ((PINNED_HEADER, pinned), (SESSIONS_HEADER, summaries[::-1])):
+        chosen: list[tuple[str, str]] = []
         cost = counts(header) + 2
         for e in group:
             line = session_line(e) if e.kind == "summary" else pinned_line(e)
             size = counts(line) + 1
             if used + cost + size > budget:
                 break
-            chosen.append(line)
-            ids.append(e.id)
+            chosen.append((e.id, line))
             cost += size
+        if header == SESSIONS_HEADER:
+            chosen.reverse()  # the latest that fit, in time order
         if chosen:
-            lines += ["", header, *chosen]
+            lines += ["", header, *(line for _, line in chosen)]
+            ids += [i for i, _ in chosen]
             used += cost
     return "\n".join(lines), ids
 

@@ -29,10 +29,13 @@ from lightmem.server.proxy.block import (
     trim,
 )
 from lightmem.tokens import count_tokens
-from lightmem.types import Scope
+from lightmem.types import Entry, Scope
 
 #: The per-question part is left out below this many tokens: too small to hold a memory.
 MIN_QUESTION_TOKENS = 20
+#: Tokens of the shortest summary line the stable part is expected to hold (its date alone
+#: takes 9): it bounds how many summaries are read for it.
+SESSION_LINE_LEAST = 16
 
 
 @dataclass(slots=True)
@@ -117,9 +120,8 @@ def plan(
     system, turns = split_system(messages)
     sent, dropped = trim(turns, settings.history_turns)
     budget = settings.budget_tokens
-    shown = [*view.get_all(pool=scope, pinned=True), *view.get_all(pool=scope, kind="summary")]
-    unique = list({e.id: e for e in shown}.values())
-    stable, stable_ids = render_stable(unique, int(budget * settings.stable_share), counts)
+    room = int(budget * settings.stable_share)
+    stable, stable_ids = render_stable(stable_candidates(view, scope, room), room, counts)
     stable_tokens = counts(stable)
     query = memory_query(turns, settings.query_turns)
     room = budget - stable_tokens - counts(QUESTION_HEADER) - 2
@@ -138,6 +140,16 @@ def plan(
     out.seconds = time.perf_counter() - start
     out.embedding_seconds = QUERY_EMBEDDING.get()
     return out
+
+
+def stable_candidates(view: ScopedMemory, scope: Scope, budget: int) -> list[Entry]:
+    """What the stable part is chosen from: the pinned memories, and the summaries of the
+    latest sessions, as many as ``budget`` tokens could hold (a user of a thousand sessions
+    costs no more to serve than one of ten)."""
+    most = budget // SESSION_LINE_LEAST + 1
+    latest = view.get_all(pool=scope, kind="summary", newest_first=True, limit=most)
+    shown = [*view.get_all(pool=scope, pinned=True), *latest]
+    return list({e.id: e for e in shown}.values())
 
 
 def _ids(found: Any, kind: str) -> list[str]:
