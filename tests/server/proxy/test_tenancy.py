@@ -103,6 +103,11 @@ def test_no_key_or_a_wrong_key_is_401(proxy: Proxy) -> None:
             "'stream'",
         ),
         (b'{"model": "m", "messages": [{"role": "user", "content": "x"}], "user": 7}', "'user'"),
+        # numbers JSON cannot carry: nothing could be sent upstream (was a 500)
+        (b'{"model": "m", "temperature": NaN, "messages": [{"role": "user"}]}', "NaN"),
+        (b'{"model": "m", "top_p": -Infinity, "messages": [{"role": "user"}]}', "-Infinity"),
+        (b'{"model": "m", "max_tokens": 1e999, "messages": [{"role": "user"}]}', "1e999"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
     ],
 )
 def test_a_bad_request_is_400_naming_the_problem(
@@ -116,6 +121,7 @@ def test_a_bad_request_is_400_naming_the_problem(
     assert response.status_code == 400, response.text
     error = response.json()["error"]
     assert error["type"] == "invalid_request_error" and problem in error["message"]
+    assert proxy.upstream.requests == [] and proxy.memory.turns(user_id="alice") == []
 
 
 def test_a_session_header_with_control_characters_is_refused(

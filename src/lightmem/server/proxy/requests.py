@@ -4,6 +4,7 @@ other field passed upstream as it is), whose memory it uses and which session it
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,9 +20,15 @@ def parse_chat(raw: bytes) -> dict[str, Any]:
     """The request body, checked: an object with a non-empty ``messages`` list of objects
     that have a ``role``; ``stream`` a boolean and ``user`` a string when given."""
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, parse_constant=_no_constant, parse_float=_finite)
+    except _NotFinite as exc:
+        raise InputError(
+            f"the request body holds {exc}: JSON has no such number; send a finite one"
+        ) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise InputError(f"the request body is not JSON: {exc}") from None
+    except RecursionError:
+        raise InputError("the request body is nested too deeply to be a chat request") from None
     if not isinstance(body, dict):
         raise InputError("the request body must be a JSON object")
     messages = body.get("messages")
@@ -35,6 +42,21 @@ def parse_chat(raw: bytes) -> dict[str, Any]:
     if body.get("user") is not None and not isinstance(body["user"], str):
         raise InputError("'user' must be a string")
     return body
+
+
+class _NotFinite(Exception):
+    """A number JSON cannot carry (NaN, Infinity, 1e999): nothing upstream could be sent it."""
+
+
+def _no_constant(name: str) -> float:
+    raise _NotFinite(name)
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotFinite(f"{text[:40]} (too large)")
+    return value
 
 
 def chosen_user(body: dict[str, Any], headers: Mapping[str, str], caller: Principal) -> str | None:
