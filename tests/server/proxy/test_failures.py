@@ -41,6 +41,35 @@ def test_an_unreachable_upstream_is_502_and_the_turn_is_kept(
     assert kept_user_turn(proxy)
 
 
+def test_a_clients_retries_store_the_users_turn_once(
+    make_proxy: MakeProxy, tenants: Tenants
+) -> None:
+    """The official client retries a 502 twice by default, with no Idempotency-Key: the
+    request itself identifies the retries (it stored the turn three times)."""
+    proxy = make_proxy(upstream_url=f"http://127.0.0.1:{free_port()}/v1")
+    client = openai.OpenAI(base_url=proxy.url + "/v1", api_key=tenants.alice, max_retries=2)
+    with pytest.raises(openai.APIStatusError):
+        client.chat.completions.create(model="m", messages=QUESTION)
+    client.close()
+    assert kept_user_turn(proxy)
+
+
+def test_the_same_words_later_in_a_conversation_are_a_new_turn(
+    proxy: Proxy, tenants: Tenants
+) -> None:
+    client = proxy.client(tenants.alice)
+    history: list[dict[str, str]] = []
+    for _ in range(2):
+        history.append({"role": "user", "content": "ok"})
+        proxy.upstream.reply("fine")
+        reply = client.chat.completions.create(model="m", messages=history)
+        history.append({"role": "assistant", "content": reply.choices[0].message.content or ""})
+    proxy.upstream.reply("fine, again")
+    client.chat.completions.create(model="m", messages=history[:3])  # a regenerate
+    said = [text for role, text in proxy.session_turns("alice", "proxy-alice") if role == "user"]
+    assert said == ["ok", "ok"]
+
+
 def test_a_slow_upstream_is_504_and_the_turn_is_kept(
     make_proxy: MakeProxy, tenants: Tenants
 ) -> None:

@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from lightmem.kept import digest
 from lightmem.retrieval.query import text_of
 from lightmem.scoped import ScopedMemory
 from lightmem.types import Scope
@@ -23,13 +24,16 @@ class Recorder:
     session: str
 
     def user(self, messages: list[dict[str, Any]], idempotency_key: str | None) -> list[str]:
-        """The request's last message when it is the user's (a tool result is not a turn);
-        with ``idempotency_key`` a retried request stores it once."""
+        """The request's last message when it is the user's (a tool result is not a turn),
+        stored once per request: by ``idempotency_key`` when the client sends one, else by
+        the request's own messages (:func:`request_key`), so a client's retry of a request
+        that failed upstream, or a "regenerate", does not store the user's turn again."""
         if not messages or messages[-1].get("role") != "user":
             return []
         last = messages[-1]
         name = last.get("name")
-        return self._add("user", text_of(last), name, idempotency_key)
+        key = idempotency_key or request_key(self.session, messages)
+        return self._add("user", text_of(last), name, key)
 
     def reply(self, text: str) -> list[str]:
         return self._add("assistant", text, None, None)
@@ -48,6 +52,16 @@ class Recorder:
             idempotency_key=key,
         )
         return list(added.turn_ids)
+
+
+def request_key(session: str, messages: list[dict[str, Any]]) -> str:
+    """An idempotency key for a request that came without one: a digest of its session and
+    every message it holds. An app that resends its history sends another list with each
+    new message (the replies between differ), so only a repeat of the same request shares
+    it; an app that sends its last message alone repeats a message it sent before only as
+    the same request, and that is stored once too."""
+    canonical = json.dumps([session, messages], sort_keys=True, ensure_ascii=False, default=str)
+    return "proxy-request-" + digest(canonical).hex()
 
 
 def reply_text(body: dict[str, Any]) -> str:
