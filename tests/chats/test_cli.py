@@ -64,7 +64,7 @@ def test_import_prints_the_counts(cli: Any, tmp_path: Path) -> None:
         "import-chat",
         str(FIXTURES / "whatsapp_android_12h.txt"),
         "--format",
-        "whatsapp",
+        "WhatsApp",  # the service's own spelling is fine too
         "--user",
         "maya",
     )

@@ -25,8 +25,9 @@ LABELS = {"chatgpt": "ChatGPT", "claude": "Claude", "whatsapp": "WhatsApp", "tel
 
 
 def get_parser(format: str) -> ChatParser:
-    """The parser of ``format`` (one of :data:`FORMATS`)."""
-    parser = _PARSERS.get(format) if isinstance(format, str) else None
+    """The parser of ``format`` (one of :data:`FORMATS`, in any case: "WhatsApp" too)."""
+    name = format.strip().lower() if isinstance(format, str) else None
+    parser = _PARSERS.get(name) if name is not None else None
     if parser is None:
         raise InputError(f"unknown chat format {format!r}; use one of: {', '.join(FORMATS)}")
     return parser()
@@ -43,7 +44,7 @@ def read_chat(path: StrPath, format: str) -> ChatExport:
         return parser.parse(text, name)
     except InputError as exc:
         guess = guess_format(text)
-        if guess is None or guess == format:
+        if guess is None or guess == parser.name:
             raise
         raise InputError(
             f"{exc}; the file looks like a {LABELS[guess]} export: import it as format {guess!r}"
