@@ -36,6 +36,17 @@ def test_without_an_upstream_it_says_which_key_to_set(
     assert "proxy.upstream_url" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("url", ["notaurl", "ftp://models.example/v1", "http://"])
+def test_an_upstream_that_is_no_url_is_refused_at_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], url: str
+) -> None:
+    with Memory(tmp_path, config=CONFIG) as mem:
+        KeyStore.for_memory(mem).create(users=["alice"])
+    assert main(["--store", str(tmp_path), "proxy", "--upstream", url]) == 2
+    err = capsys.readouterr().err
+    assert "--upstream" in err and "http://" in err and "Traceback" not in err
+
+
 def test_a_missing_package_names_the_proxy_extra(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

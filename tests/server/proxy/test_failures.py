@@ -87,6 +87,7 @@ def test_an_upstream_error_answer_is_502(proxy: Proxy, tenants: Tenants, status:
     answered, error = failure(proxy, tenants.alice)
     assert answered == 502
     assert f"HTTP {status}" in error["message"] and "the model fell over" in error["message"]
+    assert ("proxy's own upstream key is not accepted" in error["message"]) == (status == 401)
     assert kept_user_turn(proxy)
 
 

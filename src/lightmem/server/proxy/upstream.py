@@ -19,7 +19,7 @@ import httpx
 
 from lightmem.config import ProxySection
 from lightmem.errors import ConfigError
-from lightmem.http import display_url, scrub_headers, server_message
+from lightmem.http import check_base_url, display_url, scrub_headers, server_message
 from lightmem.server.proxy.errors import UpstreamError
 
 #: Upstream statuses the client caused (its request, its rate): passed on as they are.
@@ -46,7 +46,11 @@ class Upstream:
                 "the proxy has no upstream: set proxy.upstream_url (or pass --upstream URL), "
                 "the base URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1"
             )
-        self.base = settings.upstream_url.rstrip("/")
+        try:
+            check_base_url(settings.upstream_url.strip(), "proxy.upstream_url (--upstream)")
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        self.base = settings.upstream_url.strip().rstrip("/")
         self.settings = settings
         key = upstream_key(settings, environ)
         self.headers = {"Authorization": f"Bearer {key}"} if key else {}
@@ -101,6 +105,13 @@ class Upstream:
         status = response.status_code
         message = scrub_headers(server_message(response), self.headers)
         text = f"the upstream at {display_url(self.base)} answered HTTP {status}: {message}"
+        if status in (401, 403):
+            given = "is not accepted" if self.headers else "is not set"
+            text += (
+                f" (the proxy's own upstream key {given}: set proxy.options.api_key, "
+                f"${self.settings.api_key_env} or $OPENAI_API_KEY where the proxy runs; "
+                "the client's LightMem key never goes upstream)"
+            )
         if status in CLIENT_STATUSES:
             retry = response.headers.get("retry-after")
             return UpstreamError(text, status=status, code="upstream_refused", retry_after=retry)
