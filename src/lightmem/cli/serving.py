@@ -162,8 +162,10 @@ def announce(where: str, memory: Memory, keys: KeyStore, configured: bool) -> No
 
 
 def log_to_stderr() -> None:
+    """The server's log lines on stderr, timestamped; with ``--verbose`` the root logger
+    already prints them (a handler of ours too printed each line twice)."""
     logger = logging.getLogger("lightmem.server")
-    if not logger.handlers:
+    if not logger.handlers and not logging.getLogger().handlers:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         logger.addHandler(handler)

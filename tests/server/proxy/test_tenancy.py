@@ -144,6 +144,10 @@ def test_keyless_mode_serves_loopback_clients_only(make_proxy: MakeProxy) -> Non
     )
     assert ok.status_code == 200
     assert proxy.session_turns("carol", "proxy-anonymous")[0][0] == "user"
+    nobody = httpx.post(
+        proxy.url + "/v1/chat/completions", json={"model": "m", "messages": QUESTION}
+    )
+    assert nobody.status_code == 400 and "(no key was sent)" in nobody.text
     refused = httpx.post(
         proxy.url + "/v1/chat/completions",
         json={"model": "m", "messages": QUESTION, "user": "carol"},

@@ -8,7 +8,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from lightmem.access import Principal
+from lightmem.access import ANONYMOUS, Principal
 from lightmem.errors import InputError
 from lightmem.messages import check_ids
 
@@ -69,9 +69,10 @@ def chosen_user(body: dict[str, Any], headers: Mapping[str, str], caller: Princi
         )
     user = field or header
     if user is None and (caller.admin or len(caller.scopes) > 1):
+        why = "no key was sent" if caller == ANONYMOUS else "this key covers more than one"
         raise InputError(
             "name the user whose memory to use: the 'user' field or an X-LightMem-User header "
-            "(this key covers more than one)"
+            f"({why})"
         )
     return user
 
