@@ -6,7 +6,11 @@ memory in the scope its namespace names."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, TypedDict
 
 import pytest
@@ -232,3 +236,24 @@ def test_the_async_api(store: LightMemStore) -> None:
 
     got, found = asyncio.run(run())
     assert got.value == {"memory": "async works"} and found[0].key == "k"
+
+
+def test_the_docs_snippet_runs_as_written(tmp_path: Path) -> None:
+    """docs/integrations.md's LangGraph block, pasted into a file and run (it once compiled
+    a graph with no entry point)."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "integrations.md").read_text()
+    section = doc.split("## LangGraph", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    script = tmp_path / "snippet.py"
+    script.write_text(code)
+    env = {**os.environ, "LIGHTMEM_EMBEDDER__PROVIDER": "hash", "LIGHTMEM_LLM__PROVIDER": "none"}
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "Alice is vegetarian since 2019."
