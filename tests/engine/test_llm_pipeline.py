@@ -207,7 +207,7 @@ def test_failed_consolidation_stays_queued(make_memory: MakeMemory) -> None:
     assert len(first.failed) == 1
     (failure,) = mem.usage().failures  # why, for people (and the log)
     assert failure.where == "consolidation" and failure.ref == first.failed[0]
-    assert "no valid UpdateDecision" in failure.message
+    assert "no valid update decision (JSON)" in failure.message
     # a provider that echoes the prompt: the memories' text is removed from the message
     llm.enqueue(ProviderError("endpoint said: OLD (2024-01-01): Maya's cat Pixel eats salmon."))
     assert mem.consolidate(user_id="alice").failed == first.failed

@@ -114,12 +114,19 @@ def ask_structured(
             on_call(completion, False)
         history.extend(_feedback(raw, problem))
     raise ExtractionError(
-        f"no valid {output_model.__name__} after {attempts} attempt(s): {problem}",
+        f"the LLM gave no valid {reply_name(output_model)} after {attempts} attempt(s): "
+        f"{problem}",
         raw=raw,
         attempts=attempts,
         tokens_in=sum(c.tokens_in for c in calls),
         tokens_out=sum(c.tokens_out for c in calls),
     )
+
+
+def reply_name(model: type[BaseModel]) -> str:
+    """What a reply model is, in words: ``ExtractionOutput4`` -> "extraction output" (JSON)."""
+    words = re.findall(r"[A-Z][a-z]*|[a-z]+", model.__name__.rstrip("0123456789"))
+    return " ".join(w.lower() for w in words) + " (JSON)" if words else "JSON reply"
 
 
 def _feedback(raw: str, problem: str) -> list[ChatMessage]:
