@@ -77,6 +77,7 @@ def test_add_from_stdin_prints_turn_ids(cli: Any) -> None:
     assert r.code == 0, r.stderr
     ids = r.stdout.split()
     assert len(ids) == 2 and all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
+    assert "2 turn(s) stored (no-LLM mode" in " ".join(r.stderr.split())  # the mode it is in
     assert cli("flush").code == 0
     entries = cli("list", "--user", "u1", "--json").json()
     assert {e["text"] for e in entries} == {"user: Hello there", "assistant: Hi!"}

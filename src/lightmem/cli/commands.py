@@ -72,11 +72,13 @@ def add(
             result.entries_created += done.entries_created
             result.failed_batches += done.failed_batches
             result.deferred = result.deferred or done.deferred
+        mode = mem.describe_llm()
     if as_json:
         emit_json(asdict(result))
         return
     for turn_id in result.turn_ids:
         out().print(turn_id)
+    note(f"{len(result.turn_ids)} turn(s) stored ({mode})")  # stderr: stdout is the ids
     _warn_failed(result.failed_batches)
 
 
