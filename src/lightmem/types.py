@@ -207,6 +207,9 @@ class Hit:
     session: Entry | None = None
     #: a memory hit: the older memories it replaced (validity), oldest first
     replaces: list[Entry] = field(default_factory=list)
+    #: the query's cosine to the hit's vector (a dense search; None otherwise): unlike the
+    #: score, comparable between the hits of different pools
+    match: float | None = None
 
     def __post_init__(self) -> None:
         if (self.entry is None) == (self.turn is None):

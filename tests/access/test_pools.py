@@ -27,6 +27,19 @@ def mem(tmp_path: Path) -> Memory:
     m.close()
 
 
+def test_one_ranking_across_pools_puts_the_closest_first(mem: Memory) -> None:
+    """Each pool's best hit has the same fused rank score: the one closer to the query
+    leads, whichever pool it is in (the own pool's stray memory came first)."""
+    mem.grant("read", pool=TEAM, to=PLANNER)
+    planner = mem.as_scope(agent_id="planner")
+    hits = planner.search("when is the deploy window?", shared=True)
+    assert [h.scope.owner for h in hits] == [TEAM, PLANNER]
+    assert hits[0].match is not None and hits[1].match is not None
+    assert hits[0].match > hits[1].match
+    about_prs = planner.search("what size should pull requests be?", shared=True)
+    assert about_prs[0].scope.owner == PLANNER
+
+
 def test_read_grant_spans_search_and_says_the_pool(mem: Memory) -> None:
     planner = mem.as_scope(agent_id="planner")
     with pytest.raises(AccessDeniedError):

@@ -20,7 +20,7 @@ from lightmem.retrieval.index import Grid, OwnerIndex
 from lightmem.retrieval.lexical import terms
 from lightmem.stores.base import TimeRange
 from lightmem.timeutil import epoch_seconds
-from lightmem.types import Entry, Scope
+from lightmem.types import Entry, Hit, Scope
 
 Mask = npt.NDArray[np.bool_]
 Vector = npt.NDArray[np.float32]
@@ -126,6 +126,20 @@ class Dense:
         padded = np.append(plain, np.float32(0.0))
         near = padded[index.neighbours[: index.grid.n]].sum(axis=1)
         return (plain + index.s.neighbour_weight * near) / index.context_norm[: index.grid.n]
+
+
+def match(index: OwnerIndex, dense: Dense, hit: Hit) -> float | None:
+    """The query's cosine to a hit: a memory's key, else (a turn's own text kept as a
+    memory) the best of its source turns; a turn's own vector."""
+    if hit.entry is not None:
+        row = index.memory_row.get(hit.entry.id)
+        if row is not None:
+            return float(dense.memories[row])
+        turns = [t.id for t in hit.sources]
+    else:
+        turns = [hit.id]
+    rows = [index.row_of[t] for t in turns if t in index.row_of]
+    return float(max(dense.turns[r] for r in rows)) if rows else None
 
 
 def top(scores: npt.NDArray[np.float32], usable: Mask, depth: int) -> list[int]:

@@ -79,16 +79,26 @@ def parse_time_range(value: Any) -> TimeRange | None:
 
 def fuse_pools(lists: Sequence[list[Hit]], limit: int, rrf_k: int) -> list[Hit]:
     """One ranked list from each pool's: fused by reciprocal rank, ``relevance`` on the fused
-    scores (1 for the best). A hit's ``scope`` is the pool it came from."""
+    scores (1 for the best). A hit's ``scope`` is the pool it came from. Hits of equal rank
+    in their pools (every pool's best, then every pool's second) go by how close each is to
+    the query (``match``): the pool's own ranking scores do not compare, cosines do. Else a
+    pool with one stray memory put it level with the memory another pool has on the very
+    subject, and first."""
     by_key: dict[str, Hit] = {}
     for hits in lists:
         by_key.update((f"{h.kind}:{h.id}", h) for h in hits)
-    fused = rrf([[f"{h.kind}:{h.id}" for h in hits] for hits in lists], k=rrf_k)[:limit]
+    fused = rrf([[f"{h.kind}:{h.id}" for h in hits] for hits in lists], k=rrf_k)
+    fused.sort(key=lambda kv: (-kv[1], -_closeness(by_key[kv[0]])))
+    fused = fused[:limit]
     out = [by_key[k] for k, _ in fused]
     top = fused[0][1] if fused else 1.0
     for hit, (_, score) in zip(out, fused, strict=True):
         hit.score, hit.relevance = score, round(score / top, 4) if top > 0 else 0.0
     return out
+
+
+def _closeness(hit: Hit) -> float:
+    return hit.match if hit.match is not None else -1.0
 
 
 @dataclass(slots=True)

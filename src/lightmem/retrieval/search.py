@@ -215,6 +215,9 @@ class Searcher:
             lists, weights = self._drill(index, lists, weights, top_sessions, depth)
         fused = rrf(lists, k=self.settings.rrf_k, weights=weights)
         hits = Resolver(index, hidden, present).hits(fused, limit, with_sources)
+        if dense is not None:
+            for hit in hits:
+                hit.match = rank.match(index, dense, hit)
         if top_sessions:
             for hit in hits:
                 found = [t.session_id for t in hit.sources if t.session_id in top_sessions]
