@@ -114,8 +114,7 @@ def ask_structured(
             on_call(completion, False)
         history.extend(_feedback(raw, problem))
     raise ExtractionError(
-        f"the LLM gave no valid {reply_name(output_model)} after {attempts} attempt(s): "
-        f"{problem}",
+        f"the LLM gave no valid {reply_name(output_model)} after {attempts} attempt(s): {problem}",
         raw=raw,
         attempts=attempts,
         tokens_in=sum(c.tokens_in for c in calls),

@@ -284,3 +284,39 @@ def test_warm_dense_search_over_10k_entries_is_fast(tmp_path: Path) -> None:
         assert sorted(timings)[len(timings) // 2] < 0.05
     finally:
         store.close()
+
+
+class _Said:
+    """A connection that keeps the SQL it is given and finds nothing."""
+
+    def __init__(self) -> None:
+        self.sql: list[tuple[str, list[object]]] = []
+
+    def execute(self, sql: str, params: list[object]) -> _Said:
+        self.sql.append((sql, list(params)))
+        return self
+
+    def fetchall(self) -> list[object]:
+        return []
+
+
+@pytest.mark.parametrize(
+    ("which", "index"),
+    [({"pinned": True}, "entries_pinned"), ({"kind": "summary"}, "entries_kind")],
+)
+def test_a_listing_of_pinned_or_one_kind_is_served_by_its_partial_index(
+    store: SQLiteStore, db_path: Path, which: dict[str, object], index: str
+) -> None:
+    """The proxy lists a user's pinned memories and latest summaries with every request:
+    by a partial index, not a scan (and a sort) of every memory of the owner."""
+    from lightmem.stores.sql import entries
+    from lightmem.stores.sqlite.dialect import SQLiteDialect
+
+    said = _Said()
+    entries.list_entries(
+        said, SQLiteDialect(), Scope("alice"), False, 5, 0, newest_first=True, **which
+    )
+    ((sql, params),) = said.sql
+    with sqlite3.connect(db_path) as conn:
+        plan = " ".join(str(row[-1]) for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params))
+    assert f"USING INDEX {index}" in plan and "TEMP B-TREE" not in plan

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from lightmem.errors import StorageError
 from lightmem.stores.postgres.changelog import change_function, update_triggers
 from lightmem.stores.sql import keys
-from lightmem.stores.sql.migrations import execute_all, registrar
+from lightmem.stores.sql.migrations import PINNED_INDEX, execute_all, registrar
 
 if TYPE_CHECKING:
     import psycopg
@@ -456,3 +456,10 @@ def validity_and_changes(cur: Cursor) -> None:
         )
     execute_all(cur, statements)
     update_triggers(cur)
+
+
+@migration(9)
+def pinned_index(cur: Cursor) -> None:
+    """The pinned memories of an owner by an index of them alone: the proxy's stable part
+    reads them with every request, which scanned all of a heavy user's memories."""
+    execute_all(cur, [PINNED_INDEX])

@@ -145,9 +145,8 @@ def list_entries(
         # but "fact" then serves it, in pk order (no sort of every row of the owner)
         where += " AND kind = ?" + (" AND kind <> 'fact'" if kind != "fact" else "")
         params.append(kind)
-    if pinned is not None:
-        where += " AND pinned = ?"
-        params.append(int(pinned))
+    if pinned is not None:  # a literal: "pinned = 1" is what the partial index names
+        where += " AND pinned = 1" if pinned else " AND pinned = 0"
     order = "pk DESC" if newest_first else "pk"
     sql = f"SELECT {ENTRY_FIELDS} FROM entries WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?"
     params += [d.no_limit if limit is None else max(0, limit), max(0, offset)]

@@ -29,6 +29,11 @@ def registrar(table: dict[int, M]) -> Callable[[int], Callable[[M], M]]:
     return migration
 
 
+#: The partial index of the pinned memories (the same on both stores; a query names
+#: ``pinned = 1`` as written here, or the planner cannot use it).
+PINNED_INDEX = "CREATE INDEX entries_pinned ON entries (user_id, agent_id, pk) WHERE pinned = 1"
+
+
 def execute_all(c: Any, statements: list[str]) -> None:
     """Run a migration's statements one by one (not ``executescript``, which would commit
     the migration's transaction half-way)."""

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from lightmem.errors import StorageError
 from lightmem.stores.sql import keys
-from lightmem.stores.sql.migrations import execute_all, registrar
+from lightmem.stores.sql.migrations import PINNED_INDEX, execute_all, registrar
 from lightmem.stores.sqlite.db import Database
 
 Migration = Callable[[sqlite3.Connection], None]
@@ -461,3 +461,10 @@ def validity_and_changes(conn: sqlite3.Connection) -> None:
         ],
     )
     _update_triggers(conn)
+
+
+@migration(9)
+def pinned_index(conn: sqlite3.Connection) -> None:
+    """The pinned memories of an owner by an index of them alone: the proxy's stable part
+    reads them with every request, which scanned all of a heavy user's memories."""
+    execute_all(conn, [PINNED_INDEX])
