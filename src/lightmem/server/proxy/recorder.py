@@ -5,11 +5,11 @@ added through the caller's scoped view; extraction runs in the background."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
 
-from lightmem.kept import digest
 from lightmem.retrieval.query import text_of
 from lightmem.scoped import ScopedMemory
 from lightmem.types import Scope
@@ -23,16 +23,18 @@ class Recorder:
     scope: Scope
     session: str
 
-    def user(self, messages: list[dict[str, Any]], idempotency_key: str | None) -> list[str]:
+    def user(
+        self, messages: list[dict[str, Any]], idempotency_key: str | None, raw: bytes
+    ) -> list[str]:
         """The request's last message when it is the user's (a tool result is not a turn),
         stored once per request: by ``idempotency_key`` when the client sends one, else by
-        the request's own messages (:func:`request_key`), so a client's retry of a request
-        that failed upstream, or a "regenerate", does not store the user's turn again."""
+        the request's body as it came (``raw``, :func:`request_key`), so a client's retry
+        of a request that failed upstream, or a "regenerate", does not store it again."""
         if not messages or messages[-1].get("role") != "user":
             return []
         last = messages[-1]
         name = last.get("name")
-        key = idempotency_key or request_key(self.session, messages)
+        key = idempotency_key or request_key(self.session, raw)
         return self._add("user", text_of(last), name, key)
 
     def reply(self, text: str) -> list[str]:
@@ -54,14 +56,15 @@ class Recorder:
         return list(added.turn_ids)
 
 
-def request_key(session: str, messages: list[dict[str, Any]]) -> str:
+def request_key(session: str, raw: bytes) -> str:
     """An idempotency key for a request that came without one: a digest of its session and
-    every message it holds. An app that resends its history sends another list with each
-    new message (the replies between differ), so only a repeat of the same request shares
-    it; an app that sends its last message alone repeats a message it sent before only as
-    the same request, and that is stored once too."""
-    canonical = json.dumps([session, messages], sort_keys=True, ensure_ascii=False, default=str)
-    return "proxy-request-" + digest(canonical).hex()
+    its body, byte for byte (a client retries with the bytes it sent). An app that resends
+    its history sends another body with each new message (the replies between differ), so
+    only a repeat of the same request shares it; an app that sends its last message alone
+    repeats a message it sent before only as the same request, and that is stored once."""
+    both = hashlib.blake2b(session.encode("utf-8", "surrogatepass"), digest_size=16)
+    both.update(b"\0" + raw)
+    return "proxy-request-" + both.hexdigest()
 
 
 def reply_text(body: dict[str, Any]) -> str:

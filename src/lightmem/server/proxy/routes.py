@@ -65,10 +65,10 @@ class Exchange:
     warmer: Warmer
     counts: Counter
 
-    def settle(self, messages: list[dict[str, Any]], key: str | None) -> list[str]:
-        """What is done while the upstream answers (in a thread): the user's turn recorded,
-        then the tokens the response reports counted."""
-        recorded = self.recorder.user(messages, key)
+    def settle(self, messages: list[dict[str, Any]], key: str | None, raw: bytes) -> list[str]:
+        """What is done while the upstream answers (in a thread): the user's turn recorded
+        (once per request: ``key``, else the body ``raw``), then the tokens counted."""
+        recorded = self.recorder.user(messages, key, raw)
         self.plan.account(self.counts)
         return recorded
 
@@ -98,12 +98,12 @@ def begin(
 
 
 async def forward(
-    state: ProxyState, exchange: Exchange, body: dict[str, Any], key: str | None
+    state: ProxyState, exchange: Exchange, body: dict[str, Any], key: str | None, raw: bytes
 ) -> httpx.Response:
     """Send the request upstream while the user's turn is recorded and the tokens counted
     (in a thread, :meth:`Exchange.settle`): both are done before anything is answered, and
     a failing upstream still leaves the turn kept."""
-    record = asyncio.ensure_future(run_in_threadpool(exchange.settle, body["messages"], key))
+    record = asyncio.ensure_future(run_in_threadpool(exchange.settle, body["messages"], key, raw))
     payload = {**body, "messages": exchange.plan.messages}
     try:
         answer = await state.upstream.post(
@@ -137,9 +137,10 @@ async def models(request: Request) -> Response:
 async def chat_completions(request: Request) -> Response:
     state = _state(request)
     caller = await run_in_threadpool(state.caller, request.headers)  # 401 before anything
-    body = parse_chat(await request.body())
+    raw = await request.body()
+    body = parse_chat(raw)
     exchange = await run_in_threadpool(begin, state, caller, request.headers, body)
-    answer = await forward(state, exchange, body, request.headers.get("idempotency-key"))
+    answer = await forward(state, exchange, body, request.headers.get("idempotency-key"), raw)
     if body.get("stream"):
         return StreamingResponse(
             relay(state.upstream, exchange, answer),
