@@ -3,7 +3,8 @@ user, the other the assistant), each request carrying the whole history so far. 
 request is sent twice, straight to the upstream and through the proxy, after the store's
 background work and the proxy's index warm-up have drained (as a user's think time lets
 them: the latency is the request path's own); between sessions
-the store is flushed and consolidated (sleep time: session summaries change then)."""
+the store is flushed and consolidated (sleep time: session summaries change then). The
+upstream runs in a process of its own, as a model server does."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import httpx
 from lightmem import Memory
 from lightmem.datasets.base import Conversation
 from lightmem.server.keys import KeyStore
-from lightmem_bench.proxy.upstream import ScriptedUpstream
+from lightmem_bench.proxy.upstream import UpstreamProcess
 
 APP_PROMPT = {"role": "system", "content": "You are a warm, attentive friend. Reply briefly."}
 USER = "bench-user"
@@ -98,12 +99,11 @@ def replay(
     from lightmem.server.proxy import create_proxy_app
     from lightmem.server.threaded import ThreadedServer
 
-    upstream = ScriptedUpstream()
     config = {"embedder": settings.embedder, "llm": "none", "worker": {"background": True}}
     with (
         tempfile.TemporaryDirectory() as tmp,
         Memory(store or Path(tmp) / "store", config=config) as memory,
-        ThreadedServer(upstream.app()) as up,
+        UpstreamProcess() as up,
     ):
         key, _ = KeyStore.for_memory(memory).create(users=[USER], name="bench-app")
         section = ProxySection(
@@ -114,7 +114,7 @@ def replay(
         )
         app = create_proxy_app(memory, KeyStore.for_memory(memory), section, environ={})
         with ThreadedServer(app) as proxy, httpx.Client(timeout=60) as http:
-            run = _Run(memory, app.state.proxy.warmer, upstream, http, up.url, proxy.url, key)
+            run = _Run(memory, app.state.proxy.warmer, up, http, up.url, proxy.url, key)
             rows = run.all(exchanges(conv)[: settings.max_requests], progress)
             return rows, memory.embedder.model_id
 
@@ -123,7 +123,7 @@ def replay(
 class _Run:
     memory: Memory
     warmer: Any
-    upstream: ScriptedUpstream
+    upstream: UpstreamProcess
     http: httpx.Client
     upstream_url: str
     proxy_url: str
@@ -156,7 +156,7 @@ class _Run:
         from lightmem.server.proxy.block import message_tokens
 
         body = {"model": "bench", "messages": messages}
-        self.upstream.reply = ex.reply
+        self.upstream.say(ex.reply)
         self.memory.wait()
         self.warmer.wait()  # the idle work a user's think time leaves room for
         direct, _ = self._post(self.upstream_url, body, {})
