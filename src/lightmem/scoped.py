@@ -61,7 +61,10 @@ class ScopedMemory:
                 raise
             target = Scope(user_id, agent_id)
             if not self.may(target, need):
-                raise AccessDeniedError(f"this scope may not {need} that pool (no grant)") from None
+                raise AccessDeniedError(
+                    f"{_named(target)} is not this caller's own (its key or scope) and no "
+                    f"grant lets it {need} there"
+                ) from None
             return Scope(user_id, agent_id, run_id)
 
     def may(self, pool: Scope, need: AccessLevel) -> bool:
@@ -373,3 +376,11 @@ class ScopedMemory:
                 f"id(s) already in your scope: {', '.join(mine[:10])}; import into another "
                 f"scope, or delete those first"
             )
+
+
+def _named(scope: Scope) -> str:
+    """The scope as the caller named it (user 'bob', agent 'planner', agent 'planner' of
+    user 'bob'); nothing is said of whether it holds any memory."""
+    agent = f"agent {scope.agent_id!r}" if scope.agent_id is not None else ""
+    user = f"user {scope.user_id!r}" if scope.user_id is not None else ""
+    return f"{agent} of {user}" if agent and user else agent or user

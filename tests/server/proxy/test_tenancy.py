@@ -54,7 +54,11 @@ def test_naming_another_user_is_403_and_changes_nothing(
     )
     with pytest.raises(openai.PermissionDeniedError) as caught:
         proxy.client(tenants.alice).chat.completions.create(model="m", messages=QUESTION, **extra)
-    assert caught.value.response.json()["error"]["type"] == "permission_error"
+    error = caught.value.response.json()["error"]
+    assert (
+        error["type"] == "permission_error"
+        and "user 'bob' is not this caller's own" in (error["message"])
+    )
     assert not [w for w in BOB_WORDS if w in caught.value.response.text]
     assert proxy.upstream.chat_requests == []
     assert bob_state(memory) == before
