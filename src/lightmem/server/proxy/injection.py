@@ -1,8 +1,8 @@
 """What goes upstream for one request: the app's system messages, the memory block (as one
 more system message), then the last ``proxy.history_turns`` turns; and the accounting the
 response reports (``X-LightMem-*`` headers and the ``lightmem`` field). The accounting counts
-every message the app sent (a growing history: a millisecond per 400 messages), so it is
-done while the upstream answers (:meth:`Plan.account`), not before the request goes out.
+every message the app sent (a history that grows with each request), so it is done while the
+upstream answers (:meth:`Plan.account`), not before the request goes out.
 
 Everything is read through the caller's scoped view, so a key only ever injects memories of
 the scopes it may read.
@@ -120,8 +120,8 @@ def plan(
     system, turns = split_system(messages)
     sent, dropped = trim(turns, settings.history_turns)
     budget = settings.budget_tokens
-    room = int(budget * settings.stable_share)
-    stable, stable_ids = render_stable(stable_candidates(view, scope, room), room, counts)
+    most = int(budget * settings.stable_share)
+    stable, stable_ids = render_stable(stable_candidates(view, scope, most), most, counts)
     stable_tokens = counts(stable)
     query = memory_query(turns, settings.query_turns)
     room = budget - stable_tokens - counts(QUESTION_HEADER) - 2
