@@ -26,8 +26,7 @@ LABELS = {"chatgpt": "ChatGPT", "claude": "Claude", "whatsapp": "WhatsApp", "tel
 
 def get_parser(format: str) -> ChatParser:
     """The parser of ``format`` (one of :data:`FORMATS`, in any case: "WhatsApp" too)."""
-    name = format.strip().lower() if isinstance(format, str) else None
-    parser = _PARSERS.get(name) if name is not None else None
+    parser = _PARSERS.get(format.strip().lower()) if isinstance(format, str) else None
     if parser is None:
         raise InputError(f"unknown chat format {format!r}; use one of: {', '.join(FORMATS)}")
     return parser()

@@ -47,10 +47,10 @@ class Upstream:
                 "the base URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1"
             )
         try:
-            check_base_url(settings.upstream_url.strip(), "proxy.upstream_url (--upstream)")
+            url = check_base_url(settings.upstream_url.strip(), "proxy.upstream_url (--upstream)")
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-        self.base = settings.upstream_url.strip().rstrip("/")
+        self.base = url.rstrip("/")
         self.settings = settings
         key = upstream_key(settings, environ)
         self.headers = {"Authorization": f"Bearer {key}"} if key else {}
