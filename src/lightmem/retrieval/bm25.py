@@ -13,7 +13,6 @@ large owner's snapshot makes no object per posting.
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -189,23 +188,27 @@ class LiveBM25:
 
     # -- reads --------------------------------------------------------------------------------
     def score_array(self, query: Sequence[str], rows: int) -> npt.NDArray[np.float32]:
-        """The score of every row below ``rows`` (0 for rows sharing no query term)."""
+        """The score of every row below ``rows`` (0 for rows sharing no query term): the
+        query's postings in one array, scored and summed by row at once (a question of
+        three messages has dozens of terms: term by term, the arithmetic's calls cost
+        more than the arithmetic)."""
         out = np.zeros(rows, dtype=np.float32)
         n = self._count
-        if not n:
+        found = [f for term in set(query) if (f := self._term(term)) is not None]
+        if not n or not found:
             return out
         avg = (self._total / n) or 1.0
-        for term in set(query):
-            found = self._term(term)
-            if found is None:
-                continue
-            at, tf = found
-            df = len(at)
-            keep = at < rows
-            at, tf = at[keep], tf[keep]
-            idf = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
-            norm = K1 * (1.0 - B + B * self._lengths[at] / avg)
-            out[at] += idf * tf * (K1 + 1.0) / (tf + norm)
+        dfs = np.array([len(at) for at, _ in found], dtype=np.int64)
+        idf = np.log1p((n - dfs + 0.5) / (dfs + 0.5)).astype(np.float32)
+        at = np.concatenate([at for at, _ in found])
+        tf = np.concatenate([tf for _, tf in found])
+        weight = np.repeat(idf, dfs)
+        keep = at < rows
+        if not keep.all():
+            at, tf, weight = at[keep], tf[keep], weight[keep]
+        norm = K1 * (1.0 - B + B * self._lengths[at] / avg)
+        summed = np.bincount(at, weights=weight * tf * (K1 + 1.0) / (tf + norm), minlength=rows)
+        out += summed[:rows].astype(np.float32)
         return out
 
     def scores(self, query: Sequence[str]) -> dict[int, float]:

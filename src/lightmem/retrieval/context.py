@@ -119,7 +119,7 @@ def build_context(
                 summaries.append(entry)
                 used += size
         budget_left = budget - used if summaries else budget
-    overhead = count_tokens(MEMORY_HEADER) + count_tokens(TURN_HEADER) + 4
+    overhead = counts(MEMORY_HEADER) + counts(TURN_HEADER) + 4
     found = supersession(hits)
     replaced = set(found.values())
     sizes = [_size(h, hits, found, i, counts) for i, h in enumerate(hits)]
@@ -132,14 +132,16 @@ def build_context(
     memories = [h for h in kept if h.kind == "memory"]
     links = supersession(memories)
     text = render(kept, memories, links, summaries)
-    while kept and count_tokens(text) > budget:  # rare: joined lines count a little more
+    tokens = count_tokens(text)
+    while kept and tokens > budget:  # rare: joined lines count a little more
         kept.pop()
         memories = [h for h in kept if h.kind == "memory"]
         links = supersession(memories)
         text = render(kept, memories, links, summaries)
+        tokens = count_tokens(text)
     index = {id(h): n for n, h in enumerate(kept)}
     supersedes = {index[id(memories[k])]: index[id(memories[v])] for k, v in links.items()}
-    return Context(text, count_tokens(text), budget, list(kept), supersedes)
+    return Context(text, tokens, budget, list(kept), supersedes)
 
 
 def _size(
