@@ -18,8 +18,9 @@ def memory(i: str, text: str, day: int, by: str | None = None, until: int = 0) -
     return Hit(entry, 1.0 / day)
 
 
-def turn(i: str, text: str, day: int) -> Hit:
-    t = Turn(i, OWNER, 1, "user", text, speaker="Maya", timestamp=datetime(2024, 1, day))
+def turn(i: str, text: str, day: int, seq: int = 1, role: str = "user") -> Hit:
+    speaker = "Maya" if role == "user" else None
+    t = Turn(i, OWNER, seq, role, text, speaker=speaker, timestamp=datetime(2024, 1, day))
     return Hit(None, 0.01, [t], turn=t)
 
 
@@ -81,3 +82,21 @@ def test_a_tight_budget_keeps_only_what_fits() -> None:
     hits = [memory(str(i), f"fact number {i} about something", i + 1) for i in range(20)]
     ctx = build_context(hits, 40)
     assert 0 < len(ctx.items) < 20 and ctx.tokens <= 40
+
+
+def test_turns_of_one_time_are_quoted_in_the_order_they_were_said() -> None:
+    # one add (or a question and its reply within a second) gives its turns one time;
+    # the best hits first must not put both questions before both answers
+    hits = [
+        turn("q1", "Where should I store the spare key?", 3, seq=1),
+        turn("q2", "And the garage remote?", 3, seq=3),
+        turn("a1", "Under the blue flowerpot by the door.", 3, seq=2, role="assistant"),
+        turn("a2", "In the kitchen drawer next to the fridge.", 3, seq=4, role="assistant"),
+    ]
+    quoted = build_context(hits, 300).text.splitlines()[1:]
+    assert [line.split('"')[1] for line in quoted] == [
+        "Where should I store the spare key?",
+        "Under the blue flowerpot by the door.",
+        "And the garage remote?",
+        "In the kitchen drawer next to the fridge.",
+    ]

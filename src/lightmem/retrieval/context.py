@@ -174,10 +174,17 @@ def render(
         for i in order:
             older = memories[found[i]] if i in found else None
             lines.append(memory_line(memories[i], older))
-    turns = sorted((h for h in kept if h.kind == "turn"), key=lambda h: h.timestamp or datetime.min)
+    turns = sorted((h for h in kept if h.kind == "turn"), key=_told)
     if turns:
         if lines:
             lines.append("")
         lines.append(TURN_HEADER)
         lines.extend(turn_line(h) for h in turns)
     return "\n".join(lines)
+
+
+def _told(hit: Hit) -> tuple[datetime, int]:
+    """When a turn was said: its time, then its place in the conversation (the turns of one
+    ``add``, or a question and its reply within a second, share a time)."""
+    seq = hit.sources[0].seq if hit.sources else 0
+    return hit.timestamp or datetime.min, seq
