@@ -7,7 +7,8 @@ It listens on ``127.0.0.1`` (a free port) in a background thread and serves
   it asks ``chat_responder`` if one is set, else answers a loud HTTP 418.
   A request with ``"stream": true`` gets a successful completion as server-sent events
   (chunked, a few words a chunk, ``chunk_delay`` seconds apart, then ``data: [DONE]``);
-  ``break_after=n`` drops the connection after n chunks.
+  ``break_after=n`` drops the connection after n chunks; a scripted answer with its own
+  ``Content-Type`` header is sent as it is (an upstream that ignores ``stream``).
 * ``POST /v1/embeddings``: its own queue first (to script errors), else deterministic vectors
   from a hash of each input (:func:`fake_embedding`; dimension ``embedding_dim`` or the
   request's ``dimensions``; ``encoding_format="base64"`` supported).
@@ -288,7 +289,8 @@ def _make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
             server._record(RecordedRequest("POST", path, headers, body, raw))
             answer = server._answer(path, body)
             streamed = isinstance(body, dict) and body.get("stream") is True
-            if streamed and answer.status == 200 and isinstance(answer.body, dict):
+            typed = any(k.lower() == "content-type" for k in answer.headers)
+            if streamed and answer.status == 200 and isinstance(answer.body, dict) and not typed:
                 self._stream(answer)
             else:
                 self._send(answer)
@@ -315,7 +317,8 @@ def _make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
                 payload, ctype = json.dumps(body).encode(), "application/json"
             try:
                 self.send_response(response.status)
-                self.send_header("Content-Type", ctype)
+                if not any(k.lower() == "content-type" for k in response.headers):
+                    self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(payload)))
                 for name, value in response.headers.items():
                     self.send_header(name, value)

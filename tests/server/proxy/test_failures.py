@@ -130,3 +130,23 @@ def test_an_upstream_answer_that_is_not_json_is_502(proxy: Proxy, tenants: Tenan
     )
     assert response.status_code == 502 and "not a JSON object" in response.text
     assert kept_user_turn(proxy)
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [("<html>gateway</html>", "text/html"), (chat_body("a whole answer"), "application/json")],
+)
+def test_a_streamed_answer_that_is_not_an_event_stream_is_502(
+    proxy: Proxy, tenants: Tenants, body: Any, kind: str
+) -> None:
+    """Relayed as it came, a page or a JSON body was a 200 the client read as an empty
+    stream (and no reply was recorded)."""
+    proxy.upstream.enqueue(FakeResponse(200, body, headers={"Content-Type": kind}))
+    with pytest.raises(openai.APIStatusError) as caught:
+        proxy.client(tenants.alice).chat.completions.create(
+            model="m", messages=QUESTION, stream=True
+        )
+    assert caught.value.status_code == 502
+    message = caught.value.response.json()["error"]["message"]
+    assert "not an event stream" in message and kind in message
+    assert kept_user_turn(proxy)

@@ -31,7 +31,12 @@ from lightmem.server.proxy.block import Counter
 from lightmem.server.proxy.injection import Plan
 from lightmem.server.proxy.recorder import Recorder, StreamText, reply_text
 from lightmem.server.proxy.requests import chosen_user, parse_chat, session_of
-from lightmem.server.proxy.upstream import Upstream, UpstreamError, json_object
+from lightmem.server.proxy.upstream import (
+    Upstream,
+    UpstreamError,
+    event_stream,
+    json_object,
+)
 from lightmem.server.proxy.warmup import Warmer
 from lightmem.tokens import TokenCounts
 
@@ -142,6 +147,7 @@ async def chat_completions(request: Request) -> Response:
     exchange = await run_in_threadpool(begin, state, caller, request.headers, body)
     answer = await forward(state, exchange, body, request.headers.get("idempotency-key"), raw)
     if body.get("stream"):
+        answer = await event_stream(answer, "a streamed chat completion")
         return StreamingResponse(
             relay(state.upstream, exchange, answer),
             media_type=answer.headers.get("content-type", "text/event-stream"),

@@ -130,3 +130,16 @@ def json_object(response: httpx.Response, where: str) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise UpstreamError(f"the upstream's answer to {where} is not a JSON object")
     return body
+
+
+async def event_stream(response: httpx.Response, where: str) -> httpx.Response:
+    """The upstream's streamed answer, which must be an event stream (else 502): a page of
+    HTML or a JSON body, relayed as they are, give an OpenAI client an empty reply."""
+    kind = response.headers.get("content-type", "")
+    if not kind or kind.partition(";")[0].strip().lower() == "text/event-stream":
+        return response
+    await response.aclose()
+    raise UpstreamError(
+        f"the upstream's answer to {where} is not an event stream (its Content-Type is "
+        f"{kind.partition(';')[0].strip()!r}, not 'text/event-stream')"
+    )
