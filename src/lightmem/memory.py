@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import pickle
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -244,12 +244,16 @@ class Memory(Forgetting, Current, Pools):
         mode: SearchMode | None = None,
         time_range: tuple[Any, Any] | None = None,
         hierarchical: bool | None = None,
+        in_prompt: Sequence[str] = (),
     ) -> Context:
         """A prompt-ready block for ``query`` within ``budget_tokens`` (cl100k tokens):
         the memories in time order with dates (a newer one marked when it supersedes an
         older one), then the evidence turns quoted; with the items chosen.
         ``hierarchical`` (default: when the mode is ``hierarchical``) searches sessions
-        first and writes the summaries of the sessions found above the memories."""
+        first and writes the summaries of the sessions found above the memories.
+        ``in_prompt``: the texts of the messages the prompt already holds (the history
+        sent with the block): a turn saying one of them is not quoted again, nor a memory
+        drawn from such turns alone."""
         return self.retriever.context(
             query,
             [make_scope(user_id, agent_id, run_id)],
@@ -257,6 +261,7 @@ class Memory(Forgetting, Current, Pools):
             mode=mode,
             time_range=time_range,
             hierarchical=hierarchical,
+            in_prompt=in_prompt,
         )
 
     def get(

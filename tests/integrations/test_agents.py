@@ -122,6 +122,36 @@ def test_tool_calls_round_trip_as_tool_turns(memory: Memory) -> None:
     assert any(isinstance(i, dict) and i.get("type") == "function_call_output" for i in replayed)
 
 
+def test_the_block_leaves_out_what_the_history_already_holds(memory: Memory) -> None:
+    """The second run's history holds the first run's items: quoted again in the block,
+    they cost their tokens twice, and a tool call's stored JSON read as SDK internals."""
+
+    @function_tool
+    def weather(city: str) -> str:
+        """The weather in a city."""
+        return f"sunny in {city}, the van is dry"
+
+    memory.add("I parked the van on level 3 of the Arcade garage.", user_id="ines", session_id="a")
+    memory.flush(user_id="ines")
+    model = ScriptedModel(
+        [
+            [function_call("weather", {"city": "Oslo"}, call_id="call-1")],
+            [assistant_message("It is sunny in Oslo, the van is dry.")],
+            [assistant_message("Level 3 of the Arcade garage.")],
+        ]
+    )
+    agent = Agent(name="helper", instructions="Be brief.", model=model, tools=[weather])
+    session = LightMemSession("chat-6", memory, user_id="ines")
+    config = RunConfig(tracing_disabled=True, session_input_callback=session.context_callback())
+    run(agent, "Is it sunny where the van is parked in Oslo?", session, config)
+    memory.flush(user_id="ines")
+    run(agent, "Where did I park the van?", session, config)
+    block = model.calls[2].input[0]["content"]
+    assert block.startswith(MEMORY_PREAMBLE) and "level 3 of the Arcade garage" in block
+    for said in ("Is it sunny where the van", "It is sunny in Oslo", ITEM_MARK.strip()):
+        assert said not in block
+
+
 def test_pop_and_clear_erase_turns(memory: Memory) -> None:
     session = LightMemSession("chat-5", memory, user_id="ines")
     asyncio.run(

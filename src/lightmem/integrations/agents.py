@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from lightmem.errors import InputError, MissingDependencyError
@@ -107,8 +108,13 @@ class LightMemSession:
             query = memory_query(messages, query_turns)
             if not query:
                 return [*history, *new_items]
+            # what the history and the input hold is not quoted again (as kept: an item
+            # that is not a plain message is its JSON)
+            said = [text for i in messages if (text := _kept_text(i)) is not None]
             found = await asyncio.to_thread(
-                self.view.context, query, pool=self.scope, budget_tokens=budget_tokens
+                partial(self.view.context, pool=self.scope, in_prompt=said),
+                query,
+                budget_tokens=budget_tokens,
             )
             if not found.items:
                 return [*history, *new_items]
@@ -145,6 +151,14 @@ def turn_of(item: Any) -> dict[str, Any]:
     except (TypeError, ValueError) as exc:
         raise InputError(f"a session item must be JSON: {exc}") from None
     return {"role": "tool", "content": ITEM_MARK + raw}
+
+
+def _kept_text(item: dict[str, Any]) -> str | None:
+    """The text of the turn that keeps ``item`` (None: it cannot be kept)."""
+    try:
+        return str(turn_of(item)["content"])
+    except InputError:
+        return None
 
 
 def item_of(turn: Turn) -> Any:

@@ -97,6 +97,26 @@ def fuse_pools(lists: Sequence[list[Hit]], limit: int, rrf_k: int) -> list[Hit]:
     return out
 
 
+def said_in(texts: Sequence[str]) -> frozenset[str]:
+    """The texts of a prompt's messages, their spacing evened out (what a turn that says
+    one of them is matched by)."""
+    if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
+        raise InputError("in_prompt is a list of the prompt's message texts (strings)")
+    return frozenset(w for t in texts if (w := _words(t)))
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _in_prompt(hit: Hit, said: frozenset[str]) -> bool:
+    """Whether the prompt holds all that ``hit`` was drawn from: a turn it has, or every
+    turn a memory came from (in no-LLM mode a turn's own words)."""
+    if not hit.sources:
+        return hit.kind == "turn" and _words(hit.text) in said
+    return all(_words(t.content) in said for t in hit.sources)
+
+
 def _closeness(hit: Hit) -> float:
     return hit.match if hit.match is not None else -1.0
 
@@ -173,14 +193,19 @@ class Retriever:
         mode: SearchMode | None = None,
         time_range: Any = None,
         hierarchical: bool | None = None,
+        in_prompt: Sequence[str] = (),
     ) -> Context:
-        """The prompt-ready block for ``query`` within ``budget_tokens``."""
+        """The prompt-ready block for ``query`` within ``budget_tokens``, without what was
+        drawn from the messages ``in_prompt`` only (the prompt holds them already)."""
         check_flag(hierarchical, "hierarchical", optional=True)
         chosen, sessions = context_mode(mode, hierarchical, self.settings.mode)
         budget = check_budget(
             self.settings.context_tokens if budget_tokens is None else budget_tokens
         )
+        said = said_in(in_prompt)
         hits = self.search(
-            query, scopes, limit=candidates(budget), mode=chosen, time_range=time_range
+            query, scopes, limit=candidates(budget) + len(said), mode=chosen, time_range=time_range
         )
+        if said:
+            hits = [h for h in hits if not _in_prompt(h, said)]
         return build_context(hits, budget, sessions=sessions, counts=self.counts)

@@ -56,3 +56,27 @@ def test_a_long_history_shows_its_latest_sessions_and_reads_only_those(
     assert shown == list(range(SESSIONS - len(shown), SESSIONS))  # the latest, in time order
     room = int(settings.budget_tokens * settings.stable_share)
     assert sum(read) <= room // injection.SESSION_LINE_LEAST + 1  # not all 120
+
+
+def test_the_block_leaves_out_the_turns_going_upstream(make_memory: MakeMemory) -> None:
+    """An app resends its history: the turns of it that go upstream are not quoted again
+    in the block, while a turn the trim left out still is (the model sees it only there)."""
+    mem = make_memory()
+    said = [
+        ("user", "I parked the van on level 3 of the Arcade garage."),
+        ("assistant", "Noted: level 3, Arcade garage."),
+        ("user", "The van keys are in the blue bowl."),
+        ("assistant", "Blue bowl, got it."),
+    ]
+    mem.add([{"role": r, "content": c} for r, c in said], user_id="alice", session_id="s1")
+    mem.flush(user_id="alice")
+    view = mem.as_actor(ANONYMOUS)
+    scope = view.where(user_id="alice", need="write")
+    settings = ProxySection(upstream_url="http://127.0.0.1:9/v1", history_turns=3)
+    history = [{"role": r, "content": c} for r, c in said]
+    ask = [*history, {"role": "user", "content": "Where is the van and where are its keys?"}]
+    plan = injection.plan(view, scope, ask, settings)
+    block = plan.messages[plan.block_at or 0]["content"]
+    assert plan.block_at is not None and "level 3 of the Arcade garage" in block  # trimmed
+    for sent in ("blue bowl", "Blue bowl, got it"):  # upstream with the request
+        assert sent not in block

@@ -368,6 +368,12 @@ def test_context_route(client: TestClient, memory: Memory, tenants: Tenants) -> 
     r = client.post("/v1/search", json={"query": "cat Miso"}, headers=a)
     hit = r.json()["results"][0]
     assert hit["kind"] == "memory" and hit["relevance"] == 1.0 and hit["turn"] is None
+    # what the prompt already holds is left out (here every memory but the car)
+    held = {"query": "cat Miso", "in_prompt": ["I adopted a cat  named Miso"]}
+    r = client.post("/v1/context", json=held, headers=a)
+    assert r.status_code == 200 and "Miso" not in r.json()["text"]
+    r = client.post("/v1/context", json={"query": "cat", "in_prompt": "Miso"}, headers=a)
+    assert r.status_code == 422
 
 
 def test_consolidate_runs_after_the_response(

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lightmem.config import ProxySection
-from lightmem.retrieval.query import memory_query
+from lightmem.retrieval.query import memory_query, text_of
 from lightmem.retrieval.search import QUERY_EMBEDDING
 from lightmem.scoped import ScopedMemory
 from lightmem.server.proxy.block import (
@@ -128,7 +128,10 @@ def plan(
     found = None
     QUERY_EMBEDDING.set(0.0)
     if query and room >= MIN_QUESTION_TOKENS:
-        found = view.context(query, pool=scope, budget_tokens=room, hierarchical=False)
+        said = [text_of(m) for m in sent]  # the turns going upstream are not quoted again
+        found = view.context(
+            query, pool=scope, budget_tokens=room, hierarchical=False, in_prompt=said
+        )
     out = Plan(messages=[*system, *sent], dropped=dropped)
     if stable_ids or (found is not None and found.items):
         block = compose(stable, found.text if found is not None else "")

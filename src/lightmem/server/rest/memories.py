@@ -93,6 +93,7 @@ def context(body: ContextIn, view: View) -> ContextOut:
         mode=body.mode,
         time_range=body.time_range,
         hierarchical=body.hierarchical,
+        in_prompt=body.in_prompt,
     )
     return ContextOut.of(block)
 

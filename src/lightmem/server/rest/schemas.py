@@ -103,6 +103,12 @@ class ContextIn(QueryIn):
         description="Sessions first: their summaries lead the block (default: when the "
         "mode is 'hierarchical').",
     )
+    in_prompt: list[Annotated[str, Field(strict=True, max_length=200_000)]] = Field(
+        default_factory=list,
+        max_length=10_000,
+        description="The texts of the messages the prompt already holds: what was drawn "
+        "from them alone is not quoted again.",
+    )
 
 
 class ListQuery(RunScopeIn):
