@@ -28,7 +28,9 @@ KEY = "key"
 DATA = "data"
 SEARCHABLE = "searchable"
 TTL = "ttl_seconds"
-#: A TTL refreshed on read moves the expiry only when it gains more than this.
+#: A TTL refreshed on read moves the expiry only when it gains more than this, or than a
+#: tenth of the TTL when that is shorter (a read is not a write each time; a TTL of a
+#: minute is refreshed by a read 6 s after the last one, not never).
 REFRESH_STEP = timedelta(seconds=60)
 
 
@@ -100,9 +102,10 @@ def touch(memory: Memory, entry: Entry, *, actor: str) -> None:
     seconds = entry.meta.get(TTL)
     if not isinstance(seconds, int | float) or isinstance(seconds, bool):
         return
-    expires = _expiry(timedelta(seconds=seconds))
+    ttl = timedelta(seconds=seconds)
+    expires = _expiry(ttl)
     if expires is not None and (
-        entry.expires_at is None or expires - entry.expires_at > REFRESH_STEP
+        entry.expires_at is None or expires - entry.expires_at > min(REFRESH_STEP, ttl / 10)
     ):
         memory.store.set_entry_flags(entry.id, expires_at=expires, actor=actor)
 

@@ -218,6 +218,19 @@ def test_ttl_in_minutes_expires_and_refreshes_on_read(store: LightMemStore, memo
     assert store.get(NS, "short") is None and store.search(NS) == []
 
 
+def test_a_ttl_of_a_minute_is_refreshed_on_read(store: LightMemStore, memory: Memory) -> None:
+    """Only a gain of over 60 s moved the expiry: a one-minute TTL was never refreshed."""
+    store.put(NS, "brief", {"memory": "the door code is 4711"}, ttl=1)
+    (entry,) = memory.get_all(user_id="alice")
+    now = datetime.now(UTC).replace(tzinfo=None)
+    memory.store.set_entry_flags(entry.id, expires_at=now + timedelta(seconds=20), actor="test")
+    assert store.get(NS, "brief") is not None  # read 40 s after the put
+    assert memory.get(entry.id).expires_at - now > timedelta(seconds=55)  # type: ignore[operator]
+    refreshed = memory.get(entry.id).expires_at
+    assert store.get(NS, "brief") is not None  # read again at once: no write
+    assert memory.get(entry.id).expires_at == refreshed
+
+
 def test_consolidation_never_rewrites_an_item(store: LightMemStore, memory: Memory) -> None:
     store.put(NS, "a", {"memory": "alice lives in Porto"})
     store.put(NS, "b", {"memory": "alice lives in Porto"})  # a near-duplicate fact
