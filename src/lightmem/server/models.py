@@ -11,7 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from lightmem.llm.circuit import LLMStatus
 from lightmem.types import ConsolidationResult, PoolGrant
 
-Id = Annotated[str, Field(min_length=1, max_length=256)]
+#: The most characters of an id (user, agent, session) a request may name.
+MAX_ID = 256
+Id = Annotated[str, Field(min_length=1, max_length=MAX_ID)]
 #: The most characters one message, query or memory text may have (REST and MCP alike).
 MAX_TEXT = 100_000
 Text = Annotated[str, Field(min_length=1, max_length=MAX_TEXT)]

@@ -112,6 +112,10 @@ def test_no_key_or_a_wrong_key_is_401(proxy: Proxy) -> None:
         (b'{"model": "m", "top_p": -Infinity, "messages": [{"role": "user"}]}', "-Infinity"),
         (b'{"model": "m", "max_tokens": 1e999, "messages": [{"role": "user"}]}', "1e999"),
         (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        # a number or an object is no chat content (the reply was recorded without its turn)
+        (b'{"model": "m", "messages": [{"role": "user", "content": 123}]}', "messages[0].content"),
+        (b'{"model": "m", "messages": [{"role": "user", "content": {}}]}', "messages[0].content"),
+        (b'{"model": "m", "messages": [{"role": "user"}], "user": "' + b"u" * 300 + b'"}', "300"),
     ],
 )
 def test_a_bad_request_is_400_naming_the_problem(
@@ -137,6 +141,17 @@ def test_a_session_header_with_control_characters_is_refused(
         headers={"Authorization": f"Bearer {tenants.alice}", "X-LightMem-Session": "a\tb"},
     )
     assert response.status_code == 400 and "control characters" in response.text
+
+
+def test_a_session_header_longer_than_an_id_is_refused(proxy: Proxy, tenants: Tenants) -> None:
+    """It was kept, and echoed in a response header and the body, at any length."""
+    response = httpx.post(
+        proxy.url + "/v1/chat/completions",
+        json={"model": "m", "messages": QUESTION},
+        headers={"Authorization": f"Bearer {tenants.alice}", "X-LightMem-Session": "s" * 5000},
+    )
+    assert response.status_code == 400 and "5000 characters" in response.text
+    assert proxy.upstream.requests == [] and proxy.memory.turns(user_id="alice") == []
 
 
 def test_keyless_mode_serves_loopback_clients_only(make_proxy: MakeProxy) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 from lightmem.access import ANONYMOUS, Principal
 from lightmem.errors import InputError
 from lightmem.messages import check_ids
+from lightmem.server.models import MAX_ID
 
 USER_HEADER = "x-lightmem-user"
 SESSION_HEADER = "x-lightmem-session"
@@ -37,6 +38,10 @@ def parse_chat(raw: bytes) -> dict[str, Any]:
     for i, message in enumerate(messages):
         if not isinstance(message, dict) or not isinstance(message.get("role"), str):
             raise InputError(f"messages[{i}] must be an object with a string 'role'")
+        if not isinstance(message.get("content"), str | list | None):
+            raise InputError(
+                f"messages[{i}].content must be a string, a list of content parts or null"
+            )
     if body.get("stream") is not None and not isinstance(body["stream"], bool):
         raise InputError("'stream' must be true or false")
     if body.get("user") is not None and not isinstance(body["user"], str):
@@ -68,6 +73,8 @@ def chosen_user(body: dict[str, Any], headers: Mapping[str, str], caller: Princi
             "the 'user' field and the X-LightMem-User header name different users: send one"
         )
     user = field or header
+    if user is not None:
+        _short("the user (the 'user' field or X-LightMem-User)", user)
     if user is None and (caller.admin or len(caller.scopes) > 1):
         why = "no key was sent" if caller == ANONYMOUS else "this key covers more than one"
         raise InputError(
@@ -80,5 +87,12 @@ def chosen_user(body: dict[str, Any], headers: Mapping[str, str], caller: Princi
 def session_of(headers: Mapping[str, str], caller: Principal) -> str:
     """The ``X-LightMem-Session`` header, else the key's own default session."""
     session = headers.get(SESSION_HEADER) or f"proxy-{caller.name}"
+    _short("the X-LightMem-Session header", session)
     check_ids(None, None, session)
     return session
+
+
+def _short(what: str, value: str) -> None:
+    """An id from a request is at most as long as the REST API's ids."""
+    if len(value) > MAX_ID:
+        raise InputError(f"{what} is {len(value)} characters long; an id has at most {MAX_ID}")
