@@ -52,7 +52,7 @@ def proxy(
         settings = memory.config.proxy
         if upstream is not None:
             settings = settings.model_copy(update={"upstream_url": upstream})
-        keys, configured = checked_keys(memory, host, allow_unauthenticated_loopback)
+        keys, configured = checked_keys(memory, host, port, allow_unauthenticated_loopback)
         app = create_proxy_app(
             memory,
             keys,

@@ -60,7 +60,7 @@ def serve(
     uvicorn = require("uvicorn")
     create_app = require("lightmem.server.rest.app").create_app
     with open_memory(ctx, pipeline=not no_worker) as memory:
-        keys, configured = checked_keys(memory, host, allow_unauthenticated_loopback)
+        keys, configured = checked_keys(memory, host, port, allow_unauthenticated_loopback)
         log_to_stderr()
         # Started without keys: anonymous loopback clients until the first key is created,
         # then every request needs a key (a later `keys create` switches the server to auth).
@@ -109,7 +109,7 @@ def mcp(
     mcp_mod = require("lightmem.server.mcp")
     uvicorn = require("uvicorn")
     with open_memory(ctx) as memory:
-        keys, configured = checked_keys(memory, host, allow_unauthenticated_loopback)
+        keys, configured = checked_keys(memory, host, port, allow_unauthenticated_loopback)
         if configured and (user is not None or agent is not None):
             raise InputError(
                 "with API keys, each request's key names its user: drop --user/--agent"

@@ -3,10 +3,12 @@ the store with the background worker, importing an extra, and the startup lines.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import ipaddress
 import logging
 import signal
+import socket
 import threading
 from typing import Annotated, Any
 
@@ -68,10 +70,31 @@ def check_bind(host: str, *, keys_configured: bool, allow_unauthenticated_loopba
         )
 
 
+def check_port(host: str, port: int) -> None:
+    """Refuse an address the server could not listen on (another server has the port), at
+    start and with the fix, not with uvicorn's error after the startup lines."""
+    name = host.strip("[]")
+    family = socket.AF_INET6 if ":" in name else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((name, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ConfigError(
+                    f"port {port} on {host} is in use (another server listens there): stop "
+                    "it, or pass --port with a free port"
+                ) from None
+            raise ConfigError(
+                f"cannot listen on {host} port {port}: {exc.strerror or exc}"
+            ) from None
+
+
 def checked_keys(
-    memory: Memory, host: str, allow_unauthenticated_loopback: bool
+    memory: Memory, host: str, port: int, allow_unauthenticated_loopback: bool
 ) -> tuple[KeyStore, bool]:
-    """The store's API keys and whether any exists, once :func:`check_bind` allows ``host``."""
+    """The store's API keys and whether any exists, once :func:`check_bind` allows ``host``
+    and :func:`check_port` the port."""
     keys = KeyStore.for_memory(memory)
     configured = keys.configured()
     check_bind(
@@ -79,6 +102,7 @@ def checked_keys(
         keys_configured=configured,
         allow_unauthenticated_loopback=allow_unauthenticated_loopback,
     )
+    check_port(host, port)
     return keys, configured
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 from pathlib import Path
 
@@ -53,3 +54,20 @@ def test_a_missing_package_names_the_proxy_extra(
     monkeypatch.setitem(sys.modules, "uvicorn", None)  # as if not installed
     code, error = run(tmp_path, "--upstream", "http://127.0.0.1:9/v1")
     assert code != 0 and "pip install 'lightmem[proxy]'" in error
+
+
+def test_a_port_in_use_is_refused_at_start_with_the_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It announced the proxy, then uvicorn printed its own error and exited 3."""
+    with Memory(tmp_path, config=CONFIG) as mem:
+        KeyStore.for_memory(mem).create(users=["alice"])
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        args = ["--store", str(tmp_path), "proxy", "--port", port]
+        assert main([*args, "--upstream", "http://127.0.0.1:9/v1"]) == 2
+    err = capsys.readouterr().err
+    assert f"port {port} on 127.0.0.1 is in use" in err and "--port" in err
+    assert "memory proxy on" not in err
