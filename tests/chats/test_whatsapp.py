@@ -122,6 +122,13 @@ def test_dates_that_fit_no_order_name_the_line(tmp_path: Path) -> None:
         parse(tmp_path, text)
 
 
+def test_an_impossible_date_is_named_in_the_order_its_fields_suggest(tmp_path: Path) -> None:
+    # 30 cannot be a month: the file writes month first, and February has no 30th
+    text = "2/30/24, 9:41 PM - Tom: impossible date\n"
+    with pytest.raises(InputError, match=r"the date 2/30/24 is not a valid M/D/Y date"):
+        parse(tmp_path, text)
+
+
 def test_a_bad_hour_names_the_line(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="line 2: 25:10 is not a time of day"):
         parse(tmp_path, "31/12/23, 10:00 - Ann: a\n31/12/23, 25:10 - Ann: b\n")

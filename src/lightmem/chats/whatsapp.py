@@ -151,7 +151,13 @@ def pick_order(fields: list[tuple[str, str, str]], *, twelve_hour: bool, slashes
     if len(fits) == 1:
         return fits[0]
     if not fits:  # no order reads every date: the caller names the first line that fails
-        return max(("dmy", "mdy"), key=lambda o: sum(read_date(f, o) is not None for f in fields))
+        return max(
+            ("dmy", "mdy"),
+            key=lambda o: (
+                sum(read_date(f, o) is not None for f in fields),
+                sum(_month(f, o) <= 12 for f in fields),  # 2/30/24: February 30, M/D/Y
+            ),
+        )
     steps = {o: _backsteps([read_date(f, o) for f in fields]) for o in fits}
     if steps["dmy"] != steps["mdy"]:
         return min(steps, key=lambda o: steps[o])
@@ -167,6 +173,11 @@ def read_date(value: tuple[str, str, str], order: str) -> date | None:
         return date(year, int(m), int(d))
     except ValueError:
         return None
+
+
+def _month(value: tuple[str, str, str], order: str) -> int:
+    """The field that is the month in ``order``."""
+    return int(value[0] if order == "mdy" else value[1])
 
 
 def _backsteps(dates: list[date | None]) -> int:
