@@ -337,6 +337,7 @@ def test_stats_shows_why_a_batch_failed(tmp_path: Path) -> None:
     run("add", "--user", "u1", input=json.dumps({"role": "user", "content": text}))
     flushed = run("flush", "--json")  # the scripted LLM has no reply queued: it fails
     (batch_id,) = flushed.json()["failed_batches"]
+    assert flushed.code == 1  # a cron job sees it (it exited 0)
     stats = run("stats", "--json").json()
     (failure,) = stats["failures"]
     assert set(failure) == {"where", "ref", "at", "attempts", "message"}

@@ -85,17 +85,20 @@ def add(
 def flush(
     ctx: typer.Context, user: UserOpt = None, agent: AgentOpt = None, as_json: JsonOpt = False
 ) -> None:
-    """Segment and extract every buffered turn now (of one user/agent, or of all)."""
+    """Segment and extract every buffered turn now (of one user/agent, or of all). Exits 1
+    when a batch failed or waits for the LLM endpoint (its turns stay buffered)."""
     with state(ctx).open() as mem:
         result = mem.flush(user_id=user, agent_id=agent)
     if as_json:
         emit_json(asdict(result))
-        return
-    line = f"{result.entries_created} entries created from {result.batches_done} batches"
-    if result.waiting_batches:  # why was logged once, when the endpoint was found down
-        line += f"; {len(result.waiting_batches)} batches wait for the LLM endpoint"
-    out().print(line)
-    _warn_failed(result.failed_batches)
+    else:
+        line = f"{result.entries_created} entries created from {result.batches_done} batches"
+        if result.waiting_batches:  # why was logged once, when the endpoint was found down
+            line += f"; {len(result.waiting_batches)} batches wait for the LLM endpoint"
+        out().print(line)
+        _warn_failed(result.failed_batches)
+    if result.failed_batches or result.waiting_batches:
+        raise typer.Exit(1)  # a script (a cron job) sees that extraction did not happen
 
 
 SessionOpt = Annotated[
