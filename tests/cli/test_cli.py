@@ -191,6 +191,8 @@ def test_entry_round_trip(cli: Any) -> None:
     assert updated.json()["version"] == 2
 
     assert cli("delete", first).code == 0
+    again = cli("delete", first)  # idempotent, and says so (it printed "deleted" again)
+    assert again.code == 0 and "already deleted" in again.stdout
     events = [h["event"] for h in cli("history", first, "--json").json()]
     assert events == ["ADD", "UPDATE", "DELETE"]
     assert "Dolomites" in cli("history", first).stdout

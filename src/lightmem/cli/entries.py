@@ -10,6 +10,7 @@ import typer
 from lightmem.cli import render
 from lightmem.cli.state import AgentOpt, JsonOpt, UserOpt, emit_json, need_scope, note, out, state
 from lightmem.errors import InputError
+from lightmem.types import EntryStatus
 
 IdArg = Annotated[str, typer.Argument(metavar="ID", help="Memory id.")]
 ReasonOpt = Annotated[str | None, typer.Option("--reason", help="Why (kept in the history).")]
@@ -84,11 +85,13 @@ def delete(
 ) -> None:
     """Delete a memory (a tombstone: it keeps its history, search never returns it)."""
     with state(ctx).open() as mem:
-        mem.delete(memory_id, reason=reason)
+        already = mem.get(memory_id).status == EntryStatus.DELETED
+        if not already:
+            mem.delete(memory_id, reason=reason)
     if as_json:
         emit_json({"id": memory_id, "deleted": True})
     else:
-        out().print(f"deleted {memory_id}")
+        out().print(f"{memory_id} was already deleted" if already else f"deleted {memory_id}")
 
 
 def history(ctx: typer.Context, memory_id: IdArg, as_json: JsonOpt = False) -> None:
