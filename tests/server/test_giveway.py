@@ -18,7 +18,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from lightmem import Memory, giveway
+from lightmem.engine.background import BackgroundWorker
 from lightmem.server.base import harden
+from lightmem.types import Scope
 from tests.server.conftest import CONFIG, seed
 
 
@@ -114,6 +116,45 @@ def test_two_long_requests_do_not_wait_for_each_other(clock: Clock) -> None:
         as_request(lambda: spin(2000))
     assert clock.naps
     assert (giveway._requests, giveway._long) == (0, 0)  # every count was given back
+
+
+def test_background_work_waits_to_start_while_a_request_is_in_flight(
+    clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    giveway.wait_quiet()  # no request: at once
+    assert clock.naps == []
+    monkeypatch.setattr(giveway, "_requests", 1)
+    start = clock.now
+    giveway.wait_quiet()  # a request that never ends: QUIET_WAIT_S at most
+    waited = clock.now - start
+    assert giveway.QUIET_WAIT_S <= waited <= giveway.QUIET_WAIT_S + 2 * giveway.NAP_S
+    clock.naps.clear()
+    clock.on_nap = lambda: setattr(giveway, "_requests", 0) if len(clock.naps) == 3 else None
+    giveway.wait_quiet()  # one that ends: as soon as it does
+    assert clock.naps == [giveway.NAP_S] * 3
+
+
+def test_the_pipeline_a_request_wakes_runs_once_that_request_is_over(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A proxied chat's turn woke the pipeline while the request still had its reply to
+    record and its response to send: the step's embedding took the cores from them."""
+    monkeypatch.setattr(giveway, "QUIET_WAIT_S", 30.0)  # here only the request's end counts
+    seen: list[int] = []
+    worker = BackgroundWorker(lambda owner: seen.append(giveway._requests))
+    try:
+        done = threading.Event()
+
+        def request() -> None:
+            with giveway.request():
+                worker.notify(Scope("alice"))
+                done.wait(0.05)  # the rest of the request
+
+        as_request(request)
+        assert worker.wait_idle(10)
+    finally:
+        worker.stop()
+    assert seen == [0]
 
 
 def test_the_server_counts_each_request_while_it_runs() -> None:
