@@ -312,8 +312,13 @@ class Memory(Forgetting, Current, Pools):
         user_id: str | None = None,
         agent_id: str | None = None,
         session_id: str | None = None,
+        include_forgotten: bool = False,
     ) -> list[Turn]:
-        return self.store.list_turns(make_scope(user_id, agent_id, None), session_id=session_id)
+        """The conversation turns of a user/agent (of one session), in order; forgotten ones
+        (tombstones until a purge) only with ``include_forgotten``."""
+        check_flag(include_forgotten, "include_forgotten")
+        found = self.store.list_turns(make_scope(user_id, agent_id, None), session_id=session_id)
+        return found if include_forgotten else [t for t in found if not t.forgotten]
 
     def sources(self, memory_id: str) -> list[Turn]:
         """The turns a memory was drawn from."""

@@ -153,8 +153,7 @@ class ScopedMemory:
     ) -> list[Turn]:
         """The conversation turns of one scope or pool (forgotten ones left out)."""
         s = self.where(user_id, agent_id, pool=pool)
-        found = self.memory.turns(user_id=s.user_id, agent_id=s.agent_id, session_id=session_id)
-        return [t for t in found if not t.forgotten]
+        return self.memory.turns(user_id=s.user_id, agent_id=s.agent_id, session_id=session_id)
 
     def history(self, memory_id: str) -> list[HistoryRecord]:
         self.entry(memory_id)

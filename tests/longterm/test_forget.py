@@ -135,8 +135,10 @@ def test_buffered_turns_forgotten_are_never_searched_nor_extracted(
     for query in ("Zoraida Lisbon", "Zoraida trip", "sister"):
         assert not any("Zoraida" in h.text for h in mem.search(query, user_id="alice"))
         assert "Zoraida" not in mem.context(query, user_id="alice").text
-    forgotten = {t.id for t in mem.turns(user_id="alice") if t.forgotten}
+    forgotten = {t.id for t in mem.turns(user_id="alice", include_forgotten=True) if t.forgotten}
     assert forgotten == {t.id for t in done.turns}
+    # the history an app shows leaves them out, as REST's /v1/turns does (it showed them)
+    assert not any("Zoraida" in t.content for t in mem.turns(user_id="alice"))
 
     mem.flush(user_id="alice")  # segment and extract everything left
     texts = [e.text for e in mem.get_all(user_id="alice", include_deleted=True)]
@@ -145,9 +147,11 @@ def test_buffered_turns_forgotten_are_never_searched_nor_extracted(
     # reopened (another process): still forgotten, and a purge still finds them to erase
     mem.close()
     again = open_memory()
-    assert {t.id for t in again.turns(user_id="alice") if t.forgotten} == forgotten
+    kept = again.turns(user_id="alice", include_forgotten=True)
+    assert {t.id for t in kept if t.forgotten} == forgotten
     purged = again.forget("zoraida", user_id="alice", purge=True)
-    assert purged.erased_turns == 2 and all(not t.forgotten for t in again.turns(user_id="alice"))
+    kept = again.turns(user_id="alice", include_forgotten=True)
+    assert purged.erased_turns == 2 and all(not t.forgotten for t in kept)
 
 
 def test_forgetting_a_batched_turn_takes_it_out_of_its_pending_batch(

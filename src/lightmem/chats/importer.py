@@ -118,7 +118,11 @@ def import_chat(
     gap = _gap(gap_hours)
     export = read_chat(path, format)
     sessions = chat_sessions(export.chats, gap, export.tally)
-    known = {t.ref for t in memory.turns(user_id=user_id, agent_id=agent_id) if t.ref}
+    known = {
+        t.ref
+        for t in memory.turns(user_id=user_id, agent_id=agent_id, include_forgotten=True)
+        if t.ref
+    }
     plans = [(s, [m for m in s.messages if m.ref not in known]) for s in sessions]
     result = _result(export, plans, dry_run)
     if dry_run:

@@ -88,7 +88,9 @@ def progress_bar(quiet: bool) -> Progress:
 
 def check_fresh(mem: Memory, conversations: list[Conversation]) -> None:
     """Refuse, before writing anything, to add a conversation twice to the same user."""
-    taken = [c.sample_id for c in conversations if mem.turns(user_id=c.sample_id)]
+    taken = [
+        c.sample_id for c in conversations if mem.turns(user_id=c.sample_id, include_forgotten=True)
+    ]
     if taken:
         raise InputError(
             f"the store at {mem.path} already holds turns of user(s) {', '.join(taken)}; "

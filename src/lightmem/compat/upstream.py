@@ -151,7 +151,9 @@ class LightMemory:
         if not turns or any(t.timestamp is None for t in turns):
             return messages
         wanted = [_fingerprint(t) for t in turns]
-        stored = [_fingerprint(t) for t in self.memory.turns(user_id=self.user_id)]
+        stored = [
+            _fingerprint(t) for t in self.memory.turns(user_id=self.user_id, include_forgotten=True)
+        ]
         n = len(wanted)
         for i, fp in enumerate(stored[: len(stored) - n + 1]):
             if fp == wanted[0] and stored[i : i + n] == wanted:
@@ -182,7 +184,7 @@ class LightMemory:
     def _warn_unextracted(self) -> None:
         waiting = [
             t
-            for t in self.memory.turns(user_id=self.user_id)
+            for t in self.memory.turns(user_id=self.user_id, include_forgotten=True)
             if t.stage != TurnStage.EXTRACTED and not t.forgotten
         ]
         if not waiting:
