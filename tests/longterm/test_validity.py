@@ -500,3 +500,21 @@ def test_a_new_value_given_by_it_refills_the_speakers_own_slot() -> None:
     assert not replaces("It's an oat cortado every morning.", older, 0.9)
     assert not replaces("Now it's a good time to relax.", "My sister is a nurse.", 0.9)
     assert not replaces("If I quit dairy, it's an oat cortado.", older, 0.9)
+
+
+def test_a_forgotten_replaced_memory_is_not_named_by_its_successor(
+    make_memory: MakeMemory,
+) -> None:
+    """After forget, the block still said "(current: supersedes the memory of 2024-01-05)":
+    the forgotten memory's existence and date."""
+    mem = make_memory(**HASH)
+    mem.add("I work at Acme with Zoraida.", user_id="maya", timestamp="2024-01-05T10:00:00")
+    mem.add("I started at Globex.", user_id="maya", timestamp="2024-06-02T10:00:00")
+    mem.flush(user_id="maya")
+    acme, globex = by_text(mem, "Acme"), by_text(mem, "Globex")
+    mem.supersede(acme.id, globex.id, user_id="maya")
+    before = mem.context("where do I work now?", user_id="maya").text
+    assert "supersedes the memory of 2024-01-05" in before
+    mem.forget("Zoraida", user_id="maya")
+    after = mem.context("where do I work now?", user_id="maya").text
+    assert "Globex" in after and "supersedes" not in after and "2024-01-05" not in after

@@ -104,9 +104,16 @@ class Resolver:
         return Hit(None, score, found, turn=found[0], relevance=relevance) if found else None
 
     def _replaced(self, entry: Entry) -> list[Entry]:
-        """The memories ``entry`` replaced, oldest first."""
+        """The memories ``entry`` replaced that are still there to be named, oldest first
+        (a forgotten or deleted one is not: "supersedes the memory of <date>" told of it)."""
         ids = sorted(self.index.replaced.get(entry.id, ()))
-        found = [e for e in (self.index.entries.get(i) for i in ids) if e is not None]
+        found = [
+            e
+            for e in (self.index.entries.get(i) for i in ids)
+            if e is not None
+            and e.status == EntryStatus.ACTIVE
+            and not (self.hidden is not None and self.hidden(e))
+        ]
         return sorted(found, key=lambda e: e.timestamp or datetime.min)
 
     def _turns(self, ids: list[str]) -> list[Turn]:
