@@ -259,6 +259,8 @@ def test_export_import_round_trip(cli: Any, tmp_path: Path) -> None:
     assert imported.json()["imported"] == len(out.read_text().splitlines())
     for args in (["list", "--user", "u1", "--all", "--json"], ["history", first, "--json"]):
         assert cli(*args, store=fresh).json() == cli(*args).json()
+    again = cli("import", str(out), store=fresh)  # ids it holds: the caller's to fix (was 1)
+    assert again.code == 2 and "already exist in this store" in again.stderr
 
 
 def test_import_bad_line_exits_2(cli: Any, tmp_path: Path) -> None:

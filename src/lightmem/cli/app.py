@@ -26,12 +26,13 @@ from lightmem.cli.migrate import migrate
 from lightmem.cli.proxy import proxy
 from lightmem.cli.state import State, console, state
 from lightmem.cli.worker import worker
-from lightmem.errors import ConfigError, InputError, LightMemError, NotFoundError
+from lightmem.errors import ConfigError, ConflictError, InputError, LightMemError, NotFoundError
 
 #: The entry-point group of command plugins (simonw/llm's ``register_commands`` idea).
 COMMANDS_GROUP = "lightmem.commands"
-#: Errors the caller can fix (their input, their config, an id): exit code 2, like usage errors.
-CALLER_ERRORS = (InputError, ConfigError, NotFoundError)
+#: Errors the caller can fix (their input, their config, an id, ids or a key the store
+#: already holds): exit code 2, like usage errors.
+CALLER_ERRORS = (InputError, ConfigError, NotFoundError, ConflictError)
 
 app = typer.Typer(
     name="lightmem",
