@@ -214,11 +214,27 @@ def test_entry_round_trip(cli: Any) -> None:
     ],
 )
 def test_unknown_id_exits_2(cli: Any, argv: list[str]) -> None:
+    add_two(cli)
     r = cli(*argv)
     assert r.code == 2 and "no-such-id" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [["search", "x", "--user", "u1"], ["list", "--user", "u1"], ["stats"], ["get", "abc"]],
+)
+def test_a_command_that_reads_a_store_that_is_not_there_says_so(
+    cli: Any, tmp_path: Path, argv: list[str]
+) -> None:
+    """A mistyped --store was made a new store that found nothing (exit 0)."""
+    typo = tmp_path / "nope"
+    r = cli(*argv, store=typo)
+    assert r.code == 2 and f"no store at {typo}" in r.stderr and "--store" in r.stderr
+    assert not typo.exists()
+
+
 def test_verbose_shows_the_traceback(cli: Any) -> None:
+    add_two(cli)
     r = cli("--verbose", "get", "no-such-id")
     assert r.code == 2 and "Traceback" in r.stderr and "error: " in r.stderr
 

@@ -87,7 +87,7 @@ def flush(
 ) -> None:
     """Segment and extract every buffered turn now (of one user/agent, or of all). Exits 1
     when a batch failed or waits for the LLM endpoint (its turns stay buffered)."""
-    with state(ctx).open() as mem:
+    with state(ctx).open(existing=True) as mem:
         result = mem.flush(user_id=user, agent_id=agent)
     if as_json:
         emit_json(asdict(result))
@@ -144,7 +144,9 @@ def search(
 ) -> None:
     """Search the memories of one user/agent: a table of rank, score, text, time, sources."""
     where = _query_scope(user, agent, session, mode, since, until)
-    with state(ctx).open(warm="queries" if mode != "bm25" else False) as mem:  # BM25: no vector
+    with state(ctx).open(
+        existing=True, warm="queries" if mode != "bm25" else False
+    ) as mem:  # BM25: no vector
         hits = mem.search(query, limit=limit, **where)
     if as_json:
         emit_json([render.hit_json(h) for h in hits])
@@ -176,7 +178,7 @@ def context(
     """The prompt-ready block an app puts before its reply: memories in time order, then
     the evidence turns, packed into a token budget."""
     where = _query_scope(user, agent, session, mode, since, until)
-    with state(ctx).open(warm="queries") as mem:
+    with state(ctx).open(existing=True, warm="queries") as mem:
         block = mem.context(query, budget_tokens=budget, hierarchical=hierarchical or None, **where)
     if as_json:
         emit_json(render.context_json(block))
@@ -191,7 +193,7 @@ def consolidate(
     ctx: typer.Context, user: UserOpt = None, agent: AgentOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Resolve newer memories against similar older ones (update, delete, merge)."""
-    with state(ctx).open() as mem:
+    with state(ctx).open(existing=True) as mem:
         result = mem.consolidate(user_id=user, agent_id=agent)
     if as_json:
         emit_json(asdict(result))
@@ -211,7 +213,7 @@ def consolidate(
 def stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Entry counts per scope, buffered turns, batches, repaired sources, recent failures
     and LLM usage by stage."""
-    with state(ctx).open() as mem:
+    with state(ctx).open(existing=True) as mem:
         usage = mem.usage()
         data = stats_json(mem, usage)
     if as_json:
@@ -286,7 +288,7 @@ def export(
     ] = None,
 ) -> None:
     """Write the store (or one user/agent) as JSON Lines records, vectors included."""
-    with state(ctx).open() as mem:
+    with state(ctx).open(existing=True) as mem:
         records = mem.export(user_id=user, agent_id=agent)
         if output is None or str(output) == STDIN:
             n = _write_jsonl(records, sys.stdout)

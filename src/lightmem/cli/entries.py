@@ -31,7 +31,7 @@ def list_(
 ) -> None:
     """List the memories of one user/agent, oldest first."""
     need_scope(user, agent)
-    with state(ctx).open() as mem:
+    with state(ctx).open(existing=True) as mem:
         entries = mem.get_all(
             user_id=user,
             agent_id=agent,
@@ -55,7 +55,7 @@ def get(
     as_json: JsonOpt = False,
 ) -> None:
     """Show one memory (deleted ones too) with its source turns."""
-    with state(ctx).open() as mem:
+    with state(ctx).open(existing=True) as mem:
         entry = mem.get(memory_id, user_id=user, agent_id=agent)
         sources = [] if as_json else mem.sources(entry.id)
     if as_json:
@@ -72,7 +72,7 @@ def update(
     as_json: JsonOpt = False,
 ) -> None:
     """Replace the text of a memory (the old text stays in its history)."""
-    with state(ctx).open() as mem:
+    with state(ctx).open(existing=True) as mem:
         entry = mem.update(memory_id, text, reason=reason)
     if as_json:
         emit_json(render.entry_json(entry))
@@ -84,7 +84,7 @@ def delete(
     ctx: typer.Context, memory_id: IdArg, reason: ReasonOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Delete a memory (a tombstone: it keeps its history, search never returns it)."""
-    with state(ctx).open() as mem:
+    with state(ctx).open(existing=True) as mem:
         already = mem.get(memory_id).status == EntryStatus.DELETED
         if not already:
             mem.delete(memory_id, reason=reason)
@@ -96,7 +96,7 @@ def delete(
 
 def history(ctx: typer.Context, memory_id: IdArg, as_json: JsonOpt = False) -> None:
     """Every change of a memory, oldest first."""
-    with state(ctx).open() as mem:
+    with state(ctx).open(existing=True) as mem:
         records = mem.history(memory_id)
     if as_json:
         emit_json([render.history_json(r) for r in records])
@@ -117,7 +117,7 @@ def supersede(
     """Mark a memory as replaced by a newer one (valid until that one's time), or --undo."""
     if (by is None) == (not undo):
         raise InputError("give --by NEWER_ID, or --undo to mark the memory current again")
-    with state(ctx).open() as mem:
+    with state(ctx).open(existing=True) as mem:
         entry = mem.supersede(memory_id, by, reason=reason)
     if as_json:
         emit_json(render.entry_json(entry))
@@ -129,7 +129,7 @@ def supersede(
 
 def chain(ctx: typer.Context, memory_id: IdArg, as_json: JsonOpt = False) -> None:
     """The chain of a fact that changed, oldest first: what it replaced, it, what replaced it."""
-    with state(ctx).open() as mem:
+    with state(ctx).open(existing=True) as mem:
         entries = mem.chain(memory_id)
     if as_json:
         emit_json([render.entry_json(e) for e in entries])

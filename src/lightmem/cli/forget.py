@@ -35,7 +35,7 @@ def forget(
     need_scope(user, agent)
     if query is None and not ids:
         raise InputError("give a QUERY and/or --id ID")
-    with state(ctx).open() as mem:
+    with state(ctx).open(existing=True) as mem:
         result = mem.forget(
             query,
             ids=ids or None,
@@ -79,7 +79,7 @@ def pin(
     as_json: JsonOpt = False,
 ) -> None:
     """Pin a memory: consolidation never merges, changes or expires it."""
-    with state(ctx).open() as mem:
+    with state(ctx).open(existing=True) as mem:
         entry = mem.pin(memory_id, not unpin)
     if as_json:
         emit_json(render.entry_json(entry))
@@ -101,7 +101,7 @@ def ttl(
     """Set a memory's TTL (--id), or the default TTL of a user/agent's memories."""
     if (seconds is None) == (not clear):
         raise InputError("give SECONDS or --clear")
-    with state(ctx).open() as mem:
+    with state(ctx).open(existing=True) as mem:
         if memory_id is not None:
             entry = mem.set_ttl(memory_id, None if clear else seconds)
             data = render.entry_json(entry)

@@ -15,7 +15,9 @@ import typer
 from rich.console import Console
 
 from lightmem.cli.render import EscapeControls, json_text
-from lightmem.errors import InputError
+from lightmem.config import MemoryConfig, lightmem_home
+from lightmem.engine.storedir import CONFIG_FILE
+from lightmem.errors import InputError, NotFoundError
 from lightmem.memory import Memory
 
 
@@ -28,9 +30,19 @@ class State:
     verbose: bool = False
     llm: str | None = None  # --llm: the LLM provider chosen for this run (None: the config's)
 
-    def open(self, path: Path | None = None, **overrides: Any) -> Memory:
-        """The store at ``path`` (default: ``--store``, else ``LIGHTMEM_HOME``)."""
+    def open(self, path: Path | None = None, *, existing: bool = False, **overrides: Any) -> Memory:
+        """The store at ``path`` (default: ``--store``, else ``LIGHTMEM_HOME``); with
+        ``existing`` (a command that reads or changes what is there) only a store that
+        exists: a mistyped ``--store`` was made a new, empty store that found nothing."""
         where = path if path is not None else self.store
+        if existing:
+            folder = Path(where) if where is not None else lightmem_home()
+            if not (folder / CONFIG_FILE).is_file():
+                MemoryConfig.load(self.config, **self.overrides())  # a bad one said first
+                raise NotFoundError(
+                    f"no store at {folder}: check --store (or LIGHTMEM_HOME); "
+                    "`lightmem add` or `lightmem ingest` creates one"
+                )
         return Memory(where, config=self.config, **self.overrides(), **overrides)
 
     def overrides(self) -> dict[str, Any]:
