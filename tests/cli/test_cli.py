@@ -448,6 +448,8 @@ def test_forget_previews_without_yes_then_purges(cli: Any) -> None:
     assert pinned["pinned"] is True
     ttl = cli("ttl", "3600", "--user", "u1", "--json").json()
     assert ttl["ttl_seconds"] == 3600
+    on_pinned = cli("ttl", "60", "--id", ids[0])  # it said "ttl set" and nothing more
+    assert on_pinned.code == 0 and "pinned: it does not expire while pinned" in on_pinned.stderr
     done = cli("forget", "Alps", "--user", "u1", "--purge", "--yes", "--json").json()
     assert done["purged"] and done["erased_memories"] == 2 and done["erased_turns"] == 2
     assert cli("list", "--user", "u1", "--all", "--json").json() == []

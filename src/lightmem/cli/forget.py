@@ -101,10 +101,12 @@ def ttl(
     """Set a memory's TTL (--id), or the default TTL of a user/agent's memories."""
     if (seconds is None) == (not clear):
         raise InputError("give SECONDS or --clear")
+    pinned = False
     with state(ctx).open(existing=True) as mem:
         if memory_id is not None:
             entry = mem.set_ttl(memory_id, None if clear else seconds)
             data = render.entry_json(entry)
+            pinned = entry.pinned
         else:
             need_scope(user, agent)
             mem.set_default_ttl(None if clear else seconds, user_id=user, agent_id=agent)
@@ -115,3 +117,5 @@ def ttl(
         emit_json(data)
     else:
         out().print("ttl cleared" if clear else f"ttl set to {seconds:g} s")
+    if pinned and not clear:
+        note("the memory is pinned: it does not expire while pinned (`lightmem pin --unpin ID`)")
