@@ -250,6 +250,11 @@ def test_supersede_chain_and_get_show_validity(cli: Any) -> None:
     table = cli("chain", first)
     assert table.code == 0 and "now" in table.stdout and first in table.stdout
     assert cli("history", first, "--json").json()[-1]["event"] == "SUPERSEDE"
+    # a search hit says it was replaced, as REST's do (it showed both alike)
+    hits = {h["id"]: h for h in cli("search", "Alps", "--user", "u1", "--json").json()}
+    assert hits[first]["superseded_by"] == second and hits[first]["valid_until"] is not None
+    assert hits[second]["superseded_by"] is None
+    assert "(replaced)" in cli("search", "Alps", "--user", "u1").stdout
     bad = cli("supersede", first)
     assert bad.code == 2 and "--by" in bad.stderr and "--undo" in bad.stderr
     assert cli("supersede", second, "--by", first).code == 2  # a cycle

@@ -164,6 +164,9 @@ def hit_json(hit: Hit) -> dict[str, Any]:
         **scope_json(hit.scope),
         "sources": [turn_json(t) for t in hit.sources],
         "memory_kind": hit.entry.kind if hit.entry is not None else None,
+        # as REST's hits: a replaced memory says so, and by which one, until when
+        "superseded_by": hit.entry.superseded_by if hit.entry is not None else None,
+        "valid_until": format_timestamp(hit.entry.valid_until) if hit.entry is not None else None,
         "facts": [entry_json(f) for f in hit.facts],
         "session": entry_json(hit.session) if hit.session is not None else None,
     }
@@ -240,11 +243,20 @@ def hits_table(hits: list[Hit]) -> Table:
         table.add_row(
             str(rank),
             f"{hit.score:.4f}",
-            Text(hit.text if hit.kind == "memory" else f"(turn) {hit.text}"),
+            Text(_hit_text(hit)),
             format_timestamp(hit.timestamp) or "-",
             Text(", ".join(source_label(t) for t in hit.sources) or "-"),
         )
     return table
+
+
+def _hit_text(hit: Hit) -> str:
+    if hit.kind != "memory":
+        return f"(turn) {hit.text}"
+    entry = hit.entry
+    if entry is not None and entry.superseded_by is not None:
+        return f"(replaced) {hit.text}"
+    return hit.text
 
 
 def hits_list(hits: list[Hit], gold: set[str]) -> Text:
