@@ -83,6 +83,19 @@ def test_reopened_without_its_endpoint_it_says_so_instead_of_running_without_an_
         assert usage.failed_batches == 0 and usage.failures == []  # nothing stale listed
 
 
+def test_a_store_built_in_local_mode_is_told_to_name_the_provider(tmp_path: Path) -> None:
+    """A partial --config (no [llm]) made it 'auto': the advice was to set OPENAI_BASE_URL,
+    which a local-mode store never had."""
+    path = tmp_path / "store"
+    with Memory(path, config={**CONFIG, "llm": {"provider": "local"}}) as mem:
+        assert mem.llm_mode == "local"
+    with pytest.raises(ConfigError) as info:
+        Memory(path, config={**CONFIG, "llm": {"provider": "auto"}})
+    said = str(info.value)
+    assert "built in local mode" in said and "--llm local" in said
+    assert "OPENAI_BASE_URL" not in said
+
+
 def test_a_store_built_before_the_mode_was_kept_is_known_by_its_llm_calls(
     tmp_path: Path, openai_server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

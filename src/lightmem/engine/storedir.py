@@ -83,6 +83,14 @@ def check_llm_mode(store: Store, provider: str, mode: str, *, record: bool = Tru
         if record and stored != mode:
             store.set_meta(LLM_MODE_KEY, mode)
         return
+    if mode == "none" and stored == "local":  # no endpoint to configure: a provider to name
+        raise ConfigError(
+            "this store was built in local mode (the in-process model), but llm.provider "
+            "is 'auto' now, which finds no endpoint and would run it in no-LLM mode. Name "
+            "the provider: `lightmem --llm local ...`, LIGHTMEM_LLM__PROVIDER=local, or "
+            'llm.provider = "local" in the config (a --config file replaces the saved one: '
+            "give it an [llm] section too); or `--llm none` to switch to no-LLM mode"
+        )
     if mode == "none":
         raise ConfigError(
             f"this store was built in {_mode(stored)} (LLM extraction), but no LLM endpoint is "
