@@ -95,20 +95,23 @@ def test_without_memories_the_callback_adds_nothing(memory: Memory) -> None:
     assert texts(model.calls[0].input) == ["Hello there"]
 
 
-def test_tool_calls_round_trip_as_tool_turns(memory: Memory) -> None:
+def weather_agent(said: str, replies: list[str]) -> tuple[Agent[Any], ScriptedModel]:
+    """An agent whose model calls its weather tool for Oslo (which answers "sunny in Oslo"
+    and ``said``), then gives ``replies``, one a run."""
+
     @function_tool
     def weather(city: str) -> str:
         """The weather in a city."""
-        return f"sunny in {city}"
+        return f"sunny in {city}{said}"
 
-    model = ScriptedModel(
-        [
-            [function_call("weather", {"city": "Oslo"}, call_id="call-1")],
-            [assistant_message("It is sunny in Oslo.")],
-            [assistant_message("Still sunny.")],
-        ]
-    )
+    calls = [[function_call("weather", {"city": "Oslo"}, call_id="call-1")]]
+    model = ScriptedModel([*calls, *([assistant_message(r)] for r in replies)])
     agent = Agent(name="helper", instructions="Be brief.", model=model, tools=[weather])
+    return agent, model
+
+
+def test_tool_calls_round_trip_as_tool_turns(memory: Memory) -> None:
+    agent, model = weather_agent("", ["It is sunny in Oslo.", "Still sunny."])
     session = LightMemSession("chat-4", memory, user_id="ines")
     run(agent, "Weather in Oslo?", session)
     items = asyncio.run(session.get_items())
@@ -125,22 +128,10 @@ def test_tool_calls_round_trip_as_tool_turns(memory: Memory) -> None:
 def test_the_block_leaves_out_what_the_history_already_holds(memory: Memory) -> None:
     """The second run's history holds the first run's items: quoted again in the block,
     they cost their tokens twice, and a tool call's stored JSON read as SDK internals."""
-
-    @function_tool
-    def weather(city: str) -> str:
-        """The weather in a city."""
-        return f"sunny in {city}, the van is dry"
-
     memory.add("I parked the van on level 3 of the Arcade garage.", user_id="ines", session_id="a")
     memory.flush(user_id="ines")
-    model = ScriptedModel(
-        [
-            [function_call("weather", {"city": "Oslo"}, call_id="call-1")],
-            [assistant_message("It is sunny in Oslo, the van is dry.")],
-            [assistant_message("Level 3 of the Arcade garage.")],
-        ]
-    )
-    agent = Agent(name="helper", instructions="Be brief.", model=model, tools=[weather])
+    replies = ["It is sunny in Oslo, the van is dry.", "Level 3 of the Arcade garage."]
+    agent, model = weather_agent(", the van is dry", replies)
     session = LightMemSession("chat-6", memory, user_id="ines")
     config = RunConfig(tracing_disabled=True, session_input_callback=session.context_callback())
     run(agent, "Is it sunny where the van is parked in Oslo?", session, config)
