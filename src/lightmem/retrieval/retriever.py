@@ -203,9 +203,9 @@ class Retriever:
             self.settings.context_tokens if budget_tokens is None else budget_tokens
         )
         said = said_in(in_prompt)
-        hits = self.search(
-            query, scopes, limit=candidates(budget) + len(said), mode=chosen, time_range=time_range
-        )
+        n = candidates(budget)
+        n += min(len(said), n)  # room for the hits left out (a long history: as many again)
+        hits = self.search(query, scopes, limit=n, mode=chosen, time_range=time_range)
         if said:
             hits = [h for h in hits if not _in_prompt(h, said)]
         return build_context(hits, budget, sessions=sessions, counts=self.counts)
