@@ -40,6 +40,7 @@ QUIET_WAIT_S = 0.1
 
 _lock = threading.Lock()
 _requests = 0  # requests in flight in this process
+_last_start = float("-inf")  # when the newest of them started (perf_counter)
 _long = 0  # of them, those inside a long section (they never wait for each other)
 _in_request: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "lightmem_in_request", default=False
@@ -55,10 +56,11 @@ def _others() -> bool:
 @contextmanager
 def request() -> Iterator[None]:
     """One request in flight, for as long as the block runs (a server's middleware)."""
-    global _requests
+    global _requests, _last_start
     token = _in_request.set(True)
     with _lock:
         _requests += 1
+        _last_start = time.perf_counter()
     try:
         yield
     finally:
@@ -106,16 +108,18 @@ def _give_way() -> None:
 
 
 def wait_quiet(max_s: float | None = None) -> None:
-    """Before a step of background work (a thread that serves no request): wait until no
-    request is in flight, for at most ``max_s``. A request that writes (a proxied chat's
-    turn, a REST add) wakes the pipeline while it still has its reply to record and its
-    response to send: on a small machine the step's embedding took the cores from them
-    (the proxy's reply 1.2 -> 2.7 ms p50). Under a steady stream of requests a step waits
-    ``max_s`` (default :data:`QUIET_WAIT_S`) at most, so the work is late, never starved."""
+    """Before a step of background work (a thread that serves no request): wait while a
+    request that started less than :data:`QUIET_WAIT_S` ago is in flight, for at most
+    ``max_s`` (default :data:`QUIET_WAIT_S`). A request that writes (a proxied chat's turn,
+    a REST add) wakes the pipeline while it still has its reply to record and its response
+    to send: on a small machine the step's embedding took the cores from them (the proxy's
+    reply 1.2 -> 2.7 ms p50). A long-lived request (an MCP session's event stream, a large
+    export) holds nothing back, and under a steady stream of requests a step waits
+    ``max_s`` at most, so the work is late, never starved."""
     if not _others():
         return
     end = time.perf_counter() + (QUIET_WAIT_S if max_s is None else max_s)
-    while _others() and time.perf_counter() < end:
+    while _others() and time.perf_counter() < min(end, _last_start + QUIET_WAIT_S):
         time.sleep(NAP_S)
 
 

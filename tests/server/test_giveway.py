@@ -124,11 +124,16 @@ def test_background_work_waits_to_start_while_a_request_is_in_flight(
     giveway.wait_quiet()  # no request: at once
     assert clock.naps == []
     monkeypatch.setattr(giveway, "_requests", 1)
+    monkeypatch.setattr(giveway, "_last_start", clock.now - 10)
+    giveway.wait_quiet()  # one in flight for long (an event stream): no wait
+    assert clock.naps == []
+    monkeypatch.setattr(giveway, "_last_start", clock.now)
     start = clock.now
-    giveway.wait_quiet()  # a request that never ends: QUIET_WAIT_S at most
+    giveway.wait_quiet()  # one that just started and does not end: QUIET_WAIT_S at most
     waited = clock.now - start
     assert giveway.QUIET_WAIT_S <= waited <= giveway.QUIET_WAIT_S + 2 * giveway.NAP_S
     clock.naps.clear()
+    monkeypatch.setattr(giveway, "_last_start", clock.now)
     clock.on_nap = lambda: setattr(giveway, "_requests", 0) if len(clock.naps) == 3 else None
     giveway.wait_quiet()  # one that ends: as soon as it does
     assert clock.naps == [giveway.NAP_S] * 3
