@@ -518,3 +518,27 @@ def test_a_forgotten_replaced_memory_is_not_named_by_its_successor(
     mem.forget("Zoraida", user_id="maya")
     after = mem.context("where do I work now?", user_id="maya").text
     assert "Globex" in after and "supersedes" not in after and "2024-01-05" not in after
+
+
+def test_the_rule_compares_what_two_memories_are_about_not_when() -> None:
+    """ "I moved to Porto last week." did not replace "I live in Lisbon." while "I moved to
+    Porto." did: the time phrase pulled the texts' cosine below the rule's."""
+    from types import SimpleNamespace
+
+    from lightmem.longterm.supersession import Supersession, timeless
+
+    assert timeless("I moved to Porto last week.") == "I moved to Porto."
+    assert timeless("Two days ago I sold my car.") == "I sold my car."
+    assert timeless("We moved to Porto last month, loving it.") == "We moved to Porto, loving it."
+    assert timeless("Yesterday") == "Yesterday"  # nothing would be left: as it was
+    embedded: list[str] = []
+
+    def embed(texts: list[str]) -> np.ndarray:
+        embedded.extend(texts)
+        return np.ones((len(texts), 4), dtype=np.float32) / 2
+
+    rule = Supersession(store=None, embedder=SimpleNamespace(embed=embed))  # type: ignore[arg-type]
+    older = Candidate("e1", "I live in Lisbon since last year.", 0.4)
+    (scored,) = rule._own_cosines("I moved to Porto last week.", [older])
+    assert embedded == ["I moved to Porto.", "I live in Lisbon since."]
+    assert scored.cosine == pytest.approx(1.0)

@@ -16,6 +16,7 @@ same conversation link differently from one run to the next.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import replace
@@ -35,6 +36,22 @@ CANDIDATES = 30
 #: a word more than this share of the owner's facts use carries no subject
 COMMON_SHARE = 0.005
 REASON = "a newer memory states a change of the same subject"
+
+
+#: When something happened, said in passing: no part of what it is about.
+_WHEN = re.compile(
+    r"\b(?:(?:last|this|next|past)\s+(?:week(?:end)?|month|year|night|summer|winter|spring|"
+    r"fall|autumn|morning|evening|monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
+    r"|(?:a|an|one|two|three|four|five|six|few|couple\s+of|\d+)\s+"
+    r"(?:days?|weeks?|months?|years?)\s+ago|yesterday|today|tonight|recently|lately)\b",
+    re.IGNORECASE,
+)
+
+
+def timeless(text: str) -> str:
+    """``text`` without the times it names ("last week", "two days ago", "yesterday")."""
+    bare = " ".join(_WHEN.sub(" ", text).split())
+    return re.sub(r"\s+([.,!?;:])", r"\1", bare) or text
 
 
 def subject(entry: Entry) -> str:
@@ -106,15 +123,20 @@ class Supersession:
         return replaced
 
     def _own_cosines(self, text: str, candidates: list[Candidate]) -> list[Candidate]:
-        """``candidates`` with the cosine of their texts' own vectors to ``text``'s."""
+        """``candidates`` with the cosine of their texts' own vectors to ``text``'s (the
+        texts without the times they name: "I moved to Porto last week" is as much about
+        where one lives as "I moved to Porto", and "last week" pulled it below the rule)."""
         if self.embedder is None:
             return candidates
-        texts = [text, *(c.text for c in candidates)]
+        texts = [timeless(text), *(timeless(c.text) for c in candidates)]
         missing = list(dict.fromkeys(t for t in texts if t not in self._own))
         if missing:
             self._own.update(zip(missing, self.embedder.embed(missing), strict=True))
-        mine = self._own[text]
-        return [replace(c, cosine=float(self._own[c.text] @ mine)) for c in candidates]
+        mine = self._own[texts[0]]
+        return [
+            replace(c, cosine=float(self._own[t] @ mine))
+            for c, t in zip(candidates, texts[1:], strict=True)
+        ]
 
     @staticmethod
     def _candidates(
