@@ -525,7 +525,8 @@ def test_the_rule_compares_what_two_memories_are_about_not_when() -> None:
     Porto." did: the time phrase pulled the texts' cosine below the rule's."""
     from types import SimpleNamespace
 
-    from lightmem.longterm.supersession import Supersession, timeless
+    from lightmem.longterm.supersession import Supersession
+    from lightmem.retrieval.when import timeless
 
     assert timeless("I moved to Porto last week.") == "I moved to Porto."
     assert timeless("Two days ago I sold my car.") == "I sold my car."

@@ -16,7 +16,6 @@ same conversation link differently from one run to the next.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import replace
@@ -28,6 +27,7 @@ from lightmem.embedders.base import Embedder
 from lightmem.errors import NotFoundError
 from lightmem.longterm.validity import Candidate, content_terms, predecessor
 from lightmem.retrieval.lexical import stem
+from lightmem.retrieval.when import timeless
 from lightmem.stores.base import Store
 from lightmem.types import Entry, EntryStatus, Scope
 
@@ -36,22 +36,6 @@ CANDIDATES = 30
 #: a word more than this share of the owner's facts use carries no subject
 COMMON_SHARE = 0.005
 REASON = "a newer memory states a change of the same subject"
-
-
-#: When something happened, said in passing: no part of what it is about.
-_WHEN = re.compile(
-    r"\b(?:(?:last|this|next|past)\s+(?:week(?:end)?|month|year|night|summer|winter|spring|"
-    r"fall|autumn|morning|evening|monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
-    r"|(?:a|an|one|two|three|four|five|six|few|couple\s+of|\d+)\s+"
-    r"(?:days?|weeks?|months?|years?)\s+ago|yesterday|today|tonight|recently|lately)\b",
-    re.IGNORECASE,
-)
-
-
-def timeless(text: str) -> str:
-    """``text`` without the times it names ("last week", "two days ago", "yesterday")."""
-    bare = " ".join(_WHEN.sub(" ", text).split())
-    return re.sub(r"\s+([.,!?;:])", r"\1", bare) or text
 
 
 def subject(entry: Entry) -> str:

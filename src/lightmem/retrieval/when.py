@@ -103,6 +103,13 @@ _RELATIVE = re.compile(
 _NUMBERS = {"a": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
 
 
+def timeless(text: str) -> str:
+    """``text`` without the relative times it names ("last week", "two days ago",
+    "yesterday"); the text as it was when nothing else would be left."""
+    bare = " ".join(_RELATIVE.sub(" ", text).split())
+    return re.sub(r"\s+([.,!?;:])", r"\1", bare) or text
+
+
 def resolve_relative(text: str, at: datetime | None) -> str:
     """``text`` with each relative time it holds followed by the date it names, counted from
     ``at`` (the turn's own time): "last Saturday" said on Thursday 2024-01-11 becomes
