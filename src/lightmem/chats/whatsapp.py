@@ -155,7 +155,7 @@ def pick_order(fields: list[tuple[str, str, str]], *, twelve_hour: bool, slashes
             ("dmy", "mdy"),
             key=lambda o: (
                 sum(read_date(f, o) is not None for f in fields),
-                sum(_month(f, o) <= 12 for f in fields),  # 2/30/24: February 30, M/D/Y
+                sum(int(_ymd(f, o)[1]) <= 12 for f in fields),  # 2/30/24: Feb 30, M/D/Y
             ),
         )
     steps = {o: _backsteps([read_date(f, o) for f in fields]) for o in fits}
@@ -164,20 +164,20 @@ def pick_order(fields: list[tuple[str, str, str]], *, twelve_hour: bool, slashes
     return "mdy" if twelve_hour and slashes else "dmy"
 
 
+def _ymd(value: tuple[str, str, str], order: str) -> tuple[str, str, str]:
+    """The year, month and day fields of ``value`` (as written) in ``order``."""
+    a, b, c = value
+    return {"ymd": (a, b, c), "dmy": (c, b, a), "mdy": (c, a, b)}[order]
+
+
 def read_date(value: tuple[str, str, str], order: str) -> date | None:
     """The date ``value`` (its three fields as written) in ``order``, or None if invalid."""
-    a, b, c = value
-    y, m, d = {"ymd": (a, b, c), "dmy": (c, b, a), "mdy": (c, a, b)}[order]
+    y, m, d = _ymd(value, order)
     year = int(y) + (2000 if len(y) <= 2 else 0)
     try:
         return date(year, int(m), int(d))
     except ValueError:
         return None
-
-
-def _month(value: tuple[str, str, str], order: str) -> int:
-    """The field that is the month in ``order``."""
-    return int(value[0] if order == "mdy" else value[1])
 
 
 def _backsteps(dates: list[date | None]) -> int:
