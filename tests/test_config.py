@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import pytest
@@ -50,3 +51,38 @@ def test_bad_files(tmp_path: Path) -> None:
     other.write_text("x")
     with pytest.raises(ConfigError, match="unknown format"):
         MemoryConfig.load(other, env={})
+
+
+def test_a_config_is_laid_over_the_saved_one(tmp_path: Path) -> None:
+    saved = tmp_path / "config.json"
+    saved.write_text(
+        json.dumps(
+            {
+                "llm": {
+                    "provider": "openai",
+                    "options": {"model": "m1", "base_url": "http://h/v1"},
+                },
+                "embedder": {"provider": "hash", "options": {"dim": 32}},
+                "retrieval": {"mode": "bm25"},
+                "proxy": {"budget_tokens": 500},
+            }
+        )
+    )
+    partial = tmp_path / "proxy.toml"
+    partial.write_text("[proxy]\nhistory_turns = 4\n")
+    cfg = MemoryConfig.load(partial, base=saved, env={})
+    assert (cfg.proxy.history_turns, cfg.proxy.budget_tokens) == (4, 500)
+    assert cfg.retrieval.mode == "bm25" and cfg.embedder.options == {"dim": 32}
+    assert cfg.llm.provider == "openai" and cfg.llm.options["model"] == "m1"
+    # the same provider: its options merge; another one: the saved options do not carry over
+    same = MemoryConfig.load({"llm": {"options": {"model": "m2"}}}, base=saved, env={})
+    assert same.llm.options == {"model": "m2", "base_url": "http://h/v1"}
+    for other in (
+        MemoryConfig.load(base=saved, env={}, llm="scripted"),
+        MemoryConfig.load(base=saved, env={"LIGHTMEM_LLM__PROVIDER": "scripted"}),
+        MemoryConfig.load({"llm": {"provider": "scripted"}}, base=saved, env={}),
+    ):
+        assert other.llm.provider == "scripted" and other.llm.options == {}
+        assert other.retrieval.mode == "bm25"
+    # a whole MemoryConfig is what it says
+    assert MemoryConfig.load(MemoryConfig(), base=saved, env={}).retrieval.mode != "bm25"

@@ -3,7 +3,10 @@
 Accepts a dict, a TOML/YAML file or keyword arguments; validates into pydantic models with
 ``extra="forbid"`` (a misspelled key is an error that names it); environment variables
 ``LIGHTMEM_<SECTION>__<KEY>`` override (e.g. ``LIGHTMEM_LLM__PROVIDER=none``). The resolved
-config is saved beside the store so a saved store describes itself.
+config is saved beside the store so a saved store describes itself; a config given when the
+store is opened again is laid over the saved one (``base``): it changes the keys it names.
+A backend section that names another provider is replaced whole, as the old provider's
+options would not fit the new one.
 """
 
 from __future__ import annotations
@@ -262,20 +265,23 @@ class MemoryConfig(_Section):
         cls,
         source: MemoryConfig | dict[str, Any] | str | Path | None = None,
         *,
+        base: str | Path | None = None,
         env: dict[str, str] | None = None,
         **overrides: Any,
     ) -> MemoryConfig:
-        """Build a config from a dict, a TOML/YAML/JSON file, env vars and keyword overrides."""
+        """Build a config from a dict, a TOML/YAML/JSON file, env vars and keyword overrides,
+        in that order over ``base`` (a store's saved config file; a whole ``MemoryConfig``
+        source replaces it)."""
         if isinstance(source, MemoryConfig):
             data: dict[str, Any] = source.model_dump()
-        elif source is None:
-            data = {}
         elif isinstance(source, dict):
-            data = json.loads(json.dumps(source))  # deep copy, JSON-able values only
+            data = json.loads(json.dumps(source))  # a copy, JSON-able values only
         else:
-            data = read_config_file(Path(source))
+            data = read_config_file(Path(source)) if source is not None else {}
         _deep_merge(data, env_overrides(os.environ if env is None else env))
         _deep_merge(data, overrides)
+        if base is not None and not isinstance(source, MemoryConfig):
+            data = _laid_over(read_config_file(Path(base)), data)
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
@@ -333,16 +339,13 @@ def env_overrides(environ: dict[str, str] | os._Environ[str]) -> dict[str, Any]:
     return out
 
 
+#: Sections that choose a backend: ``"name"`` is short for ``{"provider": "name"}``.
+BACKEND_SECTIONS = ("llm", "embedder", "store", "compressor", "segmenter", "image_embedder")
+
+
 def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> None:
     for key, value in extra.items():
-        if isinstance(value, str) and key in (
-            "llm",
-            "embedder",
-            "store",
-            "compressor",
-            "segmenter",
-            "image_embedder",
-        ):
+        if isinstance(value, str) and key in BACKEND_SECTIONS:
             value = {"provider": value}
         if isinstance(value, dict) and isinstance(base.get(key), dict):
             _deep_merge(base[key], value)
@@ -350,6 +353,21 @@ def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> None:
             base[key] = {"provider": base[key], **value}
         else:
             base[key] = value
+
+
+def _laid_over(saved: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """``given`` over a store's ``saved`` config: the keys it names change. A backend section
+    naming another provider replaces the saved one, whose options were the old provider's."""
+    for key in BACKEND_SECTIONS:
+        name, was = _provider(given.get(key)), _provider(saved.get(key))
+        if name is not None and name != was:
+            saved.pop(key, None)
+    _deep_merge(saved, given)
+    return saved
+
+
+def _provider(section: Any) -> Any:
+    return section.get("provider") if isinstance(section, dict) else section
 
 
 def format_validation_error(exc: ValidationError, prefix: str = "") -> str:

@@ -302,6 +302,22 @@ def test_misspelled_config_key_exits_2_naming_it(tmp_path: Path) -> None:
     assert not (tmp_path / "s").exists()
 
 
+def test_a_partial_config_changes_only_what_it_names(cli: Any, tmp_path: Path) -> None:
+    """A --config of only [proxy] dropped the store's embedder and LLM: the default ones
+    were refused ('built with the embedder hash-...') or its settings lost."""
+    add_two(cli)
+    partial = tmp_path / "proxy.toml"
+    partial.write_text('[proxy]\nhistory_turns = 4\n\n[retrieval]\nmode = "bm25"\n')
+    store = tmp_path / "store"
+    with CliRunner().isolation() as (_, err, _):
+        code = main(["--store", str(store), "--config", str(partial), "search", "-u", "u1", "x"])
+        said = err.getvalue().decode()
+    assert code == 0, said
+    saved = json.loads((store / "config.json").read_text())
+    assert saved["embedder"]["provider"] == "hash" and saved["llm"]["provider"] == "none"
+    assert saved["proxy"]["history_turns"] == 4 and saved["retrieval"]["mode"] == "bm25"
+
+
 def test_stats_json_shape(cli: Any) -> None:
     add_two(cli)
     cli("add", "--user", "u2", "--agent", "bot", input='{"role": "user", "content": "hi"}')

@@ -71,12 +71,14 @@ def diagnose(
     path: Path, config: Path | None, *, timeout: float, llm: str | None = None
 ) -> list[Check]:
     """The checks, in order: config, embedder, llm, store (``llm``: ``--llm``)."""
-    source = config if config is not None else storedir.saved_config(path)
+    saved = storedir.saved_config(path)
+    named = " over ".join(str(p) for p in (config, saved) if p is not None)
+    given = {} if llm is None else {"llm": llm}
     try:
-        cfg = MemoryConfig.load(source) if llm is None else MemoryConfig.load(source, llm=llm)
+        cfg = MemoryConfig.load(config, base=saved, **given)
     except LightMemError as exc:
-        return [Check("config", False, str(source or "defaults"), error=str(exc))]
-    checks = [Check("config", True, str(source) if source else "defaults (no config file yet)")]
+        return [Check("config", False, named or "defaults", error=str(exc))]
+    checks = [Check("config", True, named or "defaults (no config file yet)")]
     embedder_check, embedder = _embedder(cfg)
     llm_check, mode = _llm(cfg, timeout)
     checks += [embedder_check, llm_check, _store(cfg, path, embedder, mode)]

@@ -77,13 +77,12 @@ def assemble(
     **overrides: Any,
 ) -> Components:
     """Open (or create) the store at ``path`` (default: ``LIGHTMEM_HOME``) with ``config``
-    (default: the config saved beside the store), ``overrides`` on top. With ``warm`` the
+    and ``overrides`` laid over the config saved beside the store (they change the keys they
+    name; a whole ``MemoryConfig`` replaces it). With ``warm`` the
     embedder's model loads on a thread while the rest is built and the store opens: what
     it needs for ``"queries"``, for ``"batches"`` of many texts, or ``"all"`` (``True``)."""
     where = Path(path) if path is not None else lightmem_home()
-    if config is None:
-        config = storedir.saved_config(where)
-    cfg = MemoryConfig.load(config, **overrides)
+    cfg = MemoryConfig.load(config, base=storedir.saved_config(where), **overrides)
     embedder: Embedder = build("embedder", cfg.embedder, Embedder)
     warming = start_warming(embedder, "all" if warm is True else warm) if warm else None
     try:

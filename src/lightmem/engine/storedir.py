@@ -88,8 +88,7 @@ def check_llm_mode(store: Store, provider: str, mode: str, *, record: bool = Tru
             "this store was built in local mode (the in-process model), but llm.provider "
             "is 'auto' now, which finds no endpoint and would run it in no-LLM mode. Name "
             "the provider: `lightmem --llm local ...`, LIGHTMEM_LLM__PROVIDER=local, or "
-            'llm.provider = "local" in the config (a --config file replaces the saved one: '
-            "give it an [llm] section too); or `--llm none` to switch to no-LLM mode"
+            'llm.provider = "local" in the config; or `--llm none` to switch to no-LLM mode'
         )
     if mode == "none":
         raise ConfigError(
