@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -73,7 +73,7 @@ def diagnose(
     """The checks, in order: config, embedder, llm, store (``llm``: ``--llm``)."""
     saved = storedir.saved_config(path)
     named = " over ".join(str(p) for p in (config, saved) if p is not None)
-    given = {} if llm is None else {"llm": llm}
+    given: dict[str, Any] = {} if llm is None else {"llm": llm}
     try:
         cfg = MemoryConfig.load(config, base=saved, **given)
     except LightMemError as exc:
