@@ -2,11 +2,11 @@
 
 Accepts a dict, a TOML/YAML file or keyword arguments; validates into pydantic models with
 ``extra="forbid"`` (a misspelled key is an error that names it); environment variables
-``LIGHTMEM_<SECTION>__<KEY>`` override (e.g. ``LIGHTMEM_LLM__PROVIDER=none``). The resolved
-config is saved beside the store so a saved store describes itself; a config given when the
-store is opened again is laid over the saved one (``base``): it changes the keys it names.
-A backend section that names another provider is replaced whole, as the old provider's
-options would not fit the new one.
+``LIGHTMEM_<SECTION>__<KEY>`` override (e.g. ``LIGHTMEM_LLM__PROVIDER=none``) for the run
+that sees them. The resolved config, less the environment's part, is saved beside the store
+so a saved store describes itself; a config given when the store is opened again is laid
+over the saved one (``base``): it changes the keys it names. A backend section that names
+another provider is replaced whole, as the old provider's options would not fit the new one.
 """
 
 from __future__ import annotations

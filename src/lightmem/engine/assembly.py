@@ -82,11 +82,15 @@ def assemble(
     embedder's model loads on a thread while the rest is built and the store opens: what
     it needs for ``"queries"``, for ``"batches"`` of many texts, or ``"all"`` (``True``)."""
     where = Path(path) if path is not None else lightmem_home()
-    cfg = MemoryConfig.load(config, base=storedir.saved_config(where), **overrides)
+    saved = storedir.saved_config(where)
+    cfg = MemoryConfig.load(config, base=saved, **overrides)
+    # what is saved leaves the environment out: LIGHTMEM_RETRIEVAL__LIMIT=2 for one search
+    # would otherwise be the store's limit from then on
+    kept = MemoryConfig.load(config, base=saved, env={}, **overrides)
     embedder: Embedder = build("embedder", cfg.embedder, Embedder)
     warming = start_warming(embedder, "all" if warm is True else warm) if warm else None
     try:
-        return _open(where, cfg, embedder, warming)
+        return _open(where, cfg, embedder, warming, kept)
     except BaseException:
         if warming is not None:  # no load left running for an embedder nobody will use
             warming.join()
@@ -94,9 +98,14 @@ def assemble(
 
 
 def _open(
-    where: Path, cfg: MemoryConfig, embedder: Embedder, warming: threading.Thread | None
+    where: Path,
+    cfg: MemoryConfig,
+    embedder: Embedder,
+    warming: threading.Thread | None,
+    kept: MemoryConfig,
 ) -> Components:
-    """The other backends built and the store opened, for :func:`assemble`."""
+    """The other backends built and the store opened, for :func:`assemble` (``kept``: the
+    config to save beside it)."""
     llm = build_llm(cfg.llm)
     compressor: Compressor = build("compressor", cfg.compressor, Compressor)
     segmenter: Segmenter = build("segmenter", segmenter_section(cfg, llm), Segmenter)
@@ -111,7 +120,7 @@ def _open(
     try:
         storedir.check_embedder(store, embedder.model_id)
         storedir.check_llm_mode(store, cfg.llm.provider, llm_mode(llm))
-        storedir.save_config(cfg, where)
+        storedir.save_config(kept, where)
     except BaseException:
         store.close()
         raise
