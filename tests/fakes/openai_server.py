@@ -7,7 +7,9 @@ It listens on ``127.0.0.1`` (a free port) in a background thread and serves
   it asks ``chat_responder`` if one is set, else answers a loud HTTP 418.
   A request with ``"stream": true`` gets a successful completion as server-sent events
   (chunked, a few words a chunk, ``chunk_delay`` seconds apart, then ``data: [DONE]``);
-  ``break_after=n`` drops the connection after n chunks; a scripted answer with its own
+  ``break_after=n`` drops the connection after n chunks; ``close_after=n`` sends the events
+  unchunked and closes the connection cleanly after n of them (the body just ends, with no
+  ``finish_reason`` and no ``[DONE]``); a scripted answer with its own
   ``Content-Type`` header is sent as it is (an upstream that ignores ``stream``).
 * ``POST /v1/embeddings``: its own queue first (to script errors), else deterministic vectors
   from a hash of each input (:func:`fake_embedding`; dimension ``embedding_dim`` or the
@@ -50,6 +52,7 @@ class FakeResponse:
     delay: float = 0.0  # seconds to wait before answering (to provoke client timeouts)
     chunk_delay: float = 0.0  # a stream: seconds between two chunks
     break_after: int | None = None  # a stream: drop the connection after this many chunks
+    close_after: int | None = None  # a stream: end the body (unchunked) after this many events
 
 
 @dataclass(frozen=True)
@@ -336,6 +339,12 @@ def _make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
             try:
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
+                if response.close_after is not None:  # the body ends where the connection does
+                    self.send_header("Connection", "close")
+                    self.end_headers()
+                    self.wfile.write("".join(events[: response.close_after]).encode())
+                    self.close_connection = True
+                    return
                 self.send_header("Transfer-Encoding", "chunked")
                 self.end_headers()
                 for n, event in enumerate(events):

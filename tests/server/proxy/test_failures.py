@@ -106,10 +106,43 @@ def test_a_broken_stream_ends_with_an_error_event(proxy: Proxy, tenants: Tenants
     stream = proxy.client(tenants.alice).chat.completions.create(
         model="m", messages=QUESTION, stream=True
     )
-    with pytest.raises(openai.APIError, match=r"unreachable|upstream"):
+    with pytest.raises(openai.APIError, match=r"broke off its answer"):
         for _ in stream:
             pass
     assert kept_user_turn(proxy)  # and no half reply recorded
+
+
+def test_a_stream_that_ends_early_is_an_error_not_a_short_reply(
+    proxy: Proxy, tenants: Tenants
+) -> None:
+    """An upstream that closed an unchunked stream after a few events (no finish_reason, no
+    [DONE]): the client read a cut reply as a whole one, and it was recorded."""
+    proxy.upstream.enqueue(FakeResponse(200, chat_body("one two three four five"), close_after=2))
+    stream = proxy.client(tenants.alice).chat.completions.create(
+        model="m", messages=QUESTION, stream=True
+    )
+    got = []
+    with pytest.raises(openai.APIError, match=r"before the reply was complete"):
+        for chunk in stream:
+            got.append(chunk.choices[0].delta.content or "")
+    assert "".join(got) == "one two "
+    assert kept_user_turn(proxy)
+
+
+def test_a_stream_with_its_finish_reason_but_no_done_is_a_whole_reply(
+    proxy: Proxy, tenants: Tenants
+) -> None:
+    """Some servers send no [DONE]: the first choice's finish_reason says the reply is whole."""
+    answer = chat_body("one two three four five")
+    proxy.upstream.enqueue(FakeResponse(200, answer, close_after=5))  # role, 3 pieces, stop
+    stream = proxy.client(tenants.alice).chat.completions.create(
+        model="m", messages=QUESTION, stream=True
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in stream) == "one two three four five"
+    assert proxy.session_turns("alice", "proxy-alice") == [
+        ("user", QUESTION[0]["content"]),
+        ("assistant", "one two three four five"),
+    ]
 
 
 def test_a_failing_stream_start_is_an_error_answer(proxy: Proxy, tenants: Tenants) -> None:

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import time
 
+import openai
+import pytest
+
 from lightmem import Memory
 from tests.server.conftest import Tenants, seed
 from tests.server.proxy.conftest import UPSTREAM_KEY, MakeProxy, Proxy
@@ -139,6 +142,14 @@ def test_an_idempotency_key_records_a_retried_turn_once(proxy: Proxy, tenants: T
         client.chat.completions.create(
             model="m",
             messages=ask("remember my locker is 42"),
+            extra_headers={"Idempotency-Key": "req-1"},
+        )
+    users = [t for t in proxy.session_turns("alice", "proxy-alice") if t[0] == "user"]
+    assert users == [("user", "remember my locker is 42")]
+    with pytest.raises(openai.ConflictError, match="was used for another request"):
+        client.chat.completions.create(
+            model="m",
+            messages=ask("remember my locker is 43"),
             extra_headers={"Idempotency-Key": "req-1"},
         )
     users = [t for t in proxy.session_turns("alice", "proxy-alice") if t[0] == "user"]

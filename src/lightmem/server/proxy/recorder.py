@@ -85,10 +85,17 @@ class StreamText:
         self._parts: list[str] = []
         self.error: str | None = None
         self.done = False  # the ``data: [DONE]`` event came
+        self.finished = False  # the first choice came with its ``finish_reason``
 
     @property
     def text(self) -> str:
         return "".join(self._parts)
+
+    @property
+    def complete(self) -> bool:
+        """The reply is whole: the ``[DONE]`` event came, or the first choice's
+        ``finish_reason`` (some servers send no ``[DONE]``)."""
+        return self.done or self.finished
 
     def feed(self, chunk: bytes) -> None:
         *lines, self._pending = (self._pending + chunk).split(b"\n")
@@ -112,6 +119,7 @@ class StreamText:
             self.error = "the upstream sent an error event"
         for choice in event.get("choices") or []:
             if isinstance(choice, dict) and choice.get("index", 0) == 0:
+                self.finished = self.finished or choice.get("finish_reason") is not None
                 delta = choice.get("delta")
                 content = delta.get("content") if isinstance(delta, dict) else None
                 if isinstance(content, str):

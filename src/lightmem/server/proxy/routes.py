@@ -164,7 +164,8 @@ async def relay(
 ) -> AsyncIterator[bytes]:
     """The upstream's chunks as they arrive. The reply is recorded once the stream is whole,
     before its last event goes out (a client stops reading at ``[DONE]``). A stream that
-    breaks ends with an error event (OpenAI clients raise it), and no reply is recorded."""
+    breaks, or ends before the reply is complete (no ``finish_reason``, no ``[DONE]``), ends
+    with an error event (OpenAI clients raise it), and no reply is recorded."""
     text = StreamText()
     recorded = False
     try:
@@ -175,14 +176,19 @@ async def relay(
                 await exchange.reply(text.text)
             yield chunk
     except httpx.TransportError as exc:
-        failure = upstream.failure(exc)
+        failure = upstream.failure(exc, streaming=True)
         log.warning("upstream stream broke: %s", failure.code)
         yield error_event(failure)
         return
     finally:
         await answer.aclose()
-    if not recorded and text.error is None:  # an upstream that sends no [DONE]
+    if recorded or text.error is not None:
+        return
+    if text.complete:  # an upstream that sends no [DONE]
         await exchange.reply(text.text)
+    else:
+        log.warning("upstream stream ended early")
+        yield error_event(upstream.cut_short())
 
 
 def error_event(failure: UpstreamError) -> bytes:

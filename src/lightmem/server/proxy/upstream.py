@@ -83,8 +83,9 @@ class Upstream:
             raise self.refusal(response)
         return response
 
-    def failure(self, exc: httpx.TransportError) -> UpstreamError:
-        """What a transport error means for the client."""
+    def failure(self, exc: httpx.TransportError, *, streaming: bool = False) -> UpstreamError:
+        """What a transport error means for the client (``streaming``: while its answer
+        was streamed)."""
         where = display_url(self.base)
         detail = scrub_headers(str(exc) or type(exc).__name__, self.headers)
         if isinstance(exc, httpx.ConnectTimeout):
@@ -99,7 +100,16 @@ class Upstream:
                 status=504,
                 code="upstream_timeout",
             )
+        if streaming:
+            return UpstreamError(f"the upstream at {where} broke off its answer: {detail}")
         return UpstreamError(f"the upstream at {where} is unreachable: {detail}")
+
+    def cut_short(self) -> UpstreamError:
+        """A streamed answer that ended before it was complete."""
+        return UpstreamError(
+            f"the upstream at {display_url(self.base)} ended its streamed answer before the "
+            "reply was complete (no finish_reason, no [DONE]); the reply was not recorded"
+        )
 
     def refusal(self, response: httpx.Response) -> UpstreamError:
         status = response.status_code
