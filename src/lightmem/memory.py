@@ -181,6 +181,7 @@ class Memory(Forgetting, Current, Pools):
                 return result
             result.entries_created = flushed.entries_created
             result.failed_batches = flushed.failed_batches
+            result.waiting_batches = flushed.waiting_batches
         return result
 
     def flush(

@@ -371,6 +371,9 @@ class AddResult:
     turn_ids: list[str]
     entries_created: int = 0
     failed_batches: list[str] = field(default_factory=list)
+    #: batches left pending because the LLM endpoint cannot be reached (kept; the next
+    #: add or flush tries again once it answers)
+    waiting_batches: list[str] = field(default_factory=list)
     #: set when the turns were stored but processing them failed (they stay buffered and
     #: the next add/flush retries); the error, for the caller to see
     deferred: str | None = None

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from lightmem import Memory
+from lightmem.chats import import_chat
 from lightmem.errors import ConfigError
 from lightmem.sensory.segmenters.combined import CombinedSegmenter
 from lightmem.types import TurnStage
@@ -132,6 +133,24 @@ def test_a_closed_port_is_known_in_two_attempts_and_said_once(
         assert result.failed_batches == [] and len(result.waiting_batches) >= len(USERS)
         (said,) = warnings_of(caplog)
         assert "connection refused" in said and "Nothing is lost" in said
+
+
+def test_add_and_import_chat_say_which_batches_wait(tmp_path: Path) -> None:
+    """An import against a dead endpoint said "deferred": [] and no batch failed: a script
+    reading it concluded extraction had run."""
+    with FakeOpenAIServer() as gone:
+        url = gone.base_url
+    with open_memory(tmp_path / "store", url) as mem:
+        added = mem.add("note: the kettle whistles at seven", user_id="maya")
+        assert added.turn_ids and added.waiting_batches and not added.failed_batches
+        chat = tmp_path / "chat.txt"
+        chat.write_text(
+            "1/2/24, 09:00 - Maya: the kettle whistles at seven\n1/2/24, 09:01 - Jonas: tea then\n",
+            encoding="utf-8",
+        )
+        result = import_chat(mem, chat, format="whatsapp", user_id="maya")
+        assert result.added == 2 and result.waiting_batches
+        assert result.as_dict()["waiting_batches"] == result.waiting_batches
 
 
 def test_a_closed_port_is_found_before_any_batch_and_the_attention_pass_is_left_out(

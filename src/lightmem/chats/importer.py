@@ -55,6 +55,8 @@ class ChatImportResult:
     repaired: int = 0  # texts with a NUL or invalid Unicode, stored with U+FFFD instead
     #: extraction batches that failed while adding (``flush`` retries them)
     failed_batches: list[str] = field(default_factory=list)
+    #: batches left pending because the LLM endpoint cannot be reached (``flush`` retries)
+    waiting_batches: list[str] = field(default_factory=list)
     #: processing errors after an add (the turns are stored; the next add or flush resumes)
     deferred: list[str] = field(default_factory=list)
 
@@ -91,6 +93,7 @@ class ChatImportResult:
             "first": format_timestamp(self.first),
             "last": format_timestamp(self.last),
             "failed_batches": self.failed_batches,
+            "waiting_batches": self.waiting_batches,
             "deferred": self.deferred,
             "session_list": [_session_dict(s) for s in self.sessions],
         }
@@ -98,7 +101,7 @@ class ChatImportResult:
 
 def import_chat(
     memory: Memory,
-    path: StrPath,
+    path: StrPath | ChatExport,
     *,
     format: str,
     user_id: str | None,
@@ -108,7 +111,8 @@ def import_chat(
     gap_hours: float = DEFAULT_GAP_HOURS,
 ) -> ChatImportResult:
     """Import the chat export at ``path`` (``format``: ``chatgpt``, ``claude``, ``whatsapp``
-    or ``telegram``) into the owner ``user_id`` / ``agent_id``: one session per conversation,
+    or ``telegram``; or an export :func:`read_chat` read already) into the owner ``user_id``
+    / ``agent_id``: one session per conversation,
     or per stretch of a chat between silences longer than ``gap_hours``. Messages whose ref
     the owner already has are left out. ``dry_run`` reads and counts, and writes nothing.
 
@@ -116,7 +120,7 @@ def import_chat(
     check_flag(dry_run, "dry_run")
     make_scope(user_id, agent_id, None)
     gap = _gap(gap_hours)
-    export = read_chat(path, format)
+    export = path if isinstance(path, ChatExport) else read_chat(path, format)
     sessions = chat_sessions(export.chats, gap, export.tally)
     known = {
         t.ref
@@ -149,6 +153,7 @@ def _add(
         )
         result.added += len(added.turn_ids)
         result.failed_batches += added.failed_batches
+        result.waiting_batches += added.waiting_batches
         if added.deferred:
             result.deferred.append(added.deferred)
         if progress is not None:

@@ -27,6 +27,7 @@ from lightmem.cli.state import (
     out,
     state,
     warn,
+    warn_batches,
 )
 from lightmem.errors import InputError
 from lightmem.memory import Memory
@@ -71,6 +72,7 @@ def add(
             result.turn_ids += done.turn_ids
             result.entries_created += done.entries_created
             result.failed_batches += done.failed_batches
+            result.waiting_batches += done.waiting_batches
             result.deferred = result.deferred or done.deferred
         mode = mem.describe_llm()
     if as_json:
@@ -79,7 +81,7 @@ def add(
     for turn_id in result.turn_ids:
         out().print(turn_id)
     note(f"{len(result.turn_ids)} turn(s) stored ({mode})")  # stderr: stdout is the ids
-    _warn_failed(result.failed_batches)
+    warn_batches(result.failed_batches, result.waiting_batches)
 
 
 def flush(
@@ -96,7 +98,7 @@ def flush(
         if result.waiting_batches:  # why was logged once, when the endpoint was found down
             line += f"; {len(result.waiting_batches)} batches wait for the LLM endpoint"
         out().print(line)
-        _warn_failed(result.failed_batches)
+        warn_batches(result.failed_batches)
     if result.failed_batches or result.waiting_batches:
         raise typer.Exit(1)  # a script (a cron job) sees that extraction did not happen
 
@@ -328,11 +330,3 @@ def _write_jsonl(records: Any, fh: Any) -> int:
         n += 1
     fh.flush()
     return n
-
-
-def _warn_failed(failed: list[str]) -> None:
-    if failed:
-        warn(
-            f"{len(failed)} extraction batches failed; their turns stay buffered and the next "
-            "flush retries them (see `lightmem stats`)"
-        )

@@ -27,6 +27,7 @@ from lightmem.cli.state import (
     out,
     state,
     warn,
+    warn_batches,
 )
 from lightmem.timeutil import format_timestamp
 
@@ -61,13 +62,14 @@ def import_chat(
 ) -> None:
     """Import a ChatGPT, Claude, WhatsApp or Telegram chat export (a re-import adds nothing)."""
     need_scope(user, agent)
+    export = chats.read_chat(source, fmt)  # a file that cannot be read makes no store
     with (
         state(ctx).open(warm=False if dry_run else "batches") as mem,
         progress_bar(quiet or dry_run) as bar,
     ):
         result = chats.import_chat(
             mem,
-            source,
+            export,
             format=fmt,
             user_id=user,
             agent_id=agent,
@@ -85,8 +87,7 @@ def import_chat(
         note("dry run: nothing was written")
     elif result.added:
         note("the turns are buffered; `lightmem flush` extracts memories from them now")
-    if result.failed_batches:
-        warn(f"{len(result.failed_batches)} extraction batches failed; `lightmem flush` retries")
+    warn_batches(result.failed_batches, result.waiting_batches)
     for reason in result.deferred[:3]:
         warn(f"processing deferred (the turns are stored): {reason}")
 

@@ -27,7 +27,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from lightmem.cli.state import JsonOpt, QuietOpt, emit_json, err, out, state, warn
+from lightmem.cli.state import JsonOpt, QuietOpt, emit_json, err, out, state, warn_batches
 from lightmem.datasets import Conversation, Dataset, DatasetTurn, load_dataset
 from lightmem.errors import InputError
 from lightmem.memory import FlushResult, Memory
@@ -175,8 +175,7 @@ def ingest(
     console.print(llm, markup=False)
     console.print(counts_table(counts))
     console.print(quirks_line(dataset), markup=False)
-    if failed:
-        warn(f"{len(failed)} extraction batches failed; `lightmem flush` retries them")
+    warn_batches(failed, flushed.waiting_batches)
 
 
 def ingest_json(

@@ -91,6 +91,20 @@ def warn(message: str) -> None:
     err().print(message, style="yellow", markup=False)
 
 
+def warn_batches(failed: list[str], waiting: list[str] | None = None) -> None:
+    """Say which extraction batches did not run: failed, or waiting for the LLM endpoint."""
+    if failed:
+        warn(
+            f"{len(failed)} extraction batches failed; their turns stay buffered and the next "
+            "flush retries them (see `lightmem stats`)"
+        )
+    if waiting:
+        warn(
+            f"{len(waiting)} extraction batches wait for the LLM endpoint, which cannot be "
+            "reached; their turns are stored and `lightmem flush` extracts them once it answers"
+        )
+
+
 # -- options shared by several commands ------------------------------------------------------
 UserOpt = Annotated[
     str | None, typer.Option("--user", "-u", help="User id (at least one of --user/--agent).")
