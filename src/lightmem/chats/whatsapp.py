@@ -17,9 +17,11 @@ once per file, see :func:`pick_order`. Times are kept as written (the phone's lo
 Every speaker is a person: role ``user``, the sender's name as ``name``. Skipped, by reason:
 ``system_line`` (lines without a sender, such as "Messages and calls are end-to-end
 encrypted" or "Alice added Bob", and notices iOS writes under a sender with a leading U+200E,
-such as missed calls), ``media`` (``<Media omitted>``, ``image omitted``, ``<attached: ...>``,
-``... (file attached)``; a caption on the following lines is kept instead), ``deleted``
-("This message was deleted"), ``empty``. The "<This message was edited>" marker is removed.
+such as missed calls), ``media`` (``<Media omitted>`` and its translations, ``image omitted``,
+``<attached: ...>``, ``... (file attached)``, ``null`` for a view-once photo; a caption on the
+following lines is kept instead), ``deleted`` ("This message was deleted", in several
+languages), ``unavailable`` ("Waiting for this message"), ``empty``. The "<This message was
+edited>" marker is removed.
 
 WhatsApp gives messages no id, so a message's ``ref`` is a hash of its minute, its sender,
 its text and how many identical messages came before it in the file: the same message in a
@@ -46,12 +48,37 @@ MESSAGE_LINE = re.compile(
     r"(?P<rest>.*)$"
 )
 _SENDER = re.compile(r"(?P<name>[^:\"“”\n]{1,100}?):(?: (?P<text>.*))?", re.DOTALL)
+#: Android's "<Media omitted>" in the languages it is most often exported in
+_MEDIA_OMITTED = (
+    "media omitted",
+    "multimedia omitido",  # es
+    "multimédia omitido",  # pt-PT
+    "mídia oculta",  # pt-BR
+    "médias omis",  # fr
+    "medien ausgeschlossen",  # de
+    "media omessi",  # it
+    "media weggelaten",  # nl
+    "без медиафайлов",  # ru
+    "medya dahil edilmedi",  # tr
+    "media tidak disertakan",  # id
+)
 _MEDIA = re.compile(
-    r"<media omitted>|<attached: [^>]+>|.+ \(file attached\)"
-    r"|(?:.*[ \u200e])?(?:image|video|audio|sticker|gif|document|contact card) omitted",
+    r"[<‹](?:" + "|".join(_MEDIA_OMITTED) + r")[>›]|<attached: [^>]+>|.+ \(file attached\)"
+    r"|(?:.*[ \u200e])?(?:image|video|audio|sticker|gif|document|contact card) omitted"
+    r"|null",  # a view-once photo or video
     re.IGNORECASE,
 )
-_DELETED = re.compile(r"(?:this message was deleted|you deleted this message)\.?", re.IGNORECASE)
+_DELETED = re.compile(
+    r"(?:this message was deleted|you deleted this message"
+    r"|se eliminó este mensaje|eliminaste este mensaje"
+    r"|esta mensagem foi apagada|mensagem apagada|você apagou esta mensagem"
+    r"|ce message a été supprimé|vous avez supprimé ce message"
+    r"|diese nachricht wurde gelöscht|du hast diese nachricht gelöscht"
+    r"|questo messaggio è stato eliminato|hai eliminato questo messaggio)\.?",
+    re.IGNORECASE,
+)
+#: a message the phone could not decrypt yet when the chat was exported
+_WAITING = re.compile(r"waiting for this message\. this may take a while\.?", re.IGNORECASE)
 _EDITED = re.compile(r"[\s\u200e]*<This message was edited>\s*$")
 _MARKS = " \t\u200e\u200f"
 EXAMPLE = "'12/31/23, 9:41 PM - Name: text' or '[31.12.23, 21:41:05] Name: text'"
@@ -130,6 +157,8 @@ def body(text: str) -> tuple[str | None, str | None]:
     head = first.strip(_MARKS)
     if _DELETED.fullmatch(head) and not rest.strip():
         return None, "deleted"
+    if _WAITING.fullmatch(head) and not rest.strip():
+        return None, "unavailable"
     if _MEDIA.fullmatch(head):
         caption = _EDITED.sub("", rest).strip()
         return (caption, None) if caption else (None, "media")
