@@ -7,11 +7,12 @@ import json
 import zipfile
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from lightmem.chats import read_chat
-from lightmem.chats.chatgpt import branch
+from lightmem.chats.chatgpt import branch, newest_leaf
 from lightmem.errors import InputError
 from tests.chats.conftest import FIXTURES
 
@@ -84,6 +85,26 @@ def test_missing_current_node_names_the_conversation() -> None:
     message = str(caught.value)
     assert "conversation 0 (id c0ffee00-0000-4000-8000-000000000003)" in message
     assert "current_node 'does-not-exist' is not a node of its mapping" in message
+
+
+def test_without_current_node_the_newest_branch_is_read() -> None:
+    """A conversation without current_node failed the whole file ('current_node None')."""
+
+    def node(parent: str | None, children: list[str], when: float | None) -> dict[str, Any]:
+        message = None if when is None else {"create_time": when}
+        return {"parent": parent, "children": children, "message": message}
+
+    mapping = {
+        "root": node(None, ["q"], None),
+        "q": node("root", ["a1", "a2"], 10.0),
+        "a2": node("q", [], 30.0),  # the regenerated answer, written last
+        "a1": node("q", ["q2"], 20.0),
+        "q2": node("a1", [], 25.0),
+    }
+    assert branch(mapping, None, "c") == ["root", "q", "a2"]
+    assert newest_leaf({"x": node(None, [], None), "y": node(None, [], None)}) == "y"
+    with pytest.raises(InputError, match="has no current_node and its mapping no node"):
+        branch({}, None, "c")
 
 
 def test_truncated_json_says_so() -> None:

@@ -3,7 +3,9 @@
 A list of conversations, each with ``title``, ``create_time``, ``id`` / ``conversation_id``,
 ``current_node`` and ``mapping`` (node id -> ``{id, message, parent, children}``). Regenerated
 answers and edited questions make the mapping a tree: only the branch that ends at
-``current_node`` (what the app shows) is imported, walked from that node up to the root.
+``current_node`` (what the app shows) is imported, walked from that node up to the root; a
+conversation without ``current_node`` is read along its newest branch (the leaf whose message
+was written last).
 
 Skipped, by reason: ``null_message`` (nodes without a message, such as the root),
 ``system_or_tool`` (system and tool messages, and assistant messages addressed to a tool),
@@ -71,7 +73,12 @@ def _conversation(value: object, where: str, tally: Tally) -> Chat:
 
 
 def branch(mapping: dict[str, Any], current: object, where: str) -> list[str]:
-    """The node ids from the root down to ``current`` (the branch the app shows)."""
+    """The node ids from the root down to ``current`` (the branch the app shows; None: the
+    newest leaf's)."""
+    if current is None:
+        current = newest_leaf(mapping)
+        if current is None:
+            raise InputError(f"{where}: has no current_node and its mapping no node to read")
     if not isinstance(current, str) or current not in mapping:
         raise InputError(
             f"{where}: current_node {current!r} is not a node of its mapping; the export is "
@@ -94,6 +101,22 @@ def branch(mapping: dict[str, Any], current: object, where: str) -> list[str]:
             )
         node_id = parent
     return path[::-1]
+
+
+def newest_leaf(mapping: dict[str, Any]) -> str | None:
+    """The node without children whose message was written last (of equal times, the one
+    listed last), or None when there is none."""
+    best: tuple[float, int] | None = None
+    chosen = None
+    for n, (node_id, node) in enumerate(mapping.items()):
+        if not isinstance(node, dict) or node.get("children"):
+            continue
+        message = node.get("message")
+        when = message.get("create_time") if isinstance(message, dict) else None
+        rank = (float(when) if isinstance(when, int | float) else float("-inf"), n)
+        if best is None or rank > best:
+            best, chosen = rank, node_id
+    return chosen
 
 
 def _message(
