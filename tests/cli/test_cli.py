@@ -302,6 +302,17 @@ def test_misspelled_config_key_exits_2_naming_it(tmp_path: Path) -> None:
     assert not (tmp_path / "s").exists()
 
 
+def test_list_says_when_turns_wait_in_the_buffer(cli: Any) -> None:
+    """After an import, `list` said "no memories" and nothing of the turns it had just added."""
+    said = json.dumps({"role": "user", "content": "I love hiking in the Alps"})
+    assert cli("add", "--user", "u1", input=said).code == 0
+    r = cli("list", "--user", "u1")
+    assert r.code == 0 and "1 turns in this store are buffered" in r.stderr
+    assert "lightmem flush" in r.stderr
+    assert cli("flush", "--user", "u1").code == 0
+    assert "buffered" not in cli("list", "--user", "u2").stderr
+
+
 def test_a_partial_config_changes_only_what_it_names(cli: Any, tmp_path: Path) -> None:
     """A --config of only [proxy] dropped the store's embedder and LLM: the default ones
     were refused ('built with the embedder hash-...') or its settings lost."""

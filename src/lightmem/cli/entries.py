@@ -39,10 +39,16 @@ def list_(
             limit=limit,
             include_deleted=include_deleted,
         )
+        waiting = 0 if entries or as_json else mem.usage().buffered_turns
     if as_json:
         emit_json([render.entry_json(e) for e in entries])
     elif entries:
         out().print(render.entries_table(entries, show_status=include_deleted))
+    elif waiting:  # an import's turns wait for the buffer to fill
+        note(
+            f"no memories yet; {waiting} turns in this store are buffered: "
+            "`lightmem flush` extracts them now"
+        )
     else:
         note("no memories")
 
