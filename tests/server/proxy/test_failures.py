@@ -23,11 +23,13 @@ def kept_user_turn(proxy: Proxy) -> bool:
 
 
 def failure(proxy: Proxy, key: str) -> tuple[int, dict[str, Any]]:
-    """The status and the OpenAI-shaped error of a request that must fail."""
+    """The status and the OpenAI-shaped error of a request that must fail (alice's: it
+    says the session her turn was kept in)."""
     with pytest.raises(openai.APIStatusError) as caught:
         proxy.client(key).chat.completions.create(model="m", messages=QUESTION)
     body = caught.value.response.json()
     assert set(body) == {"error"} and {"message", "type", "code"} <= set(body["error"])
+    assert caught.value.response.headers["x-lightmem-session"] == "proxy-alice"
     return caught.value.status_code, body["error"]
 
 

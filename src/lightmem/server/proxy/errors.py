@@ -39,6 +39,8 @@ class UpstreamError(ServerError):
         self.status = status
         self.code = code
         self.retry_after = retry_after
+        #: the session the request's turn was recorded in (``X-LightMem-Session``)
+        self.session: str | None = None
 
 
 def openai_error(status: int, code: str, message: str) -> JSONResponse:
@@ -56,4 +58,6 @@ async def on_upstream_error(request: Request, exc: Exception) -> JSONResponse:
     response = openai_error(exc.status, exc.code, str(exc))
     if exc.retry_after:
         response.headers["Retry-After"] = exc.retry_after
+    if exc.session is not None:
+        response.headers["X-LightMem-Session"] = exc.session
     return response

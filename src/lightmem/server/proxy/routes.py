@@ -145,7 +145,22 @@ async def chat_completions(request: Request) -> Response:
     raw = await request.body()
     body = parse_chat(raw)
     exchange = await run_in_threadpool(begin, state, caller, request.headers, body)
-    answer = await forward(state, exchange, body, request.headers.get("idempotency-key"), raw)
+    try:
+        return await answer_with(state, exchange, body, request.headers, raw)
+    except UpstreamError as exc:
+        exc.session = exchange.recorder.session  # the user's turn is kept there: say where
+        raise
+
+
+async def answer_with(
+    state: ProxyState,
+    exchange: Exchange,
+    body: dict[str, Any],
+    headers: Mapping[str, str],
+    raw: bytes,
+) -> Response:
+    """Forward the request and answer with the upstream's reply, relayed or whole."""
+    answer = await forward(state, exchange, body, headers.get("idempotency-key"), raw)
     if body.get("stream"):
         answer = await event_stream(answer, "a streamed chat completion")
         return StreamingResponse(
