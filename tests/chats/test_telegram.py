@@ -32,6 +32,49 @@ def test_one_chat_with_entities_captions_and_service_messages() -> None:
     assert export.tally.skipped == {"service": 2, "media": 1}
 
 
+def test_links_polls_and_forwards_keep_what_they_say(tmp_path: Path) -> None:
+    """A link's address, a poll's question and whom a forward came from were dropped (the
+    poll counted as bare media; a forwarded post read as its sender's own words)."""
+    base = {"type": "message", "date": "2024-01-02T10:00:00", "from": "Tom"}
+    messages = [
+        {
+            **base,
+            "id": 1,
+            "text": [
+                "see ",
+                {"type": "text_link", "text": "our site", "href": "https://example.org/x"},
+            ],
+        },
+        {
+            **base,
+            "id": 2,
+            "text": "",
+            "poll": {
+                "question": "Dinner?",
+                "answers": [{"text": "pizza", "voters": 2}, {"text": "sushi", "voters": 1}],
+            },
+        },
+        {**base, "id": 3, "text": "Rates rise again", "forwarded_from": "CP News"},
+        {
+            **base,
+            "id": 4,
+            "text": [{"type": "link", "text": "https://a.io", "href": "https://a.io"}],
+        },
+    ]
+    path = tmp_path / "result.json"
+    path.write_text(
+        json.dumps({"name": "T", "type": "personal_chat", "id": 7, "messages": messages}),
+        encoding="utf-8",
+    )
+    (chat,) = read_chat(path, "telegram").chats
+    assert [m.content for m in chat.messages] == [
+        "see our site (https://example.org/x)",
+        "Poll: Dinner? (pizza / sushi)",
+        "[forwarded from CP News] Rates rise again",
+        "https://a.io",
+    ]
+
+
 def test_a_long_silence_starts_a_new_session() -> None:
     export = read_chat(FIXTURES / "telegram_chat.json", "telegram")
     sessions = chat_sessions(export.chats, timedelta(hours=6), Tally())

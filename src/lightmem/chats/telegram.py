@@ -4,12 +4,15 @@ Either one chat (``{name, type, id, messages}``) or the whole account's export
 (``{chats: {list: [chat, ...]}}``). Each message has ``id``, ``type`` (``message`` or
 ``service``), ``date`` (local time) and/or ``date_unixtime`` (UTC, preferred when present),
 ``from``, ``from_id`` and ``text``: a string, or a list of strings and entity objects
-(``{type, text}``: bold, links, mentions ...) joined into one string. A photo, file or sticker
-with a caption keeps the caption. Every speaker is a person: role ``user``, the sender's name
+(``{type, text}``: bold, links, mentions ...) joined into one string, a link's address kept
+after its text (``our site (https://...)``). A photo, file or sticker with a caption keeps the
+caption; a poll is kept as its question and options (``Poll: Dinner? (pizza / sushi)``); a
+forwarded message is marked with whom it came from (``[forwarded from CP News] ...``), as
+its words are not its sender's. Every speaker is a person: role ``user``, the sender's name
 as ``name``; each chat is split into sessions at long silences.
 
 Skipped, by reason: ``service`` (joins, pins, calls, title changes), ``media`` (a photo,
-file, sticker, voice message, poll ... without text), ``empty``.
+file, sticker, voice message, location ... without text), ``empty``.
 """
 
 from __future__ import annotations
@@ -73,7 +76,10 @@ def _message(key: str, value: object, where: str, tally: Tally) -> ChatMessage |
     if msg.get("type", "message") != "message":
         tally.skip("service")
         return None
-    text = joined_text(msg.get("text"), where)
+    text = joined_text(msg.get("text"), where) or poll_text(msg.get("poll"))
+    forwarded = msg.get("forwarded_from")
+    if text.strip() and isinstance(forwarded, str) and forwarded.strip():
+        text = f"[forwarded from {forwarded.strip()}] {text}"
     if not text.strip():
         tally.skip("media" if _MEDIA_KEYS & msg.keys() else "empty")
         return None
@@ -102,12 +108,30 @@ def joined_text(value: object, where: str) -> str:
         if isinstance(item, str):
             parts.append(item)
         elif isinstance(item, dict) and isinstance(item.get("text"), str):
-            parts.append(item["text"])
+            shown, href = item["text"], item.get("href")
+            href = href.strip() if isinstance(href, str) else ""
+            parts.append(f"{shown} ({href})" if href and href != shown.strip() else shown)
         else:
             raise InputError(
                 f"{where}: 'text' holds {item!r:.60}; expected strings and {{'type', 'text'}}"
             )
     return "".join(parts)
+
+
+def poll_text(value: object) -> str:
+    """A poll as a line of text: its question and options ('' when it has no question)."""
+    if not isinstance(value, dict) or not isinstance(value.get("question"), str):
+        return ""
+    question = value["question"].strip()
+    answers = value.get("answers")
+    options = [
+        a["text"].strip()
+        for a in (answers if isinstance(answers, list) else [])
+        if isinstance(a, dict) and isinstance(a.get("text"), str) and a["text"].strip()
+    ]
+    if not question:
+        return ""
+    return f"Poll: {question}" + (f" ({' / '.join(options)})" if options else "")
 
 
 def _time(msg: dict[str, Any], where: str) -> datetime:
