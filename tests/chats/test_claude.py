@@ -58,6 +58,22 @@ def test_an_unknown_sender_names_the_message(tmp_path: Path) -> None:
     assert "conversation 0 (uuid c1), message 1 (uuid m2): 'sender' must be" in str(caught.value)
 
 
+def test_a_message_of_files_alone_is_non_text_not_empty(tmp_path: Path) -> None:
+    data = [
+        {
+            "uuid": "c1",
+            "chat_messages": [
+                {"uuid": "m1", "sender": "human", "text": "", "files": [{"file_name": "a.pdf"}]},
+                {"uuid": "m2", "sender": "human", "text": "", "attachments": [{"id": "x"}]},
+                {"uuid": "m3", "sender": "human", "text": " "},
+            ],
+        }
+    ]
+    path = tmp_path / "conversations.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    assert read_chat(path, "claude").tally.skipped == {"non_text": 2, "empty": 1}
+
+
 def test_a_chatgpt_export_given_as_claude_says_which_it_is() -> None:
     with pytest.raises(InputError, match=r"has no 'uuid'.*looks like a ChatGPT export"):
         read_chat(FIXTURES / "chatgpt_conversations.json", "claude")

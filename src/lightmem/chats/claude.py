@@ -6,7 +6,8 @@ its text as ``content`` blocks (``{"type": "text", "text": ...}``) and/or a plai
 The text blocks are joined; tool calls, tool results and thinking blocks are left out, and
 so are attachments and files (only what was said is imported).
 
-Skipped, by reason: ``non_text`` (a message with blocks but no text), ``empty``.
+Skipped, by reason: ``non_text`` (a message with blocks, files or attachments but no text),
+``empty``.
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ def _text(msg: dict[str, Any], where: str, tally: Tally) -> str | None:
     if not text and isinstance(plain, str):
         text = plain
     if not text.strip():
-        tally.skip("non_text" if blocks else "empty")
+        attached = msg.get("files") or msg.get("attachments")
+        tally.skip("non_text" if blocks or attached else "empty")
         return None
     return tally.text(text)
