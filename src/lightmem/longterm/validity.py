@@ -6,7 +6,9 @@ The rule, for a newer memory N and an older memory O of the same owner and speak
 1. *same subject*: both are short statements (no question, at most ``MAX_WORDS`` words: a
    long message mixes subjects), share content words (stemmed, no
    stop words, no change words, not the speakers' names nor words most of the owner's
-   memories use): at least ``MIN_OVERLAP`` of the shorter one's, and their texts' own
+   memories use; a slot both fill in the speaker's voice, where one lives, works or what
+   one eats, counts as a shared word, :mod:`.slots`): at least ``MIN_OVERLAP`` of the
+   shorter one's, and their texts' own
    vectors are similar (cosine >= ``SUBJECT_COSINE``; without the "Speaker: " a no-LLM
    memory's stored vector starts with, which made any two short messages of one speaker
    look alike); sharing no content word, they are one subject only when a name or number
@@ -23,7 +25,7 @@ The rule, for a newer memory N and an older memory O of the same owner and speak
    weaker one ("now", "new"; not "right now") with two shared words or a swapped detail (a
    name or number of O's that N lacks, and one of N's own; a number is its digits, "52k" is
    52; a capital that starts a sentence, "I'm" and the speakers' names, such as the one
-   spoken to, are no details);
+   spoken to, are no details; or another value of a slot: "vegan" for "vegetarian");
 3. *not a repeat*: N is not a near-duplicate of O (consolidation merges those) and does not
    keep all of O's details (then it adds to O rather than replacing it).
 
@@ -41,6 +43,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lightmem.longterm.slots import slots
 from lightmem.retrieval.lexical import stem, terms
 from lightmem.text import words
 
@@ -102,6 +105,16 @@ CUE_PHRASES = (
     "switched to",
     "from now on",
     "used to",
+    "got a job",
+    "got a new job",
+    "landed a job",
+    "found a job",
+    "got hired",
+    "was hired",
+    "been hired",
+    "started a new job",
+    "started working at",
+    "started working for",
 )
 #: words before "now" that make it "at this moment", not "from now on" ("right now")
 _MOMENT = frozenset({"right", "just", "by", "until", "till", "til", "up"})
@@ -268,9 +281,14 @@ def worded_as_change(
     if max(len(newer.split()), len(older.split())) > MAX_WORDS:
         return None
     a, b = content_terms(newer) - ignore, content_terms(older) - ignore
+    filled, held = slots(newer, names), slots(older, names)
+    both = filled.keys() & held.keys()  # a slot is a subject, however common its words
+    a |= {f"#{s}" for s in both}
+    b |= {f"#{s}" for s in both}
     shared = a & b
     old_details, new_details = details(older) - names, details(newer) - names
     swapped = bool(old_details - new_details) and bool(new_details - old_details)
+    swapped = swapped or any(filled[s] and held[s] and filled[s] != held[s] for s in both)
     cue = change_cue(newer)
     if not shared:
         if cue == "strong" and refills(newer, older):

@@ -1,0 +1,108 @@
+"""The few things a person has one of at a time (where they live, where they work, what
+they eat), found by the words that fill them in the speaker's own voice: two memories that
+fill one such slot are about one subject whatever their other words ("I work at Google"
+and "I just started a new job at Microsoft" share no content word; "I live in Lisbon" and
+"We moved to Porto last month, loving it so far" share only the slot).
+
+A slot is filled only when its speaker is the one who fills it: the nearest subject before
+the filler (within :data:`SUBJECT_WITHIN` words) is "I", "we" or the speaker's name (as an
+LLM writes a fact), not another person ("I just started a new job at" fills the speaker's
+job; "my sister moved to Paris" and "I think my brother got a job at" fill none of theirs). Used by
+:mod:`lightmem.longterm.validity`'s rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from lightmem.text import words
+
+#: a slot -> the word sequences that fill it (what follows is its value)
+FILLERS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "home": tuple(
+        tuple(p.split())
+        for p in (
+            "live in",
+            "lives in",
+            "lived in",
+            "living in",
+            "moved to",
+            "moving to",
+            "moved back to",
+            "relocated to",
+            "relocating to",
+            "based in",
+        )
+    ),
+    "job": tuple(
+        tuple(p.split())
+        for p in (
+            "work at",
+            "work for",
+            "works at",
+            "works for",
+            "working at",
+            "working for",
+            "job at",
+            "job with",
+            "job as",
+            "employed at",
+            "employed by",
+            "hired at",
+            "hired by",
+        )
+    ),
+}
+#: a slot whose filler is its value: one value at a time ("vegan" after "vegetarian")
+VALUES: dict[str, frozenset[str]] = {
+    "diet": frozenset({"vegetarian", "vegan", "pescatarian", "flexitarian", "omnivore"}),
+}
+#: how far before its filler its subject may be ("I just started a new job at")
+SUBJECT_WITHIN = 6
+#: the speaker's own voice ("I'm" and "we've" are split into "i", "m", "we", "ve")
+FIRST_PERSON = frozenset({"i", "we"})
+#: someone or something else: the nearest of these before a filler makes it not the
+#: speaker's ("my sister moved to", "that one works for guys too")
+OTHERS = frozenset(
+    {"my", "our", "your", "his", "her", "their", "he", "she", "they", "you", "it", "its"}
+    | {"that", "this", "these", "those", "which", "who", "one", "people"}
+)
+
+
+def slots(text: str, names: Iterable[str] = ()) -> dict[str, frozenset[str]]:
+    """The slots ``text`` fills in the speaker's voice (``names``: the speakers' names, as
+    subjects of an LLM's facts), each with its values (a :data:`VALUES` slot's words; empty
+    for the others, whose value is what follows)."""
+    said = words(text)
+    subjects = FIRST_PERSON | {w for n in names for w in words(n)}
+    out: dict[str, frozenset[str]] = {}
+    for slot, fillers in FILLERS.items():
+        n = len(said)
+        for filler in fillers:
+            k = len(filler)
+            if any(
+                tuple(said[i : i + k]) == filler and _spoken(said, i, subjects)
+                for i in range(n - k + 1)
+            ):
+                out[slot] = frozenset()
+                break
+    for slot, values in VALUES.items():
+        found = frozenset(
+            w for i, w in enumerate(said) if w in values and _spoken(said, i, subjects)
+        )
+        if found:
+            out[slot] = found
+    return out
+
+
+def _spoken(said: list[str], i: int, subjects: frozenset[str]) -> bool:
+    """Whether the nearest subject before ``i`` (within :data:`SUBJECT_WITHIN` words) is the
+    speaker."""
+    before = said[max(0, i - SUBJECT_WITHIN) : i]
+    for j in range(len(before) - 1, -1, -1):
+        w = before[j]
+        if w in subjects:
+            return True
+        if w in OTHERS or (w == "s" and j > 0 and before[j - 1] not in subjects):
+            return False  # someone else's ("Maria's work at"; "John's moving to" is his)
+    return False
