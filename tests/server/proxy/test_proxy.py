@@ -137,23 +137,22 @@ def test_the_stable_part_stays_byte_identical_until_sleep_time(
 
 def test_an_idempotency_key_records_a_retried_turn_once(proxy: Proxy, tenants: Tenants) -> None:
     client = proxy.client(tenants.alice)
-    for _ in range(2):
+
+    def tell(text: str) -> None:
         proxy.upstream.reply("ok")
         client.chat.completions.create(
-            model="m",
-            messages=ask("remember my locker is 42"),
-            extra_headers={"Idempotency-Key": "req-1"},
+            model="m", messages=ask(text), extra_headers={"Idempotency-Key": "req-1"}
         )
-    users = [t for t in proxy.session_turns("alice", "proxy-alice") if t[0] == "user"]
-    assert users == [("user", "remember my locker is 42")]
+
+    def users() -> list[tuple[str, str]]:
+        return [t for t in proxy.session_turns("alice", "proxy-alice") if t[0] == "user"]
+
+    tell("remember my locker is 42")
+    tell("remember my locker is 42")
+    assert users() == [("user", "remember my locker is 42")]
     with pytest.raises(openai.ConflictError, match="was used for another request"):
-        client.chat.completions.create(
-            model="m",
-            messages=ask("remember my locker is 43"),
-            extra_headers={"Idempotency-Key": "req-1"},
-        )
-    users = [t for t in proxy.session_turns("alice", "proxy-alice") if t[0] == "user"]
-    assert users == [("user", "remember my locker is 42")]
+        tell("remember my locker is 43")
+    assert users() == [("user", "remember my locker is 42")]
 
 
 def test_models_are_passed_through(proxy: Proxy, tenants: Tenants) -> None:
