@@ -3,6 +3,7 @@ every read and edit at once, as if purged, on every store backend; sleep time th
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime
 
@@ -100,3 +101,30 @@ def test_a_listing_with_a_limit_pages_past_expired_memories(
     assert [e.id for e in mem.get_all(user_id="alice", newest_first=True, limit=9)] == visible[::-1]
     with pytest.raises(InputError, match="newest_first"):
         mem.get_all(user_id="alice", newest_first="yes")  # type: ignore[arg-type]
+
+
+def test_a_session_summary_never_keeps_an_expired_memory(
+    open_memory: Callable[[], Memory],
+) -> None:
+    """A summary built before a memory expired quoted it in context() and export, and kept
+    its turn from being erased at sleep time (it cited the turn)."""
+    mem = open_memory()
+    said = ["I work as a teacher at the Porto school.", "My dog is called Rex."]
+    mem.add([{"role": "user", "content": t} for t in said], user_id="u", session_id="s")
+    mem.flush(user_id="u")
+    mem.consolidate(user_id="u")
+    (summary,) = mem.get_all(user_id="u", kind="summary")
+    assert "teacher" in summary.text
+    gone = next(e for e in mem.get_all(user_id="u") if "teacher" in e.text)
+    mem.store.set_entry_flags(gone.id, expires_at=datetime(2000, 1, 1), actor="user")
+
+    def shown() -> str:
+        return mem.context("what is my job at the school? teacher", user_id="u").text
+
+    assert "teacher" not in shown()  # before sleep time: the summary is left out
+    assert mem.consolidate(user_id="u").expired == 1
+    rebuilt = mem.get_all(user_id="u", kind="summary")
+    assert rebuilt and all("teacher" not in e.text for e in rebuilt)
+    assert "teacher" not in shown()
+    assert "teacher" not in json.dumps(list(mem.export(user_id="u")))
+    assert [t.content for t in mem.turns(user_id="u")] == [said[1]]

@@ -273,8 +273,10 @@ class Forgetter:
         return found
 
     def purge_expired(self, owner: Scope, now: datetime) -> int:
-        """Erase the owner's expired memories (active or tombstoned, never pinned) and the
-        turns no other memory cites. Returns the memories erased."""
+        """Erase the owner's expired memories (active or tombstoned, never pinned), the
+        turns no other fact cites, and the structure drawn from those turns (a session
+        summary quoting one, an event binding an expired fact: the summary is rebuilt from
+        the turns that stay). Returns the expired memories erased."""
         ttl = self.default_ttl(owner)
         for attempt in range(3):
             entries = self.store.list_entries(owner, include_deleted=True)
@@ -282,12 +284,19 @@ class Forgetter:
             if not expired:
                 return 0
             gone = {e.id for e in expired}
-            cited_elsewhere = {t for e in entries if e.id not in gone for t in e.sources}
+            cited_elsewhere = {
+                t for e in entries if e.id not in gone and e.kind == "fact" for t in e.sources
+            }
             turns = {t for e in expired for t in e.sources if t not in cited_elsewhere}
+            drawn = [e.id for e in entries if e.id not in gone and _draws_on(e, turns, gone)]
             known = {t.id for t in self.store.get_turns(sorted(turns))}
             try:
                 r = self.store.erase(
-                    owner, sorted(gone), sorted(known), cause="expiry", actor="consolidation"
+                    owner,
+                    sorted(gone | set(drawn)),
+                    sorted(known),
+                    cause="expiry",
+                    actor="consolidation",
                 )
             except NotFoundError:
                 # another run (a concurrent consolidation, a forget) erased some of them
@@ -295,8 +304,19 @@ class Forgetter:
                 if attempt == 2:
                     raise
                 continue
-            return r.entries
+            return r.entries - len(drawn)
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _draws_on(entry: Entry, turns: set[str], facts: set[str]) -> bool:
+    """Whether ``entry`` is structure drawn from these turns or facts (a summary quoting a
+    turn, an event binding a fact)."""
+    if entry.kind == "fact":
+        return False
+    bound = entry.meta.get("facts") if entry.kind == "event" else None
+    return bool(set(entry.sources) & turns) or (
+        isinstance(bound, list) and bool(set(bound) & facts)
+    )
 
 
 def erased_texts(found: ForgetResult, query: str | None) -> list[str]:

@@ -211,7 +211,7 @@ class Searcher:
             self._add_images(index, query, allowed, deep, lists, weights)
         top_sessions: dict[str, Entry] = {}
         if deep > depth:
-            top_sessions = self._top_sessions(index, scope, vector, query, time_range)
+            top_sessions = self._top_sessions(index, scope, vector, query, time_range, hidden)
             lists, weights = self._drill(index, lists, weights, top_sessions, depth)
         fused = rrf(lists, k=self.settings.rrf_k, weights=weights)
         hits = Resolver(index, hidden, present).hits(fused, limit, with_sources)
@@ -316,19 +316,33 @@ class Searcher:
         vector: Vector | None,
         query: str,
         time_range: TimeRange | None,
+        hidden: Callable[[Entry], bool] | None = None,
     ) -> dict[str, Entry]:
-        """Session id -> summary of the ``retrieval.sessions`` best sessions for the query."""
+        """Session id -> summary of the ``retrieval.sessions`` best sessions for the query;
+        not a summary that quotes a ``hidden`` memory's turn (an expired one: sleep time
+        rebuilds the summary without it)."""
         ranked = rank.summary_rankings(index, scope, vector, query, 50, time_range)
         by_id = {e.id: e for lst in ranked for e in lst}
         fused = rrf([[e.id for e in lst] for lst in ranked], k=self.settings.rrf_k)
         out: dict[str, Entry] = {}
         for entry_id, _ in fused:
             sid = by_id[entry_id].meta.get("session_id")
+            if hidden is not None and _quotes(index, by_id[entry_id], hidden):
+                continue
             if isinstance(sid, str) and sid not in out:
                 out[sid] = by_id[entry_id]
             if len(out) >= self.settings.sessions:
                 break
         return out
+
+
+def _quotes(index: OwnerIndex, summary: Entry, hidden: Callable[[Entry], bool]) -> bool:
+    """Whether ``summary`` draws on a turn whose memory is ``hidden``."""
+    for t in summary.sources:
+        entry = index.entries.get(index.turn_entry.get(t, ""))
+        if entry is not None and hidden(entry):
+            return True
+    return False
 
 
 def check_query(query: object, mode: object, limit: object) -> None:
