@@ -23,6 +23,9 @@ from lightmem.longterm.validity import SUBJECT_COSINE, replaces, worded_as_chang
         ("I guess that cheese one works for guys too.", {}),
         ("My daughter is vegan.", {}),
         ("I had a long day at work.", {}),
+        ("I work as a nurse at the hospital.", {"job": frozenset({"nurse"})}),
+        ("I moved to the new office downstairs.", {}),  # a move to no place named
+        ("Big news: I moved to Porto last week.", {"home": frozenset()}),
     ],
 )
 def test_a_slot_is_filled_in_the_speakers_own_voice(
@@ -41,6 +44,10 @@ def test_a_slot_is_filled_in_the_speakers_own_voice(
         ("I moved to Porto last week.", "I live in Lisbon with my sister Zoraida.", 0.48),
         # a slot's value swapped for another
         ("I'm vegan now.", "I'm vegetarian.", 0.78),
+        ("I work as a teacher now.", "I work as a nurse.", 0.65),
+        ("I started a new job as a teacher.", "I work as a nurse.", 0.57),
+        # a slot shared is enough overlap, however long the news around it
+        ("Big news: I moved to Porto last week.", "I live in Lisbon with my partner Joao.", 0.52),
     ],
 )
 def test_a_change_of_what_fills_a_slot_replaces_the_older_memory(
@@ -60,6 +67,11 @@ def test_a_change_of_what_fills_a_slot_replaces_the_older_memory(
         ("I'm working at the cafe today, come by!", "I work at Google.", 0.25),
         ("I started working on a new painting.", "I work at Google.", 0.27),
         ("I think I would love to live in Turkey.", "I live in Miami.", 0.6),
+        ("I moved to the new office downstairs last week.", "I live in Lisbon.", 0.29),
+        # one more, not another
+        ("I also work as a tutor now.", "I work as a nurse.", 0.50),
+        ("I work as a volunteer on weekends now.", "I work as a nurse.", 0.56),
+        ("I'm vegan on weekdays now, vegetarian on weekends.", "I'm vegetarian.", 0.67),
     ],
 )
 def test_what_is_no_change_of_a_slot(newer: str, older: str, cosine: float) -> None:

@@ -13,6 +13,7 @@ job; "my sister moved to Paris" and "I think my brother got a job at" fill none 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from lightmem.text import words
@@ -26,11 +27,6 @@ FILLERS: dict[str, tuple[tuple[str, ...], ...]] = {
             "lives in",
             "lived in",
             "living in",
-            "moved to",
-            "moving to",
-            "moved back to",
-            "relocated to",
-            "relocating to",
             "based in",
         )
     ),
@@ -43,6 +39,10 @@ FILLERS: dict[str, tuple[tuple[str, ...], ...]] = {
             "works for",
             "working at",
             "working for",
+            "work as",
+            "works as",
+            "worked as",
+            "working as",
             "job at",
             "job with",
             "job as",
@@ -53,10 +53,15 @@ FILLERS: dict[str, tuple[tuple[str, ...], ...]] = {
         )
     ),
 }
+#: a move fills the home slot only to a place named ("moved to Porto", "moved back to the
+#: Algarve"; "moved to the new office downstairs" is none)
+_MOVED = re.compile(r"\b(?:moved|moving|relocated|relocating)(?: back)? to (?:the )?[A-Z]")
 #: a slot whose filler is its value: one value at a time ("vegan" after "vegetarian")
 VALUES: dict[str, frozenset[str]] = {
     "diet": frozenset({"vegetarian", "vegan", "pescatarian", "flexitarian", "omnivore"}),
 }
+#: articles skipped before a value named after "as" ("I work as a nurse": nurse)
+_ARTICLES = frozenset({"a", "an", "the"})
 #: how far before its filler its subject may be ("I just started a new job at")
 SUBJECT_WITHIN = 6
 #: the speaker's own voice ("I'm" and "we've" are split into "i", "m", "we", "ve")
@@ -71,8 +76,9 @@ OTHERS = frozenset(
 
 def slots(text: str, names: Iterable[str] = ()) -> dict[str, frozenset[str]]:
     """The slots ``text`` fills in the speaker's voice (``names``: the speakers' names, as
-    subjects of an LLM's facts), each with its values (a :data:`VALUES` slot's words; empty
-    for the others, whose value is what follows)."""
+    subjects of an LLM's facts), each with the values it names: a :data:`VALUES` slot's
+    words, the word after a filler that ends in "as" ("I work as a nurse": nurse); else
+    none (a place or an employer is a name, which the rule compares as a detail)."""
     said = words(text)
     subjects = FIRST_PERSON | {w for n in names for w in words(n)}
     out: dict[str, frozenset[str]] = {}
@@ -80,11 +86,18 @@ def slots(text: str, names: Iterable[str] = ()) -> dict[str, frozenset[str]]:
         n = len(said)
         for filler in fillers:
             k = len(filler)
-            if any(
-                tuple(said[i : i + k]) == filler and _spoken(said, i, subjects)
+            at = [
+                i
                 for i in range(n - k + 1)
-            ):
-                out[slot] = frozenset()
+                if tuple(said[i : i + k]) == filler and _spoken(said, i, subjects)
+            ]
+            if at:
+                named = [_named_as(said[i + k :]) for i in at] if filler[-1] == "as" else []
+                out[slot] = out.get(slot, frozenset()) | {v for v in named if v}
+    if "home" not in out:
+        for found in _MOVED.finditer(text):
+            if _spoken(said, len(words(text[: found.start()])), subjects):
+                out["home"] = frozenset()
                 break
     for slot, values in VALUES.items():
         found = frozenset(
@@ -93,6 +106,11 @@ def slots(text: str, names: Iterable[str] = ()) -> dict[str, frozenset[str]]:
         if found:
             out[slot] = found
     return out
+
+
+def _named_as(rest: list[str]) -> str | None:
+    """The value after "as": its first word that is no article."""
+    return next((w for w in rest[:2] if w not in _ARTICLES), None)
 
 
 def _spoken(said: list[str], i: int, subjects: frozenset[str]) -> bool:

@@ -27,7 +27,8 @@ The rule, for a newer memory N and an older memory O of the same owner and speak
    52; a capital that starts a sentence, "I'm" and the speakers' names, such as the one
    spoken to, are no details; or another value of a slot: "vegan" for "vegetarian");
 3. *not a repeat*: N is not a near-duplicate of O (consolidation merges those) and does not
-   keep all of O's details (then it adds to O rather than replacing it).
+   keep all of O's details (then it adds to O rather than replacing it), nor does a weak
+   cue come with a word that adds ("I also work as a tutor now", "another", "as well").
 
 Among the older memories that pass, N replaces the most similar one (a change has one
 predecessor). Small talk rarely passes: a greeting shares no content word with an older
@@ -37,6 +38,7 @@ None) and mark one by hand.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -288,19 +290,34 @@ def worded_as_change(
     shared = a & b
     old_details, new_details = details(older) - names, details(newer) - names
     swapped = bool(old_details - new_details) and bool(new_details - old_details)
-    swapped = swapped or any(filled[s] and held[s] and filled[s] != held[s] for s in both)
+    swapped = swapped or any(filled[s] - held[s] and held[s] - filled[s] for s in both)
     cue = change_cue(newer)
+    if cue == "weak" and adds(newer):
+        return None  # "I also work as a tutor now": one more, not another
     if not shared:
         if cue == "strong" and refills(newer, older):
             return SUBJECT_COSINE
         return SWAP_COSINE if cue is not None and swapped else None
-    if len(shared) < MIN_OVERLAP * min(len(a), len(b)):
+    if len(shared) < MIN_OVERLAP * min(len(a), len(b)) and not both:
         return None
     if old_details and old_details <= new_details and cue is None:
         return None  # keeps every detail: it adds, it does not replace
     if cue == "strong" or (cue == "weak" and (swapped or len(shared) >= 2)):
         return SUBJECT_COSINE
     return None
+
+
+#: words that make a weak cue's news one more of something, not a replacement
+_ADDING = frozenset({"also", "another", "second", "additionally", "besides", "weekends", "side"})
+_ADDING_PHRASES = (("as", "well"), ("part", "time"))
+
+
+def adds(text: str) -> bool:
+    """Whether ``text`` adds to what was said ("also", "another", "as well", "part time",
+    "on weekends"): beside a weak cue ("I also work as a tutor now"), no replacement."""
+    said = words(text)
+    pairs = set(itertools.pairwise(said))
+    return bool(_ADDING & set(said)) or any(p in pairs for p in _ADDING_PHRASES)
 
 
 _ARTICLES = frozenset({"a", "an", "the"})
