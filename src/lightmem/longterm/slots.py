@@ -95,8 +95,8 @@ def slots(text: str, names: Iterable[str] = ()) -> dict[str, frozenset[str]]:
                 named = [_named_as(said[i + k :]) for i in at] if filler[-1] == "as" else []
                 out[slot] = out.get(slot, frozenset()) | {v for v in named if v}
     if "home" not in out:
-        for found in _MOVED.finditer(text):
-            if _spoken(said, len(words(text[: found.start()])), subjects):
+        for move in _MOVED.finditer(text):
+            if _spoken(said, len(words(text[: move.start()])), subjects):
                 out["home"] = frozenset()
                 break
     for slot, values in VALUES.items():
