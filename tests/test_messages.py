@@ -67,6 +67,10 @@ def test_scope_rules() -> None:
         ("1:56 pm on 8 May, 2023", datetime(2023, 5, 8, 13, 56)),
         ("2023/05/20 (Sat) 02:21", datetime(2023, 5, 20, 2, 21)),
         (0, datetime(1970, 1, 1)),
+        # an epoch written as text (a query string, --since): the error named it as accepted
+        ("1704067200", datetime(2024, 1, 1)),
+        (" 1704067200.5 ", datetime(2024, 1, 1, 0, 0, 0, 500000)),
+        ("20240102", datetime(2024, 1, 2)),  # eight digits are a date
     ],
 )
 def test_timestamp_forms(raw: object, expected: datetime) -> None:

@@ -17,6 +17,8 @@ _FORMATS = (
     "%I:%M %p on %d %B, %Y",  # LoCoMo: "1:56 pm on 8 May, 2023"
     "%I:%M %p on %d %b, %Y",
 )
+#: a UNIX epoch as text: 9 to 11 digits (8 are a date, "20240101"), a fraction allowed
+_EPOCH_TEXT = re.compile(r"\d{9,11}(?:\.\d+)?")
 _WEEKDAY = re.compile(r"\s*\((Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*\)\s*", re.IGNORECASE)
 
 
@@ -55,6 +57,8 @@ def parse_timestamp(value: object, *, field: str = "timestamp") -> datetime:
         return to_utc_naive(value, field=field)
     if isinstance(value, bool):
         raise InputError(f"{field}: expected a date/time, got a boolean")
+    if isinstance(value, str) and _EPOCH_TEXT.fullmatch(value.strip()):
+        value = float(value)  # "1704067200": an epoch written as text (a query string, a CSV)
     if isinstance(value, int | float):
         try:
             return datetime.fromtimestamp(float(value), tz=UTC).replace(tzinfo=None)

@@ -46,6 +46,25 @@ def test_edge_timestamps_are_422_everywhere(
         parse_timestamp(EDGES[0])
 
 
+def test_a_unix_epoch_is_a_timestamp_everywhere(
+    client: TestClient, tenants: Tenants, memory: Memory
+) -> None:
+    """The error said "or a UNIX epoch number", and an epoch was refused (422)."""
+    a = tenants.auth(tenants.alice)
+    message = {"role": "user", "content": "epoch one", "timestamp": 1704067200}
+    for body in (
+        {"messages": [message]},
+        {"messages": "epoch two", "timestamp": 1704153600.0},
+        {"messages": [{**message, "content": "epoch three", "timestamp": "1704240000"}]},
+    ):
+        r = client.post("/v1/memories", json=body, headers=a)
+        assert r.status_code == 202, r.text
+    days = sorted(t.timestamp.day for t in memory.turns(user_id="alice") if t.timestamp)
+    assert days == [1, 2, 3]
+    r = client.post("/v1/search", json={"query": "epoch", "start": 1704153600}, headers=a)
+    assert r.status_code == 200, r.text
+
+
 def test_deeply_nested_import_line_is_422(client: TestClient, tenants: Tenants) -> None:
     line = "[" * 200_000 + "]" * 200_000
     r = client.post(

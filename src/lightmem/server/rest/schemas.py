@@ -39,12 +39,18 @@ class ImageOut(BaseModel):
     caption: str | None
 
 
+#: a time as a client writes it: ISO 8601, or a UNIX epoch (a number, or its digits)
+Stamp = str | int | float | None
+
+
 class MessageIn(StrictIn):
     role: Literal["user", "assistant", "system", "tool"]
     content: Text
     name: str | None = Field(None, description="Speaker name (same as speaker).")
     speaker: str | None = None
-    timestamp: str | None = Field(None, description="ISO 8601; default: the call's timestamp.")
+    timestamp: Stamp = Field(
+        None, description="ISO 8601 or a UNIX epoch; default: the call's timestamp."
+    )
     session_id: str | None = None
     ref: str | None = Field(None, description="Your own id of the message.")
     images: list[ImageIn] | None = Field(None, max_length=100, description="Images it shares.")
@@ -57,7 +63,9 @@ class AddIn(StrictIn):
     user_id: Id | None = None
     agent_id: Id | None = None
     run_id: Id | None = Field(None, description="The session the messages belong to.")
-    timestamp: str | None = Field(None, description="ISO 8601 time of messages that carry none.")
+    timestamp: Stamp = Field(
+        None, description="ISO 8601 or a UNIX epoch: the time of messages that carry none."
+    )
 
 
 class ScopeIn(StrictIn):
@@ -74,15 +82,19 @@ class RunScopeIn(ScopeIn):
 class QueryIn(RunScopeIn):
     query: Text
     mode: Literal["dense", "bm25", "hybrid", "hierarchical"] | None = None
-    start: str | None = Field(None, description="Only items at or after this ISO 8601 time.")
-    end: str | None = Field(None, description="Only items at or before this ISO 8601 time.")
+    start: Stamp = Field(
+        None, description="Only items at or after this time (ISO 8601 or a UNIX epoch)."
+    )
+    end: Stamp = Field(
+        None, description="Only items at or before this time (ISO 8601 or a UNIX epoch)."
+    )
     shared: bool = Field(
         False, strict=True, description="Also every pool granted to the key, in one ranking."
     )
 
     @property
-    def time_range(self) -> tuple[str | None, str | None] | None:
-        return (self.start, self.end) if self.start or self.end else None
+    def time_range(self) -> tuple[Stamp, Stamp] | None:
+        return (self.start, self.end) if (self.start, self.end) != (None, None) else None
 
 
 class SearchIn(QueryIn):
