@@ -215,12 +215,20 @@ def test_http_transport_scopes_each_request_by_its_key(memory: Memory, tenants: 
                 none = await raw.post("/mcp", json=ping)
             async with client_for(tenants.alice) as raw:
                 keyed = await raw.post("/mcp", json=ping)  # no session: the SDK's own answer
-            return alice, bob, [bad, none, keyed]
+            # a key its tools could not use (they take no user id) is refused at once
+            async with client_for(tenants.admin) as raw:
+                admin = await raw.post("/mcp", json=ping)
+            async with client_for(tenants.store.create(users=["alice", "bob"])[0]) as raw:
+                several = await raw.post("/mcp", json=ping)
+            return alice, bob, [bad, none, keyed, admin, several]
 
-    alice, bob, (bad, none, keyed) = anyio.run(main)
+    alice, bob, (bad, none, keyed, admin, several) = anyio.run(main)
     assert [m["text"] for m in alice["memories"]] == [f"user: note of {tenants.alice[:8]}"]
     assert "7731" in json.dumps(bob) and tenants.alice[:8] not in json.dumps(bob)
     assert bad.status_code == none.status_code == 401 and keyed.status_code != 401
+    assert admin.status_code == several.status_code == 403
+    assert "an admin key" in admin.text and "several users" in several.text
+    assert "lightmem keys create --user U" in several.text
     # issue 19, finding 15: every MCP-over-HTTP answer says nosniff, the guards' refusals too
     assert all(r.headers.get("x-content-type-options") == "nosniff" for r in (bad, none, keyed))
     assert [e.text for e in memory.get_all(user_id="alice")] == [

@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from lightmem.errors import LightMemError
+from lightmem.errors import AccessDeniedError, LightMemError
 from lightmem.memory import Memory
 from lightmem.server.auth import Principal, authenticate, bearer_token
 from lightmem.server.errors import classify, error_response
@@ -18,8 +18,9 @@ from lightmem.server.middleware import LoopbackGuard, NoSniff
 
 
 class KeyAuth:
-    """ASGI middleware of the HTTP transport: every request needs a valid API key; its
-    principal is left in the request scope for the tools."""
+    """ASGI middleware of the HTTP transport: every request needs a valid API key bound to
+    one user/agent (:func:`one_scope`); its principal is left in the request scope for the
+    tools."""
 
     def __init__(self, app: ASGIApp, keys: KeyStore, until_keys: Principal | None = None) -> None:
         self.app = app
@@ -34,13 +35,25 @@ class KeyAuth:
                 if self.until_keys is not None and not token and not self.keys.configured():
                     principal = self.until_keys
                 else:
-                    principal = authenticate(self.keys, token)
+                    principal = one_scope(authenticate(self.keys, token))
             except LightMemError as exc:  # unauthorized, or an unreadable keys file
                 status, code, message = classify(exc)
                 await error_response(status, code, message)(scope, receive, send)
                 return
             scope[PRINCIPAL_KEY] = principal
         await self.app(scope, receive, send)
+
+
+def one_scope(principal: Principal) -> Principal:
+    """The principal of a key bound to exactly one user/agent; another key is refused at
+    once (its tools take no user id, so it could name none)."""
+    if principal.admin or len(principal.scopes) != 1:
+        what = "an admin key" if principal.admin else "a key of several users/agents"
+        raise AccessDeniedError(
+            f"the MCP server works in one user's memories, and this is {what}: create a key "
+            "bound to one user for it (`lightmem keys create --user U`)"
+        )
+    return principal
 
 
 def http_app(
