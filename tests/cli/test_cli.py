@@ -307,10 +307,11 @@ def test_list_says_when_turns_wait_in_the_buffer(cli: Any) -> None:
     said = json.dumps({"role": "user", "content": "I love hiking in the Alps"})
     assert cli("add", "--user", "u1", input=said).code == 0
     r = cli("list", "--user", "u1")
-    assert r.code == 0 and "1 turns in this store are buffered" in r.stderr
+    assert r.code == 0 and "1 of its turns are buffered" in r.stderr
     assert "lightmem flush" in r.stderr
+    assert "buffered" not in cli("list", "--user", "u2").stderr  # u1's turns, not u2's
     assert cli("flush", "--user", "u1").code == 0
-    assert "buffered" not in cli("list", "--user", "u2").stderr
+    assert "buffered" not in cli("list", "--user", "u1").stderr
 
 
 def test_a_partial_config_changes_only_what_it_names(cli: Any, tmp_path: Path) -> None:

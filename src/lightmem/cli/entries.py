@@ -10,7 +10,7 @@ import typer
 from lightmem.cli import render
 from lightmem.cli.state import AgentOpt, JsonOpt, UserOpt, emit_json, need_scope, note, out, state
 from lightmem.errors import InputError
-from lightmem.types import EntryStatus
+from lightmem.types import EntryStatus, TurnStage
 
 IdArg = Annotated[str, typer.Argument(metavar="ID", help="Memory id.")]
 ReasonOpt = Annotated[str | None, typer.Option("--reason", help="Why (kept in the history).")]
@@ -39,14 +39,17 @@ def list_(
             limit=limit,
             include_deleted=include_deleted,
         )
-        waiting = 0 if entries or as_json else mem.usage().buffered_turns
+        waiting = 0
+        if not entries and not as_json:  # the scope's own turns still in the pipeline
+            turns = mem.turns(user_id=user, agent_id=agent, session_id=session)
+            waiting = sum(1 for t in turns if t.stage != TurnStage.EXTRACTED)
     if as_json:
         emit_json([render.entry_json(e) for e in entries])
     elif entries:
         out().print(render.entries_table(entries, show_status=include_deleted))
     elif waiting:  # an import's turns wait for the buffer to fill
         note(
-            f"no memories yet; {waiting} turns in this store are buffered: "
+            f"no memories yet; {waiting} of its turns are buffered: "
             "`lightmem flush` extracts them now"
         )
     else:
