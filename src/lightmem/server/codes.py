@@ -78,10 +78,47 @@ def problems(
 ) -> str:
     """A validation failure as ``"field: rule; ..."``: locations and reasons only, never the
     rejected values (the caller's data) nor a link; ``unknown`` says what a field that is
-    not taken is (a misspelling, often)."""
-    out = []
-    for err in list(errors)[:limit]:
-        where = ".".join(str(p) for p in err.get("loc", ())) or "request"
+    not taken is (a misspelling, often). Of a field that takes one of several forms, only
+    the form the value has is told (:func:`_the_branch`), without pydantic's names of them."""
+    said: dict[str, list[str]] = {}
+    for loc, err in _the_branch(list(errors)):
+        where = ".".join(str(p) for p in loc) or "request"
         rule = unknown if err.get("type") == "extra_forbidden" else err.get("msg", "invalid")
-        out.append(f"{where}: {rule}")
-    return "; ".join(out)
+        if rule not in said.setdefault(where, []):
+            said[where].append(rule)
+    out = [f"{where}: {' or '.join(rules)}" for where, rules in said.items()]
+    return "; ".join(out[:limit])
+
+
+#: pydantic's names of the forms of a union that are types, not fields
+_TYPE_TAGS = frozenset({"str", "int", "float", "bool", "list", "dict", "none"})
+
+
+def _is_form(part: object) -> bool:
+    """Whether a location part names a form of a union ("constrained-str", "MessageIn",
+    "list[MessageIn]", "int"), not a field or an index."""
+    return isinstance(part, str) and (
+        part[:1].isupper() or "[" in part or "-" in part or part in _TYPE_TAGS
+    )
+
+
+def _the_branch(errors: list[Mapping[str, Any]]) -> list[tuple[tuple[Any, ...], Any]]:
+    """Each error's location without the union's form names, and of a union's failures only
+    those of the form that went deepest (the one the value has: a list of messages fails
+    in a message's field, the string and message forms at the value itself)."""
+    placed = []
+    for err in errors:
+        loc = tuple(err.get("loc", ()))
+        at = next((i for i, p in enumerate(loc) if _is_form(p)), None)
+        placed.append((loc, at, err))
+    deepest: dict[tuple[Any, ...], int] = {}
+    for loc, at, _ in placed:
+        if at is not None:
+            deepest[loc[:at]] = max(deepest.get(loc[:at], 0), len(loc) - at)
+    out = []
+    for loc, at, err in placed:
+        if at is None:
+            out.append((loc, err))
+        elif len(loc) - at == deepest[loc[:at]]:
+            out.append((tuple(p for p in loc if not _is_form(p)), err))
+    return out

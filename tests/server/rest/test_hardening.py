@@ -65,6 +65,27 @@ def test_a_unix_epoch_is_a_timestamp_everywhere(
     assert r.status_code == 200, r.text
 
 
+def test_a_bad_message_is_told_in_the_form_it_was_sent(
+    client: TestClient, tenants: Tenants
+) -> None:
+    """A bad list of messages was told as three failures, one per form the field takes
+    ("constrained-str: ...; MessageIn: ...; list[MessageIn].0.role: ...")."""
+    a = tenants.auth(tenants.alice)
+    told = {
+        "messages.0.role: Input should be 'user', 'assistant', 'system' or 'tool'": [
+            {"role": "bot", "content": "x"}
+        ],
+        "messages.0.content: Field required": [{"role": "user"}],
+        "messages.content: String should have at least 1 character": {
+            "role": "user",
+            "content": "",
+        },
+    }
+    for message, messages in told.items():
+        said = error_of(client.post("/v1/memories", json={"messages": messages}, headers=a))
+        assert said["message"] == f"body.{message}"
+
+
 def test_deeply_nested_import_line_is_422(client: TestClient, tenants: Tenants) -> None:
     line = "[" * 200_000 + "]" * 200_000
     r = client.post(
