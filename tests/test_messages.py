@@ -81,3 +81,11 @@ def test_timestamp_rejects_booleans_and_garbage() -> None:
     for bad in (True, "", "not a date", [2023]):
         with pytest.raises(InputError):
             parse_timestamp(bad)
+
+
+def test_a_messages_session_id_is_held_to_the_run_ids_rule() -> None:
+    """run_id "a\\nb" was refused and the same id given as a message's session_id stored."""
+    with pytest.raises(InputError, match=r"message 0: session_id must not contain control"):
+        to_turns([{"role": "user", "content": "x", "session_id": "a\nb"}], Scope("u"), D)
+    with pytest.raises(InputError, match="run_id must not contain control"):
+        make_scope("u", None, "a\nb")

@@ -87,7 +87,10 @@ def _one(index: int, message: object, scope: Scope, defaults: AddDefaults) -> Tu
         if raw_time is not None
         else defaults.timestamp
     )
-    session = _opt_str(message, "session_id", where) or defaults.session_id or scope.run_id
+    session = _opt_str(message, "session_id", where)
+    if session is not None:  # the same id as run_id, held to the same rule
+        check_id(session, f"{where}: session_id")
+    session = session or defaults.session_id or scope.run_id
     ref = _opt_str(message, "ref", where) or _opt_str(message, "id", where)
     images = parse_images(message.get("images"), where)
     return Turn(
@@ -152,16 +155,20 @@ def check_ids(user_id: object, agent_id: object, run_id: object) -> None:
     """Each id given is a non-empty string without control characters (NUL, newline, ...)
     or lone surrogates: an id that cannot be written, logged or typed is refused."""
     for name, value in (("user_id", user_id), ("agent_id", agent_id), ("run_id", run_id)):
-        if value is None:
-            continue
-        if not isinstance(value, str) or not value.strip():
-            raise InputError(f"{name} must be a non-empty string, got {value!r}")
-        if any(ord(c) < 32 or c == "\x7f" for c in value):
-            raise InputError(
-                f"{name} must not contain control characters (NUL, newline, ...): {value!r}"
-            )
-        if has_lone_surrogate(value):
-            raise InputError(f"{name} must be valid Unicode text (it holds a lone surrogate)")
+        if value is not None:
+            check_id(value, name)
+
+
+def check_id(value: object, name: str) -> None:
+    """One id: a non-empty string without control characters or lone surrogates."""
+    if not isinstance(value, str) or not value.strip():
+        raise InputError(f"{name} must be a non-empty string, got {value!r}")
+    if any(ord(c) < 32 or c == "\x7f" for c in value):
+        raise InputError(
+            f"{name} must not contain control characters (NUL, newline, ...): {value!r}"
+        )
+    if has_lone_surrogate(value):
+        raise InputError(f"{name} must be valid Unicode text (it holds a lone surrogate)")
 
 
 def make_scope(user_id: str | None, agent_id: str | None, run_id: str | None) -> Scope:
@@ -241,8 +248,8 @@ def check_add(run_id: object, session_id: object, author: object) -> None:
     """The arguments of ``Memory.add`` besides the messages."""
     if run_id is not None and session_id is not None and run_id != session_id:
         raise InputError("run_id and session_id are the same thing; pass only one")
-    if session_id is not None and (not isinstance(session_id, str) or not session_id):
-        raise InputError(f"session_id must be a non-empty string, got {session_id!r}")
+    if session_id is not None:
+        check_id(session_id, "session_id")
     check_note(author, "author", max_chars=256)
 
 

@@ -41,7 +41,9 @@ TRICKS: list[Any] = [
     True,
 ]
 STRING_TRICKS = [t for t in TRICKS if isinstance(t, str)]
-ID_TRICKS = ["*", "%", "' OR 1=1 --", "null", "0", "1", "a" * 300]
+ID_TRICKS = ["*", "%", "' OR 1=1 --", "null", "0", "1", "a" * 256]
+#: ids no memory can have: refused as input (422) before any lookup, whoever asks
+BAD_IDS = ["a" * 257, "ab%0Acd", "%00abc"]
 
 
 def bob_state(memory: Memory) -> list[Any]:
@@ -180,6 +182,10 @@ def test_bobs_ids_answer_exactly_like_missing_ids(
             assert r.json()["error"]["code"] == "not_found"
             expected = ref.json()["error"]["message"].replace(repr(missing), repr(entry_id))
             assert r.json()["error"]["message"] == expected
+    for entry_id in BAD_IDS:  # a 300-character id was a 404 that echoed it whole
+        for method, path, kwargs in calls:
+            r = client.request(method, path.format(entry_id), headers=a, **kwargs)
+            assert r.status_code == 422 and "memory_id" in r.text and entry_id not in r.text
     assert bob_state(memory) == before
 
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from lightmem.server.rest.deps import ERRORS, NOT_FOUND, View
+from lightmem.server.rest.schemas import MemoryId
 from lightmem.types import DecisionRecord
 
 router = APIRouter(prefix="/v1", responses=ERRORS)
@@ -43,7 +44,7 @@ class DecisionsOut(BaseModel):
 
 
 @router.get("/memories/{memory_id}/decisions", tags=["memories"], responses=NOT_FOUND)
-def decisions(memory_id: str, view: View) -> DecisionsOut:
+def decisions(memory_id: MemoryId, view: View) -> DecisionsOut:
     """Every consolidation decision about a pair the memory is in, oldest first."""
     found = view.decisions(memory_id)
     return DecisionsOut(decisions=[DecisionOut.of(d, other) for d, other in found])

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from lightmem.server.models import Id, ScopeOut, StrictIn, Text
 from lightmem.server.rest.deps import ERRORS, NOT_FOUND, Caller, Mem, View
-from lightmem.server.rest.schemas import MemoryOut, ScopeIn, TurnOut
+from lightmem.server.rest.schemas import MemoryId, MemoryOut, ScopeIn, TurnOut
 
 router = APIRouter(prefix="/v1", responses=ERRORS)
 
@@ -98,17 +98,17 @@ def forget(body: ForgetIn, view: View) -> ForgetOut:
 
 
 @router.post("/memories/{memory_id}/pin", tags=["forgetting"], responses=NOT_FOUND)
-def pin(memory_id: str, body: PinIn, view: View) -> MemoryOut:
+def pin(memory_id: MemoryId, body: PinIn, view: View) -> MemoryOut:
     return MemoryOut.of(view.pin(memory_id, body.pinned))
 
 
 @router.post("/memories/{memory_id}/ttl", tags=["forgetting"], responses=NOT_FOUND)
-def ttl(memory_id: str, body: TtlIn, view: View) -> MemoryOut:
+def ttl(memory_id: MemoryId, body: TtlIn, view: View) -> MemoryOut:
     return MemoryOut.of(view.set_ttl(memory_id, body.ttl_seconds))
 
 
 @router.get("/memories/{memory_id}/sources", tags=["memories"], responses=NOT_FOUND)
-def sources(memory_id: str, view: View) -> TurnsOut:
+def sources(memory_id: MemoryId, view: View) -> TurnsOut:
     """The turns a memory was drawn from."""
     return TurnsOut(turns=[TurnOut.of(t) for t in view.sources(memory_id)])
 

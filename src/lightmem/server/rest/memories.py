@@ -22,6 +22,7 @@ from lightmem.server.rest.schemas import (
     HitOut,
     ListQuery,
     MemoriesOut,
+    MemoryId,
     MemoryOut,
     RunScopeIn,
     SearchIn,
@@ -118,12 +119,12 @@ def delete_all(q: Annotated[RunScopeIn, Query()], caller: Caller, memory: Mem) -
 
 
 @router.get("/memories/{memory_id}", tags=["memories"], responses=NOT_FOUND)
-def get(memory_id: str, view: View) -> MemoryOut:
+def get(memory_id: MemoryId, view: View) -> MemoryOut:
     return MemoryOut.of(view.get(memory_id))
 
 
 @router.patch("/memories/{memory_id}", tags=["memories"], responses=NOT_FOUND)
-def update(memory_id: str, body: UpdateIn, view: View) -> MemoryOut:
+def update(memory_id: MemoryId, body: UpdateIn, view: View) -> MemoryOut:
     return MemoryOut.of(view.update(memory_id, body.text, reason=body.reason))
 
 
@@ -134,25 +135,25 @@ def update(memory_id: str, body: UpdateIn, view: View) -> MemoryOut:
     tags=["memories"],
     responses=NOT_FOUND,
 )
-def delete(memory_id: str, q: Annotated[DeleteQuery, Query()], view: View) -> None:
+def delete(memory_id: MemoryId, q: Annotated[DeleteQuery, Query()], view: View) -> None:
     """Soft delete: the memory is kept as a tombstone with its history."""
     view.delete(memory_id, reason=q.reason)
 
 
 @router.get("/memories/{memory_id}/chain", tags=["memories"], responses=NOT_FOUND)
-def chain(memory_id: str, view: View) -> ChainOut:
+def chain(memory_id: MemoryId, view: View) -> ChainOut:
     """The chain of a fact that changed (validity in time), oldest first."""
     return ChainOut(chain=[MemoryOut.of(e) for e in view.chain(memory_id)])
 
 
 @router.post("/memories/{memory_id}/supersede", tags=["memories"], responses=NOT_FOUND)
-def supersede(memory_id: str, body: SupersedeIn, view: View) -> MemoryOut:
+def supersede(memory_id: MemoryId, body: SupersedeIn, view: View) -> MemoryOut:
     """Mark the memory replaced by a newer one (``by``), or undo it (``by: null``)."""
     return MemoryOut.of(view.supersede(memory_id, body.by, reason=body.reason))
 
 
 @router.get("/memories/{memory_id}/history", tags=["memories"], responses=NOT_FOUND)
-def history(memory_id: str, view: View) -> HistoryListOut:
+def history(memory_id: MemoryId, view: View) -> HistoryListOut:
     return HistoryListOut(history=[HistoryOut.of(r) for r in view.history(memory_id)])
 
 

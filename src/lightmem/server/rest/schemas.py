@@ -6,10 +6,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+from fastapi import Path
 from pydantic import BaseModel, Field
 
 from lightmem.retrieval.context import Context
 from lightmem.server.models import (
+    MAX_ID,
     MAX_TEXT,
     ConsolidationOut,
     ExtractionOut,
@@ -39,6 +41,9 @@ class ImageOut(BaseModel):
     caption: str | None
 
 
+#: a memory id in a route's path: at most 256 characters, no control characters (422, as
+#: any id; a longer one was a 404 that echoed it whole)
+MemoryId = Annotated[str, Path(min_length=1, max_length=MAX_ID, pattern=r"^[^\x00-\x1f\x7f]+$")]
 #: a time as a client writes it: ISO 8601, or a UNIX epoch (a number, or its digits)
 Stamp = str | int | float | None
 
