@@ -79,13 +79,19 @@ class ScopedMemory:
 
     def entry(self, memory_id: str, need: AccessLevel = "read") -> Entry:
         """The entry, if it exists and the principal may ``need`` its pool; else the same
-        NotFoundError as for a missing id."""
+        NotFoundError as for a missing id; but a change to a memory the principal may read
+        (a read grant on its pool) is an AccessDeniedError that says so."""
         missing = NotFoundError(f"no memory with id {memory_id!r}")
         try:
             entry = self.memory.get(memory_id)
         except NotFoundError:
             raise missing from None
         if not self.may(entry.scope.owner, need):
+            if need == "write" and self.may(entry.scope.owner, "read"):
+                raise AccessDeniedError(
+                    f"memory {memory_id!r} is in a pool this key may only read: ask its "
+                    "owner for a write grant"
+                )
             raise missing
         return entry
 

@@ -55,9 +55,13 @@ def test_read_grant_spans_search_and_says_the_pool(mem: Memory) -> None:
     with pytest.raises(AccessDeniedError):
         planner.add("planner writes", pool=TEAM)
     team_id = mem.get_all(user_id="team")[0].id
-    with pytest.raises(NotFoundError):
+    # a memory the key may read: a change is refused as such, not as a missing id
+    with pytest.raises(AccessDeniedError, match="may only read"):
         planner.update(team_id, "changed")
+    with pytest.raises(AccessDeniedError, match="may only read"):
+        planner.delete(team_id)
     assert planner.get(team_id).id == team_id
+    assert mem.get(team_id).text != "changed"
 
 
 def test_write_grant_attributes_writes_and_revoke_stops_at_once(mem: Memory) -> None:
