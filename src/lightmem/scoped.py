@@ -203,9 +203,12 @@ class ScopedMemory:
         return Scope(user_id=s.user_id, agent_id=s.agent_id)
 
     def grants(self) -> tuple[list[PoolGrant], list[PoolGrant]]:
-        """(given, received): the grants on the principal's scopes and those reaching it."""
+        """(given, received): the grants on the principal's scopes and those reaching it (an
+        admin's: every grant given, none received, rather than each one twice)."""
         every = self.memory.store.list_grants()
         given = [g for g in every if self.principal.allows(g.pool)]
+        if self.principal.admin:
+            return given, []
         return given, [g for g in every if self.principal.reached_by(g.grantee)]
 
     # -- writing ----------------------------------------------------------------------------------

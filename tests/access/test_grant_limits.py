@@ -95,6 +95,10 @@ def test_a_grant_to_a_user_reaches_that_users_agent_keys(
         else:
             assert listed.status_code == 403 and found.status_code == 403
             assert "Fridays" not in shared.text and received == []
+    # an admin sees every grant as given, not each one a second time as received
+    grants = client.get("/v1/grants", headers=Tenants.auth(tenants.admin)).json()
+    assert [g["pool"]["user_id"] for g in grants["given"]] == ["team"]
+    assert grants["received"] == []
     # a read grant stays read-only for the agent key too
     h = Tenants.auth(agent_key)
     r = client.post("/v1/memories", json={"messages": "sneaky", **pool}, headers=h)
