@@ -477,6 +477,11 @@ def test_forget_previews_without_yes_then_purges(cli: Any) -> None:
     human = cli("forget", "Alps", "--user", "u1")
     assert human.code == 0 and "would forget 2 memories" in human.stdout
     assert "--yes" in human.stderr
+    dry = cli("forget", "Alps", "--user", "u1", "--dry-run")  # was "no such option"
+    assert dry.code == 0 and "would forget 2 memories" in dry.stdout
+    assert cli("forget", "Alps", "--user", "u1", "--dry-run", "--yes").code == 2
+    no_target = cli("ttl", "10")  # said only "give --user USER and/or --agent AGENT"
+    assert no_target.code == 2 and "--id ID" in no_target.stderr
     pinned = cli("pin", ids[0], "--json").json()
     assert pinned["pinned"] is True
     ttl = cli("ttl", "3600", "--user", "u1", "--json").json()

@@ -29,12 +29,17 @@ def forget(
         bool, typer.Option("--purge", help="Erase for good, with history and source turns.")
     ] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do it; without, only preview.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only preview (the default without --yes).")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Forget everything about QUERY (and/or --id memories): preview, then --yes."""
     need_scope(user, agent)
     if query is None and not ids:
         raise InputError("give a QUERY and/or --id ID")
+    if dry_run and yes:
+        raise InputError("--dry-run previews and --yes forgets: give one of them")
     with state(ctx).open(existing=True) as mem:
         result = mem.forget(
             query,
@@ -108,7 +113,11 @@ def ttl(
             data = render.entry_json(entry)
             pinned = entry.pinned
         else:
-            need_scope(user, agent)
+            if user is None and agent is None:
+                raise InputError(
+                    "give --id ID for one memory's TTL, or --user USER and/or --agent AGENT "
+                    "for the default TTL of their memories"
+                )
             mem.set_default_ttl(None if clear else seconds, user_id=user, agent_id=agent)
             default = mem.default_ttl(user_id=user, agent_id=agent)
             seconds_left = None if default is None else default.total_seconds()
