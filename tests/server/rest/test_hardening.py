@@ -101,6 +101,10 @@ def test_a_body_that_is_not_json_is_422(client: TestClient, tenants: Tenants) ->
     for content in (b"not json at all", b"{", b"\xff\xfe"):
         r = client.post("/v1/search", content=content, headers=headers)
         assert r.status_code == 422 and error_of(r)["code"] == "invalid_input", content
+    # JSON sent as text: it said "body: Input should be a valid dictionary ..."
+    plain = {**headers, "Content-Type": "text/plain"}
+    r = client.post("/v1/memories", content=b'{"messages": "hi"}', headers=plain)
+    assert r.status_code == 422 and "Content-Type: application/json" in error_of(r)["message"]
 
 
 @pytest.mark.parametrize("bad", ["al\x00ice", "bob\nsmith", "\x7f"])
