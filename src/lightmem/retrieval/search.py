@@ -326,11 +326,12 @@ class Searcher:
         fused = rrf([[e.id for e in lst] for lst in ranked], k=self.settings.rrf_k)
         out: dict[str, Entry] = {}
         for entry_id, _ in fused:
-            sid = by_id[entry_id].meta.get("session_id")
-            if hidden is not None and _quotes(index, by_id[entry_id], hidden):
+            summary = by_id[entry_id]
+            sid = summary.meta.get("session_id")
+            if not isinstance(sid, str) or sid in out:
                 continue
-            if isinstance(sid, str) and sid not in out:
-                out[sid] = by_id[entry_id]
+            if hidden is None or not _quotes(index, summary, hidden):
+                out[sid] = summary
             if len(out) >= self.settings.sessions:
                 break
         return out
