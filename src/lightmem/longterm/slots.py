@@ -7,8 +7,8 @@ and "I just started a new job at Microsoft" share no content word; "I live in Li
 A slot is filled only when its speaker is the one who fills it: the nearest subject before
 the filler (within :data:`SUBJECT_WITHIN` words) is "I", "we" or the speaker's name (as an
 LLM writes a fact), not another person ("I just started a new job at" fills the speaker's
-job; "my sister moved to Paris" and "I think my brother got a job at" fill none of theirs). Used by
-:mod:`lightmem.longterm.validity`'s rule.
+job; "my sister moved to Paris" and "I think my brother got a job at" fill none of the
+speaker's). Used by :mod:`lightmem.longterm.validity`'s rule.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Iterable
 
 from lightmem.text import words
 
-#: a slot -> the word sequences that fill it (what follows is its value)
+#: a slot -> the word sequences that fill it (after one that ends in "as", its value)
 FILLERS: dict[str, tuple[tuple[str, ...], ...]] = {
     "home": tuple(
         tuple(p.split())
