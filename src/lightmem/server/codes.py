@@ -92,13 +92,15 @@ def problems(
 
 #: pydantic's names of the forms of a union that are types, not fields
 _TYPE_TAGS = frozenset({"str", "int", "float", "bool", "list", "dict", "none"})
+#: where a request's parts are named as sent ("Idempotency-Key"), never a union's form
+_NAMED_AS_SENT = frozenset({"header", "query", "path", "cookie"})
 
 
 def _is_form(part: object) -> bool:
     """Whether a location part names a form of a union ("constrained-str", "MessageIn",
     "list[MessageIn]", "int"), not a field or an index."""
     return isinstance(part, str) and (
-        part[:1].isupper() or "[" in part or "-" in part or part in _TYPE_TAGS
+        part[:1].isupper() or "[" in part or part.startswith("constrained-") or part in _TYPE_TAGS
     )
 
 
@@ -109,7 +111,9 @@ def _the_branch(errors: list[Mapping[str, Any]]) -> list[tuple[tuple[Any, ...], 
     placed = []
     for err in errors:
         loc = tuple(err.get("loc", ()))
-        at = next((i for i, p in enumerate(loc) if _is_form(p)), None)
+        at = None
+        if not (loc and loc[0] in _NAMED_AS_SENT):
+            at = next((i for i, p in enumerate(loc) if _is_form(p)), None)
         placed.append((loc, at, err))
     deepest: dict[tuple[Any, ...], int] = {}
     for loc, at, _ in placed:
@@ -120,5 +124,5 @@ def _the_branch(errors: list[Mapping[str, Any]]) -> list[tuple[tuple[Any, ...], 
         if at is None:
             out.append((loc, err))
         elif len(loc) - at == deepest[loc[:at]]:
-            out.append((tuple(p for p in loc if not _is_form(p)), err))
+            out.append((loc[:at] + tuple(p for p in loc[at:] if not _is_form(p)), err))
     return out

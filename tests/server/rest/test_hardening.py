@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from lightmem import InputError, Memory
+from lightmem.server.codes import problems
 from lightmem.server.middleware import BodyLimit
 from lightmem.timeutil import parse_timestamp
 from tests.server.conftest import Tenants
@@ -275,3 +276,9 @@ def test_a_key_created_while_keyless_switches_the_server_to_auth(memory: Memory)
 def test_admin_stats_show_repairs_and_recent_failures(client: TestClient, tenants: Tenants) -> None:
     usage = client.get("/v1/stats", headers=tenants.auth(tenants.admin)).json()["usage"]
     assert usage["repaired_sources"] == 0 and usage["failures"] == []
+
+
+def test_a_header_or_query_is_named_as_sent() -> None:
+    """Names such as "Idempotency-Key" are no union forms: they stay in the message."""
+    said = problems([{"loc": ("header", "Idempotency-Key"), "msg": "too long", "type": "x"}])
+    assert said == "header.Idempotency-Key: too long"
