@@ -45,7 +45,11 @@ def test_json_output_escapes_what_json_dumps_leaves_raw() -> None:
 
 def test_get_list_search_history_never_print_raw_controls(cli: Any) -> None:
     message = {"role": "user", "speaker": "Ev\x1b]2;x\x07e", "content": "kayak " + NASTY}
-    message["session_id"] = "s\x1b[2J"
+    message["session_id"] = "s\x1b[2J"  # an id with a C0 control is refused, as run_id is
+    refused = cli("add", "--user", "u1", input=json.dumps([message]))
+    assert refused.code == 2 and "session_id must not contain control" in refused.stderr
+    assert_safe(refused.stderr)
+    message["session_id"] = "s\x9b2J\u202e"  # an 8-bit CSI and an override still get in
     added = cli("add", "--user", "u1", input=json.dumps([message]))
     assert added.code == 0, added.stderr
     assert cli("flush").code == 0
