@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 _WORD = re.compile(r"[^\W_]+")  # letters and digits, as FTS5's unicode61 tokenizer keeps them
 
@@ -33,6 +33,12 @@ def fold(text: str) -> str:
 def words(text: str) -> list[str]:
     """The folded words of ``text``: runs of letters and digits, lower case, no accents."""
     return _WORD.findall(fold(text))
+
+
+def phrase_starts(said: Sequence[str], phrase: Sequence[str]) -> list[int]:
+    """Where ``phrase`` (words) starts in ``said`` (words), as whole words."""
+    n = len(phrase)
+    return [i for i in range(len(said) - n + 1) if tuple(said[i : i + n]) == tuple(phrase)]
 
 
 def has_lone_surrogate(text: str) -> bool:

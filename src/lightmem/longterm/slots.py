@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from lightmem.text import words
+from lightmem.text import phrase_starts, words
 
 #: a slot -> the word sequences that fill it (after one that ends in "as", its value)
 FILLERS: dict[str, tuple[tuple[str, ...], ...]] = {
@@ -83,15 +83,10 @@ def slots(text: str, names: Iterable[str] = ()) -> dict[str, frozenset[str]]:
     subjects = FIRST_PERSON | {w for n in names for w in words(n)}
     out: dict[str, frozenset[str]] = {}
     for slot, fillers in FILLERS.items():
-        n = len(said)
         for filler in fillers:
-            k = len(filler)
-            at = [
-                i
-                for i in range(n - k + 1)
-                if tuple(said[i : i + k]) == filler and _spoken(said, i, subjects)
-            ]
+            at = [i for i in phrase_starts(said, filler) if _spoken(said, i, subjects)]
             if at:
+                k = len(filler)
                 named = [_named_as(said[i + k :]) for i in at] if filler[-1] == "as" else []
                 out[slot] = out.get(slot, frozenset()) | {v for v in named if v}
     if "home" not in out:

@@ -38,7 +38,6 @@ None) and mark one by hand.
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,7 +46,7 @@ import numpy as np
 
 from lightmem.longterm.slots import slots
 from lightmem.retrieval.lexical import stem, terms
-from lightmem.text import words
+from lightmem.text import phrase_starts, words
 
 #: cosine from which two memories can be about the same subject
 SUBJECT_COSINE = 0.30
@@ -166,7 +165,7 @@ def change_cue(text: str) -> str | None:
     before that: "we swapped Crete for the Algarve", not "I swapped shifts with Anna")."""
     said = words(text)
     for phrase in _PHRASE_WORDS:
-        if any(not _unasserted(said, i) for i in _starts(said, phrase)):
+        if any(not _unasserted(said, i) for i in phrase_starts(said, phrase)):
             return "strong"
     found = None
     for i, w in enumerate(said):
@@ -190,12 +189,6 @@ def _exchanged(said: list[str], i: int) -> bool:
     :data:`_FOR_WITHIN` words after it, and no "with" before that "for"."""
     after = said[i + 1 : i + 1 + _FOR_WITHIN]
     return "for" in after and "with" not in after[: after.index("for")]
-
-
-def _starts(said: list[str], phrase: tuple[str, ...]) -> list[int]:
-    """Where ``phrase`` (words) starts in ``said``, as whole words."""
-    n = len(phrase)
-    return [i for i in range(len(said) - n + 1) if tuple(said[i : i + n]) == phrase]
 
 
 def _unasserted(said: list[str], i: int) -> bool:
@@ -316,8 +309,7 @@ def adds(text: str) -> bool:
     """Whether ``text`` adds to what was said ("also", "another", "as well", "part time",
     "on weekends"): beside a weak cue ("I also work as a tutor now"), no replacement."""
     said = words(text)
-    pairs = set(itertools.pairwise(said))
-    return bool(_ADDING & set(said)) or any(p in pairs for p in _ADDING_PHRASES)
+    return bool(_ADDING & set(said)) or any(phrase_starts(said, p) for p in _ADDING_PHRASES)
 
 
 _ARTICLES = frozenset({"a", "an", "the"})
