@@ -113,11 +113,7 @@ def ttl(
             data = render.entry_json(entry)
             pinned = entry.pinned
         else:
-            if user is None and agent is None:
-                raise InputError(
-                    "give --id ID for one memory's TTL, or --user USER and/or --agent AGENT "
-                    "for the default TTL of their memories"
-                )
+            need_scope(user, agent, instead="--id ID for one memory's TTL")
             mem.set_default_ttl(None if clear else seconds, user_id=user, agent_id=agent)
             default = mem.default_ttl(user_id=user, agent_id=agent)
             seconds_left = None if default is None else default.total_seconds()

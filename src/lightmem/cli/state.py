@@ -70,10 +70,12 @@ def console(*, stderr: bool = False, soft_wrap: bool = False) -> Console:
     return made
 
 
-def need_scope(user: str | None, agent: str | None) -> None:
-    """The CLI's wording of the library's rule: a scope needs a user and/or an agent."""
+def need_scope(user: str | None, agent: str | None, instead: str | None = None) -> None:
+    """The CLI's wording of the library's rule: a scope needs a user and/or an agent
+    (``instead``: what the command takes in their place, said first)."""
     if user is None and agent is None:
-        raise InputError("give --user USER and/or --agent AGENT")
+        either = f"{instead}, or " if instead else ""
+        raise InputError(f"give {either}--user USER and/or --agent AGENT")
 
 
 def emit_json(data: Any) -> None:

@@ -115,9 +115,10 @@ async def _on_error(request: Request, exc: Exception, *, respond: Respond) -> Re
 async def _on_validation(
     request: Request, exc: RequestValidationError, *, respond: Respond
 ) -> Response:
-    message = problems(exc.errors(), "unknown field: check its spelling")
+    errors = exc.errors()
+    message = problems(errors, "unknown field: check its spelling")
     kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-    whole = any(tuple(e.get("loc", ())) == ("body",) for e in exc.errors())
+    whole = any(tuple(e.get("loc", ())) == ("body",) for e in errors)
     if whole and kind and "json" not in kind:  # FastAPI read it as no JSON at all
         message = f"the body was sent as {kind!r}: send JSON, Content-Type: application/json"
     return respond(422, "invalid_input", message or "invalid request")
